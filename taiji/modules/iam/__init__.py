@@ -1,0 +1,36 @@
+"""IAM: users, sign-in, personal access tokens, roles and role bindings."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from taiji.platform import auth
+from taiji.platform.module import Module, NavItem
+
+from . import permissions
+from .api import blp as api_blp
+from .views import bp
+
+
+def _setup(app) -> None:
+    from . import services
+
+    auth.registry.session_loader = services.principal_from_session
+    auth.registry.bearer_loader = services.principal_from_token
+    auth.registry.access_resolver = services.resolve_access
+    auth.registry.tenant_ids_of = lambda user_id: services.tenant_ids_of(user_id).keys()
+
+
+module = Module(
+    code="iam",
+    title=_l("Identity and access"),
+    api_blueprints=[api_blp],
+    blueprints=[bp],
+    nav=[
+        NavItem(_l("Users"), "iam.users", scope="platform", permission=permissions.Perm.USER_READ, order=20),
+        NavItem(_l("Profile"), "iam.profile", scope="user", order=10),
+        NavItem(_l("Personal access tokens"), "iam.tokens", scope="user", order=20),
+    ],
+    permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
+    setup=_setup,
+)

@@ -1,0 +1,109 @@
+"""IAM REST routes: the caller (/me), their tokens, and user administration."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from taiji.platform import auth, tenancy
+from taiji.platform.api import Blueprint, set_page_count
+from taiji.platform.errors import NotFound
+
+from . import services
+from .permissions import Perm
+from .schemas import MeOut, MeUpdateIn, TokenCreatedOut, TokenIn, TokenOut, UserIn, UserOut, UserQueryIn
+
+blp = Blueprint("iam_api", __name__, url_prefix="/api/v1", description="Users, the caller, tokens")
+
+
+def _me():
+    principal = auth.current_principal()
+    user = services.get_user(principal.user_id)
+    roles = services.tenant_ids_of(user.id)
+    tenants = [{"slug": t.slug, "name": t.name, "role": roles[t.id], "status": t.status.value}
+               for t in tenancy.tenants_by_ids(roles)]
+    return {"id": user.id, "email": user.email, "name": user.name, "locale": user.locale,
+            "is_admin": principal.is_admin, "tenants": tenants}
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @auth.require()
+    @blp.response(200, MeOut)
+    def get(self):
+        """The caller: profile, platform role and tenants"""
+        return _me()
+
+    @auth.require()
+    @blp.arguments(MeUpdateIn)
+    @blp.response(200, MeOut)
+    def patch(self, data):
+        """Change the caller's name or language"""
+        user = services.get_user(auth.current_principal().user_id)
+        if "name" in data:
+            services.update_profile(user, data["name"])
+        if "locale" in data:
+            services.set_locale(user.id, data["locale"])
+        return _me()
+
+
+@blp.route("/me/tokens")
+class MyTokens(MethodView):
+    @auth.require()
+    @blp.response(200, TokenOut(many=True))
+    def get(self):
+        """The caller's personal access tokens (never the tokens themselves)"""
+        return services.list_tokens(services.get_user(auth.current_principal().user_id))
+
+    @auth.require()
+    @blp.arguments(TokenIn)
+    @blp.response(201, TokenCreatedOut)
+    def post(self, data):
+        """Create a personal access token; the answer is the only time it is shown"""
+        user = services.get_user(auth.current_principal().user_id)
+        row, plaintext = services.create_token(user, data["name"], scopes=data["scopes"],
+                                               expires_at=data["expires_at"])
+        out = TokenOut().dump(row)
+        out["token"] = plaintext
+        return out
+
+
+@blp.route("/me/tokens/<int:token_id>")
+class MyToken(MethodView):
+    @auth.require()
+    @blp.response(204)
+    def delete(self, token_id):
+        """Revoke one of the caller's tokens"""
+        services.revoke_token(services.get_user(auth.current_principal().user_id), token_id)
+
+
+@blp.route("/users")
+class Users(MethodView):
+    @auth.require(Perm.USER_READ, tenant_scoped=False)
+    @blp.arguments(UserQueryIn, location="query")
+    @blp.response(200, UserOut(many=True))
+    @blp.paginate()
+    def get(self, query, pagination_parameters):
+        """All users (platform administrators)"""
+        page = services.list_users(search=query["q"], page=pagination_parameters.page,
+                                   page_size=pagination_parameters.page_size)
+        set_page_count(pagination_parameters, page)
+        return page.items
+
+    @auth.require(Perm.USER_WRITE, tenant_scoped=False)
+    @blp.arguments(UserIn)
+    @blp.response(201, UserOut)
+    def post(self, data):
+        """Create a user (platform administrators)"""
+        return services.create_user(data["email"], data.get("name"), data["password"], admin=data["admin"])
+
+
+@blp.route("/users/<int:user_id>")
+class UserItem(MethodView):
+    @auth.require(Perm.USER_READ, tenant_scoped=False)
+    @blp.response(200, UserOut)
+    def get(self, user_id):
+        """One user"""
+        user = services.get_user(user_id)
+        if user is None:
+            raise NotFound(f"No user {user_id}.")
+        return user

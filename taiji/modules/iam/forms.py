@@ -1,0 +1,29 @@
+"""Console forms of IAM (Flask-WTF, CSRF-protected)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
+
+
+class TokenForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    expires_on = DateField(_l("Expires on"), validators=[Optional()])
+
+
+class ProfileForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=255)])
+
+
+class UserForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=255)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=10)])
+    admin = BooleanField(_l("Platform administrator"))

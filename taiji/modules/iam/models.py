@@ -1,0 +1,75 @@
+"""Users, personal access tokens and role bindings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from taiji.platform.db import Model, TimestampMixin, intpk, str255, timestamp
+
+
+class UserStatus(enum.StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class User(TimestampMixin, Model):
+    __tablename__ = "iam_user"
+
+    id: Mapped[intpk]
+    email: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    name: Mapped[str255]
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    status: Mapped[UserStatus] = mapped_column(
+        sa.Enum(UserStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        default=UserStatus.ACTIVE,
+    )
+    locale: Mapped[str | None] = mapped_column(sa.String(10))
+    # Bumped to end every session at once (disable, password change).
+    session_epoch: Mapped[int] = mapped_column(default=0)
+    last_login_at: Mapped[timestamp | None]
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == UserStatus.ACTIVE
+
+
+class PersonalAccessToken(TimestampMixin, Model):
+    __tablename__ = "iam_token"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("iam_user.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    # sha256 of the token: tokens carry 256 bits of randomness, so a fast hash is enough.
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    scopes: Mapped[list | None] = mapped_column(sa.JSON)
+    expires_at: Mapped[timestamp | None]
+    last_used_at: Mapped[timestamp | None]
+    revoked_at: Mapped[timestamp | None]
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    def is_valid(self, now: dt.datetime) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > now
+
+
+class RoleBinding(Model):
+    """A user holds a role at the platform (tenant_id NULL) or in one tenant."""
+
+    __tablename__ = "iam_role_binding"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "tenant_id", "role"),
+        sa.Index("ix_iam_role_binding_tenant_role", "tenant_id", "role"),
+    )
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("iam_user.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[int | None] = mapped_column(sa.ForeignKey("kernel_tenant.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(sa.String(50))
+    created_at: Mapped[timestamp] = mapped_column(default=lambda: dt.datetime.now(dt.UTC))

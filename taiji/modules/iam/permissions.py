@@ -1,0 +1,24 @@
+"""IAM's permissions and the built-in roles that hold them."""
+
+from __future__ import annotations
+
+import enum
+
+from taiji.platform.auth import PlatformRole
+
+
+class Perm(enum.StrEnum):
+    USER_READ = "iam:user:read"
+    USER_WRITE = "iam:user:write"
+
+    @property
+    def description(self) -> str:
+        return {
+            "iam:user:read": "List and view user accounts",
+            "iam:user:write": "Create and disable user accounts",
+        }[self.value]
+
+
+TENANT_GRANTS: dict[str, set[str]] = {}
+# Platform administrators hold every permission (auth.PermissionCatalog).
+PLATFORM_GRANTS = {PlatformRole.USER: set()}

@@ -1,0 +1,330 @@
+"""IAM's public face: users, passwords, personal access tokens, role bindings, access.
+
+Other modules call only this file. Services flush; the request or task commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from email_validator import EmailNotValidError, validate_email
+
+from taiji.platform import audit
+from taiji.platform.auth import Access, PlatformRole, Principal, TenantRole, catalog
+from taiji.platform.db import Page, db, paginate, utcnow
+from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
+
+from .models import PersonalAccessToken, RoleBinding, User, UserStatus
+
+TOKEN_PREFIX = "tj_pat_"
+MIN_PASSWORD_LENGTH = 10
+_hasher = PasswordHasher()
+# Verified against when the account does not exist, so timing does not reveal which emails exist.
+_DUMMY_HASH = _hasher.hash("taiji-no-such-user")
+
+
+# -- users -------------------------------------------------------------------------------------
+
+
+def normalize_email(email: str) -> str:
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise field_error("email", f"'{email}' is not a valid email address: {exc}") from exc
+
+
+def check_password_policy(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise field_error("password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(set(password)) < 4:
+        raise field_error("password", "This password is too easy to guess; mix more characters.")
+
+
+def create_user(email: str, name: str | None = None, password: str | None = None, *, admin: bool = False) -> User:
+    """Create an active user; ``admin`` binds the platform administrator role."""
+    email = normalize_email(email)
+    if get_user_by_email(email) is not None:
+        raise Conflict(f"A user with the email {email} already exists.",
+                       errors={"json": {"email": ["Already registered."]}})
+    if password is not None:
+        check_password_policy(password)
+    user = User(email=email, name=(name or email.split("@")[0]).strip()[:255],
+                password_hash=_hasher.hash(password) if password else None)
+    db.session.add(user)
+    db.session.flush()
+    if admin:
+        bind_platform_role(user, PlatformRole.ADMIN)
+    audit.record("iam.user.created", "user", email, details={"admin": admin})
+    return user
+
+
+def get_user(user_id: int) -> User | None:
+    return db.session.get(User, user_id)
+
+
+def get_user_by_email(email: str) -> User | None:
+    return db.session.execute(sa.select(User).where(User.email == email.strip().lower())).scalar_one_or_none()
+
+
+def users_by_ids(ids: Iterable[int]) -> dict[int, User]:
+    ids = list(set(ids))
+    if not ids:
+        return {}
+    return {u.id: u for u in db.session.execute(sa.select(User).where(User.id.in_(ids))).scalars()}
+
+
+def list_users(*, search: str | None = None, page: int = 1, page_size: int = 20) -> Page[User]:
+    stmt = sa.select(User).order_by(User.email)
+    if search:
+        pattern = f"%{search.lower()}%"
+        stmt = stmt.where(sa.or_(sa.func.lower(User.email).like(pattern), sa.func.lower(User.name).like(pattern)))
+    return paginate(stmt, page, page_size)
+
+
+def count_users() -> int:
+    return db.session.execute(sa.select(sa.func.count(User.id))).scalar_one()
+
+
+def set_password(user: User, password: str) -> None:
+    check_password_policy(password)
+    user.password_hash = _hasher.hash(password)
+    user.session_epoch += 1
+    audit.record("iam.user.password_changed", "user", user.email)
+    db.session.flush()
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with this email and password, or None."""
+    try:
+        user = get_user_by_email(normalize_email(email))
+    except Invalid:
+        user = None
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.is_active or not user.password_hash:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def set_user_status(user: User, status: UserStatus) -> None:
+    """Disabling cuts every session and token of the user at once."""
+    if user.status == status:
+        return
+    user.status = status
+    if status == UserStatus.DISABLED:
+        user.session_epoch += 1
+    audit.record(f"iam.user.{'disabled' if status == UserStatus.DISABLED else 'enabled'}", "user", user.email)
+    db.session.flush()
+
+
+def set_locale(user_id: int, locale: str) -> None:
+    user = get_user(user_id)
+    if user is not None:
+        user.locale = locale
+        db.session.flush()
+
+
+def update_profile(user: User, name: str) -> None:
+    name = name.strip()
+    if not name:
+        raise field_error("name", "A name is required.")
+    user.name = name[:255]
+    audit.record("iam.user.updated", "user", user.email)
+    db.session.flush()
+
+
+# -- personal access tokens --------------------------------------------------------------------
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(user: User, name: str, *, scopes: list[str] | None = None,
+                 expires_at: dt.datetime | None = None) -> tuple[PersonalAccessToken, str]:
+    """Create a token; the plaintext is returned once and never stored."""
+    name = (name or "").strip()
+    if not name:
+        raise field_error("name", "Give the token a name that says where it is used.")
+    if expires_at is not None and expires_at <= utcnow():
+        raise field_error("expires_at", "The expiry must be in the future.")
+    if scopes is not None:
+        unknown = sorted(set(scopes) - set(catalog.permissions))
+        if unknown:
+            raise field_error("scopes", f"Unknown scopes: {', '.join(unknown)}.")
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = PersonalAccessToken(user_id=user.id, name=name[:100], token_hash=_hash_token(plaintext),
+                              prefix=plaintext[:12], scopes=scopes, expires_at=expires_at)
+    db.session.add(row)
+    db.session.flush()
+    audit.record("iam.token.created", "token", f"{user.email}/{name}", actor=user if not _in_request() else None)
+    return row, plaintext
+
+
+def _in_request() -> bool:
+    from flask import has_request_context
+
+    return has_request_context()
+
+
+def list_tokens(user: User) -> list[PersonalAccessToken]:
+    stmt = (sa.select(PersonalAccessToken)
+            .where(PersonalAccessToken.user_id == user.id, PersonalAccessToken.revoked_at.is_(None))
+            .order_by(PersonalAccessToken.created_at.desc()))
+    return list(db.session.execute(stmt).scalars())
+
+
+def revoke_token(user: User, token_id: int) -> None:
+    row = db.session.execute(
+        sa.select(PersonalAccessToken).where(PersonalAccessToken.id == token_id,
+                                             PersonalAccessToken.user_id == user.id,
+                                             PersonalAccessToken.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"No token {token_id}.")
+    row.revoked_at = utcnow()
+    audit.record("iam.token.revoked", "token", f"{user.email}/{row.name}")
+    db.session.flush()
+
+
+# -- role bindings -----------------------------------------------------------------------------
+
+
+def bind_platform_role(user: User, role: str) -> None:
+    exists = db.session.execute(
+        sa.select(RoleBinding.id).where(RoleBinding.user_id == user.id, RoleBinding.tenant_id.is_(None),
+                                        RoleBinding.role == str(role))
+    ).first()
+    if exists is None:
+        db.session.add(RoleBinding(user_id=user.id, tenant_id=None, role=str(role)))
+        audit.record("iam.role.bound", "user", user.email, details={"role": str(role), "scope": "platform"})
+        db.session.flush()
+
+
+def set_tenant_role(user_id: int, tenant, role: str) -> None:
+    """Give the user exactly one built-in role in the tenant (replacing any other)."""
+    if role not in {r.value for r in TenantRole}:
+        raise field_error("role", f"Unknown role '{role}'; choose one of owner, admin, member, viewer.")
+    rows = list(db.session.execute(
+        sa.select(RoleBinding).where(RoleBinding.user_id == user_id, RoleBinding.tenant_id == tenant.id)
+    ).scalars())
+    if len(rows) == 1 and rows[0].role == role:
+        return
+    for row in rows:
+        db.session.delete(row)
+    db.session.add(RoleBinding(user_id=user_id, tenant_id=tenant.id, role=role))
+    db.session.flush()
+
+
+def remove_tenant_roles(user_id: int, tenant) -> None:
+    db.session.execute(sa.delete(RoleBinding).where(RoleBinding.user_id == user_id,
+                                                    RoleBinding.tenant_id == tenant.id))
+
+
+def tenant_roles(tenant, user_ids: Iterable[int] | None = None) -> dict[int, str]:
+    """user id -> role in the tenant."""
+    stmt = sa.select(RoleBinding.user_id, RoleBinding.role).where(RoleBinding.tenant_id == tenant.id)
+    if user_ids is not None:
+        stmt = stmt.where(RoleBinding.user_id.in_(list(user_ids)))
+    return dict(db.session.execute(stmt).all())
+
+
+def count_with_role(tenant, role: str) -> int:
+    return db.session.execute(
+        sa.select(sa.func.count(RoleBinding.id)).where(RoleBinding.tenant_id == tenant.id, RoleBinding.role == role)
+    ).scalar_one()
+
+
+def tenant_ids_of(user_id: int) -> dict[int, str]:
+    """tenant id -> role, for the tenants the user belongs to."""
+    return dict(db.session.execute(
+        sa.select(RoleBinding.tenant_id, RoleBinding.role)
+        .where(RoleBinding.user_id == user_id, RoleBinding.tenant_id.is_not(None))
+    ).all())
+
+
+def is_platform_admin(user_id: int) -> bool:
+    return db.session.execute(
+        sa.select(RoleBinding.id).where(RoleBinding.user_id == user_id, RoleBinding.tenant_id.is_(None),
+                                        RoleBinding.role == PlatformRole.ADMIN.value)
+    ).first() is not None
+
+
+# -- principals and access (registered into the kernel) ------------------------------------------
+
+
+def _principal(user: User, via: str, scopes=None, token_id=None, admin: bool | None = None) -> Principal:
+    return Principal(user_id=user.id, email=user.email, name=user.name,
+                     is_admin=is_platform_admin(user.id) if admin is None else admin,
+                     via=via, locale=user.locale, scopes=frozenset(scopes) if scopes is not None else None,
+                     token_id=token_id)
+
+
+def principal_from_token(token: str) -> Principal | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = db.session.execute(
+        sa.select(PersonalAccessToken).where(PersonalAccessToken.token_hash == _hash_token(token))
+    ).scalar_one_or_none()
+    now = utcnow()
+    if row is None or not row.is_valid(now) or not row.user.is_active:
+        return None
+    # Write last use at most once a minute: a hot token must not turn every read into a write.
+    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+        db.session.execute(sa.update(PersonalAccessToken).where(PersonalAccessToken.id == row.id)
+                           .values(last_used_at=now))
+    return _principal(row.user, "token", scopes=row.scopes, token_id=row.id)
+
+
+def principal_from_session(session) -> Principal | None:
+    user_id, epoch = session.get("uid"), session.get("epoch")
+    if user_id is None:
+        return None
+    user = get_user(user_id)
+    if user is None or not user.is_active or user.session_epoch != epoch:
+        session.clear()
+        return None
+    return _principal(user, "session")
+
+
+def start_session(user: User) -> None:
+    """Sign ``user`` in to the console: a fresh session, so nothing planted before survives."""
+    from flask import session
+
+    from taiji.platform import auth
+
+    locale = session.get("locale")
+    session.clear()
+    session.update({"uid": user.id, "epoch": user.session_epoch})
+    if locale and not user.locale:
+        user.locale = locale
+    session.permanent = True
+    auth.set_principal(principal_from_session(session))
+
+
+def resolve_access(principal: Principal, tenant) -> Access:
+    if principal.is_admin:
+        return Access(member=True, permissions=frozenset(catalog.permissions), roles=("platform:admin",))
+    if tenant is None:
+        perms = catalog.platform_role_permissions(PlatformRole.USER)
+        return Access(member=True, permissions=frozenset(perms), roles=("platform:user",))
+    roles = [role for (role,) in db.session.execute(
+        sa.select(RoleBinding.role).where(RoleBinding.user_id == principal.user_id,
+                                          RoleBinding.tenant_id == tenant.id)
+    ).all()]
+    perms: set[str] = set()
+    for role in roles:
+        perms |= catalog.tenant_role_permissions(role)
+    return Access(member=bool(roles), permissions=frozenset(perms), roles=tuple(roles))

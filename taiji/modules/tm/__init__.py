@@ -1,0 +1,33 @@
+"""TM: tenants' lifecycle, members, invitations, quotas."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from taiji.platform.module import Module, NavItem
+
+from . import permissions, services
+from .api import blp as api_blp
+from .views import bp
+
+
+def _setup(app) -> None:
+    services.register_meters()
+
+
+module = Module(
+    code="tm",
+    title=_l("Tenants"),
+    api_blueprints=[api_blp],
+    blueprints=[bp],
+    nav=[
+        NavItem(_l("Overview"), "tm.overview", permission=permissions.Perm.TENANT_READ, order=1),
+        NavItem(_l("Members"), "tm.members", permission=permissions.Perm.MEMBER_READ, order=900),
+        NavItem(_l("Audit log"), "tm.audit_log", permission=permissions.Perm.AUDIT_READ, order=910),
+        NavItem(_l("Settings"), "tm.settings", permission=permissions.Perm.TENANT_WRITE, order=920),
+        NavItem(_l("Tenants"), "tm.admin_tenants", scope="platform", permission=permissions.Perm.TENANT_CREATE,
+                order=10),
+    ],
+    permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
+    setup=_setup,
+)

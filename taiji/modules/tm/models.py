@@ -1,0 +1,44 @@
+"""Members and invitations of a tenant. The tenant row itself is the kernel's."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from taiji.platform.db import Model, TenantOwnedMixin, intpk, timestamp, utcnow
+
+
+class Member(TenantOwnedMixin, Model):
+    """A user's membership; the role is an IAM role binding at the tenant."""
+
+    __tablename__ = "tm_member"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "user_id"),)
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("iam_user.id", ondelete="CASCADE"), index=True)
+    joined_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    invited_by_id: Mapped[int | None]
+
+
+class Invitation(TenantOwnedMixin, Model):
+    __tablename__ = "tm_invitation"
+
+    id: Mapped[intpk]
+    email: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(20))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None]
+    expires_at: Mapped[timestamp]
+    accepted_at: Mapped[timestamp | None]
+    accepted_by_id: Mapped[int | None]
+    revoked_at: Mapped[timestamp | None]
+
+    def state(self, now) -> str:
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= now:
+            return "expired"
+        return "pending"

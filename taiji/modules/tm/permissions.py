@@ -1,0 +1,48 @@
+"""TM's permissions and the built-in tenant roles that hold them."""
+
+from __future__ import annotations
+
+import enum
+
+from taiji.platform.auth import TenantRole
+
+
+class Perm(enum.StrEnum):
+    TENANT_CREATE = "tm:tenant:create"
+    TENANT_READ = "tm:tenant:read"
+    TENANT_WRITE = "tm:tenant:write"
+    TENANT_SUSPEND = "tm:tenant:suspend"
+    MEMBER_READ = "tm:member:read"
+    MEMBER_WRITE = "tm:member:write"
+    QUOTA_READ = "tm:quota:read"
+    QUOTA_WRITE = "tm:quota:write"
+    AUDIT_READ = "tm:audit:read"
+
+    @property
+    def description(self) -> str:
+        return _DESCRIPTIONS[self.value]
+
+
+_DESCRIPTIONS = {
+    "tm:tenant:create": "Create tenants",
+    "tm:tenant:read": "See the tenant",
+    "tm:tenant:write": "Rename the tenant",
+    "tm:tenant:suspend": "Suspend and reactivate tenants",
+    "tm:member:read": "See the tenant's members and invitations",
+    "tm:member:write": "Invite, remove members and change their roles",
+    "tm:quota:read": "See the tenant's quotas and usage",
+    "tm:quota:write": "Change the tenant's quota limits",
+    "tm:audit:read": "Read the tenant's audit log",
+}
+
+_READ = {Perm.TENANT_READ, Perm.MEMBER_READ, Perm.QUOTA_READ}
+
+TENANT_GRANTS = {
+    TenantRole.OWNER: _READ | {Perm.TENANT_WRITE, Perm.MEMBER_WRITE, Perm.AUDIT_READ},
+    TenantRole.ADMIN: _READ | {Perm.TENANT_WRITE, Perm.MEMBER_WRITE, Perm.AUDIT_READ},
+    TenantRole.MEMBER: set(_READ),
+    TenantRole.VIEWER: set(_READ),
+}
+# Creating and suspending tenants and changing quotas belong to platform administrators,
+# who hold every permission.
+PLATFORM_GRANTS: dict = {}

@@ -1,0 +1,378 @@
+"""TM's public face: tenants, members, invitations, quotas.
+
+Services take the tenant explicitly, flush and never commit. Roles live in IAM as role
+bindings; TM asks ``iam.services`` to bind them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app
+
+from taiji.modules.iam import services as iam
+from taiji.platform import audit, events, quotas
+from taiji.platform.auth import Principal, TenantRole
+from taiji.platform.db import Page, db, paginate, utcnow
+from taiji.platform.errors import Conflict, Forbidden, Invalid, NotFound, field_error
+from taiji.platform.tenancy import RESERVED_SLUGS, SLUG_PATTERN, Tenant, TenantStatus, tenant_by_slug
+
+from .models import Invitation, Member
+
+MEMBERS_METER = "members"
+
+
+# -- tenants -----------------------------------------------------------------------------------
+
+
+def validate_slug(slug: str) -> str:
+    slug = (slug or "").strip().lower()
+    if not re.match(SLUG_PATTERN, slug):
+        raise field_error("slug", "Use 1–40 lowercase letters, digits and dashes, starting and ending "
+                                  "with a letter or digit.")
+    if slug in RESERVED_SLUGS:
+        raise field_error("slug", f"'{slug}' is reserved; choose another.")
+    return slug
+
+
+def _validate_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise field_error("name", "A name is required.")
+    if len(name) > 100:
+        raise field_error("name", "Use at most 100 characters.")
+    return name
+
+
+def create_tenant(slug: str, name: str, *, owner_id: int) -> Tenant:
+    """Create a tenant with ``owner_id`` as its first owner; publishes ``tm.tenant.created``."""
+    slug = validate_slug(slug)
+    name = _validate_name(name)
+    if tenant_by_slug(slug) is not None:
+        raise Conflict(f"The slug '{slug}' is taken.", errors={"json": {"slug": ["Already taken."]}})
+    if iam.get_user(owner_id) is None:
+        raise field_error("owner", "No such user.")
+    tenant = Tenant(slug=slug, name=name)
+    db.session.add(tenant)
+    db.session.flush()
+    _add_member(tenant, owner_id, TenantRole.OWNER, invited_by_id=None)
+    audit.record("tm.tenant.created", "tenant", slug, tenant=tenant, details={"name": name})
+    events.publish("tm.tenant.created", {"tenant": slug, "tenant_id": tenant.id, "name": name,
+                                          "owner_id": owner_id}, tenant=tenant)
+    return tenant
+
+
+def get_tenant(slug: str) -> Tenant:
+    tenant = tenant_by_slug(slug)
+    if tenant is None:
+        raise NotFound(f"No tenant '{slug}'.")
+    return tenant
+
+
+def list_tenants(principal: Principal, *, search: str | None = None, status: str | None = None,
+                 page: int = 1, page_size: int = 20) -> Page[Tenant]:
+    """The caller's tenants; every tenant for a platform administrator."""
+    stmt = sa.select(Tenant).order_by(Tenant.slug)
+    if not principal.is_admin:
+        stmt = stmt.where(Tenant.id.in_(sa.select(Member.tenant_id).where(Member.user_id == principal.user_id)))
+    if search:
+        pattern = f"%{search.lower()}%"
+        stmt = stmt.where(sa.or_(Tenant.slug.like(pattern), sa.func.lower(Tenant.name).like(pattern)))
+    if status:
+        stmt = stmt.where(Tenant.status == TenantStatus(status))
+    return paginate(stmt, page, page_size)
+
+
+def rename_tenant(tenant: Tenant, name: str) -> Tenant:
+    name = _validate_name(name)
+    if name != tenant.name:
+        old = tenant.name
+        tenant.name = name
+        audit.record("tm.tenant.renamed", "tenant", tenant.slug, tenant=tenant, details={"from": old, "to": name})
+        db.session.flush()
+    return tenant
+
+
+def set_tenant_status(tenant: Tenant, status: TenantStatus) -> Tenant:
+    """Suspend (members lose access, data is kept) or reactivate a tenant."""
+    if tenant.status != status:
+        tenant.status = status
+        action = "suspended" if status == TenantStatus.SUSPENDED else "reactivated"
+        audit.record(f"tm.tenant.{action}", "tenant", tenant.slug, tenant=tenant)
+        events.publish(f"tm.tenant.{action}", {"tenant": tenant.slug, "tenant_id": tenant.id}, tenant=tenant)
+        db.session.flush()
+    return tenant
+
+
+def count_tenants() -> int:
+    return db.session.execute(sa.select(sa.func.count(Tenant.id))).scalar_one()
+
+
+# -- members -----------------------------------------------------------------------------------
+
+
+@dataclass
+class MemberView:
+    user_id: int
+    email: str
+    name: str
+    role: str
+    joined_at: dt.datetime
+
+
+def _member_row(tenant: Tenant, user_id: int) -> Member | None:
+    return db.session.execute(
+        sa.select(Member).where(Member.tenant_id == tenant.id, Member.user_id == user_id)
+    ).scalar_one_or_none()
+
+
+def count_members(tenant: Tenant) -> int:
+    return db.session.execute(
+        sa.select(sa.func.count(Member.id)).where(Member.tenant_id == tenant.id)
+    ).scalar_one()
+
+
+def _add_member(tenant: Tenant, user_id: int, role: str, invited_by_id: int | None) -> Member:
+    quotas.check(tenant, MEMBERS_METER)
+    member = Member(tenant_id=tenant.id, user_id=user_id, invited_by_id=invited_by_id)
+    db.session.add(member)
+    iam.set_tenant_role(user_id, tenant, str(role))
+    db.session.flush()
+    user = iam.get_user(user_id)
+    audit.record("tm.member.added", "member", user.email, tenant=tenant, details={"role": str(role)})
+    events.publish("tm.member.added", {"tenant": tenant.slug, "tenant_id": tenant.id, "user_id": user_id,
+                                        "email": user.email, "role": str(role)}, tenant=tenant)
+    return member
+
+
+def list_members(tenant: Tenant, *, search: str | None = None, role: str | None = None,
+                 page: int = 1, page_size: int = 20) -> Page[MemberView]:
+    stmt = sa.select(Member).where(Member.tenant_id == tenant.id).order_by(Member.joined_at, Member.id)
+    roles = None
+    if role or search:
+        roles = iam.tenant_roles(tenant)
+        ids = set(roles) if not role else {uid for uid, r in roles.items() if r == role}
+        if search:
+            users = iam.users_by_ids(ids)
+            needle = search.lower()
+            ids = {uid for uid in ids if uid in users and (needle in users[uid].email or
+                                                           needle in users[uid].name.lower())}
+        stmt = stmt.where(Member.user_id.in_(ids))
+    page_ = paginate(stmt, page, page_size)
+    user_ids = [m.user_id for m in page_.items]
+    users = iam.users_by_ids(user_ids)
+    if roles is None:
+        roles = iam.tenant_roles(tenant, user_ids)
+    items = [MemberView(m.user_id, users[m.user_id].email, users[m.user_id].name,
+                        roles.get(m.user_id, TenantRole.VIEWER.value), m.joined_at)
+             for m in page_.items if m.user_id in users]
+    return Page(items=items, total=page_.total, page=page_.page, page_size=page_.page_size)
+
+
+def get_member(tenant: Tenant, user_id: int) -> MemberView:
+    row = _member_row(tenant, user_id)
+    if row is None:
+        raise NotFound(f"User {user_id} is not a member of this tenant.")
+    user = iam.get_user(user_id)
+    role = iam.tenant_roles(tenant, [user_id]).get(user_id, TenantRole.VIEWER.value)
+    return MemberView(user_id, user.email, user.name, role, row.joined_at)
+
+
+def _acting_role(tenant: Tenant, actor: Principal) -> str | None:
+    if actor.is_admin:
+        return TenantRole.OWNER.value
+    return iam.tenant_roles(tenant, [actor.user_id]).get(actor.user_id)
+
+
+def add_member(tenant: Tenant, email: str, role: str, *, actor: Principal) -> MemberView:
+    """Add an existing user directly (no invitation)."""
+    _check_role_grant(tenant, role, actor)
+    user = iam.get_user_by_email(iam.normalize_email(email))
+    if user is None:
+        raise NotFound(f"No user with the email {email}; send an invitation instead.")
+    if _member_row(tenant, user.id) is not None:
+        raise Conflict(f"{user.email} is already a member.")
+    _add_member(tenant, user.id, role, invited_by_id=actor.user_id)
+    return get_member(tenant, user.id)
+
+
+def _check_role_grant(tenant: Tenant, role: str, actor: Principal) -> None:
+    if role not in {r.value for r in TenantRole}:
+        raise field_error("role", f"Unknown role '{role}'; choose one of owner, admin, member, viewer.")
+    if role == TenantRole.OWNER and _acting_role(tenant, actor) != TenantRole.OWNER:
+        raise Forbidden("Only an owner can make someone an owner.")
+
+
+def change_role(tenant: Tenant, user_id: int, role: str, *, actor: Principal) -> MemberView:
+    member = get_member(tenant, user_id)
+    _check_role_grant(tenant, role, actor)
+    if member.role == role:
+        return member
+    if member.role == TenantRole.OWNER:
+        if _acting_role(tenant, actor) != TenantRole.OWNER:
+            raise Forbidden("Only an owner can change an owner's role.")
+        if iam.count_with_role(tenant, TenantRole.OWNER) <= 1:
+            raise Conflict("This is the tenant's last owner. Make another member an owner first.")
+    iam.set_tenant_role(user_id, tenant, role)
+    audit.record("tm.member.role_changed", "member", member.email, tenant=tenant,
+                 details={"from": member.role, "to": role})
+    return get_member(tenant, user_id)
+
+
+def remove_member(tenant: Tenant, user_id: int, *, actor: Principal) -> None:
+    """Remove a member (or let a member leave); never the last owner."""
+    member = get_member(tenant, user_id)
+    if member.role == TenantRole.OWNER:
+        if user_id != actor.user_id and _acting_role(tenant, actor) != TenantRole.OWNER:
+            raise Forbidden("Only an owner can remove an owner.")
+        if iam.count_with_role(tenant, TenantRole.OWNER) <= 1:
+            raise Conflict("This is the tenant's last owner. Make another member an owner first.")
+    db.session.execute(sa.delete(Member).where(Member.tenant_id == tenant.id, Member.user_id == user_id))
+    iam.remove_tenant_roles(user_id, tenant)
+    audit.record("tm.member.removed", "member", member.email, tenant=tenant, details={"role": member.role})
+    events.publish("tm.member.removed", {"tenant": tenant.slug, "tenant_id": tenant.id, "user_id": user_id,
+                                          "email": member.email}, tenant=tenant)
+    db.session.flush()
+
+
+# -- invitations -------------------------------------------------------------------------------
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_url(token: str) -> str:
+    return f"{current_app.config['BASE_URL']}/invitations/{token}"
+
+
+def invite(tenant: Tenant, email: str, role: str, *, actor: Principal) -> tuple[Invitation, str]:
+    """Invite by email; returns the invitation and its token (shown once, stored hashed).
+
+    Inviting the same address again replaces the pending invitation with a fresh link.
+    """
+    email = iam.normalize_email(email)
+    _check_role_grant(tenant, role, actor)
+    existing_user = iam.get_user_by_email(email)
+    if existing_user is not None and _member_row(tenant, existing_user.id) is not None:
+        raise Conflict(f"{email} is already a member.", errors={"json": {"email": ["Already a member."]}})
+    quotas.check(tenant, MEMBERS_METER)
+    now = utcnow()
+    for old in db.session.execute(
+        sa.select(Invitation).where(Invitation.tenant_id == tenant.id, Invitation.email == email,
+                                    Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))
+    ).scalars():
+        old.revoked_at = now
+    token = secrets.token_urlsafe(32)
+    ttl = dt.timedelta(hours=current_app.config["INVITATION_TTL_HOURS"])
+    invitation = Invitation(tenant_id=tenant.id, email=email, role=role, token_hash=_hash(token),
+                            created_by_id=actor.user_id, expires_at=now + ttl)
+    db.session.add(invitation)
+    db.session.flush()
+    audit.record("tm.invitation.created", "invitation", email, tenant=tenant, details={"role": role})
+    return invitation, token
+
+
+def list_invitations(tenant: Tenant, *, pending_only: bool = True, page: int = 1,
+                     page_size: int = 20) -> Page[Invitation]:
+    stmt = sa.select(Invitation).where(Invitation.tenant_id == tenant.id)
+    if pending_only:
+        stmt = stmt.where(Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None),
+                          Invitation.expires_at > utcnow())
+    return paginate(stmt.order_by(Invitation.created_at.desc(), Invitation.id.desc()), page, page_size)
+
+
+def revoke_invitation(tenant: Tenant, invitation_id: int) -> None:
+    invitation = db.session.execute(
+        sa.select(Invitation).where(Invitation.tenant_id == tenant.id, Invitation.id == invitation_id)
+    ).scalar_one_or_none()
+    if invitation is None:
+        raise NotFound(f"No invitation {invitation_id}.")
+    if invitation.state(utcnow()) != "pending":
+        raise Conflict(f"The invitation is {invitation.state(utcnow())}; only a pending one can be revoked.")
+    invitation.revoked_at = utcnow()
+    audit.record("tm.invitation.revoked", "invitation", invitation.email, tenant=tenant)
+    db.session.flush()
+
+
+@dataclass
+class InvitationView:
+    invitation: Invitation
+    tenant: Tenant
+    state: str
+
+
+def find_invitation(token: str) -> InvitationView:
+    invitation = db.session.execute(
+        sa.select(Invitation).where(Invitation.token_hash == _hash(token))
+    ).scalar_one_or_none()
+    if invitation is None:
+        raise NotFound("This invitation link is not valid. Ask for a new one.")
+    tenant = db.session.get(Tenant, invitation.tenant_id)
+    return InvitationView(invitation, tenant, invitation.state(utcnow()))
+
+
+def accept_invitation(token: str, user_id: int) -> Tenant:
+    """The signed-in user accepts; the invitation's email must be theirs."""
+    view = find_invitation(token)
+    invitation, tenant = view.invitation, view.tenant
+    if view.state != "pending":
+        messages = {"accepted": "This invitation was already accepted.",
+                    "revoked": "This invitation was withdrawn. Ask for a new one.",
+                    "expired": "This invitation has expired. Ask for a new one."}
+        raise Conflict(messages[view.state])
+    user = iam.get_user(user_id)
+    if user.email != invitation.email:
+        raise Forbidden(f"This invitation is for {invitation.email}; you are signed in as {user.email}.")
+    if not tenant.is_active:
+        raise Conflict(f"The tenant '{tenant.slug}' is suspended.")
+    if _member_row(tenant, user_id) is None:
+        _add_member(tenant, user_id, invitation.role, invited_by_id=invitation.created_by_id)
+    invitation.accepted_at = utcnow()
+    invitation.accepted_by_id = user_id
+    audit.record("tm.invitation.accepted", "invitation", invitation.email, tenant=tenant, actor=user)
+    db.session.flush()
+    return tenant
+
+
+def register_and_accept(token: str, name: str, password: str):
+    """Create the account for an invited address that has none yet, then accept."""
+    view = find_invitation(token)
+    if view.state != "pending":
+        raise Conflict(f"This invitation is {view.state}.")
+    if iam.get_user_by_email(view.invitation.email) is not None:
+        raise Conflict("An account with this email exists; sign in to accept.")
+    user = iam.create_user(view.invitation.email, name, password)
+    accept_invitation(token, user.id)
+    return user, view.tenant
+
+
+# -- quotas and audit --------------------------------------------------------------------------
+
+
+def quota_usage(tenant: Tenant) -> list[dict]:
+    return quotas.usage(tenant)
+
+
+def set_quota(tenant: Tenant, name: str, limit: int | None) -> None:
+    if name not in {m.name for m in quotas.meters()}:
+        raise NotFound(f"No quota '{name}'.")
+    if limit is not None and limit < 0:
+        raise Invalid("A limit cannot be negative.", errors={"json": {"limit": ["Must be 0 or more."]}})
+    quotas.set_limit(tenant, name, limit)
+    audit.record("tm.quota.changed", "quota", name, tenant=tenant, details={"limit": limit})
+
+
+def audit_log(tenant: Tenant | None, *, action: str | None = None, page: int = 1, page_size: int = 20):
+    return audit.query(tenant=tenant, action=action, page=page, page_size=page_size)
+
+
+def register_meters() -> None:
+    from flask_babel import lazy_gettext as _l
+
+    quotas.register(quotas.Meter(MEMBERS_METER, _l("Members"), 500, count_members))

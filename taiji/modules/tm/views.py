@@ -1,0 +1,205 @@
+"""TM console pages: start page, tenant overview, members, invitations, audit, settings,
+tenant administration, and accepting an invitation."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from taiji.modules.iam import services as iam
+from taiji.platform import auth, tenancy
+from taiji.platform.db import utcnow
+from taiji.platform.errors import ServiceError
+from taiji.platform.tenancy import TenantStatus
+
+from . import services
+from .forms import ROLE_CHOICES, InviteForm, RegisterForm, RenameForm, TenantForm
+from .permissions import Perm
+
+bp = Blueprint("tm", __name__, template_folder="templates")
+
+
+def _page() -> int:
+    return max(1, request.args.get("page", 1, type=int) or 1)
+
+
+@bp.get("/")
+def home():
+    principal = auth.current_principal()
+    if principal is None:
+        return redirect(url_for("iam.login"))
+    tenants = services.list_tenants(principal, page=1, page_size=50)
+    mine = [t for t in tenants.items if t.id in set(iam.tenant_ids_of(principal.user_id))]
+    if len(mine) == 1 and not principal.is_admin:
+        return redirect(url_for("tm.overview", tenant=mine[0].slug))
+    return render_template("tm/home.html", tenants=mine)
+
+
+@bp.get("/t/<tenant>/")
+@auth.require(Perm.TENANT_READ)
+def overview(tenant):
+    t = tenancy.current()
+    return render_template("tm/overview.html", quotas=services.quota_usage(t),
+                           members=services.count_members(t))
+
+
+@bp.get("/t/<tenant>/members")
+@auth.require(Perm.MEMBER_READ)
+def members(tenant):
+    t = tenancy.current()
+    page = services.list_members(t, search=request.args.get("q"), page=_page())
+    invitations = services.list_invitations(t, page=1, page_size=50)
+    return render_template("tm/members.html", page=page, invitations=invitations.items,
+                           form=InviteForm(), roles=ROLE_CHOICES, now=utcnow())
+
+
+@bp.post("/t/<tenant>/invitations")
+@auth.require(Perm.MEMBER_WRITE)
+def invite(tenant):
+    t = tenancy.current()
+    form = InviteForm()
+    if form.validate_on_submit():
+        try:
+            invitation, token = services.invite(t, form.email.data, form.role.data,
+                                                actor=auth.current_principal())
+        except ServiceError as exc:
+            form.email.errors.append(exc.detail)
+        else:
+            flash(_("Invitation created for %(email)s. Send them this link: %(url)s",
+                    email=invitation.email, url=services.invitation_url(token)), "success")
+            return redirect(url_for("tm.members", tenant=t.slug))
+    page = services.list_members(t, page=1)
+    invitations = services.list_invitations(t, page=1, page_size=50)
+    return render_template("tm/members.html", page=page, invitations=invitations.items, form=form,
+                           roles=ROLE_CHOICES, now=utcnow()), 422
+
+
+@bp.post("/t/<tenant>/invitations/<int:invitation_id>/revoke")
+@auth.require(Perm.MEMBER_WRITE)
+def revoke_invitation(tenant, invitation_id):
+    services.revoke_invitation(tenancy.current(), invitation_id)
+    flash(_("Invitation withdrawn."), "success")
+    return redirect(url_for("tm.members", tenant=tenant))
+
+
+@bp.post("/t/<tenant>/members/<int:user_id>/role")
+@auth.require(Perm.MEMBER_WRITE)
+def change_role(tenant, user_id):
+    try:
+        services.change_role(tenancy.current(), user_id, request.form.get("role", ""),
+                             actor=auth.current_principal())
+    except ServiceError as exc:
+        flash(exc.detail, "error")
+    else:
+        flash(_("Role changed."), "success")
+    return redirect(url_for("tm.members", tenant=tenant))
+
+
+@bp.post("/t/<tenant>/members/<int:user_id>/remove")
+@auth.require(Perm.TENANT_READ)
+def remove_member(tenant, user_id):
+    principal = auth.current_principal()
+    t = tenancy.current()
+    if user_id != principal.user_id and not auth.can(Perm.MEMBER_WRITE, t):
+        abort(403)
+    try:
+        services.remove_member(t, user_id, actor=principal)
+    except ServiceError as exc:
+        flash(exc.detail, "error")
+        return redirect(url_for("tm.members", tenant=tenant))
+    if user_id == principal.user_id:
+        flash(_("You left %(name)s.", name=t.name), "success")
+        return redirect(url_for("tm.home"))
+    flash(_("Member removed."), "success")
+    return redirect(url_for("tm.members", tenant=tenant))
+
+
+@bp.get("/t/<tenant>/audit")
+@auth.require(Perm.AUDIT_READ)
+def audit_log(tenant):
+    page = services.audit_log(tenancy.current(), action=request.args.get("action") or None, page=_page())
+    return render_template("tm/audit.html", page=page)
+
+
+@bp.route("/t/<tenant>/settings", methods=["GET", "POST"])
+@auth.require(Perm.TENANT_WRITE)
+def settings(tenant):
+    t = tenancy.current()
+    form = RenameForm(obj=t)
+    if form.validate_on_submit():
+        try:
+            services.rename_tenant(t, form.name.data)
+        except ServiceError as exc:
+            form.name.errors.append(exc.detail)
+        else:
+            flash(_("Tenant renamed."), "success")
+            return redirect(url_for("tm.settings", tenant=t.slug))
+    return render_template("tm/settings.html", form=form), 422 if form.errors else 200
+
+
+@bp.get("/admin/tenants")
+@auth.require(Perm.TENANT_CREATE, tenant_scoped=False)
+def admin_tenants():
+    page = services.list_tenants(auth.current_principal(), search=request.args.get("q"), page=_page())
+    return render_template("tm/admin_tenants.html", page=page, form=TenantForm())
+
+
+@bp.post("/admin/tenants")
+@auth.require(Perm.TENANT_CREATE, tenant_scoped=False)
+def create_tenant():
+    form = TenantForm()
+    if form.validate_on_submit():
+        try:
+            t = services.create_tenant(form.slug.data, form.name.data, owner_id=auth.current_principal().user_id)
+        except ServiceError as exc:
+            field = form.slug if exc.errors and "slug" in str(exc.errors) else form.name
+            field.errors.append(exc.detail)
+        else:
+            flash(_("Tenant %(name)s created.", name=t.name), "success")
+            return redirect(url_for("tm.overview", tenant=t.slug))
+    page = services.list_tenants(auth.current_principal(), page=1)
+    return render_template("tm/admin_tenants.html", page=page, form=form, show_form=True), 422
+
+
+@bp.post("/admin/tenants/<slug>/status")
+@auth.require(Perm.TENANT_SUSPEND, tenant_scoped=False)
+def tenant_status(slug):
+    status = request.form.get("status")
+    if status not in {s.value for s in TenantStatus}:
+        abort(400, description="status must be 'active' or 'suspended'.")
+    t = services.get_tenant(slug)
+    services.set_tenant_status(t, TenantStatus(status))
+    flash(_("Tenant suspended.") if status == "suspended" else _("Tenant reactivated."), "success")
+    return redirect(url_for("tm.admin_tenants"))
+
+
+@bp.route("/invitations/<token>", methods=["GET", "POST"])
+def invitation(token):
+    try:
+        view = services.find_invitation(token)
+    except ServiceError as exc:
+        return render_template("tm/invitation.html", error=exc.detail, view=None), 404
+    principal = auth.current_principal()
+    account_exists = iam.get_user_by_email(view.invitation.email) is not None
+    form = RegisterForm()
+    if request.method == "POST":
+        try:
+            if principal is not None:
+                t = services.accept_invitation(token, principal.user_id)
+            elif not account_exists and form.validate_on_submit():
+                user, t = services.register_and_accept(token, form.name.data, form.password.data)
+                iam.start_session(user)
+            else:
+                return render_template("tm/invitation.html", view=view, form=form,
+                                       account_exists=account_exists), 422
+        except ServiceError as exc:
+            if exc.errors and "password" in str(exc.errors):
+                form.password.errors.append(exc.detail)
+                return render_template("tm/invitation.html", view=view, form=form,
+                                       account_exists=account_exists), 422
+            flash(exc.detail, "error")
+            return render_template("tm/invitation.html", view=view, form=form,
+                                   account_exists=account_exists), exc.status
+        flash(_("Welcome to %(name)s.", name=t.name), "success")
+        return redirect(url_for("tm.overview", tenant=t.slug))
+    return render_template("tm/invitation.html", view=view, form=form, account_exists=account_exists)

@@ -1,0 +1,127 @@
+"""create_app(): configuration, extensions, and the explicit list of enabled modules."""
+
+from __future__ import annotations
+
+import importlib
+
+from flask import Flask, g, request
+from flask_migrate import Migrate
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.exc import IntegrityError
+
+from taiji.platform import api as api_mod
+from taiji.platform import auth, config, events, observability, web
+from taiji.platform.db import db
+from taiji.platform.errors import ServiceError
+from taiji.platform.quotas import QuotaExceeded
+from taiji.platform.ratelimit import limiter
+from taiji.platform.tasks import init_celery
+
+# The subsystems this build enables, lowest layer first. Listed as import paths so that
+# the kernel never imports a module (DESIGN.md's layering); adding one is a one-line change.
+ENABLED_MODULES: tuple[str, ...] = (
+    "taiji.modules.iam",
+    "taiji.modules.tm",
+)
+
+csrf = CSRFProtect()
+migrate = Migrate()
+
+
+def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = None) -> Flask:
+    app = Flask("taiji", static_folder=None, template_folder=None)
+    app.config.update(config.load(overrides))
+    observability.configure_logging(app.config["LOG_LEVEL"])
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    api_mod.api.init_app(app)
+    web.init_app(app)
+    init_celery(app)
+
+    app.register_blueprint(observability.bp)
+    csrf.exempt(observability.bp)
+
+    loaded = []
+    for path in modules if modules is not None else ENABLED_MODULES:
+        module = importlib.import_module(path).module
+        _register(app, module)
+        loaded.append(module)
+    app.extensions["taiji_modules"] = loaded
+
+    app.before_request(observability.start_request)
+    app.before_request(auth.enforce_tenant_membership)
+    app.before_request(api_mod.idempotency_replay)
+    app.after_request(_finish_unit_of_work)
+    app.after_request(observability.finish_request)
+    app.register_error_handler(Exception, api_mod.handle_unexpected)
+    app.register_error_handler(ServiceError, _service_error)
+    app.register_error_handler(QuotaExceeded, _service_error)
+    app.teardown_appcontext(_teardown)
+    for module in loaded:
+        if module.setup:
+            module.setup(app)
+    return app
+
+
+def _register(app: Flask, module) -> None:
+    for enum_cls, tenant_grants, platform_grants in module.permissions:
+        auth.catalog.declare(enum_cls, tenant_grants, platform_grants)
+    for blp in module.api_blueprints:
+        api_mod.api.register_blueprint(blp)
+        csrf.exempt(blp)  # bearer tokens only; the session cookie never authenticates the API
+    for bp in module.blueprints:
+        app.register_blueprint(bp)
+    for name, handlers in module.event_handlers.items():
+        for handler in handlers:
+            events.subscribe(name, handler)
+    for task_module in module.tasks:
+        importlib.import_module(task_module)
+
+
+def _finish_unit_of_work(response):
+    """One commit per request when it succeeded, one rollback when it did not."""
+    if response.status_code >= 400 and not g.get("commit_on_error"):
+        db.session.rollback()
+        return response
+    api_mod.idempotency_store(response)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if request.headers.get("Idempotency-Key"):
+            return _conflict("A request with this Idempotency-Key is already being processed; retry shortly.")
+        return _conflict("This change collides with another one made at the same time; retry.")
+    return response
+
+
+def _conflict(detail: str):
+    from werkzeug.exceptions import Conflict
+
+    return api_mod.api.handle_http_exception(Conflict(description=detail))
+
+
+def _teardown(exc):
+    if exc is not None:
+        db.session.rollback()
+
+
+def _service_error(error):
+    """Domain errors from services: problem+json on the API, the error page on the console."""
+    from werkzeug.exceptions import HTTPException
+
+
+    db.session.rollback()
+    if isinstance(error, QuotaExceeded):
+        exc = HTTPException(description=str(error))
+        exc.code, exc.data = 409, {"message": str(error), "title": "Quota exceeded"}
+    else:
+        assert isinstance(error, ServiceError)
+        exc = HTTPException(description=error.detail)
+        exc.code = error.status
+        exc.data = {"message": error.detail, "title": error.title}
+        if error.errors:
+            exc.data["errors"] = error.errors
+    return api_mod.api.handle_http_exception(exc)

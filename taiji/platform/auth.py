@@ -1,0 +1,191 @@
+"""Who is calling, and ``require(permission)``.
+
+The kernel knows no users: IAM registers the functions that turn a session or a bearer
+token into a ``Principal`` and that resolve a principal's permissions at a scope. Modules
+declare their permissions and which built-in roles hold them; ``require`` checks them.
+
+A tenant-scoped URL is answered 404 to anyone who is not a member of that tenant, so a
+resource of another tenant is indistinguishable from one that does not exist.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import wraps
+
+from flask import abort, g, request
+
+from taiji.platform import tenancy
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    email: str
+    name: str
+    is_admin: bool
+    via: str  # "session" | "token"
+    locale: str | None = None
+    # Scopes of the token that authenticated the call; None means "all the user has".
+    scopes: frozenset[str] | None = None
+    token_id: int | None = None
+
+
+class PlatformRole(enum.StrEnum):
+    ADMIN = "admin"
+    USER = "user"
+
+
+class TenantRole(enum.StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+    VIEWER = "viewer"
+
+
+@dataclass
+class PermissionCatalog:
+    """Every permission a module declared, and the built-in roles that hold it."""
+
+    permissions: dict[str, str] = field(default_factory=dict)  # name -> description
+    tenant_roles: dict[str, set[str]] = field(default_factory=lambda: {r.value: set() for r in TenantRole})
+    platform_roles: dict[str, set[str]] = field(default_factory=lambda: {r.value: set() for r in PlatformRole})
+
+    def declare(self, enum_cls, tenant_grants=None, platform_grants=None) -> None:
+        for member in enum_cls:
+            self.permissions[member.value] = getattr(member, "description", member.value)
+        for role, perms in (tenant_grants or {}).items():
+            self.tenant_roles.setdefault(str(role), set()).update(str(p) for p in perms)
+        for role, perms in (platform_grants or {}).items():
+            self.platform_roles.setdefault(str(role), set()).update(str(p) for p in perms)
+
+    def tenant_role_permissions(self, role: str) -> set[str]:
+        return self.tenant_roles.get(role, set())
+
+    def platform_role_permissions(self, role: str) -> set[str]:
+        if role == PlatformRole.ADMIN:
+            return set(self.permissions)
+        return self.platform_roles.get(role, set())
+
+
+catalog = PermissionCatalog()
+
+
+@dataclass
+class Access:
+    """A principal's standing at one scope: member or not, and what it may do there."""
+
+    member: bool
+    permissions: frozenset[str]
+    roles: tuple[str, ...] = ()
+
+
+class _Registry:
+    session_loader: Callable[[dict], Principal | None] | None = None
+    bearer_loader: Callable[[str], Principal | None] | None = None
+    # (principal, tenant or None) -> Access
+    access_resolver: Callable[[Principal, object | None], Access] | None = None
+    # user id -> ids of the tenants the user belongs to (for the tenant switcher)
+    tenant_ids_of: Callable[[int], Iterable[int]] | None = None
+
+
+registry = _Registry()
+
+_ANON = object()
+
+
+def current_principal() -> Principal | None:
+    cached = g.get("_principal", _ANON)
+    if cached is not _ANON:
+        return cached
+    principal = None
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer " and registry.bearer_loader is not None:
+        principal = registry.bearer_loader(header[7:].strip())
+        g.auth_attempted = True
+    elif not request.path.startswith("/api/") and registry.session_loader is not None:
+        from flask import session
+
+        principal = registry.session_loader(session)
+    g._principal = principal
+    return principal
+
+
+def set_principal(principal: Principal | None) -> None:
+    g._principal = principal
+    g.pop("_access", None)
+
+
+def access(tenant=None) -> Access:
+    """The current principal's access at ``tenant`` (platform scope when None), cached per request."""
+    principal = current_principal()
+    if principal is None or registry.access_resolver is None:
+        return Access(member=False, permissions=frozenset())
+    key = getattr(tenant, "id", None)
+    cache = g.setdefault("_access", {})
+    if key not in cache:
+        resolved = registry.access_resolver(principal, tenant)
+        if principal.scopes is not None:
+            resolved = Access(resolved.member, resolved.permissions & principal.scopes, resolved.roles)
+        cache[key] = resolved
+    return cache[key]
+
+
+def can(permission: str, tenant=None) -> bool:
+    return str(permission) in access(tenant).permissions
+
+
+def enforce_tenant_membership() -> None:
+    """Before every request on a ``<tenant>`` URL: unknown tenant or non-member -> 404."""
+    view_args = request.view_args or {}
+    slug = view_args.get("tenant")
+    if slug is None:
+        return
+    principal = current_principal()
+    if principal is None:
+        # require() answers 401 (API) or sends to the sign-in page (console); resolving the
+        # tenant first would tell an anonymous caller which tenants exist.
+        return
+    tenant = tenancy.resolve(slug)
+    standing = access(tenant)
+    if not standing.member and not principal.is_admin:
+        abort(404, description=f"No tenant '{slug}'.")
+    if not tenant.is_active and not principal.is_admin:
+        abort(403, description=f"Tenant '{slug}' is suspended. Ask a platform administrator to reactivate it.")
+
+
+def require(*permissions: str, tenant_scoped: bool | None = None):
+    """Route decorator: the caller must be signed in and hold every permission.
+
+    On a ``<tenant>`` URL the permissions are checked at that tenant; elsewhere at the platform.
+    """
+
+    def decorator(view):
+        view._taiji_permissions = tuple(str(p) for p in permissions)
+
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            principal = current_principal()
+            if principal is None:
+                abort(401)
+            tenant = tenancy.current() if tenant_scoped in (None, True) else None
+            missing = [p for p in permissions if not can(p, tenant)]
+            if missing:
+                abort(403, description=f"You need the permission {', '.join(missing)} for this.")
+            return view(*args, **kwargs)
+
+        wrapper._taiji_permissions = view._taiji_permissions
+        return wrapper
+
+    return decorator
+
+
+def require_login(view):
+    """A page or endpoint any signed-in user may use."""
+    return require()(view)
+
+
+def permissions_of(view) -> Iterable[str]:
+    return getattr(view, "_taiji_permissions", ())

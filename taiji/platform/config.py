@@ -1,0 +1,147 @@
+"""Settings from ``TAIJI_*`` environment variables, each with a default that runs on one machine.
+
+Every setting is listed in ``SETTINGS`` so that the README table, ``taiji config`` and the
+application read the same source.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("TAIJI_DATA_DIR", "./instance", "Folder for the SQLite database, broker files, secret key, logs."),
+    Setting("TAIJI_DATABASE_URL", "sqlite:///<TAIJI_DATA_DIR>/taiji.db", "SQLAlchemy URL of the database."),
+    Setting("TAIJI_BROKER_URL", "filesystem://", "Celery broker: filesystem:// (embedded), redis://…, amqp://…"),
+    Setting("TAIJI_REDIS_URL", "", "Redis for rate limits and caches; memory when empty."),
+    Setting("TAIJI_SECRET_KEY", "<generated into TAIJI_DATA_DIR/secret_key>", "Signs sessions and CSRF tokens."),
+    Setting("TAIJI_HOST", "127.0.0.1", "Address the web server binds."),
+    Setting("TAIJI_PORT", "8000", "Port the web server binds."),
+    Setting("TAIJI_WEB_WORKERS", "2", "gunicorn worker processes for `taiji web` / `taiji up`."),
+    Setting("TAIJI_BASE_URL", "http://<TAIJI_HOST>:<TAIJI_PORT>", "Public URL, used in invitation links."),
+    Setting("TAIJI_ADMIN_EMAIL", "admin@taiji.local", "First administrator, created on first start."),
+    Setting("TAIJI_ADMIN_PASSWORD", "<generated and printed once>", "Password of the first administrator."),
+    Setting("TAIJI_LOG_LEVEL", "INFO", "Log level of the JSON logs."),
+    Setting("TAIJI_LOGIN_RATE_LIMIT", "10 per minute", "Sign-in attempts allowed per account and per address."),
+    Setting("TAIJI_INVITATION_TTL_HOURS", "72", "How long an invitation link stays valid."),
+    Setting("TAIJI_SECURE_COOKIES", "auto", "Secure session cookie: auto (when TAIJI_BASE_URL is https), true, false."),
+    Setting("TAIJI_DEFAULT_LOCALE", "en", "Console language for visitors who have not chosen one (en, zh_Hans)."),
+    Setting("TAIJI_METRICS_DIR", "<TAIJI_DATA_DIR>/metrics", "Shared folder for Prometheus metrics of all processes."),
+)
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _secret_key(data_dir: Path) -> str:
+    explicit = os.environ.get("TAIJI_SECRET_KEY")
+    if explicit:
+        return explicit
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting together must agree on one key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def broker_options(broker_url: str, data_dir: Path) -> dict:
+    """Transport options; the filesystem broker needs its folders spelled out (PROTOCOLS.md)."""
+    if not broker_url.startswith("filesystem"):
+        return {}
+    root = data_dir / "broker"
+    folders = {
+        "data_folder_in": root / "queue",
+        "data_folder_out": root / "queue",
+        "processed_folder": root / "processed",
+        "control_folder": root / "control",
+    }
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    options = {key: str(value) for key, value in folders.items()}
+    options["store_processed"] = False
+    return options
+
+
+def load(overrides: dict | None = None) -> dict:
+    """Build the Flask config mapping from the environment, then apply ``overrides``."""
+    overrides = overrides or {}
+    data_dir = Path(overrides.get("DATA_DIR") or _env("TAIJI_DATA_DIR", "./instance")).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    host = _env("TAIJI_HOST", "127.0.0.1")
+    port = int(_env("TAIJI_PORT", "8000"))
+    base_url = _env("TAIJI_BASE_URL", f"http://{host}:{port}").rstrip("/")
+    broker_url = _env("TAIJI_BROKER_URL", "filesystem://")
+    secure = _env("TAIJI_SECURE_COOKIES", "auto").lower()
+    secure_cookies = base_url.startswith("https://") if secure == "auto" else secure in ("1", "true", "yes")
+    config = {
+        "DATA_DIR": str(data_dir),
+        "SQLALCHEMY_DATABASE_URI": _env("TAIJI_DATABASE_URL", f"sqlite:///{data_dir / 'taiji.db'}"),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "BROKER_URL": broker_url,
+        "REDIS_URL": _env("TAIJI_REDIS_URL", ""),
+        "SECRET_KEY": overrides.get("SECRET_KEY") or _secret_key(data_dir),
+        "HOST": host,
+        "PORT": port,
+        "WEB_WORKERS": int(_env("TAIJI_WEB_WORKERS", "2")),
+        "BASE_URL": base_url,
+        "ADMIN_EMAIL": _env("TAIJI_ADMIN_EMAIL", "admin@taiji.local"),
+        "ADMIN_PASSWORD": os.environ.get("TAIJI_ADMIN_PASSWORD") or None,
+        "LOG_LEVEL": _env("TAIJI_LOG_LEVEL", "INFO"),
+        "LOGIN_RATE_LIMIT": _env("TAIJI_LOGIN_RATE_LIMIT", "10 per minute"),
+        "INVITATION_TTL_HOURS": int(_env("TAIJI_INVITATION_TTL_HOURS", "72")),
+        "DEFAULT_LOCALE": _env("TAIJI_DEFAULT_LOCALE", "en"),
+        "METRICS_DIR": _env("TAIJI_METRICS_DIR", str(data_dir / "metrics")),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "SESSION_COOKIE_NAME": "taiji_session",
+        "PERMANENT_SESSION_LIFETIME": 60 * 60 * 12,
+        "WTF_CSRF_TIME_LIMIT": None,
+        # Celery eager mode is only ever switched on by tests that ask for it.
+        "CELERY_ALWAYS_EAGER": False,
+        # flask-smorest
+        "API_TITLE": "Taiji",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_REDOC_PATH": "/docs",
+        "OPENAPI_REDOC_URL": "/static/vendor/redoc/redoc.standalone.js",
+        "API_SPEC_OPTIONS": {
+            "info": {"description": "Taiji REST API. Authenticate with `Authorization: Bearer <token>`."},
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer"},
+                }
+            },
+            "security": [{"bearerAuth": []}],
+        },
+        # Flask-Babel
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_DEFAULT_TIMEZONE": "UTC",
+        "LANGUAGES": {"en": "English", "zh_Hans": "简体中文"},
+        "RATELIMIT_STORAGE_URI": _env("TAIJI_REDIS_URL", "") or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+    }
+    config.update(overrides)
+    return config

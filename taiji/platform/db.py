@@ -1,0 +1,137 @@
+"""Model base, shared column types, mixins and the unit of work.
+
+Services flush, never commit: a request or a task is one unit of work whose end commits
+(``commit()``) or rolls back. ``after_commit`` callbacks run only once the data is durable,
+which is when background work may be enqueued.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData, event
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Timestamps are stored as UTC and always come back timezone-aware (SQLite drops the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+
+intpk = Annotated[int, mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)]
+uuidpk = Annotated[uuid.UUID, mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)]
+str50 = Annotated[str, mapped_column(sa.String(50))]
+str100 = Annotated[str, mapped_column(sa.String(100))]
+str255 = Annotated[str, mapped_column(sa.String(255))]
+text = Annotated[str, mapped_column(sa.Text)]
+timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime)]
+json_dict = Annotated[dict, mapped_column(sa.JSON)]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+Model = db.Model
+
+
+class TimestampMixin:
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    updated_at: Mapped[timestamp] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TenantOwnedMixin:
+    """Every tenant-owned row names its tenant; lookups always go through it."""
+
+    tenant_id: Mapped[int] = mapped_column(sa.ForeignKey("kernel_tenant.id", ondelete="CASCADE"), index=True)
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def paginate(stmt: sa.Select, page: int = 1, page_size: int = 20, scalars: bool = True) -> Page:
+    """Run ``stmt`` for one page, with the total count of rows it would return."""
+    page = max(1, page)
+    page_size = max(1, min(page_size, 100))
+    total = db.session.execute(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+    result = db.session.execute(stmt.limit(page_size).offset((page - 1) * page_size))
+    items = list(result.scalars()) if scalars else list(result)
+    return Page(items=items, total=total, page=page, page_size=page_size)
+
+
+# -- unit of work ---------------------------------------------------------------------------
+
+_AFTER_COMMIT_KEY = "taiji_after_commit"
+
+
+def after_commit(callback: Callable[[], Any]) -> None:
+    """Run ``callback`` once the current unit of work has committed; dropped on rollback."""
+    db.session.info.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    callbacks = session.info.pop(_AFTER_COMMIT_KEY, [])
+    for callback in callbacks:
+        callback()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_after_commit(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is None or not session.in_transaction():
+        session.info.pop(_AFTER_COMMIT_KEY, None)
+
+
+def commit() -> None:
+    db.session.commit()
+
+
+def rollback() -> None:
+    db.session.rollback()
+
+
+def is_postgres() -> bool:
+    return db.engine.dialect.name == "postgresql"

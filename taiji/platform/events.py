@@ -1,0 +1,170 @@
+"""Domain events through a transactional outbox.
+
+``publish(name, payload)`` adds an outbox row to the current unit of work: a rolled-back
+change publishes nothing. After commit the relay (a Celery task, also run by the scheduler
+every few seconds, so nothing is lost across restarts or a broker outage) turns each row
+into one delivery task per subscribed handler. A delivery is recorded in the handler's unit
+of work, so a redelivered event is skipped; a failing handler is retried with backoff and
+never holds up the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from taiji.platform.db import Model, after_commit, db, intpk, is_postgres, timestamp, utcnow
+from taiji.platform.tasks import celery
+
+log = logging.getLogger("taiji.events")
+
+MAX_DELIVERY_ATTEMPTS = 12
+
+
+class OutboxEvent(Model):
+    __tablename__ = "kernel_outbox"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(sa.String(100), index=True)
+    payload: Mapped[dict] = mapped_column(sa.JSON)
+    tenant_id: Mapped[int | None]
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    dispatched_at: Mapped[timestamp | None] = mapped_column(index=True)
+
+
+class EventDelivery(Model):
+    """One handler has processed one event (written in the handler's own unit of work)."""
+
+    __tablename__ = "kernel_event_delivery"
+    __table_args__ = (sa.UniqueConstraint("event_id", "handler"),)
+
+    id: Mapped[intpk]
+    event_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    handler: Mapped[str] = mapped_column(sa.String(200))
+    delivered_at: Mapped[timestamp] = mapped_column(default=utcnow)
+
+
+class Event:
+    """What a handler receives."""
+
+    def __init__(self, row: OutboxEvent):
+        self.id = row.id
+        self.name = row.name
+        self.payload = row.payload
+        self.tenant_id = row.tenant_id
+        self.created_at = row.created_at
+
+    def __repr__(self) -> str:
+        return f"<Event {self.name} {self.id}>"
+
+
+_handlers: dict[str, dict[str, Callable[[Event], None]]] = {}
+
+
+def handler_name(func: Callable) -> str:
+    return f"{func.__module__}.{func.__qualname__}"
+
+
+def subscribe(name: str, func: Callable[[Event], None]) -> None:
+    _handlers.setdefault(name, {})[handler_name(func)] = func
+
+
+def unsubscribe(name: str, func: Callable[[Event], None]) -> None:
+    _handlers.get(name, {}).pop(handler_name(func), None)
+
+
+def handlers_for(name: str) -> dict[str, Callable[[Event], None]]:
+    return dict(_handlers.get(name, {}))
+
+
+def publish(name: str, payload: dict, *, tenant=None) -> OutboxEvent:
+    """Publish ``name`` with a JSON ``payload`` as part of the current unit of work."""
+    row = OutboxEvent(name=name, payload=payload, tenant_id=getattr(tenant, "id", tenant))
+    db.session.add(row)
+    after_commit(kick_relay)
+    return row
+
+
+def kick_relay() -> None:
+    """Ask a worker to relay now; if the broker is away, the scheduled relay catches up."""
+    try:
+        relay_outbox.apply_async(retry=False)
+    except Exception:
+        log.warning("could not enqueue the outbox relay; the scheduled relay will deliver", exc_info=True)
+
+
+def relay(limit: int = 500) -> int:
+    """Turn undispatched outbox rows into delivery tasks. Returns how many rows it dispatched."""
+    stmt = (
+        sa.select(OutboxEvent)
+        .where(OutboxEvent.dispatched_at.is_(None))
+        .order_by(OutboxEvent.created_at)
+        .limit(limit)
+    )
+    if is_postgres():
+        # Two relays at once split the rows instead of both sending every row.
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(db.session.execute(stmt).scalars())
+    now = utcnow()
+    for row in rows:
+        for name in _handlers.get(row.name, {}):
+            deliver_event.apply_async((str(row.id), name), retry=True)
+        row.dispatched_at = now
+    db.session.flush()
+    return len(rows)
+
+
+def deliver(event_id: str, name: str) -> bool:
+    """Run one handler for one event unless it already ran. Returns whether it ran."""
+    event_uuid = uuid.UUID(event_id)
+    done = db.session.execute(
+        sa.select(EventDelivery.id).where(EventDelivery.event_id == event_uuid, EventDelivery.handler == name)
+    ).first()
+    if done is not None:
+        return False
+    row = db.session.get(OutboxEvent, event_uuid)
+    handler = None
+    if row is not None:
+        handler = _handlers.get(row.name, {}).get(name)
+    if row is None or handler is None:
+        log.warning("event or handler gone; dropping delivery", extra={"event_id": event_id, "handler": name})
+        return False
+    handler(Event(row))
+    db.session.add(EventDelivery(event_id=event_uuid, handler=name))
+    db.session.flush()
+    return True
+
+
+@celery.task(name="platform.relay_outbox", acks_late=True)
+def relay_outbox() -> int:
+    """Relay committed outbox rows to their handlers (also scheduled every 10 s)."""
+    return relay()
+
+
+@celery.task(name="platform.deliver_event", bind=True, acks_late=True, max_retries=MAX_DELIVERY_ATTEMPTS)
+def deliver_event(self, event_id: str, handler: str) -> bool:
+    """Deliver one event to one handler; retried with exponential backoff on failure."""
+    try:
+        return deliver(event_id, handler)
+    except Exception as exc:
+        db.session.rollback()
+        countdown = min(2 ** self.request.retries, 600)
+        log.warning("event handler failed; retrying", extra={"event_id": event_id, "handler": handler,
+                                                              "attempt": self.request.retries + 1})
+        raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@celery.task(name="platform.purge_idempotency", acks_late=True)
+def purge_idempotency() -> int:
+    """Forget Idempotency-Key answers older than a day."""
+    import datetime as dt
+
+    from taiji.platform.api import IdempotencyRecord
+
+    cutoff = utcnow() - dt.timedelta(days=1)
+    result = db.session.execute(sa.delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
+    return result.rowcount or 0

@@ -1,0 +1,112 @@
+"""The one Celery application.
+
+Tasks are named ``<code>.<verb_noun>``, take ids, run ``acks_late`` and do their work in
+their own unit of work: commit when the task returns, roll back when it raises. The
+embedded default broker is kombu's filesystem transport, which needs no server.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import Celery, Task
+from celery.signals import task_failure, task_prerun, task_retry, task_success
+
+from taiji.platform import config as config_mod
+
+log = logging.getLogger("taiji.tasks")
+
+
+class UnitOfWorkTask(Task):
+    abstract = True
+
+    def __call__(self, *args, **kwargs):
+        from taiji.platform.db import db
+
+        app = self.app.flask_app
+        with app.app_context():
+            try:
+                result = super().__call__(*args, **kwargs)
+            except BaseException:
+                db.session.rollback()
+                raise
+            else:
+                db.session.commit()
+                return result
+            finally:
+                db.session.remove()
+
+
+celery = Celery("taiji", task_cls=UnitOfWorkTask)
+celery.flask_app = None
+
+
+BEAT_SCHEDULE = {
+    "relay-outbox": {"task": "platform.relay_outbox", "schedule": timedelta(seconds=10)},
+    "purge-idempotency": {"task": "platform.purge_idempotency", "schedule": timedelta(hours=1)},
+}
+
+
+def init_celery(app) -> Celery:
+    data_dir = __import__("pathlib").Path(app.config["DATA_DIR"])
+    broker_url = app.config["BROKER_URL"]
+    celery.conf.update(
+        broker_url=broker_url,
+        broker_transport_options=config_mod.broker_options(broker_url, data_dir),
+        broker_connection_retry_on_startup=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        task_always_eager=app.config.get("CELERY_ALWAYS_EAGER", False),
+        task_default_queue="taiji",
+        beat_schedule=BEAT_SCHEDULE,
+        beat_schedule_filename=str(data_dir / "celerybeat-schedule"),
+        timezone="UTC",
+        worker_hijack_root_logger=False,
+        broker_connection_timeout=3,
+    )
+    celery.flask_app = app
+    app.extensions["celery"] = celery
+    return celery
+
+
+def broker_reachable() -> bool:
+    try:
+        with celery.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:  # any transport error means "not ready"
+        log.warning("broker not reachable", exc_info=True)
+        return False
+
+
+
+
+@task_prerun.connect
+def _on_prerun(sender=None, **_):
+    from taiji.platform import observability
+
+    observability.TASKS_STARTED.labels(task=sender.name).inc()
+
+
+@task_success.connect
+def _on_success(sender=None, **_):
+    from taiji.platform import observability
+
+    observability.TASKS_DONE.labels(task=sender.name, outcome="success").inc()
+
+
+@task_failure.connect
+def _on_failure(sender=None, **_):
+    from taiji.platform import observability
+
+    observability.TASKS_DONE.labels(task=sender.name, outcome="failure").inc()
+
+
+@task_retry.connect
+def _on_retry(sender=None, **_):
+    from taiji.platform import observability
+
+    observability.TASKS_DONE.labels(task=sender.name, outcome="retry").inc()

@@ -1,0 +1,78 @@
+"""The console shell: layout, navigation built from the registered modules, languages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, request, session
+from flask_babel import Babel, format_datetime, format_decimal
+from flask_babel import lazy_gettext as _l
+
+from taiji.platform import auth, tenancy
+
+bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static")
+
+babel = Babel()
+
+
+def select_locale() -> str:
+    """The user's saved choice, then this browser's choice, then Accept-Language."""
+    languages = current_app.config["LANGUAGES"]
+    principal = auth.current_principal() if request else None
+    if principal is not None and principal.locale in languages:
+        return principal.locale
+    chosen = session.get("locale")
+    if chosen in languages:
+        return chosen
+    best = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-Hans"]) if request else None
+    if best and best.startswith("zh"):
+        return "zh_Hans"
+    return current_app.config.get("DEFAULT_LOCALE", "en")
+
+
+def nav_for(scope: str, tenant=None) -> list:
+    """Entries of ``scope`` that the caller may use, in order."""
+    items = []
+    for module in current_app.extensions["taiji_modules"]:
+        for item in module.nav:
+            if item.scope != scope:
+                continue
+            if item.permission and not auth.can(item.permission, tenant if scope == "tenant" else None):
+                continue
+            items.append(item)
+    return sorted(items, key=lambda i: (i.order, str(i.label)))
+
+
+def _my_tenants(principal, current) -> list:
+    if principal is None or auth.registry.tenant_ids_of is None:
+        return []
+    ids = set(auth.registry.tenant_ids_of(principal.user_id))
+    if current is not None:
+        ids.add(current.id)
+    return tenancy.tenants_by_ids(ids)
+
+
+def _context():
+    principal = auth.current_principal()
+    tenant = tenancy.current()
+    return {
+        "principal": principal,
+        "current_tenant": tenant,
+        "my_tenants": _my_tenants(principal, tenant),
+        "nav_tenant": nav_for("tenant", tenant) if principal and tenant else [],
+        "nav_platform": nav_for("platform") if principal else [],
+        "nav_user": nav_for("user") if principal else [],
+        "languages": current_app.config["LANGUAGES"],
+        "current_locale": select_locale(),
+        "can": auth.can,
+        "request_id": g.get("request_id"),
+    }
+
+
+def init_app(app) -> None:
+    babel.init_app(app, locale_selector=select_locale,
+                   default_translation_directories="translations")
+    app.register_blueprint(bp)
+    app.context_processor(_context)
+    app.jinja_env.filters["datetime"] = lambda v, fmt="medium": format_datetime(v, fmt) if v else ""
+    app.jinja_env.filters["number"] = lambda v: format_decimal(v) if v is not None else "∞"
+    app.jinja_env.globals["_l"] = _l
