@@ -45,7 +45,8 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
     csrf.exempt(observability.bp)
 
     loaded = []
-    for path in modules if modules is not None else ENABLED_MODULES:
+    paths = modules if modules is not None else ENABLED_MODULES
+    for path in (*paths, *app.config["EXTRA_MODULES"]):
         module = importlib.import_module(path).module
         _register(app, module)
         loaded.append(module)

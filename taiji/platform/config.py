@@ -36,6 +36,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TAIJI_INVITATION_TTL_HOURS", "72", "How long an invitation link stays valid."),
     Setting("TAIJI_SECURE_COOKIES", "auto", "Secure session cookie: auto (when TAIJI_BASE_URL is https), true, false."),
     Setting("TAIJI_DEFAULT_LOCALE", "en", "Console language for visitors who have not chosen one (en, zh_Hans)."),
+    Setting("TAIJI_EXTRA_MODULES", "", "Comma-separated import paths of extra modules to enable (plugins, tests)."),
     Setting("TAIJI_METRICS_DIR", "<TAIJI_DATA_DIR>/metrics", "Shared folder for Prometheus metrics of all processes."),
 )
 
@@ -110,6 +111,7 @@ def load(overrides: dict | None = None) -> dict:
         "LOGIN_RATE_LIMIT": _env("TAIJI_LOGIN_RATE_LIMIT", "10 per minute"),
         "INVITATION_TTL_HOURS": int(_env("TAIJI_INVITATION_TTL_HOURS", "72")),
         "DEFAULT_LOCALE": _env("TAIJI_DEFAULT_LOCALE", "en"),
+        "EXTRA_MODULES": tuple(p.strip() for p in _env("TAIJI_EXTRA_MODULES", "").split(",") if p.strip()),
         "METRICS_DIR": _env("TAIJI_METRICS_DIR", str(data_dir / "metrics")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

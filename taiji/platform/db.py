@@ -8,6 +8,7 @@ which is when background work may be enqueued.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,6 +124,24 @@ def _run_after_commit(session: Session) -> None:
 def _drop_after_commit(session: Session, previous_transaction) -> None:
     if previous_transaction.parent is None or not session.in_transaction():
         session.info.pop(_AFTER_COMMIT_KEY, None)
+
+
+@event.listens_for(sa.engine.Engine, "connect")
+def _sqlite_connect(dbapi_connection, record) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        # Let SQLAlchemy emit BEGIN itself: pysqlite's own handling breaks SAVEPOINTs.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+
+@event.listens_for(sa.engine.Engine, "begin")
+def _sqlite_begin(connection) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")
 
 
 def commit() -> None:
