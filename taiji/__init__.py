@@ -1,0 +1,1 @@
+"""Taiji, a DevOps platform for products built from microservices."""

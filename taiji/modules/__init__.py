@@ -1,0 +1,1 @@
+"""The fifteen subsystems; each exports a `module` object (see taiji.platform.module)."""

@@ -53,7 +53,8 @@ def tenants_by_ids(ids) -> list[Tenant]:
     ids = list(ids)
     if not ids:
         return []
-    return list(db.session.execute(sa.select(Tenant).where(Tenant.id.in_(ids)).order_by(Tenant.slug)).scalars())
+    stmt = sa.select(Tenant).where(Tenant.id.in_(ids)).order_by(Tenant.slug)
+    return list(db.session.execute(stmt).scalars())
 
 
 def resolve(slug: str) -> Tenant:
