@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from taiji.platform import api as api_mod
 from taiji.platform import auth, config, events, observability, web
+from taiji.platform import tx as _tx  # noqa: F401  (registers the engine's tables and tasks)
 from taiji.platform.db import db
 from taiji.platform.errors import ServiceError
 from taiji.platform.quotas import QuotaExceeded
@@ -22,6 +23,7 @@ from taiji.platform.tasks import init_celery
 ENABLED_MODULES: tuple[str, ...] = (
     "taiji.modules.iam",
     "taiji.modules.tm",
+    "taiji.modules.spm",
 )
 
 csrf = CSRFProtect()

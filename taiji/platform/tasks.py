@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 from celery import Celery, Task
 from celery.signals import task_failure, task_prerun, task_retry, task_success
+from kombu import Connection
 
 from taiji.platform import config as config_mod
 
@@ -45,15 +47,24 @@ celery.flask_app = None
 BEAT_SCHEDULE = {
     "relay-outbox": {"task": "platform.relay_outbox", "schedule": timedelta(seconds=10)},
     "purge-idempotency": {"task": "platform.purge_idempotency", "schedule": timedelta(hours=1)},
+    "purge-outbox": {"task": "platform.purge_outbox", "schedule": timedelta(hours=6)},
+    "tx-process-due": {"task": "tx.process_due", "schedule": timedelta(seconds=5)},
 }
 
 
 def init_celery(app) -> Celery:
-    data_dir = __import__("pathlib").Path(app.config["DATA_DIR"])
+    """Point the Celery app at ``app``'s broker; the last Flask app created wins."""
+    data_dir = Path(app.config["DATA_DIR"])
     broker_url = app.config["BROKER_URL"]
+    options = config_mod.broker_options(broker_url, data_dir)
+    if celery.conf.broker_url != broker_url or celery.conf.broker_transport_options != options:
+        # Connection and producer pools are cached on first use; a second app in the same
+        # process (tests, `taiji` commands) must not keep sending to the first one's broker.
+        celery.close()
+        celery.amqp._producer_pool = None
     celery.conf.update(
         broker_url=broker_url,
-        broker_transport_options=config_mod.broker_options(broker_url, data_dir),
+        broker_transport_options=options,
         broker_connection_retry_on_startup=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -65,6 +76,7 @@ def init_celery(app) -> Celery:
         beat_schedule_filename=str(data_dir / "celerybeat-schedule"),
         timezone="UTC",
         worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
         broker_connection_timeout=3,
     )
     celery.flask_app = app
@@ -72,16 +84,21 @@ def init_celery(app) -> Celery:
     return celery
 
 
-def broker_reachable() -> bool:
+def broker_reachable(broker_url: str, data_dir: Path, timeout: float = 2.0) -> bool:
+    """One connection attempt to the broker, without the retries a sender would make."""
     try:
-        with celery.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
+        with Connection(broker_url, connect_timeout=timeout,
+                        transport_options=config_mod.broker_options(broker_url, data_dir)) as conn:
+            conn.ensure_connection(max_retries=0, timeout=timeout)
         return True
     except Exception:  # any transport error means "not ready"
-        log.warning("broker not reachable", exc_info=True)
+        log.warning("broker not reachable", extra={"broker": _redacted(broker_url)})
         return False
 
 
+def _redacted(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
 
 
 @task_prerun.connect

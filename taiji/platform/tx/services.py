@@ -1,0 +1,243 @@
+"""The transaction engine's public face: submit, follow, and let a person recover.
+
+Services flush and never commit; the caller's unit of work commits, and only then is the
+transaction handed to a worker (``tx.advance``). The console and HTTP API (``modules/tx``) and
+the platform's own multi-step operations call these functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from taiji.platform.db import Page, after_commit, db, paginate, utcnow
+from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
+from taiji.platform.tx import options as opts
+from taiji.platform.tx.models import ANY_TENANT, SAGA, STATES, TCC, Branch, Call, Transaction
+from taiji.platform.tx.plans import FIRST_PHASE
+
+GID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+MAX_BRANCHES = 100
+MAX_PAYLOAD_CHARS = 64 * 1024
+
+
+# -- submitting ----------------------------------------------------------------------------
+
+
+def submit_saga(steps: list[dict], *, gid: str | None = None, tenant=None, business_key: str | None = None,
+                options: dict | None = None, created_by: str | None = None) -> Transaction:
+    """Record a saga and hand it to the engine once the caller commits.
+
+    Each step is ``{"name", "action", "compensate", "payload", "depends_on"}``: ``action`` and
+    ``compensate`` are participant URLs (``compensate`` may be omitted for a step with nothing
+    to undo); ``depends_on`` lists step names (a DAG; ``[]`` for a root) or is omitted to run
+    after the previous step. Submitting the same ``gid`` again with the same steps returns the
+    existing transaction.
+    """
+    branches = [_saga_branch(i, step) for i, step in enumerate(_steps_list(steps, "steps"))]
+    _check_dag(branches)
+    return _submit(SAGA, branches, gid, tenant, business_key, options, created_by)
+
+
+def submit_tcc(branches: list[dict], *, gid: str | None = None, tenant=None, business_key: str | None = None,
+               options: dict | None = None, created_by: str | None = None) -> Transaction:
+    """Record a TCC transaction: each branch is ``{"name", "try", "confirm", "cancel", "payload"}``.
+
+    The engine calls every try in order; if all succeed it confirms every branch, otherwise it
+    cancels every branch whose try was called. Confirms and cancels are retried until they succeed.
+    """
+    rows = []
+    for i, spec in enumerate(_steps_list(branches, "branches")):
+        where = f"branches.{i}"
+        rows.append(Branch(position=i, name=_name(spec, where), depends_on=None,
+                           try_url=_url(spec.get("try"), f"{where}.try", required=True),
+                           confirm_url=_url(spec.get("confirm"), f"{where}.confirm"),
+                           cancel_url=_url(spec.get("cancel"), f"{where}.cancel"),
+                           payload=_payload(spec.get("payload"), where)))
+    _check_unique(rows)
+    return _submit(TCC, rows, gid, tenant, business_key, options, created_by)
+
+
+def _submit(kind, branches, gid, tenant, business_key, options, created_by) -> Transaction:
+    options = opts.normalize(options)
+    gid = _gid(gid)
+    tenant_id = getattr(tenant, "id", tenant)
+    if business_key is not None:
+        business_key = str(business_key).replace("\x00", "").strip()[:255] or None
+    existing = db.session.execute(sa.select(Transaction).where(Transaction.gid == gid)).scalar_one_or_none()
+    if existing is not None:
+        if existing.kind == kind and existing.tenant_id == tenant_id and _same(existing.branches, branches):
+            return existing
+        raise Conflict(f"A different transaction with gid '{gid}' exists.",
+                       errors={"json": {"gid": ["Already used by another transaction."]}})
+    tx = Transaction(gid=gid, kind=kind, tenant_id=tenant_id, business_key=business_key,
+                     phase=FIRST_PHASE[kind], options=options, next_attempt_at=utcnow(),
+                     created_by=created_by, branches=branches)
+    db.session.add(tx)
+    db.session.flush()
+    _kick_after_commit(gid)
+    return tx
+
+
+def _kick_after_commit(gid: str) -> None:
+    from taiji.platform.tx.tasks import enqueue_advance
+
+    after_commit(lambda: enqueue_advance(gid))
+
+
+def _steps_list(value, field: str) -> list[dict]:
+    if not isinstance(value, list | tuple) or not value:
+        raise field_error(field, "Give at least one.")
+    if len(value) > MAX_BRANCHES:
+        raise field_error(field, f"Use at most {MAX_BRANCHES}.")
+    if not all(isinstance(item, dict) for item in value):
+        raise field_error(field, "Each must be an object.")
+    return list(value)
+
+
+def _saga_branch(i: int, spec: dict) -> Branch:
+    where = f"steps.{i}"
+    depends_on = spec.get("depends_on")
+    if depends_on is not None and (not isinstance(depends_on, list | tuple)
+                                   or not all(isinstance(d, str) for d in depends_on)):
+        raise field_error(f"{where}.depends_on", "Must be a list of step names.")
+    return Branch(position=i, name=_name(spec, where),
+                  depends_on=list(depends_on) if depends_on is not None else None,
+                  action_url=_url(spec.get("action"), f"{where}.action", required=True),
+                  compensate_url=_url(spec.get("compensate"), f"{where}.compensate"),
+                  payload=_payload(spec.get("payload"), where))
+
+
+def _name(spec: dict, where: str) -> str:
+    name = spec.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise field_error(f"{where}.name", "Use 1 to 100 letters, digits, '.', '_' or '-'.")
+    return name
+
+
+def _url(value, field: str, required: bool = False) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise field_error(field, "A URL is required.")
+        return None
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 2000:
+        raise field_error(field, "Must be an absolute http(s) URL of at most 2000 characters.")
+    return value
+
+
+def _payload(value, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise field_error(f"{where}.payload", "Must be a JSON object.")
+    try:
+        size = len(json.dumps(value))
+    except (TypeError, ValueError):
+        raise field_error(f"{where}.payload", "Must be JSON.") from None
+    if size > MAX_PAYLOAD_CHARS:
+        raise field_error(f"{where}.payload", f"Must be at most {MAX_PAYLOAD_CHARS} characters as JSON.")
+    return value
+
+
+def _gid(gid) -> str:
+    if gid is None:
+        return uuid.uuid4().hex
+    if not isinstance(gid, str) or not GID_PATTERN.match(gid):
+        raise field_error("gid", "Use 1 to 64 letters, digits, '_', '.', ':' or '-', "
+                                 "starting with a letter or digit.")
+    return gid
+
+
+def _check_unique(branches: list[Branch]) -> None:
+    seen = set()
+    for branch in branches:
+        if branch.name in seen:
+            raise field_error(f"steps.{branch.position}.name", f"The name '{branch.name}' is used twice.")
+        seen.add(branch.name)
+
+
+def _check_dag(branches: list[Branch]) -> None:
+    _check_unique(branches)
+    names = {b.name for b in branches}
+    for branch in branches:
+        for dep in branch.depends_on or ():
+            if dep not in names or dep == branch.name:
+                raise field_error(f"steps.{branch.position}.depends_on", f"'{dep}' is not another step.")
+    from taiji.platform.tx.plans import dependencies
+
+    done: set[str] = set()
+    remaining = list(branches)
+    while remaining:
+        ready = [b for b in remaining if dependencies(b, branches) <= done]
+        if not ready:
+            raise Invalid("The steps' dependencies form a cycle.",
+                          errors={"json": {"steps": ["Dependencies form a cycle: "
+                                                     + ", ".join(b.name for b in remaining)]}})
+        done.update(b.name for b in ready)
+        remaining = [b for b in remaining if b not in ready]
+
+
+def _same(existing: list[Branch], new: list[Branch]) -> bool:
+    def key(b: Branch):
+        return (b.name, b.depends_on, b.action_url, b.compensate_url, b.try_url, b.confirm_url, b.cancel_url,
+                b.payload or {})
+
+    return [key(b) for b in sorted(existing, key=lambda b: b.position)] == [key(b) for b in new]
+
+
+# -- following -----------------------------------------------------------------------------
+
+
+def get_transaction(gid: str, *, tenant=ANY_TENANT) -> Transaction:
+    """The transaction ``gid``; with ``tenant`` given, one of another tenant is not found."""
+    tx = None
+    if isinstance(gid, str) and GID_PATTERN.match(gid):
+        tx = db.session.execute(sa.select(Transaction).where(Transaction.gid == gid)).scalar_one_or_none()
+    if tx is None or (tenant is not ANY_TENANT and tx.tenant_id != getattr(tenant, "id", tenant)):
+        raise NotFound(f"No transaction '{gid}'.")
+    return tx
+
+
+def list_transactions(*, tenant=ANY_TENANT, state: str | None = None, kind: str | None = None,
+                      business_key: str | None = None, older_than: dt.timedelta | None = None,
+                      page: int = 1, page_size: int = 20) -> Page[Transaction]:
+    """Transactions newest first, filtered by state, kind, business key and age."""
+    stmt = sa.select(Transaction)
+    if tenant is not ANY_TENANT:
+        tenant_id = getattr(tenant, "id", tenant)
+        stmt = stmt.where(Transaction.tenant_id.is_(None) if tenant_id is None else
+                          Transaction.tenant_id == tenant_id)
+    if state:
+        if state not in STATES:
+            raise field_error("state", f"Use one of: {', '.join(STATES)}.")
+        stmt = stmt.where(Transaction.state == state)
+    if kind:
+        if kind not in (SAGA, TCC):
+            raise field_error("kind", "Use saga or tcc.")
+        stmt = stmt.where(Transaction.kind == kind)
+    if business_key:
+        stmt = stmt.where(Transaction.business_key == business_key.replace("\x00", ""))
+    if older_than is not None:
+        stmt = stmt.where(Transaction.created_at <= utcnow() - older_than)
+    stmt = stmt.order_by(Transaction.created_at.desc(), Transaction.id.desc())
+    return paginate(stmt, page, page_size)
+
+
+def timeline(tx: Transaction) -> list[Call]:
+    """Every call made for ``tx``, in the order they started."""
+    return list(db.session.execute(
+        sa.select(Call).where(Call.transaction_id == tx.id).order_by(Call.started_at, Call.id)).scalars())
+
+
+# Operator actions live in their own file; re-exported so callers need one import.
+from taiji.platform.tx.operator import compensate, force_stop, forward, retry_now, skip_step  # noqa: E402
+
+__all__ = ["ANY_TENANT", "compensate", "force_stop", "forward", "get_transaction", "list_transactions",
+           "retry_now", "skip_step", "submit_saga", "submit_tcc", "timeline"]
