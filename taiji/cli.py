@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import json
 import os
 import secrets
 import signal
@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 
 _app = None
 
@@ -21,29 +22,39 @@ def get_app():
     global _app
     if _app is None:
         from taiji.platform.app import create_app
+        from taiji.platform.config import ConfigError
 
-        _app = create_app()
+        try:
+            _app = create_app()
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
     return _app
 
 
 def _metrics_env() -> None:
-    """All processes of one install share a metrics folder, so /metrics sums them."""
+    # Before anything imports taiji.platform.observability (see config.share_metrics).
+    from taiji.platform.config import share_metrics
 
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return
-    data_dir = Path(os.environ.get("TAIJI_DATA_DIR") or "./instance").resolve()
-    folder = Path(os.environ.get("TAIJI_METRICS_DIR") or data_dir / "metrics")
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.db"):
-        stale.unlink()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    share_metrics()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _InOrder(click.Group):
+    """Lists commands in the order they are declared: running first, then administration."""
+
+    def list_commands(self, ctx):
+        return list(self.commands)
+
+
+@click.group(cls=_InOrder, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def main():
     """Taiji, a DevOps platform for products built from microservices.
 
-    Settings come from TAIJI_* environment variables (see the README).
+    \b
+    Start everything on one machine:   taiji up
+    Or each part on its own:           taiji web | taiji worker | taiji scheduler
+    First administrator by hand:       taiji users create EMAIL --admin
+
+    Settings come from TAIJI_* environment variables; `taiji settings` lists them.
     """
 
 
@@ -53,16 +64,26 @@ def main():
 def _ensure_admin(app) -> None:
     from taiji.modules.iam import services as iam
     from taiji.platform.db import db
+    from taiji.platform.errors import ServiceError
 
     with app.app_context():
-        if iam.count_users() > 0:
-            return
+        try:
+            if iam.count_users() > 0:
+                return
+        except sa.exc.DBAPIError as exc:
+            message = f"The database is not ready ({type(exc.orig).__name__}); run `taiji db upgrade` first."
+            raise click.ClickException(message) from exc
         email = app.config["ADMIN_EMAIL"]
         password = app.config["ADMIN_PASSWORD"]
         generated = password is None
         if generated:
             password = secrets.token_urlsafe(12)
-        iam.create_user(email, "Administrator", password, admin=True)
+        try:
+            iam.create_user(email, "Administrator", password, admin=True)
+        except ServiceError as exc:
+            raise click.ClickException(
+                f"Cannot create the first administrator from TAIJI_ADMIN_EMAIL/TAIJI_ADMIN_PASSWORD: "
+                f"{_service_message(exc)}") from exc
         db.session.commit()
         click.echo("=" * 60)
         click.echo("Taiji created the first platform administrator:")
@@ -73,6 +94,16 @@ def _ensure_admin(app) -> None:
         click.echo("=" * 60)
 
 
+def _service_message(exc) -> str:
+    details = [exc.detail]
+    for fields in (exc.errors or {}).values():
+        for messages in (fields.values() if isinstance(fields, dict) else [fields]):
+            for message in messages if isinstance(messages, list) else [str(messages)]:
+                if message not in details:
+                    details.append(message)
+    return " ".join(details)
+
+
 def _upgrade(app) -> None:
     from flask_migrate import upgrade
 
@@ -80,84 +111,144 @@ def _upgrade(app) -> None:
         upgrade(directory=str(Path(app.root_path) / "migrations"))
 
 
-@main.command()
-@click.option("--no-migrate", is_flag=True, help="Do not apply migrations first.")
+def _child_setup() -> None:
+    """In each child of `taiji up`: its own process group, and a SIGTERM if `taiji up` dies."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG, Linux only
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    # Each child leads its own group: gunicorn's workers get the signal with their master.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+
+
+STOP_TIMEOUT = 20
+
+
+@main.command(short_help="Run web server, worker and scheduler together.")
+@click.option("--no-migrate", is_flag=True, help="Do not apply pending migrations first.")
 def up(no_migrate):
-    """Run web server, worker and scheduler together; Ctrl-C stops all three."""
+    """Run web server, worker and scheduler together; Ctrl-C stops all three.
+
+    On first start this also creates the database and the first platform administrator,
+    whose password is printed once (unless TAIJI_ADMIN_PASSWORD sets it).
+    """
     _metrics_env()
     app = get_app()
     if not no_migrate:
         _upgrade(app)
     _ensure_admin(app)
+    with app.app_context():
+        from taiji.platform.db import db as database
+
+        database.engine.dispose()
     exe = [sys.executable, "-m", "taiji.cli"]
-    procs = {
-        "web": subprocess.Popen([*exe, "web", "--no-bootstrap"]),
-        "worker": subprocess.Popen([*exe, "worker"]),
-        "scheduler": subprocess.Popen([*exe, "scheduler"]),
-    }
-    click.echo(f"Taiji is at {app.config['BASE_URL']} (Ctrl-C stops it)")
-    stopping = False
+    commands = {"web": [*exe, "web", "--no-bootstrap"], "worker": [*exe, "worker"],
+                "scheduler": [*exe, "scheduler"]}
+    requests = []
 
-    def stop(*_):
-        nonlocal stopping
-        stopping = True
+    def on_signal(signum, _frame):
+        requests.append(signum)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    # Handlers first: a Ctrl-C while the children start must still stop the ones already started.
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    procs: dict[str, subprocess.Popen] = {}
+    failed = None
     try:
-        while not stopping:
+        for name, command in commands.items():
+            # Our own interpreter and fixed arguments; preexec_fn is safe here: no threads yet.
+            procs[name] = subprocess.Popen(command, start_new_session=True, preexec_fn=_child_setup)  # noqa: S603
+        click.echo(f"Taiji is at {app.config['BASE_URL']} (Ctrl-C stops it)")
+        while not requests and failed is None:
             for name, proc in procs.items():
                 if proc.poll() is not None:
-                    click.echo(f"{name} exited with {proc.returncode}; stopping the others", err=True)
-                    stopping = True
-            time.sleep(0.5)
+                    failed = name
+                    click.echo(f"taiji {name} exited with code {proc.returncode}; stopping the others",
+                               err=True)
+                    break
+            time.sleep(0.2)
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        _stop_children(procs, requests)
+    if failed is not None:
+        sys.exit(1)
     click.echo("Taiji stopped.")
 
 
-@main.command()
+def _stop_children(procs: dict[str, subprocess.Popen], requests: list) -> None:
+    """SIGTERM to every child group, SIGKILL after STOP_TIMEOUT s or on a second Ctrl-C."""
+    for proc in procs.values():
+        if proc.poll() is None:
+            _signal_group(proc, signal.SIGTERM)
+    seen = len(requests)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while any(proc.poll() is None for proc in procs.values()):
+        if time.monotonic() > deadline or len(requests) > max(seen, 1):
+            for name, proc in procs.items():
+                if proc.poll() is None:
+                    click.echo(f"taiji {name} did not stop; killing it", err=True)
+                    _signal_group(proc, signal.SIGKILL)
+            for proc in procs.values():
+                proc.wait()
+            break
+        time.sleep(0.1)
+    for proc in procs.values():
+        # Whatever the child left in its group (a gunicorn worker, a pool thread's process).
+        _signal_group(proc, signal.SIGKILL)
+
+
+@main.command(short_help="Run the web server (console and API).")
 @click.option("--no-bootstrap", is_flag=True, hidden=True)
-@click.option("--workers", type=int, default=None, help="gunicorn workers (default TAIJI_WEB_WORKERS).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="gunicorn worker processes (default: TAIJI_WEB_WORKERS).")
 def web(no_bootstrap, workers):
-    """Run the web server (console and API) with gunicorn."""
+    """Run the web server (console and API) with gunicorn on TAIJI_HOST:TAIJI_PORT."""
+    import gunicorn.config
+
     _metrics_env()
     app = get_app()
     if not no_bootstrap:
         _ensure_admin(app)
     bind = f"{app.config['HOST']}:{app.config['PORT']}"
+    # Requests are logged as JSON by the app itself, so gunicorn's access log stays off.
     args = ["gunicorn", "--bind", bind, "--workers", str(workers or app.config["WEB_WORKERS"]),
-            "--worker-class", "gthread", "--threads", "4", "--access-logfile", "-",
-            "--graceful-timeout", "10", "taiji.wsgi:app"]
-    os.execvp(sys.executable, [sys.executable, "-m", *args])
+            "--worker-class", "gthread", "--threads", "4", "--graceful-timeout", "10",
+            "--log-level", app.config["LOG_LEVEL"].lower()]
+    if any(setting.name == "control_socket_disable" for setting in gunicorn.config.KNOWN_SETTINGS):
+        # One control socket per user by default: two installs on a machine would share it.
+        args.append("--no-control-socket")
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", *args, "taiji.wsgi:app"])  # noqa: S606
 
 
-@main.command()
-@click.option("--concurrency", "-c", type=int, default=4, help="Tasks run at once.")
+@main.command(short_help="Run a background worker.")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Tasks run at once (threads).")
 def worker(concurrency):
-    """Run a background worker (pipelines, event delivery, notifications)."""
+    """Run a background worker: event delivery and every other background task."""
     _metrics_env()
     app = get_app()
     celery = app.extensions["celery"]
-    celery.worker_main(["worker", "--loglevel=INFO", "--pool=threads", f"--concurrency={concurrency}",
-                        "-Q", "taiji", "--without-gossip", "--without-mingle"])
+    celery.worker_main(["worker", f"--loglevel={app.config['LOG_LEVEL']}", "--pool=threads",
+                        f"--concurrency={concurrency}", "-Q", "taiji",
+                        "--without-gossip", "--without-mingle"])
 
 
-@main.command()
+@main.command(short_help="Run the scheduler (exactly one per install).")
 def scheduler():
-    """Run the scheduler (periodic relays, timers, clean-ups)."""
+    """Run the scheduler: the periodic outbox relay, timers and clean-ups (run exactly one)."""
     _metrics_env()
     app = get_app()
     celery = app.extensions["celery"]
-    celery.start(["beat", "--loglevel=INFO"])
+    celery.start(["beat", f"--loglevel={app.config['LOG_LEVEL']}"])
 
 
 # -- administration ------------------------------------------------------------------------------
@@ -165,7 +256,7 @@ def scheduler():
 
 @main.group()
 def db():
-    """Database schema."""
+    """Manage the database schema (Alembic migrations)."""
 
 
 @db.command("upgrade")
@@ -177,14 +268,15 @@ def db_upgrade():
 
 @main.group()
 def users():
-    """User accounts."""
+    """Manage user accounts."""
 
 
 @users.command("create")
 @click.argument("email")
 @click.option("--name", help="Display name (default: the part of the email before @).")
 @click.option("--admin", is_flag=True, help="Make the user a platform administrator.")
-@click.option("--password", help="The password; one is generated and printed when omitted.")
+@click.option("--password", help="The password (other users of this machine can see command lines; "
+                                 "omit it to have one generated and printed).")
 def users_create(email, name, admin, password):
     """Create a user who signs in with EMAIL and a password."""
     from taiji.modules.iam import services as iam
@@ -208,7 +300,7 @@ def users_create(email, name, admin, password):
 
 @main.group()
 def tokens():
-    """Personal access tokens."""
+    """Manage personal access tokens for the REST API."""
 
 
 @tokens.command("create")
@@ -240,7 +332,7 @@ def tokens_create(email, name, expires_in_days, scopes):
 
 @main.group()
 def tenants():
-    """Tenants."""
+    """Manage tenants."""
 
 
 @tenants.command("create")
@@ -262,21 +354,42 @@ def tenants_create(slug, name, owner_email):
         try:
             tenant = tm.create_tenant(slug, name, owner_id=owner.id)
         except ServiceError as exc:
-            raise click.ClickException(exc.detail + (f" {json.dumps(exc.errors)}" if exc.errors else "")) from exc
+            raise click.ClickException(_service_message(exc)) from exc
         database.session.commit()
         click.echo(f"Created tenant {tenant.slug} ({tenant.name}), owner {owner.email}.")
 
 
-@main.command("settings")
+@main.command("settings", short_help="List every TAIJI_* setting with its default and value.")
 def show_settings():
     """List every TAIJI_* setting with its default and current value."""
     from taiji.platform.config import SETTINGS
 
     for setting in SETTINGS:
-        current = os.environ.get(setting.name)
-        shown = "(secret)" if current and ("PASSWORD" in setting.name or "SECRET" in setting.name) else current
-        click.echo(f"{setting.name}={shown if current else ''}\n    default: {setting.default}\n    {setting.help}")
+        current = os.environ.get(setting.name) or ""
+        if current and ("PASSWORD" in setting.name or "SECRET" in setting.name):
+            current = "(secret)"
+        elif current and setting.name.endswith("_URL"):
+            current = _hide_password(current)
+        click.echo(f"{setting.name}={current}\n    default: {setting.default}\n    {setting.help}")
 
+
+def _hide_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
+def _add_module_commands() -> None:
+    """Command groups that belong to a module live beside it."""
+    from taiji.modules.iam.oauth.cli import clients, keys
+
+    main.add_command(clients)
+    main.add_command(keys)
+
+
+_add_module_commands()
 
 if __name__ == "__main__":
     main()

@@ -5,29 +5,31 @@ from __future__ import annotations
 from alembic import context
 from flask import current_app
 
-from taiji.platform.db import db
+from taiji.platform.db import db, migrated_object
 
 config = context.config
 
 
-def _include(obj, name, type_, reflected, compare_to):
-    # Tables of other tools that may share the database (kombu's SQL transport) are not ours.
-    return not (type_ == "table" and reflected and compare_to is None and not name.startswith(
-        ("kernel_", "iam_", "tm_", "spm_", "scm_", "sem_", "srm_", "vcs_", "cicd_", "bpr_", "dpr_",
-         "qaf_", "umc_", "pm_", "im_", "mkt_", "tx_")))
+def _skip_empty_revision(_context, _revision, directives) -> None:
+    # `flask db migrate` with nothing to change writes no file rather than an empty one.
+    autogenerate = getattr(config.cmd_opts, "autogenerate", False)
+    if autogenerate and directives and directives[0].upgrade_ops.is_empty():
+        directives[:] = []
 
 
 def run_offline() -> None:
     context.configure(url=str(db.engine.url), target_metadata=db.metadata, literal_binds=True,
-                      render_as_batch=True, include_object=_include)
+                      render_as_batch=True, include_object=migrated_object)
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_online() -> None:
     with db.engine.connect() as connection:
+        # render_as_batch: SQLite alters a table by copying it, which batch mode writes for us.
         context.configure(connection=connection, target_metadata=db.metadata, render_as_batch=True,
-                          compare_type=True, include_object=_include)
+                          compare_type=True, include_object=migrated_object,
+                          process_revision_directives=_skip_empty_revision)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -20,30 +20,61 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("TAIJI_DATA_DIR", "./instance", "Folder for the SQLite database, broker files, secret key, logs."),
+    Setting("TAIJI_DATA_DIR", "./instance",
+            "Folder for the SQLite database, broker files, secret key, metrics."),
     Setting("TAIJI_DATABASE_URL", "sqlite:///<TAIJI_DATA_DIR>/taiji.db", "SQLAlchemy URL of the database."),
-    Setting("TAIJI_BROKER_URL", "filesystem://", "Celery broker: filesystem:// (embedded), redis://…, amqp://…"),
+    Setting("TAIJI_BROKER_URL", "filesystem://",
+            "Celery broker: filesystem:// (embedded, needs no server), redis://…, amqp://…"),
     Setting("TAIJI_REDIS_URL", "", "Redis for rate limits and caches; memory when empty."),
-    Setting("TAIJI_SECRET_KEY", "<generated into TAIJI_DATA_DIR/secret_key>", "Signs sessions and CSRF tokens."),
+    Setting("TAIJI_SECRET_KEY", "<generated into TAIJI_DATA_DIR/secret_key>",
+            "Signs sessions and CSRF tokens."),
     Setting("TAIJI_HOST", "127.0.0.1", "Address the web server binds."),
     Setting("TAIJI_PORT", "8000", "Port the web server binds."),
     Setting("TAIJI_WEB_WORKERS", "2", "gunicorn worker processes for `taiji web` / `taiji up`."),
     Setting("TAIJI_BASE_URL", "http://<TAIJI_HOST>:<TAIJI_PORT>", "Public URL, used in invitation links."),
-    Setting("TAIJI_ADMIN_EMAIL", "admin@taiji.local", "First administrator, created on first start."),
+    Setting("TAIJI_ADMIN_EMAIL", "admin@example.com", "First administrator, created on first start."),
     Setting("TAIJI_ADMIN_PASSWORD", "<generated and printed once>", "Password of the first administrator."),
-    Setting("TAIJI_LOG_LEVEL", "INFO", "Log level of the JSON logs."),
-    Setting("TAIJI_LOGIN_RATE_LIMIT", "10 per minute", "Sign-in attempts allowed per account and per address."),
+    Setting("TAIJI_LOG_LEVEL", "INFO", "Level of the JSON logs: DEBUG, INFO, WARNING, ERROR."),
+    Setting("TAIJI_LOGIN_RATE_LIMIT", "10 per minute",
+            "Sign-in attempts allowed per account and per address."),
     Setting("TAIJI_INVITATION_TTL_HOURS", "72", "How long an invitation link stays valid."),
-    Setting("TAIJI_SECURE_COOKIES", "auto", "Secure session cookie: auto (when TAIJI_BASE_URL is https), true, false."),
-    Setting("TAIJI_DEFAULT_LOCALE", "en", "Console language for visitors who have not chosen one (en, zh_Hans)."),
-    Setting("TAIJI_EXTRA_MODULES", "", "Comma-separated import paths of extra modules to enable (plugins, tests)."),
-    Setting("TAIJI_METRICS_DIR", "<TAIJI_DATA_DIR>/metrics", "Shared folder for Prometheus metrics of all processes."),
+    Setting("TAIJI_SECURE_COOKIES", "auto",
+            "Secure session cookie: auto (when TAIJI_BASE_URL is https), true, false."),
+    Setting("TAIJI_DEFAULT_LOCALE", "en",
+            "Console language for visitors who have not chosen one (en, zh_Hans)."),
+    Setting("TAIJI_EXTRA_MODULES", "",
+            "Comma-separated import paths of extra modules to enable (plugins, tests)."),
+    Setting("TAIJI_METRICS_DIR", "<TAIJI_DATA_DIR>/metrics",
+            "Folder where every process of one install keeps its Prometheus metrics."),
 )
+
+
+class ConfigError(ValueError):
+    """A TAIJI_* setting has a value Taiji cannot use; the message names it."""
 
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name)
-    return default if value is None or value == "" else value
+    return default if value is None or value.strip() == "" else value.strip()
+
+
+def _int(name: str, default: str, minimum: int = 0) -> int:
+    value = _env(name, default)
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
+    if number < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {number}.")
+    return number
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _env(name, default)
+    for choice in choices:
+        if value.lower() == choice.lower():
+            return choice
+    raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -89,10 +120,10 @@ def load(overrides: dict | None = None) -> dict:
     data_dir = Path(overrides.get("DATA_DIR") or _env("TAIJI_DATA_DIR", "./instance")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     host = _env("TAIJI_HOST", "127.0.0.1")
-    port = int(_env("TAIJI_PORT", "8000"))
+    port = _int("TAIJI_PORT", "8000", minimum=1)
     base_url = _env("TAIJI_BASE_URL", f"http://{host}:{port}").rstrip("/")
     broker_url = _env("TAIJI_BROKER_URL", "filesystem://")
-    secure = _env("TAIJI_SECURE_COOKIES", "auto").lower()
+    secure = _choice("TAIJI_SECURE_COOKIES", "auto", ("auto", "true", "false", "yes", "no", "1", "0"))
     secure_cookies = base_url.startswith("https://") if secure == "auto" else secure in ("1", "true", "yes")
     config = {
         "DATA_DIR": str(data_dir),
@@ -103,13 +134,13 @@ def load(overrides: dict | None = None) -> dict:
         "SECRET_KEY": overrides.get("SECRET_KEY") or _secret_key(data_dir),
         "HOST": host,
         "PORT": port,
-        "WEB_WORKERS": int(_env("TAIJI_WEB_WORKERS", "2")),
+        "WEB_WORKERS": _int("TAIJI_WEB_WORKERS", "2", minimum=1),
         "BASE_URL": base_url,
-        "ADMIN_EMAIL": _env("TAIJI_ADMIN_EMAIL", "admin@taiji.local"),
+        "ADMIN_EMAIL": _env("TAIJI_ADMIN_EMAIL", "admin@example.com"),
         "ADMIN_PASSWORD": os.environ.get("TAIJI_ADMIN_PASSWORD") or None,
-        "LOG_LEVEL": _env("TAIJI_LOG_LEVEL", "INFO"),
+        "LOG_LEVEL": _choice("TAIJI_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
         "LOGIN_RATE_LIMIT": _env("TAIJI_LOGIN_RATE_LIMIT", "10 per minute"),
-        "INVITATION_TTL_HOURS": int(_env("TAIJI_INVITATION_TTL_HOURS", "72")),
+        "INVITATION_TTL_HOURS": _int("TAIJI_INVITATION_TTL_HOURS", "72", minimum=1),
         "DEFAULT_LOCALE": _env("TAIJI_DEFAULT_LOCALE", "en"),
         "EXTRA_MODULES": tuple(p.strip() for p in _env("TAIJI_EXTRA_MODULES", "").split(",") if p.strip()),
         "METRICS_DIR": _env("TAIJI_METRICS_DIR", str(data_dir / "metrics")),
@@ -147,3 +178,35 @@ def load(overrides: dict | None = None) -> dict:
     }
     config.update(overrides)
     return config
+
+
+def share_metrics() -> Path:
+    """Point prometheus_client at the install's metrics folder, so /metrics sums every process.
+
+    Must run before ``taiji.platform.observability`` is imported: the client picks its storage
+    when the metrics are created. Metric files of processes that no longer run are removed;
+    those of live ones stay, so a worker restarted beside a running web server keeps its counts.
+    """
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        data_dir = Path(_env("TAIJI_DATA_DIR", "./instance")).resolve()
+        folder = _env("TAIJI_METRICS_DIR", str(data_dir / "metrics"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        # prometheus_client names its files <kind>_<pid>.db.
+        pid = stale.stem.rpartition("_")[2]
+        if not pid.isdigit() or not _process_alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    return path
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but someone else's
+        return True
+    return True

@@ -10,11 +10,14 @@ never holds up the others.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
 
 import sqlalchemy as sa
+from celery.signals import worker_ready
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from taiji.platform.db import Model, after_commit, db, intpk, is_postgres, timestamp, utcnow
@@ -23,6 +26,10 @@ from taiji.platform.tasks import celery
 log = logging.getLogger("taiji.events")
 
 MAX_DELIVERY_ATTEMPTS = 12
+RELAY_BATCH = 500
+# Dispatched events and their delivery records are kept this long, then purged; a copy of
+# a delivery task that turns up later than this finds no event and is dropped.
+RETENTION = dt.timedelta(days=7)
 
 
 class OutboxEvent(Model):
@@ -85,20 +92,27 @@ def publish(name: str, payload: dict, *, tenant=None) -> OutboxEvent:
     """Publish ``name`` with a JSON ``payload`` as part of the current unit of work."""
     row = OutboxEvent(name=name, payload=payload, tenant_id=getattr(tenant, "id", tenant))
     db.session.add(row)
-    after_commit(kick_relay)
+    after_commit(kick_relay, once=True)
     return row
 
 
 def kick_relay() -> None:
     """Ask a worker to relay now; if the broker is away, the scheduled relay catches up."""
     try:
-        relay_outbox.apply_async(retry=False)
+        # A connection of its own that tries once: through the pool, a broker outage would hold
+        # the request that committed for seconds of reconnect attempts.
+        with celery.connection_for_write(transport_options={"max_retries": 0}, connect_timeout=2) as conn:
+            relay_outbox.apply_async(retry=False, connection=conn)
     except Exception:
         log.warning("could not enqueue the outbox relay; the scheduled relay will deliver", exc_info=True)
 
 
-def relay(limit: int = 500) -> int:
-    """Turn undispatched outbox rows into delivery tasks. Returns how many rows it dispatched."""
+def relay(limit: int = RELAY_BATCH) -> int:
+    """Turn undispatched outbox rows into delivery tasks. Returns how many rows it dispatched.
+
+    Tasks are sent before the rows are marked: a crash in between sends them again later,
+    which the delivery records make harmless, whereas the other order could lose events.
+    """
     stmt = (
         sa.select(OutboxEvent)
         .where(OutboxEvent.dispatched_at.is_(None))
@@ -119,30 +133,46 @@ def relay(limit: int = 500) -> int:
 
 
 def deliver(event_id: str, name: str) -> bool:
-    """Run one handler for one event unless it already ran. Returns whether it ran."""
+    """Run one handler for one event unless it already ran. Returns whether it ran.
+
+    The delivery record is written before the handler runs and commits with the handler's
+    changes: a second copy of the task, even one running at this moment elsewhere, stops
+    at the record's unique constraint; a handler that fails takes its record with it.
+    """
     event_uuid = uuid.UUID(event_id)
-    done = db.session.execute(
-        sa.select(EventDelivery.id).where(EventDelivery.event_id == event_uuid, EventDelivery.handler == name)
-    ).first()
-    if done is not None:
-        return False
     row = db.session.get(OutboxEvent, event_uuid)
-    handler = None
-    if row is not None:
-        handler = _handlers.get(row.name, {}).get(name)
-    if row is None or handler is None:
+    handler = _handlers.get(row.name, {}).get(name) if row is not None else None
+    if handler is None:
         log.warning("event or handler gone; dropping delivery", extra={"event_id": event_id, "handler": name})
         return False
+    try:
+        with db.session.begin_nested():
+            db.session.add(EventDelivery(event_id=event_uuid, handler=name))
+    except IntegrityError:
+        log.info("event already delivered to this handler", extra={"event_id": event_id, "handler": name})
+        return False
     handler(Event(row))
-    db.session.add(EventDelivery(event_id=event_uuid, handler=name))
     db.session.flush()
     return True
+
+
+def purge(older_than: dt.timedelta = RETENTION) -> int:
+    """Delete dispatched events and delivery records older than ``older_than``."""
+    cutoff = utcnow() - older_than
+    db.session.execute(sa.delete(EventDelivery).where(EventDelivery.delivered_at < cutoff))
+    dispatched_long_ago = sa.and_(OutboxEvent.dispatched_at.is_not(None), OutboxEvent.dispatched_at < cutoff)
+    result = db.session.execute(sa.delete(OutboxEvent).where(dispatched_long_ago))
+    return result.rowcount or 0
 
 
 @celery.task(name="platform.relay_outbox", acks_late=True)
 def relay_outbox() -> int:
     """Relay committed outbox rows to their handlers (also scheduled every 10 s)."""
-    return relay()
+    count = relay()
+    if count >= RELAY_BATCH:
+        # More are waiting: another round after this one commits, rather than one huge batch.
+        after_commit(kick_relay, once=True)
+    return count
 
 
 @celery.task(name="platform.deliver_event", bind=True, acks_late=True, max_retries=MAX_DELIVERY_ATTEMPTS)
@@ -152,19 +182,32 @@ def deliver_event(self, event_id: str, handler: str) -> bool:
         return deliver(event_id, handler)
     except Exception as exc:
         db.session.rollback()
-        countdown = min(2 ** self.request.retries, 600)
-        log.warning("event handler failed; retrying", extra={"event_id": event_id, "handler": handler,
-                                                              "attempt": self.request.retries + 1})
-        raise self.retry(exc=exc, countdown=countdown) from exc
+        attempt = self.request.retries + 1
+        context = {"event_id": event_id, "handler": handler, "attempt": attempt}
+        if self.request.retries >= self.max_retries:
+            log.error("event handler failed for the last time; giving up", exc_info=True, extra=context)
+            raise
+        log.warning("event handler failed; retrying", exc_info=True, extra=context)
+        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 600)) from exc
+
+
+@celery.task(name="platform.purge_outbox", acks_late=True)
+def purge_outbox() -> int:
+    """Forget events dispatched more than a week ago."""
+    return purge()
 
 
 @celery.task(name="platform.purge_idempotency", acks_late=True)
 def purge_idempotency() -> int:
     """Forget Idempotency-Key answers older than a day."""
-    import datetime as dt
-
     from taiji.platform.api import IdempotencyRecord
 
     cutoff = utcnow() - dt.timedelta(days=1)
     result = db.session.execute(sa.delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
     return result.rowcount or 0
+
+
+@worker_ready.connect
+def _relay_on_start(sender=None, **_):
+    # A worker that starts after an outage relays what waited, without waiting for the scheduler.
+    kick_relay()

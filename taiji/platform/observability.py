@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import time
 import uuid
+from pathlib import Path
+from typing import TextIO
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -19,6 +22,8 @@ from prometheus_client import (
 )
 from pythonjsonlogger.json import JsonFormatter
 
+# prometheus_client picks its storage when a metric is created: PROMETHEUS_MULTIPROC_DIR must
+# be set before this module is imported (``taiji`` commands do it first thing).
 REQUESTS = Counter("taiji_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
 LATENCY = Histogram(
     "taiji_http_request_duration_seconds",
@@ -28,6 +33,9 @@ LATENCY = Histogram(
 )
 TASKS_STARTED = Counter("taiji_tasks_started_total", "Background tasks started", ["task"])
 TASKS_DONE = Counter("taiji_tasks_finished_total", "Background tasks finished", ["task", "outcome"])
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+request_log = logging.getLogger("taiji.request")
 
 
 class _RequestIdFilter(logging.Filter):
@@ -40,37 +48,49 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr, each with the request id when there is one."""
-    root = logging.getLogger()
-    if any(getattr(h, "_taiji", False) for h in root.handlers):
-        root.setLevel(level)
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler._taiji = True
+def json_handler(stream: TextIO) -> logging.Handler:
+    """A handler writing one JSON object per line, each with the request id when there is one."""
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
                       rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
     )
     handler.addFilter(_RequestIdFilter())
-    root.addHandler(handler)
-    root.setLevel(level)
+    return handler
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """JSON lines on stderr for every logger of the process (once, however many apps exist)."""
+    root = logging.getLogger()
+    if not any(getattr(h, "_taiji", False) for h in root.handlers):
+        handler = json_handler(sys.stderr)
+        handler._taiji = True
+        root.addHandler(handler)
+    root.setLevel(level.upper())
 
 
 def start_request() -> None:
     incoming = request.headers.get("X-Request-ID", "")
-    # Accept the caller's id only when it is short and printable; it ends up in logs.
-    g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+    # The caller's id is kept only when it looks like an id: it is echoed and logged.
+    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
     g.request_started = time.perf_counter()
 
 
 def finish_request(response):
     response.headers["X-Request-ID"] = g.get("request_id", "")
     started = g.get("request_started")
-    if started is not None and request.endpoint not in ("ops.metrics",):
+    if started is not None and request.endpoint != "ops.metrics":
+        # The endpoint name, never the path: one series per route, whatever the URL holds.
         endpoint = request.endpoint or "unmatched"
+        elapsed = time.perf_counter() - started
         REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
-        LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
+        LATENCY.labels(request.method, endpoint).observe(elapsed)
+        if endpoint not in ("ops.healthz", "ops.readyz", "static"):
+            request_log.info("request", extra={
+                "method": request.method, "path": request.path, "endpoint": endpoint,
+                "status": response.status_code, "duration_ms": round(elapsed * 1000, 1),
+                "remote_addr": request.remote_addr,
+            })
     return response
 
 
@@ -92,13 +112,19 @@ def readyz():
     checks = {}
     try:
         db.session.execute(sa.text("SELECT 1"))
+        db.session.rollback()
         checks["database"] = "ok"
     except Exception as exc:
         db.session.rollback()
         checks["database"] = f"down: {type(exc).__name__}"
-    checks["broker"] = "ok" if broker_reachable() else "down"
-    ready = all(v == "ok" for v in checks.values())
-    return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+        current_app.logger.warning("database not reachable", exc_info=True)
+    reachable = broker_reachable(current_app.config["BROKER_URL"], Path(current_app.config["DATA_DIR"]))
+    checks["broker"] = "ok" if reachable else "down"
+    down = [name for name, state in checks.items() if state != "ok"]
+    body = {"status": "ready" if not down else "not ready", "checks": checks}
+    if down:
+        body["down"] = down
+    return body, 503 if down else 200
 
 
 @bp.get("/metrics")
@@ -112,4 +138,5 @@ def metrics():
         data = generate_latest(registry)
     else:
         data = generate_latest()
-    return Response(data, mimetype=CONTENT_TYPE_LATEST.split(";")[0], headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return Response(data, headers={"Content-Type": CONTENT_TYPE_LATEST})
+

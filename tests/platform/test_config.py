@@ -1,0 +1,106 @@
+"""Settings: every TAIJI_* variable the code reads is documented, and the defaults run."""
+
+from __future__ import annotations
+
+import re
+import stat
+
+import pytest
+
+from taiji.modules.iam import services as iam
+from taiji.platform import config
+from tests.conftest import ROOT
+
+NAME = re.compile(r"\bTAIJI_[A-Z0-9_]*[A-Z0-9]\b")
+DOCUMENTED = {setting.name for setting in config.SETTINGS}
+
+
+def _code() -> dict[str, str]:
+    return {str(path.relative_to(ROOT)): path.read_text() for path in (ROOT / "taiji").rglob("*.py")}
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    """No TAIJI_* variable set, run from an empty folder."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("TAIJI_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_every_setting_the_code_reads_is_listed():
+    read = {name for text in _code().values() for name in NAME.findall(text)}
+    assert read - DOCUMENTED == set(), "add these to config.SETTINGS (and the README table)"
+
+
+def test_every_listed_setting_is_read_somewhere():
+    source = "\n".join(_code().values())
+    for setting in config.SETTINGS:
+        # One quoted mention is the SETTINGS entry itself; a setting nobody reads stops there.
+        assert source.count(f'"{setting.name}"') >= 2, f"{setting.name} is listed but never read"
+
+
+def test_settings_are_listed_once_with_help():
+    names = [setting.name for setting in config.SETTINGS]
+    assert len(names) == len(set(names))
+    assert all(setting.help.strip() for setting in config.SETTINGS)
+
+
+def test_defaults_run_an_install_in_the_current_folder(clean_env):
+    loaded = config.load()
+
+    instance = clean_env / "instance"
+    assert loaded["DATA_DIR"] == str(instance)
+    assert loaded["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance / 'taiji.db'}"
+    assert loaded["BROKER_URL"] == "filesystem://"
+    assert (loaded["HOST"], loaded["PORT"]) == ("127.0.0.1", 8000)
+    assert loaded["BASE_URL"] == "http://127.0.0.1:8000"
+    assert loaded["SESSION_COOKIE_SECURE"] is False
+    assert loaded["LOG_LEVEL"] == "INFO"
+    assert loaded["EXTRA_MODULES"] == ()
+    assert loaded["METRICS_DIR"] == str(instance / "metrics")
+    # The first administrator's default address must be one the sign-up rules accept.
+    assert iam.normalize_email(loaded["ADMIN_EMAIL"]) == loaded["ADMIN_EMAIL"]
+
+
+def test_generated_secret_key_is_private_and_kept_across_restarts(clean_env):
+    first = config.load()["SECRET_KEY"]
+    key_file = clean_env / "instance" / "secret_key"
+
+    assert len(first) >= 32
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert config.load()["SECRET_KEY"] == first
+
+
+def test_environment_overrides_defaults(clean_env, monkeypatch):
+    monkeypatch.setenv("TAIJI_DATA_DIR", str(clean_env / "elsewhere"))
+    monkeypatch.setenv("TAIJI_PORT", "9123")
+    monkeypatch.setenv("TAIJI_BASE_URL", "https://taiji.example.com/")
+    monkeypatch.setenv("TAIJI_EXTRA_MODULES", " tests.fakes.event_probe , ")
+    monkeypatch.setenv("TAIJI_LOG_LEVEL", "debug")
+
+    loaded = config.load()
+
+    assert loaded["DATA_DIR"] == str(clean_env / "elsewhere")
+    assert loaded["PORT"] == 9123
+    assert loaded["BASE_URL"] == "https://taiji.example.com"
+    assert loaded["SESSION_COOKIE_SECURE"] is True
+    assert loaded["EXTRA_MODULES"] == ("tests.fakes.event_probe",)
+    assert loaded["LOG_LEVEL"] == "DEBUG"
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("TAIJI_PORT", "eighty"),
+    ("TAIJI_PORT", "0"),
+    ("TAIJI_WEB_WORKERS", "many"),
+    ("TAIJI_INVITATION_TTL_HOURS", "-1"),
+    ("TAIJI_LOG_LEVEL", "LOUD"),
+    ("TAIJI_SECURE_COOKIES", "perhaps"),
+])
+def test_unusable_value_is_refused_naming_the_setting(clean_env, monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(config.ConfigError, match=name):
+        config.load()

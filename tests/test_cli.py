@@ -1,0 +1,313 @@
+"""The `taiji` command, run as a person runs it: in a shell, against a real database."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
+
+from taiji.cli import main
+from taiji.platform.db import db
+from taiji.platform.tasks import init_celery
+from tests.conftest import ROOT, app_overrides, sibling_database
+from tests.fakes.event_probe import records, wait_for
+
+TOKEN = re.compile(r"^tj_pat_[A-Za-z0-9_-]{40,}$")
+COMMANDS = [
+    ["up"], ["web"], ["worker"], ["scheduler"], ["db"], ["db", "upgrade"], ["users"], ["users", "create"],
+    ["tokens"], ["tokens", "create"], ["tenants"], ["tenants", "create"], ["settings"],
+    ["clients"], ["clients", "create"], ["keys"], ["keys", "rotate"],
+]
+
+
+def clean_env(**settings) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAIJI_", "PROMETHEUS_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(settings)
+    return env
+
+
+def taiji(*args, env: dict, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "taiji.cli", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+# -- help -----------------------------------------------------------------------------------------
+
+
+def test_top_level_help_lists_every_command_with_a_whole_sentence():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    listed = re.findall(r"^  (\w+)\s{2,}(.+)$", result.output.split("Commands:")[1], re.MULTILINE)
+    assert [name for name, _ in listed] == [
+        "up", "web", "worker", "scheduler", "db", "users", "tokens", "tenants", "settings", "clients", "keys"]
+    for name, summary in listed:
+        assert summary.endswith(".") and not summary.endswith("..."), f"{name}: {summary!r} is cut short"
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_explains_itself(command):
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Usage: main {' '.join(command)}")
+    description = result.output.split("\n\n")[1].strip()
+    assert len(description) > 10 and description.endswith(".")
+
+
+def test_settings_lists_every_setting_and_hides_passwords(monkeypatch):
+    from taiji.platform.config import SETTINGS
+
+    monkeypatch.setenv("TAIJI_DATABASE_URL", "postgresql+psycopg://taiji:s3cr3t-pw@db.example.com/taiji")
+    monkeypatch.setenv("TAIJI_ADMIN_PASSWORD", "another-s3cret")
+    result = CliRunner().invoke(main, ["settings"])
+    assert result.exit_code == 0
+    for setting in SETTINGS:
+        assert f"{setting.name}=" in result.output
+    assert "TAIJI_DATABASE_URL=postgresql+psycopg://taiji:***@db.example.com/taiji" in result.output
+    assert "s3cr3t" not in result.output
+
+
+# -- administration against a real database ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def install(tmp_path_factory):
+    """A fresh database and data folder, migrated by `taiji db upgrade`."""
+    tmp = tmp_path_factory.mktemp("cli")
+    env = clean_env(TAIJI_DATABASE_URL=sibling_database("cli", tmp), TAIJI_DATA_DIR=str(tmp / "data"),
+                    TAIJI_BROKER_URL="memory://")
+    done = taiji("db", "upgrade", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Database is up to date."
+    return env
+
+
+@pytest.fixture
+def served(app, install):
+    """The API of `install`, served in this process (``served.application`` is the app)."""
+    from taiji.platform.app import create_app
+
+    other = create_app(app_overrides(install["TAIJI_DATABASE_URL"], Path(install["TAIJI_DATA_DIR"])))
+    yield other.test_client()
+    with other.app_context():
+        db.engine.dispose()
+    init_celery(app)  # the Celery app is process-wide: hand it back
+
+
+@pytest.mark.live
+def test_token_is_printed_alone_and_opens_the_api(install, served):
+    created = taiji("users", "create", "ops@example.com", "--admin", "--password", "long-enough-pass",
+                    env=install)
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip() == "Created ops@example.com (platform administrator)."
+
+    issued = taiji("tokens", "create", "ops@example.com", "--name", "deploy bot", env=install)
+
+    assert issued.returncode == 0, issued.stderr
+    lines = issued.stdout.splitlines()
+    assert len(lines) == 1 and TOKEN.match(lines[0]), issued.stdout
+    me = served.get("/api/v1/me", headers={"Authorization": f"Bearer {lines[0]}"})
+    assert me.status_code == 200
+    assert me.json["email"] == "ops@example.com"
+
+
+@pytest.mark.live
+def test_user_without_password_gets_one_generated_that_signs_in(install, served):
+    created = taiji("users", "create", "dev@example.com", env=install)
+    assert created.returncode == 0, created.stderr
+    password = re.search(r"^Password: (\S+)$", created.stdout, re.MULTILINE).group(1)
+
+    signed_in = served.post("/login", data={"email": "dev@example.com", "password": password})
+    assert signed_in.status_code == 302
+
+
+@pytest.mark.live
+def test_tenant_created_from_the_shell_is_owned_by_the_given_user(install, served):
+    from taiji.modules.iam import services as iam
+
+    with served.application.app_context():
+        owner = iam.create_user("owner@example.com", "Owner", "long-enough-pass")
+        _, token = iam.create_token(owner, "t")
+        db.session.commit()
+
+    created = taiji("tenants", "create", "shell-made", "--name", "Shell Made", "--owner", "owner@example.com",
+                    env=install)
+
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip() == "Created tenant shell-made (Shell Made), owner owner@example.com."
+    members = served.get("/api/v1/tenants/shell-made/members", headers={"Authorization": f"Bearer {token}"})
+    assert members.status_code == 200
+    assert [(m["email"], m["role"]) for m in members.json] == [("owner@example.com", "owner")]
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(("args", "message"), [
+    (["tokens", "create", "nobody@example.com", "--name", "x"], "No user with the email nobody@example.com"),
+    (["users", "create", "not-an-email"], "not a valid email address"),
+    (["tenants", "create", "Bad Slug!", "--name", "x", "--owner", "ops@example.com"], "lowercase letters"),
+])
+def test_bad_input_is_a_clear_error_without_a_traceback(install, args, message):
+    done = taiji(*args, env=install)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.live
+def test_unusable_setting_is_named_before_anything_runs(install):
+    done = taiji("db", "upgrade", env={**install, "TAIJI_PORT": "eighty"})
+    assert done.returncode == 1
+    assert "TAIJI_PORT must be a whole number" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# -- taiji up -------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _http(url: str, method: str = "GET", body: dict | None = None, **headers) -> tuple[int | None, str]:
+    """(status, text) of one request to the served process; status None when nothing answers."""
+    data = json.dumps(body).encode() if body is not None else None
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:
+        return None, ""
+
+
+def _children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(p) for p in text.split()]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+
+
+class Up:
+    """`taiji up` in its own session, as a terminal would run it; Ctrl-C is SIGINT to its group."""
+
+    def __init__(self, env: dict, folder: Path, name: str):
+        self.out, self.err = folder / f"{name}.out", folder / f"{name}.err"
+        with self.out.open("w") as out, self.err.open("w") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "taiji.cli", "up"], env=env, cwd=folder,
+                                         stdout=out, stderr=err, start_new_session=True)
+        self.children: list[int] = []
+
+    def stdout(self) -> str:
+        return self.out.read_text()
+
+    def wait_until(self, condition, what: str, timeout: float = 60):
+        def check():
+            if self.proc.poll() is not None:
+                log = self.err.read_text()[-3000:]
+                raise AssertionError(f"taiji up exited with {self.proc.returncode}: {log}")
+            return condition()
+
+        return wait_for(check, timeout, what)
+
+    def ctrl_c(self, timeout: float = 30) -> tuple[int, float]:
+        self.children = _children(self.proc.pid)
+        started = time.monotonic()
+        os.killpg(self.proc.pid, signal.SIGINT)
+        code = self.proc.wait(timeout=timeout)
+        return code, time.monotonic() - started
+
+    def kill(self) -> None:
+        for pid in [self.proc.pid, *self.children]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+
+@pytest.mark.live
+def test_up_serves_delivers_events_and_stops_on_ctrl_c(tmp_path):
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    data_dir = tmp_path / "data"
+    env = clean_env(TAIJI_DATA_DIR=str(data_dir), TAIJI_PORT=str(port), TAIJI_WEB_WORKERS="1",
+                    TAIJI_EXTRA_MODULES="tests.fakes.event_probe")
+
+    first = Up(env, tmp_path, "first")
+    try:
+        first.wait_until(lambda: _http(f"{base}/healthz")[0] == 200, "/healthz to answer")
+        assert _http(f"{base}/readyz")[0] == 200
+        banner = first.stdout()
+        assert banner.count("password:") == 1
+        assert "admin@example.com" in banner
+
+        token = taiji("tokens", "create", "admin@example.com", "--name", "up-test", env=env).stdout.strip()
+        status, _ = _http(f"{base}/api/v1/tenants", "POST", {"slug": "via-up", "name": "Via up"},
+                          Authorization=f"Bearer {token}", **{"X-Request-ID": "up-creates-tenant"})
+        assert status == 201
+
+        # The worker that `up` started got the event through the embedded broker.
+        [effect] = first.wait_until(
+            lambda: [r for r in records(data_dir, "effect", "record") if r["name"] == "tm.tenant.created"],
+            "the tm.tenant.created handler to run", timeout=30)
+        assert effect["payload"]["tenant"] == "via-up"
+
+        def delivered_count():
+            text = _http(f"{base}/metrics")[1]
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if (sample.name == "taiji_tasks_finished_total"
+                            and sample.labels == {"task": "platform.deliver_event", "outcome": "success"}):
+                        return sample.value
+            return 0
+
+        # /metrics of the web server sums the worker's counts too.
+        first.wait_until(delivered_count, "the worker's task count in /metrics", timeout=15)
+        logged = [json.loads(line) for line in first.err.read_text().splitlines() if line.startswith("{")]
+        assert any(entry.get("request_id") == "up-creates-tenant" and entry.get("status") == 201
+                   for entry in logged)
+
+        code, took = first.ctrl_c()
+        assert code == 0, first.err.read_text()[-3000:]
+        assert took < 30
+        assert "Taiji stopped." in first.stdout()
+        assert len(first.children) == 3
+        assert all(_gone(pid) for pid in first.children)
+        assert _http(f"{base}/healthz")[0] is None
+    finally:
+        first.kill()
+
+    second = Up(env, tmp_path, "second")
+    try:
+        second.wait_until(lambda: "Taiji is at" in second.stdout(), "the second start")
+        assert "password" not in second.stdout()
+        # Ctrl-C while the three are still starting stops them all the same.
+        code, took = second.ctrl_c()
+        assert code == 0
+        assert took < 30
+        assert all(_gone(pid) for pid in second.children)
+    finally:
+        second.kill()
