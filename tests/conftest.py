@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import g, has_app_context
+from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
 from taiji.platform.db import db
 
-from .factories import make_token, make_tenant, make_user
+from .factories import make_tenant, make_token, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,8 +125,22 @@ def _isolated(request, app):
             factory.kw.pop("join_transaction_mode", None)
 
 
+class _FreshRequestClient(FlaskClient):
+    """Each request starts with an empty ``g``, as in production.
+
+    The test's app context (pushed by ``_isolated``) is shared by the requests made inside
+    it, so without this one request's caller (``g._principal``) would answer for the next.
+    """
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            g.__dict__.clear()
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app):
+    app.test_client_class = _FreshRequestClient
     return app.test_client()
 
 

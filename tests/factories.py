@@ -65,3 +65,115 @@ def make_token(user, scopes=None) -> str:
     _, plaintext = iam.create_token(user, "test", scopes=scopes)
     db.session.commit()
     return plaintext
+
+
+def system_principal():
+    """The actor for data set up by tests: a platform administrator that is no user."""
+    from taiji.platform.auth import Principal
+
+    return Principal(user_id=0, email="system", name="system", is_admin=True, via="test")
+
+
+def make_invitation(tenant, email: str | None = None, role: str = "member"):
+    """A pending invitation of ``tenant``; returns (invitation, token)."""
+    import uuid
+
+    email = email or f"invitee-{uuid.uuid4().hex[:8]}@example.com"
+    invitation, token = tm.invite(tenant, email, role, actor=system_principal())
+    db.session.commit()
+    return invitation, token
+
+
+def database_state() -> dict[str, list[tuple]]:
+    """Every row of every table, in a comparable form: equal before and after means nothing changed."""
+    import sqlalchemy as sa
+
+    existing = set(sa.inspect(db.session.connection()).get_table_names())
+    state = {}
+    for table in db.metadata.sorted_tables:
+        if table.name not in existing:  # a model whose migration is not written yet
+            continue
+        rows = db.session.execute(sa.select(table)).all()
+        state[table.name] = sorted(tuple(repr(v) for v in row) for row in rows)
+    return state
+
+
+# -- extension points of the platform-wide matrices ----------------------------------------------
+# A module whose routes take a new URL argument, or that declares new permissions, registers here
+# (below, in its own block) so that tests/platform/test_tenant_isolation.py and
+# tests/platform/test_permissions.py walk its routes too; until it does, those tests fail on purpose.
+
+# URL argument -> seed(tenant, owner, known) that creates a row of ``tenant`` and returns its
+# identifier as the URL spells it; ``known`` holds the arguments seeded before (a product for a component).
+ISOLATION_SEEDERS: dict = {}
+
+# permission -> {"method", "path" (with {t} for the tenant and any key of prepare's answer), "body",
+# "scope" ("tenant" or "platform"), "if_match" (bool), "prepare" (tenant -> dict, optional)}
+PERMISSION_REQUESTS: dict = {}
+
+# IAM's OpenID Connect provider (platform scope: the client registry)
+PERMISSION_REQUESTS["iam:client:write"] = {
+    "method": "POST",
+    "path": "/api/v1/oauth/clients",
+    "body": {"name": "Matrix tool", "redirect_uris": ["https://tool.example.com/callback"]},
+    "scope": "platform",
+}
+
+
+# SPM, the product catalog: a product with a component, a third-party dependency and two draft versions.
+def _spm_seed_product(tenant, owner, known):
+    from taiji.modules.spm import services as spm
+
+    # Named after the tenant: tenant B holds the same kinds of rows under other names.
+    return spm.create_product(tenant, {"slug": f"product-of-{tenant.slug}", "name": "Isolation"}).slug
+
+
+def _spm_seed_component(tenant, owner, known):
+    from taiji.modules.spm import services as spm
+
+    product = spm.get_product(tenant, known["product"])
+    return spm.create_component(tenant, product, {"name": f"api-of-{tenant.slug}", "layer": "base",
+                                                  "provides": [{"name": "iso", "version": "v1"}]}).name
+
+
+def _spm_seed_dependency(tenant, owner, known):
+    from taiji.modules.spm import services as spm
+
+    component = spm.get_component(tenant, spm.get_product(tenant, known["product"]), known["component"])
+    return spm.add_dependency(tenant, component, {"name": "left-pad", "version_range": "^1"}).id
+
+
+def _spm_seed_version(version, released):
+    def seed(tenant, owner, known):
+        from taiji.modules.spm import services as spm
+
+        product = spm.get_product(tenant, known["product"])
+        row = spm.create_version(tenant, product, version)
+        if released:  # so that its bill of materials can be read
+            spm.release(tenant, product, row)
+        return row.version
+
+    return seed
+
+
+ISOLATION_SEEDERS["product"] = _spm_seed_product
+ISOLATION_SEEDERS["component"] = _spm_seed_component
+ISOLATION_SEEDERS["dependency_id"] = _spm_seed_dependency
+ISOLATION_SEEDERS["version"] = _spm_seed_version("1.0.0", released=True)
+ISOLATION_SEEDERS["other"] = _spm_seed_version("1.1.0", released=False)
+ISOLATION_SEEDERS["api"] = lambda tenant, owner, known: "iso"  # the API the seeded component provides
+ISOLATION_SEEDERS["api_version"] = lambda tenant, owner, known: "v1"
+ISOLATION_SEEDERS["action"] = lambda tenant, owner, known: "release"  # console: /versions/<version>/<action>
+
+PERMISSION_REQUESTS["spm:product:read"] = {"method": "GET", "path": "/api/v1/tenants/{t}/products"}
+PERMISSION_REQUESTS["spm:product:write"] = {
+    "method": "POST",
+    "path": "/api/v1/tenants/{t}/products",
+    "body": {"slug": "matrix-product", "name": "Matrix"},
+}
+PERMISSION_REQUESTS["spm:rules:write"] = {
+    "method": "PUT",
+    "path": "/api/v1/tenants/{t}/catalog/rules",
+    "body": {"severities": {"same-layer": "error"}},
+    "if_match": True,
+}

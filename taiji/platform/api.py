@@ -14,9 +14,12 @@ import sqlalchemy as sa
 from flask import current_app, g, render_template, request
 from flask_smorest import Api, abort
 from flask_smorest import Blueprint as SmorestBlueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields
 from sqlalchemy.orm import Mapped, mapped_column
+from webargs.flaskparser import FlaskParser
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.routing import IntegerConverter
 
 from taiji.platform.db import Model, db, intpk, timestamp, utcnow
 
@@ -24,6 +27,11 @@ log = logging.getLogger("taiji.api")
 
 PROBLEM_JSON = "application/problem+json"
 API_PREFIX = "/api/v1"
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+MAX_PAGE = 10**9
+# The largest key a BIGINT column holds (PostgreSQL and SQLite alike).
+MAX_ID = 2**63 - 1
 
 
 class ProblemSchema(Schema):
@@ -54,8 +62,22 @@ def is_api_request() -> bool:
     return request.path.startswith(API_PREFIX) or request.path in ("/healthz", "/readyz")
 
 
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in a URL is a database key: a number past BIGINT's range names nothing (404)
+    instead of reaching the database, which would refuse it with an error."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 class TaijiApi(Api):
     ERROR_SCHEMA = ProblemSchema
+
+    def init_app(self, app, *args, **kwargs):
+        # Before any module adds its rules, so that every ``<int:...>`` of the app is bounded.
+        app.url_map.converters["int"] = IdConverter
+        super().init_app(app, *args, **kwargs)
 
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
@@ -112,8 +134,84 @@ def handle_unexpected(error: Exception):
     return api.handle_http_exception(wrapped)
 
 
+def _unstorable(value: str) -> str | None:
+    """Why a string cannot be stored as text (PostgreSQL refuses NUL; UTF-8 refuses lone surrogates)."""
+    if "\x00" in value:
+        return "Must not contain the NUL character."
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Must be valid Unicode text."
+    return None
+
+
+MAX_JSON_DEPTH = 32
+
+
+def _text_errors(data, path: tuple = ()) -> dict:
+    if len(path) > MAX_JSON_DEPTH:
+        return {"_schema": [f"Nested deeper than {MAX_JSON_DEPTH} levels."]}
+    errors: dict = {}
+    if isinstance(data, str):
+        reason = _unstorable(data)
+        if reason:
+            errors[".".join(map(str, path)) or "_schema"] = [reason]
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            errors.update(_text_errors(key, (*path, "<key>")) if isinstance(key, str) else {})
+            errors.update(_text_errors(value, (*path, key)))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            errors.update(_text_errors(value, (*path, index)))
+    return errors
+
+
+class TaijiParser(FlaskParser):
+    """webargs parser that refuses text the database cannot store, as a field error (422)."""
+
+    def load_json(self, req, schema):
+        try:
+            data = super().load_json(req, schema)
+        except RecursionError:
+            # The JSON decoder recurses per nesting level; a hostile body can exhaust the stack.
+            raise ValidationError({"_schema": [f"Nested deeper than {MAX_JSON_DEPTH} levels."]}) from None
+        errors = _text_errors(data)
+        if errors:
+            raise ValidationError(errors)
+        return data
+
+    def load_querystring(self, req, schema):
+        errors = _text_errors({key: value for key, value in req.args.items(multi=True)})
+        if errors:
+            raise ValidationError(errors)
+        return super().load_querystring(req, schema)
+
+
+class PaginationParser(TaijiParser):
+    """A ``page_size`` over the maximum is served as the maximum rather than refused, and a page
+    past any real one is simply empty (it must not overflow the database's OFFSET)."""
+
+    def load_querystring(self, req, schema):
+        proxy = super().load_querystring(req, schema)
+        size = req.args.get("page_size", type=int)
+        page = req.args.get("page", type=int)
+        if (size is None or size <= MAX_PAGE_SIZE) and (page is None or page <= MAX_PAGE):
+            return proxy
+        args = MultiDict(req.args)
+        if size is not None and size > MAX_PAGE_SIZE:
+            args["page_size"] = str(MAX_PAGE_SIZE)
+        if page is not None and page > MAX_PAGE:
+            args["page"] = str(MAX_PAGE)
+        return self._makeproxy(args, schema)
+
+
 class Blueprint(SmorestBlueprint):
     """flask-smorest blueprint; routes declare their permission with ``auth.require``."""
+
+    ARGUMENTS_PARSER = TaijiParser()
+    PAGINATION_ARGUMENTS_PARSER = PaginationParser()
+    DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": DEFAULT_PAGE_SIZE,
+                                     "max_page_size": MAX_PAGE_SIZE}
 
 
 def set_page_count(pagination_parameters, page) -> None:
@@ -149,7 +247,10 @@ def _idempotency_identity():
     principal = current_principal()
     if principal is None:
         return None
-    return f"user:{principal.user_id}", key.strip()[:255]
+    key = key.strip()
+    if not key or not key.isprintable() or len(key) > 255:
+        problem(400, "Idempotency-Key must be 1 to 255 printable characters.")
+    return f"user:{principal.user_id}", key
 
 
 def _body_hash() -> str:
@@ -163,13 +264,15 @@ def idempotency_replay():
         return None
     principal, key = identity
     record = db.session.execute(
-        sa.select(IdempotencyRecord).where(IdempotencyRecord.principal == principal, IdempotencyRecord.key == key)
+        sa.select(IdempotencyRecord).where(IdempotencyRecord.principal == principal,
+                                           IdempotencyRecord.key == key)
     ).scalar_one_or_none()
     if record is None:
         g.idempotency = (principal, key)
         return None
     if record.body_hash != _body_hash():
-        problem(422, "This Idempotency-Key was used with a different request; use a new key for a new request.")
+        problem(422, "This Idempotency-Key was used with a different request; "
+                     "use a new key for a new request.")
     response = current_app.response_class(record.response_body, status=record.status)
     for name, value in record.response_headers.items():
         response.headers[name] = value

@@ -11,6 +11,7 @@ resource of another tenant is indistinguishable from one that does not exist.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -51,7 +52,8 @@ class PermissionCatalog:
 
     permissions: dict[str, str] = field(default_factory=dict)  # name -> description
     tenant_roles: dict[str, set[str]] = field(default_factory=lambda: {r.value: set() for r in TenantRole})
-    platform_roles: dict[str, set[str]] = field(default_factory=lambda: {r.value: set() for r in PlatformRole})
+    platform_roles: dict[str, set[str]] = field(
+        default_factory=lambda: {r.value: set() for r in PlatformRole})
 
     def declare(self, enum_cls, tenant_grants=None, platform_grants=None) -> None:
         for member in enum_cls:
@@ -145,15 +147,18 @@ def enforce_tenant_membership() -> None:
         return
     principal = current_principal()
     if principal is None:
-        # require() answers 401 (API) or sends to the sign-in page (console); resolving the
-        # tenant first would tell an anonymous caller which tenants exist.
-        return
+        # Every tenant's page needs a signed-in caller, even one whose route forgot require();
+        # answering before resolving the tenant tells an anonymous caller nothing about which exist.
+        abort(401)
+    if not re.match(tenancy.SLUG_PATTERN, slug):
+        abort(404, description="No such tenant.")
     tenant = tenancy.resolve(slug)
     standing = access(tenant)
     if not standing.member and not principal.is_admin:
         abort(404, description=f"No tenant '{slug}'.")
     if not tenant.is_active and not principal.is_admin:
-        abort(403, description=f"Tenant '{slug}' is suspended. Ask a platform administrator to reactivate it.")
+        abort(403, description=f"Tenant '{slug}' is suspended. "
+                               "Ask a platform administrator to reactivate it.")
 
 
 def require(*permissions: str, tenant_scoped: bool | None = None):

@@ -62,7 +62,8 @@ class MyTokens(MethodView):
         user = services.get_user(auth.current_principal().user_id)
         row, plaintext = services.create_token(user, data["name"], scopes=data["scopes"],
                                                expires_at=data["expires_at"])
-        out = TokenOut().dump(row)
+        # The response schema dumps this once; handing it an already dumped dict would dump twice.
+        out = {name: getattr(row, name) for name in TokenOut().fields}
         out["token"] = plaintext
         return out
 

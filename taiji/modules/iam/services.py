@@ -22,11 +22,27 @@ from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
 
 from .models import PersonalAccessToken, RoleBinding, User, UserStatus
 
-TOKEN_PREFIX = "tj_pat_"
+TOKEN_PREFIX = "tj_pat_"  # noqa: S105 - a marker that tells a token from other strings, no secret
 MIN_PASSWORD_LENGTH = 10
-_hasher = PasswordHasher()
-# Verified against when the account does not exist, so timing does not reveal which emails exist.
-_DUMMY_HASH = _hasher.hash("taiji-no-such-user")
+_STRONG = PasswordHasher()
+# Under TESTING only: argon2's defaults cost most of a second per hash on a small machine, which
+# would make the test suite spend its time hashing. Production always uses the defaults.
+_FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+_dummy_hashes: dict[int, str] = {}
+
+
+def _hasher() -> PasswordHasher:
+    from flask import current_app, has_app_context
+
+    return _FAST if has_app_context() and current_app.config.get("TESTING") else _STRONG
+
+
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so timing does not reveal which emails exist."""
+    hasher = _hasher()
+    if id(hasher) not in _dummy_hashes:
+        _dummy_hashes[id(hasher)] = hasher.hash("taiji-no-such-user")
+    return _dummy_hashes[id(hasher)]
 
 
 # -- users -------------------------------------------------------------------------------------
@@ -46,16 +62,19 @@ def check_password_policy(password: str) -> None:
         raise field_error("password", "This password is too easy to guess; mix more characters.")
 
 
-def create_user(email: str, name: str | None = None, password: str | None = None, *, admin: bool = False) -> User:
+def create_user(email: str, name: str | None = None, password: str | None = None, *,
+                admin: bool = False) -> User:
     """Create an active user; ``admin`` binds the platform administrator role."""
     email = normalize_email(email)
     if get_user_by_email(email) is not None:
         raise Conflict(f"A user with the email {email} already exists.",
                        errors={"json": {"email": ["Already registered."]}})
+    if name and "\x00" in name:
+        raise field_error("name", "Must not contain the NUL character.")
     if password is not None:
         check_password_policy(password)
     user = User(email=email, name=(name or email.split("@")[0]).strip()[:255],
-                password_hash=_hasher.hash(password) if password else None)
+                password_hash=_hasher().hash(password) if password else None)
     db.session.add(user)
     db.session.flush()
     if admin:
@@ -81,9 +100,11 @@ def users_by_ids(ids: Iterable[int]) -> dict[int, User]:
 
 def list_users(*, search: str | None = None, page: int = 1, page_size: int = 20) -> Page[User]:
     stmt = sa.select(User).order_by(User.email)
+    search = (search or "").replace("\x00", "").strip()
     if search:
         pattern = f"%{search.lower()}%"
-        stmt = stmt.where(sa.or_(sa.func.lower(User.email).like(pattern), sa.func.lower(User.name).like(pattern)))
+        stmt = stmt.where(sa.or_(sa.func.lower(User.email).like(pattern),
+                                 sa.func.lower(User.name).like(pattern)))
     return paginate(stmt, page, page_size)
 
 
@@ -93,7 +114,7 @@ def count_users() -> int:
 
 def set_password(user: User, password: str) -> None:
     check_password_policy(password)
-    user.password_hash = _hasher.hash(password)
+    user.password_hash = _hasher().hash(password)
     user.session_epoch += 1
     audit.record("iam.user.password_changed", "user", user.email)
     db.session.flush()
@@ -105,15 +126,15 @@ def authenticate(email: str, password: str) -> User | None:
         user = get_user_by_email(normalize_email(email))
     except Invalid:
         user = None
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
     try:
-        _hasher.verify(stored, password)
+        _hasher().verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     if user is None or not user.is_active or not user.password_hash:
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if _hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher().hash(password)
     user.last_login_at = utcnow()
     return user
 
@@ -138,6 +159,8 @@ def set_locale(user_id: int, locale: str) -> None:
 
 def update_profile(user: User, name: str) -> None:
     name = name.strip()
+    if "\x00" in name:
+        raise field_error("name", "Must not contain the NUL character.")
     if not name:
         raise field_error("name", "A name is required.")
     user.name = name[:255]
@@ -156,6 +179,8 @@ def create_token(user: User, name: str, *, scopes: list[str] | None = None,
                  expires_at: dt.datetime | None = None) -> tuple[PersonalAccessToken, str]:
     """Create a token; the plaintext is returned once and never stored."""
     name = (name or "").strip()
+    if "\x00" in name:
+        raise field_error("name", "Must not contain the NUL character.")
     if not name:
         raise field_error("name", "Give the token a name that says where it is used.")
     if expires_at is not None and expires_at <= utcnow():
@@ -169,7 +194,8 @@ def create_token(user: User, name: str, *, scopes: list[str] | None = None,
                               prefix=plaintext[:12], scopes=scopes, expires_at=expires_at)
     db.session.add(row)
     db.session.flush()
-    audit.record("iam.token.created", "token", f"{user.email}/{name}", actor=user if not _in_request() else None)
+    audit.record("iam.token.created", "token", f"{user.email}/{name}",
+                 actor=user if not _in_request() else None)
     return row, plaintext
 
 
@@ -243,7 +269,8 @@ def tenant_roles(tenant, user_ids: Iterable[int] | None = None) -> dict[int, str
 
 def count_with_role(tenant, role: str) -> int:
     return db.session.execute(
-        sa.select(sa.func.count(RoleBinding.id)).where(RoleBinding.tenant_id == tenant.id, RoleBinding.role == role)
+        sa.select(sa.func.count(RoleBinding.id))
+        .where(RoleBinding.tenant_id == tenant.id, RoleBinding.role == role)
     ).scalar_one()
 
 

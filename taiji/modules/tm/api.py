@@ -50,7 +50,8 @@ class Tenants(MethodView):
     def get(self, query, pagination_parameters):
         """The caller's tenants (every tenant for a platform administrator)"""
         page = services.list_tenants(auth.current_principal(), search=query["q"], status=query["status"],
-                                     page=pagination_parameters.page, page_size=pagination_parameters.page_size)
+                                     page=pagination_parameters.page,
+                                     page_size=pagination_parameters.page_size)
         set_page_count(pagination_parameters, page)
         return page.items
 
@@ -107,7 +108,8 @@ class Members(MethodView):
     def get(self, query, tenant, pagination_parameters):
         """Members with their roles"""
         page = services.list_members(_tenant(), search=query["q"], role=query["role"],
-                                     page=pagination_parameters.page, page_size=pagination_parameters.page_size)
+                                     page=pagination_parameters.page,
+                                     page_size=pagination_parameters.page_size)
         set_page_count(pagination_parameters, page)
         return page.items
 

@@ -86,7 +86,8 @@ class QuotaOut(Schema):
 
 
 class QuotaIn(Schema):
-    limit = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=0))
+    # BIGINT's range bounds it: storage quotas count bytes.
+    limit = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=0, max=2**63 - 1))
 
 
 class AuditOut(Schema):

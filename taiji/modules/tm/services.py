@@ -33,15 +33,22 @@ MEMBERS_METER = "members"
 def validate_slug(slug: str) -> str:
     slug = (slug or "").strip().lower()
     if not re.match(SLUG_PATTERN, slug):
-        raise field_error("slug", "Use 1–40 lowercase letters, digits and dashes, starting and ending "
+        raise field_error("slug", "Use 1 to 40 lowercase letters, digits and dashes, starting and ending "
                                   "with a letter or digit.")
     if slug in RESERVED_SLUGS:
         raise field_error("slug", f"'{slug}' is reserved; choose another.")
     return slug
 
 
+def _search_text(text: str | None) -> str | None:
+    """A search box's text as the database can compare it (PostgreSQL refuses NUL)."""
+    return (text or "").replace("\x00", "").strip() or None
+
+
 def _validate_name(name: str) -> str:
     name = (name or "").strip()
+    if "\x00" in name:
+        raise field_error("name", "Must not contain the NUL character.")
     if not name:
         raise field_error("name", "A name is required.")
     if len(name) > 100:
@@ -68,7 +75,7 @@ def create_tenant(slug: str, name: str, *, owner_id: int) -> Tenant:
 
 
 def get_tenant(slug: str) -> Tenant:
-    tenant = tenant_by_slug(slug)
+    tenant = tenant_by_slug(slug) if re.match(SLUG_PATTERN, slug or "") else None
     if tenant is None:
         raise NotFound(f"No tenant '{slug}'.")
     return tenant
@@ -78,12 +85,16 @@ def list_tenants(principal: Principal, *, search: str | None = None, status: str
                  page: int = 1, page_size: int = 20) -> Page[Tenant]:
     """The caller's tenants; every tenant for a platform administrator."""
     stmt = sa.select(Tenant).order_by(Tenant.slug)
+    search = _search_text(search)
     if not principal.is_admin:
-        stmt = stmt.where(Tenant.id.in_(sa.select(Member.tenant_id).where(Member.user_id == principal.user_id)))
+        mine = sa.select(Member.tenant_id).where(Member.user_id == principal.user_id)
+        stmt = stmt.where(Tenant.id.in_(mine))
     if search:
         pattern = f"%{search.lower()}%"
         stmt = stmt.where(sa.or_(Tenant.slug.like(pattern), sa.func.lower(Tenant.name).like(pattern)))
     if status:
+        if status not in {s.value for s in TenantStatus}:
+            raise field_error("status", "Use 'active' or 'suspended'.")
         stmt = stmt.where(Tenant.status == TenantStatus(status))
     return paginate(stmt, page, page_size)
 
@@ -93,7 +104,8 @@ def rename_tenant(tenant: Tenant, name: str) -> Tenant:
     if name != tenant.name:
         old = tenant.name
         tenant.name = name
-        audit.record("tm.tenant.renamed", "tenant", tenant.slug, tenant=tenant, details={"from": old, "to": name})
+        audit.record("tm.tenant.renamed", "tenant", tenant.slug, tenant=tenant,
+                     details={"from": old, "to": name})
         db.session.flush()
     return tenant
 
@@ -369,7 +381,8 @@ def set_quota(tenant: Tenant, name: str, limit: int | None) -> None:
 
 
 def audit_log(tenant: Tenant | None, *, action: str | None = None, page: int = 1, page_size: int = 20):
-    return audit.query(tenant=tenant, action=action, page=page, page_size=page_size)
+    """The audit log newest first: one tenant's, or every entry when ``tenant`` is None."""
+    return audit.query(tenant=tenant, action=_search_text(action), page=page, page_size=page_size)
 
 
 def register_meters() -> None:
