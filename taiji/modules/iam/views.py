@@ -5,12 +5,25 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from taiji.platform import audit, auth
+from taiji.platform.api import api
 from taiji.platform.errors import ServiceError
 from taiji.platform.ratelimit import by_address, by_form_email, limiter
+from taiji.platform.web.messages import password_problem
 
 from . import services
 from .forms import LoginForm, ProfileForm, TokenForm, UserForm
@@ -26,16 +39,32 @@ def _login_limit() -> str:
 
 def _safe_next(target: str | None) -> str:
     """Only same-site paths; anything else would be an open redirect."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    # Browsers read "/\host" as "//host", so backslashes and control characters are refused too.
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and target.isprintable() and not urlsplit(target).netloc):
         return target
     return url_for("tm.home")
 
 
+def _too_many_from_address() -> str:
+    return _("Too many sign-in attempts from this address. Wait a minute and try again.")
+
+
+def _too_many_for_account() -> str:
+    return _("Too many sign-in attempts for this account. Wait a minute and try again.")
+
+
+@bp.errorhandler(429)
+def _login_throttled(error):
+    """Answer a throttled sign-in on the sign-in page itself, with the reason, not an error page."""
+    if request.endpoint != "iam.login":
+        return api.handle_http_exception(error)
+    return render_template("iam/login.html", form=LoginForm(), throttled=error.description), 429
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, key_func=by_address, methods=["POST"],
-               error_message="Too many sign-in attempts from this address; wait a minute and try again.")
-@limiter.limit(_login_limit, key_func=by_form_email, methods=["POST"],
-               error_message="Too many sign-in attempts for this account; wait a minute and try again.")
+@limiter.limit(_login_limit, key_func=by_address, methods=["POST"], error_message=_too_many_from_address)
+@limiter.limit(_login_limit, key_func=by_form_email, methods=["POST"], error_message=_too_many_for_account)
 def login():
     form = LoginForm()
     if auth.current_principal() is not None and request.method == "GET":
@@ -56,9 +85,13 @@ def login():
 @bp.post("/logout")
 def logout():
     principal = auth.current_principal()
+    # The sign-in page that follows stays in the language the user was using.
+    locale = getattr(principal, "locale", None) or session.get("locale")
     if principal is not None:
         audit.record("iam.logout", "user", principal.email)
     session.clear()
+    if locale:
+        session["locale"] = locale
     auth.set_principal(None)
     flash(_("You have signed out."), "success")
     return redirect(url_for("iam.login"))
@@ -81,10 +114,14 @@ def profile():
     user = services.get_user(auth.current_principal().user_id)
     form = ProfileForm(obj=user)
     if form.validate_on_submit():
-        services.update_profile(user, form.name.data)
-        flash(_("Profile saved."), "success")
-        return redirect(url_for("iam.profile"))
-    return render_template("iam/profile.html", user=user, form=form)
+        try:
+            services.update_profile(user, form.name.data)
+        except ServiceError:
+            form.name.errors.append(_("A name is required."))
+        else:
+            flash(_("Profile saved."), "success")
+            return redirect(url_for("iam.profile"))
+    return render_template("iam/profile.html", user=user, form=form), 422 if form.errors else 200
 
 
 @bp.route("/profile/tokens", methods=["GET", "POST"])
@@ -98,9 +135,12 @@ def tokens():
         if form.expires_on.data:
             expires = dt.datetime.combine(form.expires_on.data, dt.time(23, 59, 59), tzinfo=dt.UTC)
         try:
-            row, created = services.create_token(user, form.name.data, expires_at=expires)
+            _row, created = services.create_token(user, form.name.data, expires_at=expires)
         except ServiceError as exc:
-            form.name.errors.append(exc.detail)
+            if "expires_at" in str(exc.errors):
+                form.expires_on.errors.append(_("Choose a date in the future."))
+            else:
+                form.name.errors.append(_("Give the token a name that says where it is used."))
             return render_template("iam/tokens.html", form=form, tokens=services.list_tokens(user)), 422
         flash(_("Token created. Copy it now: it will not be shown again."), "success")
         form = TokenForm(formdata=None)
@@ -130,8 +170,12 @@ def create_user():
         try:
             services.create_user(form.email.data, form.name.data, form.password.data, admin=form.admin.data)
         except ServiceError as exc:
-            target = form.password if "password" in str(exc.errors) else form.email
-            target.errors.append(exc.detail)
+            if "password" in str(exc.errors):
+                form.password.errors.append(password_problem(form.password.data))
+            elif exc.status == 409:
+                form.email.errors.append(_("A user with this email already exists."))
+            else:
+                form.email.errors.append(_("Enter a valid email address."))
         else:
             flash(_("User %(email)s created.", email=form.email.data), "success")
             return redirect(url_for("iam.users"))
@@ -149,7 +193,7 @@ def user_status(user_id):
         flash(_("You cannot disable your own account."), "error")
         return redirect(url_for("iam.users"))
     if request.form.get("status") not in {s.value for s in UserStatus}:
-        abort(400, description="status must be 'active' or 'disabled'.")
+        abort(400, description=_("Unknown account status."))
     wanted = UserStatus(request.form["status"])
     services.set_user_status(user, wanted)
     flash(_("Account updated."), "success")

@@ -3,17 +3,19 @@ tenant administration, and accepting an invitation."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from taiji.modules.iam import services as iam
 from taiji.platform import auth, tenancy
 from taiji.platform.db import utcnow
-from taiji.platform.errors import ServiceError
+from taiji.platform.errors import Conflict, Forbidden, ServiceError
+from taiji.platform.quotas import QuotaExceeded
 from taiji.platform.tenancy import TenantStatus
+from taiji.platform.web.messages import password_problem, quota_problem
 
 from . import services
-from .forms import ROLE_CHOICES, InviteForm, RegisterForm, RenameForm, TenantForm
+from .forms import ROLE_CHOICES, SLUG_RULE, InviteForm, RegisterForm, RenameForm, TenantForm
 from .permissions import Perm
 
 bp = Blueprint("tm", __name__, template_folder="templates")
@@ -21,6 +23,33 @@ bp = Blueprint("tm", __name__, template_folder="templates")
 
 def _page() -> int:
     return max(1, request.args.get("page", 1, type=int) or 1)
+
+
+def _member_problem(error: Exception) -> str:
+    """The console's wording for a refused membership change (services word it for the API)."""
+    if isinstance(error, QuotaExceeded):
+        return quota_problem(error)
+    if isinstance(error, Forbidden):
+        return _("Only an owner can make someone an owner, or change or remove an owner.")
+    if isinstance(error, Conflict) and "last owner" in error.detail:
+        return _("This is the tenant's last owner. Make another member an owner first.")
+    if isinstance(error, Conflict):
+        return _("This person is already a member.")
+    if isinstance(error, ServiceError) and "email" in str(error.errors):
+        return _("Enter a valid email address.")
+    if isinstance(error, ServiceError) and error.status == 404:
+        return _("This member is no longer in the tenant.")
+    return _("Choose one of the roles offered.")
+
+
+def _invitation_problem(error: ServiceError) -> str:
+    if isinstance(error, Forbidden):
+        return _("This invitation is for another email address. Sign out, then open the link again.")
+    if "suspended" in error.detail:
+        return _("This tenant is suspended; the invitation cannot be accepted now.")
+    if "exists" in error.detail:
+        return _("An account with this email address exists; sign in to accept.")
+    return _("This invitation can no longer be accepted. Ask for a new one.")
 
 
 @bp.get("/")
@@ -50,7 +79,8 @@ def members(tenant):
     page = services.list_members(t, search=request.args.get("q"), page=_page())
     invitations = services.list_invitations(t, page=1, page_size=50)
     return render_template("tm/members.html", page=page, invitations=invitations.items,
-                           form=InviteForm(), roles=ROLE_CHOICES, now=utcnow())
+                           form=InviteForm(), roles=ROLE_CHOICES, now=utcnow(),
+                           new_invitation=session.pop("new_invitation", None))
 
 
 @bp.post("/t/<tenant>/invitations")
@@ -62,11 +92,13 @@ def invite(tenant):
         try:
             invitation, token = services.invite(t, form.email.data, form.role.data,
                                                 actor=auth.current_principal())
-        except ServiceError as exc:
-            form.email.errors.append(exc.detail)
+        except (ServiceError, QuotaExceeded) as exc:
+            target = form.role if isinstance(exc, Forbidden) else form.email
+            target.errors.append(_member_problem(exc))
         else:
-            flash(_("Invitation created for %(email)s. Send them this link: %(url)s",
-                    email=invitation.email, url=services.invitation_url(token)), "success")
+            # The link is shown once, on the page that follows; only its hash is stored.
+            session["new_invitation"] = {"email": invitation.email, "url": services.invitation_url(token)}
+            flash(_("Invitation created for %(email)s.", email=invitation.email), "success")
             return redirect(url_for("tm.members", tenant=t.slug))
     page = services.list_members(t, page=1)
     invitations = services.list_invitations(t, page=1, page_size=50)
@@ -77,19 +109,24 @@ def invite(tenant):
 @bp.post("/t/<tenant>/invitations/<int:invitation_id>/revoke")
 @auth.require(Perm.MEMBER_WRITE)
 def revoke_invitation(tenant, invitation_id):
-    services.revoke_invitation(tenancy.current(), invitation_id)
-    flash(_("Invitation withdrawn."), "success")
+    try:
+        services.revoke_invitation(tenancy.current(), invitation_id)
+    except Conflict:
+        flash(_("Only a pending invitation can be withdrawn."), "error")
+    else:
+        flash(_("Invitation withdrawn."), "success")
     return redirect(url_for("tm.members", tenant=tenant))
 
 
 @bp.post("/t/<tenant>/members/<int:user_id>/role")
 @auth.require(Perm.MEMBER_WRITE)
 def change_role(tenant, user_id):
+    services.get_member(tenancy.current(), user_id)  # someone not in this tenant is a 404, not a flash
     try:
         services.change_role(tenancy.current(), user_id, request.form.get("role", ""),
                              actor=auth.current_principal())
     except ServiceError as exc:
-        flash(exc.detail, "error")
+        flash(_member_problem(exc), "error")
     else:
         flash(_("Role changed."), "success")
     return redirect(url_for("tm.members", tenant=tenant))
@@ -102,10 +139,11 @@ def remove_member(tenant, user_id):
     t = tenancy.current()
     if user_id != principal.user_id and not auth.can(Perm.MEMBER_WRITE, t):
         abort(403)
+    services.get_member(t, user_id)  # someone not in this tenant is a 404, not a flash
     try:
         services.remove_member(t, user_id, actor=principal)
     except ServiceError as exc:
-        flash(exc.detail, "error")
+        flash(_member_problem(exc), "error")
         return redirect(url_for("tm.members", tenant=tenant))
     if user_id == principal.user_id:
         flash(_("You left %(name)s.", name=t.name), "success")
@@ -129,8 +167,8 @@ def settings(tenant):
     if form.validate_on_submit():
         try:
             services.rename_tenant(t, form.name.data)
-        except ServiceError as exc:
-            form.name.errors.append(exc.detail)
+        except ServiceError:
+            form.name.errors.append(_("Enter a name of at most 100 characters."))
         else:
             flash(_("Tenant renamed."), "success")
             return redirect(url_for("tm.settings", tenant=t.slug))
@@ -150,10 +188,17 @@ def create_tenant():
     form = TenantForm()
     if form.validate_on_submit():
         try:
-            t = services.create_tenant(form.slug.data, form.name.data, owner_id=auth.current_principal().user_id)
+            t = services.create_tenant(form.slug.data, form.name.data,
+                                       owner_id=auth.current_principal().user_id)
         except ServiceError as exc:
-            field = form.slug if exc.errors and "slug" in str(exc.errors) else form.name
-            field.errors.append(exc.detail)
+            if isinstance(exc, Conflict):
+                form.slug.errors.append(_("This slug is taken; choose another."))
+            elif "reserved" in exc.detail:
+                form.slug.errors.append(_("This slug is reserved; choose another."))
+            elif "slug" in str(exc.errors):
+                form.slug.errors.append(str(SLUG_RULE))
+            else:
+                form.name.errors.append(_("Enter a name of at most 100 characters."))
         else:
             flash(_("Tenant %(name)s created.", name=t.name), "success")
             return redirect(url_for("tm.overview", tenant=t.slug))
@@ -166,7 +211,7 @@ def create_tenant():
 def tenant_status(slug):
     status = request.form.get("status")
     if status not in {s.value for s in TenantStatus}:
-        abort(400, description="status must be 'active' or 'suspended'.")
+        abort(400, description=_("Unknown tenant status."))
     t = services.get_tenant(slug)
     services.set_tenant_status(t, TenantStatus(status))
     flash(_("Tenant suspended.") if status == "suspended" else _("Tenant reactivated."), "success")
@@ -177,29 +222,34 @@ def tenant_status(slug):
 def invitation(token):
     try:
         view = services.find_invitation(token)
-    except ServiceError as exc:
-        return render_template("tm/invitation.html", error=exc.detail, view=None), 404
+    except ServiceError:
+        return render_template("tm/invitation.html", view=None), 404
     principal = auth.current_principal()
     account_exists = iam.get_user_by_email(view.invitation.email) is not None
     form = RegisterForm()
-    if request.method == "POST":
-        try:
-            if principal is not None:
-                t = services.accept_invitation(token, principal.user_id)
-            elif not account_exists and form.validate_on_submit():
-                user, t = services.register_and_accept(token, form.name.data, form.password.data)
-                iam.start_session(user)
-            else:
-                return render_template("tm/invitation.html", view=view, form=form,
-                                       account_exists=account_exists), 422
-        except ServiceError as exc:
-            if exc.errors and "password" in str(exc.errors):
-                form.password.errors.append(exc.detail)
-                return render_template("tm/invitation.html", view=view, form=form,
-                                       account_exists=account_exists), 422
-            flash(exc.detail, "error")
-            return render_template("tm/invitation.html", view=view, form=form,
-                                   account_exists=account_exists), exc.status
-        flash(_("Welcome to %(name)s.", name=t.name), "success")
-        return redirect(url_for("tm.overview", tenant=t.slug))
-    return render_template("tm/invitation.html", view=view, form=form, account_exists=account_exists)
+
+    def page(status=200):
+        return render_template("tm/invitation.html", view=view, form=form, account_exists=account_exists,
+                               roles=dict(ROLE_CHOICES)), status
+
+    if request.method != "POST":
+        return page()
+    try:
+        if principal is not None:
+            t = services.accept_invitation(token, principal.user_id)
+        elif not account_exists and form.validate_on_submit():
+            user, t = services.register_and_accept(token, form.name.data, form.password.data)
+            iam.start_session(user)
+        else:
+            return page(422)
+    except QuotaExceeded as exc:
+        flash(quota_problem(exc), "error")
+        return page(409)
+    except ServiceError as exc:
+        if exc.errors and "password" in str(exc.errors):
+            form.password.errors.append(password_problem(form.password.data))
+            return page(422)
+        flash(_invitation_problem(exc), "error")
+        return page(exc.status)
+    flash(_("Welcome to %(name)s.", name=t.name), "success")
+    return redirect(url_for("tm.overview", tenant=t.slug))

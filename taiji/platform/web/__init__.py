@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request, session
-from flask_babel import Babel, format_datetime, format_decimal
+from flask_babel import Babel, format_date, format_datetime, format_decimal
 from flask_babel import lazy_gettext as _l
 
 from taiji.platform import auth, tenancy
@@ -74,5 +74,6 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
     app.context_processor(_context)
     app.jinja_env.filters["datetime"] = lambda v, fmt="medium": format_datetime(v, fmt) if v else ""
+    app.jinja_env.filters["date"] = lambda v, fmt="medium": format_date(v, fmt) if v else ""
     app.jinja_env.filters["number"] = lambda v: format_decimal(v) if v is not None else "∞"
     app.jinja_env.globals["_l"] = _l

@@ -1,0 +1,126 @@
+"""Browser tests: Debian's Chromium, driven by Playwright, against a real server.
+
+The server is the application served by werkzeug in a background thread, on a free port,
+against its own database (migrated and committed to, never rolled back), so the tests are
+marked ``live`` and the per-test rollback of ``tests/conftest.py`` leaves them alone.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, app_overrides, sibling_database
+
+CHROMIUM = Path("/usr/bin/chromium")
+HERE = Path(__file__).resolve().parent
+SCREENSHOTS = HERE / "screenshots"
+PASSWORD = "e2e-password-42"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if HERE not in Path(str(item.fspath)).resolve().parents:
+            continue
+        item.add_marker(pytest.mark.e2e)
+        item.add_marker(pytest.mark.live)
+        if not CHROMIUM.exists():
+            item.add_marker(pytest.mark.skip(
+                reason="browser tests need Debian's Chromium at /usr/bin/chromium "
+                       "(apt-get install chromium)"))
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    # Playwright's own browser download cannot run here; Debian's Chromium can.
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"],
+    }
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 860}, "locale": "en-US"}
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: object
+
+    def account(self, email: str, name: str, *, admin: bool = False) -> str:
+        """Create a user in the served database; returns the email."""
+        from taiji.modules.iam import services as iam
+        from taiji.platform.db import db
+
+        with self.app.app_context():
+            iam.create_user(email, name, PASSWORD, admin=admin)
+            db.session.commit()
+            db.session.remove()
+        return email
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    from flask_migrate import upgrade
+    from werkzeug.serving import make_server
+
+    from taiji.platform.app import create_app
+    from taiji.platform.db import db
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    overrides = app_overrides(sibling_database("e2e", tmp), tmp / "data", TESTING=False,
+                              WTF_CSRF_ENABLED=True, LOGIN_RATE_LIMIT="1000 per minute")
+    app = create_app(overrides)
+    with app.app_context():
+        upgrade(directory=str(ROOT / "taiji" / "migrations"))
+        db.session.remove()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    app.config["BASE_URL"] = url  # invitation links must point at this server
+    thread = threading.Thread(target=server.serve_forever, name="e2e-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(url=url, app=app)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def admin_email(live_server) -> str:
+    return live_server.account("root@e2e.example", "Root Admin", admin=True)
+
+
+@pytest.fixture
+def shot():
+    """``shot(page, name)`` saves a full-page screenshot for people to look at."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+
+    def take(page, name: str) -> None:
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    return take
+
+
+def sign_in(page, base: str, email: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    with page.expect_navigation():
+        page.click("[data-testid=login-submit]")
+
+
+def sign_out(page) -> None:
+    page.click("[data-testid=user-menu]")
+    with page.expect_navigation():
+        page.click("[data-testid=sign-out]")

@@ -1,0 +1,181 @@
+"""Signing in and out of the console: sessions, CSRF, rate limits, redirects, language."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from taiji.modules.iam import services as iam
+from tests.factories import PASSWORD, make_user
+
+
+def _session_cookie(client) -> str | None:
+    cookie = client.get_cookie("taiji_session")
+    return cookie.value if cookie else None
+
+
+def test_sign_in_page_renders_for_anonymous_visitors(client):
+    response = client.get("/login")
+    assert response.status_code == 200
+    assert 'data-testid="login-form"' in response.get_data(as_text=True)
+
+
+def test_console_pages_send_anonymous_visitors_to_sign_in_with_next(client, tenant):
+    response = client.get(f"/t/{tenant.slug}/members")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+    assert f"/t/{tenant.slug}/members" in response.headers["Location"]
+
+
+def test_correct_password_signs_in_and_lands_on_start_page(client, admin):
+    response = client.post("/login", data={"email": admin.email, "password": PASSWORD})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    assert client.get("/").status_code == 200
+
+
+def test_wrong_password_is_refused_with_a_message(client, admin):
+    response = client.post("/login", data={"email": admin.email, "password": "not-the-password"})
+    assert response.status_code == 401
+    assert "The email or password is not right." in response.get_data(as_text=True)
+    assert client.get("/").headers["Location"].startswith("/login")
+
+
+def test_empty_form_shows_inline_errors(client):
+    response = client.post("/login", data={"email": "", "password": ""})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert body.count("invalid-feedback") == 2
+
+
+def test_disabled_account_cannot_sign_in(client):
+    user = make_user()
+    iam.set_user_status(user, iam.UserStatus.DISABLED)
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 401
+
+
+def test_sign_in_starts_a_fresh_session_so_planted_values_do_not_survive(client, admin):
+    client.get("/login")
+    with client.session_transaction() as session:
+        session["planted"] = "by-an-attacker"
+    before = _session_cookie(client)
+    client.post("/login", data={"email": admin.email, "password": PASSWORD})
+    after = _session_cookie(client)
+    assert before and after and before != after
+    with client.session_transaction() as session:
+        assert "planted" not in session
+        assert session["uid"] == admin.id
+
+
+@pytest.mark.parametrize("target", [
+    "https://evil.example/", "//evil.example/", "/\\evil.example/", "http:/evil.example",
+    "javascript:alert(1)",
+])
+def test_sign_in_refuses_to_redirect_off_site(client, admin, target):
+    response = client.post("/login", query_string={"next": target},
+                           data={"email": admin.email, "password": PASSWORD})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+def test_sign_in_follows_a_same_site_next(client, admin, tenant):
+    response = client.post("/login", query_string={"next": f"/t/{tenant.slug}/members"},
+                           data={"email": admin.email, "password": PASSWORD})
+    assert response.headers["Location"] == f"/t/{tenant.slug}/members"
+
+
+def test_signed_in_visit_of_sign_in_page_redirects(login, admin):
+    client = login(admin)
+    assert client.get("/login").status_code == 302
+
+
+def test_sign_out_ends_the_session(login, admin):
+    client = login(admin)
+    response = client.post("/logout")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login"
+    assert client.get("/").headers["Location"].startswith("/login")
+    assert "You have signed out." in client.get("/login").get_data(as_text=True)
+
+
+def test_sign_out_needs_a_post(login, admin):
+    client = login(admin)
+    assert client.get("/logout").status_code == 405
+    assert client.get("/").status_code == 200
+
+
+def test_forms_without_csrf_token_are_refused_when_csrf_is_on(client, app, admin, monkeypatch):
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    response = client.post("/login", data={"email": admin.email, "password": PASSWORD})
+    assert response.status_code == 400
+    assert client.get("/").headers["Location"].startswith("/login")
+
+
+def test_forms_with_the_page_csrf_token_are_accepted(client, app, admin, monkeypatch):
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    response = client.post("/login", data={"email": admin.email, "password": PASSWORD, "csrf_token": token})
+    assert response.status_code == 302
+    # A signed-in change without the token is refused too.
+    assert client.post("/logout").status_code == 400
+
+
+def test_too_many_attempts_for_one_account_are_throttled_with_a_message(client, app, admin, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "3 per minute")
+    for n in range(3):
+        client.post("/login", data={"email": admin.email, "password": "wrong-password"},
+                    environ_base={"REMOTE_ADDR": f"10.0.0.{n + 1}"})
+    response = client.post("/login", data={"email": admin.email, "password": PASSWORD},
+                           environ_base={"REMOTE_ADDR": "10.0.0.99"})
+    assert response.status_code == 429
+    body = response.get_data(as_text=True)
+    assert "Too many sign-in attempts for this account" in body
+    assert 'data-testid="login-form"' in body
+    assert client.get("/").headers["Location"].startswith("/login")
+
+
+def test_too_many_attempts_from_one_address_are_throttled_with_a_message(client, app, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "3 per minute")
+    for n in range(3):
+        client.post("/login", data={"email": f"nobody{n}@example.com", "password": "wrong-password"})
+    user = make_user()
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 429
+    assert "Too many sign-in attempts from this address" in response.get_data(as_text=True)
+
+
+def test_throttle_message_is_translated(client, app, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "1 per minute")
+    client.post("/locale", data={"locale": "zh_Hans", "next": "/login"})
+    client.post("/login", data={"email": "a@example.com", "password": "wrong-password"})
+    response = client.post("/login", data={"email": "b@example.com", "password": "wrong-password"})
+    assert response.status_code == 429
+    assert "登录尝试次数过多" in response.get_data(as_text=True)
+
+
+def test_language_choice_is_saved_on_the_user_and_survives_sign_out(login, client):
+    user = make_user()
+    login(user)
+    response = client.post("/locale", data={"locale": "zh_Hans", "next": "/profile"})
+    assert response.headers["Location"] == "/profile"
+    assert iam.get_user(user.id).locale == "zh_Hans"
+    assert "个人资料" in client.get("/profile").get_data(as_text=True)
+    client.post("/logout")
+    client.delete_cookie("taiji_session")
+    login(user)
+    assert "个人资料" in client.get("/profile").get_data(as_text=True)
+
+
+def test_unknown_language_is_ignored(login, client):
+    user = make_user()
+    login(user)
+    client.post("/locale", data={"locale": "klingon"})
+    assert iam.get_user(user.id).locale is None
+
+
+def test_language_switch_refuses_off_site_next(client):
+    response = client.post("/locale", data={"locale": "en", "next": "https://evil.example/"})
+    assert response.headers["Location"] == "/"

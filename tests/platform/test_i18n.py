@@ -1,0 +1,109 @@
+"""The console speaks English and Simplified Chinese, for every string it shows."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+from tests.factories import make_member, make_user
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = ROOT / "taiji" / "translations" / "zh_Hans" / "LC_MESSAGES"
+
+
+def _extracted_msgids() -> dict[str, str]:
+    """msgid -> where it was found, extracted as `make i18n` does (babel.cfg)."""
+    with open(ROOT / "babel.cfg") as fh:
+        method_map, options_map = parse_mapping_cfg(fh)
+    found = {}
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+        str(ROOT), method_map, options_map
+    ):
+        msgid = message[0] if isinstance(message, tuple) else message
+        if msgid:
+            found.setdefault(msgid, f"{filename}:{lineno}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def po_catalog():
+    with open(CATALOG / "messages.po", "rb") as fh:
+        return read_po(fh, locale="zh_Hans")
+
+
+def test_every_extracted_string_has_a_chinese_translation(po_catalog):
+    problems = []
+    for msgid, where in sorted(_extracted_msgids().items()):
+        entry = po_catalog.get(msgid)
+        if entry is None:
+            problems.append(f"missing: {msgid!r} ({where})")
+        elif entry.fuzzy:
+            problems.append(f"fuzzy: {msgid!r} ({where})")
+        elif not entry.string:
+            problems.append(f"untranslated: {msgid!r} ({where})")
+    assert not problems, "Run `make i18n` and translate:\n" + "\n".join(problems)
+
+
+def test_compiled_catalog_matches_the_po_file(po_catalog):
+    with open(CATALOG / "messages.mo", "rb") as fh:
+        compiled = read_mo(io.BytesIO(fh.read()))
+    stale = [m.id for m in po_catalog if m.id and m.string and (compiled.get(m.id) is None
+                                                                or compiled.get(m.id).string != m.string)]
+    assert not stale, f"messages.mo is older than messages.po; run `make i18n`: {stale[:5]}"
+
+
+def test_placeholders_survive_translation(po_catalog):
+    import re
+
+    names = re.compile(r"%\((\w+)\)[sd]")
+    broken = [m.id for m in po_catalog
+              if m.id and m.string and set(names.findall(m.id)) != set(names.findall(m.string))]
+    assert not broken
+
+
+def test_page_for_a_chinese_speaking_user_is_in_chinese(login, client, tenant):
+    member = make_member(tenant, "owner")
+    login(member)
+    client.post("/locale", data={"locale": "zh_Hans"})
+    body = client.get(f"/t/{tenant.slug}/").get_data(as_text=True)
+    assert '<html lang="zh-CN">' in body
+    for text in ("概览", "成员", "审计日志", "配额", "退出登录"):
+        assert text in body
+    assert "Quotas" not in body
+
+
+def test_dates_and_numbers_follow_the_locale(login, client, tenant, app):
+    from flask_babel import force_locale
+
+    member = make_member(tenant, "owner")
+    login(member)
+    client.post("/locale", data={"locale": "zh_Hans"})
+    body = client.get(f"/t/{tenant.slug}/members").get_data(as_text=True)
+    assert f"{tenant.created_at.year}年" in body
+    with app.test_request_context(), force_locale("zh_Hans"):
+        assert app.jinja_env.filters["number"](1234567) == "1,234,567"
+    with app.test_request_context(), force_locale("en"):
+        english = app.jinja_env.filters["datetime"](tenant.created_at)
+        assert english.startswith(tenant.created_at.strftime("%b"))
+
+
+def test_form_validation_messages_are_translated(login, client):
+    login(make_user())
+    client.post("/locale", data={"locale": "zh_Hans"})
+    body = client.post("/profile", data={"name": ""}).get_data(as_text=True)
+    assert "该字段是必填字段" in body
+
+
+def test_anonymous_browser_asking_for_chinese_gets_chinese(client):
+    body = client.get("/login", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}).get_data(as_text=True)
+    assert "登录 Taiji" in body
+
+
+def test_anonymous_default_is_english(client):
+    assert "Sign in to Taiji" in client.get("/login").get_data(as_text=True)
