@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from taiji.platform import auth
 from taiji.platform.module import Module, NavItem
 
-from . import permissions
+from . import oauth, permissions
 from .api import blp as api_blp
 from .views import bp
 
@@ -19,18 +19,22 @@ def _setup(app) -> None:
     auth.registry.bearer_loader = services.principal_from_token
     auth.registry.access_resolver = services.resolve_access
     auth.registry.tenant_ids_of = lambda user_id: services.tenant_ids_of(user_id).keys()
+    oauth.setup(app)  # wraps the bearer loader set above
 
 
 module = Module(
     code="iam",
     title=_l("Identity and access"),
-    api_blueprints=[api_blp],
-    blueprints=[bp],
+    api_blueprints=[api_blp, oauth.api_blp],
+    blueprints=[bp, oauth.bp],
     nav=[
         NavItem(_l("Users"), "iam.users", scope="platform", permission=permissions.Perm.USER_READ, order=20),
         NavItem(_l("Profile"), "iam.profile", scope="user", order=10),
         NavItem(_l("Personal access tokens"), "iam.tokens", scope="user", order=20),
     ],
-    permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
+    permissions=[
+        (permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS),
+        oauth.PERMISSIONS,
+    ],
     setup=_setup,
 )

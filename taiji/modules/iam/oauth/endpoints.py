@@ -1,0 +1,196 @@
+"""The provider's HTTP endpoints: discovery, JWKS, authorize (with login and consent), token,
+introspection, revocation, userinfo and RP-initiated logout."""
+
+from __future__ import annotations
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError, validate_csrf
+from wtforms.validators import ValidationError
+
+from taiji.modules.iam import services as iam
+from taiji.platform import auth
+
+from . import keys, services, settings, tokens
+from .scopes import known_scopes, scope_list
+from .server import server
+
+bp = Blueprint("iam_oauth", __name__, template_folder="templates")
+
+# Endpoints called by relying parties, not by a browser holding a Taiji form: no CSRF token.
+CSRF_EXEMPT = ("token", "introspect", "revoke", "userinfo", "end_session")
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery():
+    issuer = settings.issuer()
+    body = {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth/authorize",
+        "token_endpoint": f"{issuer}/oauth/token",
+        "userinfo_endpoint": f"{issuer}/oauth/userinfo",
+        "jwks_uri": f"{issuer}/oauth/jwks",
+        "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "revocation_endpoint": f"{issuer}/oauth/revoke",
+        "end_session_endpoint": f"{issuer}/oauth/logout",
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [keys.ALG],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "scopes_supported": known_scopes(),
+        "claims_supported": [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "sid",
+            "email",
+            "name",
+            "preferred_username",
+            "locale",
+            services.TENANTS_CLAIM,
+            services.ROLES_CLAIM,
+        ],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "request_parameter_supported": False,
+        "claims_parameter_supported": False,
+    }
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/oauth/jwks")
+def jwks():
+    response = jsonify(keys.public_jwks())
+    # Shorter than the key activation delay, so caches see a new key before it signs.
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+def _authorize_error(error: OAuth2Error):
+    """Errors go back to a verified redirect URI; otherwise the user sees them here (never a 500)."""
+    if error.redirect_uri:
+        return server.handle_error_response(None, error)
+    abort(400, description=f"This sign-in link is not valid: {error.description or error.error}.")
+
+
+@bp.route("/oauth/authorize", methods=["GET", "POST"])
+def authorize():
+    principal = auth.current_principal()
+    user = iam.get_user(principal.user_id) if principal is not None else None
+    try:
+        grant = server.get_consent_grant(end_user=user)
+    except OAuth2Error as error:
+        return _authorize_error(error)
+    prompts = (request.values.get("prompt") or "").split()
+    if user is None:
+        if "none" in prompts:
+            return _authorize_error(_with_redirect(LoginRequiredError(), grant))
+        return redirect(url_for("iam.login", next=request.full_path.rstrip("?")))
+    client = grant.client
+    if request.method == "POST":
+        approved = request.form.get("decision") == "approve"
+        return server.create_authorization_response(grant_user=user if approved else None, grant=grant)
+    if client.trusted:
+        return server.create_authorization_response(grant_user=user, grant=grant)
+    if "none" in prompts:
+        return _authorize_error(_with_redirect(ConsentRequiredError(), grant))
+    return render_template(
+        "iam_oauth/consent.html",
+        client=client,
+        user=user,
+        scopes=scope_list(grant.request.scope),
+        action=request.full_path.rstrip("?"),
+    )
+
+
+def _with_redirect(error: OAuth2Error, grant) -> OAuth2Error:
+    error.redirect_uri = grant.redirect_uri
+    error.state = grant.request.payload.state
+    return error
+
+
+def _guarded(call):
+    """Errors raised before Authlib's own handling (an insecure issuer URL) still answer as OAuth errors."""
+    try:
+        return call()
+    except OAuth2Error as error:
+        return server.handle_error_response(None, error)
+
+
+@bp.post("/oauth/token")
+def token():
+    return _guarded(lambda: server.create_token_response())
+
+
+@bp.post("/oauth/introspect")
+def introspect():
+    return _guarded(lambda: server.create_endpoint_response("introspection"))
+
+
+@bp.post("/oauth/revoke")
+def revoke():
+    return _guarded(lambda: server.create_endpoint_response("revocation"))
+
+
+@bp.route("/oauth/userinfo", methods=["GET", "POST"])
+def userinfo():
+    header = request.headers.get("Authorization", "")
+    value = header[7:].strip() if header[:7].lower() == "bearer " else None
+    claims = tokens.verify_access_token(value) if value else None
+    user = None
+    if claims is not None and claims.get(tokens.GRANT_CLAIM) and "openid" in scope_list(claims.get("scope")):
+        user = iam.get_user(int(claims["sub"]))
+    if user is None or not user.is_active:
+        response = jsonify(
+            {
+                "error": "invalid_token",
+                "error_description": "A valid access token with the openid scope is required.",
+            }
+        )
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
+    response = jsonify(services.user_claims(user, claims["scope"]))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/oauth/logout", methods=["GET", "POST"])
+def end_session():
+    try:
+        validated = server.validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        abort(400, description=f"This sign-out request is not valid: {error.description or error.error}.")
+    asked = request.values.get("post_logout_redirect_uri")
+    if asked and validated.redirect_uri is None:
+        abort(
+            400,
+            description="post_logout_redirect_uri is not registered for this client, or the request "
+            "carries no id_token_hint to prove where it comes from.",
+        )
+    if validated.needs_confirmation:
+        # Without an id_token_hint anyone could link here: ask the user, with a CSRF-protected form.
+        if request.method == "GET":
+            return render_template(
+                "iam_oauth/logout.html", client=validated.client, action=request.full_path.rstrip("?")
+            )
+        if current_app.config.get("WTF_CSRF_ENABLED", True):
+            try:
+                validate_csrf(request.form.get("csrf_token"))
+            except (ValidationError, CSRFError):
+                abort(400, description="The sign-out form expired; open the page again.")
+    response = server.create_endpoint_response("end_session", validated)
+    if response is not None:
+        return response
+    return render_template("iam_oauth/logged_out.html", client=validated.client)

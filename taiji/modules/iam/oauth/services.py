@@ -1,0 +1,267 @@
+"""The OpenID Connect provider's public face: clients, signing keys, claims, logout, API bearer tokens.
+
+Services flush; the request (or the CLI command) commits.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from taiji.modules.iam import services as iam
+from taiji.platform import audit, auth, tenancy
+from taiji.platform.auth import Principal
+from taiji.platform.db import Page, db, paginate, utcnow
+from taiji.platform.errors import Invalid, NotFound, field_error
+
+from . import keys, tokens
+from .models import OAuthClient, OAuthGrant, OAuthToken, SigningKey
+from .scopes import DEFAULT_CLIENT_SCOPE, api_permissions, digest, scope_list, unknown_scopes
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+DEFAULT_GRANTS = ["authorization_code", "refresh_token"]
+CLIENT_ID_PREFIX = "tjc_"
+SECRET_PREFIX = "tjs_"  # noqa: S105 - a marker that makes leaked secrets recognisable, not a secret
+TENANTS_CLAIM = "https://taiji.dev/tenants"
+ROLES_CLAIM = "https://taiji.dev/roles"
+
+
+# -- clients -----------------------------------------------------------------------------------
+
+
+def _check_uri(field: str, uri: str) -> str:
+    uri = (uri or "").strip()
+    parts = urlsplit(uri)
+    if not parts.scheme or parts.fragment or (parts.scheme in ("http", "https") and not parts.netloc):
+        raise field_error(field, f"'{uri}' is not an absolute URI without a fragment.")
+    if parts.scheme not in ("http", "https") and "." not in parts.scheme:
+        # RFC 8252 §7.1: native apps use private-use schemes in reverse-domain form (com.example.app:/cb).
+        raise field_error(field, f"'{uri}' must use http, https or a reverse-domain private scheme.")
+    return uri
+
+
+def _check_grants(grant_types: list[str] | None, public: bool) -> list[str]:
+    chosen = list(dict.fromkeys(grant_types or DEFAULT_GRANTS))
+    unknown = [g for g in chosen if g not in GRANT_TYPES]
+    if unknown:
+        raise field_error(
+            "grant_types", f"Unknown grant types: {', '.join(unknown)}; choose from {', '.join(GRANT_TYPES)}."
+        )
+    if public and "client_credentials" in chosen:
+        raise field_error(
+            "grant_types", "A public client has no secret, so it cannot use client_credentials."
+        )
+    if "refresh_token" in chosen and "authorization_code" not in chosen:
+        raise field_error("grant_types", "refresh_token comes with authorization_code.")
+    return chosen
+
+
+def create_client(
+    name: str,
+    redirect_uris: list[str] | None = None,
+    *,
+    public: bool = False,
+    grant_types: list[str] | None = None,
+    scope: str | None = None,
+    trusted: bool = False,
+    post_logout_redirect_uris: list[str] | None = None,
+    created_by_id: int | None = None,
+) -> tuple[OAuthClient, str | None]:
+    """Register a client; the secret (confidential clients) is returned once and stored hashed."""
+    name = (name or "").strip()
+    if not name or len(name) > 255:
+        raise field_error("name", "Give the client a name of 1 to 255 characters.")
+    chosen = _check_grants(grant_types, public)
+    uris = [_check_uri("redirect_uris", u) for u in (redirect_uris or [])]
+    if "authorization_code" in chosen and not uris:
+        raise field_error("redirect_uris", "A client that signs users in needs at least one redirect URI.")
+    logout_uris = [_check_uri("post_logout_redirect_uris", u) for u in (post_logout_redirect_uris or [])]
+    scope = " ".join(scope_list(scope if scope is not None else DEFAULT_CLIENT_SCOPE))
+    if unknown_scopes(scope):
+        raise field_error("scope", f"Unknown scopes: {', '.join(unknown_scopes(scope))}.")
+    client = OAuthClient(
+        client_id=CLIENT_ID_PREFIX + secrets.token_hex(12),
+        name=name,
+        is_public=public,
+        trusted=trusted,
+        redirect_uris=list(dict.fromkeys(uris)),
+        post_logout_redirect_uris=list(dict.fromkeys(logout_uris)),
+        grant_types=chosen,
+        scope=scope,
+        created_by_id=created_by_id,
+    )
+    secret = None if public else _set_secret(client)
+    db.session.add(client)
+    db.session.flush()
+    audit.record(
+        "iam.oauth.client_created",
+        "oauth_client",
+        client.client_id,
+        details={"name": name, "public": public, "grant_types": chosen, "trusted": trusted},
+    )
+    return client, secret
+
+
+def _set_secret(client: OAuthClient) -> str:
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    client.secret_hash = digest(secret)
+    client.secret_prefix = secret[:10]
+    return secret
+
+
+def list_clients(*, page: int = 1, page_size: int = 20) -> Page[OAuthClient]:
+    return paginate(sa.select(OAuthClient).order_by(OAuthClient.name, OAuthClient.id), page, page_size)
+
+
+def get_client(client_id: str) -> OAuthClient:
+    client = db.session.execute(
+        sa.select(OAuthClient).where(OAuthClient.client_id == client_id)
+    ).scalar_one_or_none()
+    if client is None:
+        raise NotFound(f"No OAuth client '{client_id}'.")
+    return client
+
+
+def rotate_client_secret(client_id: str) -> tuple[OAuthClient, str]:
+    """Replace a confidential client's secret; the old one stops working at once."""
+    client = get_client(client_id)
+    if client.is_public:
+        raise Invalid("A public client has no secret to rotate.")
+    secret = _set_secret(client)
+    audit.record("iam.oauth.client_secret_rotated", "oauth_client", client.client_id)
+    db.session.flush()
+    return client, secret
+
+
+def delete_client(client_id: str) -> None:
+    """Remove a client with its grants and refresh tokens; its access tokens stop working at Taiji."""
+    client = get_client(client_id)
+    audit.record("iam.oauth.client_deleted", "oauth_client", client.client_id, details={"name": client.name})
+    db.session.execute(sa.delete(OAuthToken).where(OAuthToken.client_pk == client.id))
+    db.session.execute(sa.delete(OAuthGrant).where(OAuthGrant.client_pk == client.id))
+    db.session.delete(client)
+    db.session.flush()
+
+
+# -- signing keys ------------------------------------------------------------------------------
+
+
+def rotate_signing_key(delay: int | None = None) -> SigningKey:
+    """Publish a new signing key; it signs after ``delay`` seconds (default: one access-token lifetime)."""
+    row = keys.rotate(delay)
+    audit.record(
+        "iam.oauth.key_rotated",
+        "signing_key",
+        row.kid,
+        details={"activates_at": row.activates_at.isoformat()},
+    )
+    return row
+
+
+def published_keys() -> dict:
+    return keys.public_jwks()
+
+
+# -- claims, sessions, bearer tokens -------------------------------------------------------------
+
+
+def user_claims(user, scope: str) -> dict:
+    """Claims about ``user`` for an id_token or userinfo, limited by the granted scope."""
+    scopes = scope_list(scope)
+    claims = {"sub": str(user.id)}
+    if "email" in scopes:
+        claims["email"] = user.email
+    if "profile" in scopes:
+        claims["name"] = user.name
+        claims["preferred_username"] = user.email
+        if user.locale:
+            claims["locale"] = user.locale.replace("_", "-")
+        roles = iam.tenant_ids_of(user.id)
+        claims[TENANTS_CLAIM] = [{"slug": t.slug, "role": roles[t.id]} for t in tenancy.tenants_by_ids(roles)]
+        claims[ROLES_CLAIM] = ["admin"] if iam.is_platform_admin(user.id) else ["user"]
+    return claims
+
+
+def end_console_session(id_token_claims: dict | None) -> int:
+    """RP-initiated logout: revoke the grants of this console session and clear the session.
+
+    Returns how many grants were revoked. The user's other sessions are left alone.
+    """
+    from flask import session
+
+    sessions = {session.get("oidc_sid")}
+    if id_token_claims and id_token_claims.get("sid"):
+        sessions.add(id_token_claims["sid"])
+    sessions.discard(None)
+    families = []
+    if sessions:
+        families = list(
+            db.session.execute(
+                sa.select(OAuthGrant.family).where(
+                    OAuthGrant.session_id.in_(sessions), OAuthGrant.revoked_at.is_(None)
+                )
+            ).scalars()
+        )
+    for family in families:
+        tokens.revoke_family(family, "signed out")
+    principal = auth.current_principal()
+    if principal is not None:
+        audit.record(
+            "iam.logout", "user", principal.email, details={"via": "oidc", "grants_revoked": len(families)}
+        )
+    session.clear()
+    auth.set_principal(None)
+    return len(families)
+
+
+def principal_from_access_token(token: str) -> Principal | None:
+    """A Principal for an OAuth access token that carries API scopes (see scopes.py for the rule)."""
+    claims = tokens.verify_access_token(token)
+    if claims is None or not claims.get(tokens.GRANT_CLAIM):
+        return None  # machine (client-credentials) tokens do not act as a user on the Taiji API
+    perms = api_permissions(claims.get("scope"))
+    if perms is False:
+        return None
+    user = iam.get_user(int(claims["sub"]))
+    if user is None or not user.is_active:
+        return None
+    return Principal(
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        is_admin=iam.is_platform_admin(user.id),
+        via="token",
+        locale=user.locale,
+        scopes=perms,
+    )
+
+
+def wrap_bearer_loader(inner):
+    """Extend the registered bearer loader (personal access tokens) with OAuth access tokens."""
+    if getattr(inner, "_taiji_oauth", False):
+        return inner
+
+    def load(token: str) -> Principal | None:
+        if token.startswith(iam.TOKEN_PREFIX):
+            return inner(token) if inner is not None else None
+        return principal_from_access_token(token)
+
+    load._taiji_oauth = True
+    return load
+
+
+def prune_expired() -> int:
+    """Delete spent codes' grants and refresh tokens past their lifetime; returns rows removed."""
+    now = utcnow()
+    removed = db.session.execute(sa.delete(OAuthToken).where(OAuthToken.expires_at < now)).rowcount
+    live_families = sa.select(OAuthToken.family).where(OAuthToken.family.is_not(None))
+    removed += db.session.execute(
+        sa.delete(OAuthGrant).where(
+            OAuthGrant.expires_at < now,
+            OAuthGrant.family.not_in(live_families),
+            OAuthGrant.created_at < now - keys.retention(),
+        )
+    ).rowcount
+    return removed
