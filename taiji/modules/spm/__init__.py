@@ -1,0 +1,38 @@
+"""SPM: the product catalog — products, versions, components, dependencies, architecture rules, SBOM."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from taiji.platform.module import Module, NavItem
+
+from . import api_analysis, permissions, services
+from .api import blp as api_blp
+from .events import HANDLERS
+from .views import bp
+
+assert api_analysis  # its routes register on api_blp when imported
+
+
+def _setup(app) -> None:
+    services.register_meters()
+
+
+module = Module(
+    code="spm",
+    title=_l("Products"),
+    api_blueprints=[api_blp],
+    blueprints=[bp],
+    nav=[
+        NavItem(
+            _l("Products"),
+            "spm.products",
+            permission=permissions.Perm.PRODUCT_READ,
+            icon="packages",
+            order=10,
+        )
+    ],
+    permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
+    event_handlers=HANDLERS,
+    setup=_setup,
+)

@@ -1,0 +1,18 @@
+"""Events SPM publishes (through ``taiji.platform.events.publish``, in the change's unit of work).
+
+- ``spm.product.created``  {tenant, tenant_id, product, product_id, name}
+- ``spm.component.changed`` {tenant, tenant_id, product, component, component_id, change}
+  where change is created, updated, deleted, dependency-added, dependency-updated or
+  dependency-removed
+- ``spm.version.released`` {tenant, tenant_id, product, version, version_id, components: {name: version}}
+
+SPM subscribes to nothing yet.
+"""
+
+from __future__ import annotations
+
+PRODUCT_CREATED = "spm.product.created"
+COMPONENT_CHANGED = "spm.component.changed"
+VERSION_RELEASED = "spm.version.released"
+
+HANDLERS: dict = {}

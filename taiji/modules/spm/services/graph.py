@@ -1,0 +1,356 @@
+"""The tenant's dependency graph (networkx) and what is asked of it: architecture-rule
+violations, what a component depends on, what depends on it, and what breaks when one of
+its APIs is retired.
+
+An edge ``a -> b`` means *a depends on b*: declared (kind ``depends-on``) or because ``a``
+consumes an API that ``b`` provides (kind ``api``). The graph of a whole tenant is built
+once per catalog change and cached by the tenant's rule-settings revision.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import networkx as nx
+import sqlalchemy as sa
+
+from taiji.platform.db import db
+from taiji.platform.errors import NotFound
+
+from ..models import Component, ComponentApi, Dependency, Product
+from . import rules
+
+_CACHE: OrderedDict[int, tuple[int, nx.DiGraph]] = OrderedDict()
+_CACHE_SIZE = 32
+_lock = threading.Lock()
+
+
+@dataclass
+class Violation:
+    rule: str
+    severity: str
+    components: list[str]
+    message: str
+    edges: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "components": self.components,
+            "message": self.message,
+            "edges": [list(e) for e in self.edges],
+        }
+
+
+def _build(tenant) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    rows = db.session.execute(
+        sa.select(
+            Component.id,
+            Product.slug,
+            Component.name,
+            Component.kind,
+            Component.layer,
+            Component.owns_database,
+            Component.product_id,
+        )
+        .join(Product, Product.id == Component.product_id)
+        .where(Component.tenant_id == tenant.id)
+    ).all()
+    for cid, pslug, name, kind, layer, owns, pid in rows:
+        graph.add_node(
+            cid,
+            ref=f"{pslug}/{name}",
+            name=name,
+            product=pslug,
+            product_id=pid,
+            kind=kind,
+            layer=layer,
+            owns_database=owns,
+        )
+    for source, target, version_range in db.session.execute(
+        sa.select(Dependency.source_id, Dependency.target_id, Dependency.version_range).where(
+            Dependency.tenant_id == tenant.id, Dependency.target_id.is_not(None)
+        )
+    ):
+        graph.add_edge(source, target, kinds=("depends-on",), version_range=version_range, apis=())
+    providers: dict[tuple[str, str], list[int]] = {}
+    consumers: list[tuple[int, str, str]] = []
+    for cid, direction, name, version in db.session.execute(
+        sa.select(
+            ComponentApi.component_id, ComponentApi.direction, ComponentApi.name, ComponentApi.version
+        ).where(ComponentApi.tenant_id == tenant.id)
+    ):
+        if direction == "provides":
+            providers.setdefault((name, version), []).append(cid)
+        else:
+            consumers.append((cid, name, version))
+    for cid, name, version in consumers:
+        for provider in providers.get((name, version), ()):
+            if provider == cid:
+                continue
+            data = graph.get_edge_data(cid, provider)
+            if data is None:
+                graph.add_edge(cid, provider, kinds=("api",), version_range=None, apis=(f"{name}@{version}",))
+            else:
+                kinds = data["kinds"] if "api" in data["kinds"] else (*data["kinds"], "api")
+                graph.add_edge(
+                    cid,
+                    provider,
+                    kinds=kinds,
+                    version_range=data["version_range"],
+                    apis=(*data["apis"], f"{name}@{version}"),
+                )
+    return nx.freeze(graph)
+
+
+def tenant_graph(tenant) -> nx.DiGraph:
+    """The tenant's graph; rebuilt only when the catalog changed since it was cached."""
+    stamp = rules.revision(tenant)
+    with _lock:
+        cached = _CACHE.get(tenant.id)
+        if cached is not None and cached[0] == stamp:
+            _CACHE.move_to_end(tenant.id)
+            return cached[1]
+    graph = _build(tenant)
+    with _lock:
+        _CACHE[tenant.id] = (stamp, graph)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return graph
+
+
+# -- rules --------------------------------------------------------------------------------------
+
+
+def check(tenant, product: Product | None = None) -> list[Violation]:
+    """Every rule violation that involves ``product`` (the whole tenant when None)."""
+    graph = tenant_graph(tenant)
+    layers = rules.layers(tenant)
+    rank = {name: index for index, name in enumerate(layers)}
+    severity = rules.severities(tenant)
+    mine = (
+        set(graph.nodes)
+        if product is None
+        else {n for n, pid in graph.nodes(data="product_id") if pid == product.id}
+    )
+    ref = graph.nodes
+    found: list[Violation] = []
+
+    for u, v in graph.edges:
+        if u not in mine or u == v:
+            continue
+        lu, lv = ref[u]["layer"], ref[v]["layer"]
+        if lu not in rank or lv not in rank:
+            continue
+        a, b = ref[u]["ref"], ref[v]["ref"]
+        if rank[lu] == rank[lv]:
+            found.append(
+                Violation(
+                    "same-layer",
+                    severity["same-layer"],
+                    [a, b],
+                    f"{a} depends on {b}, and both are in the {lu} layer: components of one "
+                    "layer must not depend on each other. Move what they share to a lower "
+                    "layer, or let them exchange events.",
+                    [(a, b)],
+                )
+            )
+        elif rank[lu] > rank[lv]:
+            found.append(
+                Violation(
+                    "upward-dependency",
+                    severity["upward-dependency"],
+                    [a, b],
+                    f"{a} ({lu}) depends on {b} ({lv}), which is a higher layer: a lower "
+                    "layer must not depend on a higher one. Invert the dependency, for "
+                    "instance with an event the higher layer subscribes to.",
+                    [(a, b)],
+                )
+            )
+
+    for scc in nx.strongly_connected_components(graph):
+        if not scc & mine:
+            continue
+        start = min(scc & mine)
+        if len(scc) == 1 and not graph.has_edge(start, start):
+            continue
+        cycle_edges = nx.find_cycle(graph.subgraph(scc), source=start)
+        names = [ref[u]["ref"] for u, _ in cycle_edges]
+        path = " → ".join([*names, names[0]])
+        found.append(
+            Violation(
+                "cycle",
+                severity["cycle"],
+                names,
+                f"{path} is a dependency cycle of {len(names)} component"
+                f"{'s' if len(names) != 1 else ''}: none of them can be built, released or "
+                "started without the others. Remove one of these dependencies.",
+                [(ref[u]["ref"], ref[v]["ref"]) for u, v in cycle_edges],
+            )
+        )
+
+    owners: dict[str, list[int]] = {}
+    for node, owns in graph.nodes(data="owns_database"):
+        if owns:
+            owners.setdefault(owns, []).append(node)
+    for database, owned_by in sorted(owners.items()):
+        if len(owned_by) > 1 and set(owned_by) & mine:
+            names = sorted(ref[n]["ref"] for n in owned_by)
+            found.append(
+                Violation(
+                    "shared-database",
+                    severity["shared-database"],
+                    names,
+                    f"{', '.join(names)} all claim to own the database {database}: a database "
+                    "has one owner, the others go through its API.",
+                )
+            )
+    for u, v in graph.edges:
+        if u not in mine or ref[v]["kind"] != "database" or ref[v]["name"] not in owners:
+            continue
+        owned_by = owners[ref[v]["name"]]
+        if u in owned_by:
+            continue
+        owner = ref[owned_by[0]]["ref"]
+        a, b = ref[u]["ref"], ref[v]["ref"]
+        found.append(
+            Violation(
+                "shared-database",
+                severity["shared-database"],
+                [a, b, owner],
+                f"{a} uses the database {b}, which {owner} owns: a component must not use "
+                f"another component's database. Call {owner}'s API instead.",
+                [(a, b)],
+            )
+        )
+    found.sort(key=lambda x: (x.severity != "error", x.rule, x.components))
+    return found
+
+
+# -- questions ----------------------------------------------------------------------------------
+
+
+def _listing(graph: nx.DiGraph, distances: dict[int, int], start: int) -> list[dict]:
+    out = [
+        {
+            "component": graph.nodes[n]["ref"],
+            "product": graph.nodes[n]["product"],
+            "layer": graph.nodes[n]["layer"],
+            "kind": graph.nodes[n]["kind"],
+            "depth": d,
+        }
+        for n, d in distances.items()
+        if n != start
+    ]
+    return sorted(out, key=lambda x: (x["depth"], x["component"]))
+
+
+def depends_on(tenant, component: Component) -> list[dict]:
+    """Everything ``component`` depends on, directly (depth 1) or transitively."""
+    graph = tenant_graph(tenant)
+    return _listing(graph, nx.single_source_shortest_path_length(graph, component.id), component.id)
+
+
+def impact(tenant, component: Component) -> list[dict]:
+    """Everything that depends on ``component``, directly or transitively."""
+    graph = tenant_graph(tenant)
+    reverse = graph.reverse(copy=False)
+    return _listing(graph, nx.single_source_shortest_path_length(reverse, component.id), component.id)
+
+
+def api_retirement_impact(tenant, component: Component, api: str, version: str) -> dict:
+    """What breaks if ``component`` stops providing ``api`` at ``version``: its direct consumers,
+    and everything that depends on them."""
+    api, version = api.strip().lower(), version.strip().lower()
+    if not any(a.direction == "provides" and a.name == api and a.version == version for a in component.apis):
+        raise NotFound(f"'{component.ref}' does not provide the API {api} version {version}.")
+    graph = tenant_graph(tenant)
+    consumer_ids = (
+        db.session.execute(
+            sa.select(ComponentApi.component_id).where(
+                ComponentApi.tenant_id == tenant.id,
+                ComponentApi.direction == "consumes",
+                ComponentApi.name == api,
+                ComponentApi.version == version,
+                ComponentApi.component_id != component.id,
+            )
+        )
+        .scalars()
+        .all()
+    )
+    reverse = graph.reverse(copy=False)
+    distances: dict[int, int] = {}
+    for consumer in consumer_ids:
+        for node, depth in nx.single_source_shortest_path_length(reverse, consumer).items():
+            if node != component.id and (node not in distances or distances[node] > depth + 1):
+                distances[node] = depth + 1
+    return {
+        "component": component.ref,
+        "api": api,
+        "version": version,
+        "broken": sorted(graph.nodes[c]["ref"] for c in consumer_ids),
+        "affected": _listing(graph, distances, component.id),
+    }
+
+
+def product_graph(tenant, product: Product, focus: Component | None = None) -> dict:
+    """Nodes and edges around ``product`` (its components and their neighbours in other
+    products), each flagged with the violations it takes part in. ``focus`` keeps only one
+    component and its direct neighbours."""
+    graph = tenant_graph(tenant)
+    mine = {n for n, pid in graph.nodes(data="product_id") if pid == product.id}
+    keep = set(mine)
+    for n in mine:
+        keep.update(graph.successors(n))
+        keep.update(graph.predecessors(n))
+    if focus is not None:
+        keep = {focus.id, *graph.successors(focus.id), *graph.predecessors(focus.id)}
+    violations = check(tenant, product)
+    bad_nodes: dict[str, str] = {}
+    bad_edges: dict[tuple[str, str], list[str]] = {}
+    for v in violations:
+        for name in v.components:
+            if bad_nodes.get(name) != "error":
+                bad_nodes[name] = v.severity
+        for edge in v.edges:
+            bad_edges.setdefault(tuple(edge), []).append(v.rule)
+    nodes = []
+    for n in sorted(keep, key=lambda n: graph.nodes[n]["ref"]):
+        data = graph.nodes[n]
+        nodes.append(
+            {
+                "id": data["ref"],
+                "name": data["name"],
+                "product": data["product"],
+                "kind": data["kind"],
+                "layer": data["layer"],
+                "external": n not in mine,
+                "violation": bad_nodes.get(data["ref"]),
+            }
+        )
+    edges = []
+    for u, v, data in graph.edges(data=True):
+        if u in keep and v in keep and (u in mine or v in mine):
+            key = (graph.nodes[u]["ref"], graph.nodes[v]["ref"])
+            edges.append(
+                {
+                    "source": key[0],
+                    "target": key[1],
+                    "kinds": list(data["kinds"]),
+                    "version_range": data["version_range"],
+                    "apis": list(data["apis"]),
+                    "violations": bad_edges.get(key, []),
+                }
+            )
+    edges.sort(key=lambda e: (e["source"], e["target"]))
+    return {
+        "product": product.slug,
+        "layers": rules.layers(tenant),
+        "nodes": nodes,
+        "edges": edges,
+        "violations": [v.as_dict() for v in violations],
+    }

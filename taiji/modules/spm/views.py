@@ -1,0 +1,222 @@
+"""SPM console pages: the product list and a product's page (components, dependencies,
+versions, violations and the dependency graph)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from taiji.platform import auth, tenancy
+from taiji.platform.errors import ServiceError
+
+from . import graph_svg, services
+from .forms import (
+    KIND_CHOICES,
+    LIFECYCLE_CHOICES,
+    ComponentForm,
+    DependencyForm,
+    ProductForm,
+    VersionForm,
+    parse_apis,
+    split_list,
+)
+from .permissions import Perm
+
+bp = Blueprint("spm", __name__, template_folder="templates")
+
+PRODUCT = "/t/<tenant>/products/<product>"
+
+
+def _page() -> int:
+    return max(1, request.args.get("page", 1, type=int) or 1)
+
+
+def _filters() -> dict:
+    return {key: (request.args.get(key) or None) for key in ("q", "tag", "owner", "lifecycle", "layer")}
+
+
+def _list_page(form: ProductForm, status: int = 200):
+    t = tenancy.current()
+    filters = _filters()
+    if filters["lifecycle"] not in (None, *dict(LIFECYCLE_CHOICES)):
+        filters["lifecycle"] = None
+    page = services.list_products(t, **filters, page=_page())
+    return render_template(
+        "spm/products.html",
+        page=page,
+        form=form,
+        filters=filters,
+        layers=services.layers(t),
+        lifecycles=LIFECYCLE_CHOICES,
+    ), status
+
+
+@bp.get("/t/<tenant>/products")
+@auth.require(Perm.PRODUCT_READ)
+def products(tenant):
+    return _list_page(ProductForm())
+
+
+@bp.post("/t/<tenant>/products")
+@auth.require(Perm.PRODUCT_WRITE)
+def create_product(tenant):
+    form = ProductForm()
+    if form.validate_on_submit():
+        try:
+            product = services.create_product(
+                tenancy.current(),
+                {
+                    "slug": form.slug.data,
+                    "name": form.name.data,
+                    "description": form.description.data or "",
+                    "lifecycle": form.lifecycle.data,
+                    "owners": split_list(form.owners.data),
+                    "tags": split_list(form.tags.data),
+                },
+            )
+        except ServiceError as exc:
+            form.slug.errors.append(exc.detail)
+        else:
+            flash(_("Product %(name)s created.", name=product.name), "success")
+            return redirect(url_for("spm.product", tenant=tenant, product=product.slug))
+    return _list_page(form, 422)
+
+
+def _product_page(product, *, component_form=None, dependency_form=None, version_form=None, status=200):
+    t = tenancy.current()
+    layers = services.layers(t)
+    components = services.list_components(t, product, page=1, page_size=100)
+    component_form = component_form or ComponentForm()
+    component_form.layer.choices = [("", _("No layer")), *[(layer, layer) for layer in layers]]
+    dependency_form = dependency_form or DependencyForm()
+    dependency_form.source.choices = [(c.name, c.name) for c in components.items]
+    focus = request.args.get("focus") or None
+    focus_component = services.find_component(t, product, focus) if focus else None
+    graph = services.product_graph(t, product, focus_component)
+    return render_template(
+        "spm/product.html",
+        product=product,
+        components=components,
+        layers=layers,
+        dependencies=services.product_dependencies(product),
+        versions=services.list_versions(product, page=1, page_size=50).items,
+        violations=graph["violations"],
+        graph=graph,
+        svg=graph_svg.render(graph),
+        colour_of=graph_svg.colour_of,
+        focus=focus_component,
+        kinds=dict(KIND_CHOICES),
+        component_form=component_form,
+        dependency_form=dependency_form,
+        version_form=version_form or VersionForm(),
+    ), status
+
+
+@bp.get(PRODUCT)
+@auth.require(Perm.PRODUCT_READ)
+def product(tenant, product):
+    return _product_page(services.get_product(tenancy.current(), product))
+
+
+@bp.post(PRODUCT + "/components")
+@auth.require(Perm.PRODUCT_WRITE)
+def add_component(tenant, product):
+    t = tenancy.current()
+    item = services.get_product(t, product)
+    form = ComponentForm()
+    form.layer.choices = [("", ""), *[(layer, layer) for layer in services.layers(t)]]
+    if form.validate_on_submit():
+        try:
+            services.create_component(
+                t,
+                item,
+                {
+                    "name": form.name.data,
+                    "kind": form.kind.data,
+                    "layer": form.layer.data or None,
+                    "owner": form.owner.data or "",
+                    "version": form.version.data,
+                    "repository_url": form.repository_url.data or None,
+                    "owns_database": form.owns_database.data or None,
+                    "provides": parse_apis(form.provides.data),
+                    "consumes": parse_apis(form.consumes.data),
+                },
+            )
+        except ServiceError as exc:
+            form.name.errors.append(exc.detail if not exc.errors else _error_text(exc))
+        else:
+            flash(_("Component %(name)s added.", name=form.name.data), "success")
+            return redirect(url_for("spm.product", tenant=tenant, product=product) + "#components")
+    return _product_page(item, component_form=form, status=422)
+
+
+def _error_text(exc: ServiceError) -> str:
+    fields = (exc.errors or {}).get("json") or {}
+    return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items()) or exc.detail
+
+
+@bp.post(PRODUCT + "/dependencies")
+@auth.require(Perm.PRODUCT_WRITE)
+def add_dependency(tenant, product):
+    t = tenancy.current()
+    item = services.get_product(t, product)
+    form = DependencyForm()
+    form.source.choices = [(c.name, c.name) for c in services.list_components(t, item, page_size=100).items]
+    if form.validate_on_submit():
+        try:
+            source = services.get_component(t, item, form.source.data)
+            services.add_dependency(
+                t,
+                source,
+                {
+                    "component": form.target.data or None,
+                    "name": form.name.data or None,
+                    "version_range": form.version_range.data,
+                    "license": form.license.data or None,
+                    "purl": form.purl.data or None,
+                },
+            )
+        except ServiceError as exc:
+            form.target.errors.append(_error_text(exc))
+        else:
+            flash(_("Dependency added."), "success")
+            return redirect(url_for("spm.product", tenant=tenant, product=product) + "#dependencies")
+    return _product_page(item, dependency_form=form, status=422)
+
+
+@bp.post(PRODUCT + "/versions")
+@auth.require(Perm.PRODUCT_WRITE)
+def cut_version(tenant, product):
+    t = tenancy.current()
+    item = services.get_product(t, product)
+    form = VersionForm()
+    if form.validate_on_submit():
+        try:
+            services.create_version(t, item, form.version.data, form.notes.data or "")
+        except ServiceError as exc:
+            form.version.errors.append(_error_text(exc))
+        else:
+            flash(_("Version %(v)s cut as a draft.", v=form.version.data), "success")
+            return redirect(url_for("spm.product", tenant=tenant, product=product) + "#versions")
+    return _product_page(item, version_form=form, status=422)
+
+
+@bp.post(PRODUCT + "/versions/<version>/<action>")
+@auth.require(Perm.PRODUCT_WRITE)
+def version_action(tenant, product, version, action):
+    t = tenancy.current()
+    item = services.get_product(t, product)
+    row = services.get_version(item, version)
+    try:
+        if action == "release":
+            services.release(t, item, row)
+        elif action in ("deprecate", "retire"):
+            services.set_status(t, item, row, {"deprecate": "deprecated", "retire": "retired"}[action])
+        else:
+            flash(_("Unknown action."), "error")
+            return redirect(url_for("spm.product", tenant=tenant, product=product) + "#versions")
+    except ServiceError as exc:
+        flash(exc.detail, "error")
+    else:
+        flash(_("Version %(v)s is now %(status)s.", v=row.version, status=row.status), "success")
+    return redirect(url_for("spm.product", tenant=tenant, product=product) + "#versions")
