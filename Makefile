@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Front-end packages vendored into the console (no CDN); see static/vendor/README.md.
+VENDOR_DIR ?= taiji/platform/web/static/vendor
+TABLER_VERSION := 1.6.1
+HTMX_VERSION := 2.0.8
+REDOC_VERSION := 2.5.4
+
 .PHONY: install run test lint bench i18n vendor clean
 
 $(STAMP): pyproject.toml
@@ -19,11 +25,42 @@ run: $(STAMP)
 	$(BIN)/taiji up --no-migrate
 
 lint: $(STAMP)
-	$(BIN)/ruff check taiji tests bench
+	$(BIN)/ruff check taiji tests bench docs
 	$(BIN)/lint-imports
+	$(BIN)/python docs/settings_table.py --check
 
 test: lint
 	$(BIN)/pytest
+
+# Load test on loopback; wrk comes from Debian (installed here when missing and we are root).
+bench: $(STAMP)
+	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || \
+		(apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)) || true
+	$(BIN)/python bench/run.py
+
+# Extract the console's strings, merge them into the Chinese catalogue, compile it.
+# Translate the new entries in taiji/translations/zh_Hans/LC_MESSAGES/messages.po, then run again.
+i18n: $(STAMP)
+	mkdir -p build
+	$(BIN)/pybabel extract -F babel.cfg -o build/messages.pot .
+	$(BIN)/pybabel update -i build/messages.pot -d taiji/translations -l zh_Hans --ignore-obsolete
+	$(BIN)/pybabel compile -d taiji/translations
+
+# Refresh the vendored CSS/JS from the npm registry (npm pack; nothing is installed).
+vendor:
+	rm -rf build/vendor && mkdir -p build/vendor
+	cd build/vendor && npm pack --silent @tabler/core@$(TABLER_VERSION) htmx.org@$(HTMX_VERSION) \
+		redoc@$(REDOC_VERSION) >/dev/null
+	cd build/vendor && for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar -xzf "$$f" -C "$${f%.tgz}"; done
+	mkdir -p $(VENDOR_DIR)/tabler $(VENDOR_DIR)/htmx $(VENDOR_DIR)/redoc
+	cp build/vendor/tabler-core-$(TABLER_VERSION)/package/dist/css/tabler.min.css \
+		build/vendor/tabler-core-$(TABLER_VERSION)/package/dist/js/tabler.min.js $(VENDOR_DIR)/tabler/
+	cp build/vendor/htmx.org-$(HTMX_VERSION)/package/dist/htmx.min.js \
+		build/vendor/htmx.org-$(HTMX_VERSION)/package/LICENSE $(VENDOR_DIR)/htmx/
+	cp build/vendor/redoc-$(REDOC_VERSION)/package/bundles/redoc.standalone.js \
+		build/vendor/redoc-$(REDOC_VERSION)/package/bundles/redoc.standalone.js.LICENSE.txt \
+		build/vendor/redoc-$(REDOC_VERSION)/package/LICENSE $(VENDOR_DIR)/redoc/
+	@echo "vendored into $(VENDOR_DIR)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info
