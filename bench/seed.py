@@ -114,15 +114,18 @@ def add_tenants(app, count: int) -> None:
     with app.app_context():
         engine = db.engine
         with engine.begin() as conn:
+            # Numbered after the tenants seeded before, so the database can be grown in steps.
+            start = conn.execute(sa.select(sa.func.count()).select_from(tenants)
+                                 .where(tenants.c.slug.like("seed-%"))).scalar_one()
             conn.execute(tenants.insert(), [
                 {"slug": f"seed-{i:05d}", "name": f"Seeded tenant {i}", "status": "active", "version": 1,
                  "created_at": now, "updated_at": now}
-                for i in range(count)
+                for i in range(start, start + count)
             ])
             conn.execute(users.insert(), [
                 {"email": f"owner-{i:05d}@seed.example.com", "name": f"Owner {i}", "password_hash": None,
                  "status": "active", "session_epoch": 0, "created_at": now, "updated_at": now}
-                for i in range(count)
+                for i in range(start, start + count)
             ])
             tenant_ids = dict(conn.execute(
                 sa.select(tenants.c.slug, tenants.c.id).where(tenants.c.slug.like("seed-%"))
@@ -131,7 +134,7 @@ def add_tenants(app, count: int) -> None:
                 sa.select(users.c.email, users.c.id).where(users.c.email.like("owner-%@seed.example.com"))
             ).all())
             pairs = [(tenant_ids[f"seed-{i:05d}"], user_ids[f"owner-{i:05d}@seed.example.com"])
-                     for i in range(count)]
+                     for i in range(start, start + count)]
             conn.execute(members.insert(), [
                 {"tenant_id": t, "user_id": u, "joined_at": now, "invited_by_id": None} for t, u in pairs
             ])

@@ -177,3 +177,79 @@ PERMISSION_REQUESTS["spm:rules:write"] = {
     "body": {"severities": {"same-layer": "error"}},
     "if_match": True,
 }
+
+# TX: the transaction console and API
+def _tx_seed_transaction(tenant, owner, known):
+    from taiji.platform.tx import services as tx
+
+    # A private-range address nobody answers on: the saga stays where it is while the walk runs.
+    return tx.submit_saga([{"name": "reserve", "action": "http://10.255.255.1/reserve"}],
+                          gid=f"iso-{tenant.slug}", tenant=tenant).gid
+
+
+ISOLATION_SEEDERS["gid"] = _tx_seed_transaction
+ISOLATION_SEEDERS["operation"] = lambda tenant, owner, known: "retry"
+
+
+def _tx_seed_notification(tenant, owner, known):
+    from taiji.platform.tx import notify
+
+    return notify.notify("http://10.255.255.1/hook", {"n": 1}, secret="isolation-secret-123", tenant=tenant,
+                         nid=f"iso-{tenant.slug}").nid
+
+
+ISOLATION_SEEDERS["nid"] = _tx_seed_notification
+
+
+def _tx_seed_message(tenant, owner, known):
+    from taiji.platform.tx import messages
+
+    return messages.prepare("iso.topic", {"n": 1}, check_url=None, mid=f"iso-{tenant.slug}",
+                            tenant=tenant).mid
+
+
+ISOLATION_SEEDERS["mid"] = _tx_seed_message
+
+PERMISSION_REQUESTS["tx:transaction:read"] = {"method": "GET", "path": "/api/v1/tenants/{t}/tx/transactions"}
+PERMISSION_REQUESTS["tx:transaction:operate"] = {
+    "method": "POST",
+    "path": "/api/v1/tenants/{t}/tx/sagas",
+    "body": {"steps": [{"name": "reserve", "action": "http://10.255.255.1/reserve"}]},
+}
+
+
+# IAM roles and groups: a custom role and a group of the tenant, the group bound to the role.
+def _iam_seed_role(tenant, owner, known):
+    from taiji.modules.iam.roles import services as roles
+
+    return roles.create_role(tenant, {"key": f"role-{tenant.slug}", "name": "Isolation",
+                                      "permissions": ["tm:member:read"]}).key
+
+
+def _iam_seed_group(tenant, owner, known):
+    from taiji.modules.iam.roles import services as roles
+
+    return roles.create_group(tenant, {"key": f"group-{tenant.slug}", "name": "Isolation"}).key
+
+
+def _iam_seed_binding(tenant, owner, known):
+    from taiji.modules.iam.roles import services as roles
+
+    return roles.bind(tenant, known["role"], group=known["group"])["id"]
+
+
+ISOLATION_SEEDERS["role"] = _iam_seed_role
+ISOLATION_SEEDERS["group"] = _iam_seed_group
+ISOLATION_SEEDERS["binding_id"] = _iam_seed_binding
+
+PERMISSION_REQUESTS["iam:role:read"] = {"method": "GET", "path": "/api/v1/tenants/{t}/roles"}
+PERMISSION_REQUESTS["iam:role:write"] = {
+    "method": "POST",
+    "path": "/api/v1/tenants/{t}/groups",
+    "body": {"key": "matrix-group", "name": "Matrix"},
+}
+PERMISSION_REQUESTS["iam:directory:write"] = {
+    "method": "PUT",
+    "path": "/api/v1/tenants/{t}/directory",
+    "body": {"url": "ldap://127.0.0.1:9/", "user_base": "dc=example,dc=com"},
+}

@@ -28,6 +28,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TAIJI_REDIS_URL", "", "Redis for rate limits and caches; memory when empty."),
     Setting("TAIJI_SECRET_KEY", "<generated into TAIJI_DATA_DIR/secret_key>",
             "Signs sessions and CSRF tokens."),
+    Setting("TAIJI_PREVIOUS_SECRET_KEYS", "",
+            "Comma-separated earlier secret keys, still accepted to open secrets sealed before a rotation."),
     Setting("TAIJI_HOST", "127.0.0.1", "Address the web server binds."),
     Setting("TAIJI_PORT", "8000", "Port the web server binds."),
     Setting("TAIJI_WEB_WORKERS", "2", "gunicorn worker processes for `taiji web` / `taiji up`."),
@@ -46,6 +48,18 @@ SETTINGS: tuple[Setting, ...] = (
             "Comma-separated import paths of extra modules to enable (plugins, tests)."),
     Setting("TAIJI_METRICS_DIR", "<TAIJI_DATA_DIR>/metrics",
             "Folder where every process of one install keeps its Prometheus metrics."),
+    Setting("TAIJI_TX_ALLOWED_HOSTS", "",
+            "Comma-separated hosts or CIDR ranges a tenant's transactions may call although they are "
+            "loopback, link-local or otherwise reserved (refused by default; public and private "
+            "ranges are allowed)."),
+    Setting("TAIJI_OAUTH_ACCESS_TOKEN_TTL", "600", "Lifetime of OAuth access tokens (JWTs), seconds."),
+    Setting("TAIJI_OAUTH_ID_TOKEN_TTL", "600", "Lifetime of OpenID Connect id_tokens, seconds."),
+    Setting("TAIJI_OAUTH_REFRESH_TOKEN_TTL", "2592000", "Lifetime of refresh tokens, seconds (30 days)."),
+    Setting("TAIJI_OAUTH_CODE_TTL", "60", "Lifetime of authorization codes, seconds."),
+    Setting("TAIJI_OAUTH_KEY_ACTIVATION_DELAY", "<TAIJI_OAUTH_ACCESS_TOKEN_TTL>",
+            "Seconds a rotated-in signing key is published in JWKS before it signs."),
+    Setting("TAIJI_OAUTH_INSECURE_TRANSPORT", "false",
+            "Allow a plain-HTTP issuer other than loopback (development only)."),
 )
 
 
@@ -132,6 +146,8 @@ def load(overrides: dict | None = None) -> dict:
         "BROKER_URL": broker_url,
         "REDIS_URL": _env("TAIJI_REDIS_URL", ""),
         "SECRET_KEY": overrides.get("SECRET_KEY") or _secret_key(data_dir),
+        "PREVIOUS_SECRET_KEYS": tuple(
+            k.strip() for k in _env("TAIJI_PREVIOUS_SECRET_KEYS", "").split(",") if k.strip()),
         "HOST": host,
         "PORT": port,
         "WEB_WORKERS": _int("TAIJI_WEB_WORKERS", "2", minimum=1),
@@ -144,6 +160,15 @@ def load(overrides: dict | None = None) -> dict:
         "DEFAULT_LOCALE": _env("TAIJI_DEFAULT_LOCALE", "en"),
         "EXTRA_MODULES": tuple(p.strip() for p in _env("TAIJI_EXTRA_MODULES", "").split(",") if p.strip()),
         "METRICS_DIR": _env("TAIJI_METRICS_DIR", str(data_dir / "metrics")),
+        # The OpenID Connect provider's lifetimes (taiji/modules/iam/oauth/settings.py reads them).
+        "OAUTH_ACCESS_TOKEN_TTL": _env("TAIJI_OAUTH_ACCESS_TOKEN_TTL", "600"),
+        "OAUTH_ID_TOKEN_TTL": _env("TAIJI_OAUTH_ID_TOKEN_TTL", "600"),
+        "OAUTH_REFRESH_TOKEN_TTL": _env("TAIJI_OAUTH_REFRESH_TOKEN_TTL", str(30 * 24 * 3600)),
+        "OAUTH_CODE_TTL": _env("TAIJI_OAUTH_CODE_TTL", "60"),
+        "OAUTH_KEY_ACTIVATION_DELAY": _env("TAIJI_OAUTH_KEY_ACTIVATION_DELAY", ""),
+        "OAUTH_INSECURE_TRANSPORT": _env("TAIJI_OAUTH_INSECURE_TRANSPORT", "false"),
+        "TX_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_TX_ALLOWED_HOSTS", "").split(",")
+                                  if p.strip()),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,

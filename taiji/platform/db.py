@@ -111,10 +111,17 @@ def paginate(stmt: sa.Select, page: int = 1, page_size: int = 20, scalars: bool 
     """Run ``stmt`` for one page, with the total count of rows it would return."""
     page = max(1, page)
     page_size = max(1, min(page_size, 100))
-    counted = sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
-    total = db.session.execute(counted).scalar_one()
-    result = db.session.execute(stmt.limit(page_size).offset((page - 1) * page_size))
-    items = list(result.scalars()) if scalars else list(result)
+    # The total rides along as a window count: one round trip instead of two for every list.
+    windowed = stmt.add_columns(sa.func.count().over().label("_page_total"))
+    rows = db.session.execute(windowed.limit(page_size).offset((page - 1) * page_size)).all()
+    if rows:
+        total = rows[0][-1]
+    elif page == 1:
+        total = 0
+    else:  # past the last page: the window saw no rows, so count separately
+        counted = sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
+        total = db.session.execute(counted).scalar_one()
+    items = [row[0] for row in rows] if scalars else [tuple(row[:-1]) for row in rows]
     return Page(items=items, total=total, page=page, page_size=page_size)
 
 

@@ -32,6 +32,8 @@ class Tenant(TimestampMixin, Model):
         sa.Enum(TenantStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
         default=TenantStatus.ACTIVE,
     )
+    # Members must use a second factor (TOTP) to open this tenant in the console (IAM enforces it).
+    mfa_required: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     # Optimistic-concurrency counter; also the ETag's basis.
     version: Mapped[int] = mapped_column(default=1)
 

@@ -121,7 +121,11 @@ def test_the_grants_are_the_documented_policy(app):
     managers = reads | {"tm:tenant:write", "tm:member:write", "tm:audit:read"}
     catalog_reads = {"spm:product:read"}
     catalog_writes = catalog_reads | {"spm:product:write"}
-    assert granted("owner") == managers | catalog_writes | {"spm:rules:write"}
-    assert granted("admin") == managers | catalog_writes | {"spm:rules:write"}
-    assert granted("member") == reads | catalog_writes
-    assert granted("viewer") == reads | catalog_reads
+    role_reads = {"iam:role:read"}
+    role_writes = role_reads | {"iam:role:write", "iam:directory:write"}
+    tx_reads = {"tx:transaction:read"}
+    tx_operate = tx_reads | {"tx:transaction:operate"}
+    assert granted("owner") == managers | catalog_writes | {"spm:rules:write"} | role_writes | tx_operate
+    assert granted("admin") == managers | catalog_writes | {"spm:rules:write"} | role_writes | tx_operate
+    assert granted("member") == reads | catalog_writes | role_reads | tx_reads
+    assert granted("viewer") == reads | catalog_reads | role_reads | tx_reads

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from taiji.platform import auth
 from taiji.platform.module import Module, NavItem
 
-from . import oauth, permissions
+from . import directory, oauth, permissions, roles
 from .api import blp as api_blp
 from .views import bp
 
@@ -25,16 +25,19 @@ def _setup(app) -> None:
 module = Module(
     code="iam",
     title=_l("Identity and access"),
-    api_blueprints=[api_blp, oauth.api_blp],
-    blueprints=[bp, oauth.bp],
+    api_blueprints=[api_blp, oauth.api_blp, roles.api_blp, directory.api_blp],
+    blueprints=[bp, oauth.bp, roles.bp],
     nav=[
         NavItem(_l("Users"), "iam.users", scope="platform", permission=permissions.Perm.USER_READ, order=20),
+        NavItem(_l("Roles"), "iam_roles.roles", permission=roles.Perm.ROLE_READ, order=905),
+        NavItem(_l("Groups"), "iam_roles.groups", permission=roles.Perm.ROLE_READ, order=906),
         NavItem(_l("Profile"), "iam.profile", scope="user", order=10),
         NavItem(_l("Personal access tokens"), "iam.tokens", scope="user", order=20),
     ],
     permissions=[
         (permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS),
         oauth.PERMISSIONS,
+        roles.PERMISSIONS,
     ],
     setup=_setup,
 )

@@ -27,3 +27,12 @@ class UserForm(FlaskForm):
     name = StringField(_l("Name"), validators=[Optional(), Length(max=255)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=10)])
     admin = BooleanField(_l("Platform administrator"))
+
+
+class MfaCodeForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=32)])
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired()])
+    new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=200)])

@@ -31,6 +31,15 @@ class User(TimestampMixin, Model):
     # Bumped to end every session at once (disable, password change).
     session_epoch: Mapped[int] = mapped_column(default=0)
     last_login_at: Mapped[timestamp | None]
+    # Second factor (TOTP, RFC 6238): the base32 secret once confirmed, and the last time step
+    # accepted, so one code cannot be replayed inside its 30-second window.
+    mfa_secret: Mapped[str | None] = mapped_column(sa.String(255))  # sealed (platform.crypto)
+    mfa_enabled_at: Mapped[timestamp | None]
+    mfa_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+    @property
+    def mfa_enabled(self) -> bool:
+        return self.mfa_secret is not None and self.mfa_enabled_at is not None
 
     @property
     def is_active(self) -> bool:

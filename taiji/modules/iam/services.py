@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -20,10 +21,14 @@ from taiji.platform.auth import Access, PlatformRole, Principal, TenantRole, cat
 from taiji.platform.db import Page, db, paginate, utcnow
 from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
 
+from . import sessions as console_sessions
 from .models import PersonalAccessToken, RoleBinding, User, UserStatus
+from .roles import access as role_access
+from .sessions import lockout
+from .sessions import passwords as password_rules
 
 TOKEN_PREFIX = "tj_pat_"  # noqa: S105 - a marker that tells a token from other strings, no secret
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = password_rules.MIN_LENGTH
 _STRONG = PasswordHasher()
 # Under TESTING only: argon2's defaults cost most of a second per hash on a small machine, which
 # would make the test suite spend its time hashing. Production always uses the defaults.
@@ -55,11 +60,13 @@ def normalize_email(email: str) -> str:
         raise field_error("email", f"'{email}' is not a valid email address: {exc}") from exc
 
 
-def check_password_policy(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
+def check_password_policy(password: str, email: str | None = None) -> None:
+    """Refuse short passwords, common ones, and ones built from the email or a repeated pattern."""
+    why = password_rules.problem(password, email)
+    if why == "length":
         raise field_error("password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")
-    if len(set(password)) < 4:
-        raise field_error("password", "This password is too easy to guess; mix more characters.")
+    if why is not None:
+        raise field_error("password", f"This password is too easy to guess ({why}); choose another.")
 
 
 def create_user(email: str, name: str | None = None, password: str | None = None, *,
@@ -72,7 +79,7 @@ def create_user(email: str, name: str | None = None, password: str | None = None
     if name and "\x00" in name:
         raise field_error("name", "Must not contain the NUL character.")
     if password is not None:
-        check_password_policy(password)
+        check_password_policy(password, email)
     user = User(email=email, name=(name or email.split("@")[0]).strip()[:255],
                 password_hash=_hasher().hash(password) if password else None)
     db.session.add(user)
@@ -98,6 +105,25 @@ def users_by_ids(ids: Iterable[int]) -> dict[int, User]:
     return {u.id: u for u in db.session.execute(sa.select(User).where(User.id.in_(ids))).scalars()}
 
 
+@dataclass(frozen=True)
+class Profile:
+    email: str
+    name: str
+    role: str | None
+
+
+def member_profiles(tenant, user_ids: Iterable[int]) -> dict[int, Profile]:
+    """user id -> email, name and built-in role in ``tenant``, in one query (member lists)."""
+    ids = list(set(user_ids))
+    if not ids:
+        return {}
+    stmt = (sa.select(User.id, User.email, User.name, RoleBinding.role)
+            .outerjoin(RoleBinding,
+                       sa.and_(RoleBinding.user_id == User.id, RoleBinding.tenant_id == tenant.id))
+            .where(User.id.in_(ids)))
+    return {uid: Profile(email, name, role) for uid, email, name, role in db.session.execute(stmt)}
+
+
 def list_users(*, search: str | None = None, page: int = 1, page_size: int = 20) -> Page[User]:
     stmt = sa.select(User).order_by(User.email)
     search = (search or "").replace("\x00", "").strip()
@@ -113,7 +139,7 @@ def count_users() -> int:
 
 
 def set_password(user: User, password: str) -> None:
-    check_password_policy(password)
+    check_password_policy(password, user.email)
     user.password_hash = _hasher().hash(password)
     user.session_epoch += 1
     audit.record("iam.user.password_changed", "user", user.email)
@@ -121,22 +147,45 @@ def set_password(user: User, password: str) -> None:
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """The active user with this email and password, or None."""
+    """The active user with this email and password, or None.
+
+    Failures count towards a lockout of the email typed (known or not); while it is locked the
+    password is not even checked and ``lockout.Locked`` is raised.
+    """
     try:
-        user = get_user_by_email(normalize_email(email))
+        key = normalize_email(email)
     except Invalid:
-        user = None
+        key = (email or "").strip().lower()[:255]
+    until = lockout.locked_until(key)
+    if until is not None:
+        raise lockout.Locked(until)
+    user = get_user_by_email(key)
     stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
     try:
         _hasher().verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return None
+        user = None
     if user is None or not user.is_active or not user.password_hash:
+        upstream = _upstream(key, password)  # a tenant's LDAP directory may know this account
+        if upstream is not None:
+            lockout.clear(key)
+            return upstream
+        until = lockout.register_failure(key)
+        if until is not None:
+            raise lockout.Locked(until)
         return None
+    lockout.clear(key)
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = _hasher().hash(password)
     user.last_login_at = utcnow()
     return user
+
+
+def _upstream(email: str, password: str) -> User | None:
+    """A failed local check falls back to the tenants' upstream directories, if any enable one."""
+    from .directory import services as directory  # that module imports this one
+
+    return directory.authenticate_ldap(email, password) if directory.has_directories() else None
 
 
 def set_user_status(user: User, status: UserStatus) -> None:
@@ -146,6 +195,7 @@ def set_user_status(user: User, status: UserStatus) -> None:
     user.status = status
     if status == UserStatus.DISABLED:
         user.session_epoch += 1
+        console_sessions.revoke_all(user)
     audit.record(f"iam.user.{'disabled' if status == UserStatus.DISABLED else 'enabled'}", "user", user.email)
     db.session.flush()
 
@@ -302,17 +352,24 @@ def _principal(user: User, via: str, scopes=None, token_id=None, admin: bool | N
 def principal_from_token(token: str) -> Principal | None:
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = db.session.execute(
-        sa.select(PersonalAccessToken).where(PersonalAccessToken.token_hash == _hash_token(token))
-    ).scalar_one_or_none()
+    # One round trip for token, user and platform role: this runs on every API call.
+    admin = (sa.exists().where(RoleBinding.user_id == PersonalAccessToken.user_id,
+                               RoleBinding.tenant_id.is_(None), RoleBinding.role == PlatformRole.ADMIN.value)
+             .label("is_admin"))
+    found = db.session.execute(
+        sa.select(PersonalAccessToken, admin).where(PersonalAccessToken.token_hash == _hash_token(token))
+    ).first()
     now = utcnow()
-    if row is None or not row.is_valid(now) or not row.user.is_active:
+    if found is None:
+        return None
+    row, is_admin = found
+    if not row.is_valid(now) or not row.user.is_active:
         return None
     # Write last use at most once a minute: a hot token must not turn every read into a write.
     if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
         db.session.execute(sa.update(PersonalAccessToken).where(PersonalAccessToken.id == row.id)
                            .values(last_used_at=now))
-    return _principal(row.user, "token", scopes=row.scopes, token_id=row.id)
+    return _principal(row.user, "token", scopes=row.scopes, token_id=row.id, admin=bool(is_admin))
 
 
 def principal_from_session(session) -> Principal | None:
@@ -320,7 +377,8 @@ def principal_from_session(session) -> Principal | None:
     if user_id is None:
         return None
     user = get_user(user_id)
-    if user is None or not user.is_active or user.session_epoch != epoch:
+    if (user is None or not user.is_active or user.session_epoch != epoch
+            or not console_sessions.is_live(session.get(console_sessions.SESSION_KEY), user.id)):
         session.clear()
         return None
     return _principal(user, "session")
@@ -334,7 +392,9 @@ def start_session(user: User) -> None:
 
     locale = session.get("locale")
     session.clear()
-    session.update({"uid": user.id, "epoch": user.session_epoch})
+    # A new server-side record and id at every sign-in: an id planted before sign-in is worthless.
+    session.update({"uid": user.id, "epoch": user.session_epoch,
+                    console_sessions.SESSION_KEY: console_sessions.open_session(user)})
     if locale and not user.locale:
         user.locale = locale
     session.permanent = True
@@ -347,11 +407,14 @@ def resolve_access(principal: Principal, tenant) -> Access:
     if tenant is None:
         perms = catalog.platform_role_permissions(PlatformRole.USER)
         return Access(member=True, permissions=frozenset(perms), roles=("platform:user",))
-    roles = [role for (role,) in db.session.execute(
-        sa.select(RoleBinding.role).where(RoleBinding.user_id == principal.user_id,
-                                          RoleBinding.tenant_id == tenant.id)
-    ).all()]
+    # One round trip: the built-in (membership) role plus custom roles bound to the user or their groups.
+    rows = role_access.bindings_at(principal.user_id, tenant.id)
+    if not any(direct for _, direct, _ in rows):
+        return Access(member=False, permissions=frozenset())
+    roles: list[str] = []
     perms: set[str] = set()
-    for role in roles:
-        perms |= catalog.tenant_role_permissions(role)
-    return Access(member=bool(roles), permissions=frozenset(perms), roles=tuple(roles))
+    for role, _, custom in rows:
+        if role not in roles:
+            roles.append(role)
+        perms |= catalog.tenant_role_permissions(role) if custom is None else set(custom)
+    return Access(member=True, permissions=frozenset(perms), roles=tuple(roles))

@@ -121,6 +121,16 @@ def set_tenant_status(tenant: Tenant, status: TenantStatus) -> Tenant:
     return tenant
 
 
+def set_mfa_required(tenant: Tenant, required: bool) -> Tenant:
+    """Require (or stop requiring) two-factor authentication of everyone opening the tenant."""
+    if tenant.mfa_required != required:
+        tenant.mfa_required = required
+        audit.record("tm.tenant.mfa_required" if required else "tm.tenant.mfa_optional", "tenant",
+                     tenant.slug, tenant=tenant)
+        db.session.flush()
+    return tenant
+
+
 def count_tenants() -> int:
     return db.session.execute(sa.select(sa.func.count(Tenant.id))).scalar_one()
 
@@ -165,7 +175,6 @@ def _add_member(tenant: Tenant, user_id: int, role: str, invited_by_id: int | No
 def list_members(tenant: Tenant, *, search: str | None = None, role: str | None = None,
                  page: int = 1, page_size: int = 20) -> Page[MemberView]:
     stmt = sa.select(Member).where(Member.tenant_id == tenant.id).order_by(Member.joined_at, Member.id)
-    roles = None
     if role or search:
         roles = iam.tenant_roles(tenant)
         ids = set(roles) if not role else {uid for uid, r in roles.items() if r == role}
@@ -176,13 +185,10 @@ def list_members(tenant: Tenant, *, search: str | None = None, role: str | None 
                                                            needle in users[uid].name.lower())}
         stmt = stmt.where(Member.user_id.in_(ids))
     page_ = paginate(stmt, page, page_size)
-    user_ids = [m.user_id for m in page_.items]
-    users = iam.users_by_ids(user_ids)
-    if roles is None:
-        roles = iam.tenant_roles(tenant, user_ids)
-    items = [MemberView(m.user_id, users[m.user_id].email, users[m.user_id].name,
-                        roles.get(m.user_id, TenantRole.VIEWER.value), m.joined_at)
-             for m in page_.items if m.user_id in users]
+    profiles = iam.member_profiles(tenant, [m.user_id for m in page_.items])
+    items = [MemberView(m.user_id, profiles[m.user_id].email, profiles[m.user_id].name,
+                        profiles[m.user_id].role or TenantRole.VIEWER.value, m.joined_at)
+             for m in page_.items if m.user_id in profiles]
     return Page(items=items, total=page_.total, page=page_.page, page_size=page_.page_size)
 
 

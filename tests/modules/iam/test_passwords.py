@@ -57,3 +57,16 @@ def test_production_uses_argon2_defaults(app):
         assert iam._hasher().memory_cost == PasswordHasher().memory_cost
     finally:
         app.config["TESTING"] = testing
+
+
+@pytest.mark.parametrize(("password", "email"), [
+    ("password123", None), ("Qwertyuiop", None), ("1234567890", None),
+    ("jane.doe2024", "jane.doe@example.com"), ("xyzxyzxyzxyz", None),
+])
+def test_common_and_patterned_passwords_are_refused(app, password, email):
+    with pytest.raises(Invalid):
+        iam.check_password_policy(password, email)
+
+
+def test_a_long_unusual_password_is_accepted(app):
+    iam.check_password_policy("tea-kettle-on-mars-7", "jane.doe@example.com")

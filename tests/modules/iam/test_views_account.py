@@ -150,3 +150,20 @@ def test_unknown_account_status_is_400(login, client, admin):
     login(admin)
     assert client.post(f"/admin/users/{user.id}/status", data={"status": "deleted"}).status_code == 400
     assert client.post("/admin/users/999999/status", data={"status": "active"}).status_code == 404
+
+
+def test_changing_the_password_keeps_this_browser_and_ends_the_others(app, client, login):
+    from tests.factories import PASSWORD, make_user
+
+    user = make_user()
+    other = app.test_client()
+    other.post("/login", data={"email": user.email, "password": PASSWORD})
+    login(user)
+    weak = client.post("/profile/password", data={"current": PASSWORD, "new": "password123"})
+    assert weak.status_code == 422 and "most common passwords" in weak.get_data(as_text=True)
+    wrong = client.post("/profile/password", data={"current": "not-it-at-all", "new": "tea-kettle-on-mars-7"})
+    assert wrong.status_code == 422
+    response = client.post("/profile/password", data={"current": PASSWORD, "new": "tea-kettle-on-mars-7"})
+    assert response.status_code == 302
+    assert client.get("/profile").status_code == 200
+    assert other.get("/profile").headers["Location"].startswith("/login")

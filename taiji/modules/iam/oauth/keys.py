@@ -1,8 +1,7 @@
 """The platform's signing keys: creation, rotation, the key that signs now, and the published JWKS.
 
-Private keys are encrypted at rest with Fernet, keyed by HKDF from ``SECRET_KEY``. Rotating that
-wrapping key (re-encrypting every row under a new secret) is future work: today changing
-``SECRET_KEY`` makes the stored private keys unreadable, and ``keys rotate`` must be run again.
+Private keys are sealed at rest with ``taiji.platform.crypto`` (keys derived from
+``TAIJI_SECRET_KEY``; after changing it, list the old one in ``TAIJI_PREVIOUS_SECRET_KEYS``).
 
 Lifecycle of a key: created and published in JWKS at once; signs from ``activates_at`` (a delay
 after creation, so relying parties that cache JWKS learn it first); once a newer key activates it
@@ -12,19 +11,17 @@ drops out of JWKS.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app, g, has_request_context
 from joserfc.jwk import KeySet, RSAKey
 
+from taiji.platform import crypto
+from taiji.platform.crypto import InvalidToken
 from taiji.platform.db import db, utcnow
 
 from . import settings
@@ -44,10 +41,7 @@ class KeyInfo:
     retired_at: dt.datetime | None
 
 
-def _fernet() -> Fernet:
-    secret = current_app.config["SECRET_KEY"].encode()
-    hkdf = HKDF(algorithm=SHA256(), length=32, salt=b"taiji-iam-oauth", info=b"signing-key-wrap")
-    return Fernet(base64.urlsafe_b64encode(hkdf.derive(secret)))
+_PURPOSE = "iam.oauth.signing-key"
 
 
 def _state() -> dict:
@@ -66,7 +60,7 @@ def create_key(activates_at: dt.datetime | None = None) -> SigningKey:
         kid=key.kid,
         alg=ALG,
         public_jwk=key.as_dict(private=False),
-        private_key_encrypted=_fernet().encrypt(key.as_pem(private=True)).decode(),
+        private_key_encrypted=crypto.seal(key.as_pem(private=True), _PURPOSE),
         activates_at=activates_at or utcnow(),
     )
     db.session.add(row)
@@ -145,7 +139,7 @@ def _signing_key() -> RSAKey:
     cache = _state()["private"]
     if signer.kid not in cache:
         try:
-            pem = _fernet().decrypt(signer.private_key_encrypted.encode())
+            pem = crypto.unseal(signer.private_key_encrypted, _PURPOSE)
         except InvalidToken as exc:
             raise RuntimeError(
                 "The OAuth signing key cannot be decrypted: SECRET_KEY changed since it was created. "

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from taiji.modules.iam import services as iam
+from taiji.modules.iam import sessions as console_sessions
 from taiji.platform import audit, auth, tenancy
 from taiji.platform.auth import Principal
 from taiji.platform.db import Page, db, paginate, utcnow
@@ -211,6 +212,7 @@ def end_console_session(id_token_claims: dict | None) -> int:
         audit.record(
             "iam.logout", "user", principal.email, details={"via": "oidc", "grants_revoked": len(families)}
         )
+    console_sessions.end_current_session()  # the server-side record of this browser's session ends too
     session.clear()
     auth.set_principal(None)
     return len(families)

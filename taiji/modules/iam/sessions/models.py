@@ -1,0 +1,41 @@
+"""Server-side records of console sessions and the per-email sign-in lock."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from taiji.platform.db import Model, intpk, timestamp, utcnow
+
+
+class ConsoleSession(Model):
+    """One signed-in browser. The cookie carries a random id; only its sha256 is stored here."""
+
+    __tablename__ = "iam_console_session"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("iam_user.id", ondelete="CASCADE"), index=True)
+    id_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    address: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(255))
+    revoked_at: Mapped[timestamp | None]
+
+
+class SignInLock(Model):
+    """Failed sign-ins per email address.
+
+    Keyed by the email typed, not by user, so an unknown address is throttled and locked exactly
+    like a real one and the sign-in page never tells which emails have accounts.
+    """
+
+    __tablename__ = "iam_sign_in_lock"
+
+    id: Mapped[intpk]
+    email: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    # How many times the address has been locked since its last successful sign-in: the back-off step.
+    lockouts: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[timestamp | None]
+    updated_at: Mapped[timestamp] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,274 @@
+"""Sign-in through a tenant's upstream directory, against a real OpenLDAP ``slapd`` on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from taiji.modules.iam import services as iam
+from taiji.modules.iam.directory import services as directory
+from taiji.modules.iam.roles import services as roles
+from taiji.platform import audit
+from taiji.platform.db import db
+from tests.factories import make_member, make_user
+
+SLAPD = "/usr/sbin/slapd"
+SUFFIX = "dc=example,dc=com"
+ROOT_DN, ROOT_PW = f"cn=admin,{SUFFIX}", "root-secret"
+SERVICE_DN, SERVICE_PW = f"cn=taiji,ou=services,{SUFFIX}", "service-secret"
+
+pytestmark = pytest.mark.skipif(
+    not Path(SLAPD).exists() or shutil.which("ldapadd") is None,
+    reason="OpenLDAP is not installed: apt-get install -y slapd ldap-utils (.ci/run does)",
+)
+
+CONFIG = """\
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+pidfile {dir}/slapd.pid
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+maxsize 10485760
+suffix "{suffix}"
+rootdn "{root_dn}"
+rootpw {root_pw}
+directory {dir}/data
+access to attrs=userPassword by self read by anonymous auth by * none
+access to * by dn.exact="{service_dn}" read by self read by * none
+"""
+
+SEED = """\
+dn: {suffix}
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: ou=people,{suffix}
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=groups,{suffix}
+objectClass: organizationalUnit
+ou: groups
+
+dn: ou=services,{suffix}
+objectClass: organizationalUnit
+ou: services
+
+dn: {service_dn}
+objectClass: person
+cn: taiji
+sn: service
+userPassword: {service_pw}
+
+dn: uid=alice,ou=people,{suffix}
+objectClass: inetOrgPerson
+uid: alice
+cn: Alice Liddell
+sn: Liddell
+mail: alice@corp.example
+userPassword: alice-password-1
+
+dn: uid=bob,ou=people,{suffix}
+objectClass: inetOrgPerson
+uid: bob
+cn: Bob Builder
+sn: Builder
+mail: bob@corp.example
+userPassword: bob-password-1
+
+dn: uid=mallory,ou=people,{suffix}
+objectClass: inetOrgPerson
+uid: mallory
+cn: Mallory
+sn: Mallory
+mail: {victim}
+userPassword: mallory-password-1
+
+dn: cn=auditors,ou=groups,{suffix}
+objectClass: groupOfNames
+cn: auditors
+member: uid=alice,ou=people,{suffix}
+
+dn: cn=admins,ou=groups,{suffix}
+objectClass: groupOfNames
+cn: admins
+member: uid=bob,ou=people,{suffix}
+"""
+
+VICTIM = "victim@corp.example"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory):
+    """A throwaway slapd on a free loopback port, seeded with people and groups; stopped at the end."""
+    work = tmp_path_factory.mktemp("slapd")
+    (work / "data").mkdir()
+    values = {
+        "dir": work,
+        "suffix": SUFFIX,
+        "root_dn": ROOT_DN,
+        "root_pw": ROOT_PW,
+        "service_dn": SERVICE_DN,
+        "service_pw": SERVICE_PW,
+        "victim": VICTIM,
+    }
+    (work / "slapd.conf").write_text(CONFIG.format(**values))
+    (work / "seed.ldif").write_text(SEED.format(**values))
+    url = f"ldap://127.0.0.1:{_free_port()}/"
+    # -d 0 keeps slapd in the foreground, so the fixture owns the process and can stop it.
+    process = subprocess.Popen(
+        [SLAPD, "-h", url, "-f", str(work / "slapd.conf"), "-d", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            seeded = subprocess.run(
+                ["ldapadd", "-x", "-H", url, "-D", ROOT_DN, "-w", ROOT_PW, "-f", str(work / "seed.ldif")],
+                capture_output=True,
+                text=True,
+            )
+            if seeded.returncode == 0:
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    f"slapd did not start: {seeded.stderr} {process.stderr.read() if process.poll() else ''}"
+                )
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def corp(slapd, tenant):
+    """``tenant`` signs in through the directory; auditors get a custom role, admins the built-in admin."""
+    roles.create_role(tenant, {"key": "auditor", "name": "Auditor", "permissions": ["tm:audit:read"]})
+    directory.configure(
+        tenant,
+        {
+            "url": slapd,
+            "bind_dn": SERVICE_DN,
+            "bind_password": SERVICE_PW,
+            "user_base": f"ou=people,{SUFFIX}",
+            "group_base": f"ou=groups,{SUFFIX}",
+            "group_roles": {"auditors": "auditor", "admins": "admin"},
+            "default_role": "viewer",
+        },
+    )
+    db.session.commit()
+    return tenant
+
+
+def test_a_directory_user_signs_in_and_gets_the_roles_of_their_groups(corp, api_as, client):
+    response = client.post("/login", data={"email": "alice@corp.example", "password": "alice-password-1"})
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    alice = iam.get_user_by_email("alice@corp.example")
+    assert alice.name == "Alice Liddell" and alice.password_hash is None
+    assert iam.tenant_roles(corp, [alice.id]) == {alice.id: "viewer"}
+    api = api_as(alice)
+    assert api.get(f"/api/v1/tenants/{corp.slug}/audit").status_code == 200  # from the auditors group
+    assert (
+        api.post(f"/api/v1/tenants/{corp.slug}/groups", json={"key": "x-y", "name": "X"}).status_code == 403
+    )
+    assert audit.query(action="iam.ldap.signed_in").items
+
+
+def test_group_mapped_to_a_builtin_role_and_wrong_passwords(corp, api_as):
+    assert iam.authenticate("bob@corp.example", "not-his-password") is None
+    assert iam.get_user_by_email("bob@corp.example") is None  # a failed bind creates nothing
+    bob = iam.authenticate("bob@corp.example", "bob-password-1")
+    db.session.commit()
+    assert bob is not None
+    made = api_as(bob).post(f"/api/v1/tenants/{corp.slug}/groups", json={"key": "from-bob", "name": "Bob's"})
+    assert made.status_code == 201  # the admins group maps to the built-in admin role
+
+
+def test_leaving_a_group_upstream_takes_the_role_away_at_next_sign_in(corp, slapd, api_as):
+    alice = directory.authenticate_ldap("alice@corp.example", "alice-password-1")
+    db.session.commit()
+    assert api_as(alice).get(f"/api/v1/tenants/{corp.slug}/audit").status_code == 200
+    change = (
+        f"dn: cn=auditors,ou=groups,{SUFFIX}\nchangetype: modify\nreplace: member\nmember: {SERVICE_DN}\n"
+    )
+    subprocess.run(
+        ["ldapmodify", "-x", "-H", slapd, "-D", ROOT_DN, "-w", ROOT_PW],
+        input=change,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    try:
+        assert directory.authenticate_ldap("alice@corp.example", "alice-password-1").id == alice.id
+        db.session.commit()
+        assert api_as(alice).get(f"/api/v1/tenants/{corp.slug}/audit").status_code == 403
+    finally:
+        back = change.replace(f"member: {SERVICE_DN}", f"member: uid=alice,ou=people,{SUFFIX}")
+        subprocess.run(
+            ["ldapmodify", "-x", "-H", slapd, "-D", ROOT_DN, "-w", ROOT_PW],
+            input=back,
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+
+
+def test_a_directory_cannot_take_over_an_existing_local_account(corp):
+    victim = make_user(email=VICTIM)
+    assert iam.authenticate(VICTIM, "mallory-password-1") is None
+    assert directory.authenticate_ldap(VICTIM, "mallory-password-1") is None
+    assert iam.tenant_roles(corp, [victim.id]) == {}
+
+
+def test_an_unreachable_directory_only_fails_the_sign_in(tenant, login):
+    directory.configure(tenant, {"url": f"ldap://127.0.0.1:{_free_port()}/", "user_base": SUFFIX})
+    db.session.commit()
+    assert directory.authenticate_ldap("alice@corp.example", "alice-password-1") is None
+    login(make_member(tenant, "member"))  # local accounts still sign in
+
+
+def test_directory_settings_through_the_api(api_as, tenant, slapd):
+    owner_api = api_as(make_member(tenant, "owner"))
+    url = f"/api/v1/tenants/{tenant.slug}/directory"
+    assert owner_api.get(url).json["configured"] is False
+    body = {
+        "url": slapd,
+        "bind_dn": SERVICE_DN,
+        "bind_password": SERVICE_PW,
+        "user_base": f"ou=people,{SUFFIX}",
+    }
+    saved = owner_api.put(url, json=body)
+    assert saved.status_code == 200, saved.json
+    assert saved.json["has_bind_password"] is True and "bind_password" not in saved.json
+    row = directory.get_directory(tenant)
+    assert SERVICE_PW not in row.bind_password_encrypted  # encrypted at rest
+    for bad in (
+        {**body, "url": "http://example.com"},
+        {**body, "group_roles": {"x": "no-such-role"}},
+        {**body, "group_roles": {"x": "owner"}},
+        {**body, "user_filter": "objectClass=*"},
+    ):
+        response = owner_api.put(url, json=bad)
+        assert response.status_code in (404, 422) and response.mimetype == "application/problem+json"
+    assert owner_api.get(url).json["url"] == slapd
+    viewer_api = api_as(make_member(tenant, "viewer"))
+    assert viewer_api.get(url).status_code == 403
+    assert owner_api.delete(url).status_code == 204
+    assert owner_api.get(url).json["configured"] is False
