@@ -305,8 +305,10 @@ def set_tenant_role(user_id: int, tenant, role: str) -> None:
 
 
 def remove_tenant_roles(user_id: int, tenant) -> None:
+    """The user leaves the tenant: every binding there goes, built-in, custom and through groups."""
     db.session.execute(sa.delete(RoleBinding).where(RoleBinding.user_id == user_id,
                                                     RoleBinding.tenant_id == tenant.id))
+    role_access.forget_member(user_id, tenant)
 
 
 def tenant_roles(tenant, user_ids: Iterable[int] | None = None) -> dict[int, str]:

@@ -123,3 +123,20 @@ def test_access_with_groups_and_custom_roles_is_one_query(tenant, app):
     assert "tm:audit:read" in access.permissions and "tm:member:write" not in access.permissions
     assert access.roles == ("viewer", "auditor")
     assert len(statements) == 1, statements
+
+
+def test_leaving_the_tenant_drops_extra_bindings_so_rejoining_starts_clean(api_as, tenant, admin):
+    owner_api = api_as(make_member(tenant, "owner"))
+    dave = make_member(tenant, "viewer")
+    _auditors(owner_api, tenant)
+    owner_api.post(_url(tenant, "/groups"), json={"key": "qa", "name": "QA"})
+    owner_api.post(_url(tenant, "/groups/qa/members"), json={"email": dave.email})
+    owner_api.post(_url(tenant, "/roles/auditor/bindings"), json={"user_email": dave.email})
+    assert api_as(dave).get(_url(tenant, "/audit")).status_code == 200
+
+    assert owner_api.delete(_url(tenant, f"/members/{dave.id}")).status_code == 204
+    rejoined = owner_api.post(_url(tenant, "/members"), json={"email": dave.email, "role": "viewer"})
+    assert rejoined.status_code == 201
+
+    assert api_as(dave).get(_url(tenant, "/audit")).status_code == 403
+    assert owner_api.get(_url(tenant, "/groups/qa/members")).json == []

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from taiji.platform.db import db
 
 from ..models import RoleBinding
-from .models import Binding, GroupMember, Role
+from .models import Binding, Group, GroupMember, Role
 
 
 def _statement():
@@ -39,3 +39,12 @@ _STATEMENT = _statement()
 def bindings_at(user_id: int, tenant_id: int) -> list[tuple[str, bool, list | None]]:
     """(role, is the built-in membership binding, custom role's permissions or None) rows."""
     return [tuple(row) for row in db.session.execute(_STATEMENT, {"uid": user_id, "tid": tenant_id}).all()]
+
+
+def forget_member(user_id: int, tenant) -> None:
+    """Someone left the tenant: drop their own extra bindings and their group memberships there,
+    so rejoining later starts from the role they are given then, not from old grants."""
+    db.session.execute(sa.delete(Binding).where(Binding.tenant_id == tenant.id, Binding.user_id == user_id))
+    tenant_groups = sa.select(Group.id).where(Group.tenant_id == tenant.id)
+    db.session.execute(sa.delete(GroupMember).where(GroupMember.user_id == user_id,
+                                                    GroupMember.group_id.in_(tenant_groups)))
