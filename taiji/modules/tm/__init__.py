@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import Module, NavItem
 
-from . import permissions, services
+from . import events, permissions, services
 from .api import blp as api_blp
 from .views import bp
 
@@ -29,5 +29,6 @@ module = Module(
                 permission=permissions.Perm.TENANT_CREATE, order=10),
     ],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
+    event_handlers=events.HANDLERS,
     setup=_setup,
 )

@@ -172,6 +172,24 @@ def _add_member(tenant: Tenant, user_id: int, role: str, invited_by_id: int | No
     return member
 
 
+def record_member(tenant_id: int, user_id: int, role: str) -> bool:
+    """Add the member row for someone IAM already bound to the tenant (directory sign-in).
+
+    Returns whether a row was added; a second delivery of the same news adds nothing.
+    """
+    tenant = db.session.get(Tenant, tenant_id)
+    if tenant is None or iam.get_user(user_id) is None or _member_row(tenant, user_id) is not None:
+        return False
+    db.session.add(Member(tenant_id=tenant.id, user_id=user_id, invited_by_id=None))
+    db.session.flush()
+    user = iam.get_user(user_id)
+    audit.record("tm.member.added", "member", user.email, tenant=tenant,
+                 details={"role": role, "source": "directory"})
+    events.publish("tm.member.added", {"tenant": tenant.slug, "tenant_id": tenant.id, "user_id": user_id,
+                                        "email": user.email, "role": role}, tenant=tenant)
+    return True
+
+
 def list_members(tenant: Tenant, *, search: str | None = None, role: str | None = None,
                  page: int = 1, page_size: int = 20) -> Page[MemberView]:
     stmt = sa.select(Member).where(Member.tenant_id == tenant.id).order_by(Member.joined_at, Member.id)

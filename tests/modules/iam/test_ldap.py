@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from taiji.modules.iam import services as iam
 from taiji.modules.iam.directory import services as directory
@@ -272,3 +273,23 @@ def test_directory_settings_through_the_api(api_as, tenant, slapd):
     assert viewer_api.get(url).status_code == 403
     assert owner_api.delete(url).status_code == 204
     assert owner_api.get(url).json["configured"] is False
+
+
+def test_a_directory_newcomer_appears_in_the_member_list_once(corp, api_as, admin):
+    from taiji.platform import events
+    from taiji.platform.events import OutboxEvent
+
+    alice = iam.authenticate("alice@corp.example", "alice-password-1")
+    db.session.commit()
+    joined = db.session.execute(
+        sa.select(OutboxEvent).where(OutboxEvent.name == "iam.directory.member_joined")
+    ).scalars().all()
+    assert [e.payload["user_id"] for e in joined] == [alice.id]
+    # The worker hands the news to TM; delivering it twice must still add one row.
+    handler = next(iter(events.handlers_for("iam.directory.member_joined")))
+    assert events.deliver(str(joined[0].id), handler) is True
+    assert events.deliver(str(joined[0].id), handler) is False
+    db.session.commit()
+    listed = api_as(admin).get(f"/api/v1/tenants/{corp.slug}/members").json
+    assert [m["email"] for m in listed].count("alice@corp.example") == 1
+    assert {m["email"]: m["role"] for m in listed}["alice@corp.example"] == "viewer"

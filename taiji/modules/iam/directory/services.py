@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
-from taiji.platform import audit, crypto, tenancy
+from taiji.platform import audit, crypto, events, tenancy
 from taiji.platform.auth import TenantRole
 from taiji.platform.crypto import InvalidToken
 from taiji.platform.db import db, utcnow
@@ -29,6 +29,8 @@ from .. import services as iam
 from ..models import User
 from ..roles import services as roles
 from .models import Directory, DirectoryAccount
+
+MEMBER_JOINED = "iam.directory.member_joined"
 
 log = logging.getLogger(__name__)
 SOURCE = "ldap"
@@ -217,6 +219,9 @@ def _sync(row: Directory, user: User, groups: set[str]) -> None:
         return
     if not iam.tenant_roles(tenant, [user.id]):
         iam.set_tenant_role(user.id, tenant, row.default_role)
+        # TM keeps the member list and sits above IAM: it hears of the newcomer by event.
+        events.publish(MEMBER_JOINED, {"tenant_id": tenant.id, "user_id": user.id, "role": row.default_role},
+                       tenant=tenant)
     mapped = {role for group, role in (row.group_roles or {}).items() if group in groups}
     roles.sync_user_bindings(tenant, user.id, mapped - {TenantRole.OWNER.value}, source=SOURCE)
 
