@@ -24,6 +24,7 @@ ENABLED_MODULES: tuple[str, ...] = (
     "taiji.modules.iam",
     "taiji.modules.tm",
     "taiji.modules.spm",
+    "taiji.modules.tx",
 )
 
 csrf = CSRFProtect()

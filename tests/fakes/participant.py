@@ -10,6 +10,7 @@ transaction. Tests script how each (branch, op) answers:
 - ``error``: 503, nothing done (a transient error: the engine cannot know the outcome);
 - ``hang``: apply the effect, then answer only after ``hang_seconds`` (past the engine's timeout);
 - ``lost``: apply the effect, then answer 500 (the answer is lost, the effect is not);
+- ``dirty_fail``: apply the effect, then answer 409 FAILURE (a refusal that left something behind);
 - ``ongoing``: 200 ONGOING, nothing done.
 
 Scripted answers are used in order; once used up, the op answers ``ok`` (or the ``always`` one).
@@ -28,7 +29,7 @@ from werkzeug.serving import make_server
 
 from taiji.tx.barrier import Barrier, request_keys
 
-BEHAVIOURS = {"ok", "fail", "error", "hang", "lost", "ongoing"}
+BEHAVIOURS = {"ok", "fail", "error", "hang", "lost", "ongoing", "dirty_fail"}
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,35 @@ class Participant:
     def _effect(self, conn, gid, branch, op) -> None:
         conn.execute(self.effects_table.insert().values(gid=gid, branch=branch, op=op))
 
+    def local_transaction(self, mid: str, *, hold: threading.Event | None = None, fail: bool = False):
+        """A business change that belongs to two-phase message ``mid`` (``taiji.tx.message``).
+
+        ``hold``: wait for it after the change, inside the open local transaction; ``fail``:
+        roll back at the end. Returns the barrier's outcome.
+        """
+        from taiji.tx.message import commit_with
+
+        with self.engine.connect() as conn, conn.begin() as local:
+            outcome = commit_with(self.barrier, conn, mid,
+                                  lambda: self._effect(conn, mid, "message", "action"))
+            if hold is not None:
+                hold.wait(10)
+            if fail or outcome.refused:
+                local.rollback()
+        return outcome
+
     def _build_app(self) -> Flask:
         app = Flask("participant")
+
+        @app.post("/check")
+        def check():
+            from taiji.tx.message import check_back
+
+            with self._lock:
+                self.received.append(Received(request.args.get("mid", ""), "message", "check", 0,
+                                              time.monotonic(), {}))
+            with self.engine.connect() as conn, conn.begin():
+                return jsonify(result=check_back(self.barrier, conn, request.args["mid"]))
 
         @app.post("/<op>")
         def handle(op):
@@ -156,6 +184,8 @@ class Participant:
                 self._release.wait(self.hang_seconds)
             if answer == "lost":
                 return jsonify(result="ERROR"), 500
+            if answer == "dirty_fail":
+                return jsonify(result="FAILURE"), 409
             if outcome.refused:
                 return jsonify(result="FAILURE", barrier=outcome.result.value), 409
             return jsonify(result="SUCCESS", barrier=outcome.result.value), 200

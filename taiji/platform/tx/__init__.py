@@ -5,4 +5,4 @@ transactions; ``tasks`` holds the Celery timer and worker tasks. Importing this 
 registers the tables and the tasks.
 """
 
-from taiji.platform.tx import models, tasks  # noqa: F401
+from taiji.platform.tx import messages, models, notify, tasks  # noqa: F401

@@ -22,8 +22,8 @@ from sqlalchemy.orm import selectinload
 
 from taiji.platform import audit, events
 from taiji.platform.db import db, is_postgres, utcnow
+from taiji.platform.tx import egress, plans, protocol
 from taiji.platform.tx import options as opts
-from taiji.platform.tx import plans, protocol
 from taiji.platform.tx.models import (
     ACTIVE_STATES,
     FAIL,
@@ -66,6 +66,8 @@ class _Begun:
     payload: dict
     attempt: int
     timeout: float
+    # A tenant's transaction: the address is checked again right before the call (egress.py).
+    guarded: bool = False
 
 
 def new_owner() -> str:
@@ -191,13 +193,19 @@ class Executor:
         db.session.add(call)
         db.session.flush()
         self._begun = _Begun(call.id, branch.id, branch.name, move.op, move.url, tx.kind,
-                             dict(branch.payload or {}), branch.attempts, float(tx.options["timeout"]))
+                             dict(branch.payload or {}), branch.attempts, float(tx.options["timeout"]),
+                             guarded=tx.tenant_id is not None)
         db.session.commit()
         return "began"
 
     def _make_call(self, begun: _Begun) -> str:
-        answer = protocol.call(begun.url, gid=self.gid, branch=begun.branch, op=begun.op, kind=begun.kind,
-                               payload=begun.payload, attempt=begun.attempt, timeout=begun.timeout)
+        refused = egress.refusal(begun.url, unresolved_ok=True) if begun.guarded else None
+        if refused:
+            # Not called at all: a definite FAIL, and the reason shows in the timeline.
+            answer = protocol.Answer(FAIL, None, None, refused, 0)
+        else:
+            answer = protocol.call(begun.url, gid=self.gid, branch=begun.branch, op=begun.op, kind=begun.kind,
+                                   payload=begun.payload, attempt=begun.attempt, timeout=begun.timeout)
         self._begun = None
         self._renew()
         tx = load(self.gid)

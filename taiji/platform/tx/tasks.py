@@ -10,7 +10,7 @@ import logging
 
 from taiji.platform.db import after_commit, utcnow
 from taiji.platform.tasks import celery
-from taiji.platform.tx import engine
+from taiji.platform.tx import engine, messages, notify
 
 log = logging.getLogger("taiji.tx")
 
@@ -44,10 +44,47 @@ def advance(gid: str) -> str | None:
 def process_due() -> int:
     """Hand every due, unowned transaction to a worker (scheduled every few seconds)."""
     gids = engine.due()
+    notify.recover_abandoned()
+    nids = notify.due()
+    mids = messages.due()
 
     def dispatch() -> None:
         for gid in gids:
             enqueue_advance(gid)
+        for nid in nids:
+            enqueue_notification(nid)
+        for mid in mids:
+            try:
+                check_message.apply_async((mid,), retry=False)
+            except Exception:
+                log.warning("could not enqueue a message check-back", exc_info=True, extra={"mid": mid})
 
     after_commit(dispatch)
     return len(gids)
+
+
+def enqueue_notification(nid: str, countdown: float | None = None) -> None:
+    """Ask a worker to attempt notification ``nid``; if the broker is away, the timer will find it."""
+    try:
+        deliver.apply_async((nid,), countdown=countdown, retry=False)
+    except Exception:
+        log.warning("could not enqueue a notification; the timer will pick it up", exc_info=True,
+                    extra={"nid": nid})
+
+
+@celery.task(name="tx.notify", acks_late=True)
+def deliver(nid: str) -> str | None:
+    """Make one attempt of a best-effort notification and enqueue the next one if it is near."""
+    state = notify.attempt(nid)
+    if state == notify.PENDING:
+        row = notify.get_any(nid)
+        delay = max(0.0, (row.next_attempt_at - utcnow()).total_seconds())
+        if delay <= COUNTDOWN_LIMIT:
+            enqueue_notification(nid, countdown=delay)
+    return state
+
+
+@celery.task(name="tx.message_check", acks_late=True)
+def check_message(mid: str) -> str:
+    """Ask a participant whether a prepared message's local transaction committed; submit or abort it."""
+    return messages.check(mid)

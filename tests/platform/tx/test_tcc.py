@@ -64,3 +64,16 @@ def test_a_confirm_that_never_succeeds_is_parked_not_cancelled(participant):
     assert tx.state == PARKED and tx.phase == "confirm"
     assert participant.calls(gid, "cancel") == []
     assert len(participant.calls(gid, "confirm", "hotel")) == 3
+
+
+def test_a_failed_trys_side_effect_is_still_undone(participant):
+    # Correctness test 6: the try changed something and then answered FAIL; its cancel still runs.
+    participant.always("hotel", "try", "dirty_fail")
+    gid = _submit(participant, "flight", "hotel")
+
+    tx = drive(gid)
+
+    assert tx.state == ROLLED_BACK
+    effects = participant.effects(gid)
+    assert ("hotel", "try") in effects and ("hotel", "cancel") in effects
+    assert effects[-2:] == [("hotel", "cancel"), ("flight", "cancel")]

@@ -1,0 +1,21 @@
+"""TX: the console and REST API of the transaction engine (``taiji.platform.tx``) for tenants."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from taiji.platform.module import Module, NavItem
+
+from . import permissions
+from .api import blp as api_blp
+from .views import bp
+
+module = Module(
+    code="tx",
+    title=_l("Transactions"),
+    api_blueprints=[api_blp],
+    blueprints=[bp],
+    nav=[NavItem(_l("Transactions"), "tx.transactions", permission=permissions.Perm.TRANSACTION_READ,
+                 icon="arrows-exchange", order=40)],
+    permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
+)

@@ -1,0 +1,149 @@
+"""TX REST routes: submit sagas and TCC transactions, follow them, and recover them by hand."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from taiji.platform import auth, tenancy
+from taiji.platform.api import Blueprint, set_page_count
+from taiji.platform.errors import NotFound
+
+from . import services
+from .permissions import Perm
+from .schemas import (
+    OPERATIONS,
+    ActionIn,
+    MessageIn,
+    MessageOut,
+    NotificationIn,
+    NotificationOut,
+    SagaIn,
+    TccIn,
+    TransactionDetailOut,
+    TransactionOut,
+    TransactionQueryIn,
+)
+
+blp = Blueprint("tx_api", __name__, url_prefix="/api/v1",
+                description="Distributed transactions: sagas, TCC, operator actions")
+
+
+T = "/tenants/<tenant>/tx"
+
+
+def _detail(transaction):
+    transaction.timeline = services.timeline(transaction)
+    return transaction
+
+
+@blp.route(T + "/sagas")
+class Sagas(MethodView):
+    @auth.require(Perm.TRANSACTION_OPERATE)
+    @blp.arguments(SagaIn)
+    @blp.response(201, TransactionOut)
+    def post(self, data, tenant):
+        """Submit a saga: ordered steps, or a DAG with `depends_on`; each an action and compensation URL"""
+        return services.submit_saga(tenancy.current(), data, principal=auth.current_principal())
+
+
+@blp.route(T + "/tcc")
+class Tccs(MethodView):
+    @auth.require(Perm.TRANSACTION_OPERATE)
+    @blp.arguments(TccIn)
+    @blp.response(201, TransactionOut)
+    def post(self, data, tenant):
+        """Submit a TCC transaction: branches with try, confirm and cancel URLs"""
+        return services.submit_tcc(tenancy.current(), data, principal=auth.current_principal())
+
+
+@blp.route(T + "/transactions")
+class Transactions(MethodView):
+    @auth.require(Perm.TRANSACTION_READ)
+    @blp.arguments(TransactionQueryIn, location="query")
+    @blp.response(200, TransactionOut(many=True))
+    @blp.paginate()
+    def get(self, query, tenant, pagination_parameters):
+        """The tenant's transactions, newest first; filter by state, kind, business key and age"""
+        page = services.list_transactions(tenancy.current(), **query, page=pagination_parameters.page,
+                                          page_size=pagination_parameters.page_size)
+        set_page_count(pagination_parameters, page)
+        return page.items
+
+
+@blp.route(T + "/transactions/<gid>")
+class TransactionItem(MethodView):
+    @auth.require(Perm.TRANSACTION_READ)
+    @blp.response(200, TransactionDetailOut)
+    def get(self, tenant, gid):
+        """One transaction with its steps and the timeline of every call"""
+        return _detail(services.get_transaction(tenancy.current(), gid))
+
+
+@blp.route(T + "/transactions/<gid>/actions/<operation>")
+class TransactionAction(MethodView):
+    @auth.require(Perm.TRANSACTION_OPERATE)
+    @blp.arguments(ActionIn)
+    @blp.response(200, TransactionDetailOut)
+    def post(self, data, tenant, gid, operation):
+        """retry, stop, forward, compensate or skip (with `step`); idempotent, 409 where it makes no sense"""
+        if operation not in OPERATIONS:
+            raise NotFound(f"No action '{operation}'; use one of: {', '.join(OPERATIONS)}.")
+        t = tenancy.current()
+        transaction = services.operate(t, gid, operation, principal=auth.current_principal(), **data)
+        return _detail(transaction)
+
+
+@blp.route(T + "/notifications")
+class Notifications(MethodView):
+    @auth.require(Perm.TRANSACTION_OPERATE)
+    @blp.arguments(NotificationIn)
+    @blp.response(201, NotificationOut)
+    def post(self, data, tenant):
+        """Send a signed best-effort notification: repeated on the schedule until a 2xx with the ack body"""
+        return services.send_notification(tenancy.current(), data)
+
+
+@blp.route(T + "/notifications/<nid>")
+class NotificationItem(MethodView):
+    @auth.require(Perm.TRANSACTION_READ)
+    @blp.response(200, NotificationOut)
+    def get(self, tenant, nid):
+        """How a notification went: delivered, still pending (with the next attempt), or given up"""
+        return services.get_notification(tenancy.current(), nid)
+
+
+@blp.route(T + "/messages")
+class Messages(MethodView):
+    @auth.require(Perm.TRANSACTION_OPERATE)
+    @blp.arguments(MessageIn)
+    @blp.response(201, MessageOut)
+    def post(self, data, tenant):
+        """Prepare a two-phase message; submit it after your local commit, or let the check-back decide"""
+        return services.prepare_message(tenancy.current(), data)
+
+
+@blp.route(T + "/messages/<mid>")
+class MessageItem(MethodView):
+    @auth.require(Perm.TRANSACTION_READ)
+    @blp.response(200, MessageOut)
+    def get(self, tenant, mid):
+        """A message's state"""
+        return services.get_message(tenancy.current(), mid)
+
+
+@blp.route(T + "/messages/<mid>/submit")
+class MessageSubmit(MethodView):
+    @auth.require(Perm.TRANSACTION_OPERATE)
+    @blp.response(200, MessageOut)
+    def post(self, tenant, mid):
+        """Publish a prepared message (idempotent; 409 once aborted)"""
+        return services.decide_message(tenancy.current(), mid, submit=True)
+
+
+@blp.route(T + "/messages/<mid>/abort")
+class MessageAbort(MethodView):
+    @auth.require(Perm.TRANSACTION_OPERATE)
+    @blp.response(200, MessageOut)
+    def post(self, tenant, mid):
+        """Drop a prepared message (idempotent; 409 once published)"""
+        return services.decide_message(tenancy.current(), mid, submit=False)

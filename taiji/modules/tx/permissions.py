@@ -1,0 +1,31 @@
+"""Permissions of the transaction console and API, and the tenant roles that hold them."""
+
+from __future__ import annotations
+
+import enum
+
+from taiji.platform.auth import TenantRole
+
+
+class Perm(enum.StrEnum):
+    TRANSACTION_READ = "tx:transaction:read"
+    TRANSACTION_OPERATE = "tx:transaction:operate"
+
+    @property
+    def description(self) -> str:
+        return _DESCRIPTIONS[self.value]
+
+
+_DESCRIPTIONS = {
+    "tx:transaction:read": "See the tenant's distributed transactions and the timeline of their calls",
+    "tx:transaction:operate": "Submit sagas and TCC transactions; retry, stop, forward, compensate, "
+                              "skip steps",
+}
+
+TENANT_GRANTS = {
+    TenantRole.OWNER: {Perm.TRANSACTION_READ, Perm.TRANSACTION_OPERATE},
+    TenantRole.ADMIN: {Perm.TRANSACTION_READ, Perm.TRANSACTION_OPERATE},
+    TenantRole.MEMBER: {Perm.TRANSACTION_READ},
+    TenantRole.VIEWER: {Perm.TRANSACTION_READ},
+}
+PLATFORM_GRANTS: dict = {}

@@ -1,0 +1,76 @@
+"""TX console pages: the list with filters and empty state, the timeline, live refresh and the
+operator buttons with their confirm dialogs and explained refusals."""
+
+from __future__ import annotations
+
+import uuid
+
+from taiji.platform.db import db
+from taiji.platform.tx import services as tx
+from tests.factories import make_member
+from tests.platform.tx.conftest import FAST, drive, saga_steps
+
+
+def _parked_free_saga(tenant, **kw):
+    gid = f"con-{uuid.uuid4().hex[:8]}"
+    tx.submit_saga([{"name": "reserve", "action": "http://10.0.0.9/r"}, {"name": "charge",
+                    "action": "http://10.0.0.9/c"}], gid=gid, tenant=tenant, **kw)
+    db.session.commit()
+    return gid
+
+
+def test_empty_list_explains_what_appears_here(login, admin, tenant):
+    html = login(admin).get(f"/t/{tenant.slug}/transactions").get_data(as_text=True)
+    assert 'data-testid="empty-state"' in html and "No transactions yet" in html
+
+
+def test_list_filters_by_state_and_business_key(login, admin, tenant):
+    gid = _parked_free_saga(tenant, business_key="order-7")
+    _parked_free_saga(tenant, business_key="order-8")
+    client = login(admin)
+    html = client.get(f"/t/{tenant.slug}/transactions?business_key=order-7").get_data(as_text=True)
+    assert html.count('data-testid="tx-row"') == 1 and gid in html
+    html = client.get(f"/t/{tenant.slug}/transactions?state=succeeded").get_data(as_text=True)
+    assert "No transactions match" in html
+    assert client.get(f"/t/{tenant.slug}/transactions?state=bogus&older_than_minutes=x").status_code == 200
+
+
+def test_timeline_shows_each_call_and_stops_polling_when_finished(login, admin, tenant, participant,
+                                                                  loopback_allowed):
+    gid = f"tl-{uuid.uuid4().hex[:8]}"
+    tx.submit_saga(saga_steps(participant, "reserve", "charge"), gid=gid, tenant=tenant, options=FAST)
+    db.session.commit()
+    client = login(admin)
+    running = client.get(f"/t/{tenant.slug}/transactions/{gid}").get_data(as_text=True)
+    assert 'hx-trigger="every 2s"' in running
+    drive(gid)
+    partial = client.get(f"/t/{tenant.slug}/transactions/{gid}", headers={"HX-Request": "true"})
+    html = partial.get_data(as_text=True)
+    assert "<html" not in html and 'id="tx-live"' in html
+    assert html.count('data-testid="tx-call"') == 2
+    assert 'data-result="OK"' in html and "hx-trigger" not in html
+
+
+def test_operator_buttons_confirm_act_and_explain_refusals(login, admin, tenant):
+    gid = _parked_free_saga(tenant)
+    client = login(admin)
+    page = client.get(f"/t/{tenant.slug}/transactions/{gid}").get_data(as_text=True)
+    assert 'data-testid="op-stop"' in page and "return confirm(" in page
+    response = client.post(f"/t/{tenant.slug}/transactions/{gid}/stop")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-state="stopped"' in page
+    assert 'data-testid="refused-retry"' in page and "The transaction is finished" in page
+    again = client.post(f"/t/{tenant.slug}/transactions/{gid}/retry", follow_redirects=True)
+    assert "Refused:" in again.get_data(as_text=True)
+
+
+def test_viewer_sees_no_buttons_and_cannot_act(login, tenant):
+    gid = _parked_free_saga(tenant)
+    viewer = make_member(tenant, "viewer")
+    client = login(viewer)
+    page = client.get(f"/t/{tenant.slug}/transactions/{gid}").get_data(as_text=True)
+    assert 'data-testid="tx-actions"' not in page
+    assert client.post(f"/t/{tenant.slug}/transactions/{gid}/stop").status_code == 403
+    assert tx.get_transaction(gid).state == "running"
+
