@@ -1,7 +1,9 @@
 """`make bench`: serve Taiji with gunicorn on loopback, load it, print a table.
 
 Rows: an authenticated GET of a tenant's member list with 1 and with 10,000 tenants in the
-database, and tenant creation latency. The table is also written to bench/results/latest.md.
+database, and tenant creation latency; then SPM's catalog at 5,000 components and 20,000
+dependencies (bench/spm_bench.py, in-process, on its own fresh database). The tables are also
+written to bench/results/latest.md.
 Everything stays on 127.0.0.1 and every load runs for a fixed, bounded time.
 """
 
@@ -26,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import load, seed  # noqa: E402
+from bench import load, seed, spm_bench  # noqa: E402
 
 WEB_WORKERS = 2
 WEB_THREADS = 4  # what `taiji web` gives gunicorn's gthread workers
@@ -130,6 +132,7 @@ def main() -> int:
                         help="concurrent connections of the GET load (default: the server's threads)")
     parser.add_argument("--creations", type=int, default=500, help="at most this many tenants created")
     parser.add_argument("--keep", action="store_true", help="keep the data folder (logs) afterwards")
+    parser.add_argument("--no-spm", action="store_true", help="leave out the SPM catalog rows")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="taiji-bench-"))
@@ -173,6 +176,14 @@ def main() -> int:
         print(f"POST /api/v1/tenants one at a time, up to {args.creations} or {args.seconds}s …", flush=True)
         rows.append(row("POST /api/v1/tenants (1 client, sequential)", tenants,
                         measure_creation(server, people["admin_token"], args.seconds, args.creations)))
+        if server is not None:
+            server.stop()
+            server = None
+        spm_url = spm_rows = None
+        if not args.no_spm:
+            spm_url = spm_bench.database(data_dir)
+            print(f"SPM catalog on {seed.describe(spm_url)} …", flush=True)
+            spm_rows = spm_bench.run(spm_url)
     finally:
         if server is not None:
             server.stop()
@@ -193,6 +204,9 @@ def main() -> int:
         "- the load generator shares the machine's CPUs with the server",
     ]
     text = render(header, rows)
+    if spm_rows:
+        text += f"\nSPM catalog, in-process through the Flask test client, on {seed.describe(spm_url)}:\n\n"
+        text += spm_bench.table(spm_rows)
     print()
     print(text)
     results = HERE / "results"

@@ -6,12 +6,12 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import Module, NavItem
 
-from . import api_analysis, permissions, services
+from . import api_analysis, permissions, services, views_edit
 from .api import blp as api_blp
 from .events import HANDLERS
 from .views import bp
 
-assert api_analysis  # its routes register on api_blp when imported
+assert api_analysis and views_edit  # their routes register on api_blp and bp when imported
 
 
 def _setup(app) -> None:

@@ -18,6 +18,7 @@ from .schemas import (
     GraphQueryIn,
     ImportReportOut,
     RelatedOut,
+    RelatedQueryIn,
     RetirementOut,
     RulesIn,
     RulesOut,
@@ -85,19 +86,43 @@ class Graph(MethodView):
 @blp.route(C + "/depends-on")
 class DependsOn(MethodView):
     @auth.require(Perm.PRODUCT_READ)
+    @blp.arguments(RelatedQueryIn, location="query")
     @blp.response(200, RelatedOut(many=True))
-    def get(self, tenant, product, component):
-        """Everything the component depends on, directly and transitively, nearest first"""
-        return services.depends_on(_t(), _component(product, component))
+    @blp.paginate()
+    def get(self, query, tenant, product, component, pagination_parameters):
+        """Everything the component depends on, directly and transitively, nearest first
+
+        Paginated; `max_depth` stops the walk that many edges away."""
+        page = services.depends_on(
+            _t(),
+            _component(product, component),
+            max_depth=query["max_depth"],
+            page=pagination_parameters.page,
+            page_size=pagination_parameters.page_size,
+        )
+        set_page_count(pagination_parameters, page)
+        return page.items
 
 
 @blp.route(C + "/impact")
 class Impact(MethodView):
     @auth.require(Perm.PRODUCT_READ)
+    @blp.arguments(RelatedQueryIn, location="query")
     @blp.response(200, RelatedOut(many=True))
-    def get(self, tenant, product, component):
-        """Everything that depends on the component, directly and transitively (impact analysis)"""
-        return services.impact(_t(), _component(product, component))
+    @blp.paginate()
+    def get(self, query, tenant, product, component, pagination_parameters):
+        """Everything that depends on the component, directly and transitively (impact analysis)
+
+        Paginated; `max_depth` stops the walk that many edges away."""
+        page = services.impact(
+            _t(),
+            _component(product, component),
+            max_depth=query["max_depth"],
+            page=pagination_parameters.page,
+            page_size=pagination_parameters.page_size,
+        )
+        set_page_count(pagination_parameters, page)
+        return page.items
 
 
 @blp.route(C + "/apis/<api>/<api_version>/retirement")

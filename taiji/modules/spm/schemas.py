@@ -171,6 +171,14 @@ class GraphQueryIn(Schema):
     )
 
 
+class RelatedQueryIn(Schema):
+    max_depth = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1, max=100),
+        metadata={"description": "Stop the walk this many edges away (1 = direct only)"},
+    )
+
+
 class RelatedOut(Schema):
     component = fields.String()
     product = fields.String()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from wtforms.fields.choices import SelectChoice
 
 from taiji.platform import auth, tenancy
 from taiji.platform.errors import ServiceError
@@ -25,6 +26,10 @@ from .permissions import Perm
 bp = Blueprint("spm", __name__, template_folder="templates")
 
 PRODUCT = "/t/<tenant>/products/<product>"
+
+
+def layer_choices(layers: list[str]) -> list[SelectChoice]:
+    return [SelectChoice("", _("No layer")), *[SelectChoice(layer) for layer in layers]]
 
 
 def _page() -> int:
@@ -87,9 +92,9 @@ def _product_page(product, *, component_form=None, dependency_form=None, version
     layers = services.layers(t)
     components = services.list_components(t, product, page=1, page_size=100)
     component_form = component_form or ComponentForm()
-    component_form.layer.choices = [("", _("No layer")), *[(layer, layer) for layer in layers]]
+    component_form.layer.choices = layer_choices(layers)
     dependency_form = dependency_form or DependencyForm()
-    dependency_form.source.choices = [(c.name, c.name) for c in components.items]
+    dependency_form.source.choices = [SelectChoice(c.name) for c in components.items]
     focus = request.args.get("focus") or None
     focus_component = services.find_component(t, product, focus) if focus else None
     graph = services.product_graph(t, product, focus_component)
@@ -124,7 +129,7 @@ def add_component(tenant, product):
     t = tenancy.current()
     item = services.get_product(t, product)
     form = ComponentForm()
-    form.layer.choices = [("", ""), *[(layer, layer) for layer in services.layers(t)]]
+    form.layer.choices = layer_choices(services.layers(t))
     if form.validate_on_submit():
         try:
             services.create_component(
@@ -143,14 +148,14 @@ def add_component(tenant, product):
                 },
             )
         except ServiceError as exc:
-            form.name.errors.append(exc.detail if not exc.errors else _error_text(exc))
+            form.name.errors.append(exc.detail if not exc.errors else error_text(exc))
         else:
             flash(_("Component %(name)s added.", name=form.name.data), "success")
             return redirect(url_for("spm.product", tenant=tenant, product=product) + "#components")
     return _product_page(item, component_form=form, status=422)
 
 
-def _error_text(exc: ServiceError) -> str:
+def error_text(exc: ServiceError) -> str:
     fields = (exc.errors or {}).get("json") or {}
     return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items()) or exc.detail
 
@@ -161,7 +166,8 @@ def add_dependency(tenant, product):
     t = tenancy.current()
     item = services.get_product(t, product)
     form = DependencyForm()
-    form.source.choices = [(c.name, c.name) for c in services.list_components(t, item, page_size=100).items]
+    components = services.list_components(t, item, page_size=100).items
+    form.source.choices = [SelectChoice(c.name) for c in components]
     if form.validate_on_submit():
         try:
             source = services.get_component(t, item, form.source.data)
@@ -177,7 +183,7 @@ def add_dependency(tenant, product):
                 },
             )
         except ServiceError as exc:
-            form.target.errors.append(_error_text(exc))
+            form.target.errors.append(error_text(exc))
         else:
             flash(_("Dependency added."), "success")
             return redirect(url_for("spm.product", tenant=tenant, product=product) + "#dependencies")
@@ -194,7 +200,7 @@ def cut_version(tenant, product):
         try:
             services.create_version(t, item, form.version.data, form.notes.data or "")
         except ServiceError as exc:
-            form.version.errors.append(_error_text(exc))
+            form.version.errors.append(error_text(exc))
         else:
             flash(_("Version %(v)s cut as a draft.", v=form.version.data), "success")
             return redirect(url_for("spm.product", tenant=tenant, product=product) + "#versions")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 def _rules(violations):
     return sorted((v["rule"], tuple(v["components"])) for v in violations)
@@ -192,6 +194,20 @@ def test_transitive_depends_on_and_impact(catalog):
         ("shop/mobile", 2),
         ("shop/web", 2),
     ]
+
+
+def test_impact_is_paginated_and_can_stop_at_a_depth(catalog):
+    _chain(catalog)
+    base = f"{catalog.base}/products/shop/components"
+    first = catalog.api.get(f"{base}/auth/impact?page_size=2")
+    assert json.loads(first.headers["X-Pagination"])["total"] == 3
+    assert [d["component"] for d in first.json] == ["shop/orders", "shop/mobile"]
+    second = catalog.api.get(f"{base}/auth/impact?page_size=2&page=2").json
+    assert [d["component"] for d in second] == ["shop/web"]
+    direct = catalog.api.get(f"{base}/web/depends-on?max_depth=1").json
+    assert [d["component"] for d in direct] == ["shop/orders"]
+    bad = catalog.api.get(f"{base}/web/depends-on?max_depth=0")
+    assert bad.status_code == 422 and bad.content_type == "application/problem+json"
 
 
 def test_what_breaks_if_an_api_version_is_retired(catalog):

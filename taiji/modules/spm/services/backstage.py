@@ -109,7 +109,9 @@ def export(tenant, product: Product | None = None) -> str:
                         annotations={A + "api-name": name, A + "api-version": version},
                     )
                 )
-    return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, explicit_start=True)
+    # libyaml's emitter when PyYAML has it: the same text, many times faster for a big catalog.
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump_all(docs, Dumper=dumper, sort_keys=False, allow_unicode=True, explicit_start=True)
 
 
 def _entity(

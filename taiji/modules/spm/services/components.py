@@ -180,11 +180,39 @@ def _changed(tenant, component: Component, change: str, details: dict | None = N
     )
 
 
-def create_component(tenant, product: Product, data: dict) -> Component:
-    """Add a component to ``product``; publishes ``spm.component.changed`` (change=created)."""
+def validate_component(tenant, data: dict) -> None:
+    """Raise the field error a new component described by ``data`` would meet; change nothing."""
+    fields.name(data.get("name"))
+    _validated(tenant, data, partial=False)
+
+
+def flush_changes(tenant, batch: list) -> None:
+    """Write what a bulk caller collected in ``batch`` with one flush, then record and announce
+    each change (their audit entries and events need the rows' ids)."""
+    db.session.flush()
+    for component, change, details in batch:
+        _changed(tenant, component, change, details)
+    batch.clear()
+
+
+def _done(tenant, component: Component, change: str, details: dict, batch: list | None) -> None:
+    if batch is None:
+        db.session.flush()
+        _changed(tenant, component, change, details)
+    else:
+        batch.append((component, change, details))
+
+
+def create_component(
+    tenant, product: Product, data: dict, *, name_free: bool = False, batch: list | None = None
+) -> Component:
+    """Add a component to ``product``; publishes ``spm.component.changed`` (change=created).
+
+    Bulk callers (the catalog import) pass ``name_free`` when they know the name is not taken
+    and a ``batch`` list: the row is then only added, and ``flush_changes`` writes it later."""
     name = fields.name(data.get("name"))
     values = _validated(tenant, data, partial=False)
-    if find_component(tenant, product, name) is not None:
+    if not name_free and find_component(tenant, product, name) is not None:
         raise Conflict(
             f"The component '{name}' exists in '{product.slug}'.",
             errors={"json": {"name": ["Already taken."]}},
@@ -193,16 +221,15 @@ def create_component(tenant, product: Product, data: dict) -> Component:
     component.set_tags([])
     db.session.add(component)
     _apply(component, values)
-    db.session.flush()
-    _changed(tenant, component, "created", {"kind": component.kind, "layer": component.layer})
+    _done(tenant, component, "created", {"kind": component.kind, "layer": component.layer}, batch)
     return component
 
 
-def update_component(tenant, component: Component, data: dict) -> Component:
+def update_component(tenant, component: Component, data: dict, *, batch: list | None = None) -> Component:
+    """Change what ``data`` names; records and announces only a real change."""
     changed = _apply(component, _validated(tenant, data, partial=True))
     if changed:
-        db.session.flush()
-        _changed(tenant, component, "updated", changed)
+        _done(tenant, component, "updated", changed, batch)
     return component
 
 
@@ -268,11 +295,25 @@ def get_dependency(component: Component, dependency_id: int) -> Dependency:
     return dependency
 
 
-def add_dependency(tenant, component: Component, data: dict) -> Dependency:
+def add_dependency(
+    tenant, component: Component, data: dict, *, target: Component | None = None, batch: list | None = None
+) -> Dependency:
     """Declare that ``component`` depends on another component (``component``: "name" in the same
-    product or "product/name") or on a third-party product (``name``, license, purl)."""
+    product or "product/name") or on a third-party product (``name``, license, purl).
+
+    Bulk callers pass the ``target`` they resolved (and know is not depended on yet) and a
+    ``batch`` list, as for ``create_component``."""
     version_range = fields.version_range(data.get("version_range"))
-    if data.get("component"):
+    if target is not None:
+        dependency = Dependency(
+            tenant_id=tenant.id,
+            product_id=component.product_id,
+            source=component,
+            target=target,
+            version_range=version_range,
+        )
+        described = target.ref
+    elif data.get("component"):
         if data.get("name"):
             raise field_error("name", "Give either a component or a third-party name, not both.")
         target = resolve_ref(tenant, data["component"], component.product)
@@ -295,7 +336,7 @@ def add_dependency(tenant, component: Component, data: dict) -> Dependency:
         described = target.ref
     elif data.get("name"):
         name = fields.title(data["name"], "name", 200).lower()
-        exists = db.session.execute(
+        exists = batch is None and db.session.execute(
             sa.select(Dependency.id).where(Dependency.source_id == component.id, Dependency.name == name)
         ).first()
         if exists:
@@ -313,12 +354,11 @@ def add_dependency(tenant, component: Component, data: dict) -> Dependency:
     else:
         raise field_error("component", "Name the component depended on, or a third-party 'name'.")
     db.session.add(dependency)
-    db.session.flush()
-    _changed(tenant, component, "dependency-added", {"on": described, "version_range": version_range})
+    _done(tenant, component, "dependency-added", {"on": described, "version_range": version_range}, batch)
     return dependency
 
 
-def update_dependency(tenant, dependency: Dependency, data: dict) -> Dependency:
+def update_dependency(tenant, dependency: Dependency, data: dict, *, batch: list | None = None) -> Dependency:
     changed = {}
     if "version_range" in data:
         changed["version_range"] = fields.version_range(data["version_range"])
@@ -333,14 +373,13 @@ def update_dependency(tenant, dependency: Dependency, data: dict) -> Dependency:
     if changed:
         for key, value in changed.items():
             setattr(dependency, key, value)
-        db.session.flush()
-        _changed(tenant, dependency.source, "dependency-updated", {"dependency": dependency.id, **changed})
+        details = {"dependency": dependency.id, **changed}
+        _done(tenant, dependency.source, "dependency-updated", details, batch)
     return dependency
 
 
-def remove_dependency(tenant, dependency: Dependency) -> None:
+def remove_dependency(tenant, dependency: Dependency, *, batch: list | None = None) -> None:
     source = dependency.source
     on = dependency.target.ref if dependency.target is not None else dependency.name
     db.session.delete(dependency)
-    db.session.flush()
-    _changed(tenant, source, "dependency-removed", {"on": on})
+    _done(tenant, source, "dependency-removed", {"on": on}, batch)

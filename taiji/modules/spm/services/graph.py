@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import sqlalchemy as sa
 
-from taiji.platform.db import db
+from taiji.platform.db import Page, db
 from taiji.platform.errors import NotFound
 
 from ..models import Component, ComponentApi, Dependency, Product
@@ -27,8 +27,10 @@ _CACHE_SIZE = 32
 _lock = threading.Lock()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Violation:
+    """One broken rule; shared by every caller of the memoised check, so never changed."""
+
     rule: str
     severity: str
     components: list[str]
@@ -104,6 +106,10 @@ def _build(tenant) -> nx.DiGraph:
                     version_range=data["version_range"],
                     apis=(*data["apis"], f"{name}@{version}"),
                 )
+    # Each node's place in name order, so that listings sort with C-level keys.
+    by_name = sorted(graph.nodes, key=lambda n: graph.nodes[n]["ref"])
+    graph.graph["rank"] = {n: i for i, n in enumerate(by_name)}
+    graph.graph["checked"] = {}
     return nx.freeze(graph)
 
 
@@ -127,11 +133,24 @@ def tenant_graph(tenant) -> nx.DiGraph:
 
 
 def check(tenant, product: Product | None = None) -> list[Violation]:
-    """Every rule violation that involves ``product`` (the whole tenant when None)."""
+    """Every rule violation that involves ``product`` (the whole tenant when None).
+
+    Remembered with the cached graph: until the catalog or the rules change, asking again
+    (the product page, the violations list, a release) costs nothing."""
     graph = tenant_graph(tenant)
     layers = rules.layers(tenant)
-    rank = {name: index for index, name in enumerate(layers)}
     severity = rules.severities(tenant)
+    memo = graph.graph.setdefault("checked", {})
+    key = (product.id if product is not None else None, tuple(layers), tuple(sorted(severity.items())))
+    if key not in memo:
+        if len(memo) >= 64:
+            memo.clear()
+        memo[key] = _check(graph, product, layers, severity)
+    return list(memo[key])
+
+
+def _check(graph: nx.DiGraph, product: Product | None, layers: list[str], severity: dict) -> list[Violation]:
+    rank = {name: index for index, name in enumerate(layers)}
     mine = (
         set(graph.nodes)
         if product is None
@@ -234,32 +253,55 @@ def check(tenant, product: Product | None = None) -> list[Violation]:
 # -- questions ----------------------------------------------------------------------------------
 
 
+def _entry(graph: nx.DiGraph, node: int, depth: int) -> dict:
+    data = graph.nodes[node]
+    return {
+        "component": data["ref"],
+        "product": data["product"],
+        "layer": data["layer"],
+        "kind": data["kind"],
+        "depth": depth,
+    }
+
+
 def _listing(graph: nx.DiGraph, distances: dict[int, int], start: int) -> list[dict]:
-    out = [
-        {
-            "component": graph.nodes[n]["ref"],
-            "product": graph.nodes[n]["product"],
-            "layer": graph.nodes[n]["layer"],
-            "kind": graph.nodes[n]["kind"],
-            "depth": d,
-        }
-        for n, d in distances.items()
-        if n != start
-    ]
-    return sorted(out, key=lambda x: (x["depth"], x["component"]))
+    ordered = sorted(
+        (n for n in distances if n != start), key=lambda n: (distances[n], graph.nodes[n]["ref"])
+    )
+    return [_entry(graph, n, distances[n]) for n in ordered]
 
 
-def depends_on(tenant, component: Component) -> list[dict]:
-    """Everything ``component`` depends on, directly (depth 1) or transitively."""
-    graph = tenant_graph(tenant)
-    return _listing(graph, nx.single_source_shortest_path_length(graph, component.id), component.id)
+def _related(
+    graph: nx.DiGraph, start: int, max_depth: int | None, page: int, page_size: int
+) -> Page[dict]:
+    # The traversal over the cached graph takes a few milliseconds even when thousands of
+    # components are reached; building and serialising an entry for each is what costs, so
+    # only the requested page is turned into entries.
+    distances = nx.single_source_shortest_path_length(graph, start, cutoff=max_depth)
+    distances.pop(start, None)
+    # By name, then (stable) by depth: nearest first, names in order within a depth.
+    ordered = sorted(distances, key=graph.graph["rank"].__getitem__)
+    ordered.sort(key=distances.__getitem__)
+    page, page_size = max(1, page), max(1, min(page_size, 100))
+    chunk = ordered[(page - 1) * page_size : page * page_size]
+    items = [_entry(graph, n, distances[n]) for n in chunk]
+    return Page(items=items, total=len(ordered), page=page, page_size=page_size)
 
 
-def impact(tenant, component: Component) -> list[dict]:
-    """Everything that depends on ``component``, directly or transitively."""
-    graph = tenant_graph(tenant)
-    reverse = graph.reverse(copy=False)
-    return _listing(graph, nx.single_source_shortest_path_length(reverse, component.id), component.id)
+def depends_on(
+    tenant, component: Component, *, max_depth: int | None = None, page: int = 1, page_size: int = 20
+) -> Page[dict]:
+    """What ``component`` depends on, directly (depth 1) or transitively up to ``max_depth``,
+    nearest first, one page at a time."""
+    return _related(tenant_graph(tenant), component.id, max_depth, page, page_size)
+
+
+def impact(
+    tenant, component: Component, *, max_depth: int | None = None, page: int = 1, page_size: int = 20
+) -> Page[dict]:
+    """What depends on ``component``, directly or transitively up to ``max_depth``, nearest
+    first, one page at a time (impact analysis)."""
+    return _related(tenant_graph(tenant).reverse(copy=False), component.id, max_depth, page, page_size)
 
 
 def api_retirement_impact(tenant, component: Component, api: str, version: str) -> dict:

@@ -31,6 +31,12 @@ SEVERITIES = ("error", "warning")
 
 def settings(tenant) -> RuleSettings:
     """The tenant's settings row, created with the defaults on first use."""
+    # Remembered for the session: a bulk import asks for it once per entity. A row the
+    # session no longer holds (closed, or its creation rolled back) is looked up again.
+    memo = db.session.info.setdefault("spm.rule_settings", {})
+    row = memo.get(tenant.id)
+    if row is not None and sa.inspect(row).persistent:
+        return row
     row = db.session.execute(
         sa.select(RuleSettings).where(RuleSettings.tenant_id == tenant.id)
     ).scalar_one_or_none()
@@ -43,6 +49,7 @@ def settings(tenant) -> RuleSettings:
         )
         db.session.add(row)
         db.session.flush()
+    memo[tenant.id] = row
     return row
 
 
