@@ -37,6 +37,8 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || \
 		(apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)) || true
 	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.iam_bench
+	$(BIN)/python -m bench.tx_bench
 
 # Extract the console's strings, merge them into the Chinese catalogue, compile it.
 # Translate the new entries in taiji/translations/zh_Hans/LC_MESSAGES/messages.po, then run again.
