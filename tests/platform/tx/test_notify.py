@@ -114,22 +114,52 @@ def test_body_is_signed_so_the_receiver_can_check_it(receiver):
     assert hmac.compare_digest(parts["v1"], expected)
 
 
-def test_competing_workers_never_have_two_attempts_in_flight(receiver, app):
+@pytest.fixture(scope="module")
+def committed_app(tmp_path_factory):
+    """An app on its own committed database: competing workers need a connection each, which the
+    per-test rollback (one shared connection) cannot give them."""
+    from flask_migrate import upgrade
+
+    from taiji.platform.app import create_app
+    from tests.conftest import ROOT, app_overrides, sibling_database
+
+    tmp = tmp_path_factory.mktemp("notify-live")
+    application = create_app(app_overrides(sibling_database("notifylive", tmp), tmp / "data"))
+    with application.app_context():
+        upgrade(directory=str(ROOT / "taiji" / "migrations"))
+        db.session.remove()
+    try:
+        yield application
+    finally:
+        with application.app_context():
+            db.engine.dispose()
+
+
+@pytest.mark.live
+def test_competing_workers_never_have_two_attempts_in_flight(receiver, committed_app, app):
     receiver.delay = 0.3
     receiver.answers = [(200, "SUCCESS")]
-    nid = _new(receiver, [0.05])
-
-    def worker():
-        with app.app_context():
-            notify.attempt(nid)
+    try:
+        with committed_app.app_context():
+            nid = _new(receiver, [0.05])
             db.session.remove()
 
-    threads = [threading.Thread(target=worker) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert receiver.max_in_flight == 1 and len(receiver.arrivals) == 1
+        def worker():
+            with committed_app.app_context():
+                notify.attempt(nid)
+                db.session.remove()
+
+        threads = [threading.Thread(target=worker) for _ in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert receiver.max_in_flight == 1 and len(receiver.arrivals) == 1
+    finally:
+        # create_app re-pointed the shared Celery app; give it back to the session's app.
+        from taiji.platform.tasks import init_celery
+
+        init_celery(app)
 
 
 def test_a_restart_keeps_the_schedule_and_counts_the_lost_attempt(receiver):
