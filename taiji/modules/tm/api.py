@@ -85,7 +85,7 @@ class TenantItem(MethodView):
     @blp.arguments(TenantPatchIn)
     @blp.response(200, TenantOut)
     def patch(self, data, tenant):
-        """Rename (tm:tenant:write) or suspend and reactivate (tm:tenant:suspend); needs If-Match"""
+        """Rename, require MFA (tm:tenant:write), suspend or reactivate (tm:tenant:suspend); needs If-Match"""
         item = _tenant()
         blp.check_etag(item, TenantOut)
         if "name" in data:
@@ -96,6 +96,10 @@ class TenantItem(MethodView):
             if not auth.can(Perm.TENANT_SUSPEND, None):
                 abort(403, description=f"You need the permission {Perm.TENANT_SUSPEND} for this.")
             services.set_tenant_status(item, TenantStatus(data["status"]))
+        if "mfa_required" in data:
+            if not auth.can(Perm.TENANT_WRITE, item):
+                abort(403, description=f"You need the permission {Perm.TENANT_WRITE} for this.")
+            services.set_mfa_required(item, data["mfa_required"])
         return item
 
 

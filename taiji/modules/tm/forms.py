@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Regexp
 
@@ -28,6 +28,7 @@ class TenantForm(FlaskForm):
 class RenameForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)],
                        filters=[lambda v: v.strip() if v else v])
+    mfa_required = BooleanField(_l("Require two-factor authentication of every member"))
 
 
 class InviteForm(FlaskForm):

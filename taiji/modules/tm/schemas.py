@@ -18,12 +18,15 @@ class TenantPatchIn(Schema):
     name = fields.String(validate=validate.Length(min=1, max=100))
     status = fields.String(validate=validate.OneOf(["active", "suspended"]),
                            metadata={"description": "Platform administrators only"})
+    mfa_required = fields.Boolean(metadata={
+        "description": "Members must use two-factor authentication to open the tenant (tm:tenant:write)"})
 
 
 class TenantOut(Schema):
     slug = fields.String()
     name = fields.String()
     status = fields.String()
+    mfa_required = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 

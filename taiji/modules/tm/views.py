@@ -170,7 +170,8 @@ def settings(tenant):
         except ServiceError:
             form.name.errors.append(_("Enter a name of at most 100 characters."))
         else:
-            flash(_("Tenant renamed."), "success")
+            services.set_mfa_required(t, bool(form.mfa_required.data))
+            flash(_("Settings saved."), "success")
             return redirect(url_for("tm.settings", tenant=t.slug))
     return render_template("tm/settings.html", form=form), 422 if form.errors else 200
 

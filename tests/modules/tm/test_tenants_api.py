@@ -164,3 +164,19 @@ def test_suspended_tenant_locks_members_out_until_reactivated(api_as, admin, ten
 
     assert patch_tenant(admin_api, tenant.slug, {"status": "active"}).status_code == 200
     assert owner_api.get(f"/api/v1/tenants/{tenant.slug}/members").status_code == 200
+
+
+def test_owner_requires_mfa_and_members_without_it_are_sent_to_enrol(api_as, tenant, admin, login, client):
+    from tests.factories import make_member
+
+    owner = make_member(tenant, "owner")
+    response = patch_tenant(api_as(owner), tenant.slug, {"mfa_required": True})
+    assert response.status_code == 200 and response.json["mfa_required"] is True
+    member = make_member(tenant, "member")
+    assert patch_tenant(api_as(member), tenant.slug, {"mfa_required": False}).status_code == 403
+    login(member)
+    opened = client.get(f"/t/{tenant.slug}/members")
+    assert opened.status_code == 302 and "/profile/mfa" in opened.headers["Location"]
+    off = patch_tenant(api_as(owner), tenant.slug, {"mfa_required": False})
+    assert off.status_code == 200 and off.json["mfa_required"] is False
+    assert client.get(f"/t/{tenant.slug}/members").status_code == 200

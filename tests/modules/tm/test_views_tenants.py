@@ -222,3 +222,13 @@ def test_withdrawn_invitation_says_so(client, tenant):
     body = client.get(f"/invitations/{token}").get_data(as_text=True)
     assert "This invitation was withdrawn." in body
     assert 'data-testid="register-form"' not in body
+
+
+def test_settings_switch_on_two_factor_enforcement(login, client, tenant, admin):
+    login(admin)
+    assert 'data-testid="mfa-required"' in client.get(f"/t/{tenant.slug}/settings").get_data(as_text=True)
+    on = client.post(f"/t/{tenant.slug}/settings", data={"name": tenant.name, "mfa_required": "y"})
+    assert on.status_code == 302 and tenant_by_slug(tenant.slug).mfa_required is True
+    # From now on the tenant's console asks this administrator (no second factor yet) to enrol.
+    again = client.get(f"/t/{tenant.slug}/settings")
+    assert again.status_code == 302 and "/profile/mfa" in again.headers["Location"]
