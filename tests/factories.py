@@ -253,3 +253,9 @@ PERMISSION_REQUESTS["iam:directory:write"] = {
     "path": "/api/v1/tenants/{t}/directory",
     "body": {"url": "ldap://127.0.0.1:9/", "user_base": "dc=example,dc=com"},
 }
+
+
+# Modules added later keep their seeders beside their tests; importing them registers them.
+import tests.modules.vcs.seeders  # noqa: E402,F401
+import tests.modules.bpr.seeders  # noqa: E402,F401
+import tests.modules.cicd.seeders  # noqa: E402,F401

@@ -25,6 +25,9 @@ ENABLED_MODULES: tuple[str, ...] = (
     "taiji.modules.tm",
     "taiji.modules.spm",
     "taiji.modules.tx",
+    "taiji.modules.vcs",
+    "taiji.modules.bpr",
+    "taiji.modules.cicd",
 )
 
 csrf = CSRFProtect()
