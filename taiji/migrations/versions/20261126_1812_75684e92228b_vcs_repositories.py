@@ -1,4 +1,4 @@
-"""VCS: hosted and external repositories, protected branches, webhook deliveries
+"""VCS: hosted repositories, protected branches, pushes
 
 Revision ID: 75684e92228b
 Revises: 35fa12b16a8d

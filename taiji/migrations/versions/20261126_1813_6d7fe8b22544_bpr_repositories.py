@@ -1,7 +1,7 @@
 """BPR: binary repositories, files and Python packages
 
 Revision ID: 6d7fe8b22544
-Revises: 75684e92228b
+Revises: e7d3c1a90b52
 Created: 2026-11-26 18:13:00
 """
 
@@ -11,7 +11,7 @@ import taiji.platform.db
 
 
 revision = '6d7fe8b22544'
-down_revision = '75684e92228b'
+down_revision = 'e7d3c1a90b52'
 branch_labels = None
 depends_on = None
 
