@@ -1,0 +1,315 @@
+"""The wire protocols: generic files at ``/bpr/<tenant>/<repo>/<path>`` (PUT, GET, HEAD,
+DELETE) and the Python package index at ``/pypi/<tenant>/<repo>/`` (PEP 503 HTML, PEP 691
+JSON, twine uploads).
+
+These URLs take ``tenant_slug`` rather than ``tenant``: a public repository is read without
+signing in, so the kernel's "members only" gate cannot run first; this module applies the same
+rule itself (anonymous: 401 for anything not public; someone else's private repository: 404).
+Clients authenticate with a token, as Bearer or as the password of HTTP Basic (``__token__``
+for twine); the console's session may read, never write (the routes are CSRF-exempt).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from urllib.parse import quote
+
+from flask import Blueprint, Response, g, redirect, render_template, request, send_file, url_for
+from werkzeug.exceptions import HTTPException
+
+from taiji.platform import auth, tenancy
+from taiji.platform.errors import Forbidden, NotFound, ServiceError
+from taiji.platform.quotas import QuotaExceeded
+
+from . import services
+from .permissions import Perm
+from .storage import storage
+
+bp = Blueprint("bpr_protocol", __name__, template_folder="templates")
+
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+HTML_V1 = "application/vnd.pypi.simple.v1+html"
+REPO = "/<tenant_slug>/<repo_name>"
+
+
+# -- errors: plain problem+json for pip, twine and curl, never the console's HTML or login page --
+
+
+def _problem(status: int, title: str, detail: str, headers: dict | None = None) -> Response:
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+        "request_id": g.get("request_id"),
+    }
+    response = Response(
+        json.dumps(body), status=status, mimetype="application/problem+json", headers=headers or {}
+    )
+    # twine shows the status line's reason to the user: make it the explanation.
+    response.status = f"{status} {detail[:300]}".encode("latin-1", "replace").decode("latin-1")
+    return response
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException):
+    headers = {}
+    if error.code == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="taiji"'
+    if error.code == 405 and getattr(error, "valid_methods", None):
+        headers["Allow"] = ", ".join(error.valid_methods)
+    return _problem(error.code or 500, error.name, error.description or error.name, headers)
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(error: ServiceError):
+    from taiji.platform.db import db
+
+    db.session.rollback()
+    return _problem(error.status, error.title, error.detail)
+
+
+@bp.errorhandler(QuotaExceeded)
+def _quota_error(error: QuotaExceeded):
+    from taiji.platform.db import db
+
+    db.session.rollback()
+    return _problem(413, "Payload Too Large", str(error))
+
+
+# -- who is calling -----------------------------------------------------------------------------
+
+
+def _principal():
+    header = request.headers.get("Authorization", "")
+    if header[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ServiceError("The Authorization header is not valid HTTP Basic.") from None
+        _user, _, secret = decoded.partition(":")
+        principal = auth.registry.bearer_loader(secret) if secret and auth.registry.bearer_loader else None
+        if principal is None:
+            _unauthorized("The token is not valid (use a personal access token as the password).")
+        auth.set_principal(principal)
+        return principal
+    principal = auth.current_principal()
+    if principal is not None and principal.via != "token" and request.method not in ("GET", "HEAD"):
+        # A cookie must not be able to upload or delete: these routes have no CSRF token.
+        _unauthorized("Uploads and deletions need a token (Bearer, or Basic with the token as password).")
+    return principal
+
+
+def _unauthorized(detail: str):
+    from werkzeug.exceptions import Unauthorized
+
+    raise Unauthorized(description=detail)
+
+
+def _resolve(tenant_slug: str, repo_name: str, permission: str):
+    """The tenant and repository, if the caller may use them with ``permission``."""
+    principal = _principal()
+    tenant = tenancy.tenant_by_slug(tenant_slug) if re.match(tenancy.SLUG_PATTERN, tenant_slug) else None
+    repository = services.find_repository(tenant, repo_name) if tenant is not None else None
+    public_read = (
+        repository is not None
+        and repository.is_public
+        and permission == Perm.PACKAGE_READ
+        and tenant.is_active
+    )
+    if principal is None:
+        if public_read:
+            return tenant, repository
+        _unauthorized("Sign in with a token to use this repository.")
+    standing = auth.access(tenant) if tenant is not None else None
+    if (
+        tenant is None
+        or repository is None
+        or (not standing.member and not principal.is_admin and not public_read)
+    ):
+        raise NotFound(f"No repository '{repo_name}' in tenant '{tenant_slug}'.")
+    g.tenant = tenant
+    if public_read:
+        return tenant, repository
+    if not tenant.is_active and not principal.is_admin:
+        raise Forbidden(f"Tenant '{tenant_slug}' is suspended.")
+    if not auth.can(permission, tenant):
+        raise Forbidden(f"You need the permission {permission} for this.")
+    return tenant, repository
+
+
+def _actor():
+    return auth.current_principal()
+
+
+# -- generic files ------------------------------------------------------------------------------
+
+
+def _send(repository, row) -> Response:
+    store = storage()
+    response = send_file(
+        store.local_path(row.storage_key),
+        mimetype=row.content_type,
+        download_name=row.filename,
+        as_attachment=False,
+        conditional=True,
+        etag=row.sha256,
+        max_age=0,
+    )
+    response.headers["X-Checksum-Sha256"] = row.sha256
+    return response
+
+
+@bp.get("/bpr" + REPO + "/<path:path>")
+def generic_get(tenant_slug, repo_name, path):
+    _tenant, repository = _resolve(tenant_slug, repo_name, Perm.PACKAGE_READ)
+    if repository.kind != "generic":
+        raise NotFound(f"'{repo_name}' is a package index; its files are under /pypi/.")
+    row = services.find_file(repository, path.strip("/"))
+    if row is None:
+        raise NotFound(f"No file '{path}' in '{repo_name}'.")
+    return _send(repository, row)
+
+
+@bp.put("/bpr" + REPO + "/<path:path>")
+def generic_put(tenant_slug, repo_name, path):
+    tenant, repository = _resolve(tenant_slug, repo_name, Perm.PACKAGE_WRITE)
+    row = services.store_generic(
+        tenant,
+        repository,
+        path,
+        request.stream,
+        length=request.content_length,
+        content_type=request.mimetype or None,
+        actor=_actor(),
+    )
+    body = services.describe(tenant, repository, row)
+    return Response(
+        json.dumps(body),
+        status=201,
+        mimetype="application/json",
+        headers={"Location": body["url"], "X-Checksum-Sha256": row.sha256},
+    )
+
+
+@bp.delete("/bpr" + REPO + "/<path:path>")
+def generic_delete(tenant_slug, repo_name, path):
+    tenant, repository = _resolve(tenant_slug, repo_name, Perm.REPOSITORY_ADMIN)
+    row = services.find_file(repository, path.strip("/"))
+    if row is None:
+        raise NotFound(f"No file '{path}' in '{repo_name}'.")
+    services.delete_file(tenant, repository, row, actor=_actor())
+    return Response(status=204)
+
+
+# -- the Python package index -------------------------------------------------------------------
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match([JSON_V1, HTML_V1, "text/html"], default="text/html")
+    return best == JSON_V1
+
+
+def _pypi(tenant_slug, repo_name, permission=Perm.PACKAGE_READ):
+    tenant, repository = _resolve(tenant_slug, repo_name, permission)
+    if repository.kind != "pypi":
+        raise NotFound(f"'{repo_name}' is a generic repository, not a package index.")
+    return tenant, repository
+
+
+def _negotiated(payload: dict, template: str, **context) -> Response:
+    if _wants_json():
+        response = Response(json.dumps(payload), mimetype=JSON_V1)
+    else:
+        response = Response(render_template(template, **context), mimetype="text/html")
+        response.headers["Content-Type"] = "text/html; charset=utf-8"
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+@bp.get("/pypi" + REPO + "/simple/")
+def simple_root(tenant_slug, repo_name):
+    _tenant, repository = _pypi(tenant_slug, repo_name)
+    names = services.project_names(repository)
+    payload = {"meta": {"api-version": "1.0"}, "projects": [{"name": n} for n in names]}
+    return _negotiated(payload, "bpr/simple_root.html", names=names, repository=repository)
+
+
+@bp.get("/pypi" + REPO + "/simple/<project>/")
+def simple_project(tenant_slug, repo_name, project):
+    _tenant, repository = _pypi(tenant_slug, repo_name)
+    normalized = services.normalize(project)
+    if normalized != project:
+        return redirect(
+            url_for(".simple_project", tenant_slug=tenant_slug, repo_name=repo_name, project=normalized), 301
+        )
+    rows = services.project_files(repository, normalized)
+    if not rows:
+        raise NotFound(f"No project '{project}' in '{repo_name}'.")
+    # One url_for for the page rather than one per file: the link list is the hot path of pip.
+    files_root = (
+        url_for(".simple_root", tenant_slug=tenant_slug, repo_name=repo_name)[: -len("simple/")] + "files/"
+    )
+    files = []
+    for row in rows:
+        url = files_root + quote(row.package) + "/" + quote(row.filename)
+        files.append(
+            {
+                "filename": row.filename,
+                "url": url,
+                "hashes": {"sha256": row.sha256},
+                "requires-python": row.requires_python,
+                "yanked": (row.yank_reason or True) if row.yanked else False,
+                "size": row.size,
+                "upload-time": row.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            }
+        )
+    payload = {
+        "meta": {"api-version": "1.1"},
+        "name": normalized,
+        "files": files,
+        "versions": sorted({r.version for r in rows}),
+    }
+    return _negotiated(payload, "bpr/simple_project.html", name=normalized, files=files)
+
+
+@bp.get("/pypi" + REPO + "/files/<package>/<filename>")
+def package_file(tenant_slug, repo_name, package, filename):
+    _tenant, repository = _pypi(tenant_slug, repo_name)
+    row = services.find_file(repository, f"{package}/{filename}")
+    if row is None:
+        raise NotFound(f"No file '{filename}' in '{repo_name}'.")
+    return _send(repository, row)
+
+
+@bp.post("/pypi" + REPO + "/")
+def upload(tenant_slug, repo_name):
+    """twine's legacy upload API: multipart form, ``:action=file_upload``, the file in ``content``."""
+    tenant, repository = _pypi(tenant_slug, repo_name, Perm.PACKAGE_WRITE)
+    form = request.form
+    if form.get(":action", "file_upload") != "file_upload":
+        raise ServiceError(f"Unsupported action '{form.get(':action')[:50]}'; only file_upload is.")
+    content = request.files.get("content")
+    if content is None or not content.filename:
+        raise ServiceError("No file: send the distribution in the 'content' part.")
+    content.stream.seek(0, 2)
+    length = content.stream.tell()
+    content.stream.seek(0)
+    meta = {"requires_python": form.get("requires_python"), "summary": form.get("summary")}
+    services.store_package(
+        tenant,
+        repository,
+        content.filename,
+        content.stream,
+        length=length,
+        name=form.get("name"),
+        version=form.get("version"),
+        sha256=form.get("sha256_digest") or None,
+        meta=meta,
+        actor=_actor(),
+    )
+    return Response("OK", status=200, mimetype="text/plain")

@@ -1,0 +1,196 @@
+"""The Python package index: distribution files, their projects and versions (PEP 503/691/592)."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from email.parser import HeaderParser
+
+import sqlalchemy as sa
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from taiji.platform.db import Page, db, paginate
+from taiji.platform.errors import Conflict, Invalid
+
+from ..models import BprFile, BprRepository
+from .files import add_file, find_file, write_stream
+
+_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]{0,250}\.(whl|tar\.gz|zip)$")
+DIGEST = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def normalize(name: str) -> str:
+    """PEP 503's normalized project name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def parse_distribution(filename: str) -> tuple[str, Version]:
+    """(normalized project, version) named by a wheel or sdist file name; 422 for anything else."""
+    if not isinstance(filename, str) or not _FILENAME.match(filename):
+        raise Invalid(
+            f"'{str(filename)[:100]}' is not the name of a wheel (.whl) or source distribution "
+            "(.tar.gz, .zip).",
+            errors={"content": ["Not a distribution file name."]},
+        )
+    try:
+        if filename.endswith(".whl"):
+            name, version, _build, _tags = parse_wheel_filename(filename)
+        else:
+            name, version = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
+        raise Invalid(
+            f"'{filename}' is not a valid distribution file name: {exc}",
+            errors={"content": ["Not a distribution file name."]},
+        ) from None
+    return normalize(str(name)), version
+
+
+def wheel_metadata(path) -> dict:
+    """Requires-Python and Summary from a wheel's METADATA, for PEP 691 (empty when unreadable)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = next((n for n in archive.namelist() if n.endswith(".dist-info/METADATA")), None)
+            if member is None:
+                return {}
+            headers = HeaderParser().parsestr(archive.read(member).decode("utf-8", "replace"))
+    except (zipfile.BadZipFile, OSError):
+        return {}
+    out = {"requires_python": headers.get("Requires-Python"), "summary": headers.get("Summary")}
+    return {k: str(v)[:500] for k, v in out.items() if v}
+
+
+def store_package(
+    tenant,
+    repository: BprRepository,
+    filename: str,
+    stream,
+    *,
+    length: int | None = None,
+    name: str | None = None,
+    version: str | None = None,
+    sha256: str | None = None,
+    meta: dict | None = None,
+    actor=None,
+) -> BprFile:
+    """Store one distribution file: its name and version must agree with the file name and any
+    ``name``/``version`` sent beside it; a file name that exists is 409; a sent sha256 that does not
+    match what arrived is 400 and nothing is kept."""
+    if repository.kind != "pypi":
+        raise Invalid(f"'{repository.name}' is a generic repository; upload files there with PUT.")
+    package, parsed = parse_distribution(filename)
+    if name is not None and normalize(str(name)) != package:
+        raise Invalid(
+            f"The file '{filename}' is for '{package}', not '{name}'.",
+            errors={"name": ["Does not match the file name."]},
+        )
+    if version is not None:
+        try:
+            same = Version(str(version)) == parsed
+        except InvalidVersion:
+            same = False
+        if not same:
+            raise Invalid(
+                f"The file '{filename}' is version {parsed}, not {version}.",
+                errors={"version": ["Does not match the file name."]},
+            )
+    if sha256 is not None and not DIGEST.match(sha256):
+        raise Invalid("sha256_digest must be 64 hexadecimal digits.", errors={"sha256_digest": ["Invalid."]})
+    path = f"{package}/{filename}"
+    if find_file(repository, path) is not None:
+        raise Conflict(
+            f"File already exists: '{filename}' is in '{repository.name}'. A released file "
+            "never changes; publish a new version instead."
+        )
+    stored = write_stream(tenant, repository, stream, length=length, blake2=True)
+    if sha256 is not None and sha256.lower() != stored.sha256:
+        raise Invalid(
+            f"The sha256 digest sent ({sha256.lower()}) does not match the file received "
+            f"({stored.sha256}); nothing was stored.",
+            errors={"sha256_digest": ["Mismatch."]},
+        )
+    clean_meta = {k: str(v)[:500] for k, v in (meta or {}).items() if v and k != "source"}
+    if meta and meta.get("source"):
+        clean_meta["source"] = meta["source"]
+    return add_file(
+        tenant,
+        repository,
+        stored,
+        path=path,
+        filename=filename,
+        actor=actor,
+        package=package,
+        version=str(parsed),
+        meta=clean_meta,
+    )
+
+
+def project_names(repository: BprRepository) -> list[str]:
+    """Every project of the index, by normalized name (the root of the simple API)."""
+    return list(
+        db.session.execute(
+            sa.select(BprFile.package)
+            .where(BprFile.repository_id == repository.id, BprFile.package.is_not(None))
+            .distinct()
+            .order_by(BprFile.package)
+        ).scalars()
+    )
+
+
+def project_files(repository: BprRepository, package: str) -> list[BprFile]:
+    """The files of one project (yanked ones included: PEP 592 keeps them listed)."""
+    return list(
+        db.session.execute(
+            sa.select(BprFile)
+            .where(BprFile.repository_id == repository.id, BprFile.package == package)
+            .order_by(BprFile.filename)
+        ).scalars()
+    )
+
+
+def _version_key(text: str):
+    try:
+        return (1, Version(text))
+    except InvalidVersion:
+        return (0, text)
+
+
+def list_packages(
+    repository: BprRepository, *, q: str | None = None, page: int = 1, page_size: int = 20
+) -> Page[dict]:
+    """Projects of the index by name, each with its versions newest first and its file count."""
+    stmt = sa.select(
+        BprFile.package, sa.func.count(BprFile.id), sa.func.sum(BprFile.size), sa.func.max(BprFile.created_at)
+    ).where(BprFile.repository_id == repository.id, BprFile.package.is_not(None))
+    if q:
+        stmt = stmt.where(BprFile.package.like(f"%{normalize(q.strip())}%"))
+    stmt = stmt.group_by(BprFile.package).order_by(BprFile.package)
+    result = paginate(stmt, page, page_size, scalars=False)
+    names = [row[0] for row in result.items]
+    versions: dict[str, set] = {n: set() for n in names}
+    if names:
+        for package, version in db.session.execute(
+            sa.select(BprFile.package, BprFile.version)
+            .where(BprFile.repository_id == repository.id, BprFile.package.in_(names))
+            .distinct()
+        ):
+            versions[package].add(version)
+    items = []
+    for package, count, size, latest in result.items:
+        ordered = sorted(versions[package], key=_version_key, reverse=True)
+        items.append(
+            {
+                "name": package,
+                "versions": ordered,
+                "latest": ordered[0] if ordered else None,
+                "files": count,
+                "size": int(size or 0),
+                "updated_at": latest,
+            }
+        )
+    return Page(items=items, total=result.total, page=result.page, page_size=result.page_size)

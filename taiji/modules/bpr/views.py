@@ -1,0 +1,199 @@
+"""BPR console pages: the repository list, a repository (files or packages, how to use it,
+settings, retention), a package and a file."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from taiji.platform import auth, tenancy
+from taiji.platform.errors import NotFound, ServiceError
+from taiji.platform.quotas import QuotaExceeded
+
+from . import services
+from .forms import RepositoryForm, SettingsForm, YankForm, settings_of
+from .permissions import Perm
+
+bp = Blueprint("bpr", __name__, template_folder="templates")
+
+LIST = "/t/<tenant>/packages"
+REPO = LIST + "/<bpr_repo>"
+FILE = REPO + "/files/<int:bpr_file>"
+
+
+def _page() -> int:
+    return max(1, min(request.args.get("page", 1, type=int) or 1, 10**6))
+
+
+def _error_text(exc: ServiceError) -> str:
+    fields = (exc.errors or {}).get("json") or {}
+    return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items()) or exc.detail
+
+
+def _list_page(form, status=200):
+    t = tenancy.current()
+    q = (request.args.get("q") or "").strip()[:100] or None
+    page = services.list_repositories(t, q=q, page=_page())
+    return render_template(
+        "bpr/repositories.html", page=page, form=form, q=q, used=services.storage_used(t)
+    ), status
+
+
+@bp.get(LIST)
+@auth.require(Perm.PACKAGE_READ)
+def repositories(tenant):
+    return _list_page(RepositoryForm(formdata=None))
+
+
+@bp.post(LIST)
+@auth.require(Perm.REPOSITORY_ADMIN)
+def create_repository(tenant):
+    form = RepositoryForm()
+    if form.validate_on_submit():
+        try:
+            repository = services.create_repository(
+                tenancy.current(),
+                {"name": form.name.data, "kind": form.kind.data, **settings_of(form, form.kind.data)},
+            )
+        except ServiceError as exc:
+            form.name.errors.append(_error_text(exc))
+        except QuotaExceeded as exc:
+            form.name.errors.append(str(exc))
+        else:
+            flash(_("Repository %(name)s created.", name=repository.name), "success")
+            return redirect(url_for("bpr.repository", tenant=tenant, bpr_repo=repository.name))
+    return _list_page(form, 422)
+
+
+def _repository_page(repository, settings_form=None, status=200):
+    t = tenancy.current()
+    q = (request.args.get("q") or "").strip()[:200] or None
+    if repository.kind == "pypi":
+        listing = services.list_packages(repository, q=q, page=_page())
+    else:
+        listing = services.list_files(repository, q=q, page=_page())
+    form = settings_form or SettingsForm(formdata=None, obj=repository)
+    can_admin = auth.can(Perm.REPOSITORY_ADMIN, t)
+    plan = services.retention_plan(t, repository) if can_admin else []
+    return render_template(
+        "bpr/repository.html",
+        repository=repository,
+        listing=listing,
+        q=q,
+        form=form,
+        plan=plan,
+        url=services.repository_url(t, repository),
+        base=current_app.config["BASE_URL"].rstrip("/"),
+        plan_bytes=sum(i["file"].size for i in plan),
+        can_admin=can_admin,
+    ), status
+
+
+@bp.get(REPO)
+@auth.require(Perm.PACKAGE_READ)
+def repository(tenant, bpr_repo):
+    return _repository_page(services.get_repository(tenancy.current(), bpr_repo))
+
+
+@bp.post(REPO + "/settings")
+@auth.require(Perm.REPOSITORY_ADMIN)
+def settings(tenant, bpr_repo):
+    t = tenancy.current()
+    item = services.get_repository(t, bpr_repo)
+    form = SettingsForm()
+    if form.validate_on_submit():
+        try:
+            services.update_repository(t, item, settings_of(form, item.kind))
+        except ServiceError as exc:
+            form.description.errors.append(_error_text(exc))
+        else:
+            flash(_("Settings of %(name)s saved.", name=item.name), "success")
+            return redirect(url_for("bpr.repository", tenant=tenant, bpr_repo=bpr_repo))
+    return _repository_page(item, form, 422)
+
+
+@bp.post(REPO + "/retention")
+@auth.require(Perm.REPOSITORY_ADMIN)
+def apply_retention(tenant, bpr_repo):
+    t = tenancy.current()
+    item = services.get_repository(t, bpr_repo)
+    deleted = services.apply_retention(t, item)
+    flash(_("Retention deleted %(count)s files.", count=len(deleted)), "success")
+    return redirect(url_for("bpr.repository", tenant=tenant, bpr_repo=bpr_repo))
+
+
+@bp.post(REPO + "/delete")
+@auth.require(Perm.REPOSITORY_ADMIN)
+def delete_repository(tenant, bpr_repo):
+    t = tenancy.current()
+    item = services.get_repository(t, bpr_repo)
+    services.delete_repository(t, item)
+    flash(_("Repository %(name)s deleted.", name=bpr_repo), "success")
+    return redirect(url_for("bpr.repositories", tenant=tenant))
+
+
+@bp.get(REPO + "/packages/<bpr_package>")
+@auth.require(Perm.PACKAGE_READ)
+def package(tenant, bpr_repo, bpr_package):
+    t = tenancy.current()
+    item = services.get_repository(t, bpr_repo)
+    rows = services.project_files(item, services.normalize(bpr_package)) if item.kind == "pypi" else []
+    if not rows:
+        raise NotFound(_("No package '%(name)s' in this repository.", name=bpr_package))
+    return render_template(
+        "bpr/package.html",
+        repository=item,
+        name=rows[0].package,
+        rows=rows,
+        url=services.repository_url(t, item),
+        can_admin=auth.can(Perm.REPOSITORY_ADMIN, t),
+    )
+
+
+@bp.get(FILE)
+@auth.require(Perm.PACKAGE_READ)
+def file(tenant, bpr_repo, bpr_file):
+    t = tenancy.current()
+    item = services.get_repository(t, bpr_repo)
+    row = services.get_file(item, bpr_file)
+    return render_template(
+        "bpr/file.html",
+        repository=item,
+        row=row,
+        form=YankForm(formdata=None),
+        download=services.file_url(t, item, row),
+        can_admin=auth.can(Perm.REPOSITORY_ADMIN, t),
+    )
+
+
+@bp.post(FILE + "/yank")
+@auth.require(Perm.REPOSITORY_ADMIN)
+def yank(tenant, bpr_repo, bpr_file):
+    t = tenancy.current()
+    item = services.get_repository(t, bpr_repo)
+    row = services.get_file(item, bpr_file)
+    form = YankForm()
+    form.validate_on_submit()
+    try:
+        services.set_yanked(t, item, row, not row.yanked, form.reason.data)
+    except ServiceError as exc:
+        flash(exc.detail, "danger")
+    else:
+        flash(
+            _("%(file)s yanked.", file=row.filename)
+            if row.yanked
+            else _("%(file)s unyanked.", file=row.filename),
+            "success",
+        )
+    return redirect(url_for("bpr.file", tenant=tenant, bpr_repo=bpr_repo, bpr_file=bpr_file))
+
+
+@bp.post(FILE + "/delete")
+@auth.require(Perm.REPOSITORY_ADMIN)
+def delete_file(tenant, bpr_repo, bpr_file):
+    t = tenancy.current()
+    item = services.get_repository(t, bpr_repo)
+    row = services.get_file(item, bpr_file)
+    services.delete_file(t, item, row)
+    flash(_("%(file)s deleted.", file=row.filename), "success")
+    return redirect(url_for("bpr.repository", tenant=tenant, bpr_repo=bpr_repo))

@@ -1,0 +1,72 @@
+"""Console pages of BPR: the list with its empty state, creating a repository, the usage
+commands, a file page with its sha256, yanking and deleting as an admin."""
+
+from __future__ import annotations
+
+from taiji.platform.db import db
+from tests.factories import make_member
+from tests.modules.bpr.conftest import put_package
+
+
+def test_empty_state_then_create_a_repository(login, tenant, admin):
+    console = login(admin)
+    page = console.get(f"/t/{tenant.slug}/packages")
+    assert page.status_code == 200 and "No repositories yet" in page.text
+    created = console.post(
+        f"/t/{tenant.slug}/packages", data={"name": "pypi-internal", "kind": "pypi", "visibility": "private"}
+    )
+    assert created.status_code == 302
+    repo_page = console.get(created.headers["Location"])
+    url = f"http://taiji.test/pypi/{tenant.slug}/pypi-internal/simple/"
+    assert "pip install --index-url http://__token__:$TAIJI_TOKEN@taiji.test" in repo_page.text
+    assert f"twine upload --repository-url {url.replace('/simple/', '/')}" in repo_page.text
+    assert "This repository is empty" in repo_page.text
+
+
+def test_a_bad_name_shows_the_reason_on_the_form(login, tenant, admin):
+    response = login(admin).post(
+        f"/t/{tenant.slug}/packages", data={"name": "Bad Name", "kind": "generic", "visibility": "private"}
+    )
+    assert response.status_code == 422 and "lowercase letters" in response.text
+
+
+def test_generic_repository_page_shows_curl(login, tenant, admin, make_repo):
+    make_repo("builds")
+    page = login(admin).get(f"/t/{tenant.slug}/packages/builds")
+    assert f"-T app.tar.gz http://taiji.test/bpr/{tenant.slug}/builds/app/1.0.0/app.tar.gz" in page.text
+
+
+def test_file_page_yank_and_delete_for_admins(login, tenant, admin, make_repo):
+    repository = make_repo("py", "pypi")
+    row = put_package(tenant, repository, "demo-1.0-py3-none-any.whl", b"payload")
+    console = login(admin)
+    page = console.get(f"/t/{tenant.slug}/packages/py/files/{row.id}")
+    assert row.sha256 in page.text and 'data-testid="yank"' in page.text
+    assert console.get(f"/t/{tenant.slug}/packages/py/packages/demo").status_code == 200
+    console.post(f"/t/{tenant.slug}/packages/py/files/{row.id}/yank", data={"reason": "oops"})
+    db.session.refresh(row)
+    assert row.yanked and row.yank_reason == "oops"
+    assert "Yanked" in console.get(f"/t/{tenant.slug}/packages/py/files/{row.id}").text
+    assert console.post(f"/t/{tenant.slug}/packages/py/files/{row.id}/delete").status_code == 302
+    assert console.get(f"/t/{tenant.slug}/packages/py/files/{row.id}").status_code == 404
+
+
+def test_a_viewer_sees_no_admin_buttons_and_cannot_use_them(login, tenant, make_repo):
+    repository = make_repo("py", "pypi", keep_last=1)
+    row = put_package(tenant, repository, "demo-1.0-py3-none-any.whl")
+    viewer = login(make_member(tenant, "viewer"))
+    page = viewer.get(f"/t/{tenant.slug}/packages/py/files/{row.id}")
+    assert page.status_code == 200 and 'data-testid="yank"' not in page.text
+    assert viewer.post(f"/t/{tenant.slug}/packages/py/files/{row.id}/delete").status_code == 403
+    assert viewer.post(f"/t/{tenant.slug}/packages/py/retention").status_code == 403
+
+
+def test_retention_preview_then_apply_from_the_console(login, tenant, admin, make_repo):
+    repository = make_repo("py", "pypi", keep_last=1)
+    for version in ("1.0", "2.0"):
+        put_package(tenant, repository, f"demo-{version}.tar.gz", version.encode())
+    console = login(admin)
+    page = console.get(f"/t/{tenant.slug}/packages/py")
+    assert "demo-1.0.tar.gz" in page.text and 'data-testid="apply-retention"' in page.text
+    console.post(f"/t/{tenant.slug}/packages/py/retention")
+    assert "The rules delete nothing now" in console.get(f"/t/{tenant.slug}/packages/py").text
