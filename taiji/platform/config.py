@@ -60,6 +60,24 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds a rotated-in signing key is published in JWKS before it signs."),
     Setting("TAIJI_OAUTH_INSECURE_TRANSPORT", "false",
             "Allow a plain-HTTP issuer other than loopback (development only)."),
+    Setting("TAIJI_OAUTH_TOKEN_RATE_LIMIT", "600 per minute",
+            "Requests to /oauth/token allowed per client and, separately, per address."),
+    Setting("TAIJI_OAUTH_INTROSPECT_RATE_LIMIT", "6000 per minute",
+            "Requests to /oauth/introspect allowed per client and per address."),
+    Setting("TAIJI_CICD_JOB_PATH", "/usr/local/bin:/usr/bin:/bin",
+            "PATH of pipeline jobs on the built-in runner (jobs see none of the worker's environment)."),
+    Setting("TAIJI_CICD_JOB_PYTHON", "python3",
+            "Python that makes each job a fresh virtual environment (`python`, `pip` on its PATH); "
+            "empty for none."),
+    Setting("TAIJI_CICD_CPU_SECONDS", "3600", "CPU time limit of each job script line, seconds."),
+    Setting("TAIJI_CICD_MEMORY_MB", "4096", "Address-space limit of each job process, MiB (0: none)."),
+    Setting("TAIJI_CICD_OUTPUT_LIMIT_MB", "100", "Log size at which a job is stopped (output_limit), MiB."),
+    Setting("TAIJI_CICD_HEARTBEAT_SECONDS", "3",
+            "How often a running job reports it is alive and looks for a cancel."),
+    Setting("TAIJI_CICD_RUNNER_LOST_SECONDS", "60",
+            "A running job silent this long is runner_lost and retried once."),
+    Setting("TAIJI_CICD_KILL_GRACE_SECONDS", "5",
+            "Between SIGTERM and SIGKILL when a job is canceled or times out, seconds."),
 )
 
 
@@ -167,6 +185,17 @@ def load(overrides: dict | None = None) -> dict:
         "OAUTH_CODE_TTL": _env("TAIJI_OAUTH_CODE_TTL", "60"),
         "OAUTH_KEY_ACTIVATION_DELAY": _env("TAIJI_OAUTH_KEY_ACTIVATION_DELAY", ""),
         "OAUTH_INSECURE_TRANSPORT": _env("TAIJI_OAUTH_INSECURE_TRANSPORT", "false"),
+        "OAUTH_TOKEN_RATE_LIMIT": _env("TAIJI_OAUTH_TOKEN_RATE_LIMIT", "600 per minute"),
+        "OAUTH_INTROSPECT_RATE_LIMIT": _env("TAIJI_OAUTH_INTROSPECT_RATE_LIMIT", "6000 per minute"),
+        # The built-in CI runner (taiji/modules/cicd/runners/builtin.py).
+        "CICD_JOB_PATH": _env("TAIJI_CICD_JOB_PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "CICD_JOB_PYTHON": os.environ.get("TAIJI_CICD_JOB_PYTHON", "python3").strip(),
+        "CICD_CPU_SECONDS": _int("TAIJI_CICD_CPU_SECONDS", "3600", minimum=1),
+        "CICD_MEMORY_MB": _int("TAIJI_CICD_MEMORY_MB", "4096"),
+        "CICD_OUTPUT_LIMIT_MB": _int("TAIJI_CICD_OUTPUT_LIMIT_MB", "100", minimum=1),
+        "CICD_HEARTBEAT_SECONDS": _int("TAIJI_CICD_HEARTBEAT_SECONDS", "3", minimum=1),
+        "CICD_RUNNER_LOST_SECONDS": _int("TAIJI_CICD_RUNNER_LOST_SECONDS", "60", minimum=2),
+        "CICD_KILL_GRACE_SECONDS": _int("TAIJI_CICD_KILL_GRACE_SECONDS", "5"),
         "TX_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_TX_ALLOWED_HOSTS", "").split(",")
                                   if p.strip()),
         "SESSION_COOKIE_HTTPONLY": True,

@@ -15,3 +15,11 @@ def by_address() -> str:
 
 def by_form_email() -> str:
     return "account:" + (request.form.get("email") or "").strip().lower()
+
+
+def by_oauth_client() -> str:
+    """The client an OAuth endpoint call names (HTTP Basic or the form), authenticated or not."""
+    auth = request.authorization
+    client_id = auth.username if auth is not None and auth.username else None
+    client_id = client_id or request.form.get("client_id")
+    return "client:" + (client_id or "-")[:100]

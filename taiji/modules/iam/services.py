@@ -381,25 +381,29 @@ def principal_from_session(session) -> Principal | None:
     user = get_user(user_id)
     if (user is None or not user.is_active or user.session_epoch != epoch
             or not console_sessions.is_live(session.get(console_sessions.SESSION_KEY), user.id)):
-        session.clear()
+        for key in console_sessions.CONSOLE_KEYS:
+            session.pop(key, None)
         return None
     return _principal(user, "session")
 
 
-def start_session(user: User) -> None:
-    """Sign ``user`` in to the console: a fresh session, so nothing planted before survives."""
+def start_session(user: User, *, id_token: str | None = None, idp: bool = True) -> None:
+    """Sign ``user`` in to the console: fresh records and ids, so nothing planted before survives.
+
+    ``idp=True`` (a user who just proved themselves on a console page: an accepted invitation, a
+    changed password) opens the identity provider's session too; the console's code exchange
+    passes ``idp=False`` and the id_token it validated.
+    """
     from flask import session
 
     from taiji.platform import auth
 
     locale = session.get("locale")
-    session.clear()
-    # A new server-side record and id at every sign-in: an id planted before sign-in is worthless.
-    session.update({"uid": user.id, "epoch": user.session_epoch,
-                    console_sessions.SESSION_KEY: console_sessions.open_session(user)})
+    if idp:
+        console_sessions.start_idp_session(user)
+    console_sessions.start_console_session(user, id_token)
     if locale and not user.locale:
         user.locale = locale
-    session.permanent = True
     auth.set_principal(principal_from_session(session))
 
 

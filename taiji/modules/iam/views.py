@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -20,23 +18,19 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from taiji.platform import audit, auth, tenancy
-from taiji.platform.api import api
+from taiji.platform import auth, tenancy
 from taiji.platform.errors import ServiceError
-from taiji.platform.ratelimit import by_address, by_form_email, limiter
 
-from . import mfa, services
+from . import services, signin
 from . import sessions as console_sessions
-from .forms import LoginForm, MfaCodeForm, PasswordForm, ProfileForm, TokenForm, UserForm
+from .forms import PasswordForm, ProfileForm, TokenForm, UserForm
 from .mfa import views as mfa_views
 from .models import UserStatus
+from .oauth import consents
 from .permissions import Perm
 from .sessions import lockout
 
 bp = Blueprint("iam", __name__, template_folder="templates")
-# Session keys of a sign-in waiting for its second factor, and how long it may wait.
-MFA_PENDING, MFA_PENDING_AT = "mfa_uid", "mfa_at"
-MFA_STEP_SECONDS = 300
 
 
 @bp.before_app_request
@@ -59,115 +53,6 @@ def _tenant_requires_mfa():
     return redirect(url_for("iam.mfa", next=request.full_path.rstrip("?")))
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths; anything else would be an open redirect."""
-    # Browsers read "/\host" as "//host", so backslashes and control characters are refused too.
-    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
-            and target.isprintable() and not urlsplit(target).netloc):
-        return target
-    return url_for("tm.home")
-
-
-def _too_many_from_address() -> str:
-    return _("Too many sign-in attempts from this address. Wait a minute and try again.")
-
-
-def _too_many_for_account() -> str:
-    return _("Too many sign-in attempts for this account. Wait a minute and try again.")
-
-
-@bp.errorhandler(429)
-def _login_throttled(error):
-    """Answer a throttled sign-in on the sign-in page itself, with the reason, not an error page."""
-    if request.endpoint != "iam.login":
-        return api.handle_http_exception(error)
-    return render_template("iam/login.html", form=LoginForm(), throttled=error.description), 429
-
-
-@bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, key_func=by_address, methods=["POST"], error_message=_too_many_from_address)
-@limiter.limit(_login_limit, key_func=by_form_email, methods=["POST"], error_message=_too_many_for_account)
-def login():
-    form = LoginForm()
-    if auth.current_principal() is not None and request.method == "GET":
-        return redirect(_safe_next(request.args.get("next")))
-    if form.validate_on_submit():
-        email = (form.email.data or "").lower()[:255]
-        try:
-            user = services.authenticate(form.email.data, form.password.data)
-        except lockout.Locked as exc:
-            audit.record("iam.login.failed", "user", email, details={"reason": "locked"})
-            g.commit_on_error = True
-            return render_template("iam/login.html", form=form, locked_until=exc.until), 429
-        if user is not None and user.mfa_enabled:
-            # Password right: the second step comes next. Nothing here signs anyone in yet.
-            locale = session.get("locale")
-            session.clear()
-            session.update({MFA_PENDING: user.id, MFA_PENDING_AT: int(time.time())})
-            if locale:
-                session["locale"] = locale
-            return redirect(url_for("iam.login_mfa", next=request.args.get("next")))
-        if user is not None:
-            services.start_session(user)
-            audit.record("iam.login.succeeded", "user", user.email, actor=user)
-            return redirect(_safe_next(request.args.get("next")))
-        audit.record("iam.login.failed", "user", email)
-        g.commit_on_error = True
-        flash(_("The email or password is not right."), "error")
-        return render_template("iam/login.html", form=form), 401
-    return render_template("iam/login.html", form=form)
-
-
-@bp.route("/login/mfa", methods=["GET", "POST"])
-@limiter.limit(_login_limit, key_func=by_address, methods=["POST"], error_message=_too_many_from_address)
-def login_mfa():
-    """Second step of sign-in: a code from the authenticator app or a recovery code."""
-    started = session.get(MFA_PENDING_AT) or 0
-    user = services.get_user(session[MFA_PENDING]) if session.get(MFA_PENDING) else None
-    if (user is None or not user.is_active or not user.mfa_enabled
-            or time.time() - started > MFA_STEP_SECONDS):
-        session.pop(MFA_PENDING, None)
-        flash(_("Sign in again to continue."), "error")
-        return redirect(url_for("iam.login", next=request.args.get("next")))
-    form = MfaCodeForm()
-    if form.validate_on_submit():
-        until = lockout.locked_until(user.email)
-        if until is None and mfa.verify(user, form.code.data):
-            lockout.clear(user.email)
-            services.start_session(user)
-            audit.record("iam.login.succeeded", "user", user.email, actor=user, details={"mfa": True})
-            return redirect(_safe_next(request.args.get("next")))
-        audit.record("iam.login.failed", "user", user.email, actor=user, details={"reason": "mfa"})
-        g.commit_on_error = True
-        until = until or lockout.register_failure(user.email)
-        if until is not None:
-            session.pop(MFA_PENDING, None)
-            return render_template("iam/login.html", form=LoginForm(formdata=None), locked_until=until), 429
-        form.code.errors.append(_("The code is not right. Codes change every 30 seconds."))
-        return render_template("iam/login_mfa.html", form=form), 401
-    return render_template("iam/login_mfa.html", form=form)
-
-
-@bp.post("/logout")
-def logout():
-    principal = auth.current_principal()
-    # The sign-in page that follows stays in the language the user was using.
-    locale = getattr(principal, "locale", None) or session.get("locale")
-    if principal is not None:
-        audit.record("iam.logout", "user", principal.email)
-    console_sessions.end_current_session()
-    session.clear()
-    if locale:
-        session["locale"] = locale
-    auth.set_principal(None)
-    flash(_("You have signed out."), "success")
-    return redirect(url_for("iam.login"))
-
-
 @bp.post("/locale")
 def set_locale():
     locale = request.form.get("locale")
@@ -176,7 +61,7 @@ def set_locale():
         principal = auth.current_principal()
         if principal is not None:
             services.set_locale(principal.user_id, locale)
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(signin.safe_next(request.form.get("next")))
 
 
 @bp.route("/profile", methods=["GET", "POST"])
@@ -193,8 +78,17 @@ def profile():
             flash(_("Profile saved."), "success")
             return redirect(url_for("iam.profile"))
     status = 422 if form.errors else 200
-    return render_template("iam/profile.html", user=user, form=form,
+    return render_template("iam/profile.html", user=user, form=form, consents=consents.list_for(user),
                            password_form=PasswordForm(formdata=None)), status
+
+
+@bp.post("/profile/consents/<int:consent_id>/revoke")
+@auth.require_login
+def revoke_consent(consent_id):
+    """Forget an application's consent; it asks again, and its refresh tokens for this user end."""
+    consents.revoke(services.get_user(auth.current_principal().user_id), consent_id)
+    flash(_("Access revoked. The application will ask again next time."), "success")
+    return redirect(url_for("iam.profile"))
 
 
 @bp.post("/profile/password")
@@ -221,7 +115,8 @@ def change_password():
                 services.start_session(user)
                 flash(_("Password changed. Your other sessions have ended."), "success")
                 return redirect(url_for("iam.profile"))
-    return render_template("iam/profile.html", user=user, form=ProfileForm(obj=user), password_form=form), 422
+    return render_template("iam/profile.html", user=user, form=ProfileForm(obj=user), password_form=form,
+                           consents=consents.list_for(user)), 422
 
 
 @bp.route("/profile/tokens", methods=["GET", "POST"])
@@ -329,3 +224,4 @@ def revoke_session(session_id):
 
 
 mfa_views.register(bp)
+signin.register(bp)

@@ -293,3 +293,37 @@ def test_a_directory_newcomer_appears_in_the_member_list_once(corp, api_as, admi
     listed = api_as(admin).get(f"/api/v1/tenants/{corp.slug}/members").json
     assert [m["email"] for m in listed].count("alice@corp.example") == 1
     assert {m["email"]: m["role"] for m in listed}["alice@corp.example"] == "viewer"
+
+
+def test_directory_console_page_saves_seals_the_password_and_tests_the_connection(
+        login, admin, tenant, slapd):
+    from taiji.modules.iam.directory.models import Directory
+
+    client = login(admin)
+    url = f"/t/{tenant.slug}/settings/directory"
+    page = client.get(url)
+    assert page.status_code == 200 and 'data-testid="directory-form"' in page.get_data(as_text=True)
+    form = {"enabled": "on", "url": slapd, "bind_dn": SERVICE_DN, "bind_password": SERVICE_PW,
+            "user_base": f"ou=people,{SUFFIX}", "user_filter": "(objectClass=inetOrgPerson)",
+            "email_attribute": "mail", "name_attribute": "cn", "group_base": f"ou=groups,{SUFFIX}",
+            "group_filter": "(objectClass=groupOfNames)", "member_attribute": "member",
+            "group_roles": "admins = admin\n", "default_role": "viewer"}
+    bad = client.post(url, data={**form, "group_roles": "admins admin"})
+    assert bad.status_code == 422 and "Line 1" in bad.get_data(as_text=True)
+    assert client.post(url, data=form).status_code == 302
+    row = db.session.execute(sa.select(Directory).where(Directory.tenant_id == tenant.id)).scalar_one()
+    assert SERVICE_PW not in row.bind_password_encrypted and row.group_roles == {"admins": "admin"}
+    # Saving again without a password keeps the sealed one.
+    assert client.post(url, data={**form, "bind_password": ""}).status_code == 302
+    tested = client.post(url + "/test").get_data(as_text=True)
+    assert 'data-testid="directory-test-result"' in tested and "Connected" in tested
+    assert SERVICE_PW not in client.get(url).get_data(as_text=True)
+
+
+def test_directory_test_reports_an_unreachable_server(api_as, admin, tenant):
+    api = api_as(admin)
+    settings = {"url": f"ldap://127.0.0.1:{_free_port()}", "user_base": "dc=nowhere"}
+    assert api.put(f"/api/v1/tenants/{tenant.slug}/directory", json=settings).status_code == 200
+    result = api.post(f"/api/v1/tenants/{tenant.slug}/directory/test")
+    assert result.status_code == 200 and result.json["ok"] is False
+    assert "Cannot reach" in result.json["message"] or "refused" in result.json["message"]

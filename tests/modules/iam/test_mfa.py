@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from taiji.modules.iam import services as iam
 from taiji.platform.audit import AuditEntry
 from taiji.platform.db import db
+from tests.conftest import complete_sign_in
 from tests.factories import PASSWORD, make_user
 
 
@@ -72,7 +73,8 @@ def test_a_recovery_code_signs_in_once(app, client, login):
     _secret, codes = _enrol(client)
     client.post("/logout")
     client.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert client.post("/login/mfa", data={"code": codes[0].upper()}).status_code == 302
+    response = complete_sign_in(client, client.post("/login/mfa", data={"code": codes[0].upper()}))
+    assert response.status_code == 302
     assert client.get("/profile").status_code == 200
     client.post("/logout")
     client.post("/login", data={"email": user.email, "password": PASSWORD})
@@ -115,7 +117,9 @@ def test_administrator_resets_a_users_mfa(app, client, admin, login):
     assert not iam.get_user(user.id).mfa_enabled
     assert _audited(user.email, "iam.mfa.reset")
     client.post("/logout")
-    assert client.post("/login", data={"email": user.email, "password": PASSWORD}).headers["Location"] == "/"
+    form = {"email": user.email, "password": PASSWORD}
+    response = complete_sign_in(client, client.post("/login", data=form))
+    assert response.headers["Location"] == "/"
 
 
 def test_a_fresh_code_completes_sign_in_and_lands_on_next(client, login):
@@ -128,7 +132,7 @@ def test_a_fresh_code_completes_sign_in_and_lands_on_next(client, login):
     client.post("/login?next=/profile", data={"email": user.email, "password": PASSWORD})
     # The enrolment spent this 30-second step; the next step's code is within the accepted window.
     code = pyotp.TOTP(secret).at(time.time() + 30)
-    response = client.post("/login/mfa?next=/profile", data={"code": code})
+    response = complete_sign_in(client, client.post("/login/mfa?next=/profile", data={"code": code}))
     assert response.status_code == 302 and response.headers["Location"] == "/profile"
     assert client.get("/profile").status_code == 200
 

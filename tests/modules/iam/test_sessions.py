@@ -8,6 +8,7 @@ from flask.testing import FlaskClient
 from taiji.modules.iam import services as iam
 from taiji.modules.iam.sessions import ConsoleSession
 from taiji.platform.db import db
+from tests.conftest import complete_sign_in
 from tests.factories import PASSWORD, make_user
 
 
@@ -20,9 +21,9 @@ def _rows(*where):
 
 
 def _sign_in(client, user, agent="Browser/1"):
-    response = client.post("/login", data={"email": user.email, "password": PASSWORD},
-                           headers={"User-Agent": agent})
-    assert response.status_code == 302
+    form = {"email": user.email, "password": PASSWORD}
+    response = complete_sign_in(client, client.post("/login", data=form, headers={"User-Agent": agent}))
+    assert response.status_code == 302 and response.headers["Location"] == "/"
     return client
 
 
@@ -71,7 +72,10 @@ def test_each_sign_in_gets_a_new_session_id(app, client):
     _sign_in(client, user)
     _sign_in(client, user)
     rows = _rows(ConsoleSession.user_id == user.id)
-    assert len({r.id_hash for r in rows}) == 2
+    # Each sign-in: a provider session and the console session made under it, all ids fresh.
+    assert len({r.id_hash for r in rows}) == 4
+    assert sorted(r.kind for r in rows) == ["console", "console", "idp", "idp"]
+    assert all(r.parent_id in {p.id for p in rows if p.kind == "idp"} for r in rows if r.kind == "console")
 
 
 def test_disabling_a_user_revokes_every_session_record(app, client):

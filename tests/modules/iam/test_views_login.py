@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from taiji.modules.iam import services as iam
+from tests.conftest import complete_sign_in
 from tests.factories import PASSWORD, make_user
 
 
@@ -21,6 +24,26 @@ def test_sign_in_page_renders_for_anonymous_visitors(client):
     assert 'data-testid="login-form"' in response.get_data(as_text=True)
 
 
+def test_console_sign_in_starts_its_own_authorization_code_flow(client):
+    page = client.get("/login?next=/profile")
+    # Nobody is signed in at the provider: its form is shown at once, posting on to the
+    # console's authorization request (one round trip less than a redirect there and back).
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    action = re.search(r'action="([^"]+)" novalidate data-testid="login-form"', body).group(1)
+    authorize = parse_qs(urlsplit(html.unescape(action)).query)["next"][0]
+    location = urlsplit(authorize)
+    query = parse_qs(location.query)
+    assert location.path == "/oauth/authorize"
+    assert query["client_id"] == ["taiji-console"] and query["response_type"] == ["code"]
+    assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
+    assert query["state"][0] and query["nonce"][0]
+    # The same request without a provider session goes to the provider's sign-in page.
+    answer = client.get(authorize)
+    assert answer.status_code == 302 and answer.headers["Location"].startswith("/login?next=/oauth/authorize")
+    assert 'data-testid="login-form"' in client.get(answer.headers["Location"]).get_data(as_text=True)
+
+
 def test_console_pages_send_anonymous_visitors_to_sign_in_with_next(client, tenant):
     response = client.get(f"/t/{tenant.slug}/members")
     assert response.status_code == 302
@@ -29,7 +52,8 @@ def test_console_pages_send_anonymous_visitors_to_sign_in_with_next(client, tena
 
 
 def test_correct_password_signs_in_and_lands_on_start_page(client, admin):
-    response = client.post("/login", data={"email": admin.email, "password": PASSWORD})
+    form = {"email": admin.email, "password": PASSWORD}
+    response = complete_sign_in(client, client.post("/login", data=form))
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
     assert client.get("/").status_code == 200
@@ -57,16 +81,18 @@ def test_disabled_account_cannot_sign_in(client):
 
 
 def test_sign_in_starts_a_fresh_session_so_planted_values_do_not_survive(client, admin):
-    client.get("/login")
+    client.get("/login", follow_redirects=True)
     with client.session_transaction() as session:
         session["planted"] = "by-an-attacker"
+        session["sid"] = "planted-console-session-id"
     before = _session_cookie(client)
-    client.post("/login", data={"email": admin.email, "password": PASSWORD})
+    complete_sign_in(client, client.post("/login", data={"email": admin.email, "password": PASSWORD}))
     after = _session_cookie(client)
     assert before and after and before != after
     with client.session_transaction() as session:
         assert "planted" not in session
-        assert session["uid"] == admin.id
+        assert session["uid"] == admin.id and session["idp_uid"] == admin.id
+        assert session["sid"] != "planted-console-session-id"
 
 
 @pytest.mark.parametrize("target", [
@@ -74,15 +100,16 @@ def test_sign_in_starts_a_fresh_session_so_planted_values_do_not_survive(client,
     "javascript:alert(1)",
 ])
 def test_sign_in_refuses_to_redirect_off_site(client, admin, target):
-    response = client.post("/login", query_string={"next": target},
-                           data={"email": admin.email, "password": PASSWORD})
+    response = complete_sign_in(client, client.post("/login", query_string={"next": target},
+                                                    data={"email": admin.email, "password": PASSWORD}))
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
 
 
 def test_sign_in_follows_a_same_site_next(client, admin, tenant):
-    response = client.post("/login", query_string={"next": f"/t/{tenant.slug}/members"},
-                           data={"email": admin.email, "password": PASSWORD})
+    form = {"email": admin.email, "password": PASSWORD}
+    response = complete_sign_in(client, client.post(
+        "/login", query_string={"next": f"/t/{tenant.slug}/members"}, data=form))
     assert response.headers["Location"] == f"/t/{tenant.slug}/members"
 
 
@@ -94,10 +121,17 @@ def test_signed_in_visit_of_sign_in_page_redirects(login, admin):
 def test_sign_out_ends_the_session(login, admin):
     client = login(admin)
     response = client.post("/logout")
+    # RP-initiated logout: the console hands its id_token to the provider's end-session endpoint.
     assert response.status_code == 302
+    assert response.headers["Location"].startswith("/oauth/logout?id_token_hint=")
+    assert client.get("/").headers["Location"].startswith("/login")  # the console session is gone already
+    response = client.get(response.headers["Location"])
+    assert response.status_code == 302, response.get_data(as_text=True)
     assert response.headers["Location"] == "/login"
-    assert client.get("/").headers["Location"].startswith("/login")
-    assert "You have signed out." in client.get("/login").get_data(as_text=True)
+    with client.session_transaction() as session:
+        assert "idp_uid" not in session and "uid" not in session
+    page = client.get("/login", follow_redirects=True).get_data(as_text=True)
+    assert "You have signed out." in page and 'data-testid="login-form"' in page
 
 
 def test_sign_out_needs_a_post(login, admin):
@@ -115,7 +149,7 @@ def test_forms_without_csrf_token_are_refused_when_csrf_is_on(client, app, admin
 
 def test_forms_with_the_page_csrf_token_are_accepted(client, app, admin, monkeypatch):
     monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
-    page = client.get("/login").get_data(as_text=True)
+    page = client.get("/login", follow_redirects=True).get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     response = client.post("/login", data={"email": admin.email, "password": PASSWORD, "csrf_token": token})
     assert response.status_code == 302

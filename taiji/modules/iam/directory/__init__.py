@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from .api import blp as api_blp
+from .views import bp
 
-__all__ = ["api_blp"]
+__all__ = ["api_blp", "bp"]

@@ -9,7 +9,7 @@ from taiji.platform.api import Blueprint
 
 from ..roles.permissions import Perm
 from . import services
-from .schemas import DirectoryIn, DirectoryOut
+from .schemas import DirectoryIn, DirectoryOut, DirectoryTestOut
 
 blp = Blueprint(
     "iam_directory_api",
@@ -39,3 +39,12 @@ class DirectoryItem(MethodView):
     def delete(self, tenant):
         """Stop signing in through the directory (accounts it created stay)"""
         services.remove(tenancy.current())
+
+
+@blp.route("/directory/test")
+class DirectoryTest(MethodView):
+    @auth.require(Perm.DIRECTORY_WRITE)
+    @blp.response(200, DirectoryTestOut)
+    def post(self, tenant):
+        """Try the saved settings: bind as the service account and count the users the filter finds"""
+        return services.test_connection(tenancy.current())

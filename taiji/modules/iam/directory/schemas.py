@@ -52,3 +52,9 @@ class DirectoryOut(Schema):
     group_roles = fields.Dict(keys=fields.String(), values=fields.String())
     default_role = fields.String()
     updated_at = fields.DateTime(allow_none=True)
+
+
+class DirectoryTestOut(Schema):
+    ok = fields.Boolean()
+    message = fields.String()
+    users = fields.Integer(allow_none=True)

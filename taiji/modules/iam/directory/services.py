@@ -149,6 +149,36 @@ def remove(tenant) -> None:
     audit.record("iam.directory.removed", "directory", row.url, tenant=tenant)
 
 
+def test_connection(tenant) -> dict:
+    """Bind as the service account and count the entries the user filter finds (a dry run).
+
+    Answers ``{"ok": bool, "message": str, "users": int | None}``; a directory that cannot be
+    reached is an answer, not an error, so the settings page can show what went wrong.
+    """
+    row = get_directory(tenant)
+    try:
+        server = ldap3.Server(row.url.rstrip("/"), connect_timeout=TIMEOUT, get_info=ldap3.NONE)
+        service = ldap3.Connection(server, row.bind_dn or None, _bind_password(row) or None,
+                                   receive_timeout=TIMEOUT, read_only=True)
+        if not service.bind():
+            result = {"ok": False, "users": None,
+                      "message": f"The service bind was refused: {service.result.get('description')}."}
+        else:
+            try:
+                service.search(row.user_base, row.user_filter, attributes=[row.email_attribute],
+                               size_limit=1000)
+                found = len(service.entries)
+                result = {"ok": True, "users": found,
+                          "message": f"Connected; the user filter finds {found} entries "
+                                     f"under {row.user_base}."}
+            finally:
+                service.unbind()
+    except LDAPException as exc:
+        result = {"ok": False, "users": None, "message": f"Cannot reach the directory: {exc}."}
+    audit.record("iam.directory.tested", "directory", row.url, tenant=tenant, details={"ok": result["ok"]})
+    return result
+
+
 # -- sign-in ----------------------------------------------------------------------------------
 
 

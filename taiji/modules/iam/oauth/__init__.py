@@ -8,6 +8,7 @@ from __future__ import annotations
 from .api import blp as api_blp
 from .endpoints import CSRF_EXEMPT, bp
 from .permissions import PLATFORM_GRANTS, TENANT_GRANTS, OAuthPerm
+from .views import bp as console_bp
 
 PERMISSIONS = (OAuthPerm, TENANT_GRANTS, PLATFORM_GRANTS)
 
@@ -24,4 +25,4 @@ def setup(app) -> None:
     auth.registry.bearer_loader = services.wrap_bearer_loader(auth.registry.bearer_loader)
 
 
-__all__ = ["PERMISSIONS", "OAuthPerm", "api_blp", "bp", "setup"]
+__all__ = ["PERMISSIONS", "OAuthPerm", "api_blp", "bp", "console_bp", "setup"]

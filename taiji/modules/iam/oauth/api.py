@@ -9,7 +9,7 @@ from taiji.platform.api import Blueprint, set_page_count
 
 from . import services
 from .permissions import OAuthPerm
-from .schemas import ClientCreatedOut, ClientIn, ClientOut, SecretOut
+from .schemas import ClientCreatedOut, ClientIn, ClientOut, ClientPatchIn, SecretOut
 
 blp = Blueprint(
     "iam_oauth_api", __name__, url_prefix="/api/v1/oauth", description="OAuth / OpenID Connect clients"
@@ -55,6 +55,13 @@ class ClientItem(MethodView):
     def get(self, client_id):
         """One client (never its secret)"""
         return services.get_client(client_id)
+
+    @auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)
+    @blp.arguments(ClientPatchIn)
+    @blp.response(200, ClientOut)
+    def patch(self, data, client_id):
+        """Change redirect URIs, scopes, grants, the name, or disable/enable the client"""
+        return services.update_client(client_id, data)
 
     @auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)
     @blp.response(204)

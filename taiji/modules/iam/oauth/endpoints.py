@@ -3,16 +3,20 @@ introspection, revocation, userinfo and RP-initiated logout."""
 
 from __future__ import annotations
 
+import time
+
 from authlib.oauth2 import OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms.validators import ValidationError
 
 from taiji.modules.iam import services as iam
-from taiji.platform import auth
+from taiji.modules.iam import sessions as console_sessions
+from taiji.platform.ratelimit import by_address, by_oauth_client, limiter
 
-from . import keys, services, settings, tokens
+from . import consents, console, keys, services, settings, tokens
 from .scopes import known_scopes, scope_list
 from .server import server
 
@@ -86,23 +90,26 @@ def _authorize_error(error: OAuth2Error):
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
 def authorize():
-    principal = auth.current_principal()
-    user = iam.get_user(principal.user_id) if principal is not None else None
+    # The identity provider's own session decides who is asking, not the console's.
+    user = console_sessions.idp_user()
     try:
         grant = server.get_consent_grant(end_user=user)
     except OAuth2Error as error:
         return _authorize_error(error)
     prompts = (request.values.get("prompt") or "").split()
-    if user is None:
+    if user is None or ("login" in prompts and request.method == "GET" and not _fresh_sign_in()):
         if "none" in prompts:
             return _authorize_error(_with_redirect(LoginRequiredError(), grant))
-        return redirect(url_for("iam.login", next=request.full_path.rstrip("?")))
+        return redirect(url_for("iam.login", next=_without_prompt_login()))
     client = grant.client
     if request.method == "POST":
         approved = request.form.get("decision") == "approve"
-        return server.create_authorization_response(grant_user=user if approved else None, grant=grant)
-    if client.trusted:
-        return server.create_authorization_response(grant_user=user, grant=grant)
+        if approved:
+            consents.remember(user, client, grant.request.scope)
+        return _answer(client, server.create_authorization_response(grant_user=user if approved else None,
+                                                                    grant=grant))
+    if client.trusted or ("consent" not in prompts and consents.covers(user, client, grant.request.scope)):
+        return _answer(client, server.create_authorization_response(grant_user=user, grant=grant))
     if "none" in prompts:
         return _authorize_error(_with_redirect(ConsentRequiredError(), grant))
     return render_template(
@@ -112,6 +119,24 @@ def authorize():
         scopes=scope_list(grant.request.scope),
         action=request.full_path.rstrip("?"),
     )
+
+
+def _fresh_sign_in() -> bool:
+    """``prompt=login`` is satisfied by a sign-in made for this very request (the last minute)."""
+    from flask import session
+
+    return bool(session.get("idp_at")) and time.time() - session["idp_at"] < 60
+
+
+def _without_prompt_login() -> str:
+    return request.full_path.rstrip("?")
+
+
+def _answer(client, response):
+    """The console's callback stays on the host the browser used (see ``console.local``)."""
+    if console.is_console(client) and response.location:
+        response.headers["Location"] = console.local(response.location)
+    return response
 
 
 def _with_redirect(error: OAuth2Error, grant) -> OAuth2Error:
@@ -128,12 +153,36 @@ def _guarded(call):
         return server.handle_error_response(None, error)
 
 
+def _token_limit() -> str:
+    return current_app.config.get("OAUTH_TOKEN_RATE_LIMIT") or "600 per minute"
+
+
+def _introspect_limit() -> str:
+    return current_app.config.get("OAUTH_INTROSPECT_RATE_LIMIT") or "6000 per minute"
+
+
+def _throttled(error):
+    """429 as an OAuth error body; Flask-Limiter adds Retry-After (RATELIMIT_HEADERS_ENABLED)."""
+    response = jsonify({"error": "rate_limited",
+                        "error_description": f"Too many requests ({error.description}); retry later."})
+    response.status_code = 429
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+bp.register_error_handler(429, _throttled)
+
+
 @bp.post("/oauth/token")
+@limiter.limit(_token_limit, key_func=by_oauth_client)
+@limiter.limit(_token_limit, key_func=by_address)
 def token():
     return _guarded(lambda: server.create_token_response())
 
 
 @bp.post("/oauth/introspect")
+@limiter.limit(_introspect_limit, key_func=by_oauth_client)
+@limiter.limit(_introspect_limit, key_func=by_address)
 def introspect():
     return _guarded(lambda: server.create_endpoint_response("introspection"))
 
@@ -191,6 +240,8 @@ def end_session():
             except (ValidationError, CSRFError):
                 abort(400, description="The sign-out form expired; open the page again.")
     response = server.create_endpoint_response("end_session", validated)
+    if console.is_console(validated.client):
+        flash(_("You have signed out."), "success")
     if response is not None:
-        return response
+        return _answer(validated.client, response)
     return render_template("iam_oauth/logged_out.html", client=validated.client)

@@ -160,7 +160,14 @@ def public_jwks() -> dict:
 
 
 def verification_keys() -> KeySet:
-    return KeySet.import_key_set(public_jwks())
+    """The published keys as a KeySet, built once per set of keys (RSA imports cost CPU)."""
+    jwks = public_jwks()
+    kids = tuple(k["kid"] for k in jwks["keys"])
+    state = _state()
+    cached = state.get("keyset")
+    if cached is None or cached[0] != kids:
+        cached = state["keyset"] = (kids, KeySet.import_key_set(jwks))
+    return cached[1]
 
 
 def _prune_retired(now: dt.datetime) -> None:

@@ -36,6 +36,8 @@ class OAuthClient(TimestampMixin, Model):
     post_logout_redirect_uris: Mapped[list] = mapped_column(sa.JSON, default=list)
     grant_types: Mapped[list] = mapped_column(sa.JSON, default=list)
     scope: Mapped[str] = mapped_column(sa.String(2000), default="openid profile email")
+    # A disabled client is unknown to every endpoint: no sign-in, no token, no refresh.
+    enabled: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("iam_user.id", ondelete="SET NULL"))
 
     # -- authlib ClientMixin --------------------------------------------------------------------
@@ -191,3 +193,18 @@ class SigningKey(Model):
     # cache JWKS have seen it before the first token it signs reaches them.
     activates_at: Mapped[timestamp] = mapped_column(index=True)
     retired_at: Mapped[timestamp | None]
+
+
+class OAuthConsent(Model):
+    """Scopes a user approved for a third-party client: asked once, then remembered until revoked."""
+
+    __tablename__ = "iam_oauth_consent"
+    __table_args__ = (sa.UniqueConstraint("user_id", "client_pk", name="uq_iam_oauth_consent_user_client"),)
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("iam_user.id", ondelete="CASCADE"))
+    client_pk: Mapped[int] = mapped_column(
+        sa.ForeignKey("iam_oauth_client.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(sa.String(2000), default="")
+    granted_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    updated_at: Mapped[timestamp] = mapped_column(default=utcnow)

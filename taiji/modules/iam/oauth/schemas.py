@@ -30,6 +30,17 @@ class ClientIn(Schema):
     )
 
 
+class ClientPatchIn(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=255))
+    redirect_uris = fields.List(fields.String(validate=validate.Length(max=2000)))
+    post_logout_redirect_uris = fields.List(fields.String(validate=validate.Length(max=2000)))
+    grant_types = fields.List(fields.String())
+    scope = fields.String(validate=validate.Length(max=2000))
+    trusted = fields.Boolean()
+    enabled = fields.Boolean(
+        metadata={"description": "false: every endpoint refuses the client; its grants end"})
+
+
 class ClientOut(Schema):
     client_id = fields.String()
     name = fields.String()
@@ -39,6 +50,7 @@ class ClientOut(Schema):
     post_logout_redirect_uris = fields.List(fields.String())
     grant_types = fields.List(fields.String())
     scope = fields.String()
+    enabled = fields.Boolean()
     secret_prefix = fields.String(
         allow_none=True, metadata={"description": "The first characters of the secret"}
     )

@@ -39,12 +39,44 @@ CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post"]
 ALL_METHODS = [*CONFIDENTIAL_METHODS, "none"]
 
 
-def query_client(client_id: str | None) -> OAuthClient | None:
-    if not client_id:
-        return None
-    return db.session.execute(
-        sa.select(OAuthClient).where(OAuthClient.client_id == client_id)
+# Clients are read on every token, introspection and revocation call, and change rarely: each
+# process keeps a copy for a few seconds, so a client-credentials grant needs no database round
+# trip at all (checkout, ping, BEGIN, SELECT, COMMIT were most of its CPU). Changes made in this
+# process drop the copy at once; other processes see them within CLIENT_CACHE_SECONDS.
+CLIENT_CACHE_SECONDS = 5.0
+_CLIENT_CACHE_MAX = 1000
+_clients: dict[str, tuple[float, OAuthClient]] = {}
+_COLUMNS = [c.key for c in OAuthClient.__mapper__.column_attrs]
+
+
+def forget_clients() -> None:
+    """Drop the cached copies (after a client changes, or between tests)."""
+    _clients.clear()
+
+
+def _load_client(client_id: str) -> OAuthClient | None:
+    row = db.session.execute(
+        sa.select(OAuthClient).where(OAuthClient.client_id == client_id, OAuthClient.enabled.is_(True))
     ).scalar_one_or_none()
+    if row is None:
+        return None
+    # A transient copy: safe to share between requests and threads, never flushed by any session.
+    return OAuthClient(**{key: getattr(row, key) for key in _COLUMNS})
+
+
+def query_client(client_id: str | None) -> OAuthClient | None:
+    if not client_id or len(client_id) > 64:
+        return None
+    cached = _clients.get(client_id)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < CLIENT_CACHE_SECONDS:
+        return cached[1]
+    client = _load_client(client_id)
+    if client is not None:
+        if len(_clients) >= _CLIENT_CACHE_MAX:
+            _clients.clear()
+        _clients[client_id] = (now, client)
+    return client
 
 
 def _save_token(token: dict, request) -> None:
@@ -58,7 +90,7 @@ def _save_token(token: dict, request) -> None:
 
 
 def console_session_id() -> str:
-    """An id for the console session, minted on first use; logout revokes the grants made under it."""
+    """The public id of the browser's IdP session (``sid``); logout revokes the grants made under it."""
     sid = session.get("oidc_sid")
     if not sid:
         sid = session["oidc_sid"] = secrets.token_urlsafe(16)
@@ -79,11 +111,18 @@ class _Request(FlaskOAuth2Request):
         self.payload = FlaskOAuth2Payload(request)
 
 
+def token_request(request) -> _Request:
+    """An OAuth request for a token-endpoint call made in process (the console's code exchange)."""
+    return _Request(request, settings.issuer() + "/oauth/token")
+
+
 class TaijiAuthorizationServer(AuthorizationServer):
     def __init__(self):
         super().__init__(query_client=query_client, save_token=_save_token)
 
     def create_oauth2_request(self, request):
+        if isinstance(request, _Request):
+            return request
         return _Request(flask_request, settings.issuer() + flask_request.full_path.rstrip("?"))
 
     def validate_requested_scope(self, scope):
@@ -136,7 +175,7 @@ class AuthorizationCodeGrant(_Issuing, grants.AuthorizationCodeGrant):
                 code_challenge=data.get("code_challenge"),
                 code_challenge_method=data.get("code_challenge_method"),
                 session_id=console_session_id(),
-                auth_time=int(user.last_login_at.timestamp()) if user.last_login_at else int(time.time()),
+                auth_time=session.get("idp_at") or int(time.time()),
                 expires_at=utcnow() + dt.timedelta(seconds=settings.seconds("OAUTH_CODE_TTL")),
             )
         )
@@ -145,7 +184,7 @@ class AuthorizationCodeGrant(_Issuing, grants.AuthorizationCodeGrant):
             "oauth_client",
             request.client.client_id,
             details={"scope": request.scope or ""},
-            actor=None,
+            actor=user,  # the provider's session, which may have no console session beside it
         )
         db.session.flush()
 

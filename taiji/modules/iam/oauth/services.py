@@ -18,8 +18,10 @@ from taiji.platform.db import Page, db, paginate, utcnow
 from taiji.platform.errors import Invalid, NotFound, field_error
 
 from . import keys, tokens
+from .console import CLIENT_ID as CONSOLE_CLIENT_ID
 from .models import OAuthClient, OAuthGrant, OAuthToken, SigningKey
 from .scopes import DEFAULT_CLIENT_SCOPE, api_permissions, digest, scope_list, unknown_scopes
+from .server import forget_clients
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 DEFAULT_GRANTS = ["authorization_code", "refresh_token"]
@@ -113,12 +115,15 @@ def _set_secret(client: OAuthClient) -> str:
 
 
 def list_clients(*, page: int = 1, page_size: int = 20) -> Page[OAuthClient]:
-    return paginate(sa.select(OAuthClient).order_by(OAuthClient.name, OAuthClient.id), page, page_size)
+    """Registered clients, without the console's own (the platform manages that one)."""
+    return paginate(sa.select(OAuthClient).where(OAuthClient.client_id != CONSOLE_CLIENT_ID)
+                    .order_by(OAuthClient.name, OAuthClient.id), page, page_size)
 
 
 def get_client(client_id: str) -> OAuthClient:
     client = db.session.execute(
-        sa.select(OAuthClient).where(OAuthClient.client_id == client_id)
+        sa.select(OAuthClient).where(OAuthClient.client_id == client_id,
+                                     OAuthClient.client_id != CONSOLE_CLIENT_ID)
     ).scalar_one_or_none()
     if client is None:
         raise NotFound(f"No OAuth client '{client_id}'.")
@@ -133,7 +138,54 @@ def rotate_client_secret(client_id: str) -> tuple[OAuthClient, str]:
     secret = _set_secret(client)
     audit.record("iam.oauth.client_secret_rotated", "oauth_client", client.client_id)
     db.session.flush()
+    forget_clients()
     return client, secret
+
+
+def update_client(client_id: str, data: dict) -> OAuthClient:
+    """Change a client's name, URIs, scopes, grants or enabled flag (what ``data`` names).
+
+    Disabling also revokes every grant the client holds: its refresh tokens stop at once and the
+    access tokens of those grants become inactive at introspection and at the Taiji API.
+    """
+    client = get_client(client_id)
+    if "name" in data:
+        name = (data["name"] or "").strip()
+        if not name or len(name) > 255:
+            raise field_error("name", "Give the client a name of 1 to 255 characters.")
+        client.name = name
+    grants = client.grant_types
+    if "grant_types" in data:
+        grants = _check_grants(data["grant_types"], client.is_public)
+    if "redirect_uris" in data:
+        uris = (_check_uri("redirect_uris", u) for u in data["redirect_uris"])
+        client.redirect_uris = list(dict.fromkeys(uris))
+    if "authorization_code" in grants and not client.redirect_uris:
+        raise field_error("redirect_uris", "A client that signs users in needs at least one redirect URI.")
+    client.grant_types = grants
+    if "post_logout_redirect_uris" in data:
+        client.post_logout_redirect_uris = list(dict.fromkeys(
+            _check_uri("post_logout_redirect_uris", u) for u in data["post_logout_redirect_uris"]))
+    if "scope" in data:
+        scope = " ".join(scope_list(data["scope"]))
+        if unknown_scopes(scope):
+            raise field_error("scope", f"Unknown scopes: {', '.join(unknown_scopes(scope))}.")
+        client.scope = scope
+    if "trusted" in data:
+        client.trusted = bool(data["trusted"])
+    if "enabled" in data and bool(data["enabled"]) != client.enabled:
+        client.enabled = bool(data["enabled"])
+        if not client.enabled:
+            families = db.session.execute(
+                sa.select(OAuthGrant.family).where(OAuthGrant.client_pk == client.id,
+                                                   OAuthGrant.revoked_at.is_(None))).scalars().all()
+            for family in families:
+                tokens.revoke_family(family, "client disabled")
+    audit.record("iam.oauth.client_updated", "oauth_client", client.client_id,
+                 details={k: v for k, v in data.items() if k != "client_secret"})
+    db.session.flush()
+    forget_clients()
+    return client
 
 
 def delete_client(client_id: str) -> None:
@@ -144,6 +196,7 @@ def delete_client(client_id: str) -> None:
     db.session.execute(sa.delete(OAuthGrant).where(OAuthGrant.client_pk == client.id))
     db.session.delete(client)
     db.session.flush()
+    forget_clients()
 
 
 # -- signing keys ------------------------------------------------------------------------------
@@ -207,13 +260,16 @@ def end_console_session(id_token_claims: dict | None) -> int:
         )
     for family in families:
         tokens.revoke_family(family, "signed out")
-    principal = auth.current_principal()
-    if principal is not None:
-        audit.record(
-            "iam.logout", "user", principal.email, details={"via": "oidc", "grants_revoked": len(families)}
-        )
-    console_sessions.end_current_session()  # the server-side record of this browser's session ends too
+    user = console_sessions.idp_user()
+    if user is not None:
+        audit.record("iam.logout", "user", user.email, actor=user,
+                     details={"via": "oidc", "grants_revoked": len(families)})
+    # Both sessions of this browser end: the provider's and the console's made under it.
+    console_sessions.end_current_session()
+    locale = session.get("locale")
     session.clear()
+    if locale:
+        session["locale"] = locale
     auth.set_principal(None)
     return len(families)
 

@@ -8,12 +8,22 @@ from sqlalchemy.orm import Mapped, mapped_column
 from taiji.platform.db import Model, intpk, timestamp, utcnow
 
 
+class SessionKind:
+    # The identity provider's session: a browser that signed in at IAM's sign-in page.
+    IDP = "idp"
+    # The console's own session, made after the console's code exchange; its parent is the IdP session.
+    CONSOLE = "console"
+
+
 class ConsoleSession(Model):
     """One signed-in browser. The cookie carries a random id; only its sha256 is stored here."""
 
     __tablename__ = "iam_console_session"
 
     id: Mapped[intpk]
+    kind: Mapped[str] = mapped_column(sa.String(10), default=SessionKind.IDP, server_default=SessionKind.IDP)
+    parent_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("iam_console_session.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("iam_user.id", ondelete="CASCADE"), index=True)
     id_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[timestamp] = mapped_column(default=utcnow)

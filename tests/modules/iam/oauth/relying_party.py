@@ -59,14 +59,21 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
-def sign_in(session: requests.Session, login_url: str, email: str, password: str = PASSWORD):
+def sign_in(session: requests.Session, login_url: str, email: str, password: str = PASSWORD,
+            follow: bool = True):
+    """Sign in as a browser does: the console's /login leads, through its own authorization
+    request, to the provider's form; posting it runs the code flow back into the console.
+    ``follow=False`` returns the form's own answer (the redirect to the waiting authorization)."""
     page = session.get(login_url)
+    assert 'data-testid="login-form"' in page.text, page.url
     response = session.post(
-        login_url,
-        data={"email": email, "password": password, "csrf_token": csrf_token(page.text)},
-        allow_redirects=False,
-    )
-    assert response.status_code == 302, response.text[:300]
+        page.url, data={"email": email, "password": password, "csrf_token": csrf_token(page.text)},
+        allow_redirects=follow)
+    if not follow:
+        assert response.status_code == 302, response.text[:300]
+        return response
+    assert response.history and response.history[0].status_code == 302, response.text[:300]
+    assert "/login" not in urlsplit(response.url).path, response.url
     return response
 
 

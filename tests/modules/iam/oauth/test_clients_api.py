@@ -125,7 +125,9 @@ def test_cli_creates_confidential_and_public_clients_and_rotates_keys(app):
     assert json.loads(result.output)["kid"] in {k["kid"] for k in services.published_keys()["keys"]}
 
 
-def test_discovery_is_public_and_a_plain_http_issuer_is_refused_at_the_token_endpoint(client, app):
+def test_discovery_is_public_and_a_plain_http_issuer_is_refused_at_the_token_endpoint(
+        client, app, monkeypatch):
+    monkeypatch.setitem(app.config, "OAUTH_INSECURE_TRANSPORT", "false")
     meta = client.get("/.well-known/openid-configuration").json
     assert meta["issuer"] == app.config["BASE_URL"]
     # The test application's issuer is http://taiji.test: neither https nor loopback.

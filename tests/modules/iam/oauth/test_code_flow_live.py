@@ -56,7 +56,8 @@ def test_anonymous_user_is_sent_to_login_then_back_and_the_rp_gets_a_valid_id_to
     response, verifier, nonce = authorize(provider, browser, rp, state="xyz-state")
     assert response.status_code == 302 and "/login?next=" in response.headers["Location"]
 
-    signed_in = sign_in(browser, provider.base + response.headers["Location"], provider.user.email)
+    signed_in = sign_in(browser, provider.base + response.headers["Location"], provider.user.email,
+                        follow=False)
     back = signed_in.headers["Location"]
     assert back.startswith("/oauth/authorize?")
     consent = browser.get(provider.base + back)

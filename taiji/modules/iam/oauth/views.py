@@ -1,0 +1,120 @@
+"""Console pages of the OAuth client registry, for platform administrators."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from taiji.platform import auth
+from taiji.platform.db import commit
+from taiji.platform.errors import ServiceError
+
+from . import services
+from .permissions import OAuthPerm
+from .services import GRANT_TYPES
+
+bp = Blueprint("iam_clients", __name__, template_folder="templates")
+
+
+def _lines(name: str) -> list[str]:
+    return [line.strip() for line in request.form.get(name, "").splitlines() if line.strip()]
+
+
+def _form_data() -> dict:
+    return {
+        "name": request.form.get("name", ""),
+        "redirect_uris": _lines("redirect_uris"),
+        "post_logout_redirect_uris": _lines("post_logout_redirect_uris"),
+        "grant_types": [g for g in GRANT_TYPES if request.form.get(f"grant_{g}") == "on"],
+        "scope": request.form.get("scope", ""),
+        "trusted": request.form.get("trusted") == "on",
+    }
+
+
+def _errors(exc: ServiceError) -> dict:
+    """Field errors as the console shows them: the service's own sentence, under the field."""
+    fields = exc.errors.get("json", exc.errors) if isinstance(exc.errors, dict) else {}
+    shown = {name: " ".join(v) if isinstance(v, list) else str(v) for name, v in (fields or {}).items()}
+    return shown or {"name": exc.detail}
+
+
+@bp.get("/admin/clients")
+@auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)
+def clients():
+    page = services.list_clients(page=request.args.get("page", 1, type=int), page_size=50)
+    return render_template("iam_oauth/clients.html", page=page, values={}, errors={}, grant_types=GRANT_TYPES)
+
+
+@bp.post("/admin/clients")
+@auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)
+def create_client():
+    data = _form_data()
+    public = request.form.get("public") == "on"
+    try:
+        client, secret = services.create_client(
+            data["name"], data["redirect_uris"], public=public, grant_types=data["grant_types"] or None,
+            scope=data["scope"] or None, trusted=data["trusted"],
+            post_logout_redirect_uris=data["post_logout_redirect_uris"],
+            created_by_id=auth.current_principal().user_id)
+    except ServiceError as exc:
+        page = services.list_clients(page=1, page_size=50)
+        return render_template("iam_oauth/clients.html", page=page, values={**data, "public": public},
+                               errors=_errors(exc), grant_types=GRANT_TYPES, show_form=True), 422
+    commit()
+    # Rendered, not redirected: this answer is the only place the secret is ever shown.
+    return render_template("iam_oauth/client.html", client=client, secret=secret, errors={},
+                           grant_types=GRANT_TYPES), 201
+
+
+@bp.get("/admin/clients/<client_id>")
+@auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)
+def client(client_id):
+    return render_template("iam_oauth/client.html", client=services.get_client(client_id), errors={},
+                           grant_types=GRANT_TYPES)
+
+
+@bp.post("/admin/clients/<client_id>")
+@auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)
+def update_client(client_id):
+    row = services.get_client(client_id)
+    try:
+        services.update_client(client_id, _form_data())
+    except ServiceError as exc:
+        return render_template("iam_oauth/client.html", client=row, errors=_errors(exc),
+                               grant_types=GRANT_TYPES), 422
+    commit()
+    flash(_("Client saved."), "success")
+    return redirect(url_for("iam_clients.client", client_id=client_id))
+
+
+@bp.post("/admin/clients/<client_id>/secret")
+@auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)
+def rotate_secret(client_id):
+    try:
+        row, secret = services.rotate_client_secret(client_id)
+    except ServiceError:
+        flash(_("A public client has no secret to rotate."), "danger")
+        return redirect(url_for("iam_clients.client", client_id=client_id))
+    commit()
+    return render_template("iam_oauth/client.html", client=row, secret=secret, errors={},
+                           grant_types=GRANT_TYPES)
+
+
+@bp.post("/admin/clients/<client_id>/enabled")
+@auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)
+def set_enabled(client_id):
+    enabled = request.form.get("enabled") == "true"
+    services.update_client(client_id, {"enabled": enabled})
+    commit()
+    message = _("Client enabled.") if enabled else _("Client disabled: it can no longer sign anyone in.")
+    flash(message, "success")
+    return redirect(url_for("iam_clients.client", client_id=client_id))
+
+
+@bp.post("/admin/clients/<client_id>/delete")
+@auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)
+def delete_client(client_id):
+    services.delete_client(client_id)
+    commit()
+    flash(_("Client deleted."), "success")
+    return redirect(url_for("iam_clients.clients"))
