@@ -16,6 +16,10 @@ module = Module(
     api_blueprints=[api_blp],
     blueprints=[bp],
     nav=[NavItem(_l("Transactions"), "tx.transactions", permission=permissions.Perm.TRANSACTION_READ,
-                 icon="arrows-exchange", order=40)],
+                 icon="arrows-exchange", order=40),
+         NavItem(_l("Notifications"), "tx.notifications", permission=permissions.Perm.TRANSACTION_READ,
+                 icon="send", order=41),
+         NavItem(_l("Messages"), "tx.messages_list", permission=permissions.Perm.TRANSACTION_READ,
+                 icon="mail-forward", order=42)],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
 )

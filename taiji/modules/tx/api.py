@@ -13,10 +13,14 @@ from .permissions import Perm
 from .schemas import (
     OPERATIONS,
     ActionIn,
+    MessageDetailOut,
     MessageIn,
     MessageOut,
+    MessageQueryIn,
+    NotificationDetailOut,
     NotificationIn,
     NotificationOut,
+    NotificationQueryIn,
     SagaIn,
     TccIn,
     TransactionDetailOut,
@@ -25,7 +29,7 @@ from .schemas import (
 )
 
 blp = Blueprint("tx_api", __name__, url_prefix="/api/v1",
-                description="Distributed transactions: sagas, TCC, operator actions")
+                description="Distributed transactions: sagas, TCC, operator actions, notifications, messages")
 
 
 T = "/tenants/<tenant>/tx"
@@ -95,6 +99,17 @@ class TransactionAction(MethodView):
 
 @blp.route(T + "/notifications")
 class Notifications(MethodView):
+    @auth.require(Perm.TRANSACTION_READ)
+    @blp.arguments(NotificationQueryIn, location="query")
+    @blp.response(200, NotificationOut(many=True))
+    @blp.paginate()
+    def get(self, query, tenant, pagination_parameters):
+        """The tenant's notifications, newest first; filter by state"""
+        page = services.list_notifications(tenancy.current(), **query, page=pagination_parameters.page,
+                                           page_size=pagination_parameters.page_size)
+        set_page_count(pagination_parameters, page)
+        return page.items
+
     @auth.require(Perm.TRANSACTION_OPERATE)
     @blp.arguments(NotificationIn)
     @blp.response(201, NotificationOut)
@@ -106,14 +121,45 @@ class Notifications(MethodView):
 @blp.route(T + "/notifications/<nid>")
 class NotificationItem(MethodView):
     @auth.require(Perm.TRANSACTION_READ)
-    @blp.response(200, NotificationOut)
+    @blp.response(200, NotificationDetailOut)
     def get(self, tenant, nid):
-        """How a notification went: delivered, still pending (with the next attempt), or given up"""
-        return services.get_notification(tenancy.current(), nid)
+        """How a notification went: delivered, pending (with the next attempt) or given up; every attempt"""
+        return services.notification_detail(tenancy.current(), nid)
+
+
+@blp.route(T + "/notifications/<nid>/retry")
+class NotificationRetry(MethodView):
+    @auth.require(Perm.TRANSACTION_OPERATE)
+    @blp.response(200, NotificationDetailOut)
+    def post(self, tenant, nid):
+        """Make the next attempt of a pending notification now (idempotent; 409 once it is finished)"""
+        return services.act_on_notification(tenancy.current(), nid, "retry",
+                                            principal=auth.current_principal())
+
+
+@blp.route(T + "/notifications/<nid>/stop")
+class NotificationStop(MethodView):
+    @auth.require(Perm.TRANSACTION_OPERATE)
+    @blp.response(200, NotificationDetailOut)
+    def post(self, tenant, nid):
+        """Make no more attempts of a pending notification (idempotent; 409 once delivered or given up)"""
+        return services.act_on_notification(tenancy.current(), nid, "stop",
+                                            principal=auth.current_principal())
 
 
 @blp.route(T + "/messages")
 class Messages(MethodView):
+    @auth.require(Perm.TRANSACTION_READ)
+    @blp.arguments(MessageQueryIn, location="query")
+    @blp.response(200, MessageOut(many=True))
+    @blp.paginate()
+    def get(self, query, tenant, pagination_parameters):
+        """The tenant's two-phase messages, newest first; filter by state"""
+        page = services.list_messages(tenancy.current(), **query, page=pagination_parameters.page,
+                                      page_size=pagination_parameters.page_size)
+        set_page_count(pagination_parameters, page)
+        return page.items
+
     @auth.require(Perm.TRANSACTION_OPERATE)
     @blp.arguments(MessageIn)
     @blp.response(201, MessageOut)
@@ -125,10 +171,19 @@ class Messages(MethodView):
 @blp.route(T + "/messages/<mid>")
 class MessageItem(MethodView):
     @auth.require(Perm.TRANSACTION_READ)
-    @blp.response(200, MessageOut)
+    @blp.response(200, MessageDetailOut)
     def get(self, tenant, mid):
-        """A message's state"""
-        return services.get_message(tenancy.current(), mid)
+        """A message's state, payload and every check-back call"""
+        return services.message_detail(tenancy.current(), mid)
+
+
+@blp.route(T + "/messages/<mid>/recheck")
+class MessageRecheck(MethodView):
+    @auth.require(Perm.TRANSACTION_OPERATE)
+    @blp.response(200, MessageDetailOut)
+    def post(self, tenant, mid):
+        """Ask the participant's check-back URL now (idempotent; 409 once submitted or aborted)"""
+        return services.recheck_message(tenancy.current(), mid, principal=auth.current_principal())
 
 
 @blp.route(T + "/messages/<mid>/submit")

@@ -127,7 +127,7 @@ class NotificationIn(Schema):
 class NotificationOut(Schema):
     nid = fields.String()
     url = fields.String()
-    state = fields.String(metadata={"description": "pending, delivered or given_up"})
+    state = fields.String(metadata={"description": "pending, delivered, given_up or stopped"})
     attempts = fields.Integer()
     max_attempts = fields.Integer()
     schedule = fields.List(fields.Float())
@@ -158,3 +158,43 @@ class MessageOut(Schema):
     last_error = fields.String(allow_none=True)
     created_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)
+
+
+class NotificationAttemptOut(Schema):
+    number = fields.Integer()
+    planned_at = fields.DateTime(allow_none=True)
+    started_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    status_code = fields.Integer(allow_none=True)
+    response_summary = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+    acknowledged = fields.Boolean()
+
+
+class NotificationDetailOut(NotificationOut):
+    attempt_log = fields.List(fields.Nested(NotificationAttemptOut),
+                              metadata={"description": "Every attempt: planned and actual time, the answer"})
+
+
+class MessageCheckOut(Schema):
+    number = fields.Integer()
+    at = fields.DateTime()
+    status_code = fields.Integer(allow_none=True)
+    answer = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+class MessageDetailOut(MessageOut):
+    payload = fields.Dict()
+    check_url = fields.String(allow_none=True)
+    check_log = fields.List(fields.Nested(MessageCheckOut),
+                            metadata={"description": "Every check-back call and the participant's answer"})
+
+
+class NotificationQueryIn(Schema):
+    state = fields.String(load_default=None, validate=validate.OneOf(("pending", "delivered", "given_up",
+                                                                      "stopped")))
+
+
+class MessageQueryIn(Schema):
+    state = fields.String(load_default=None, validate=validate.OneOf(("prepared", "submitted", "aborted")))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from taiji.platform import audit
 from taiji.platform.errors import Invalid, field_error
 from taiji.platform.tx import egress, messages, notify
 from taiji.platform.tx import services as tx
@@ -87,6 +88,26 @@ def get_notification(tenant, nid: str) -> notify.Notification:
     return notify.get(nid, tenant=tenant)
 
 
+def notification_detail(tenant, nid: str) -> notify.Notification:
+    """A notification with the log of its attempts (``attempt_log``)."""
+    row = notify.get(nid, tenant=tenant)
+    row.attempt_log = notify.attempts(row)
+    return row
+
+
+def list_notifications(tenant, *, state=None, page=1, page_size=20):
+    """The tenant's notifications, newest first."""
+    return notify.list_notifications(tenant=tenant, state=state, page=page, page_size=page_size)
+
+
+def act_on_notification(tenant, nid: str, action: str, *, principal) -> notify.Notification:
+    """``retry`` (attempt now) or ``stop`` a pending notification; audited."""
+    row = notify.retry_now(nid, tenant=tenant) if action == "retry" else notify.stop(nid, tenant=tenant)
+    audit.record(f"tx.notification.{'retried' if action == 'retry' else 'stopped'}", "tx_notification", nid,
+                 tenant=tenant, details={"state": row.state}, actor=principal)
+    return notification_detail(tenant, nid)
+
+
 def prepare_message(tenant, data: dict) -> messages.Message:
     """Record a tenant's prepared message (two-phase message) after checking its check-back URL."""
     _check_egress([data], "message", ("check_url",))
@@ -96,6 +117,26 @@ def prepare_message(tenant, data: dict) -> messages.Message:
 
 def get_message(tenant, mid: str) -> messages.Message:
     return messages.get(mid, tenant=tenant)
+
+
+def message_detail(tenant, mid: str) -> messages.Message:
+    """A message with the log of its check-backs (``check_log``)."""
+    row = messages.get(mid, tenant=tenant)
+    row.check_log = messages.checks(row)
+    return row
+
+
+def list_messages(tenant, *, state=None, page=1, page_size=20):
+    """The tenant's two-phase messages, newest first."""
+    return messages.list_messages(tenant=tenant, state=state, page=page, page_size=page_size)
+
+
+def recheck_message(tenant, mid: str, *, principal) -> messages.Message:
+    """Ask the participant about a prepared message now; audited."""
+    row = messages.recheck(mid, tenant=tenant)
+    audit.record("tx.message.rechecked", "tx_message", mid, tenant=tenant, details={"state": row.state},
+                 actor=principal)
+    return message_detail(tenant, mid)
 
 
 def decide_message(tenant, mid: str, submit: bool) -> messages.Message:

@@ -1,5 +1,6 @@
 """TX console pages: the transaction list, a transaction's timeline with live refresh, and the
-operator buttons."""
+operator buttons; best-effort notifications with their attempts, two-phase messages with their
+check-backs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from flask_babel import gettext as _
 
 from taiji.platform import auth, tenancy
 from taiji.platform.errors import ServiceError
+from taiji.platform.tx import messages, notify
 from taiji.platform.tx.models import ACTIVE_STATES, FINAL_STATES, KINDS, SAGA, STATES, TCC
 from taiji.platform.tx.plans import BACKWARD_PHASE
 
@@ -92,3 +94,89 @@ def operate(tenant, gid, operation):
                "compensate": _("Compensating what was done."),
                "skip": _("The step is skipped.")}[operation], "success")
     return redirect(url_for("tx.transaction", tenant=tenant, gid=gid))
+
+
+# -- best-effort notifications and two-phase messages -----------------------------------------
+
+NOTIFICATION = "/t/<tenant>/notifications/<nid>"
+MESSAGE = "/t/<tenant>/messages/<mid>"
+
+
+def _state_filter(states: tuple[str, ...]) -> str | None:
+    state = request.args.get("state") or None
+    return state if state in states else None
+
+
+@bp.get("/t/<tenant>/notifications")
+@auth.require(Perm.TRANSACTION_READ)
+def notifications(tenant):
+    state = _state_filter(notify.STATES)
+    page = services.list_notifications(tenancy.current(), state=state,
+                                       page=max(1, request.args.get("page", 1, type=int) or 1))
+    return render_template("tx/notifications.html", page=page, state=state, states=notify.STATES)
+
+
+@bp.get(NOTIFICATION)
+@auth.require(Perm.TRANSACTION_READ)
+def notification(tenant, nid):
+    t = tenancy.current()
+    row = services.notification_detail(t, nid)
+    return render_template("tx/notification.html", n=row, can_operate=auth.can(Perm.TRANSACTION_OPERATE, t))
+
+
+@bp.post(NOTIFICATION + "/retry")
+@auth.require(Perm.TRANSACTION_OPERATE)
+def notification_retry(tenant, nid):
+    return _notification_action(tenant, nid, "retry")
+
+
+@bp.post(NOTIFICATION + "/stop")
+@auth.require(Perm.TRANSACTION_OPERATE)
+def notification_stop(tenant, nid):
+    return _notification_action(tenant, nid, "stop")
+
+
+def _notification_action(tenant, nid, action):
+    t = tenancy.current()
+    services.get_notification(t, nid)  # another tenant's notification is not found
+    try:
+        services.act_on_notification(t, nid, action, principal=auth.current_principal())
+    except ServiceError as exc:
+        flash(_("Refused: %(why)s", why=exc.detail), "error")
+    else:
+        if action == "retry":
+            flash(_("The next attempt is made now."), "success")
+        else:
+            flash(_("No more attempts will be made."), "success")
+    return redirect(url_for("tx.notification", tenant=tenant, nid=nid))
+
+
+@bp.get("/t/<tenant>/messages")
+@auth.require(Perm.TRANSACTION_READ)
+def messages_list(tenant):
+    state = _state_filter(messages.STATES)
+    page = services.list_messages(tenancy.current(), state=state,
+                                  page=max(1, request.args.get("page", 1, type=int) or 1))
+    return render_template("tx/messages.html", page=page, state=state, states=messages.STATES)
+
+
+@bp.get(MESSAGE)
+@auth.require(Perm.TRANSACTION_READ)
+def message(tenant, mid):
+    t = tenancy.current()
+    row = services.message_detail(t, mid)
+    return render_template("tx/message.html", m=row, can_operate=auth.can(Perm.TRANSACTION_OPERATE, t))
+
+
+@bp.post(MESSAGE + "/recheck")
+@auth.require(Perm.TRANSACTION_OPERATE)
+def message_recheck(tenant, mid):
+    t = tenancy.current()
+    services.get_message(t, mid)
+    try:
+        services.recheck_message(t, mid, principal=auth.current_principal())
+    except ServiceError as exc:
+        flash(_("Refused: %(why)s", why=exc.detail), "error")
+    else:
+        flash(_("The participant is asked again now."), "success")
+    return redirect(url_for("tx.message", tenant=tenant, mid=mid))

@@ -31,8 +31,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from taiji.platform import events
-from taiji.platform.db import Model, db, intpk, timestamp, utcnow
+from taiji.platform.db import Model, Page, after_commit, db, intpk, paginate, timestamp, utcnow
 from taiji.platform.errors import Conflict, NotFound, field_error
+from taiji.platform.tx.protocol import client
 
 PREPARED = "prepared"
 SUBMITTED = "submitted"
@@ -45,7 +46,8 @@ NAMESPACE = uuid.UUID("4f1c7a3e-2b7d-4d0e-9a51-7b2f0c6e8d11")
 
 class Message(Model):
     __tablename__ = "tx_message"
-    __table_args__ = (sa.Index("ix_tx_message_due", "state", "next_check_at"),)
+    __table_args__ = (sa.Index("ix_tx_message_due", "state", "next_check_at"),
+                      sa.Index("ix_tx_message_tenant_created", "tenant_id", "created_at"))
 
     id: Mapped[intpk]
     mid: Mapped[str] = mapped_column(sa.String(64), unique=True)
@@ -60,6 +62,23 @@ class Message(Model):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[timestamp] = mapped_column(default=utcnow)
     finished_at: Mapped[timestamp | None]
+
+
+class MessageCheck(Model):
+    """One check-back call: what the participant answered about the local transaction."""
+
+    __tablename__ = "tx_message_check"
+
+    id: Mapped[intpk]
+    message_id: Mapped[int] = mapped_column(sa.ForeignKey("tx_message.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]
+    at: Mapped[timestamp] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None]
+    answer: Mapped[str | None] = mapped_column(sa.String(32))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+STATES = (PREPARED, SUBMITTED, ABORTED)
 
 
 def event_name(topic: str) -> str:
@@ -147,14 +166,20 @@ def check(mid: str) -> str:
     row = db.session.execute(sa.select(Message).where(Message.mid == mid)).scalar_one()
     if row.state != PREPARED:
         return row.state
-    answer = None
+    answer = status = None
     if row.check_url:
         try:
-            response = httpx.post(row.check_url, params={"mid": mid, "op": "check"}, timeout=CHECK_TIMEOUT)
+            response = client().post(row.check_url, params={"mid": mid, "op": "check"}, timeout=CHECK_TIMEOUT)
+            status = response.status_code
             answer = response.json().get("result") if response.status_code == 200 else None
             row.last_error = None if answer else f"HTTP {response.status_code}"
         except (httpx.HTTPError, ValueError, AttributeError) as exc:
             row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+        number = db.session.scalar(sa.select(sa.func.count()).select_from(MessageCheck)
+                                   .where(MessageCheck.message_id == row.id)) + 1
+        said = None if answer is None else str(answer)[:32]
+        db.session.add(MessageCheck(message_id=row.id, number=number, status_code=status, answer=said,
+                                    error=row.last_error))
     else:
         row.last_error = "no check-back URL: the message waits for submit or abort"
     if answer == "committed":
@@ -167,3 +192,41 @@ def check(mid: str) -> str:
         row.next_check_at = utcnow() + dt.timedelta(seconds=delay)
     db.session.commit()
     return row.state
+
+
+def list_messages(*, tenant, state: str | None = None, page: int = 1, page_size: int = 20) -> Page:
+    """The tenant's messages, newest first, optionally in one state."""
+    stmt = sa.select(Message).where(Message.tenant_id == getattr(tenant, "id", tenant))
+    if state:
+        if state not in STATES:
+            raise field_error("state", f"Use one of: {', '.join(STATES)}.")
+        stmt = stmt.where(Message.state == state)
+    return paginate(stmt.order_by(Message.created_at.desc(), Message.id.desc()), page, page_size)
+
+
+def checks(row: Message) -> list[MessageCheck]:
+    """Every check-back made for ``row``, first first."""
+    return list(db.session.execute(sa.select(MessageCheck).where(MessageCheck.message_id == row.id)
+                                   .order_by(MessageCheck.number, MessageCheck.id)).scalars())
+
+
+def recheck(mid: str, *, tenant) -> Message:
+    """Ask the participant again now whether a prepared message's local transaction committed.
+
+    Idempotent; refused once the message was submitted or aborted.
+    """
+    row = _locked(mid, tenant)
+    if row.state != PREPARED:
+        raise Conflict(f"Message {mid} was {row.state} already; there is nothing left to check.")
+    if not row.check_url:
+        raise Conflict(f"Message {mid} has no check-back URL; submit or abort it.")
+    row.next_check_at = utcnow()
+    db.session.flush()
+
+    def enqueue() -> None:
+        from taiji.platform.tx.tasks import enqueue_check
+
+        enqueue_check(row.mid)
+
+    after_commit(enqueue)
+    return row

@@ -29,23 +29,46 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from taiji.platform.db import Model, after_commit, db, intpk, timestamp, utcnow
-from taiji.platform.errors import NotFound, field_error
-from taiji.platform.tx.protocol import summarize
+from taiji.platform import crypto
+from taiji.platform.db import Model, Page, after_commit, db, intpk, paginate, timestamp, utcnow
+from taiji.platform.errors import Conflict, NotFound, field_error
+from taiji.platform.tx.protocol import client, summarize
 
 DEFAULT_SCHEDULE = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
 DEFAULT_ACK = "SUCCESS"
+SEAL_PURPOSE = "tx.notification.secret"
 TIMEOUT = 10.0
 LEASE_MARGIN = 30.0
 
 PENDING = "pending"
 DELIVERED = "delivered"
 GIVEN_UP = "given_up"
+STOPPED = "stopped"
+STATES = (PENDING, DELIVERED, GIVEN_UP, STOPPED)
+
+
+class NotificationAttempt(Model):
+    """One attempt of a notification: when it was planned, when it was made and what came back."""
+
+    __tablename__ = "tx_notification_attempt"
+
+    id: Mapped[intpk]
+    notification_id: Mapped[int] = mapped_column(sa.ForeignKey("tx_notification.id", ondelete="CASCADE"),
+                                                 index=True)
+    number: Mapped[int]
+    planned_at: Mapped[timestamp | None]
+    started_at: Mapped[timestamp]
+    finished_at: Mapped[timestamp | None]
+    status_code: Mapped[int | None]
+    response_summary: Mapped[str | None] = mapped_column(sa.Text)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    acknowledged: Mapped[bool] = mapped_column(default=False)
 
 
 class Notification(Model):
     __tablename__ = "tx_notification"
-    __table_args__ = (sa.Index("ix_tx_notification_due", "state", "next_attempt_at"),)
+    __table_args__ = (sa.Index("ix_tx_notification_due", "state", "next_attempt_at"),
+                      sa.Index("ix_tx_notification_tenant_created", "tenant_id", "created_at"))
 
     id: Mapped[intpk]
     nid: Mapped[str] = mapped_column(sa.String(64), unique=True)
@@ -53,7 +76,8 @@ class Notification(Model):
                                                   index=True)
     url: Mapped[str] = mapped_column(sa.String(2000))
     body: Mapped[dict] = mapped_column(sa.JSON)
-    secret: Mapped[str] = mapped_column(sa.String(200))
+    # Sealed (taiji.platform.crypto): the receiver's shared secret is needed in clear only to sign.
+    secret: Mapped[str] = mapped_column(sa.Text)
     ack: Mapped[str] = mapped_column(sa.String(200), default=DEFAULT_ACK)
     schedule: Mapped[list] = mapped_column(sa.JSON)
     state: Mapped[str] = mapped_column(sa.String(16), default=PENDING)
@@ -69,6 +93,14 @@ class Notification(Model):
     @property
     def max_attempts(self) -> int:
         return 1 + len(self.schedule)
+
+
+def _secret(row: Notification) -> str:
+    try:
+        return crypto.unseal(row.secret, SEAL_PURPOSE).decode()
+    except crypto.InvalidToken:
+        # Written before secrets were sealed (the first release of this table kept them in clear).
+        return row.secret
 
 
 def sign(secret: str, body: bytes, at: int | None = None) -> str:
@@ -98,7 +130,8 @@ def notify(url: str, body: dict, *, secret: str, tenant=None, ack: str = DEFAULT
     if not isinstance(secret, str) or not 16 <= len(secret) <= 200:
         raise field_error("secret", "Use 16 to 200 characters.")
     row = Notification(nid=nid or uuid.uuid4().hex, tenant_id=getattr(tenant, "id", tenant), url=url,
-                       body=body, secret=secret, ack=str(ack)[:200], schedule=_schedule(schedule),
+                       body=body, secret=crypto.seal(secret, SEAL_PURPOSE), ack=str(ack)[:200],
+                       schedule=_schedule(schedule),
                        next_attempt_at=utcnow())
     db.session.add(row)
     db.session.flush()
@@ -142,6 +175,7 @@ def attempt(nid: str, *, now: dt.datetime | None = None) -> str | None:
     """
     now = now or utcnow()
     lease = now + dt.timedelta(seconds=TIMEOUT + LEASE_MARGIN)
+    planned = db.session.scalar(sa.select(Notification.next_attempt_at).where(Notification.nid == nid))
     claimed = db.session.execute(
         sa.update(Notification).where(
             Notification.nid == nid, Notification.state == PENDING, Notification.next_attempt_at <= now,
@@ -156,10 +190,11 @@ def attempt(nid: str, *, now: dt.datetime | None = None) -> str | None:
                              .execution_options(populate_existing=True)).scalar_one()
     raw = json.dumps(row.body, sort_keys=True).encode()
     headers = {"Content-Type": "application/json", "Taiji-Notification": row.nid,
-               "Taiji-Signature": sign(row.secret, raw)}
+               "Taiji-Signature": sign(_secret(row), raw)}
     status = text = error = None
+    started = utcnow()
     try:
-        response = httpx.post(row.url, content=raw, headers=headers, timeout=TIMEOUT, follow_redirects=False)
+        response = client().post(row.url, content=raw, headers=headers, timeout=TIMEOUT)
         status, text = response.status_code, response.text
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:1000]
@@ -167,7 +202,12 @@ def attempt(nid: str, *, now: dt.datetime | None = None) -> str | None:
     row.last_response = summarize(text) if text else None
     row.lease_until = None
     finished = utcnow()
-    if status is not None and 200 <= status < 300 and text.strip() == row.ack:
+    acknowledged = status is not None and 200 <= status < 300 and text.strip() == row.ack
+    db.session.add(NotificationAttempt(notification_id=row.id, number=row.attempts, planned_at=planned,
+                                       started_at=started, finished_at=finished, status_code=status,
+                                       response_summary=row.last_response, error=error,
+                                       acknowledged=acknowledged))
+    if acknowledged:
         row.state, row.finished_at, row.next_attempt_at = DELIVERED, finished, None
     elif row.attempts >= row.max_attempts:
         row.state, row.finished_at, row.next_attempt_at = GIVEN_UP, finished, None
@@ -184,11 +224,66 @@ def recover_abandoned(now: dt.datetime | None = None) -> int:
         Notification.state == PENDING, Notification.lease_until.is_not(None),
         Notification.lease_until < now)).scalars().all()
     for row in rows:
+        claimed_at = row.lease_until - dt.timedelta(seconds=TIMEOUT + LEASE_MARGIN)
         row.lease_until = None
         row.last_error = "the worker making this attempt stopped before recording its answer"
+        db.session.add(NotificationAttempt(notification_id=row.id, number=row.attempts, started_at=claimed_at,
+                                           error=row.last_error))
         if row.attempts >= row.max_attempts:
             row.state, row.finished_at, row.next_attempt_at = GIVEN_UP, now, None
         else:
             row.next_attempt_at = now + dt.timedelta(seconds=row.schedule[row.attempts - 1])
     db.session.commit()
     return len(rows)
+
+
+def list_notifications(*, tenant, state: str | None = None, page: int = 1, page_size: int = 20) -> Page:
+    """The tenant's notifications, newest first, optionally in one state."""
+    stmt = sa.select(Notification).where(Notification.tenant_id == getattr(tenant, "id", tenant))
+    if state:
+        if state not in STATES:
+            raise field_error("state", f"Use one of: {', '.join(STATES)}.")
+        stmt = stmt.where(Notification.state == state)
+    return paginate(stmt.order_by(Notification.created_at.desc(), Notification.id.desc()), page, page_size)
+
+
+def attempts(row: Notification) -> list[NotificationAttempt]:
+    """Every attempt made for ``row``, first first."""
+    return list(db.session.execute(sa.select(NotificationAttempt).where(
+        NotificationAttempt.notification_id == row.id).order_by(NotificationAttempt.number,
+                                                                NotificationAttempt.id)).scalars())
+
+
+def _locked(nid: str, tenant) -> Notification:
+    row = get(nid, tenant=tenant)
+    return db.session.execute(sa.select(Notification).where(Notification.id == row.id).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one()
+
+
+def retry_now(nid: str, *, tenant) -> Notification:
+    """Make the next attempt of a pending notification now instead of at its planned time.
+
+    Idempotent (asking twice makes one attempt); refused once the notification is finished,
+    because the schedule's maximum is never exceeded. An attempt in flight is left to finish.
+    """
+    row = _locked(nid, tenant)
+    if row.state != PENDING:
+        raise Conflict(f"Notification {nid} is {row.state.replace('_', ' ')}; "
+                       "only a pending one can be retried.")
+    if row.lease_until is None:
+        row.next_attempt_at = utcnow()
+        db.session.flush()
+        after_commit(lambda: _enqueue(row.nid))
+    return row
+
+
+def stop(nid: str, *, tenant) -> Notification:
+    """Make no more attempts (idempotent); refused once it was delivered or given up."""
+    row = _locked(nid, tenant)
+    if row.state == STOPPED:
+        return row
+    if row.state != PENDING:
+        raise Conflict(f"Notification {nid} is {row.state.replace('_', ' ')} already.")
+    row.state, row.finished_at, row.next_attempt_at = STOPPED, utcnow(), None
+    db.session.flush()
+    return row

@@ -9,6 +9,7 @@ engine holds a live lease on the transaction, the action is refused and can be a
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from taiji.platform import audit
 from taiji.platform.db import db, is_postgres, utcnow
@@ -38,12 +39,13 @@ def _locked(gid: str, tenant) -> Transaction:
     from taiji.platform.tx.services import get_transaction
 
     tx = get_transaction(gid, tenant=tenant)
-    stmt = sa.select(Transaction).where(Transaction.id == tx.id).execution_options(populate_existing=True)
+    # The engine writes with Core statements: objects this session loaded before may be stale,
+    # the steps included, so everything is read again.
+    stmt = (sa.select(Transaction).where(Transaction.id == tx.id).options(selectinload(Transaction.branches))
+            .execution_options(populate_existing=True))
     if is_postgres():
         stmt = stmt.with_for_update()
-    tx = db.session.execute(stmt).scalar_one()
-    db.session.refresh(tx, ["branches"])
-    return tx
+    return db.session.execute(stmt).scalar_one()
 
 
 def _refuse_final(tx: Transaction, action: str) -> None:
@@ -71,6 +73,10 @@ def _resume(tx: Transaction, *, fresh_budget: bool) -> None:
 def _done(tx: Transaction, action: str, actor, details: dict | None = None) -> Transaction:
     from taiji.platform.tx.services import _kick_after_commit
 
+    # An engine whose lease ran out mid-call writes its next boundary under WHERE owner = it:
+    # clearing the owner makes that write fail instead of overwriting the operator's decision.
+    tx.owner = None
+    tx.lease_until = None
     audit.record(f"tx.transaction.{action}", "tx_transaction", tx.gid, tenant=tx.tenant_id,
                  details={"kind": tx.kind, "state": tx.state, "phase": tx.phase, **(details or {})},
                  actor=actor)

@@ -38,8 +38,9 @@ class Answer:
     duration_ms: int
 
 
-def _client() -> httpx.Client:
-    # One pooled client per thread: keep-alive to participants matters for throughput.
+def client() -> httpx.Client:
+    """This thread's pooled HTTP client: keep-alive to participants matters for throughput, and
+    building a client (with its TLS context) per call costs more CPU than the call itself."""
     client = getattr(_local, "client", None)
     if client is None:
         client = _local.client = httpx.Client(follow_redirects=False)
@@ -75,7 +76,7 @@ def call(url: str, *, gid: str, branch: str, op: str, kind: str, payload: dict, 
     params = {"gid": gid, "branch": branch, "op": op, "kind": kind}
     headers = {"Taiji-Tx-Attempt": str(attempt)}
     try:
-        response = _client().post(url, params=params, json=payload, headers=headers, timeout=timeout)
+        response = client().post(url, params=params, json=payload, headers=headers, timeout=timeout)
     except httpx.TimeoutException as exc:
         return Answer(UNKNOWN, None, None, f"timeout after {timeout:g}s: {type(exc).__name__}",
                       _elapsed(started))

@@ -18,7 +18,18 @@ import sqlalchemy as sa
 from taiji.platform.db import Page, after_commit, db, paginate, utcnow
 from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
 from taiji.platform.tx import options as opts
-from taiji.platform.tx.models import ANY_TENANT, SAGA, STATES, TCC, Branch, Call, Transaction
+from taiji.platform.tx import plans
+from taiji.platform.tx.models import (
+    ANY_TENANT,
+    PENDING,
+    RUNNING,
+    SAGA,
+    STATES,
+    TCC,
+    Branch,
+    Call,
+    Transaction,
+)
 from taiji.platform.tx.plans import FIRST_PHASE
 
 GID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -31,22 +42,25 @@ MAX_PAYLOAD_CHARS = 64 * 1024
 
 
 def submit_saga(steps: list[dict], *, gid: str | None = None, tenant=None, business_key: str | None = None,
-                options: dict | None = None, created_by: str | None = None) -> Transaction:
+                options: dict | None = None, created_by: str | None = None,
+                owner: str | None = None) -> Transaction:
     """Record a saga and hand it to the engine once the caller commits.
 
     Each step is ``{"name", "action", "compensate", "payload", "depends_on"}``: ``action`` and
     ``compensate`` are participant URLs (``compensate`` may be omitted for a step with nothing
     to undo); ``depends_on`` lists step names (a DAG; ``[]`` for a root) or is omitted to run
     after the previous step. Submitting the same ``gid`` again with the same steps returns the
-    existing transaction.
+    existing transaction. ``owner`` is for ``inline.submit_and_run`` only: the transaction is
+    created held by that engine and no worker is asked to run it.
     """
     branches = [_saga_branch(i, step) for i, step in enumerate(_steps_list(steps, "steps"))]
     _check_dag(branches)
-    return _submit(SAGA, branches, gid, tenant, business_key, options, created_by)
+    return _submit(SAGA, branches, gid, tenant, business_key, options, created_by, owner)
 
 
 def submit_tcc(branches: list[dict], *, gid: str | None = None, tenant=None, business_key: str | None = None,
-               options: dict | None = None, created_by: str | None = None) -> Transaction:
+               options: dict | None = None, created_by: str | None = None,
+               owner: str | None = None) -> Transaction:
     """Record a TCC transaction: each branch is ``{"name", "try", "confirm", "cancel", "payload"}``.
 
     The engine calls every try in order; if all succeed it confirms every branch, otherwise it
@@ -61,28 +75,70 @@ def submit_tcc(branches: list[dict], *, gid: str | None = None, tenant=None, bus
                            cancel_url=_url(spec.get("cancel"), f"{where}.cancel"),
                            payload=_payload(spec.get("payload"), where)))
     _check_unique(rows)
-    return _submit(TCC, rows, gid, tenant, business_key, options, created_by)
+    return _submit(TCC, rows, gid, tenant, business_key, options, created_by, owner)
 
 
-def _submit(kind, branches, gid, tenant, business_key, options, created_by) -> Transaction:
+def _submit(kind, branches, gid, tenant, business_key, options, created_by, owner=None) -> Transaction:
     options = opts.normalize(options)
     gid = _gid(gid)
     tenant_id = getattr(tenant, "id", tenant)
     if business_key is not None:
         business_key = str(business_key).replace("\x00", "").strip()[:255] or None
-    existing = db.session.execute(sa.select(Transaction).where(Transaction.gid == gid)).scalar_one_or_none()
+    # A column look-up first: loading the entity costs more, and the gid is almost always new.
+    existing = None
+    if db.session.scalar(sa.select(Transaction.id).where(Transaction.gid == gid)) is not None:
+        existing = db.session.execute(sa.select(Transaction).where(Transaction.gid == gid)).scalar_one()
     if existing is not None:
         if existing.kind == kind and existing.tenant_id == tenant_id and _same(existing.branches, branches):
             return existing
         raise Conflict(f"A different transaction with gid '{gid}' exists.",
                        errors={"json": {"gid": ["Already used by another transaction."]}})
+    now = utcnow()
     tx = Transaction(gid=gid, kind=kind, tenant_id=tenant_id, business_key=business_key,
-                     phase=FIRST_PHASE[kind], options=options, next_attempt_at=utcnow(),
+                     phase=FIRST_PHASE[kind], options=options, next_attempt_at=now,
                      created_by=created_by, branches=branches)
+    if owner is not None:
+        # An engine in this process runs it right after the commit (inline.submit_and_run):
+        # it is born owned, so neither a worker nor the timer takes it meanwhile.
+        tx.owner = owner
+        tx.lease_until = now + dt.timedelta(seconds=opts.lease_seconds(options))
+        for branch in branches:  # column defaults are applied only at the INSERT
+            branch.state, branch.attempts = PENDING, 0
+        move = plans.plan(tx)
+        if isinstance(move, plans.Invoke):
+            # Numbered as begun already: the engine's first boundary then only inserts the call.
+            tx.call_seq = move.branch.seq = move.branch.attempts = 1
+        return _insert_owned(tx, branches, now)
     db.session.add(tx)
     db.session.flush()
     _kick_after_commit(gid)
     return tx
+
+
+def _insert_owned(tx: Transaction, branches: list[Branch], now) -> Transaction:
+    """Insert a transaction for the engine of this process with Core statements (its hot path).
+
+    The returned objects are not in the session: they carry the values and ids the engine reads.
+    """
+    tx.state, tx.redo_count, tx.call_seq = RUNNING, 0, tx.call_seq or 0
+    tx.created_at = tx.updated_at = now
+    conn = db.session.connection()
+    tables = Transaction.__table__, Branch.__table__
+    tx.id = conn.execute(sa.insert(tables[0]).returning(tables[0].c.id),
+                         _columns(tx, tables[0])).scalar_one()
+    rows = []
+    for branch in branches:
+        branch.transaction_id, branch.updated_at = tx.id, now
+        rows.append(_columns(branch, tables[1]))
+    ids = conn.execute(sa.insert(tables[1]).returning(tables[1].c.id, sort_by_parameter_order=True),
+                       rows).scalars().all()
+    for branch, branch_id in zip(branches, ids, strict=True):
+        branch.id = branch_id
+    return tx
+
+
+def _columns(obj, table) -> dict:
+    return {c.key: getattr(obj, c.key) for c in table.c if c.key != "id"}
 
 
 def _kick_after_commit(gid: str) -> None:

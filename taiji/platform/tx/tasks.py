@@ -54,10 +54,7 @@ def process_due() -> int:
         for nid in nids:
             enqueue_notification(nid)
         for mid in mids:
-            try:
-                check_message.apply_async((mid,), retry=False)
-            except Exception:
-                log.warning("could not enqueue a message check-back", exc_info=True, extra={"mid": mid})
+            enqueue_check(mid)
 
     after_commit(dispatch)
     return len(gids)
@@ -82,6 +79,14 @@ def deliver(nid: str) -> str | None:
         if delay <= COUNTDOWN_LIMIT:
             enqueue_notification(nid, countdown=delay)
     return state
+
+
+def enqueue_check(mid: str) -> None:
+    """Ask a worker to check a prepared message back; if the broker is away, the timer will."""
+    try:
+        check_message.apply_async((mid,), retry=False)
+    except Exception:
+        log.warning("could not enqueue a message check-back", exc_info=True, extra={"mid": mid})
 
 
 @celery.task(name="tx.message_check", acks_late=True)

@@ -74,3 +74,21 @@ def test_viewer_sees_no_buttons_and_cannot_act(login, tenant):
     assert client.post(f"/t/{tenant.slug}/transactions/{gid}/stop").status_code == 403
     assert tx.get_transaction(gid).state == "running"
 
+
+
+def test_list_filters_by_age(login, admin, tenant):
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from taiji.platform.db import utcnow
+    from taiji.platform.tx.models import Transaction
+
+    old = _parked_free_saga(tenant)
+    new = _parked_free_saga(tenant)
+    db.session.execute(sa.update(Transaction).where(Transaction.gid == old)
+                       .values(created_at=utcnow() - dt.timedelta(hours=2)))
+    db.session.commit()
+    html = login(admin).get(f"/t/{tenant.slug}/transactions?older_than_minutes=60").get_data(as_text=True)
+    assert f'data-gid="{old}"' in html and f'data-gid="{new}"' not in html
+    assert 'value="60" selected' in html

@@ -14,6 +14,7 @@ import time
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask, request
 from werkzeug.serving import make_server
 
@@ -112,6 +113,12 @@ def test_body_is_signed_so_the_receiver_can_check_it(receiver):
     raw = json.dumps(body, sort_keys=True).encode()
     expected = hmac.new(SECRET.encode(), f"{parts['t']}.".encode() + raw, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(parts["v1"], expected)
+
+
+def test_the_shared_secret_is_stored_sealed(receiver):
+    nid = _new(receiver, [1])
+    stored = db.session.scalar(sa.select(notify.Notification.secret).where(notify.Notification.nid == nid))
+    assert SECRET not in stored
 
 
 @pytest.fixture(scope="module")
