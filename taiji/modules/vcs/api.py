@@ -1,0 +1,208 @@
+"""VCS REST routes: repositories, protected branches, commits and refs."""
+
+from __future__ import annotations
+
+from flask import request
+from flask.views import MethodView
+
+from taiji.platform import auth, tenancy
+from taiji.platform.api import Blueprint, set_page_count
+from taiji.platform.db import Page
+from taiji.platform.errors import Forbidden, field_error
+
+from . import services
+from .permissions import Perm
+from .schemas import (
+    CommitOut,
+    CommitQueryIn,
+    ProtectedBranchIn,
+    ProtectedBranchOut,
+    ProtectedBranchPatchIn,
+    RefsOut,
+    RepositoryIn,
+    RepositoryOut,
+    RepositoryPatchIn,
+    RepositoryQueryIn,
+)
+
+blp = Blueprint("vcs_api", __name__, url_prefix="/api/v1",
+                description="Repositories: hosted Git over HTTP, external ones by webhook, protected "
+                            "branches")
+
+T = "/tenants/<tenant>"
+R = T + "/repositories/<repo>"
+
+
+def _t():
+    return tenancy.current()
+
+
+@blp.before_request
+def _resolve_path_first():
+    """A repository (or rule) this tenant does not have is a 404 whatever the body or If-Match says."""
+    args = request.view_args or {}
+    tenant = tenancy.current()
+    if "repo" not in args or tenant is None or auth.current_principal() is None:
+        return
+    if request.endpoint == "vcs_api.restore":
+        return
+    repo = services.get_repository(tenant, args["repo"])
+    if "rule_id" in args:
+        services.get_protected(repo, args["rule_id"])
+
+
+def _repo(name):
+    return services.get_repository(_t(), name)
+
+
+@blp.route(T + "/repositories")
+class Repositories(MethodView):
+    @auth.require(Perm.REPOSITORY_READ)
+    @blp.arguments(RepositoryQueryIn, location="query")
+    @blp.response(200, RepositoryOut(many=True))
+    @blp.paginate()
+    def get(self, query, tenant, pagination_parameters):
+        """Repositories of the tenant; filter by kind or part of the name"""
+        if query["deleted"] and not auth.can(Perm.REPOSITORY_ADMIN, _t()):
+            raise Forbidden(f"You need the permission {Perm.REPOSITORY_ADMIN} to list deleted repositories.")
+        page = services.list_repositories(_t(), **query, page=pagination_parameters.page,
+                                          page_size=pagination_parameters.page_size)
+        set_page_count(pagination_parameters, page)
+        return page.items
+
+    @auth.require(Perm.REPOSITORY_WRITE)
+    @blp.arguments(RepositoryIn)
+    @blp.response(201, RepositoryOut)
+    def post(self, data, tenant):
+        """Create a hosted repository (branch `main`), or register an external one with `external`
+
+        Counts against the tenant's `vcs.repositories` quota. For an external repository the
+        answer carries `webhook_url` and `webhook_secret` to paste into the forge.
+        """
+        if data.get("visibility") == "public" and not auth.can(Perm.REPOSITORY_ADMIN, _t()):
+            raise Forbidden(f"You need the permission {Perm.REPOSITORY_ADMIN} to make a repository public.")
+        external_spec = data.pop("external", None)
+        if external_spec is None:
+            return services.create_repository(_t(), data, actor=auth.current_principal())
+        try:
+            from .services import external
+        except ImportError:
+            raise field_error("external", "External repositories are not available in this build.") from None
+        repo = services.create_repository(_t(), data, actor=auth.current_principal(), kind="external")
+        answer = external.register(_t(), repo, external_spec, actor=auth.current_principal()) or {}
+        for key, value in answer.items():
+            setattr(repo, key, value)
+        return repo
+
+
+@blp.route(R)
+class RepositoryItem(MethodView):
+    @auth.require(Perm.REPOSITORY_READ)
+    @blp.etag
+    @blp.response(200, RepositoryOut)
+    def get(self, tenant, repo):
+        """One repository, with its clone URL"""
+        return _repo(repo)
+
+    @auth.require(Perm.REPOSITORY_WRITE)
+    @blp.etag
+    @blp.arguments(RepositoryPatchIn)
+    @blp.response(200, RepositoryOut)
+    def patch(self, data, tenant, repo):
+        """Change description, default branch, component, or (administrators) visibility; needs If-Match"""
+        item = _repo(repo)
+        blp.check_etag(item, RepositoryOut)
+        if "visibility" in data and data["visibility"] != item.visibility and not auth.can(
+                Perm.REPOSITORY_ADMIN, _t()):
+            raise Forbidden(f"You need the permission {Perm.REPOSITORY_ADMIN} to change the visibility.")
+        return services.update_repository(_t(), item, data, actor=auth.current_principal())
+
+    @auth.require(Perm.REPOSITORY_ADMIN)
+    @blp.etag
+    @blp.response(204)
+    def delete(self, tenant, repo):
+        """Delete a repository; a platform administrator can restore it for 7 days; needs If-Match"""
+        item = _repo(repo)
+        blp.check_etag(item, RepositoryOut)
+        services.delete_repository(_t(), item, actor=auth.current_principal())
+
+
+@blp.route(R + "/restore", endpoint="restore")
+class RepositoryRestore(MethodView):
+    @auth.require(Perm.REPOSITORY_ADMIN)
+    @blp.response(200, RepositoryOut)
+    def post(self, tenant, repo):
+        """Restore a repository deleted less than 7 days ago (platform administrators)"""
+        principal = auth.current_principal()
+        services.get_repository(_t(), repo, include_deleted=True)  # a name the tenant never had: 404
+        if not principal.is_admin:
+            raise Forbidden("Only a platform administrator can restore a deleted repository.")
+        return services.restore_repository(_t(), repo, actor=principal)
+
+
+@blp.route(R + "/protected-branches")
+class ProtectedBranches(MethodView):
+    @auth.require(Perm.REPOSITORY_READ)
+    @blp.response(200, ProtectedBranchOut(many=True))
+    @blp.paginate()
+    def get(self, tenant, repo, pagination_parameters):
+        """The repository's protected branches"""
+        rules = services.list_protected(_repo(repo))
+        set_page_count(pagination_parameters, Page(rules, len(rules), 1, len(rules) or 1))
+        start = (pagination_parameters.page - 1) * pagination_parameters.page_size
+        return rules[start:start + pagination_parameters.page_size]
+
+    @auth.require(Perm.REPOSITORY_ADMIN)
+    @blp.arguments(ProtectedBranchIn)
+    @blp.response(201, ProtectedBranchOut)
+    def post(self, data, tenant, repo):
+        """Protect branches matching a pattern: no force-push, no deletion, push only by some roles"""
+        return services.protect(_t(), _repo(repo), data, actor=auth.current_principal())
+
+
+@blp.route(R + "/protected-branches/<int:rule_id>")
+class ProtectedBranchItem(MethodView):
+    @auth.require(Perm.REPOSITORY_READ)
+    @blp.response(200, ProtectedBranchOut)
+    def get(self, tenant, repo, rule_id):
+        """One protection rule"""
+        return services.get_protected(_repo(repo), rule_id)
+
+    @auth.require(Perm.REPOSITORY_ADMIN)
+    @blp.arguments(ProtectedBranchPatchIn)
+    @blp.response(200, ProtectedBranchOut)
+    def patch(self, data, tenant, repo, rule_id):
+        """Change a protection rule"""
+        item = _repo(repo)
+        return services.update_protection(_t(), item, services.get_protected(item, rule_id), data,
+                                          actor=auth.current_principal())
+
+    @auth.require(Perm.REPOSITORY_ADMIN)
+    @blp.response(204)
+    def delete(self, tenant, repo, rule_id):
+        """Remove a protection rule"""
+        item = _repo(repo)
+        services.unprotect(_t(), item, services.get_protected(item, rule_id), actor=auth.current_principal())
+
+
+@blp.route(R + "/commits")
+class Commits(MethodView):
+    @auth.require(Perm.REPOSITORY_READ)
+    @blp.arguments(CommitQueryIn, location="query")
+    @blp.response(200, CommitOut(many=True))
+    @blp.paginate()
+    def get(self, query, tenant, repo, pagination_parameters):
+        """The commit log of a ref (default branch when absent), newest first"""
+        commits, total = services.log(_repo(repo), query["ref"], page=pagination_parameters.page,
+                                      page_size=pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return commits
+
+
+@blp.route(R + "/refs")
+class Refs(MethodView):
+    @auth.require(Perm.REPOSITORY_READ)
+    @blp.response(200, RefsOut)
+    def get(self, tenant, repo):
+        """Branches and tags"""
+        return services.refs(_repo(repo))

@@ -1,0 +1,15 @@
+"""Events VCS publishes (through ``taiji.platform.events.publish``, in the change's unit of work).
+
+- ``vcs.push`` {tenant, repository, ref, before, after, pusher: {id, email, name} | null,
+  commits: [{id, message, author: {name, email}, timestamp}]} — once per ref update, after the
+  refs are written; commits newest first, at most 100; ``before``/``after`` are forty zeros for
+  a created/deleted ref (GitHub's push shape).
+
+VCS subscribes to nothing.
+"""
+
+from __future__ import annotations
+
+PUSH = "vcs.push"
+
+HANDLERS: dict = {}

@@ -1,0 +1,220 @@
+"""Git over smart HTTP: ``/git/<tenant>/<repo>.git/...`` served by ``git http-backend``.
+
+This view authenticates (HTTP Basic, any user name, a personal access token as the password),
+authorizes, and then streams both ways: the request body is fed to the backend's stdin from a
+thread while its stdout is handed to the client piece by piece, so neither a 20 MB push nor a
+clone is ever held in memory. Only the three smart-protocol routes are served.
+
+The URL argument is ``tenant_slug`` rather than ``tenant`` on purpose: the kernel's membership
+check on ``<tenant>`` URLs answers an anonymous caller with a sign-in redirect, whereas git needs
+a 401 with a Basic challenge, and public repositories are readable without being a member.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import re
+import subprocess
+import tempfile
+import threading
+
+from flask import Blueprint, Response, current_app, request
+
+from taiji.platform import auth
+from taiji.platform.db import db
+from taiji.platform.tenancy import SLUG_PATTERN, tenant_by_slug
+
+from . import services
+from .hooks import HookListener, PushContext
+from .permissions import Perm
+
+log = logging.getLogger("taiji.vcs.git")
+
+bp = Blueprint("vcs_git", __name__)
+
+BACKEND = "/usr/lib/git-core/git-http-backend"
+CHUNK = 64 * 1024
+SERVICES = ("git-upload-pack", "git-receive-pack")
+GIT_PROTOCOL = re.compile(r"^[A-Za-z0-9=:.,_-]{1,200}$")
+REALM = 'Basic realm="Taiji"'
+
+
+def _text(status: int, message: str, **headers) -> Response:
+    return Response(message.rstrip("\n") + "\n", status=status, mimetype="text/plain", headers=headers)
+
+
+def _challenge(message: str = "Authentication required: a personal access token is the password.") -> Response:  # noqa: E501
+    return _text(401, message, **{"WWW-Authenticate": REALM})
+
+
+def _service(rest: str) -> str | None:
+    """Which smart-protocol service a request is for; None for anything else (dumb HTTP, files)."""
+    if rest == "info/refs" and request.method in ("GET", "HEAD"):
+        name = request.args.get("service")
+        return name if name in SERVICES else None
+    if rest in SERVICES and request.method == "POST":
+        return rest
+    return None
+
+
+def _principal_from_basic():
+    """(principal or None, whether credentials were sent and refused)."""
+    header = request.headers.get("Authorization", "")
+    loader = auth.registry.bearer_loader
+    if header[:7].lower() == "bearer ":  # git -c http.extraHeader="Authorization: Bearer ..."
+        principal = loader(header[7:].strip()) if loader is not None else None
+        return principal, principal is None
+    if header[:6].lower() != "basic ":
+        return None, False
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None, True
+    _, _, password = decoded.partition(":")
+    principal = loader(password.strip()) if password.strip() and loader is not None else None
+    return principal, principal is None
+
+
+@bp.route("/git/<tenant_slug>/<repo_name>.git/<path:rest>", methods=["GET", "POST"])
+def smart_http(tenant_slug: str, repo_name: str, rest: str):
+    service = _service(rest)
+    if service is None:
+        return _text(404, "Not a Git smart-HTTP address.")
+    writing = service == "git-receive-pack"
+    principal, refused = _principal_from_basic()
+    if refused:
+        return _challenge("Authentication failed: the password must be a valid personal access token.")
+    auth.set_principal(principal)
+
+    tenant = tenant_by_slug(tenant_slug) if re.match(SLUG_PATTERN, tenant_slug) else None
+    repo = services.find_repository(tenant, repo_name) if tenant is not None else None
+    if repo is not None and repo.kind != "hosted":
+        repo = None
+    standing = auth.access(tenant) if tenant is not None and principal is not None else None
+    member = standing is not None and (standing.member or principal.is_admin)
+    # A suspended tenant's public repositories are not served to outsiders either.
+    public_read = (repo is not None and repo.visibility == "public" and not writing and tenant.is_active)
+
+    if principal is None and not public_read:
+        # Anonymous: the same challenge whether or not the repository exists.
+        return _challenge()
+    if repo is None or (not member and not public_read):
+        return _text(404, "Repository not found.")
+    if member and not tenant.is_active and not principal.is_admin:
+        return _text(403, f"Tenant '{tenant.slug}' is suspended.")
+    needed = Perm.REPOSITORY_WRITE if writing else Perm.REPOSITORY_READ
+    if not public_read and not auth.can(needed, tenant):
+        doing = "push to" if writing else "read"
+        return _text(403, f"You need the permission {needed} to {doing} this repository.")
+
+    path = services.repository_path(repo)
+    if not path.exists():
+        return _text(404, "Repository not found.")
+    listener = None
+    if writing and request.method == "POST":  # the ref advertisement before it runs no hook
+        services.install_hooks(path)
+        listener = HookListener(current_app._get_current_object(), PushContext(
+            tenant_id=tenant.id, repository_id=repo.id,
+            pusher={"id": principal.user_id, "email": principal.email, "name": principal.name},
+            roles=tuple(standing.roles), is_admin=principal.is_admin))
+    env = _cgi_environ(path, rest, principal, listener)
+    # Nothing of this request's unit of work may stay open while git runs: on SQLite an open write
+    # (a token's last use) would lock out the hooks' own units of work.
+    db.session.commit()
+    return _run_backend(env, listener)
+
+
+def _cgi_environ(path, rest: str, principal, listener) -> dict:
+    # A clean environment: the backend and the hooks it runs get no platform secret.
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": str(path.parent),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_PROJECT_ROOT": str(path.parent),
+        "GIT_HTTP_EXPORT_ALL": "1",
+        "PATH_INFO": f"/{path.name}/{rest}",
+        "QUERY_STRING": request.query_string.decode("latin-1"),
+        "REQUEST_METHOD": request.method,
+        "CONTENT_TYPE": request.headers.get("Content-Type", ""),
+        "REMOTE_ADDR": request.remote_addr or "",
+    }
+    if principal is not None:
+        env["REMOTE_USER"] = principal.email  # non-empty: receive-pack is allowed by the backend
+    if request.content_length is not None:
+        env["CONTENT_LENGTH"] = str(request.content_length)
+    encoding = request.headers.get("Content-Encoding")
+    if encoding:
+        env["HTTP_CONTENT_ENCODING"] = encoding
+    protocol = request.headers.get("Git-Protocol")
+    if protocol and GIT_PROTOCOL.match(protocol):
+        env["GIT_PROTOCOL"] = protocol
+    if listener is not None:
+        env.update(listener.environ())
+    return env
+
+
+def _feed(stream, stdin) -> None:
+    try:
+        while True:
+            chunk = stream.read(CHUNK)
+            if not chunk:
+                break
+            stdin.write(chunk)
+    except (BrokenPipeError, OSError, ValueError):
+        pass  # the backend stopped reading (it refused the request); its answer says why
+    finally:
+        with contextlib.suppress(OSError):
+            stdin.close()
+
+
+def _run_backend(env: dict, listener) -> Response:
+    stream = request.stream  # taken here: the feeding thread has no request context
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish(), after the response streamed
+    proc = subprocess.Popen([BACKEND], stdin=subprocess.PIPE, stdout=subprocess.PIPE,  # noqa: S603 - fixed program
+                            stderr=errors, env=env, bufsize=0)
+    feeder = threading.Thread(target=_feed, args=(stream, proc.stdin), name="vcs-feed", daemon=True)
+    feeder.start()
+
+    def finish():
+        feeder.join(timeout=30)
+        proc.stdout.close()
+        code = proc.wait()
+        if listener is not None:
+            listener.close()
+        if code != 0:
+            errors.seek(0)
+            log.warning("git http-backend failed", extra={"code": code, "stderr": errors.read(4000).decode(
+                "utf-8", "replace")})
+        errors.close()
+
+    status, headers = 200, []
+    try:
+        while True:
+            line = proc.stdout.readline()
+            if not line or line in (b"\r\n", b"\n"):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "status":
+                status = int(value.strip().split(" ", 1)[0])
+            else:
+                headers.append((name.strip(), value.strip()))
+    except Exception:
+        proc.kill()
+        finish()
+        raise
+
+    def body():
+        try:
+            while True:
+                chunk = proc.stdout.read(CHUNK)  # unbuffered: whatever is there, up to CHUNK
+                if not chunk:
+                    break
+                yield chunk
+        finally:
+            finish()  # also when the client goes away mid-clone: closing stdout stops the backend
+
+    return Response(body(), status=status, headers=headers, direct_passthrough=True)

@@ -1,0 +1,100 @@
+"""VCS tables: repositories (hosted or external), their protected branches, and accepted pushes.
+
+A repository's name is unique in its tenant among the repositories that are not deleted. The
+unique constraint is on ``live_name``, which holds the name while the repository exists and
+NULL once it is soft-deleted: both SQLite and PostgreSQL let NULLs repeat, so a deleted
+repository does not block a new one of the same name, with no partial index to keep portable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from taiji.platform.db import Model, TenantOwnedMixin, TimestampMixin, intpk, timestamp, utcnow
+
+KINDS = ("hosted", "external")
+VISIBILITIES = ("private", "public")
+
+
+class Repository(TenantOwnedMixin, TimestampMixin, Model):
+    __tablename__ = "vcs_repository"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "live_name"),)
+
+    id: Mapped[intpk]
+    name: Mapped[str] = mapped_column(sa.String(63))
+    live_name: Mapped[str | None] = mapped_column(sa.String(63))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    kind: Mapped[str] = mapped_column(sa.String(20), default="hosted")
+    visibility: Mapped[str] = mapped_column(sa.String(20), default="private")
+    default_branch: Mapped[str] = mapped_column(sa.String(255), default="main")
+    component_id: Mapped[int | None] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
+    # The component as people name it ("product/component"), kept beside its id for display.
+    component_ref: Mapped[str | None] = mapped_column(sa.String(130))
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    created_by: Mapped[int | None] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
+    deleted_at: Mapped[timestamp | None] = mapped_column(index=True)
+    # Where the files live on disk, fixed at creation: a purge after a tenant rename still finds them.
+    storage_key: Mapped[str] = mapped_column(sa.String(200), default="")
+    # Optimistic-concurrency counter; also the ETag's basis.
+    version: Mapped[int] = mapped_column(default=1)
+
+    protected_branches: Mapped[list[ProtectedBranch]] = relationship(
+        "taiji.modules.vcs.models.ProtectedBranch", back_populates="repository",
+        cascade="all, delete-orphan", passive_deletes=True,
+        order_by="taiji.modules.vcs.models.ProtectedBranch.pattern",
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def purge_due(self, now: dt.datetime | None = None) -> bool:
+        from taiji.modules.vcs.services.repositories import RESTORE_WINDOW
+
+        return self.deleted_at is not None and (now or utcnow()) - self.deleted_at >= RESTORE_WINDOW
+
+    def __repr__(self) -> str:
+        return f"<Repository {self.name}>"
+
+
+class ProtectedBranch(Model):
+    """Rules for the branches matching ``pattern`` (fnmatch: ``main``, ``release/*``)."""
+
+    __tablename__ = "vcs_protected_branch"
+    __table_args__ = (sa.UniqueConstraint("repository_id", "pattern"),)
+
+    id: Mapped[intpk]
+    repository_id: Mapped[int] = mapped_column(sa.ForeignKey("vcs_repository.id", ondelete="CASCADE"),
+                                               index=True)
+    pattern: Mapped[str] = mapped_column(sa.String(255))
+    allow_force_push: Mapped[bool] = mapped_column(default=False)
+    allow_deletion: Mapped[bool] = mapped_column(default=False)
+    # Tenant role keys allowed to push; empty means anyone who may write to the repository.
+    push_roles: Mapped[list] = mapped_column(sa.JSON, default=list)
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)
+
+    repository: Mapped[Repository] = relationship("taiji.modules.vcs.models.Repository",
+                                                 back_populates="protected_branches")
+
+
+class Push(Model):
+    """One ref update that was published as ``vcs.push``; ``key`` makes a retried hook harmless."""
+
+    __tablename__ = "vcs_push"
+    __table_args__ = (sa.UniqueConstraint("repository_id", "key"),)
+
+    id: Mapped[intpk]
+    repository_id: Mapped[int] = mapped_column(sa.ForeignKey("vcs_repository.id", ondelete="CASCADE"),
+                                               index=True)
+    key: Mapped[str] = mapped_column(sa.String(255))
+    ref: Mapped[str] = mapped_column(sa.String(255))
+    before: Mapped[str] = mapped_column(sa.String(64))
+    after: Mapped[str] = mapped_column(sa.String(64))
+    pusher_id: Mapped[int | None] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
+    commit_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow, index=True)

@@ -1,0 +1,87 @@
+"""VCS services: the module's public face. Other modules (CI) call only these.
+
+``external`` and ``browse`` (vcs-web's) live beside these modules; this package's names are the
+contract: ``get_repository``, ``list_repositories``, ``create_repository``, ``local_git_dir``,
+``clone_url``, ``read_file``, ``resolve_ref``, ``publish_push``.
+"""
+
+from __future__ import annotations
+
+from .gitdata import log, push_commits, read_file, refs, resolve_ref, valid_rev
+from .hookscript import install_hooks
+from .protection import (
+    Pusher,
+    check_push,
+    get_protected,
+    list_protected,
+    protect,
+    rule_for,
+    unprotect,
+    update_protection,
+)
+from .pushes import publish_push
+from .repositories import (
+    REPOSITORIES_METER,
+    RESTORE_WINDOW,
+    STORAGE_METER,
+    check_name,
+    clone_url,
+    count_repositories,
+    create_repository,
+    delete_repository,
+    find_repository,
+    get_repository,
+    git_root,
+    http_url,
+    list_repositories,
+    local_git_dir,
+    purge_due_repositories,
+    refresh_size,
+    register_meters,
+    repository_path,
+    restore_repository,
+    storage_used,
+    update_repository,
+    valid_name,
+)
+
+__all__ = [
+    "REPOSITORIES_METER",
+    "RESTORE_WINDOW",
+    "STORAGE_METER",
+    "Pusher",
+    "check_name",
+    "check_push",
+    "clone_url",
+    "count_repositories",
+    "create_repository",
+    "delete_repository",
+    "find_repository",
+    "get_protected",
+    "get_repository",
+    "git_root",
+    "http_url",
+    "install_hooks",
+    "list_protected",
+    "list_repositories",
+    "local_git_dir",
+    "log",
+    "protect",
+    "publish_push",
+    "purge_due_repositories",
+    "push_commits",
+    "read_file",
+    "refresh_size",
+    "refs",
+    "register_meters",
+    "repository_path",
+    "resolve_ref",
+    "restore_repository",
+    "rule_for",
+    "storage_used",
+    "unprotect",
+    "update_protection",
+    "update_repository",
+    "valid_name",
+    "valid_rev",
+]

@@ -1,0 +1,286 @@
+"""VCS console pages: the repository list, a repository's home, branches and tags, trees,
+files, history, commits, comparisons, downloads, and an external repository's settings."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import TextLexer, get_lexer_for_filename
+from pygments.util import ClassNotFound
+
+from taiji.platform import auth, tenancy
+from taiji.platform.errors import NotFound, ServiceError
+from taiji.platform.module import NavItem
+
+from . import services
+from .forms import PROVIDER_CHOICES, ExternalForm, RepositoryForm
+from .services import browse, external
+
+bp = Blueprint("vcs", __name__, template_folder="templates")
+NAV = NavItem(_l("Repositories"), "vcs.repositories", permission="vcs:repository:read", icon="git-branch",
+              order=20)
+
+READ, WRITE, ADMIN = "vcs:repository:read", "vcs:repository:write", "vcs:repository:admin"
+REPO = "/t/<tenant>/repositories/<repo>"
+_FORMATTER = HtmlFormatter(linenos="table", lineanchors="L", anchorlinenos=True, cssclass="highlight")
+PYGMENTS_CSS = Markup(_FORMATTER.get_style_defs(".highlight"))  # noqa: S704 - Pygments' own constant CSS
+# Past this size highlighting costs more than it helps; the text is shown plain.
+HIGHLIGHT_LIMIT = 200 * 1024
+
+
+def _page() -> int:
+    return max(1, min(request.args.get("page", 1, type=int) or 1, 100_000))
+
+
+def _repo(name: str):
+    return services.get_repository(tenancy.current(), name)
+
+
+def _http_url(repo) -> str:
+    return services.http_url(repo, tenancy.current())
+
+
+def _list_page(form: RepositoryForm, status: int = 200, created: dict | None = None):
+    t = tenancy.current()
+    q = (request.args.get("q") or "").strip()[:63] or None
+    page = services.list_repositories(t, name=q, page=_page())
+    return render_template("vcs/repositories.html", page=page, form=form, q=q, created=created,
+                           providers=dict(PROVIDER_CHOICES)), status
+
+
+@bp.get("/t/<tenant>/repositories")
+@auth.require(READ)
+def repositories(tenant):
+    return _list_page(RepositoryForm())
+
+
+@bp.post("/t/<tenant>/repositories")
+@auth.require(WRITE)
+def create_repository(tenant):
+    form = RepositoryForm()
+    if not form.validate_on_submit():
+        return _list_page(form, 422)
+    t = tenancy.current()
+    data = {"name": (form.name.data or "").strip(), "description": form.description.data or ""}
+    spec = form.external_spec()
+    try:
+        if spec is None:
+            repo = services.create_repository(t, data, actor=auth.current_principal())
+        else:
+            repo, answer = external.create_external(t, {**data, "external": spec},
+                                                    actor=auth.current_principal())
+    except ServiceError as exc:
+        _form_errors(form, exc)
+        return _list_page(form, 422)
+    if spec is None:
+        flash(_("Repository %(name)s created.", name=repo.name), "success")
+        return redirect(url_for("vcs.repository", tenant=tenant, repo=repo.name))
+    # The secret is shown once, on this page; it is stored only encrypted.
+    return _home(repo, secret=answer)
+
+
+def _form_errors(form: RepositoryForm, exc: ServiceError) -> None:
+    fields = ((exc.errors or {}).get("json") or {}) if exc.errors else {}
+    placed = False
+    for name, messages in fields.items():
+        target = {"mirror_credentials": "password", "provider": "provider"}.get(name, name)
+        if hasattr(form, target):
+            getattr(form, target).errors = [*getattr(form, target).errors, *messages]
+            placed = True
+    if not placed:
+        form.name.errors = [*form.name.errors, exc.detail]
+
+
+def _home(repo, secret: dict | None = None, external_form: ExternalForm | None = None, status: int = 200):
+    source = external.source_of(repo) if repo.kind == "external" else None
+    if source is not None and external_form is None:
+        external_form = ExternalForm(data={"url": source.url, "mirror": source.mirror,
+                                           "mirror_interval_s": source.mirror_interval_s})
+    refs = readme = head = None
+    try:
+        empty = browse.is_empty(repo)
+    except NotFound:
+        empty = True  # an external repository without a mirror (yet): nothing on disk
+    if not empty:
+        refs = browse.refs(repo)
+        rev = refs["default"] or (refs["tags"][0].name if refs["tags"] else None)
+        if rev:
+            head = browse.resolve(repo, rev)
+            readme = browse.readme(repo, head.hexsha)
+            _, entries = browse.tree(repo, head.hexsha)
+        else:
+            entries = []
+    return render_template(
+        "vcs/repository.html", repo=repo, source=source, secret=secret, repo_empty=empty, refs=refs,
+        readme=readme, head=head, entries=entries if not empty else [], rev=(refs or {}).get("default"),
+        http_url=_http_url(repo),
+        webhook_url=external.webhook_url(source) if source else None,
+        deliveries=external.recent_deliveries(source) if source else [], external_form=external_form,
+    ), status
+
+
+@bp.get(REPO)
+@auth.require(READ)
+def repository(tenant, repo):
+    return _home(_repo(repo))
+
+
+@bp.post(REPO + "/external")
+@auth.require(ADMIN)
+def update_external(tenant, repo):
+    row = _repo(repo)
+    if external.source_of(row) is None:
+        raise NotFound("This repository has no external source.")
+    form = ExternalForm()
+    if form.validate_on_submit():
+        try:
+            external.update_source(tenancy.current(), row, form.changes(), actor=auth.current_principal())
+        except ServiceError as exc:
+            fields = (exc.errors or {}).get("json") or {}
+            target = form.password if "mirror_credentials" in fields else form.url
+            target.errors = [*target.errors, exc.detail]
+        else:
+            flash(_("The external repository's settings are saved."), "success")
+            return redirect(url_for("vcs.repository", tenant=tenant, repo=repo))
+    return _home(row, external_form=form, status=422)
+
+
+@bp.post(REPO + "/external/secret")
+@auth.require(ADMIN)
+def rotate_secret(tenant, repo):
+    row = _repo(repo)
+    answer = external.rotate_secret(tenancy.current(), row, actor=auth.current_principal())
+    flash(_("A new webhook secret is in force; paste it into the forge now. The old one no longer works."),
+          "warning")
+    return _home(row, secret=answer)
+
+
+@bp.post(REPO + "/external/fetch")
+@auth.require(WRITE)
+def fetch_now(tenant, repo):
+    row = _repo(repo)
+    source = external.source_of(row)
+    if source is None or not source.mirror:
+        raise NotFound("This repository keeps no mirror.")
+    external.request_fetch(row)
+    flash(_("The mirror will be fetched in a moment."), "info")
+    return redirect(url_for("vcs.repository", tenant=tenant, repo=repo))
+
+
+@bp.get(REPO + "/branches")
+@auth.require(READ)
+def branches(tenant, repo):
+    row = _repo(repo)
+    return render_template("vcs/branches.html", repo=row, refs=browse.refs(row))
+
+
+@bp.get(REPO + "/tree/<path:at>")
+@auth.require(READ)
+def tree(tenant, repo, at):
+    row = _repo(repo)
+    rev, path = browse.split_ref(row, at)
+    commit, entries = browse.tree(row, rev, path)
+    return render_template("vcs/tree.html", repo=row, rev=rev, path=browse.check_path(path), commit=commit,
+                           entries=entries, crumbs=_crumbs(path))
+
+
+def _crumbs(path: str) -> list[tuple[str, str]]:
+    parts = [p for p in path.split("/") if p]
+    return [(part, "/".join(parts[: i + 1])) for i, part in enumerate(parts)]
+
+
+@bp.get(REPO + "/blob/<path:file_at>")
+@auth.require(READ)
+def blob(tenant, repo, file_at):
+    row = _repo(repo)
+    rev, path = browse.split_ref(row, file_at)
+    commit, view = browse.file(row, rev, path)
+    rendered = None
+    if view.text is not None:
+        # Pygments escapes the file's text itself; what comes back is its markup around that.
+        rendered = Markup(highlight(view.text, _lexer(view.path, view.text), _FORMATTER))  # noqa: S704
+    return render_template("vcs/blob.html", repo=row, rev=rev, path=view.path, commit=commit, view=view,
+                           rendered=rendered, crumbs=_crumbs(view.path), pygments_css=PYGMENTS_CSS)
+
+
+def _lexer(path: str, text: str):
+    if len(text) > HIGHLIGHT_LIMIT:
+        return TextLexer()
+    try:
+        return get_lexer_for_filename(path, text[:4096])
+    except ClassNotFound:
+        return TextLexer()
+
+
+@bp.get(REPO + "/raw/<path:file_at>")
+@auth.require(READ)
+def raw(tenant, repo, file_at):
+    row = _repo(repo)
+    rev, path = browse.split_ref(row, file_at)
+    size, chunks = browse.raw(row, rev, path)
+    name = path.rsplit("/", 1)[-1]
+    # Headers are Latin-1: an ASCII stand-in for old clients, the real name per RFC 6266.
+    plain = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in name)
+    disposition = f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
+    # Served as bytes, never as HTML of ours: a file in a repository cannot script the console.
+    return Response(chunks, mimetype="application/octet-stream", headers={
+        "Content-Length": str(size), "Content-Disposition": disposition, "X-Content-Type-Options": "nosniff"})
+
+
+@bp.get(REPO + "/commits/<path:ref>")
+@auth.require(READ)
+def commits(tenant, repo, ref):
+    row = _repo(repo)
+    path = browse.check_path(request.args.get("path"))
+    page = browse.log(row, ref, path, page=_page())
+    return render_template("vcs/commits.html", repo=row, rev=ref, path=path, page=page)
+
+
+@bp.get(REPO + "/commit/<sha>")
+@auth.require(READ)
+def commit(tenant, repo, sha):
+    row = _repo(repo)
+    info, diff = browse.commit(row, sha)
+    return render_template("vcs/commit.html", repo=row, commit=info, diff=diff)
+
+
+@bp.get(REPO + "/compare")
+@auth.require(READ)
+def compare_form(tenant, repo):
+    row = _repo(repo)
+    base, head = (request.args.get("base") or "").strip(), (request.args.get("head") or "").strip()
+    if base and head:
+        return redirect(url_for("vcs.compare", tenant=tenant, repo=repo, spec=f"{base}...{head}"))
+    return render_template("vcs/compare.html", repo=row, result=None, refs=browse.refs(row), base=base,
+                           head=head)
+
+
+@bp.get(REPO + "/compare/<path:spec>")
+@auth.require(READ)
+def compare(tenant, repo, spec):
+    row = _repo(repo)
+    base, head = browse.parse_compare_spec(spec)
+    result = browse.compare(row, base, head)
+    return render_template("vcs/compare.html", repo=row, result=result, refs=browse.refs(row), base=base,
+                           head=head)
+
+
+@bp.get(REPO + "/archive/<path:archive>")
+@auth.require(READ)
+def archive(tenant, repo, archive):
+    row = _repo(repo)
+    for fmt in browse.ARCHIVE_FORMATS:
+        if archive.endswith("." + fmt):
+            rev = archive[: -len(fmt) - 1]
+            break
+    else:
+        raise NotFound(_("Download an archive as <ref>.tar.gz or <ref>.zip."))
+    name, chunks = browse.archive(row, rev, fmt)
+    return Response(chunks, mimetype=browse.ARCHIVE_FORMATS[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
