@@ -232,13 +232,15 @@ def web(no_bootstrap, workers):
 @main.command(short_help="Run a background worker.")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=4, show_default=True,
               help="Tasks run at once (threads).")
-def worker(concurrency):
+@click.option("--queues", "-Q", default="taiji,cicd.builtin", show_default=True,
+              help="Queues to consume: `taiji` (events and platform work), `cicd.builtin` (pipeline jobs).")
+def worker(concurrency, queues):
     """Run a background worker: event delivery and every other background task."""
     _metrics_env()
     app = get_app()
     celery = app.extensions["celery"]
     celery.worker_main(["worker", f"--loglevel={app.config['LOG_LEVEL']}", "--pool=threads",
-                        f"--concurrency={concurrency}", "-Q", "taiji",
+                        f"--concurrency={concurrency}", "-Q", queues,
                         "--without-gossip", "--without-mingle"])
 
 
@@ -357,6 +359,30 @@ def tenants_create(slug, name, owner_email):
             raise click.ClickException(_service_message(exc)) from exc
         database.session.commit()
         click.echo(f"Created tenant {tenant.slug} ({tenant.name}), owner {owner.email}.")
+
+
+@main.command(short_help="Seed the tenant `demo` with the example product and run its pipelines.")
+@click.option("--base-url", help="Where Taiji serves (default: TAIJI_BASE_URL).")
+@click.option("--wait", "wait_seconds", type=click.IntRange(min=0), default=180, show_default=True,
+              help="Seconds to wait for the pipelines to finish (0: do not wait).")
+def demo(base_url, wait_seconds):
+    """Create the tenant `demo`, its owner, a package index and one hosted repository per example
+    service, push the services with git (so their pipelines run) and print where to look.
+
+    Run it while `taiji up` (or `make run`) serves; running it again changes nothing that is in place.
+    """
+    from taiji.modules.cicd import demo as seeding
+    from taiji.platform.errors import ServiceError
+
+    app = get_app()
+    with app.app_context():
+        try:
+            result = seeding.run(base_url or app.config["BASE_URL"], wait=wait_seconds, echo=click.echo)
+        except seeding.DemoError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except ServiceError as exc:
+            raise click.ClickException(_service_message(exc)) from exc
+    seeding.report(result, echo=click.echo)
 
 
 @main.command("settings", short_help="List every TAIJI_* setting with its default and value.")

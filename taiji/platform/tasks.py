@@ -49,6 +49,9 @@ BEAT_SCHEDULE = {
     "purge-idempotency": {"task": "platform.purge_idempotency", "schedule": timedelta(hours=1)},
     "purge-outbox": {"task": "platform.purge_outbox", "schedule": timedelta(hours=6)},
     "tx-process-due": {"task": "tx.process_due", "schedule": timedelta(seconds=5)},
+    "cicd-reap-jobs": {"task": "cicd.reap_jobs", "schedule": timedelta(seconds=15)},
+    "cicd-run-schedules": {"task": "cicd.run_schedules", "schedule": timedelta(minutes=1)},
+    "cicd-expire-artifacts": {"task": "cicd.expire_artifacts", "schedule": timedelta(hours=1)},
 }
 
 

@@ -1,0 +1,32 @@
+"""Permissions of pipelines and CI secrets, and the tenant roles that hold them."""
+
+from __future__ import annotations
+
+import enum
+
+from taiji.platform.auth import TenantRole
+
+
+class Perm(enum.StrEnum):
+    PIPELINE_READ = "cicd:pipeline:read"
+    PIPELINE_RUN = "cicd:pipeline:run"
+    SECRET_WRITE = "cicd:secret:write"  # noqa: S105 - a permission name, not a password
+
+    @property
+    def description(self) -> str:
+        return _DESCRIPTIONS[self.value]
+
+
+_DESCRIPTIONS = {
+    "cicd:pipeline:read": "See pipelines, jobs, their logs and artifacts",
+    "cicd:pipeline:run": "Run pipelines by hand, cancel and retry them, play manual jobs",
+    "cicd:secret:write": "Create, replace and delete the tenant's CI secrets (their values are never shown)",
+}
+
+TENANT_GRANTS = {
+    TenantRole.OWNER: {Perm.PIPELINE_READ, Perm.PIPELINE_RUN, Perm.SECRET_WRITE},
+    TenantRole.ADMIN: {Perm.PIPELINE_READ, Perm.PIPELINE_RUN, Perm.SECRET_WRITE},
+    TenantRole.MEMBER: {Perm.PIPELINE_READ, Perm.PIPELINE_RUN},
+    TenantRole.VIEWER: {Perm.PIPELINE_READ},
+}
+PLATFORM_GRANTS: dict = {}

@@ -1,0 +1,428 @@
+"""`.taiji.yml`: parse, validate against the JSON Schema, check what a schema cannot, normalise.
+
+The file is read through PyYAML's node API so that every value keeps the line it came from:
+every error names its line ("line 7: job 'package' needs unknown job 'tset'"). A file with any
+error yields no pipeline config at all, so a pipeline never half-runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jsonschema
+import yaml
+from croniter import croniter
+from yaml.constructor import SafeConstructor
+
+FILE_NAME = ".taiji.yml"
+SCHEMA_PATH = Path(__file__).with_name("taiji-yml.schema.json")
+DEFAULT_TIMEOUT = 30 * 60
+MAX_TIMEOUT = 24 * 3600
+DEFAULT_EXPIRE = 30 * 24 * 3600
+MAX_FILE_SIZE = 256 * 1024
+_DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
+
+
+@dataclass(frozen=True)
+class FileError:
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return (
+            f"{FILE_NAME}: line {self.line}: {self.message}" if self.line else f"{FILE_NAME}: {self.message}"
+        )
+
+
+@dataclass
+class ParseResult:
+    config: dict | None = None
+    errors: list[FileError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def message(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+class PipelineFileError(ValueError):
+    def __init__(self, errors: list[FileError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+@functools.cache
+def schema() -> dict:
+    """The JSON Schema of `.taiji.yml` (shipped beside this file), also served by the API."""
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def parse_duration(value) -> int | None:
+    """Seconds in "1h30m", "90s", "7d" or a bare number; None when it is not a duration."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    match = _DURATION.match(str(value))
+    if not match or not any(match.groups()):
+        return None
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    total = days * 86400 + hours * 3600 + minutes * 60 + seconds
+    return total or None
+
+
+def glob_regex(pattern: str) -> re.Pattern:
+    """Git-style glob: ``*`` and ``?`` stay within one path segment, ``**`` crosses them."""
+    out, i = [], 0
+    while i < len(pattern):
+        char = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("!", "]") else i + 1)
+            if end < 0:
+                raise ValueError(f"unclosed '[' in glob {pattern!r}")
+            body = pattern[i + 1 : end]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end + 1
+            continue
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def glob_match(pattern: str, name: str) -> bool:
+    try:
+        return glob_regex(pattern).match(name) is not None
+    except (ValueError, re.error):
+        return False
+
+
+# -- YAML with lines ---------------------------------------------------------------------------
+
+
+class _Lines:
+    """Line of every value (by JSON path) and of every mapping key."""
+
+    def __init__(self):
+        self.values: dict[tuple, int] = {}
+        self.keys: dict[tuple, int] = {}
+
+    def of(self, path: tuple, *, key: bool = False) -> int | None:
+        path = tuple(path)
+        if key and path in self.keys:
+            return self.keys[path]
+        while path:
+            if path in self.values:
+                return self.values[path]
+            path = path[:-1]
+        return self.values.get((), 1)
+
+
+_constructor = SafeConstructor()
+
+
+def _to_python(node: yaml.Node, path: tuple, lines: _Lines):
+    lines.values[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise PipelineFileError([FileError(key_node.start_mark.line + 1, "keys must be plain names")])
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise PipelineFileError(
+                    [FileError(key_node.start_mark.line + 1, "'<<' merge keys are not supported")]
+                )
+            # Keys stay text: YAML 1.1 would turn the key `on` into the boolean true.
+            key = str(key_node.value)
+            if key in result:
+                raise PipelineFileError([FileError(key_node.start_mark.line + 1, f"duplicate key '{key}'")])
+            lines.keys[(*path, key)] = key_node.start_mark.line + 1
+            result[key] = _to_python(value_node, (*path, key), lines)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, (*path, index), lines) for index, item in enumerate(node.value)]
+    value = _constructor.construct_object(node, deep=True)
+    if isinstance(value, float) and value != value:  # .nan
+        return str(node.value)
+    if not isinstance(value, (str, int, float, bool, type(None))):
+        return str(node.value)  # timestamps and binary stay the text the author wrote
+    return value
+
+
+def _load(text: str) -> tuple[dict, _Lines]:
+    lines = _Lines()
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise PipelineFileError([FileError(line, f"not valid YAML: {exc.problem or exc.context}")]) from None
+    except yaml.YAMLError as exc:
+        raise PipelineFileError([FileError(None, f"not valid YAML: {exc}")]) from None
+    if node is None:
+        raise PipelineFileError([FileError(1, "the file is empty; it needs at least `jobs:`")])
+    if not isinstance(node, yaml.MappingNode):
+        raise PipelineFileError(
+            [FileError(node.start_mark.line + 1, "the file must be a mapping with `jobs:`")]
+        )
+    return _to_python(node, (), lines), lines
+
+
+# -- validation --------------------------------------------------------------------------------
+
+
+def _schema_errors(data: dict, lines: _Lines) -> list[FileError]:
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = []
+    for error in validator.iter_errors(data):
+        path = tuple(error.absolute_path)
+        where = ".".join(str(p) for p in path) or "the file"
+        if error.validator == "additionalProperties":
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            for key in extra:
+                errors.append(FileError(lines.of((*path, key), key=True), f"{where}: unknown key '{key}'"))
+            continue
+        if error.validator == "required":
+            errors.append(FileError(lines.of(path, key=True), f"{where}: {error.message}"))
+            continue
+        if error.validator == "propertyNames" or "propertyNames" in error.schema_path:
+            bad = error.instance
+            errors.append(
+                FileError(lines.of((*path, bad), key=True), f"{where}: '{bad}' is not a valid name")
+            )
+            continue
+        message = error.message
+        if error.validator == "oneOf" and "length of time" in str(error.schema.get("description", "")):
+            message = f"{error.instance!r} is not a duration like 90s, 10m or 1h30m"
+        elif error.validator == "oneOf":
+            message = f"{error.instance!r} has the wrong type"
+        errors.append(FileError(lines.of(path), f"{where}: {message}"))
+    return errors
+
+
+def _check_glob(pattern: str, line: int | None, what: str, errors: list, *, path_like: bool = False) -> None:
+    try:
+        glob_regex(pattern)
+    except (ValueError, re.error) as exc:
+        errors.append(FileError(line, f"{what}: bad glob: {exc}"))
+        return
+    if path_like and (pattern.startswith("/") or ".." in pattern.split("/")):
+        errors.append(
+            FileError(line, f"{what}: '{pattern}' must stay inside the checkout (no leading / or ..)")
+        )
+
+
+def _semantic_errors(
+    data: dict, lines: _Lines, repository_exists: Callable[[str], bool] | None
+) -> list[FileError]:
+    errors: list[FileError] = []
+    on = data.get("on") or {}
+    for kind in ("branches", "tags"):
+        for index, pattern in enumerate((on.get("push") or {}).get(kind) or []):
+            _check_glob(pattern, lines.of(("on", "push", kind, index)), f"on.push.{kind}", errors)
+    for index, line in enumerate(on.get("schedule") or []):
+        if not croniter.is_valid(line) or len(line.split()) != 5:
+            errors.append(
+                FileError(
+                    lines.of(("on", "schedule", index)),
+                    f"on.schedule: '{line}' is not a cron line (minute hour day month weekday)",
+                )
+            )
+    jobs = data.get("jobs") or {}
+    for name, job in jobs.items():
+        base = ("jobs", name)
+        for index, need in enumerate(job.get("needs") or []):
+            if need == name:
+                errors.append(FileError(lines.of((*base, "needs", index)), f"job '{name}' needs itself"))
+            elif need not in jobs:
+                errors.append(
+                    FileError(lines.of((*base, "needs", index)), f"job '{name}' needs unknown job '{need}'")
+                )
+        if "timeout" in job:
+            seconds = parse_duration(job["timeout"])
+            if seconds is None or seconds > MAX_TIMEOUT:
+                errors.append(
+                    FileError(
+                        lines.of((*base, "timeout")),
+                        f"job '{name}': timeout {job['timeout']!r} must be a duration "
+                        "like 90s, 10m or 1h30m, at most 24h",
+                    )
+                )
+        artifacts = job.get("artifacts") or {}
+        for index, pattern in enumerate(artifacts.get("paths") or []):
+            _check_glob(
+                pattern,
+                lines.of((*base, "artifacts", "paths", index)),
+                f"job '{name}' artifacts.paths",
+                errors,
+                path_like=True,
+            )
+        if "expire_in" in artifacts and parse_duration(artifacts["expire_in"]) is None:
+            errors.append(
+                FileError(
+                    lines.of((*base, "artifacts", "expire_in")),
+                    f"job '{name}': expire_in {artifacts['expire_in']!r} is not a duration",
+                )
+            )
+        repository = (artifacts.get("publish") or {}).get("repository")
+        if repository and repository_exists is not None and not repository_exists(repository):
+            errors.append(
+                FileError(
+                    lines.of((*base, "artifacts", "publish", "repository")),
+                    f"job '{name}': no binary repository '{repository}' in this tenant",
+                )
+            )
+        junit = (job.get("reports") or {}).get("junit")
+        for index, pattern in enumerate([junit] if isinstance(junit, str) else junit or []):
+            path = (
+                (*base, "reports", "junit") if isinstance(junit, str) else (*base, "reports", "junit", index)
+            )
+            _check_glob(pattern, lines.of(path), f"job '{name}' reports.junit", errors, path_like=True)
+        if job.get("runner", "builtin") != "builtin":
+            errors.append(
+                FileError(
+                    lines.of((*base, "runner")),
+                    f"job '{name}': runner '{job['runner']}' is not available (only builtin)",
+                )
+            )
+    errors.extend(_cycle_errors(jobs, lines))
+    return errors
+
+
+def _cycle_errors(jobs: dict, lines: _Lines) -> list[FileError]:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for start in jobs:
+        stack = [(start, iter(n for n in jobs[start].get("needs") or [] if n in jobs))]
+        trail = [start]
+        state[start] = state.get(start) or 1
+        if state[start] == 2:
+            continue
+        while stack:
+            name, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[name] = 2
+                stack.pop()
+                trail.pop()
+                continue
+            if state.get(child) == 1:
+                cycle = [*trail[trail.index(child) :], child]
+                index = jobs[name]["needs"].index(child)
+                return [
+                    FileError(
+                        lines.of(("jobs", name, "needs", index)),
+                        f"jobs depend on each other in a cycle: {' -> '.join(cycle)}",
+                    )
+                ]
+            if state.get(child) is None:
+                state[child] = 1
+                trail.append(child)
+                stack.append((child, iter(n for n in jobs[child].get("needs") or [] if n in jobs)))
+    return []
+
+
+def _normalise(data: dict) -> dict:
+    on = data.get("on")
+    jobs = {}
+    for position, (name, job) in enumerate(data["jobs"].items()):
+        script = job["script"]
+        artifacts = job.get("artifacts") or {}
+        junit = (job.get("reports") or {}).get("junit")
+        jobs[name] = {
+            "position": position,
+            "script": [script] if isinstance(script, str) else [str(line) for line in script],
+            "needs": list(job.get("needs") or []),
+            "env": {k: _env_text(v) for k, v in (job.get("env") or {}).items()},
+            "secrets": list(job.get("secrets") or []),
+            "timeout": parse_duration(job["timeout"]) if "timeout" in job else DEFAULT_TIMEOUT,
+            "when": job.get("when", "on_success"),
+            "allow_failure": bool(job.get("allow_failure", False)),
+            "junit": [junit] if isinstance(junit, str) else list(junit or []),
+            "artifacts": {
+                "paths": list(artifacts.get("paths") or []),
+                "expire_in": parse_duration(artifacts["expire_in"])
+                if "expire_in" in artifacts
+                else DEFAULT_EXPIRE,
+                "publish": (artifacts.get("publish") or {}).get("repository"),
+            },
+        }
+    return {
+        # No `on:` at all: every branch push runs (the friendliest default for a first file).
+        "on": {"push": {"branches": ["**"], "tags": []}, "schedule": []}
+        if on is None
+        else {
+            "push": {
+                "branches": list(((on.get("push") or {}).get("branches")) or []),
+                "tags": list(((on.get("push") or {}).get("tags")) or []),
+            },
+            "schedule": list(on.get("schedule") or []),
+        },
+        "env": {k: _env_text(v) for k, v in (data.get("env") or {}).items()},
+        "jobs": jobs,
+    }
+
+
+def _env_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def parse(text: str | bytes, *, repository_exists: Callable[[str], bool] | None = None) -> ParseResult:
+    """Parse and check a `.taiji.yml`; ``repository_exists`` checks `publish` targets when given."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_FILE_SIZE:
+            return ParseResult(
+                errors=[FileError(None, f"the file is larger than {MAX_FILE_SIZE // 1024} KiB")]
+            )
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            return ParseResult(errors=[FileError(None, "the file is not UTF-8 text")])
+    if len(text) > MAX_FILE_SIZE:
+        return ParseResult(errors=[FileError(None, f"the file is larger than {MAX_FILE_SIZE // 1024} KiB")])
+    try:
+        data, lines = _load(text)
+    except PipelineFileError as exc:
+        return ParseResult(errors=exc.errors)
+    except RecursionError:
+        return ParseResult(errors=[FileError(None, "the file is nested too deeply")])
+    errors = _schema_errors(data, lines)
+    if not errors:
+        errors = _semantic_errors(data, lines, repository_exists)
+    if errors:
+        errors.sort(key=lambda e: (e.line or 0, e.message))
+        return ParseResult(errors=errors)
+    return ParseResult(config=_normalise(data))
+
+
+def push_matches(config: dict, ref: str) -> bool:
+    """Whether a push to ``ref`` (refs/heads/… or refs/tags/…) starts this file's pipeline."""
+    push = config["on"]["push"]
+    if ref.startswith("refs/heads/"):
+        return any(glob_match(p, ref[len("refs/heads/") :]) for p in push["branches"])
+    if ref.startswith("refs/tags/"):
+        return any(glob_match(p, ref[len("refs/tags/") :]) for p in push["tags"])
+    return False

@@ -1,0 +1,87 @@
+"""Job logs: appended in chunks as the job writes them, read back by byte offset."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from taiji.platform.db import db
+
+from ..models import Job, LogChunk
+
+CHUNK_BYTES = 64 * 1024
+
+
+def _pieces(text: str):
+    """Split ``text`` into pieces of at most CHUNK_BYTES UTF-8 bytes, on character boundaries."""
+    data = text.encode("utf-8")
+    start = 0
+    while start < len(data):
+        end = min(start + CHUNK_BYTES, len(data))
+        # Step back off a continuation byte so that no piece splits a character.
+        while end < len(data) and (data[end] & 0xC0) == 0x80:
+            end -= 1
+        yield data[start:end].decode("utf-8")
+        start = end
+
+
+def append_log(job: Job, text: str) -> int:
+    """Append ``text`` to the job's log as one or more chunks; returns the new log size in bytes.
+
+    The caller owns the job row (only its runner writes its log), so seq and offset need no lock.
+    """
+    for piece in _pieces(text):
+        size = len(piece.encode("utf-8"))
+        db.session.add(LogChunk(job_id=job.id, seq=job.log_seq, offset=job.log_size, text=piece))
+        job.log_seq += 1
+        job.log_size += size
+    db.session.flush()
+    return job.log_size
+
+
+def log_size(job: Job) -> int:
+    """Bytes written to the job's log so far."""
+    return job.log_size
+
+
+def read_log(job: Job, offset: int = 0, limit: int = CHUNK_BYTES) -> tuple[str, int, bool]:
+    """Up to ``limit`` bytes of the log from byte ``offset``: (text, next_offset, done).
+
+    ``done`` says the job has finished and nothing follows ``next_offset``; a live viewer polls
+    with ``next_offset`` until then. A 50 MB log is read a page at a time, never whole.
+    """
+    offset = max(0, int(offset))
+    limit = max(4, min(int(limit), 4 * CHUNK_BYTES))
+    first = db.session.execute(
+        sa.select(sa.func.max(LogChunk.offset)).where(LogChunk.job_id == job.id, LogChunk.offset <= offset)
+    ).scalar()
+    stmt = (
+        sa.select(LogChunk.offset, LogChunk.text)
+        .where(LogChunk.job_id == job.id, LogChunk.offset >= (first or 0), LogChunk.offset < offset + limit)
+        .order_by(LogChunk.offset)
+    )
+    out = bytearray()
+    position = offset
+    for chunk_offset, text in db.session.execute(stmt):
+        data = text.encode("utf-8")
+        skip = max(0, position - chunk_offset)
+        take = data[skip : skip + (limit - len(out))]
+        out += take
+        position = chunk_offset + skip + len(take)
+        if len(out) >= limit:
+            break
+    # An offset inside a character skips the rest of it; a page never ends inside one.
+    lead = 0
+    while lead < len(out) and (out[lead] & 0xC0) == 0x80:
+        lead += 1
+    end = len(out)
+    back = end - 1
+    while back >= lead and back > end - 4 and (out[back] & 0xC0) == 0x80:
+        back -= 1
+    if back >= lead and out[back] >= 0xC0:
+        width = 2 if out[back] < 0xE0 else 3 if out[back] < 0xF0 else 4
+        if end - back < width:
+            end = back
+    text = bytes(out[lead:end]).decode("utf-8", errors="replace")
+    next_offset = min(offset + end, job.log_size)
+    done = job.done and next_offset >= job.log_size
+    return text, next_offset, done

@@ -1,0 +1,292 @@
+"""Pipelines: created from a `.taiji.yml` at a commit, listed, canceled, retried."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from taiji.platform import audit
+from taiji.platform.db import Page, db, paginate
+from taiji.platform.errors import Invalid, NotFound, field_error
+
+from .. import pipeline_file
+from ..models import Job, JobStatus, Pipeline, PipelineStatus, Trigger
+from . import scheduler
+
+ZERO_SHA = "0" * 40
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+MAX_VARIABLES = 50
+
+
+def _vcs():
+    from taiji.modules.vcs import services as vcs_services
+
+    return vcs_services
+
+
+def _bpr():
+    from taiji.modules.bpr import services as bpr_services
+
+    return bpr_services
+
+
+def _actor_email(actor) -> str | None:
+    return getattr(actor, "email", None)
+
+
+def _actor_id(actor) -> int | None:
+    return getattr(actor, "user_id", None) or getattr(actor, "id", None)
+
+
+def check_variables(variables) -> dict[str, str]:
+    if variables is None:
+        return {}
+    if not isinstance(variables, dict):
+        raise field_error("variables", "Variables are an object of names to text values.")
+    if len(variables) > MAX_VARIABLES:
+        raise field_error("variables", f"At most {MAX_VARIABLES} variables.")
+    out = {}
+    for name, value in variables.items():
+        if not VARIABLE_NAME.match(str(name)):
+            raise field_error("variables", f"'{name}' is not a variable name (letters, digits, _).")
+        if not isinstance(value, (str, int, float, bool)) or len(str(value)) > 10_000:
+            raise field_error("variables", f"'{name}' must be text of at most 10000 characters.")
+        out[str(name)] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return out
+
+
+def _next_number(tenant_id: int, repository: str) -> int:
+    current = db.session.execute(
+        sa.select(sa.func.max(Pipeline.number)).where(
+            Pipeline.tenant_id == tenant_id, Pipeline.repository == repository
+        )
+    ).scalar()
+    return (current or 0) + 1
+
+
+def publish_exists(tenant):
+    """The `publish.repository` check of the parser: a BPR repository of this tenant."""
+
+    def exists(name: str) -> bool:
+        try:
+            return bool(_bpr().repository_exists(tenant, name))
+        except (ImportError, AttributeError):
+            return False
+
+    return exists
+
+
+def create_pipeline(
+    tenant,
+    repository: str,
+    *,
+    ref: str,
+    sha: str,
+    text: bytes | str | None,
+    trigger: str = Trigger.MANUAL,
+    variables: dict | None = None,
+    actor=None,
+    source: str | None = None,
+    repository_id=None,
+    dedupe_key: str | None = None,
+    config: dict | None = None,
+    retry_of: Pipeline | None = None,
+) -> Pipeline:
+    """Make a pipeline and its jobs from the file ``text`` (or an already parsed ``config``).
+
+    A file with errors gives a pipeline in state ``error`` whose message names the file's line;
+    no job is created, so nothing half-runs. Otherwise the first jobs are handed to the runner
+    once the unit of work commits.
+    """
+    error = None
+    if config is None:
+        if text is None:
+            error = f"{pipeline_file.FILE_NAME}: no such file at {sha[:12]}"
+        else:
+            result = pipeline_file.parse(text, repository_exists=publish_exists(tenant))
+            config, error = (result.config, None) if result.ok else (None, result.message)
+    pipeline = Pipeline(
+        tenant_id=tenant.id,
+        repository=repository,
+        repository_id=str(repository_id) if repository_id else None,
+        number=_next_number(tenant.id, repository),
+        ref=ref,
+        sha=sha,
+        trigger=str(trigger),
+        variables=check_variables(variables),
+        status=PipelineStatus.CREATED.value,
+        source=source,
+        config=config or {},
+        dedupe_key=dedupe_key,
+        retry_of_id=retry_of.id if retry_of else None,
+        created_by_id=_actor_id(actor),
+        created_by_email=_actor_email(actor),
+    )
+    db.session.add(pipeline)
+    db.session.flush()
+    audit.record(
+        "cicd.pipeline.create",
+        "cicd_pipeline",
+        f"{repository}#{pipeline.number}",
+        tenant=tenant,
+        actor=actor,
+        details={"ref": ref, "sha": sha, "trigger": str(trigger), "id": pipeline.id},
+    )
+    if error is not None:
+        scheduler.finish_pipeline(pipeline, PipelineStatus.ERROR, error=error)
+        return pipeline
+    for name, spec in config["jobs"].items():
+        db.session.add(
+            Job(
+                tenant_id=tenant.id,
+                pipeline_id=pipeline.id,
+                name=name,
+                position=spec["position"],
+                needs=spec["needs"],
+                spec={**spec, "env": {**config["env"], **spec["env"]}},
+                when=spec["when"],
+                allow_failure=spec["allow_failure"],
+                status=JobStatus.CREATED.value,
+            )
+        )
+    pipeline.status = PipelineStatus.PENDING.value
+    db.session.flush()
+    db.session.refresh(pipeline)
+    scheduler.advance_tenant(tenant.id, pipeline)
+    return pipeline
+
+
+def run_pipeline(
+    tenant,
+    repository: str,
+    ref: str,
+    *,
+    variables: dict | None = None,
+    actor=None,
+    trigger: str = Trigger.MANUAL,
+) -> Pipeline:
+    """Run the repository's `.taiji.yml` at ``ref`` (branch, tag or commit), by hand or on schedule."""
+    vcs = _vcs()
+    repo = vcs.get_repository(tenant, repository)
+    if not ref or len(ref) > 255:
+        raise field_error("ref", "Name a branch, tag or commit.")
+    sha = vcs.resolve_ref(repo, ref)
+    if sha is None:
+        raise field_error("ref", f"No branch, tag or commit '{ref}' in repository '{repository}'.")
+    full_ref = ref if ref.startswith("refs/") or ref == sha else _full_ref(vcs, repo, ref)
+    text = vcs.read_file(repo, sha, pipeline_file.FILE_NAME)
+    if text is None:
+        raise Invalid(
+            f"Repository '{repository}' has no {pipeline_file.FILE_NAME} at '{ref}'.",
+            errors={"json": {"ref": [f"No {pipeline_file.FILE_NAME} at this ref."]}},
+        )
+    return create_pipeline(
+        tenant,
+        repository,
+        ref=full_ref,
+        sha=sha,
+        text=text,
+        trigger=trigger,
+        variables=variables,
+        actor=actor,
+        source=vcs.clone_url(repo),
+        repository_id=getattr(repo, "id", None),
+    )
+
+
+def _full_ref(vcs, repo, ref: str) -> str:
+    for prefix in ("refs/heads/", "refs/tags/"):
+        if vcs.resolve_ref(repo, prefix + ref) is not None:
+            return prefix + ref
+    return ref
+
+
+def on_push(tenant, payload: dict) -> Pipeline | None:
+    """A push arrived (event vcs.push): one pipeline per (repository, ref, new commit), when the
+    file at that commit asks for it. A file with errors still makes an ``error`` pipeline on
+    branch pushes, so the author sees why nothing ran."""
+    ref, after, name = payload.get("ref") or "", payload.get("after") or "", payload.get("repository") or ""
+    if not after or after == ZERO_SHA or not ref.startswith(("refs/heads/", "refs/tags/")):
+        return None
+    key = f"push:{name}:{ref}:{after}"[:255]
+    existing = db.session.execute(
+        sa.select(Pipeline.id).where(Pipeline.tenant_id == tenant.id, Pipeline.dedupe_key == key)
+    ).scalar()
+    if existing is not None:
+        return None
+    vcs = _vcs()
+    repo = vcs.get_repository(tenant, name)
+    text = vcs.read_file(repo, after, pipeline_file.FILE_NAME)
+    if text is None:
+        return None
+    result = pipeline_file.parse(text, repository_exists=publish_exists(tenant))
+    if result.ok:
+        from . import schedules
+
+        schedules.sync(tenant, name, ref, result.config)
+        if not pipeline_file.push_matches(result.config, ref):
+            return None
+    elif not ref.startswith("refs/heads/"):
+        return None
+    pusher = payload.get("pusher") or {}
+    actor = _Pusher(pusher.get("id"), pusher.get("email")) if pusher else None
+    return create_pipeline(
+        tenant,
+        name,
+        ref=ref,
+        sha=after,
+        text=text,
+        trigger=Trigger.PUSH,
+        actor=actor,
+        source=vcs.clone_url(repo),
+        repository_id=getattr(repo, "id", None),
+        dedupe_key=key,
+        config=result.config if result.ok else None,
+    )
+
+
+class _Pusher:
+    def __init__(self, user_id, email):
+        self.user_id, self.email = user_id, email
+
+
+def list_pipelines(
+    tenant,
+    *,
+    repository: str | None = None,
+    status: str | None = None,
+    ref: str | None = None,
+    page: int = 1,
+    per_page: int = 20,
+) -> Page[Pipeline]:
+    """The tenant's pipelines, newest first; filter by repository, status and ref (short or full)."""
+    stmt = sa.select(Pipeline).where(Pipeline.tenant_id == tenant.id).options(selectinload(Pipeline.jobs))
+    if repository:
+        if _vcs().find_repository(tenant, repository, include_deleted=True) is None:
+            raise NotFound(f"No repository '{repository}'.")
+        stmt = stmt.where(Pipeline.repository == repository)
+    if status:
+        stmt = stmt.where(Pipeline.status == status)
+    if ref:
+        stmt = stmt.where(Pipeline.ref.in_([ref, f"refs/heads/{ref}", f"refs/tags/{ref}"]))
+    return paginate(stmt.order_by(Pipeline.id.desc()), page, per_page)
+
+
+def get_pipeline(tenant, pipeline_id: int) -> Pipeline:
+    row = db.session.execute(
+        sa.select(Pipeline).where(Pipeline.tenant_id == tenant.id, Pipeline.id == pipeline_id)
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"No pipeline {pipeline_id}.")
+    return row
+
+
+def get_job(tenant, job_id: int) -> Job:
+    row = db.session.execute(
+        sa.select(Job).where(Job.tenant_id == tenant.id, Job.id == job_id)
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"No job {job_id}.")
+    return row

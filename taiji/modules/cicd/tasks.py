@@ -1,0 +1,33 @@
+"""CI's Celery tasks: run a job (queue ``cicd.builtin``), reap lost jobs, run schedules, expire artifacts."""
+
+from __future__ import annotations
+
+from taiji.platform.tasks import celery
+
+from .runners import builtin
+from .services import expire_artifacts as _expire
+from .services import run_due_schedules
+
+
+@celery.task(name="cicd.run_job", acks_late=True)
+def run_job(job_id: int, attempt: int) -> str:
+    """Run one attempt of a job on this worker (a duplicate or stale copy does nothing)."""
+    return builtin.execute(job_id, attempt)
+
+
+@celery.task(name="cicd.reap_jobs", acks_late=True)
+def reap_jobs() -> list[int]:
+    """Mark jobs without a heartbeat runner_lost; retry each once on another worker."""
+    return builtin.reap()
+
+
+@celery.task(name="cicd.run_schedules", acks_late=True)
+def run_schedules() -> int:
+    """Start the pipelines whose cron line is due (every minute, UTC)."""
+    return run_due_schedules()
+
+
+@celery.task(name="cicd.expire_artifacts", acks_late=True)
+def expire_artifacts() -> int:
+    """Delete artifacts past their `expire_in`."""
+    return _expire()

@@ -1,0 +1,338 @@
+"""CICD console pages: pipeline lists, a pipeline's job graph, a job's live log, the buttons that
+run, cancel, retry and play, and the tenant's CI secrets."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext as _
+
+from taiji.platform import auth, tenancy
+from taiji.platform.db import Page
+from taiji.platform.errors import NotFound, ServiceError
+
+from . import ansi, services
+from .forms import RunPipelineForm, SecretForm, parse_variables
+from .models import JOB_DONE, JobStatus, PipelineStatus
+from .permissions import Perm
+
+bp = Blueprint("cicd", __name__, template_folder="templates")
+
+PIPELINE = "/t/<tenant>/pipelines/<int:pipeline_id>"
+JOB = "/t/<tenant>/jobs/<int:job_id>"
+# The log view shows this much of the end of a log, and pages earlier text in pieces this big:
+# a 50 MB log never reaches the browser whole.
+TAIL = 256 * 1024
+POLL_CHUNK = 64 * 1024
+STATUSES = [s.value for s in PipelineStatus]
+
+
+def _page() -> int:
+    return max(1, request.args.get("page", 1, type=int) or 1)
+
+
+def _filters(repository: str | None = None) -> dict:
+    filters = {key: (request.args.get(key) or "").strip() or None for key in ("repository", "status", "ref")}
+    if filters["status"] not in (None, *STATUSES):
+        filters["status"] = None
+    if repository is not None:
+        filters["repository"] = repository
+    return filters
+
+
+def _list(form: RunPipelineForm | None = None, *, repository: str | None = None, status: int = 200):
+    t = tenancy.current()
+    filters = _filters(repository)
+    try:
+        page = services.list_pipelines(t, **filters, page=_page(), per_page=20)
+    except NotFound:
+        if repository is not None:
+            raise  # the repository's own page: it does not exist
+        # A repository name typed into the filter that names none: nothing matches.
+        page = Page(items=[], total=0, page=1, page_size=20)
+    form = form or RunPipelineForm(repository=filters["repository"] or None)
+    return render_template("cicd/pipelines.html", page=page, filters=filters, statuses=STATUSES,
+                           form=form, fixed_repository=repository,
+                           can_run=auth.can(Perm.PIPELINE_RUN, t)), status
+
+
+@bp.get("/t/<tenant>/pipelines")
+@auth.require(Perm.PIPELINE_READ)
+def pipelines(tenant):
+    return _list()
+
+
+@bp.get("/t/<tenant>/repositories/<repository>/pipelines")
+@auth.require(Perm.PIPELINE_READ)
+def repository_pipelines(tenant, repository):
+    return _list(repository=repository)
+
+
+@bp.post("/t/<tenant>/pipelines")
+@auth.require(Perm.PIPELINE_RUN)
+def run(tenant):
+    form = RunPipelineForm()
+    if form.validate_on_submit():
+        try:
+            pipeline = services.run_pipeline(
+                tenancy.current(), form.repository.data.strip(), form.ref.data.strip(),
+                variables=parse_variables(form.variables.data), actor=auth.current_principal(),
+                trigger="manual")
+        except ServiceError as exc:
+            form.repository.errors.append(error_text(exc))
+        else:
+            flash(_("Pipeline #%(n)s started.", n=pipeline.number), "success")
+            return redirect(url_for("cicd.pipeline", tenant=tenant, pipeline_id=pipeline.id))
+    return _list(form, status=422)
+
+
+def error_text(exc: ServiceError) -> str:
+    fields = (exc.errors or {}).get("json") or {}
+    parts = [f"{name}: {' '.join(m if isinstance(m, str) else str(m) for m in messages)}"
+             for name, messages in fields.items()]
+    return "; ".join([exc.detail, *parts]) if parts else exc.detail
+
+
+# -- a pipeline ---------------------------------------------------------------------------------
+
+NODE_W, NODE_H, COL_GAP, ROW_GAP, PAD = 190, 48, 56, 14, 8
+
+
+def job_graph(jobs) -> dict:
+    """Columns by depth in the ``needs`` DAG (a job sits one column right of its deepest need),
+    with the SVG coordinates of each box and of each edge's curve."""
+    by_name = {job.name: job for job in jobs}
+    depth: dict[str, int] = {}
+
+    def depth_of(name: str, seen: frozenset = frozenset()) -> int:
+        if name not in depth:
+            needs = [n for n in (by_name[name].needs or []) if n in by_name and n not in seen]
+            depth[name] = 1 + max((depth_of(n, seen | {name}) for n in needs), default=-1)
+        return depth[name]
+
+    columns: dict[int, list] = {}
+    for job in jobs:
+        columns.setdefault(depth_of(job.name), []).append(job)
+    nodes, where = [], {}
+    for column, members in sorted(columns.items()):
+        for row, job in enumerate(members):
+            x, y = PAD + column * (NODE_W + COL_GAP), PAD + row * (NODE_H + ROW_GAP)
+            where[job.name] = (x, y)
+            nodes.append({"job": job, "x": x, "y": y})
+    edges = []
+    for job in jobs:
+        x2, y2 = where[job.name]
+        for need in job.needs or []:
+            if need not in where:
+                continue
+            x1, y1 = where[need]
+            sx, sy, ex, ey = x1 + NODE_W, y1 + NODE_H / 2, x2, y2 + NODE_H / 2
+            mid = (sx + ex) / 2
+            edges.append(f"M{sx},{sy} C{mid},{sy} {mid},{ey} {ex},{ey}")
+    width = PAD * 2 + max(len(columns), 1) * (NODE_W + COL_GAP) - COL_GAP
+    height = PAD * 2 + max((len(m) for m in columns.values()), default=1) * (NODE_H + ROW_GAP) - ROW_GAP
+    return {"nodes": nodes, "edges": edges, "width": width, "height": height, "w": NODE_W, "h": NODE_H}
+
+
+def _pipeline_context(pipeline) -> dict:
+    t = tenancy.current()
+    return {"pipeline": pipeline, "jobs": pipeline.jobs, "graph": job_graph(pipeline.jobs),
+            "live": not pipeline.done, "can_run": auth.can(Perm.PIPELINE_RUN, t)}
+
+
+@bp.get(PIPELINE)
+@auth.require(Perm.PIPELINE_READ)
+def pipeline(tenant, pipeline_id):
+    context = _pipeline_context(services.get_pipeline(tenancy.current(), pipeline_id))
+    if request.headers.get("HX-Request"):
+        # The polled part only; it stops polling by itself once the pipeline is finished.
+        return render_template("cicd/_pipeline_live.html", **context)
+    return render_template("cicd/pipeline.html", **context)
+
+
+@bp.post(PIPELINE + "/<action>")
+@auth.require(Perm.PIPELINE_RUN)
+def pipeline_action(tenant, pipeline_id, action):
+    t = tenancy.current()
+    item = services.get_pipeline(t, pipeline_id)
+    actions = {"cancel": services.cancel_pipeline, "retry": services.retry_pipeline}
+    if action not in actions:
+        abort(404)
+    try:
+        result = actions[action](t, item.id, actor=auth.current_principal())
+    except ServiceError as exc:
+        flash(_("Refused: %(why)s", why=exc.detail), "error")
+        return redirect(url_for("cicd.pipeline", tenant=tenant, pipeline_id=pipeline_id))
+    if action == "retry":
+        flash(_("Pipeline #%(n)s runs the same commit again.", n=result.number), "success")
+        return redirect(url_for("cicd.pipeline", tenant=tenant, pipeline_id=result.id))
+    flash(_("Pipeline canceled."), "success")
+    return redirect(url_for("cicd.pipeline", tenant=tenant, pipeline_id=pipeline_id))
+
+
+# -- a job and its log ----------------------------------------------------------------------------
+
+
+def _after_first_line(text: str) -> int:
+    """Characters up to and including the first newline (0 when there is none): a page that
+    starts mid-line drops that partial line, which belongs to the page before it."""
+    return text.find("\n") + 1
+
+
+def _bytes(text: str) -> int:
+    """How far ``text`` moves a log offset: the engine counts UTF-8 bytes."""
+    return len(text.encode("utf-8", errors="replace"))
+
+
+def _read_window(job, start: int, end: int) -> tuple[str, int]:
+    """The log text between two offsets, starting at a line boundary when ``start`` > 0."""
+    text, _next, _done = services.read_log(job, offset=start, limit=end - start)
+    if start > 0:
+        cut = _after_first_line(text)
+        start += _bytes(text[:cut])
+        text = text[cut:]
+    return text, start
+
+
+def _job_context(job) -> dict:
+    t = tenancy.current()
+    return {"job": job, "pipeline": job.pipeline, "live": job.status not in JOB_DONE,
+            "can_run": auth.can(Perm.PIPELINE_RUN, t), "manual": job.status == JobStatus.MANUAL}
+
+
+@bp.get(JOB)
+@auth.require(Perm.PIPELINE_READ)
+def job(tenant, job_id):
+    item = services.get_job(tenancy.current(), job_id)
+    context = _job_context(item)
+    if request.headers.get("HX-Request"):
+        return render_template("cicd/_job_summary.html", **context)
+    size = services.log_size(item)
+    start = max(0, size - TAIL)
+    text, start = _read_window(item, start, size) if size else ("", 0)
+    html, _style = ansi.to_html(text)
+    return render_template("cicd/job.html", **context, log_html=html, log_start=start, log_end=size,
+                           log_size=size)
+
+
+@bp.get(JOB + "/log")
+@auth.require(Perm.PIPELINE_READ)
+def log(tenant, job_id):
+    """htmx fragments of the log: ``?offset=N`` the text written since N (the live tail),
+    ``?before=N`` the page that ends at N ("load earlier")."""
+    item = services.get_job(tenancy.current(), job_id)
+    before = request.args.get("before", type=int)
+    if before is not None:
+        before = max(0, min(before, services.log_size(item)))
+        text, start = _read_window(item, max(0, before - TAIL), before) if before else ("", 0)
+        return render_template("cicd/_log_earlier.html", job=item, html=ansi.to_html(text)[0], start=start)
+    offset = max(0, request.args.get("offset", 0, type=int) or 0)
+    text, next_offset, done = services.read_log(item, offset=offset, limit=POLL_CHUNK)
+    more = next_offset < services.log_size(item)
+    return render_template("cicd/_log_tail.html", job=item, html=ansi.to_html(text)[0], offset=next_offset,
+                           done=done and not more, more=more)
+
+
+@bp.get(JOB + "/log.txt")
+@auth.require(Perm.PIPELINE_READ)
+def raw_log(tenant, job_id):
+    """The whole log as plain text, streamed in pieces (escape codes kept, as written)."""
+    item = services.get_job(tenancy.current(), job_id)
+    end = services.log_size(item)
+
+    def pieces():
+        offset = 0
+        while offset < end:
+            text, next_offset, _done = services.read_log(item, offset=offset, limit=POLL_CHUNK)
+            if next_offset <= offset:
+                break
+            yield text.encode("utf-8", errors="replace")
+            offset = next_offset
+
+    filename = f"{item.pipeline.repository}-{item.pipeline.number}-{item.name}.log"
+    return Response(stream_with_context(pieces()), mimetype="text/plain; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "X-Content-Type-Options": "nosniff"})
+
+
+@bp.get(JOB + "/artifacts/<int:artifact_id>")
+@auth.require(Perm.PIPELINE_READ)
+def artifact(tenant, job_id, artifact_id):
+    item = services.get_job(tenancy.current(), job_id)
+    row = services.get_artifact(item, artifact_id)
+    path = services.artifact_file(item, artifact_id)
+    return send_file(path, as_attachment=True, download_name=row.path.rsplit("/", 1)[-1], conditional=True)
+
+
+@bp.post(JOB + "/<action>")
+@auth.require(Perm.PIPELINE_RUN)
+def job_action(tenant, job_id, action):
+    t = tenancy.current()
+    item = services.get_job(t, job_id)
+    actions = {"cancel": services.cancel_job, "retry": services.retry_job, "play": services.play_job}
+    if action not in actions:
+        abort(404)
+    try:
+        actions[action](t, item.id, actor=auth.current_principal())
+    except ServiceError as exc:
+        flash(_("Refused: %(why)s", why=exc.detail), "error")
+    else:
+        flash({"cancel": _("Job canceled."), "retry": _("The job runs again."),
+               "play": _("The job is started.")}[action], "success")
+    return redirect(url_for("cicd.job", tenant=tenant, job_id=job_id))
+
+
+# -- secrets --------------------------------------------------------------------------------------
+
+
+def _secrets_page(form: SecretForm | None = None, status: int = 200):
+    t = tenancy.current()
+    return render_template("cicd/secrets.html", secrets=services.list_secrets(t, per_page=100).items,
+                           form=form or SecretForm()), status
+
+
+@bp.get("/t/<tenant>/pipelines/secrets")
+@auth.require(Perm.SECRET_WRITE)
+def secrets(tenant):
+    return _secrets_page()
+
+
+@bp.post("/t/<tenant>/pipelines/secrets")
+@auth.require(Perm.SECRET_WRITE)
+def set_secret(tenant):
+    form = SecretForm()
+    if form.validate_on_submit():
+        try:
+            services.set_secret(tenancy.current(), form.name.data, form.value.data,
+                                repository=(form.repository.data or "").strip() or None,
+                                actor=auth.current_principal())
+        except ServiceError as exc:
+            form.name.errors.append(error_text(exc))
+        else:
+            flash(_("Secret %(name)s saved.", name=form.name.data), "success")
+            return redirect(url_for("cicd.secrets", tenant=tenant))
+    return _secrets_page(form, 422)
+
+
+@bp.post("/t/<tenant>/pipelines/secrets/delete")
+@auth.require(Perm.SECRET_WRITE)
+def delete_secret(tenant):
+    name = request.form.get("name") or ""
+    try:
+        services.delete_secret(tenancy.current(), name, repository=request.form.get("repository") or None,
+                               actor=auth.current_principal())
+    except ServiceError as exc:
+        flash(_("Refused: %(why)s", why=exc.detail), "error")
+    else:
+        flash(_("Secret %(name)s deleted.", name=name), "success")
+    return redirect(url_for("cicd.secrets", tenant=tenant))

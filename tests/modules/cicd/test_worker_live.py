@@ -1,0 +1,354 @@
+"""End to end with real `taiji worker` processes and the real broker (TAIJI_TEST_BROKER_URL, else the
+embedded filesystem one): a push event starts a pipeline that a worker runs; a worker killed
+mid-job loses the job to another worker, which finishes it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from taiji.platform.tasks import init_celery
+from tests.conftest import ROOT, app_overrides, sibling_database
+from tests.modules.cicd.conftest import CI, FAST, make_hosted
+
+pytestmark = pytest.mark.live
+
+
+class Worker:
+    def __init__(self, env: dict, log_path):
+        self.env, self.log_path, self.proc = env, log_path, None
+
+    def start(self):
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "taiji.cli", "worker", "--concurrency", "4"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=20)
+
+    def tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def live(app, tmp_path_factory):
+    from flask_migrate import upgrade
+
+    from taiji.platform.app import create_app
+    from taiji.platform.db import db
+    from tests.factories import make_tenant, make_user
+
+    tmp = tmp_path_factory.mktemp("cicd-worker")
+    data_dir = tmp / "data"
+    database_url = sibling_database("cicdw", tmp)
+    broker_url = os.environ.get("TAIJI_TEST_BROKER_URL") or "filesystem://"
+    live_app = create_app(app_overrides(database_url, data_dir, BROKER_URL=broker_url, **FAST))
+    with live_app.app_context():
+        upgrade(directory=str(ROOT / "taiji" / "migrations"))
+        if not broker_url.startswith("filesystem"):
+            live_app.extensions["celery"].control.purge()
+        owner = make_user(email=f"live-{uuid.uuid4().hex[:6]}@example.com")
+        tenant = make_tenant(owner=owner)
+        ci = CI(live_app, tenant.slug, owner.email)
+        db.session.commit()
+        db.session.remove()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAIJI_", "PROMETHEUS_"))}
+    env.update(
+        {
+            "TAIJI_DATABASE_URL": database_url,
+            "TAIJI_BROKER_URL": broker_url,
+            "TAIJI_DATA_DIR": str(data_dir),
+            "TAIJI_SECRET_KEY": "test-secret-key",
+            "PYTHONPATH": str(ROOT),
+            "TAIJI_CICD_HEARTBEAT_SECONDS": "1",
+            "TAIJI_CICD_KILL_GRACE_SECONDS": "1",
+            "TAIJI_CICD_RUNNER_LOST_SECONDS": "4",
+        }
+    )
+    workers: list[Worker] = []
+
+    def worker(name: str) -> Worker:
+        started = Worker(env, tmp / f"{name}.log").start()
+        workers.append(started)
+        return started
+
+    ci.worker = worker
+    try:
+        yield ci
+    finally:
+        for started in workers:
+            started.kill(signal.SIGTERM)
+        with live_app.app_context():
+            db.engine.dispose()
+        init_celery(app)
+
+
+def _push(ci: CI, repository: str, files: dict) -> str:
+    from taiji.platform import events
+    from taiji.platform.db import db
+
+    with ci.ctx():
+        sha = make_hosted(ci.tenant(), repository, files)
+        events.publish(
+            "vcs.push",
+            {
+                "tenant": ci.tenant_slug,
+                "repository": repository,
+                "ref": "refs/heads/main",
+                "before": "0" * 40,
+                "after": sha,
+                "pusher": None,
+                "commits": [],
+            },
+        )
+        db.session.commit()
+        db.session.remove()
+    return sha
+
+
+def _wait(ci: CI, what, predicate, timeout=60, worker=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}\n{worker.tail() if worker else ''}")
+
+
+def _pipelines(ci: CI, repository: str) -> list[dict]:
+    from taiji.modules.cicd import services
+
+    def page(tenant):
+        return [p.id for p in services.list_pipelines(tenant, repository=repository).items]
+
+    return [ci.pipeline(pid) for pid in ci.call(page)]
+
+
+def test_a_push_event_runs_the_pipeline_on_a_worker_once(live):
+    worker = live.worker("w1")
+    repository = f"svc{uuid.uuid4().hex[:6]}"
+    sha = _push(
+        live,
+        repository,
+        {
+            ".taiji.yml": "on: {push: {branches: [main]}}\njobs:\n  test:\n"
+            '    script: [echo "testing $TAIJI_COMMIT_SHA"]\n'
+        },
+    )
+    [pipeline] = _wait(live, "a pipeline", lambda: _pipelines(live, repository), worker=worker)
+    done = _wait(
+        live,
+        "the pipeline to finish",
+        lambda: (p := live.pipeline(pipeline["id"]))["status"] in ("success", "failed", "error") and p,
+        worker=worker,
+    )
+    assert done["status"] == "success", live.log(done["jobs"]["test"]["id"])
+    assert f"testing {sha}" in live.log(done["jobs"]["test"]["id"])
+    # The same push delivered again makes no second pipeline.
+    from taiji.platform import events
+    from taiji.platform.db import db
+
+    with live.ctx():
+        events.publish(
+            "vcs.push",
+            {
+                "tenant": live.tenant_slug,
+                "repository": repository,
+                "ref": "refs/heads/main",
+                "before": "0" * 40,
+                "after": sha,
+                "pusher": None,
+                "commits": [],
+            },
+        )
+        db.session.commit()
+        db.session.remove()
+    time.sleep(3)
+    assert len(_pipelines(live, repository)) == 1
+    worker.kill(signal.SIGTERM)  # the next test wants to know which worker holds its job
+
+
+def test_a_job_whose_worker_dies_is_runner_lost_and_retried_on_another(live, tmp_path):
+    from taiji.modules.cicd.runners import builtin
+    from taiji.platform.db import db
+
+    first = live.worker("doomed")
+    marker = tmp_path / "first-attempt"
+    repository = f"lost{uuid.uuid4().hex[:6]}"
+    with live.ctx():
+        make_hosted(
+            live.tenant(),
+            repository,
+            {
+                ".taiji.yml": """
+jobs:
+  build:
+    script:
+      - 'if [ ! -f "$MARKER" ]; then touch "$MARKER"; echo first attempt; sleep 25; fi'
+      - echo finished on attempt $TAIJI_JOB_ATTEMPT
+"""
+            },
+        )
+        db.session.commit()
+        db.session.remove()
+    pipeline_id = live.run(repository, variables={"MARKER": str(marker)})
+    _wait(live, "the first attempt to run", lambda: marker.exists(), worker=first)
+    _wait(
+        live,
+        "its first line in the log",
+        lambda: "first attempt" in live.log(live.pipeline(pipeline_id)["jobs"]["build"]["id"]),
+        worker=first,
+    )
+    first.kill()  # the worker dies mid-job, without a word
+
+    def reaped():
+        with live.ctx():
+            try:
+                ids = builtin.reap()
+                db.session.commit()
+                return ids
+            finally:
+                db.session.remove()
+
+    _wait(live, "the reaper to notice the silent job", reaped, timeout=30)
+    second = live.worker("rescuer")
+    done = _wait(
+        live,
+        "the retry to finish",
+        lambda: (p := live.pipeline(pipeline_id))["status"] in ("success", "failed") and p,
+        worker=second,
+    )
+    job = done["jobs"]["build"]
+    text = live.log(job["id"])
+    assert (done["status"], job["status"], job["attempt"]) == ("success", "success", 2), text
+    assert "first attempt" in text and "runner lost" in text and "finished on attempt 2" in text
+
+
+def _serve(app):
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def _git(*args, cwd):
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(cwd),
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_AUTHOR_NAME": "Dev",
+        "GIT_AUTHOR_EMAIL": "dev@example.com",
+        "GIT_COMMITTER_NAME": "Dev",
+        "GIT_COMMITTER_EMAIL": "dev@example.com",
+    }
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+
+
+def test_git_push_builds_a_wheel_that_pip_installs_from_the_index(live, tmp_path):
+    """The issue's end to end: a real `git push` over HTTP → pipeline runs the project's tests →
+    the wheel goes to the tenant's package index → `pip install` from that index in a fresh venv."""
+    from taiji.modules.bpr import services as bpr
+    from taiji.modules.iam import services as iam
+    from taiji.modules.vcs import services as vcs
+    from taiji.platform.db import db
+
+    with live.ctx():
+        _, token = iam.create_token(iam.get_user_by_email(live.owner_email), "e2e")
+        bpr.create_repository(live.tenant(), {"name": "pypi-internal", "kind": "pypi"})
+        vcs.create_repository(live.tenant(), {"name": "greeter"})
+        db.session.commit()
+        db.session.remove()
+    server, base = _serve(live.app)
+    worker = live.worker("e2e")
+    try:
+        work = tmp_path / "greeter"
+        work.mkdir()
+        (work / "pyproject.toml").write_text(
+            '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n'
+            '[project]\nname = "greeter-e2e"\nversion = "1.0.0"\n'
+        )
+        (work / "greeter_e2e").mkdir()
+        (work / "greeter_e2e" / "__init__.py").write_text("def greet(name):\n    return f'hello {name}'\n")
+        (work / "test_greeter.py").write_text(
+            "import unittest\n\nfrom greeter_e2e import greet\n\n\nclass Greet(unittest.TestCase):\n"
+            "    def test_greet(self):\n        self.assertEqual(greet('ci'), 'hello ci')\n"
+        )
+        (work / ".taiji.yml").write_text("""
+on: {push: {branches: [main]}}
+jobs:
+  test:
+    # The job's Python sees only the system's packages (no pytest here, and no network): unittest.
+    script: [python -m unittest -v]
+  package:
+    needs: [test]
+    script: [python -m pip wheel --no-deps --no-build-isolation -q -w dist .]
+    artifacts:
+      paths: [dist/*.whl]
+      publish: {repository: pypi-internal}
+""")
+        _git("init", "-q", "-b", "main", cwd=work)
+        _git("add", "-A", cwd=work)
+        _git("commit", "-qm", "greeter", cwd=work)
+        remote = f"{base.replace('http://', f'http://x:{token}@')}/git/{live.tenant_slug}/greeter.git"
+        _git("push", "-q", remote, "main", cwd=work)
+        [pipeline] = _wait(live, "the pushed pipeline", lambda: _pipelines(live, "greeter"), worker=worker)
+        done = _wait(
+            live,
+            "the pipeline to finish",
+            lambda: (p := live.pipeline(pipeline["id"]))["status"] in ("success", "failed", "error") and p,
+            timeout=180,
+            worker=worker,
+        )
+        logs = "".join(live.log(j["id"]) for j in done["jobs"].values())
+        assert done["status"] == "success", logs
+        assert "Ran 1 test" in live.log(done["jobs"]["test"]["id"])
+        venv = tmp_path / "consumer"
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        index = (
+            f"{base.replace('http://', f'http://x:{token}@')}/pypi/{live.tenant_slug}/pypi-internal/simple/"
+        )
+        subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--index-url",
+                index,
+                "greeter-e2e",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        greeting = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", "import greeter_e2e; print(greeter_e2e.greet('pip'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert greeting.strip() == "hello pip"
+    finally:
+        worker.kill(signal.SIGTERM)
+        server.shutdown()
