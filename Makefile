@@ -39,6 +39,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python -m bench.iam_bench
 	$(BIN)/python -m bench.tx_bench
+	$(BIN)/python -m bench.bpr_bench
+	$(BIN)/python -m bench.cicd_bench
+	$(BIN)/python -m bench.vcs_bench
 
 # Extract the console's strings, merge them into the Chinese catalogue, compile it.
 # Translate the new entries in taiji/translations/zh_Hans/LC_MESSAGES/messages.po, then run again.

@@ -53,7 +53,8 @@ def test_top_level_help_lists_every_command_with_a_whole_sentence():
     assert result.exit_code == 0
     listed = re.findall(r"^  (\w+)\s{2,}(.+)$", result.output.split("Commands:")[1], re.MULTILINE)
     assert [name for name, _ in listed] == [
-        "up", "web", "worker", "scheduler", "db", "users", "tokens", "tenants", "settings", "clients", "keys"]
+        "up", "web", "worker", "scheduler", "db", "users", "tokens", "tenants", "demo", "settings", "clients",
+        "keys"]
     for name, summary in listed:
         assert summary.endswith(".") and not summary.endswith("..."), f"{name}: {summary!r} is cut short"
 

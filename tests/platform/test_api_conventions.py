@@ -10,7 +10,8 @@ import pytest
 
 from tests.factories import database_state, make_member, make_tenant, make_user
 
-API_DOC_RULES = {"/api/v1/openapi.json", "/api/v1/docs"}
+# Public on purpose: the API description and the .taiji.yml schema editors fetch.
+API_DOC_RULES = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/schemas/taiji-yml.json"}
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "request_id"}
 
 

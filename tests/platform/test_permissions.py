@@ -125,7 +125,20 @@ def test_the_grants_are_the_documented_policy(app):
     role_writes = role_reads | {"iam:role:write", "iam:directory:write"}
     tx_reads = {"tx:transaction:read"}
     tx_operate = tx_reads | {"tx:transaction:operate"}
-    assert granted("owner") == managers | catalog_writes | {"spm:rules:write"} | role_writes | tx_operate
-    assert granted("admin") == managers | catalog_writes | {"spm:rules:write"} | role_writes | tx_operate
-    assert granted("member") == reads | catalog_writes | role_reads | tx_reads
-    assert granted("viewer") == reads | catalog_reads | role_reads | tx_reads
+    repo_reads = {"vcs:repository:read"}
+    repo_writes = repo_reads | {"vcs:repository:write"}
+    repo_admin = repo_writes | {"vcs:repository:admin"}
+    package_reads = {"bpr:package:read"}
+    package_writes = package_reads | {"bpr:package:write"}
+    package_admin = package_writes | {"bpr:repository:admin"}
+    pipeline_reads = {"cicd:pipeline:read"}
+    pipeline_runs = pipeline_reads | {"cicd:pipeline:run"}
+    pipeline_admin = pipeline_runs | {"cicd:secret:write"}
+    managers_all = (managers | catalog_writes | {"spm:rules:write"} | role_writes | tx_operate
+                    | repo_admin | package_admin | pipeline_admin)
+    assert granted("owner") == managers_all
+    assert granted("admin") == managers_all
+    assert granted("member") == (reads | catalog_writes | role_reads | tx_reads | repo_writes | package_writes
+                                 | pipeline_runs)
+    assert granted("viewer") == (reads | catalog_reads | role_reads | tx_reads | repo_reads | package_reads
+                                 | pipeline_reads)
