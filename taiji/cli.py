@@ -361,7 +361,7 @@ def tenants_create(slug, name, owner_email):
         click.echo(f"Created tenant {tenant.slug} ({tenant.name}), owner {owner.email}.")
 
 
-@main.command(short_help="Seed the tenant `demo` with the example product and run its pipelines.")
+@main.command(short_help="Seed the tenant `demo` with the example services and run them.")
 @click.option("--base-url", help="Where Taiji serves (default: TAIJI_BASE_URL).")
 @click.option("--wait", "wait_seconds", type=click.IntRange(min=0), default=180, show_default=True,
               help="Seconds to wait for the pipelines to finish (0: do not wait).")
