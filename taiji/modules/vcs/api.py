@@ -8,13 +8,15 @@ from flask.views import MethodView
 from taiji.platform import auth, tenancy
 from taiji.platform.api import Blueprint, set_page_count
 from taiji.platform.db import Page
-from taiji.platform.errors import Forbidden, field_error
+from taiji.platform.errors import Forbidden, Invalid, field_error
 
 from . import services
 from .permissions import Perm
 from .schemas import (
     CommitOut,
     CommitQueryIn,
+    ExternalOut,
+    ExternalPatchIn,
     ProtectedBranchIn,
     ProtectedBranchOut,
     ProtectedBranchPatchIn,
@@ -23,6 +25,7 @@ from .schemas import (
     RepositoryOut,
     RepositoryPatchIn,
     RepositoryQueryIn,
+    WebhookSecretOut,
 )
 
 blp = Blueprint("vcs_api", __name__, url_prefix="/api/v1",
@@ -138,6 +141,49 @@ class RepositoryRestore(MethodView):
         if not principal.is_admin:
             raise Forbidden("Only a platform administrator can restore a deleted repository.")
         return services.restore_repository(_t(), repo, actor=principal)
+
+
+@blp.route(R + "/external")
+class ExternalSourceItem(MethodView):
+    @auth.require(Perm.REPOSITORY_ADMIN)
+    @blp.arguments(ExternalPatchIn)
+    @blp.response(200, ExternalOut)
+    def patch(self, data, tenant, repo):
+        """Change where an external repository lives or how it is mirrored
+
+        Keys left out keep their value; `username`+`password` replace the mirror credentials,
+        `clear_credentials` forgets them. Turning the mirror on (or a new URL or credentials)
+        queues a fetch. Credentials and the webhook secret are never shown.
+        """
+        from .services import external
+
+        spec = {key: value for key, value in data.items() if key not in ("username", "password",
+                                                                          "clear_credentials")}
+        if "password" in data:
+            spec["mirror_credentials"] = {"username": data.get("username"), "password": data["password"]}
+        elif data.get("clear_credentials"):
+            spec["mirror_credentials"] = None
+        elif "username" in data:
+            raise field_error("password", "Give the password (or access token) with the user name.")
+        return external.update_source(_t(), _external_repo(repo), spec, actor=auth.current_principal())
+
+
+@blp.route(R + "/webhook-secret")
+class WebhookSecret(MethodView):
+    @auth.require(Perm.REPOSITORY_ADMIN)
+    @blp.response(200, WebhookSecretOut)
+    def post(self, tenant, repo):
+        """A new webhook secret for an external repository, shown this once; the old one stops working"""
+        from .services import external
+
+        return external.rotate_secret(_t(), _external_repo(repo), actor=auth.current_principal())
+
+
+def _external_repo(name):
+    item = _repo(name)
+    if item.kind != "external":
+        raise Invalid("This is a hosted repository: it has no forge, webhook or mirror.")
+    return item
 
 
 @blp.route(R + "/protected-branches")

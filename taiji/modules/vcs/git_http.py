@@ -91,8 +91,6 @@ def smart_http(tenant_slug: str, repo_name: str, rest: str):
 
     tenant = tenant_by_slug(tenant_slug) if re.match(SLUG_PATTERN, tenant_slug) else None
     repo = services.find_repository(tenant, repo_name) if tenant is not None else None
-    if repo is not None and repo.kind != "hosted":
-        repo = None
     standing = auth.access(tenant) if tenant is not None and principal is not None else None
     member = standing is not None and (standing.member or principal.is_admin)
     # A suspended tenant's public repositories are not served to outsiders either.
@@ -110,9 +108,20 @@ def smart_http(tenant_slug: str, repo_name: str, rest: str):
         doing = "push to" if writing else "read"
         return _text(403, f"You need the permission {needed} to {doing} this repository.")
 
-    path = services.repository_path(repo)
-    if not path.exists():
-        return _text(404, "Repository not found.")
+    if repo.kind == "external":
+        if writing:
+            # The forge is the source of truth: the next mirror fetch (--prune) would silently undo
+            # anything pushed here, so refuse before git reads a byte.
+            return _text(403, f"Taiji refused this push: {repo.name} mirrors an external repository; "
+                              f"push to {_forge_url(repo)} instead.")
+        path = services.local_git_dir(repo)
+        if path is None:
+            return _text(404, "This external repository has no mirror in Taiji yet; clone it from "
+                              f"{_forge_url(repo)}.")
+    else:
+        path = services.repository_path(repo)
+        if not path.exists():
+            return _text(404, "Repository not found.")
     listener = None
     if writing and request.method == "POST":  # the ref advertisement before it runs no hook
         services.install_hooks(path)
@@ -125,6 +134,12 @@ def smart_http(tenant_slug: str, repo_name: str, rest: str):
     # (a token's last use) would lock out the hooks' own units of work.
     db.session.commit()
     return _run_backend(env, listener)
+
+
+def _forge_url(repo) -> str:
+    from .services import external
+
+    return external.scrub(external.remote_url(repo), None)
 
 
 def _cgi_environ(path, rest: str, principal, listener) -> dict:

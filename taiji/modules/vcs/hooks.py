@@ -144,7 +144,10 @@ class HookListener:
     def _post_receive(self, updates) -> dict:
         _, repo = self._load()
         published = 0
+        already = services.published_tips(repo)
         for before, after, ref in updates:
+            if already.get(ref) == (before, after):
+                continue  # the reconciliation task got here first (this hook was that late)
             commits = services.push_commits(repo, ref, before, after)
             if services.publish_push(repo, ref, before, after, self.context.pusher, commits,
                                      key=f"http:{self.push_id}:{ref}"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, pre_dump, validate
 
 from .models import KINDS, VISIBILITIES
 
@@ -17,8 +17,45 @@ class ExternalIn(Schema):
     provider = fields.String(required=True, validate=validate.OneOf(["github", "gitlab", "gitea", "git"]))
     url = fields.String(required=True, validate=validate.Length(min=1, max=500))
     mirror = fields.Boolean()
+    mirror_interval_s = fields.Integer(strict=True, validate=validate.Range(min=60, max=604800),
+                                       metadata={"description": "Seconds between mirror fetches "
+                                                                "(default 300)"})
     username = fields.String(validate=validate.Length(max=255))
-    password = fields.String(validate=validate.Length(max=2000), load_only=True)
+    password = fields.String(validate=validate.Length(max=2000), load_only=True,
+                             metadata={"description": "Password or access token the mirror fetches "
+                                                      "with; stored encrypted, never shown"})
+
+
+class ExternalPatchIn(Schema):
+    provider = fields.String(validate=validate.OneOf(["github", "gitlab", "gitea", "git"]))
+    url = fields.String(validate=validate.Length(min=1, max=500))
+    mirror = fields.Boolean()
+    mirror_interval_s = fields.Integer(strict=True, validate=validate.Range(min=60, max=604800))
+    username = fields.String(validate=validate.Length(max=255))
+    password = fields.String(validate=validate.Length(min=1, max=2000), load_only=True,
+                             metadata={"description": "New mirror credentials (with username)"})
+    clear_credentials = fields.Boolean(load_only=True,
+                                       metadata={"description": "Forget the mirror credentials"})
+
+
+class ExternalOut(Schema):
+    provider = fields.String()
+    url = fields.String()
+    mirror = fields.Boolean()
+    mirror_interval_s = fields.Integer()
+    last_fetched_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    webhook_url = fields.Method("_webhook_url")
+
+    def _webhook_url(self, source) -> str:
+        from .services import external
+
+        return external.webhook_url(source)
+
+
+class WebhookSecretOut(Schema):
+    webhook_url = fields.String()
+    webhook_secret = fields.String(metadata={"description": "Shown this once"})
 
 
 class RepositoryIn(Schema):
@@ -60,6 +97,20 @@ class RepositoryOut(Schema):
     webhook_url = fields.String(dump_only=True,
                                 metadata={"description": "External repositories, on creation"})
     webhook_secret = fields.String(dump_only=True, metadata={"description": "Shown once, on creation"})
+    external = fields.Nested(ExternalOut, attribute="external_source", allow_none=True,
+                             metadata={"description": "Where an external repository lives and how its "
+                                                      "mirror fares; null for a hosted one"})
+
+    @pre_dump
+    def _attach_source(self, repo, **_):
+        # Looked up here, not mapped on the model: hosted repositories (most of them) cost no query.
+        source = None
+        if repo.kind == "external":
+            from .services import external
+
+            source = external.source_of(repo)
+        repo.external_source = source
+        return repo
 
     def _clone_url(self, repo) -> str:
         from .services import http_url

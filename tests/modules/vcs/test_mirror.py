@@ -130,6 +130,8 @@ def test_a_push_webhook_fetches_the_mirror(tenant, forge, client, monkeypatch):
     import hmac
     import json
 
+    from flask import current_app
+
     from taiji.platform.tasks import celery
 
     upstream = forge.create("shop")
@@ -143,6 +145,10 @@ def test_a_push_webhook_fetches_the_mirror(tenant, forge, client, monkeypatch):
     newer = commit_files(upstream, {"NEWS": "pushed\n"}, "News")
     # Tasks run where they are sent: the fetch the webhook queues happens before the answer returns.
     monkeypatch.setitem(celery.conf, "task_always_eager", True)
+    # Tasks run in the app Celery was last pointed at ("the last Flask app created wins"). With
+    # the whole folder, that is the live git server's app on its own database, where this
+    # repository does not exist: the fetch found nothing and the test failed only then.
+    monkeypatch.setattr(celery, "flask_app", current_app._get_current_object())
     body = json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": newer,
                        "commits": [{"id": newer, "message": "News"}], "pusher": {"name": "ada"}}).encode()
     signature = "sha256=" + hmac.new(answer["webhook_secret"].encode(), body, hashlib.sha256).hexdigest()
@@ -150,3 +156,29 @@ def test_a_push_webhook_fetches_the_mirror(tenant, forge, client, monkeypatch):
         "X-GitHub-Event": "push", "X-GitHub-Delivery": "fetch-1", "X-Hub-Signature-256": signature})
     assert response.status_code == 200
     assert browse.resolve(repo, "main").hexsha == newer
+
+
+def test_purging_a_deleted_external_repository_removes_its_mirror_and_source(tenant, forge):
+    import sqlalchemy as sa
+
+    from taiji.modules.vcs.models_external import ExternalSource, WebhookDelivery
+
+    seed_shop(forge.create("shop"))
+    repo = mirrored(tenant, forge)
+    assert external.fetch_mirror(repo.id)
+    source = external.source_of(repo)
+    assert external.record_delivery(source, "d-1", "push", "published")
+    db.session.commit()
+    path = external.mirror_dir(repo)
+    assert (path / "HEAD").exists()
+    services.delete_repository(tenant, repo)
+    db.session.commit()
+    assert services.purge_due_repositories() == 0 and path.exists()  # restorable for seven days
+    repo.deleted_at = repo.deleted_at - dt.timedelta(days=8)
+    db.session.commit()
+    assert services.purge_due_repositories() == 1
+    db.session.commit()
+    assert not path.exists()
+    assert db.session.execute(sa.select(ExternalSource)).first() is None
+    assert db.session.execute(sa.select(WebhookDelivery)).first() is None
+    assert services.find_repository(tenant, "shop", include_deleted=True) is None

@@ -20,6 +20,7 @@ from .protection import (
     update_protection,
 )
 from .pushes import publish_push
+from .reconcile import published_tips, reconcile_pushes, reconcile_repository
 from .repositories import (
     REPOSITORIES_METER,
     RESTORE_WINDOW,
@@ -68,9 +69,12 @@ __all__ = [
     "log",
     "protect",
     "publish_push",
+    "published_tips",
     "purge_due_repositories",
     "push_commits",
     "read_file",
+    "reconcile_pushes",
+    "reconcile_repository",
     "refresh_size",
     "refs",
     "register_meters",

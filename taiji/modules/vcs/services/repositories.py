@@ -297,14 +297,26 @@ def purge_due_repositories(now: dt.datetime | None = None, limit: int = 100) -> 
     stmt = sa.select(Repository).where(Repository.deleted_at.is_not(None), Repository.deleted_at <= cutoff)
     repos = list(db.session.execute(stmt.limit(limit)).scalars())
     for repo in repos:
+        # For an external repository this is its mirror: it lives where a hosted one would.
         path = repository_path(repo) if repo.storage_key else None
         audit.record("vcs.repository.purged", "repository", repo.name, tenant=repo.tenant_id)
+        _delete_source_rows(repo)
         db.session.delete(repo)
         if path is not None:
             # Files go only once the rows are gone for good.
             after_commit(lambda p=path: shutil.rmtree(p, ignore_errors=True))
     db.session.flush()
     return len(repos)
+
+
+def _delete_source_rows(repo: Repository) -> None:
+    """An external repository's source and deliveries, said out loud rather than left to the
+    foreign keys' ON DELETE CASCADE (which SQLite honours only with its pragma on)."""
+    from ..models_external import ExternalSource, WebhookDelivery
+
+    sources = sa.select(ExternalSource.id).where(ExternalSource.repository_id == repo.id)
+    db.session.execute(sa.delete(WebhookDelivery).where(WebhookDelivery.source_id.in_(sources)))
+    db.session.execute(sa.delete(ExternalSource).where(ExternalSource.repository_id == repo.id))
 
 
 def refresh_size(repo: Repository) -> int:
