@@ -80,6 +80,16 @@ SETTINGS: tuple[Setting, ...] = (
             "Between SIGTERM and SIGKILL when a job is canceled or times out, seconds."),
 )
 
+# Variables Taiji *sets* for processes it starts — pipeline jobs (docs/pipeline-format.md), git
+# hooks, the askpass helper of mirrors. They are not settings, and Taiji itself never reads them
+# from its own environment.
+CHILD_PROCESS_VARIABLES = frozenset({
+    "TAIJI_CI", "TAIJI_TENANT", "TAIJI_REPOSITORY", "TAIJI_PIPELINE_ID", "TAIJI_PIPELINE_NUMBER",
+    "TAIJI_PIPELINE_TRIGGER", "TAIJI_JOB_ID", "TAIJI_JOB_NAME", "TAIJI_JOB_ATTEMPT", "TAIJI_COMMIT_SHA",
+    "TAIJI_REF", "TAIJI_REF_NAME", "TAIJI_BRANCH", "TAIJI_TAG", "TAIJI_WORKSPACE",
+    "TAIJI_HOOK_SOCKET", "TAIJI_HOOK_TOKEN", "TAIJI_MIRROR_USERNAME", "TAIJI_MIRROR_PASSWORD",
+})
+
 
 class ConfigError(ValueError):
     """A TAIJI_* setting has a value Taiji cannot use; the message names it."""

@@ -33,7 +33,16 @@ def clean_env(monkeypatch, tmp_path):
 
 def test_every_setting_the_code_reads_is_listed():
     read = {name for text in _code().values() for name in NAME.findall(text)}
-    assert read - DOCUMENTED == set(), "add these to config.SETTINGS (and the README table)"
+    assert read - DOCUMENTED - config.CHILD_PROCESS_VARIABLES == set(), (
+        "add these to config.SETTINGS (and the README table), or to CHILD_PROCESS_VARIABLES "
+        "when Taiji only sets them for a process it starts")
+
+
+def test_variables_set_for_child_processes_are_used_and_are_not_settings():
+    source = "\n".join(text for path, text in _code().items() if path != "taiji/platform/config.py")
+    assert not config.CHILD_PROCESS_VARIABLES & DOCUMENTED
+    for name in config.CHILD_PROCESS_VARIABLES:
+        assert name in source, f"{name} is listed as a child-process variable but nothing sets it"
 
 
 def test_every_listed_setting_is_read_somewhere():
