@@ -1,12 +1,15 @@
 """Transaction engine benchmark: two-step sagas per second on PostgreSQL, participants on loopback.
 
-Two measurements over the same participant (a small threaded HTTP server on 127.0.0.1 that
+Three measurements over the same participant (a small threaded HTTP server on 127.0.0.1 that
 answers every action with success):
-  - direct: the two action calls made one after the other with a pooled HTTP client, no engine;
+  - direct: the two action calls made one after the other with a pooled httpx client, no
+    engine; and the same through the engine's own HTTP client (``protocol.call``, the standard
+    library's keep-alive client), so the ratio can be read against either;
   - engine: a two-step saga submitted and run to its end in this process
     (``taiji.platform.tx.inline.submit_and_run``) — every call recorded as begun before it is
     made and as answered after it, in three commits per saga. Database round trips and commits
-    are counted too: unlike rates, they do not depend on how busy the machine is.
+    are counted too, and CPU time per saga: unlike rates, they barely depend on how busy the
+    machine is. CPU time is this process's, so it includes the participant's thread.
 
 Both run in one thread, so "per second" is per core for the caller (the participant's own
 thread takes some of the same machine). Prints both figures and their ratio; the issue's goal
@@ -32,9 +35,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import psycopg
 import sqlalchemy as sa
 
 SAGAS = int(os.environ.get("TX_BENCH_SAGAS", 300))
+THREADS = int(os.environ.get("TX_BENCH_THREADS", 4))
+IDLE = psycopg.pq.TransactionStatus.IDLE
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/taiji_bench_tx"
 
 
@@ -79,59 +85,146 @@ def _app(url: str, workdir: Path):
     return app
 
 
-def _direct(base: str, n: int) -> float:
+def _direct(base: str, n: int) -> tuple[float, float]:
+    """The calls without the engine, through a pooled httpx client: pairs/s and CPU ms per pair."""
     with httpx.Client() as client:
-        started = time.perf_counter()
+        cpu, started = time.process_time(), time.perf_counter()
         for i in range(n):
             for step in ("reserve", "charge"):
                 client.post(f"{base}/{step}", params={"gid": f"d{i}", "branch": step, "op": "action"},
                             json={"step": step}).raise_for_status()
-        return n / (time.perf_counter() - started)
+        return n / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / n
 
 
-def _engine(app, base: str, n: int) -> tuple[float, int, int, int]:
+def _direct_stdlib(base: str, n: int) -> tuple[float, float]:
+    """The same through the client the engine uses (the standard library's, kept alive)."""
+    from taiji.platform.tx import protocol
+
+    cpu, started = time.process_time(), time.perf_counter()
+    for i in range(n):
+        for step in ("reserve", "charge"):
+            answer = protocol.call(f"{base}/{step}", gid=f"d{i}", branch=step, op="action", kind="saga",
+                                   payload={"step": step}, attempt=1, timeout=10.0)
+            assert answer.result == "OK", answer
+    return n / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / n
+
+
+def _engine(app, base: str, n: int) -> tuple[float, float, int, float, float]:
+    """Rate, CPU ms per saga, sagas succeeded, database round trips and commits per saga."""
     from taiji.platform.db import db
-    from taiji.platform.tx import inline
+    from taiji.platform.tx import inline, services, state
 
     steps = [{"name": s, "action": f"{base}/{s}", "compensate": f"{base}/{s}-undo", "payload": {"step": s}}
              for s in ("reserve", "charge")]
     run = uuid.uuid4().hex[:8]
-    from taiji.platform.tx import state
+    counts = {"round_trips": 0, "commits": 0}
+    pipelined, insert_owned = state._write_pipelined, services.insert_owned
 
-    counts = {"statements": 0, "commits": 0}
-    pipelined = state._write_pipelined
+    # Round trips are counted where they happen: a pipeline is one (its COMMIT included), a
+    # statement outside one is one, a pool check-out is one (its pre-ping), and a COMMIT is one
+    # unless the pipeline has sent it already (then the session's commit sends nothing).
+    def pipeline(raw, w, commit=False):
+        counts["round_trips"] += 1
+        result = pipelined(raw, w, commit)
+        counts["commits"] += result[2]
+        return result
 
-    def pipeline(*args):
-        # On PostgreSQL a boundary's writes go out in one pipeline: one round trip, counted once.
-        counts["statements"] += 1
-        return pipelined(*args)
+    def insert(*args):
+        counts["round_trips"] += 1
+        result = insert_owned(*args)
+        counts["commits"] += bool(result and result[3])  # the submit committed on its own
+        return result
 
     def statement(*args):
-        counts["statements"] += 1
+        counts["round_trips"] += 1
 
-    def commit(*args):
-        counts["commits"] += 1
+    def checkout(*args):
+        counts["round_trips"] += 1
+
+    def commit(conn):
+        raw = conn.connection.driver_connection
+        if not isinstance(raw, psycopg.Connection) or raw.info.transaction_status != IDLE:
+            counts["round_trips"] += 1
+            counts["commits"] += 1
 
     with app.app_context():
+        listeners = [(db.engine, "before_cursor_execute", statement), (db.engine, "commit", commit),
+                     (db.engine.pool, "checkout", checkout)]
         gids = []
-        sa.event.listen(db.engine, "before_cursor_execute", statement)
-        sa.event.listen(db.engine, "commit", commit)
-        state._write_pipelined = pipeline
-        started = time.perf_counter()
-        for i in range(n):
-            gid = f"bench-{run}-{i}"
-            inline.submit_and_run("saga", steps, gid=gid)
-            gids.append(gid)
-        elapsed = time.perf_counter() - started
-        sa.event.remove(db.engine, "before_cursor_execute", statement)
-        sa.event.remove(db.engine, "commit", commit)
-        state._write_pipelined = pipelined
+        for target, name, fn in listeners:
+            sa.event.listen(target, name, fn)
+        state._write_pipelined, services.insert_owned = pipeline, insert
+        cpu, started = time.process_time(), time.perf_counter()
+        try:
+            for i in range(n):
+                gid = f"bench-{run}-{i}"
+                inline.submit_and_run("saga", steps, gid=gid)
+                gids.append(gid)
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        finally:
+            for target, name, fn in listeners:
+                sa.event.remove(target, name, fn)
+            state._write_pipelined, services.insert_owned = pipelined, insert_owned
         from taiji.platform.tx.models import Transaction
 
         done = db.session.scalar(sa.select(sa.func.count()).select_from(Transaction)
                                  .where(Transaction.gid.in_(gids), Transaction.state == "succeeded"))
         db.session.remove()
-    return n / elapsed, done, counts["statements"], counts["commits"]
+    return n / elapsed, cpu * 1000 / n, done, counts["round_trips"] / n, counts["commits"] / n
+
+
+def _concurrent(app, base: str, n: int, threads: int) -> tuple[float, float, int]:
+    """Sagas run by ``threads`` threads of this process at once: while one waits for the
+    database or a participant, another uses the core. Rate, CPU ms per saga, sagas succeeded."""
+    from taiji.platform.db import db
+    from taiji.platform.tx import inline
+    from taiji.platform.tx.models import Transaction
+
+    steps = [{"name": s, "action": f"{base}/{s}", "compensate": f"{base}/{s}-undo", "payload": {"step": s}}
+             for s in ("reserve", "charge")]
+    run = uuid.uuid4().hex[:8]
+    gids = [[f"bench-{run}-{t}-{i}" for i in range(n // threads)] for t in range(threads)]
+
+    def work(mine: list[str]) -> None:
+        with app.app_context():
+            for gid in mine:
+                inline.submit_and_run("saga", steps, gid=gid)
+            db.session.remove()
+
+    workers = [threading.Thread(target=work, args=(mine,)) for mine in gids]
+    cpu, started = time.process_time(), time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    total = sum(len(mine) for mine in gids)
+    with app.app_context():
+        done = db.session.scalar(sa.select(sa.func.count()).select_from(Transaction).where(
+            Transaction.gid.like(f"bench-{run}-%"), Transaction.state == "succeeded"))
+        db.session.remove()
+    return total / elapsed, cpu * 1000 / total, done
+
+
+def _backend_cpu(url: str) -> float | None:
+    """CPU seconds used so far by the PostgreSQL backends of the bench's database (from /proc,
+    so only when the server runs on this machine); None when they cannot be read."""
+    if not url.startswith("postgresql"):
+        return None
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            pids = conn.scalars(sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                        "AND pid <> pg_backend_pid()")).all()
+        total = 0.0
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+    except (OSError, ValueError, IndexError, sa.exc.SQLAlchemyError):
+        return None
+    finally:
+        engine.dispose()
 
 
 def run(sagas: int = SAGAS, latency: bool = True) -> list[tuple[str, str]]:
@@ -145,20 +238,30 @@ def run(sagas: int = SAGAS, latency: bool = True) -> list[tuple[str, str]]:
         try:
             app = _app(url, Path(workdir))
             _direct(base, 50)  # warm-up: connections, imports
+            _direct_stdlib(base, 50)
             _engine(app, base, 20)
-            direct = _direct(base, sagas)
-            engine_rate, done, statements, commits = _engine(app, base, sagas)
+            direct, direct_cpu = _direct(base, sagas)
+            stdlib, stdlib_cpu = _direct_stdlib(base, sagas)
+            backend = _backend_cpu(url)
+            rate, cpu, done, round_trips, commits = _engine(app, base, sagas)
+            backend_after = _backend_cpu(url)
+            threaded, threaded_cpu, threaded_done = _concurrent(app, base, sagas, THREADS)
         finally:
             server.shutdown()
             server.server_close()
         rows = [
             ("database", sa.make_url(url).get_backend_name()),
             ("two-step sagas (succeeded)", f"{sagas} ({done})"),
-            ("direct calls (pairs/s)", f"{direct:.0f}"),
-            ("engine (sagas/s, one core)", f"{engine_rate:.0f}"),
-            ("engine / direct", f"{engine_rate / direct:.0%}"),
-            ("database round trips / commits per saga", f"{(statements + commits) / sagas:.1f} / "
-                                                         f"{commits / sagas:.1f}"),
+            ("direct calls, httpx (pairs/s; CPU ms per pair)", f"{direct:.0f}; {direct_cpu:.2f}"),
+            ("direct calls, the engine's client (pairs/s; CPU ms per pair)",
+             f"{stdlib:.0f}; {stdlib_cpu:.2f}"),
+            ("engine (sagas/s, one core; CPU ms per saga)", f"{rate:.0f}; {cpu:.2f}"),
+            ("engine / direct (httpx; engine's client)", f"{rate / direct:.0%}; {rate / stdlib:.0%}"),
+            ("PostgreSQL backend CPU ms per saga", "not measured" if backend is None or backend_after is None
+             else f"{(backend_after - backend) * 1000 / sagas:.2f}"),
+            (f"engine, {THREADS} threads (sagas/s; CPU ms per saga; succeeded)",
+             f"{threaded:.0f}; {threaded_cpu:.2f}; {threaded_done}"),
+            ("database round trips / commits per saga", f"{round_trips:.1f} / {commits:.1f}"),
             ("goal", ">= 250 sagas/s and >= 50% of direct"),
         ]
         if latency:

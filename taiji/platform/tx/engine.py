@@ -148,6 +148,15 @@ class Executor:
         tx.branches = branches
         self._lease = dt.timedelta(seconds=opts.lease_seconds(tx.options, self.lease_margin))
 
+    def _recorded(self, call_id: int) -> None:
+        """The first call was recorded as begun by the submit itself (``inline.start``)."""
+        tx = self.tx
+        move = plans.plan(tx)
+        branch = move.branch
+        self._begun = _Begun(call_id, branch.id, branch.name, move.op, move.url, tx.kind,
+                             branch.payload or {}, branch.attempts, float(tx.options["timeout"]),
+                             guarded=tx.tenant_id is not None)
+
     # -- stepping ---------------------------------------------------------------------------
 
     def step(self) -> str:
@@ -240,7 +249,7 @@ class Executor:
         writes = Writes(tx.id, self.owner, None if fresh else tx.changes(),
                         [branch for branch in tx.branches if branch.changes()], self._answer, self._new_call)
         self._answer = None
-        held, call_id = write(writes)
+        held, call_id, committed = write(writes)
         if not held:
             db.session.rollback()
             self._begun = self._new_call = self._pending_begun = None
@@ -251,7 +260,10 @@ class Executor:
                                  branch.attempts, float(tx.options["timeout"]),
                                  guarded=tx.tenant_id is not None)
             self._new_call = self._pending_begun = None
-        db.session.commit()
+        if not committed or release:
+            # After a commit in the pipeline this sends nothing: it ends the session's unit of
+            # work, so the run's last boundary hands the connection back and runs callbacks.
+            db.session.commit()
         tx.mark_clean()
         for branch in tx.branches:
             branch.mark_clean()

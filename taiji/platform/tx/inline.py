@@ -36,6 +36,13 @@ def start(kind: str, specs: list[dict], **submit_args) -> Executor:
     executor._adopt(Row({c.key: getattr(tx, c.key) for c in TRANSACTIONS.c}),
                     [Row({c.key: getattr(b, c.key) for c in BRANCHES.c}) for b in tx.branches])
     executor._orphans_checked = True  # nothing was ever called
+    call_id = getattr(tx, "first_call_id", None)
+    if call_id is not None:
+        # PostgreSQL: the submit's statement recorded the first call as begun too.
+        executor._recorded(call_id)
+        if not tx.committed:
+            db.session.commit()
+        return executor
     executor._fresh = executor._inserted_here = executor.tx.call_seq == 1
     executor.step()
     return executor

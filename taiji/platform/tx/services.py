@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from taiji.platform.db import Page, after_commit, db, paginate, utcnow
+from taiji.platform.db import Page, after_commit, db, is_postgres, paginate, utcnow
 from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
 from taiji.platform.tx import options as opts
-from taiji.platform.tx import plans
+from taiji.platform.tx import plans, protocol
 from taiji.platform.tx.models import (
     ANY_TENANT,
     PENDING,
@@ -31,6 +31,7 @@ from taiji.platform.tx.models import (
     Transaction,
 )
 from taiji.platform.tx.plans import FIRST_PHASE
+from taiji.platform.tx.state import insert_owned
 
 GID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -51,7 +52,9 @@ def submit_saga(steps: list[dict], *, gid: str | None = None, tenant=None, busin
     to undo); ``depends_on`` lists step names (a DAG; ``[]`` for a root) or is omitted to run
     after the previous step. Submitting the same ``gid`` again with the same steps returns the
     existing transaction. ``owner`` is for ``inline.submit_and_run`` only: the transaction is
-    created held by that engine and no worker is asked to run it.
+    created held by that engine and no worker is asked to run it; on PostgreSQL its first call
+    is recorded as begun by the same statement, which commits on its own when the session has
+    nothing else pending (``inline.start`` commits right after anyway).
     """
     branches = [_saga_branch(i, step) for i, step in enumerate(_steps_list(steps, "steps"))]
     _check_dag(branches)
@@ -69,7 +72,8 @@ def submit_tcc(branches: list[dict], *, gid: str | None = None, tenant=None, bus
     rows = []
     for i, spec in enumerate(_steps_list(branches, "branches")):
         where = f"branches.{i}"
-        rows.append(Branch(position=i, name=_name(spec, where), depends_on=None,
+        rows.append(_Draft(position=i, name=_name(spec, where), depends_on=None, action_url=None,
+                           compensate_url=None,
                            try_url=_url(spec.get("try"), f"{where}.try", required=True),
                            confirm_url=_url(spec.get("confirm"), f"{where}.confirm"),
                            cancel_url=_url(spec.get("cancel"), f"{where}.cancel"),
@@ -84,51 +88,85 @@ def _submit(kind, branches, gid, tenant, business_key, options, created_by, owne
     tenant_id = getattr(tenant, "id", tenant)
     if business_key is not None:
         business_key = str(business_key).replace("\x00", "").strip()[:255] or None
-    # A column look-up first: loading the entity costs more, and the gid is almost always new.
-    existing = None
-    if db.session.scalar(sa.select(Transaction.id).where(Transaction.gid == gid)) is not None:
-        existing = db.session.execute(sa.select(Transaction).where(Transaction.gid == gid)).scalar_one()
-    if existing is not None:
-        if existing.kind == kind and existing.tenant_id == tenant_id and _same(existing.branches, branches):
-            return existing
-        raise Conflict(f"A different transaction with gid '{gid}' exists.",
-                       errors={"json": {"gid": ["Already used by another transaction."]}})
     now = utcnow()
-    tx = Transaction(gid=gid, kind=kind, tenant_id=tenant_id, business_key=business_key,
-                     phase=FIRST_PHASE[kind], options=options, next_attempt_at=now,
-                     created_by=created_by, branches=branches)
+    owned_pg = owner is not None and is_postgres()
+    # On PostgreSQL the owned insert says itself when the gid is taken (ON CONFLICT DO NOTHING):
+    # no look-up first. Elsewhere a column look-up: loading the entity costs more.
+    if not owned_pg and db.session.scalar(sa.select(Transaction.id).where(Transaction.gid == gid)):
+        return _existing(gid, kind, tenant_id, branches)
+    values = dict(gid=gid, kind=kind, tenant_id=tenant_id, business_key=business_key, phase=FIRST_PHASE[kind],
+                  options=options, next_attempt_at=now, created_by=created_by)
     if owner is not None:
         # An engine in this process runs it right after the commit (inline.submit_and_run):
-        # it is born owned, so neither a worker nor the timer takes it meanwhile.
-        tx.owner = owner
-        tx.lease_until = now + dt.timedelta(seconds=opts.lease_seconds(options))
-        for branch in branches:  # column defaults are applied only at the INSERT
-            branch.state, branch.attempts = PENDING, 0
+        # it is born owned, so neither a worker nor the timer takes it meanwhile. Its rows are
+        # written with Core and never enter the session: plain drafts, no ORM bookkeeping.
+        tx = _Draft(**values, id=None, state=RUNNING, owner=owner, redo_count=0, call_seq=0, alerted_at=None,
+                    lease_until=now + dt.timedelta(seconds=opts.lease_seconds(options)), last_error=None,
+                    created_at=now, updated_at=now, finished_at=None, branches=branches)
+        for branch in branches:
+            branch.__dict__.update(transaction_id=None, state=PENDING, seq=None, attempts=0, updated_at=now)
         move = plans.plan(tx)
         if isinstance(move, plans.Invoke):
             # Numbered as begun already: the engine's first boundary then only inserts the call.
             tx.call_seq = move.branch.seq = move.branch.attempts = 1
+        if owned_pg:
+            first = None
+            if isinstance(move, plans.Invoke):
+                first = {"position": move.branch.position, "branch_name": move.branch.name, "op": move.op,
+                         "attempt": 1, "url": move.url, "owner": owner, "started_at": now,
+                         "request_summary": protocol.summarize(move.branch.payload or {})}
+            if _insert_owned_pg(tx, branches, first) is None:
+                return _existing(gid, kind, tenant_id, branches)
+            return tx
         return _insert_owned(tx, branches, now)
+    tx = Transaction(**values, branches=[Branch(**vars(b)) for b in branches])
     db.session.add(tx)
     db.session.flush()
     _kick_after_commit(gid)
     return tx
 
 
-def _insert_owned(tx: Transaction, branches: list[Branch], now) -> Transaction:
+def _existing(gid: str, kind: str, tenant_id, branches: list[_Draft]) -> Transaction:
+    existing = db.session.execute(sa.select(Transaction).where(Transaction.gid == gid)).scalar_one()
+    if existing.kind == kind and existing.tenant_id == tenant_id and _same(existing.branches, branches):
+        return existing
+    raise Conflict(f"A different transaction with gid '{gid}' exists.",
+                   errors={"json": {"gid": ["Already used by another transaction."]}})
+
+
+class _Draft:
+    """A row about to be written: its columns as plain attributes (an ORM object's are slower)."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+
+def _insert_owned_pg(tx: _Draft, branches: list[_Draft], first_call: dict | None) -> _Draft | None:
+    """``_insert_owned`` and the first call begun, in one statement and round trip on PostgreSQL,
+    committed with it when nothing else is pending (``state.insert_owned``: the only submit that
+    may commit, for ``inline.start``, which commits anyway). None if the gid is taken."""
+    tables = Transaction.__table__, Branch.__table__
+    ids = insert_owned(_columns(tx, tables[0]), [_columns(b, tables[1]) for b in branches], first_call)
+    if ids is None:
+        return None
+    tx.id, tx.first_call_id, tx.committed = ids[0], ids[2], ids[3]
+    for branch, branch_id in zip(branches, ids[1], strict=True):
+        branch.transaction_id, branch.id = tx.id, branch_id
+    return tx
+
+
+def _insert_owned(tx: _Draft, branches: list[_Draft], now) -> _Draft:
     """Insert a transaction for the engine of this process with Core statements (its hot path).
 
-    The returned objects are not in the session: they carry the values and ids the engine reads.
+    The drafts are not in the session: they carry the values and ids the engine reads.
     """
-    tx.state, tx.redo_count, tx.call_seq = RUNNING, 0, tx.call_seq or 0
-    tx.created_at = tx.updated_at = now
     conn = db.session.connection()
     tables = Transaction.__table__, Branch.__table__
     tx.id = conn.execute(sa.insert(tables[0]).returning(tables[0].c.id),
                          _columns(tx, tables[0])).scalar_one()
     rows = []
     for branch in branches:
-        branch.transaction_id, branch.updated_at = tx.id, now
+        branch.transaction_id = tx.id
         rows.append(_columns(branch, tables[1]))
     ids = conn.execute(sa.insert(tables[1]).returning(tables[1].c.id, sort_by_parameter_order=True),
                        rows).scalars().all()
@@ -157,13 +195,13 @@ def _steps_list(value, field: str) -> list[dict]:
     return list(value)
 
 
-def _saga_branch(i: int, spec: dict) -> Branch:
+def _saga_branch(i: int, spec: dict) -> _Draft:
     where = f"steps.{i}"
     depends_on = spec.get("depends_on")
     if depends_on is not None and (not isinstance(depends_on, list | tuple)
                                    or not all(isinstance(d, str) for d in depends_on)):
         raise field_error(f"{where}.depends_on", "Must be a list of step names.")
-    return Branch(position=i, name=_name(spec, where),
+    return _Draft(position=i, name=_name(spec, where), try_url=None, confirm_url=None, cancel_url=None,
                   depends_on=list(depends_on) if depends_on is not None else None,
                   action_url=_url(spec.get("action"), f"{where}.action", required=True),
                   compensate_url=_url(spec.get("compensate"), f"{where}.compensate"),
@@ -211,7 +249,7 @@ def _gid(gid) -> str:
     return gid
 
 
-def _check_unique(branches: list[Branch]) -> None:
+def _check_unique(branches: list[_Draft]) -> None:
     seen = set()
     for branch in branches:
         if branch.name in seen:
@@ -219,7 +257,7 @@ def _check_unique(branches: list[Branch]) -> None:
         seen.add(branch.name)
 
 
-def _check_dag(branches: list[Branch]) -> None:
+def _check_dag(branches: list[_Draft]) -> None:
     _check_unique(branches)
     names = {b.name for b in branches}
     for branch in branches:
@@ -240,7 +278,7 @@ def _check_dag(branches: list[Branch]) -> None:
         remaining = [b for b in remaining if b not in ready]
 
 
-def _same(existing: list[Branch], new: list[Branch]) -> bool:
+def _same(existing: list[Branch], new: list[_Draft]) -> bool:
     def key(b: Branch):
         return (b.name, b.depends_on, b.action_url, b.compensate_url, b.try_url, b.confirm_url, b.cancel_url,
                 b.payload or {})

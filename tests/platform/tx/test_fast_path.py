@@ -60,8 +60,9 @@ def test_submit_and_run_finishes_a_saga_in_three_commits(participant):
     assert tx.owner is None and tx.lease_until is None and tx.finished_at is not None
     # Submit + first call begun; first answer + second call begun; second answer + the end.
     assert seen.commits == 3, seen.statements
-    # Submit: 1 look-up + inserts (1 per step on SQLite, 1 in all on PostgreSQL) + the first call;
-    # then 4 statements per answer and next call, 3 for the last answer.
+    # Submit: on SQLite 1 look-up + 1 insert per row + the first call; on PostgreSQL a single
+    # statement (raw psycopg: not seen here). Then 4 statements per answer and next call on
+    # SQLite, 3 for the last answer; one statement per boundary on PostgreSQL.
     assert len(seen.work) <= 12, seen.work
 
 
