@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from flask_babel import lazy_gettext as _l
+
 from taiji.platform.auth import TenantRole
 
 
@@ -18,9 +20,10 @@ class Perm(enum.StrEnum):
 
 
 _DESCRIPTIONS = {
-    "bpr:package:read": "Download files and packages of the tenant's binary repositories",
-    "bpr:package:write": "Upload files and packages (curl -T, twine, pipelines)",
-    "bpr:repository:admin": "Create, change and delete repositories; delete and yank files; run retention",
+    "bpr:package:read": _l("Download files and packages of the tenant's binary repositories"),
+    "bpr:package:write": _l("Upload files and packages (curl -T, twine, pipelines)"),
+    "bpr:repository:admin": _l(
+        "Create, change and delete repositories; delete and yank files; run retention"),
 }
 
 TENANT_GRANTS = {

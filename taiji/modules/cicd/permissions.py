@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from flask_babel import lazy_gettext as _l
+
 from taiji.platform.auth import TenantRole
 
 
@@ -18,9 +20,10 @@ class Perm(enum.StrEnum):
 
 
 _DESCRIPTIONS = {
-    "cicd:pipeline:read": "See pipelines, jobs, their logs and artifacts",
-    "cicd:pipeline:run": "Run pipelines by hand, cancel and retry them, play manual jobs",
-    "cicd:secret:write": "Create, replace and delete the tenant's CI secrets (their values are never shown)",
+    "cicd:pipeline:read": _l("See pipelines, jobs, their logs and artifacts"),
+    "cicd:pipeline:run": _l("Run pipelines by hand, cancel and retry them, play manual jobs"),
+    "cicd:secret:write": _l(
+        "Create, replace and delete the tenant's CI secrets (their values are never shown)"),
 }
 
 TENANT_GRANTS = {

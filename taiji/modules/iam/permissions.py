@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from flask_babel import lazy_gettext as _l
+
 from taiji.platform.auth import PlatformRole
 
 
@@ -14,8 +16,8 @@ class Perm(enum.StrEnum):
     @property
     def description(self) -> str:
         return {
-            "iam:user:read": "List and view user accounts",
-            "iam:user:write": "Create and disable user accounts",
+            "iam:user:read": _l("List and view user accounts"),
+            "iam:user:write": _l("Create and disable user accounts"),
         }[self.value]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from flask_babel import lazy_gettext as _l
+
 from taiji.platform.auth import TenantRole
 
 
@@ -18,9 +20,10 @@ class Perm(enum.StrEnum):
 
 
 _DESCRIPTIONS = {
-    "spm:product:read": "See the product catalog: products, components, dependencies, versions, violations",
-    "spm:product:write": "Create and change products, components, dependencies and versions; import",
-    "spm:rules:write": "Change the tenant's architecture layers and rule severities",
+    "spm:product:read": _l(
+        "See the product catalog: products, components, dependencies, versions, violations"),
+    "spm:product:write": _l("Create and change products, components, dependencies and versions; import"),
+    "spm:rules:write": _l("Change the tenant's architecture layers and rule severities"),
 }
 
 _WRITE = {Perm.PRODUCT_READ, Perm.PRODUCT_WRITE}

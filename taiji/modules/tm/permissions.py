@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from flask_babel import lazy_gettext as _l
+
 from taiji.platform.auth import TenantRole
 
 
@@ -24,15 +26,15 @@ class Perm(enum.StrEnum):
 
 
 _DESCRIPTIONS = {
-    "tm:tenant:create": "Create tenants",
-    "tm:tenant:read": "See the tenant",
-    "tm:tenant:write": "Rename the tenant",
-    "tm:tenant:suspend": "Suspend and reactivate tenants",
-    "tm:member:read": "See the tenant's members and invitations",
-    "tm:member:write": "Invite, remove members and change their roles",
-    "tm:quota:read": "See the tenant's quotas and usage",
-    "tm:quota:write": "Change the tenant's quota limits",
-    "tm:audit:read": "Read the tenant's audit log",
+    "tm:tenant:create": _l("Create tenants"),
+    "tm:tenant:read": _l("See the tenant"),
+    "tm:tenant:write": _l("Rename the tenant"),
+    "tm:tenant:suspend": _l("Suspend and reactivate tenants"),
+    "tm:member:read": _l("See the tenant's members and invitations"),
+    "tm:member:write": _l("Invite, remove members and change their roles"),
+    "tm:quota:read": _l("See the tenant's quotas and usage"),
+    "tm:quota:write": _l("Change the tenant's quota limits"),
+    "tm:audit:read": _l("Read the tenant's audit log"),
 }
 
 _READ = {Perm.TENANT_READ, Perm.MEMBER_READ, Perm.QUOTA_READ}

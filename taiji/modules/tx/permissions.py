@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from flask_babel import lazy_gettext as _l
+
 from taiji.platform.auth import TenantRole
 
 
@@ -17,9 +19,9 @@ class Perm(enum.StrEnum):
 
 
 _DESCRIPTIONS = {
-    "tx:transaction:read": "See the tenant's distributed transactions and the timeline of their calls",
-    "tx:transaction:operate": "Submit sagas and TCC transactions; retry, stop, forward, compensate, "
-                              "skip steps",
+    "tx:transaction:read": _l("See the tenant's distributed transactions and the timeline of their calls"),
+    "tx:transaction:operate": _l("Submit sagas and TCC transactions; retry, stop, forward, compensate, "
+                              "skip steps"),
 }
 
 TENANT_GRANTS = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from flask_babel import lazy_gettext as _l
+
 from taiji.platform.auth import TenantRole
 
 
@@ -18,9 +20,9 @@ class Perm(enum.StrEnum):
 
 
 _DESCRIPTIONS = {
-    "vcs:repository:read": "See and clone the tenant's repositories: branches, tags, files, commits",
-    "vcs:repository:write": "Create repositories, change their description and push to them",
-    "vcs:repository:admin": "Protect branches, change visibility and delete repositories",
+    "vcs:repository:read": _l("See and clone the tenant's repositories: branches, tags, files, commits"),
+    "vcs:repository:write": _l("Create repositories, change their description and push to them"),
+    "vcs:repository:admin": _l("Protect branches, change visibility and delete repositories"),
 }
 
 TENANT_GRANTS = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from flask_babel import lazy_gettext as _l
+
 from taiji.platform.auth import PlatformRole
 
 
@@ -12,7 +14,7 @@ class OAuthPerm(enum.StrEnum):
 
     @property
     def description(self) -> str:
-        return {"iam:client:write": "Register, list, rotate and delete OAuth/OIDC clients"}[self.value]
+        return {"iam:client:write": _l("Register, list, rotate and delete OAuth/OIDC clients")}[self.value]
 
 
 TENANT_GRANTS: dict[str, set[str]] = {}

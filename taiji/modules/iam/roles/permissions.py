@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from flask_babel import lazy_gettext as _l
+
 from taiji.platform.auth import TenantRole
 
 
@@ -15,9 +17,9 @@ class Perm(enum.StrEnum):
     @property
     def description(self) -> str:
         return {
-            "iam:role:read": "See the tenant's roles, groups and bindings",
-            "iam:role:write": "Define roles and groups and bind them",
-            "iam:directory:write": "Configure sign-in through an upstream LDAP directory",
+            "iam:role:read": _l("See the tenant's roles, groups and bindings"),
+            "iam:role:write": _l("Define roles and groups and bind them"),
+            "iam:directory:write": _l("Configure sign-in through an upstream LDAP directory"),
         }[self.value]
 
 
