@@ -16,6 +16,7 @@ import logging
 
 import ldap3
 import sqlalchemy as sa
+from flask_babel import gettext as _
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
@@ -162,19 +163,21 @@ def test_connection(tenant) -> dict:
                                    receive_timeout=TIMEOUT, read_only=True)
         if not service.bind():
             result = {"ok": False, "users": None,
-                      "message": f"The service bind was refused: {service.result.get('description')}."}
+                      "message": _("The service bind was refused: %(reason)s.",
+                                   reason=service.result.get("description"))}
         else:
             try:
                 service.search(row.user_base, row.user_filter, attributes=[row.email_attribute],
                                size_limit=1000)
                 found = len(service.entries)
                 result = {"ok": True, "users": found,
-                          "message": f"Connected; the user filter finds {found} entries "
-                                     f"under {row.user_base}."}
+                          "message": _("Connected; the user filter finds %(count)s entries under %(base)s.",
+                                       count=found, base=row.user_base)}
             finally:
                 service.unbind()
     except LDAPException as exc:
-        result = {"ok": False, "users": None, "message": f"Cannot reach the directory: {exc}."}
+        result = {"ok": False, "users": None,
+                  "message": _("Cannot reach the directory: %(reason)s.", reason=exc)}
     audit.record("iam.directory.tested", "directory", row.url, tenant=tenant, details={"ok": result["ok"]})
     return result
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from taiji.platform import auth
+from taiji.platform import auth, crypto
 from taiji.platform.db import commit
 from taiji.platform.errors import ServiceError
 
@@ -29,6 +29,28 @@ def _form_data() -> dict:
         "scope": request.form.get("scope", ""),
         "trusted": request.form.get("trusted") == "on",
     }
+
+
+_SHOWN_ONCE = "iam_clients.new_secret"  # session key
+_SEAL_PURPOSE = "iam.client-secret-once"
+
+
+def _show_once(client_id: str, secret: str):
+    """Post/redirect/get: the new secret rides to the next page sealed in the session and is
+    dropped as it is shown, so reloading neither registers (or rotates) again nor shows it twice."""
+    session[_SHOWN_ONCE] = {"client_id": client_id, "sealed": crypto.seal(secret, _SEAL_PURPOSE)}
+    return redirect(url_for("iam_clients.client", client_id=client_id), 303)
+
+
+def _take_secret(client_id: str) -> str | None:
+    held = session.get(_SHOWN_ONCE)
+    if not held or held.get("client_id") != client_id:
+        return None
+    session.pop(_SHOWN_ONCE, None)
+    try:
+        return crypto.unseal(held["sealed"], _SEAL_PURPOSE).decode()
+    except Exception:  # sealed under a key rotated away meanwhile: nothing to show
+        return None
 
 
 def _errors(exc: ServiceError) -> dict:
@@ -61,15 +83,14 @@ def create_client():
         return render_template("iam_oauth/clients.html", page=page, values={**data, "public": public},
                                errors=_errors(exc), grant_types=GRANT_TYPES, show_form=True), 422
     commit()
-    # Rendered, not redirected: this answer is the only place the secret is ever shown.
-    return render_template("iam_oauth/client.html", client=client, secret=secret, errors={},
-                           grant_types=GRANT_TYPES), 201
+    return _show_once(client.client_id, secret)
 
 
 @bp.get("/admin/clients/<client_id>")
 @auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)
 def client(client_id):
-    return render_template("iam_oauth/client.html", client=services.get_client(client_id), errors={},
+    row = services.get_client(client_id)
+    return render_template("iam_oauth/client.html", client=row, secret=_take_secret(row.client_id), errors={},
                            grant_types=GRANT_TYPES)
 
 
@@ -96,8 +117,7 @@ def rotate_secret(client_id):
         flash(_("A public client has no secret to rotate."), "danger")
         return redirect(url_for("iam_clients.client", client_id=client_id))
     commit()
-    return render_template("iam_oauth/client.html", client=row, secret=secret, errors={},
-                           grant_types=GRANT_TYPES)
+    return _show_once(row.client_id, secret)
 
 
 @bp.post("/admin/clients/<client_id>/enabled")

@@ -27,9 +27,10 @@ def test_admin_registers_a_client_and_sees_the_secret_once(login, admin):
     created = client.post("/admin/clients", data={
         "name": "Grafana", "redirect_uris": GRAFANA + "\n", "scope": "openid profile email",
         "grant_authorization_code": "on", "grant_refresh_token": "on"})
-    assert created.status_code == 201
-    secret = _secret(created.get_data(as_text=True))
+    assert created.status_code == 303  # post/redirect/get: a reload cannot register it twice
     row = db.session.execute(sa.select(OAuthClient).where(OAuthClient.name == "Grafana")).scalar_one()
+    assert created.headers["Location"].endswith(f"/admin/clients/{row.client_id}")
+    secret = _secret(client.get(created.headers["Location"]).get_data(as_text=True))
     assert row.check_client_secret(secret) and row.redirect_uris == [GRAFANA]
     page = client.get(f"/admin/clients/{row.client_id}").get_data(as_text=True)
     assert secret not in page and row.secret_prefix in page
@@ -52,7 +53,9 @@ def test_rotate_edit_disable_and_delete_from_the_console(login, admin):
     client = login(admin)
     url = f"/admin/clients/{row.client_id}"
     rotated = client.post(url + "/secret")
-    new = _secret(rotated.get_data(as_text=True))
+    assert rotated.status_code == 303
+    new = _secret(client.get(url).get_data(as_text=True))
+    assert new not in client.get(url).get_data(as_text=True)
     assert new != old and row.check_client_secret(new) and not row.check_client_secret(old)
 
     edited = client.post(url, data={"name": "Jenkins CI", "redirect_uris": "https://ci.example.com/cb2",
