@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import factory
 
 from taiji.modules.iam import services as iam
@@ -256,6 +258,5 @@ PERMISSION_REQUESTS["iam:directory:write"] = {
 
 
 # Modules added later keep their seeders beside their tests; importing them registers them.
-import tests.modules.vcs.seeders  # noqa: E402,F401
-import tests.modules.bpr.seeders  # noqa: E402,F401
-import tests.modules.cicd.seeders  # noqa: E402,F401
+for _code in ("vcs", "bpr", "cicd"):
+    importlib.import_module(f"tests.modules.{_code}.seeders")
