@@ -53,8 +53,11 @@ def test_every_extracted_string_has_a_chinese_translation(po_catalog):
 def test_compiled_catalog_matches_the_po_file(po_catalog):
     with open(CATALOG / "messages.mo", "rb") as fh:
         compiled = read_mo(io.BytesIO(fh.read()))
-    stale = [m.id for m in po_catalog if m.id and m.string and (compiled.get(m.id) is None
-                                                                or compiled.get(m.id).string != m.string)]
+    def forms(string) -> tuple:  # plural entries: a tuple in the .po reader, a list in the .mo reader
+        return tuple(string) if isinstance(string, (list, tuple)) else (string,)
+
+    stale = [m.id for m in po_catalog if m.id and m.string and (
+        compiled.get(m.id) is None or forms(compiled.get(m.id).string) != forms(m.string))]
     assert not stale, f"messages.mo is older than messages.po; run `make i18n`: {stale[:5]}"
 
 
@@ -62,8 +65,11 @@ def test_placeholders_survive_translation(po_catalog):
     import re
 
     names = re.compile(r"%\((\w+)\)[sd]")
-    broken = [m.id for m in po_catalog
-              if m.id and m.string and set(names.findall(m.id)) != set(names.findall(m.string))]
+
+    def used(text) -> set[str]:
+        return {name for part in ((text,) if isinstance(text, str) else text) for name in names.findall(part)}
+
+    broken = [m.id for m in po_catalog if m.id and m.string and used(m.id) != used(m.string)]
     assert not broken
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from taiji.platform import auth, tenancy
 from taiji.platform.errors import NotFound, ServiceError
@@ -118,7 +119,8 @@ def apply_retention(tenant, bpr_repo):
     t = tenancy.current()
     item = services.get_repository(t, bpr_repo)
     deleted = services.apply_retention(t, item)
-    flash(_("Retention deleted %(count)s files.", count=len(deleted)), "success")
+    flash(ngettext("Retention deleted %(num)s file.", "Retention deleted %(num)s files.", len(deleted)),
+          "success")
     return redirect(url_for("bpr.repository", tenant=tenant, bpr_repo=bpr_repo))
 
 
