@@ -14,8 +14,12 @@ from pathlib import Path
 from celery import Celery, Task
 from celery.signals import task_failure, task_prerun, task_retry, task_success
 from kombu import Connection
+from kombu.transport import TRANSPORT_ALIASES
 
 from taiji.platform import config as config_mod
+
+# The embedded broker writes each message whole before a consumer can claim it (fsbroker.py).
+TRANSPORT_ALIASES["filesystem"] = "taiji.platform.fsbroker:Transport"
 
 log = logging.getLogger("taiji.tasks")
 
