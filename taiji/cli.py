@@ -385,6 +385,15 @@ def demo(base_url, wait_seconds):
     seeding.report(result, echo=click.echo)
 
 
+def _add_module_commands() -> None:
+    from taiji.modules.cicd.commands import pipelines
+
+    main.add_command(pipelines)
+
+
+_add_module_commands()
+
+
 @main.command("settings", short_help="List every TAIJI_* setting with its default and value.")
 def show_settings():
     """List every TAIJI_* setting with its default and current value."""

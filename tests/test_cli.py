@@ -30,6 +30,7 @@ COMMANDS = [
     ["up"], ["web"], ["worker"], ["scheduler"], ["db"], ["db", "upgrade"], ["users"], ["users", "create"],
     ["tokens"], ["tokens", "create"], ["tenants"], ["tenants", "create"], ["settings"],
     ["clients"], ["clients", "create"], ["keys"], ["keys", "rotate"],
+    ["pipelines"], ["pipelines", "list"], ["pipelines", "run"], ["pipelines", "cancel"],
 ]
 
 
@@ -53,8 +54,8 @@ def test_top_level_help_lists_every_command_with_a_whole_sentence():
     assert result.exit_code == 0
     listed = re.findall(r"^  (\w+)\s{2,}(.+)$", result.output.split("Commands:")[1], re.MULTILINE)
     assert [name for name, _ in listed] == [
-        "up", "web", "worker", "scheduler", "db", "users", "tokens", "tenants", "demo", "settings", "clients",
-        "keys"]
+        "up", "web", "worker", "scheduler", "db", "users", "tokens", "tenants", "demo", "pipelines",
+        "settings", "clients", "keys"]
     for name, summary in listed:
         assert summary.endswith(".") and not summary.endswith("..."), f"{name}: {summary!r} is cut short"
 
@@ -312,3 +313,32 @@ def test_up_serves_delivers_events_and_stops_on_ctrl_c(tmp_path):
         assert all(_gone(pid) for pid in second.children)
     finally:
         second.kill()
+
+
+def test_pipelines_from_the_shell_list_refuse_unknown_things_and_say_why(install, served):
+    from taiji.modules.iam import services as iam
+    from taiji.modules.tm import services as tm
+    from taiji.modules.vcs import services as vcs
+
+    with served.application.app_context():
+        owner = iam.create_user("pipes@example.com", "Pipes", "long-enough-pass")
+        tenant = tm.create_tenant("shell-pipes", "Shell Pipes", owner_id=owner.id)
+        vcs.create_repository(tenant, {"name": "empty-service"})
+        db.session.commit()
+
+    listed = taiji("pipelines", "list", "shell-pipes", env=install)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.strip() == "No pipelines."
+
+    unknown_repo = taiji("pipelines", "run", "shell-pipes", "nope", env=install)
+    assert unknown_repo.returncode == 1 and "No repository" in unknown_repo.stderr
+    assert "Traceback" not in unknown_repo.stderr
+
+    nothing_pushed = taiji("pipelines", "run", "shell-pipes", "empty-service", "--ref", "main", env=install)
+    assert nothing_pushed.returncode == 1 and "main" in nothing_pushed.stderr, nothing_pushed.stderr
+
+    bad_variable = taiji("pipelines", "run", "shell-pipes", "empty-service", "--var", "novalue", env=install)
+    assert bad_variable.returncode == 2 and "NAME=VALUE" in bad_variable.stderr
+
+    unknown_tenant = taiji("pipelines", "list", "no-such-tenant", env=install)
+    assert unknown_tenant.returncode == 1 and "No tenant 'no-such-tenant'." in unknown_tenant.stderr
