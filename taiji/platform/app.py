@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from taiji.platform import api as api_mod
 from taiji.platform import auth, config, events, observability, web
 from taiji.platform import tx as _tx  # noqa: F401  (registers the engine's tables and tasks)
-from taiji.platform.db import db
+from taiji.platform.db import db, ping_when_idle
 from taiji.platform.errors import ServiceError
 from taiji.platform.quotas import QuotaExceeded
 from taiji.platform.ratelimit import limiter
@@ -40,6 +40,9 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
     observability.configure_logging(app.config["LOG_LEVEL"])
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            ping_when_idle(engine)
     migrate.init_app(app, db, directory=str(app.root_path + "/migrations"))
     csrf.init_app(app)
     limiter.init_app(app)

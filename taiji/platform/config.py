@@ -170,7 +170,8 @@ def load(overrides: dict | None = None) -> dict:
     config = {
         "DATA_DIR": str(data_dir),
         "SQLALCHEMY_DATABASE_URI": _env("TAIJI_DATABASE_URL", f"sqlite:///{data_dir / 'taiji.db'}"),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Pinged before use when idle for a second or more: db.ping_when_idle, set up in create_app.
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
         "BROKER_URL": broker_url,
         "REDIS_URL": _env("TAIJI_REDIS_URL", ""),
         "SECRET_KEY": overrides.get("SECRET_KEY") or _secret_key(data_dir),
