@@ -309,7 +309,7 @@ class Executor:
         if result == OK:
             branch.state = plans.FORWARD_OPS.get(op) or plans.SETTLING_OPS[op]
             branch.attempts = 0
-            tx.next_attempt_at = now
+            _due(tx, now)
             if op in plans.SETTLING_OPS:
                 _after_settled(tx, now)
             return "called"
@@ -349,7 +349,15 @@ def _after_settled(tx, now: dt.datetime) -> None:
     if tx.state == REDO:
         tx.state = RUNNING
         tx.redo_count = 0
-    tx.next_attempt_at = now
+    _due(tx, now)
+
+
+def _due(tx, now: dt.datetime) -> None:
+    """Make the transaction due now — unless it is already: a time in the past means the same to
+    the timer, and an unchanged ``next_attempt_at`` (an indexed column) lets PostgreSQL update
+    the row in place (a HOT update) instead of adding an entry to each of its indexes."""
+    if tx.next_attempt_at is None or tx.next_attempt_at > now:
+        tx.next_attempt_at = now
 
 
 def park(tx, *, reason: str | None) -> None:
