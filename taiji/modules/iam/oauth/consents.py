@@ -52,7 +52,7 @@ def list_for(user) -> list[tuple[OAuthConsent, OAuthClient]]:
         .join(OAuthClient, OAuthClient.id == OAuthConsent.client_pk)
         .where(OAuthConsent.user_id == user.id)
         .order_by(OAuthClient.name, OAuthConsent.id)
-    ).tuples())
+    ).all())
 
 
 def revoke(user, consent_id: int) -> int:
