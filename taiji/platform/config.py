@@ -52,6 +52,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Comma-separated hosts or CIDR ranges a tenant's transactions may call although they are "
             "loopback, link-local or otherwise reserved (refused by default; public and private "
             "ranges are allowed)."),
+    Setting("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", "",
+            "Comma-separated hosts or CIDR ranges mirrors may fetch from although they are loopback, "
+            "link-local or otherwise reserved (refused by default; public and private ranges are "
+            "allowed)."),
     Setting("TAIJI_OAUTH_ACCESS_TOKEN_TTL", "600", "Lifetime of OAuth access tokens (JWTs), seconds."),
     Setting("TAIJI_OAUTH_ID_TOKEN_TTL", "600", "Lifetime of OpenID Connect id_tokens, seconds."),
     Setting("TAIJI_OAUTH_REFRESH_TOKEN_TTL", "2592000", "Lifetime of refresh tokens, seconds (30 days)."),
@@ -209,6 +213,8 @@ def load(overrides: dict | None = None) -> dict:
         "CICD_KILL_GRACE_SECONDS": _int("TAIJI_CICD_KILL_GRACE_SECONDS", "5"),
         "TX_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_TX_ALLOWED_HOSTS", "").split(",")
                                   if p.strip()),
+        "VCS_MIRROR_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", "")
+                                          .split(",") if p.strip()),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,

@@ -9,7 +9,7 @@ from datetime import timedelta
 from taiji.platform.db import after_commit
 from taiji.platform.tasks import BEAT_SCHEDULE, celery
 
-from .services import external
+from .services import mirrors
 
 log = logging.getLogger("taiji.vcs.mirrors")
 
@@ -28,14 +28,19 @@ def enqueue_fetch(repo_id: int) -> None:
 
 @celery.task(name="vcs.fetch_mirror", acks_late=True)
 def fetch_mirror(repo_id: int) -> bool:
-    """Clone or fetch the mirror of repository ``repo_id``; failures are recorded on its source."""
-    return external.fetch_mirror(repo_id)
+    """Clone or fetch the mirror of repository ``repo_id``; failures are recorded on its source.
+
+    It commits twice itself (services/mirrors.py): once to claim the mirror before git runs, once
+    to record the outcome; no transaction is open while git runs. A fetch asked for while another
+    runs returns False at once and is done again when that one ends.
+    """
+    return mirrors.fetch_mirror(repo_id)
 
 
 @celery.task(name="vcs.fetch_due_mirrors", acks_late=True)
 def fetch_due_mirrors() -> int:
     """Queue a fetch for every mirror whose interval has passed (scheduled every minute)."""
-    ids = external.claim_due_mirrors()
+    ids = mirrors.claim_due_mirrors()
 
     def dispatch() -> None:
         for repo_id in ids:

@@ -35,6 +35,13 @@ class ExternalSource(TenantOwnedMixin, TimestampMixin, Model):
     # Last attempt, successful or not: a failing mirror waits its interval like a working one.
     last_attempt_at: Mapped[timestamp | None]
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+    # The fetch running now, if any (services/mirrors.py): a worker takes the mirror with a
+    # conditional UPDATE and holds it until ``fetch_claimed_until`` (a lease, so that a worker that
+    # died does not keep it), with no database transaction open while git runs.
+    fetch_claim: Mapped[str | None] = mapped_column(sa.String(40))
+    fetch_claimed_until: Mapped[timestamp | None]
+    # Someone asked for a fetch while one ran (a push arrived): fetch again when it ends.
+    fetch_again: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     def fetch_due(self, now: dt.datetime | None = None) -> bool:
         if not self.mirror:

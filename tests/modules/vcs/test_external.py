@@ -82,7 +82,7 @@ def test_the_console_registers_and_shows_the_secret_once(login, admin, tenant):
 def test_the_console_explains_a_bad_url(login, admin, tenant):
     page = login(admin).post(f"/t/{tenant.slug}/repositories", data={
         "name": "shop", "provider": "github", "url": "file:///srv/git/other-tenant.git"})
-    assert page.status_code == 422 and "http://, https://, ssh:// or git://" in page.get_data(as_text=True)
+    assert page.status_code == 422 and "http://, https:// or ssh://" in page.get_data(as_text=True)
     assert services.find_repository(tenant, "shop") is None
 
 
@@ -161,11 +161,11 @@ def test_administrators_change_the_address_and_mirror_settings(login, admin, ten
     assert (source.url, source.mirror, source.mirror_interval_s) == (
         "https://github.com/acme/shop-renamed.git", True, 900)
     assert "ghp_new_token" not in source.mirror_credentials
-    assert external._credentials(source)["username"] == "bot"
+    assert external.mirror_credentials(source)["username"] == "bot"
     kept = console.post(f"/t/{tenant.slug}/repositories/shop/external", data={
         "url": "https://github.com/acme/shop-renamed.git", "mirror": "y", "mirror_interval_s": "900"})
     assert kept.status_code == 302
-    assert external._credentials(external.source_of(repo))["password"] == "ghp_new_token"
+    assert external.mirror_credentials(external.source_of(repo))["password"] == "ghp_new_token"
     bad = console.post(f"/t/{tenant.slug}/repositories/shop/external",
                        data={"url": "file:///etc", "mirror": "y"})
     assert bad.status_code == 422 and "http://, https://" in bad.get_data(as_text=True)

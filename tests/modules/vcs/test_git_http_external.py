@@ -17,7 +17,9 @@ PASSWORD = "forge-secret-4c1d"
 
 
 @pytest.fixture
-def forge(tmp_path):
+def forge(tmp_path, git_server, monkeypatch):
+    # The forge listens on loopback, which mirrors may fetch from only when an operator allows it.
+    monkeypatch.setitem(git_server.app.config, "VCS_MIRROR_ALLOWED_HOSTS", ("127.0.0.1",))
     (tmp_path / "forge").mkdir()
     forge = Forge(tmp_path / "forge", "mirror-bot", PASSWORD).start()
     yield forge
@@ -25,7 +27,7 @@ def forge(tmp_path):
 
 
 def external_repo(git_server, slug: str, forge, *, mirror: bool) -> int:
-    from taiji.modules.vcs.services import external
+    from taiji.modules.vcs.services import external, mirrors
     from taiji.platform.tenancy import tenant_by_slug
 
     def make():
@@ -36,7 +38,7 @@ def external_repo(git_server, slug: str, forge, *, mirror: bool) -> int:
 
     repo_id = git_server.run(make)
     if mirror:
-        assert git_server.run(lambda: external.fetch_mirror(repo_id))
+        assert git_server.run(lambda: mirrors.fetch_mirror(repo_id))
     return repo_id
 
 
@@ -69,10 +71,10 @@ def test_a_mirrored_external_repository_clones_through_taiji_and_refuses_pushes(
     # The next commit on the forge arrives with the next fetch, and clones see it.
     newer = commit_files(upstream, {"NEWS": "fetched\n"}, "News")
     from taiji.modules.vcs import services
-    from taiji.modules.vcs.services import external
+    from taiji.modules.vcs.services import mirrors
     from taiji.platform.tenancy import tenant_by_slug
 
-    assert git_server.run(lambda: external.fetch_mirror(
+    assert git_server.run(lambda: mirrors.fetch_mirror(
         services.get_repository(tenant_by_slug(slug), "shop").id))
     git_server.git("pull", "-q", "--ff-only", cwd=workdir / "again")
     assert git_server.git("rev-parse", "HEAD", cwd=workdir / "again").stdout.strip() == newer

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from taiji.modules.vcs import services
-from taiji.modules.vcs.services import browse, external
+from taiji.modules.vcs.services import browse, external, mirrors
 from taiji.platform.db import db, utcnow
 from tests.factories import system_principal
 
@@ -20,7 +20,9 @@ PASSWORD = "s3cr3t-forge-token-9f8e7d"
 
 
 @pytest.fixture
-def forge(tmp_path):
+def forge(tmp_path, app, monkeypatch):
+    # The forge listens on loopback, which mirrors may fetch from only when an operator allows it.
+    monkeypatch.setitem(app.config, "VCS_MIRROR_ALLOWED_HOSTS", ("127.0.0.1",))
     forge = Forge(tmp_path / "forge", "mirror-bot", PASSWORD).start()
     (tmp_path / "forge").mkdir(exist_ok=True)
     yield forge
@@ -39,7 +41,7 @@ def test_the_first_fetch_clones_and_later_ones_bring_new_commits_and_prune(tenan
     upstream = forge.create("shop")
     shas = seed_shop(upstream)
     repo = mirrored(tenant, forge)
-    assert external.fetch_mirror(repo.id) is True
+    assert mirrors.fetch_mirror(repo.id) is True
     db.session.commit()
     source = external.source_of(repo)
     assert source.last_error is None and source.last_fetched_at is not None
@@ -50,7 +52,7 @@ def test_the_first_fetch_clones_and_later_ones_bring_new_commits_and_prune(tenan
     import git
 
     git.Repo(str(upstream)).git.update_ref("-d", "refs/heads/feature/login")
-    assert external.fetch_mirror(repo.id) is True
+    assert mirrors.fetch_mirror(repo.id) is True
     db.session.commit()
     assert browse.resolve(repo, "main").hexsha == newer
     assert "feature/login" not in {b.name for b in browse.refs(repo)["branches"]}
@@ -62,7 +64,7 @@ def test_the_first_fetch_clones_and_later_ones_bring_new_commits_and_prune(tenan
 def test_credentials_stay_out_of_the_mirror_and_the_database_in_clear(tenant, forge):
     seed_shop(forge.create("shop"))
     repo = mirrored(tenant, forge)
-    external.fetch_mirror(repo.id)
+    mirrors.fetch_mirror(repo.id)
     mirror = external.mirror_dir(repo)
     for path in mirror.rglob("*"):
         if path.is_file() and path.stat().st_size < 1_000_000:
@@ -74,7 +76,7 @@ def test_credentials_stay_out_of_the_mirror_and_the_database_in_clear(tenant, fo
 def test_a_failed_fetch_is_recorded_without_the_credentials_and_shown(tenant, forge, login, admin):
     seed_shop(forge.create("shop"))
     repo = mirrored(tenant, forge, password="wrong-" + PASSWORD)
-    assert external.fetch_mirror(repo.id) is False
+    assert mirrors.fetch_mirror(repo.id) is False
     db.session.commit()
     source = external.source_of(repo)
     assert source.last_error and source.last_fetched_at is None and source.last_attempt_at is not None
@@ -86,7 +88,7 @@ def test_a_failed_fetch_is_recorded_without_the_credentials_and_shown(tenant, fo
 
 def test_a_missing_upstream_repository_is_a_recorded_error(tenant, forge):
     repo = mirrored(tenant, forge, name="ghost")
-    assert external.fetch_mirror(repo.id) is False
+    assert mirrors.fetch_mirror(repo.id) is False
     assert "ghost" in external.source_of(repo).last_error
 
 
@@ -102,10 +104,10 @@ def test_due_mirrors_are_claimed_once_per_interval(tenant, forge):
         "provider": "github", "url": "https://github.com/acme/plain.git"}})
     db.session.commit()
     now = utcnow()
-    assert external.claim_due_mirrors(now) == [repo.id]
-    assert external.claim_due_mirrors(now + dt.timedelta(seconds=30)) == []
-    assert external.claim_due_mirrors(now + dt.timedelta(seconds=301)) == [repo.id]
-    assert not_mirrored.id not in external.claim_due_mirrors(now + dt.timedelta(days=1))
+    assert mirrors.claim_due_mirrors(now) == [repo.id]
+    assert mirrors.claim_due_mirrors(now + dt.timedelta(seconds=30)) == []
+    assert mirrors.claim_due_mirrors(now + dt.timedelta(seconds=301)) == [repo.id]
+    assert not_mirrored.id not in mirrors.claim_due_mirrors(now + dt.timedelta(days=1))
 
 
 def test_a_deleted_repository_is_not_fetched(tenant, forge):
@@ -113,8 +115,8 @@ def test_a_deleted_repository_is_not_fetched(tenant, forge):
     repo = mirrored(tenant, forge)
     services.delete_repository(tenant, repo, actor=system_principal())
     db.session.commit()
-    assert external.fetch_mirror(repo.id) is False
-    assert external.claim_due_mirrors(utcnow()) == []
+    assert mirrors.fetch_mirror(repo.id) is False
+    assert mirrors.claim_due_mirrors(utcnow()) == []
 
 
 def test_the_mirror_interval_is_bounded(tenant):
@@ -140,7 +142,7 @@ def test_a_push_webhook_fetches_the_mirror(tenant, forge, client, monkeypatch):
         "provider": "github", "url": f"{forge.url}/shop.git", "mirror": True,
         "mirror_credentials": {"username": "mirror-bot", "password": PASSWORD}}})
     db.session.commit()
-    external.fetch_mirror(repo.id)
+    mirrors.fetch_mirror(repo.id)
     db.session.commit()
     newer = commit_files(upstream, {"NEWS": "pushed\n"}, "News")
     # Tasks run where they are sent: the fetch the webhook queues happens before the answer returns.
@@ -165,7 +167,7 @@ def test_purging_a_deleted_external_repository_removes_its_mirror_and_source(ten
 
     seed_shop(forge.create("shop"))
     repo = mirrored(tenant, forge)
-    assert external.fetch_mirror(repo.id)
+    assert mirrors.fetch_mirror(repo.id)
     source = external.source_of(repo)
     assert external.record_delivery(source, "d-1", "push", "published")
     db.session.commit()

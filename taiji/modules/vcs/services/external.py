@@ -9,11 +9,8 @@ repository would live, so browsing and pipelines work without reaching the forge
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import stat
-import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,38 +19,39 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from taiji.platform import audit, crypto
-from taiji.platform.db import db, utcnow
+from taiji.platform.db import db
 from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
 
 from ..models import Repository
 from ..models_external import DEFAULT_MIRROR_INTERVAL_S, PROVIDERS, ExternalSource, WebhookDelivery
+from . import mirror_policy
 
 SECRET_PURPOSE = "vcs.webhook"  # noqa: S105 - the name of a kind of secret, not a secret
 CREDENTIALS_PURPOSE = "vcs.mirror"
 MIN_INTERVAL_S, MAX_INTERVAL_S = 60, 7 * 86400
-FETCH_TIMEOUT_S = 900
-_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+$")
-# Only network transports: ``file://`` or ``ext::`` would let a tenant read the server's own disk.
-ALLOWED_PROTOCOLS = "http:https:ssh:git"
 
 
 # -- validation ----------------------------------------------------------------------------------
 
 
 def check_url(url: str) -> str:
-    """An http(s), ssh or git URL (or ``user@host:path``) of a remote repository, with no password."""
+    """An http(s) or ssh URL (or ``user@host:path``) of a remote repository, with no password.
+
+    Only network transports: ``file://`` or ``ext::`` would let a tenant read the server's own
+    disk or run commands; ``git://`` is unauthenticated and unencrypted.
+    """
     url = (url or "").strip()
     if not url or len(url) > 500 or url.startswith("-") or any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise field_error("url", "Give the repository's http(s), ssh or git URL.")
-    if _SCP_LIKE.match(url):
+        raise field_error("url", "Give the repository's http(s) or ssh URL.")
+    if mirror_policy.SCP_LIKE.match(url):
         return url
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises on a bad port)
     except ValueError as exc:
         raise field_error("url", "This is not a valid URL.") from exc
-    if parts.scheme not in ("http", "https", "ssh", "git") or not parts.hostname:
-        raise field_error("url", "Use an http://, https://, ssh:// or git:// URL.")
+    if parts.scheme not in mirror_policy.SCHEMES or not parts.hostname:
+        raise field_error("url", "Use an http://, https:// or ssh:// URL.")
     if parts.password is not None:
         raise field_error("url", "Leave credentials out of the URL; give them as mirror credentials, "
                                  "which are stored encrypted.")
@@ -81,6 +79,18 @@ def _check_spec(spec: dict) -> dict:
         credentials = {"username": credentials.get("username") or "git", "password": credentials["password"]}
     return {"provider": provider, "url": check_url(spec.get("url")), "mirror": bool(spec.get("mirror")),
             "mirror_interval_s": interval, "mirror_credentials": credentials}
+
+
+def _check_mirror_address(data: dict) -> None:
+    """A mirror may fetch only from an address the egress policy allows (mirror_policy.py).
+
+    A name that does not resolve from here is let through: the check before each fetch, on the
+    worker, decides then. A repository that is only followed (no mirror) is never fetched from.
+    """
+    if data["mirror"]:
+        verdict = mirror_policy.check(data["url"], unresolved_ok=True)
+        if verdict.refused:
+            raise field_error("url", verdict.refused)
 
 
 # -- reads ---------------------------------------------------------------------------------------
@@ -116,6 +126,13 @@ def mirror_dir(repo) -> Path:
     return repository_path(repo)
 
 
+def mirror_credentials(source: ExternalSource) -> dict | None:
+    """``{"username", "password"}`` the mirror fetches with, unsealed; None when it has none."""
+    if not source.mirror_credentials:
+        return None
+    return json.loads(crypto.unseal(source.mirror_credentials, CREDENTIALS_PURPOSE))
+
+
 def webhook_url(source: ExternalSource) -> str:
     return f"{current_app.config['BASE_URL'].rstrip('/')}/hooks/vcs/{source.hook_id}"
 
@@ -140,6 +157,7 @@ def register(tenant, repo, spec: dict, *, actor=None) -> dict:
     sealed. With ``mirror`` on, the first fetch is queued after commit.
     """
     data = _check_spec(spec)
+    _check_mirror_address(data)
     if repo.kind != "external":
         raise Invalid("Only an external repository can follow a forge.")
     if source_of(repo) is not None:
@@ -157,7 +175,7 @@ def register(tenant, repo, spec: dict, *, actor=None) -> dict:
     audit.record("vcs.external.registered", "repository", repo.name, tenant=tenant, actor=actor,
                  details={"provider": source.provider, "url": source.url, "mirror": source.mirror})
     if source.mirror:
-        _queue_fetch(repo.id)
+        queue_fetch(repo.id)
     return {"webhook_url": webhook_url(source), "webhook_secret": secret}
 
 
@@ -165,7 +183,7 @@ def create_external(tenant, data: dict, *, actor=None) -> tuple[Repository, dict
     """Create a repository of kind "external" from ``{"name", ..., "external": {...}}`` and register it."""
     from .repositories import create_repository
 
-    _check_spec(data.get("external"))  # refuse bad input before anything is created
+    _check_mirror_address(_check_spec(data.get("external")))  # refuse bad input before anything is created
     repo = create_repository(tenant, {k: v for k, v in data.items() if k != "external"}, actor=actor,
                              kind="external")
     return repo, register(tenant, repo, data["external"], actor=actor)
@@ -196,6 +214,8 @@ def update_source(tenant, repo, spec: dict, *, actor=None) -> ExternalSource:
                "mirror_interval_s": source.mirror_interval_s}
     data = _check_spec({**current, **spec})
     changes = {key: data[key] for key in current if data[key] != current[key]}
+    if "url" in changes or "mirror" in changes:
+        _check_mirror_address(data)
     for key, value in changes.items():
         setattr(source, key, value)
     if "mirror_credentials" in spec or "password" in spec:
@@ -208,7 +228,7 @@ def update_source(tenant, repo, spec: dict, *, actor=None) -> ExternalSource:
     db.session.flush()
     audit.record("vcs.external.updated", "repository", repo.name, tenant=tenant, actor=actor, details=changes)
     if source.mirror and (changes.get("mirror") or "url" in changes or "mirror_credentials" in changes):
-        _queue_fetch(repo.id)
+        queue_fetch(repo.id)
     return source
 
 
@@ -227,10 +247,11 @@ def request_fetch(repo) -> None:
     """Queue a mirror fetch after commit (a push webhook arrived, or someone asked)."""
     source = source_of(repo)
     if source is not None and source.mirror:
-        _queue_fetch(repo.id)
+        queue_fetch(repo.id)
 
 
-def _queue_fetch(repo_id: int) -> None:
+def queue_fetch(repo_id: int) -> None:
+    """Send the fetch task for ``repo_id`` once the current unit of work has committed."""
     from taiji.platform.db import after_commit
 
     def send():
@@ -241,55 +262,6 @@ def _queue_fetch(repo_id: int) -> None:
     after_commit(send)
 
 
-# -- mirrors -------------------------------------------------------------------------------------
-
-
-def claim_due_mirrors(now=None, limit: int = 200) -> list[int]:
-    """Ids of the repositories whose mirror should be fetched now, marked as attempted so that
-    the next scan does not queue them again while their fetch waits for a worker."""
-    now = now or utcnow()
-    stmt = (sa.select(ExternalSource).join(Repository, Repository.id == ExternalSource.repository_id)
-            .where(ExternalSource.mirror.is_(True), Repository.deleted_at.is_(None))
-            .order_by(ExternalSource.last_attempt_at.is_not(None), ExternalSource.last_attempt_at))
-    due = [s for s in db.session.execute(stmt.limit(limit * 4)).scalars() if s.fetch_due(now)][:limit]
-    for source in due:
-        source.last_attempt_at = now
-    db.session.flush()
-    return [s.repository_id for s in due]
-
-
-def _credentials(source: ExternalSource) -> dict | None:
-    if not source.mirror_credentials:
-        return None
-    return json.loads(crypto.unseal(source.mirror_credentials, CREDENTIALS_PURPOSE))
-
-
-def _askpass() -> Path:
-    """A script git asks for the username and password: it answers from the environment, so the
-    credentials never appear in a URL, a command line or a config file."""
-    path = Path(current_app.config["DATA_DIR"]) / "vcs" / "askpass.sh"
-    body = ("#!/bin/sh\n"
-            "case \"$1\" in\n"
-            "  Username*) printf '%s\\n' \"$TAIJI_MIRROR_USERNAME\" ;;\n"
-            "  *) printf '%s\\n' \"$TAIJI_MIRROR_PASSWORD\" ;;\n"
-            "esac\n")
-    if not path.exists() or path.read_text() != body:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(body)
-        path.chmod(stat.S_IRWXU)
-    return path
-
-
-def _git_env(credentials: dict | None) -> dict:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("GIT_", "TAIJI_MIRROR_"))}
-    env.update({"GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": ALLOWED_PROTOCOLS,
-                "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new"})
-    if credentials:
-        env.update({"GIT_ASKPASS": str(_askpass()), "TAIJI_MIRROR_USERNAME": credentials["username"],
-                    "TAIJI_MIRROR_PASSWORD": credentials["password"]})
-    return env
-
-
 def scrub(text: str, credentials: dict | None) -> str:
     """An error message fit to store and show: no credentials, no user info in URLs."""
     text = re.sub(r"(://)[^/@\s]+@", r"\1***@", text or "")
@@ -297,46 +269,3 @@ def scrub(text: str, credentials: dict | None) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text.strip()[-2000:]
-
-
-def _git(args: list[str], env: dict) -> None:
-    # credential.helper is emptied so that no helper of the host stores or supplies credentials.
-    result = subprocess.run(["git", "-c", "credential.helper=", *args], env=env, capture_output=True,  # noqa: S603,S607
-                            timeout=FETCH_TIMEOUT_S, text=True, errors="replace")
-    if result.returncode != 0:
-        raise RuntimeError(result.stderr or result.stdout or f"git exited with {result.returncode}")
-
-
-def fetch_mirror(repo_id: int) -> bool:
-    """Clone (the first time) or fetch the mirror of repository ``repo_id``; True when it worked.
-
-    Errors are recorded on the source, scrubbed of credentials, and shown in the console;
-    the next attempt comes after the mirror's interval (or with the next push webhook).
-    """
-    from .repositories import refresh_size
-
-    repo = db.session.get(Repository, repo_id)
-    source = source_of(repo) if repo is not None and not repo.is_deleted else None
-    if source is None or not source.mirror:
-        return False
-    credentials = _credentials(source)
-    env = _git_env(credentials)
-    path = mirror_dir(repo)
-    source.last_attempt_at = utcnow()
-    try:
-        if not (path / "HEAD").exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _git(["clone", "--quiet", "--mirror", "--", source.url, str(path)], env)
-        else:
-            _git(["-C", str(path), "remote", "set-url", "origin", "--", source.url], env)
-            _git(["-C", str(path), "fetch", "--quiet", "--prune", "origin"], env)
-    except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
-        message = "git timed out" if isinstance(exc, subprocess.TimeoutExpired) else str(exc)
-        source.last_error = scrub(message, credentials) or "git failed"
-        db.session.flush()
-        return False
-    source.last_error = None
-    source.last_fetched_at = utcnow()
-    refresh_size(repo)
-    db.session.flush()
-    return True
