@@ -3,17 +3,27 @@
 A module registers a *meter* (a function counting the current usage for a tenant) and a
 default limit; administrators may override the limit per tenant. Over quota is a 409
 problem that says what to do.
+
+A check is only worth something if nobody else can add between the count and the caller's
+insert: ``check`` (and ``lock``) serialize callers per tenant and meter until the end of the
+caller's transaction, so check and create commit as one step. On PostgreSQL that is a
+transaction-scoped advisory lock. On SQLite the transaction becomes the database's single
+writer before counting; a transaction whose snapshot is already older than another's commit
+cannot become the writer (WAL refuses it), which is answered as a 409 to retry.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from taiji.platform.db import Model, TenantOwnedMixin, TimestampMixin, db, intpk
+from taiji.platform.errors import Conflict
 
 
 @dataclass(frozen=True)
@@ -62,9 +72,48 @@ def limit_of(tenant, name: str) -> int | None:
     return row[0] if row is not None else meter.default_limit
 
 
-def check(tenant, name: str, adding: int = 1) -> None:
-    """Raise ``QuotaExceeded`` when adding ``adding`` units would pass the tenant's limit."""
+def lock_key(tenant_id: int, name: str) -> int:
+    """The advisory lock key of a tenant's meter: a signed 64-bit integer, the same in every
+    process and release (Python's ``hash()`` is salted per process, so it cannot be used)."""
+    digest = hashlib.blake2b(f"{tenant_id}:{name}".encode(), digest_size=8, person=b"taiji.quota").digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def lock(tenant, name: str) -> None:
+    """Hold the tenant's ``name`` meter until the current transaction commits or rolls back.
+
+    For callers that measure usage themselves (BPR re-measures after streaming an upload).
+    """
+    bind = db.session.get_bind()
+    if bind.dialect.name == "postgresql":
+        db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key(tenant.id, name))))
+    elif bind.dialect.name == "sqlite":
+        # A write that changes nothing still makes this transaction the only writer, so the
+        # count that follows cannot be overtaken before the commit.
+        try:
+            db.session.execute(
+                sa.update(QuotaLimit).where(sa.false()).values(name=QuotaLimit.name),
+                execution_options={"synchronize_session": False},
+            )
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF != 5:  # SQLITE_BUSY and its variants
+                raise
+            raise Conflict(
+                f"Another change was being saved while quota '{name}' was checked; nothing was "
+                "changed. Send the request again."
+            ) from exc
+
+
+def check(tenant, name: str, adding: int = 1, *, serialize: bool = True) -> None:
+    """Raise ``QuotaExceeded`` when adding ``adding`` units would pass the tenant's limit.
+
+    Takes the meter's ``lock`` first, so the caller's create in the same transaction is
+    counted by the next check: two callers can no longer both pass on the same room.
+    ``serialize=False`` skips it where the growth is not written in this transaction anyway.
+    """
     meter = _meters[name]
+    if serialize:
+        lock(tenant, name)
     limit = limit_of(tenant, name)
     if limit is None:
         return

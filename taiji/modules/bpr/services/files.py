@@ -77,7 +77,9 @@ def _quota_refusal(tenant, needed: int | None) -> PayloadTooLarge:
 def write_stream(
     tenant, repository: BprRepository, stream, *, length: int | None, freed: int = 0, blake2: bool = False
 ):
-    """Stream into storage within the tenant's storage quota; returns ``storage.Stored``."""
+    """Stream into storage within the room the tenant's storage quota has now; returns
+    ``storage.Stored``. No lock is held while the body streams (it can take minutes):
+    ``add_file`` measures again, under the lock, before the row is written."""
     room = remaining_bytes(tenant)
     if room is not None:
         room += freed
@@ -154,6 +156,62 @@ def list_files(
     return paginate(stmt.order_by(BprFile.created_at.desc(), BprFile.id.desc()), page, page_size)
 
 
+def _taken(repository: BprRepository, path: str, filename: str) -> Conflict:
+    if repository.kind == "pypi":
+        return Conflict(
+            f"File already exists: '{filename}' is in '{repository.name}'. A released file "
+            "never changes; publish a new version instead."
+        )
+    return Conflict(
+        f"'{path}' exists in the immutable repository '{repository.name}' and cannot be "
+        "overwritten. Upload under a new path (for instance with the version in it)."
+    )
+
+
+def _discard_blob(repository: BprRepository, stored) -> None:
+    # Called with the storage lock held: remove this upload's new blob now, before the lock
+    # goes with the rollback, so that an identical upload recording after us finds it gone
+    # (and says so) instead of pointing at a blob deleted behind it. A blob a committed file
+    # points at (the same bytes uploaded meanwhile) stays.
+    if not stored.created:
+        return
+    local = str(storage_mod.storage().local_path(stored.key))
+    pending = db.session.info.get(_NEW_BLOBS, [])
+    if local in pending:
+        pending.remove(local)
+    if not _referenced(repository, stored.sha256):
+        Path(local).unlink(missing_ok=True)
+
+
+def _claim(tenant, repository: BprRepository, stored, path: str, filename: str, *, replace: bool):
+    """Right before the row is written, look again at what streaming could not hold still.
+
+    Other uploads of the tenant may have finished while this one streamed: take the storage
+    quota's lock (held until this unit of work ends, so the next upload counts this one), then
+    check the path and measure the room again. Returns the file to replace, if any.
+    """
+    quotas.lock(tenant, STORAGE_METER)
+    try:
+        existing = db.session.execute(
+            sa.select(BprFile)
+            .where(BprFile.repository_id == repository.id, BprFile.path == path)
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+        if existing is not None and not replace:
+            raise _taken(repository, path, filename)
+        room = remaining_bytes(tenant)
+        if room is not None and stored.size > room + (existing.size if existing is not None else 0):
+            raise _quota_refusal(tenant, stored.size)
+    except ServiceError:
+        _discard_blob(repository, stored)
+        raise
+    if storage_mod.storage().size(stored.key) is None:
+        # An identical upload was refused at the same time and took the shared blob with it.
+        raise Conflict("Another upload of the same content failed at the same time; nothing was stored. "
+                       "Send the file again.")
+    return existing
+
+
 def add_file(
     tenant,
     repository: BprRepository,
@@ -166,17 +224,22 @@ def add_file(
     version: str | None = None,
     content_type: str | None = None,
     meta: dict | None = None,
-    existing: BprFile | None = None,
+    replace: bool = False,
 ) -> BprFile:
-    """Record a stored blob as the file at ``path`` (replacing ``existing`` in a mutable repository)."""
+    """Record a stored blob as the file at ``path``: 409 when the path is taken (unless
+    ``replace``, a mutable generic repository), 413 when the tenant's storage quota no longer
+    has room for it. Either way this upload's new blob is removed."""
+    existing = _claim(tenant, repository, stored, path, filename, replace=replace)
     content_type = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    # Sizes change in SQL (size + n), not from the values loaded before the upload streamed,
+    # so that concurrent uploads and deletions in one repository add up.
     if existing is not None:
         old_key, old_sha, old_size = existing.storage_key, existing.sha256, existing.size
         existing.size, existing.sha256, existing.blake2_256 = stored.size, stored.sha256, stored.blake2_256
         existing.storage_key, existing.content_type = stored.key, content_type[:100]
         existing.uploaded_by, existing.meta = _actor_name(actor), meta or {}
         existing.created_at = utcnow()
-        repository.size_bytes += stored.size - old_size
+        repository.size_bytes = BprRepository.size_bytes + (stored.size - old_size)
         db.session.flush()
         if old_sha != stored.sha256:
             _forget_blob_later(repository, old_key, old_sha, besides=existing.id)
@@ -198,8 +261,8 @@ def add_file(
             meta=meta or {},
         )
         db.session.add(row)
-        repository.size_bytes += stored.size
-        repository.file_count += 1
+        repository.size_bytes = BprRepository.size_bytes + stored.size
+        repository.file_count = BprRepository.file_count + 1
         db.session.flush()
     audit.record(
         "bpr.file.uploaded",
@@ -235,10 +298,7 @@ def store_generic(
     path = clean_path(path)
     existing = find_file(repository, path)
     if existing is not None and repository.immutable:
-        raise Conflict(
-            f"'{path}' exists in the immutable repository '{repository.name}' and cannot be "
-            "overwritten. Upload under a new path (for instance with the version in it)."
-        )
+        raise _taken(repository, path, posixpath.basename(path))
     stored = write_stream(tenant, repository, stream, length=length, freed=existing.size if existing else 0)
     meta = {"source": source} if source else {}
     return add_file(
@@ -250,7 +310,7 @@ def store_generic(
         actor=actor,
         content_type=content_type,
         meta=meta,
-        existing=existing,
+        replace=not repository.immutable,
     )
 
 
@@ -266,8 +326,10 @@ def delete_file(
         actor=actor,
         details={"sha256": row.sha256, "size": row.size, "reason": reason},
     )
-    repository.size_bytes = max(0, repository.size_bytes - row.size)
-    repository.file_count = max(0, repository.file_count - 1)
+    repository.size_bytes = sa.case(
+        (BprRepository.size_bytes > row.size, BprRepository.size_bytes - row.size), else_=0
+    )
+    repository.file_count = sa.case((BprRepository.file_count > 0, BprRepository.file_count - 1), else_=0)
     db.session.delete(row)
     db.session.flush()
     _forget_blob_later(repository, row.storage_key, row.sha256, besides=row.id)

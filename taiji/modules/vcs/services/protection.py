@@ -155,7 +155,8 @@ def check_push(tenant, repo: Repository, updates: list[tuple[str, str, str]], pu
     quarantine = hook_env.get("GIT_QUARANTINE_PATH") if env.get("GIT_QUARANTINE_PATH") else None
     incoming = disk_size(Path(quarantine)) if quarantine else 0
     try:
-        quotas.check(tenant, STORAGE_METER, incoming)
+        # The push lands after this hook answers: a lock here would be let go before it does.
+        quotas.check(tenant, STORAGE_METER, incoming, serialize=False)
     except quotas.QuotaExceeded as exc:
         refusals.append(f"This push needs {incoming} bytes but the tenant's repository storage is full "
                         f"({exc.used} of {exc.limit} bytes used). Remove large files or ask an "
