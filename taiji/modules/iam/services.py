@@ -6,6 +6,7 @@ Other modules call only this file. Services flush; the request or task commits.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from collections.abc import Iterable
@@ -15,10 +16,11 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.orm import Session
 
 from taiji.platform import audit
 from taiji.platform.auth import Access, PlatformRole, Principal, TenantRole, catalog
-from taiji.platform.db import Page, db, paginate, utcnow
+from taiji.platform.db import Page, after_commit, db, paginate, utcnow
 from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
 
 from . import sessions as console_sessions
@@ -368,10 +370,20 @@ def principal_from_token(token: str) -> Principal | None:
     if not row.is_valid(now) or not row.user.is_active:
         return None
     # Write last use at most once a minute: a hot token must not turn every read into a write.
+    # It is written once the request's own work has committed, in a transaction of its own: the
+    # token's row is never held locked while a request runs (two long uploads made with one
+    # token would otherwise wait for each other, or fail on SQLite).
     if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
-        db.session.execute(sa.update(PersonalAccessToken).where(PersonalAccessToken.id == row.id)
-                           .values(last_used_at=now))
+        after_commit(functools.partial(_record_token_use, row.id, now))
     return _principal(row.user, "token", scopes=row.scopes, token_id=row.id, admin=bool(is_admin))
+
+
+def _record_token_use(token_id: int, now: dt.datetime) -> None:
+    t = PersonalAccessToken
+    with Session(db.engine) as session, session.begin():
+        # Conditional: of two requests recording a use at once, the later time stays.
+        stale = sa.or_(t.last_used_at.is_(None), t.last_used_at < now)
+        session.execute(sa.update(t).where(t.id == token_id, stale).values(last_used_at=now))
 
 
 def principal_from_session(session) -> Principal | None:

@@ -124,3 +124,25 @@ def test_malformed_authorization_is_401(anon_api):
     for header in ["Bearer", "Bearer ", "Basic abc", "Bearer tj_pat_" + "x" * 5000, "Bearer \u00e9\u00e9"]:
         response = anon_api.get("/api/v1/me", headers={"Authorization": header})
         assert response.status_code == 401, header
+
+
+def test_a_tokens_last_use_is_recorded_after_the_request_and_at_most_once_a_minute(api_as):
+    user = make_user()
+    api = api_as(user)
+    token_id = api.get("/api/v1/me/tokens").json[0]["id"]
+
+    def last_used():
+        db.session.expire_all()
+        return db.session.get(PersonalAccessToken, token_id).last_used_at
+
+    first = last_used()
+    assert first is not None  # the listing above was the token's first use
+    assert api.get("/api/v1/me").status_code == 200
+    assert last_used() == first  # used again within the minute: no write
+
+    # A minute later the next use is written again.
+    db.session.execute(sa.update(PersonalAccessToken).where(PersonalAccessToken.id == token_id)
+                       .values(last_used_at=first - dt.timedelta(minutes=5)))
+    db.session.commit()
+    assert api.get("/api/v1/me").status_code == 200
+    assert last_used() > first - dt.timedelta(minutes=5)
