@@ -172,10 +172,49 @@ def _sqlite_connect(dbapi_connection, record) -> None:
         cursor.close()
 
 
+_SQLITE_CHANGES_AT_BEGIN = "taiji_changes_at_begin"
+
+
 @event.listens_for(sa.engine.Engine, "begin")
 def _sqlite_begin(connection) -> None:
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql("BEGIN")
+        connection.info[_SQLITE_CHANGES_AT_BEGIN] = connection.connection.driver_connection.total_changes
+
+
+def _has_written(conn: sa.Connection) -> bool:
+    if conn.dialect.name == "postgresql":
+        # No transaction id yet: nothing was written (PostgreSQL 13+).
+        return bool(conn.exec_driver_sql("SELECT pg_current_xact_id_if_assigned() IS NOT NULL").scalar())
+    if conn.dialect.name == "sqlite":
+        return conn.connection.driver_connection.total_changes != conn.info.get(_SQLITE_CHANGES_AT_BEGIN, -1)
+    return True
+
+
+def end_read_only_transaction() -> bool:
+    """End the unit of work's database transaction now if it has written nothing; True if ended.
+
+    For long work without the database in the middle of a request (streaming an upload): the
+    connection goes back to the pool instead of waiting idle in a transaction, and on SQLite the
+    writes that follow start from a fresh snapshot (a transaction that has read cannot write once
+    another connection has committed since). Loaded objects stay as they are (not expired).
+    Inside a savepoint (a caller's ``begin_nested``, the tests' outer transaction) or after a
+    write nothing is ended: the unit of work stays one.
+    """
+    session = db.session()
+    if not session.in_transaction():
+        return True
+    if session.new or session.dirty or session.deleted:
+        return False
+    conn = session.connection()
+    if conn.in_nested_transaction() or _has_written(conn):
+        return False
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
+    return True
 
 
 # A pooled connection is pinged before use only after it has been idle this long. A connection

@@ -1,4 +1,5 @@
-"""Pooled connections: pinged before use only after being idle, and replaced when found dead."""
+"""Database units: pooled connections pinged only after being idle (and replaced when dead), and a
+read-only transaction ended before long work."""
 
 from __future__ import annotations
 
@@ -68,3 +69,26 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(database_url):
     finally:
         engine.dispose()
         admin.dispose()
+
+
+@pytest.mark.live
+def test_a_read_only_transaction_ends_and_one_that_wrote_stays(app, database_url):
+    from taiji.platform.db import db, end_read_only_transaction
+    from taiji.platform.tenancy import Tenant
+
+    table = Tenant.__table__
+    with app.app_context():
+        try:
+            db.session.execute(sa.select(table.c.id).limit(1)).all()
+            assert db.session().in_transaction()
+            assert end_read_only_transaction() is True
+            assert not db.session().in_transaction()  # connection back in the pool, no snapshot held
+
+            db.session.execute(sa.update(table).where(table.c.id == -1).values(name="x"))
+            db.session.execute(sa.text("CREATE TEMPORARY TABLE scratch_written (v int)"))
+            db.session.execute(sa.text("INSERT INTO scratch_written VALUES (1)"))
+            assert end_read_only_transaction() is False  # it wrote: the unit of work stays one
+            assert db.session().in_transaction()
+        finally:
+            db.session.rollback()
+            db.session.remove()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import ClientDisconnected
 
 from taiji.platform import audit, quotas
-from taiji.platform.db import Page, after_commit, db, paginate, utcnow
+from taiji.platform.db import Page, after_commit, db, end_read_only_transaction, paginate, utcnow
 from taiji.platform.errors import Conflict, Invalid, NotFound, ServiceError
 
 from .. import storage as storage_mod
@@ -87,6 +87,9 @@ def write_stream(
             raise _quota_refusal(tenant, length)
     store = storage_mod.storage()
     folder = storage_mod.folder_of(repository)
+    # The body can take minutes: hold no connection and no snapshot meanwhile (the row is
+    # written afterwards in a fresh transaction, under the quota's lock — add_file).
+    end_read_only_transaction()
     try:
         stored = store.write_atomic(folder, stream, length=length, limit=room, blake2=blake2)
     except storage_mod.TooLarge:
