@@ -1,11 +1,21 @@
 """IAM benchmark: client-credentials grants, token introspection and an authenticated API call.
 
-Each is measured with 10 and with 10,000 tenants in the database, against `taiji web` (gunicorn,
-2 gthread workers) on 127.0.0.1, with wrk when installed (a Lua script makes the POSTs) or a
-bounded Python client otherwise. Reference: Keycloak's sizing guide budgets one vCPU per ~120
-client-credentials grants/s; the goal here is at least 4x that per core.
+Each is measured with 10 and with 10,000 tenants, against `taiji web` (gunicorn, 2 gthread
+workers) on 127.0.0.1, with wrk when installed (a Lua script makes the POSTs) or a bounded Python
+client otherwise. Reference: Keycloak's sizing guide budgets one vCPU per ~120 client-credentials
+grants/s; the goal here is at least 4x that per core.
 
-    python -m bench.iam_bench [--seconds 10] [--tenants 10000]
+As in bench/run.py, the two sizes live in two databases, each served by its own server started
+after its database was filled, and the loads alternate between them in rounds. One more thing is
+held equal: which worker serves a keep-alive connection is decided when it is accepted, and with
+one shared listening socket one worker takes all of wrk's connections most of the time. That
+worker then serves the whole load on one core, its threads queue for the GIL, and each request
+costs 20-50% more CPU at half the rate, whatever the database holds. So the servers listen with
+a socket per worker (gunicorn --reuse-port), and a load whose connections are not split evenly
+between the workers is stopped at once and started again (up to BALANCE_TRIES times); the table
+shows the split.
+
+    python -m bench.iam_bench [--seconds 10] [--rounds 3] [--tenants 10000]
 """
 
 from __future__ import annotations
@@ -26,54 +36,115 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import psutil
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import load, seed  # noqa: E402
-from bench.run import WEB_THREADS, WEB_WORKERS, Server, free_port, render, row, taiji  # noqa: E402
+from bench.run import (  # noqa: E402
+    CPU_COLUMNS,
+    WEB_THREADS,
+    WEB_WORKERS,
+    Server,
+    Site,
+    cpu_per_request,
+    cpu_row,
+    database_cpu,
+    prepare,
+    render,
+    sibling_database,
+    taiji,
+)
 
 KEYCLOAK_GRANTS_PER_CORE = 120
 CONNECTIONS = WEB_WORKERS * WEB_THREADS
+BALANCE_TRIES = 30
+GRANT = "POST /oauth/token (client_credentials)"
+INTROSPECT = "POST /oauth/introspect"
+ROLES = "GET /api/v1/tenants/<t>/roles (PAT)"
+COLUMNS = [*CPU_COLUMNS, "connections per worker, each round"]
 
 
-def _wrk_post(url: str, body: str, headers: dict, seconds: int, connections: int, work: Path) -> load.Result:
-    """wrk with a Lua script that turns every request into this form POST."""
-    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}"]
+def _wrk_args(method: str, url: str, body: str | None, headers: dict, seconds: int, work: Path) -> list[str]:
+    """wrk with a Lua script that sets the method, body and headers of every request."""
+    lines = [f"wrk.method = {json.dumps(method)}"]
+    if body is not None:
+        lines.append(f"wrk.body = {json.dumps(body)}")
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
-    script = work / f"post-{abs(hash(body))}.lua"
+    script = work / f"{method.lower()}-{abs(hash((url, body)))}.lua"
     script.write_text("\n".join(lines) + "\n")
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "--timeout",
-            "5s",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 30,
-    ).stdout
+    return ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "5s",
+            "-s", str(script), url]
+
+
+def _wrk_result(out: str) -> load.Result:
     percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", out, re.MULTILINE))
     if "99" not in percentiles:
         raise RuntimeError(f"unexpected wrk output:\n{out}")
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    errors = (int(bad.group(1)) if bad else 0) + (sum(map(int, sock.groups())) if sock else 0)
     return load.Result(
         requests=int(re.search(r"(\d+) requests in", out).group(1)),
         rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         p50_ms=load._ms(percentiles["50"]),
         p99_ms=load._ms(percentiles["99"]),
-        errors=errors,
+        errors=(int(bad.group(1)) if bad else 0) + (sum(map(int, sock.groups())) if sock else 0),
     )
+
+
+def connections_per_worker(server: Server) -> list[int]:
+    """Established connections each gunicorn worker holds on the server's port."""
+    port = urllib.parse.urlsplit(server.url).port
+    counts = []
+    for worker in psutil.Process(server._proc.pid).children():
+        try:
+            conns = worker.net_connections(kind="tcp")
+        except psutil.Error:
+            conns = []
+        counts.append(sum(c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port for c in conns))
+    return sorted(counts, reverse=True)
+
+
+def _settled_split(server: Server, proc: subprocess.Popen, timeout: float = 3.0) -> list[int]:
+    """The split once every connection of the load has been accepted (or the wait ran out)."""
+    deadline = time.monotonic() + timeout
+    counts = connections_per_worker(server)
+    while sum(counts) < CONNECTIONS and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        counts = connections_per_worker(server)
+    return counts
+
+
+def balanced_wrk(site: Site, method: str, url: str, body: str | None, headers: dict, seconds: int,
+                 work: Path) -> tuple[load.Result, float, float, str]:
+    """wrk, restarted until its connections are split evenly between the workers.
+
+    CPU is counted from the start of the attempt that ran to the end, so the stopped ones,
+    which answered next to nothing, add nothing to it.
+    """
+    load._check_loopback(url)
+    args = _wrk_args(method, url, body, headers, seconds, work)
+    for attempt in range(1, BALANCE_TRIES + 1):
+        web, backends = site.server.cpu_seconds(), database_cpu(site.url)
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        counts = _settled_split(site.server, proc)
+        even = not counts or max(counts) - min(counts) <= CONNECTIONS % len(counts)
+        if not even and attempt < BALANCE_TRIES:
+            proc.kill()
+            proc.communicate()
+            time.sleep(0.2)  # the server closes the dropped connections
+            continue
+        out, err = proc.communicate(timeout=seconds + 30)
+        if proc.returncode:
+            raise RuntimeError(f"wrk failed ({proc.returncode}): {err}")
+        result = _wrk_result(out)
+        web = site.server.cpu_seconds() - web
+        db = sum(spent - backends.get(pid, 0.0) for pid, spent in database_cpu(site.url).items())
+        split = "+".join(map(str, counts)) + ("" if even else " (uneven)")
+        return result, web, db, split
+    raise AssertionError("unreachable")
 
 
 def _python_post(url: str, body: str, headers: dict, seconds: int, connections: int) -> load.Result:
@@ -120,12 +191,17 @@ def _python_post(url: str, body: str, headers: dict, seconds: int, connections: 
     )
 
 
-def post_load(url, body, headers, seconds, connections, work) -> load.Result:
-    load._check_loopback(url)
-    headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+def measured_load(site: Site, method: str, url: str, body: str | None, headers: dict, seconds: int,
+                  work: Path) -> tuple[load.Result, float, float, str]:
+    if body is not None:
+        headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
     if shutil.which("wrk"):
-        return _wrk_post(url, body, headers, seconds, connections, work)
-    return _python_post(url, body, headers, seconds, connections)
+        return balanced_wrk(site, method, url, body, headers, seconds, work)
+    # No wrk: the Python client's connections cannot be restarted mid-load; the split is reported.
+    result, web, db = site.measured(
+        lambda: _python_post(url, body, headers, seconds, CONNECTIONS) if body is not None
+        else load.get_load(url, headers, seconds, CONNECTIONS))
+    return result, web, db, "unchecked (no wrk)"
 
 
 def _form(url: str, fields: dict, auth: str) -> dict:
@@ -156,140 +232,147 @@ def _custom_role_for(app, email: str) -> None:
         roles.add_group_member(tenant, group, iam.get_user_by_email(email).email)
         roles.bind(tenant, "bench-readers", group="bench-team")
         db.session.commit()
+        db.engine.dispose()
 
 
-def server_cpu(server: Server) -> float:
-    """CPU seconds used so far by `taiji web` (the gunicorn master and its workers)."""
-    import psutil
+def iam_site(url: str, data_dir: Path, base_env: dict, tenants: int) -> tuple[Site, dict]:
+    """bench/run.py's site (people, tenants) plus a machine client and the owner's custom role."""
+    site = prepare(url, data_dir, base_env, tenants)
+    client = json.loads(
+        taiji("clients", "create", "--name", "bench-machine", "--grant", "client_credentials",
+              env=site.env).stdout
+    )
+    from taiji.platform.app import create_app
 
-    try:
-        master = psutil.Process(server._proc.pid)
-        total = 0.0
-        for proc in [master, *master.children(recursive=True)]:
-            times = proc.cpu_times()
-            total += times.user + times.system
-        return total
-    except psutil.Error:
-        return float("nan")
+    _custom_role_for(create_app(), "owner@bench.example.com")  # prepare() pointed os.environ here
+    return site, client
 
 
-# name -> (tenants, server CPU ms per request): the machine is shared, so CPU per request is the
-# figure to compare between runs; requests per second moves with whatever else runs.
-CPU_PER_REQUEST: list[tuple[str, int, float]] = []
+class Loads:
+    """The three requests of one site, with the rounds measured so far."""
 
+    def __init__(self, site: Site, client: dict, work: Path):
+        self.site, self.work = site, work
+        self.basic = "Basic " + base64.b64encode(
+            f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+        token = _form(site.server.url + "/oauth/token", {"grant_type": "client_credentials"},
+                      self.basic)["access_token"]
+        bearer = {"Authorization": f"Bearer {site.people['owner_token']}"}
+        url = site.server.url
+        self.requests = {
+            GRANT: ("POST", url + "/oauth/token", "grant_type=client_credentials",
+                    {"Authorization": self.basic}),
+            INTROSPECT: ("POST", url + "/oauth/introspect", urllib.parse.urlencode({"token": token}),
+                         {"Authorization": self.basic}),
+            ROLES: ("GET", f"{url}/api/v1/tenants/{seed.BENCH_TENANT}/roles", None, bearer),
+        }
+        self.rounds: dict[str, list[tuple[load.Result, float, float]]] = {name: [] for name in self.requests}
+        self.splits: dict[str, list[str]] = {name: [] for name in self.requests}
 
-def _cpu_measured(server: Server, name: str, tenants: int, run) -> load.Result:
-    before = server_cpu(server)
-    result = run()
-    spent = server_cpu(server) - before
-    CPU_PER_REQUEST.append((name, tenants, spent * 1000 / max(1, result.requests)))
-    return result
+    def warm_up(self, seconds: int) -> None:
+        for method, url, body, headers in self.requests.values():
+            measured_load(self.site, method, url, body, headers, seconds, self.work)
 
-
-def measure(server: Server, people: dict, client: dict, seconds: int, work: Path,
-            tenants: int = 0) -> dict[str, load.Result]:
-    basic = "Basic " + base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
-    grant = "grant_type=client_credentials"
-    token = _form(server.url + "/oauth/token", {"grant_type": "client_credentials"}, basic)["access_token"]
-    introspect = urllib.parse.urlencode({"token": token})
-    api = f"{server.url}/api/v1/tenants/{seed.BENCH_TENANT}/roles"
-    bearer = {"Authorization": f"Bearer {people['owner_token']}"}
-    warm = max(2, seconds // 5)
-    out = {}
-    post_load(server.url + "/oauth/token", grant, {"Authorization": basic}, warm, CONNECTIONS, work)
-    name = "POST /oauth/token (client_credentials)"
-    out[name] = _cpu_measured(server, name, tenants, lambda: post_load(
-        server.url + "/oauth/token", grant, {"Authorization": basic}, seconds, CONNECTIONS, work))
-    name = "POST /oauth/introspect"
-    out[name] = _cpu_measured(server, name, tenants, lambda: post_load(
-        server.url + "/oauth/introspect", introspect, {"Authorization": basic}, seconds, CONNECTIONS, work))
-    load.get_load(api, bearer, warm, CONNECTIONS)
-    name = "GET /api/v1/tenants/<t>/roles (PAT)"
-    out[name] = _cpu_measured(server, name, tenants, lambda: load.get_load(api, bearer, seconds, CONNECTIONS))
-    return out
+    def round(self, seconds: int) -> None:
+        for name, (method, url, body, headers) in self.requests.items():
+            result, web, db, split = measured_load(self.site, method, url, body, headers, seconds, self.work)
+            self.rounds[name].append((result, web, db))
+            self.splits[name].append(split)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=int(os.environ.get("TAIJI_BENCH_SECONDS", "10")))
+    parser.add_argument("--seconds", type=int, default=int(os.environ.get("TAIJI_BENCH_SECONDS", "10")),
+                        help="length of each measured load (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per database (default 3)")
     parser.add_argument("--tenants", type=int, default=10_000, help="tenants in the large database")
     parser.add_argument("--keep", action="store_true", help="keep the data folder (logs) afterwards")
     args = parser.parse_args()
+    if args.rounds < 1 or args.seconds < 1:
+        parser.error("--rounds and --seconds must be at least 1")
 
     data_dir = Path(tempfile.mkdtemp(prefix="taiji-iam-bench-"))
     os.environ.setdefault(
         "TAIJI_BENCH_DATABASE_URL", seed.DEFAULT_SERVER.replace("taiji_bench", "taiji_bench_iam")
     )
-    try:
-        database_url = seed.choose_database(data_dir)
-    except Exception:
-        database_url = f"sqlite:///{data_dir / 'bench.db'}"
-    env = {
+    small_url = seed.choose_database(data_dir)
+    base_env = {
         **os.environ,
-        "TAIJI_DATA_DIR": str(data_dir),
-        "TAIJI_DATABASE_URL": database_url,
         "TAIJI_BROKER_URL": os.environ.get("TAIJI_BENCH_BROKER_URL", "filesystem://"),
         "TAIJI_HOST": "127.0.0.1",
-        "TAIJI_PORT": str(free_port()),
         "TAIJI_LOG_LEVEL": "WARNING",
         "TAIJI_ADMIN_EMAIL": "admin@bench.example.com",
         # The limits protect a real installation; here one client on one address is the load.
         "TAIJI_OAUTH_TOKEN_RATE_LIMIT": "100000000 per minute",
         "TAIJI_OAUTH_INTROSPECT_RATE_LIMIT": "100000000 per minute",
+        # A listening socket per worker: the kernel spreads connections over them, so an even split
+        # comes within a few tries (with one shared socket, one worker takes them all most times).
+        "GUNICORN_CMD_ARGS": f"{os.environ.get('GUNICORN_CMD_ARGS', '')} --reuse-port".strip(),
     }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    os.environ.update(env)
-    server = None
-    rows = []
+    base_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    sites: list[Loads] = []
+    prepared: list[tuple[Site, dict]] = []
+    described: list[str] = []
     try:
-        taiji("db", "upgrade", env=env)
-        client = json.loads(
-            taiji(
-                "clients", "create", "--name", "bench-machine", "--grant", "client_credentials", env=env
-            ).stdout
-        )
-        from taiji.platform.app import create_app
-
-        app = create_app()
-        people = seed.make_people(app)
-        _custom_role_for(app, "owner@bench.example.com")
-        server = Server(env, int(env["TAIJI_PORT"]), data_dir / "web.log")
-        server.wait_ready()
-        for wanted in (10, args.tenants):
-            seed.add_tenants(app, max(0, wanted - seed.count_tenants(app)))
-            tenants = seed.count_tenants(app)
-            print(f"{tenants:,} tenants: grants, introspection, API call, {args.seconds}s each …", flush=True)
-            for name, result in measure(server, people, client, args.seconds, data_dir, tenants).items():
-                rows.append(row(name, tenants, result))
+        large_url = sibling_database(small_url, "large", data_dir)
+        for url, name, tenants in ((small_url, "small", 10), (large_url, "large", args.tenants)):
+            prepared.append(iam_site(url, data_dir / name, base_env, tenants))
+            described.append(seed.describe(url))
+            print(f"{described[-1]}: {prepared[-1][0].tenants:,} tenants", flush=True)
+        for site, client in prepared:
+            site.start()
+            sites.append(Loads(site, client, data_dir))
+            sites[-1].warm_up(max(2, args.seconds // 5))
+        for i in range(args.rounds):
+            for loads in sites if i % 2 == 0 else reversed(sites):
+                print(f"{loads.site.tenants:,} tenants, round {i + 1}/{args.rounds}: grants, introspection, "
+                      f"API call, {args.seconds}s each …", flush=True)
+                loads.round(args.seconds)
     finally:
-        if server is not None:
-            server.stop()
+        for site, _ in prepared:
+            if site.server is not None:
+                site.server.stop()
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
 
+    rows = [[*cpu_row(name, loads.site.tenants, loads.rounds[name], loads.site.url),
+             ", ".join(loads.splits[name])] for name in (GRANT, INTROSPECT, ROLES) for loads in sites]
+    cpu = {(name, loads.site.tenants): sum(cpu_per_request(loads.rounds[name]))
+           for loads in sites for name in loads.rounds}
+    small, large = (loads.site.tenants for loads in sites)
+    worst_grant = max(cpu[GRANT, small], cpu[GRANT, large])
     cores = os.cpu_count() or 1
-    grants = [float(r[3].replace(",", "")) for r in rows if r[0].startswith("POST /oauth/token")]
+    grants_rps = min(sorted(r.rps for r, _, _ in loads.rounds[GRANT])[len(loads.rounds[GRANT]) // 2]
+                     for loads in sites)
     header = [
         "# Taiji IAM benchmark",
         "",
-        f"- server: gunicorn {WEB_WORKERS} workers x {WEB_THREADS} gthread threads on 127.0.0.1; "
-        f"database {seed.describe(database_url)}; load {load.generator()}, {CONNECTIONS} connections",
-        f"- machine: {cores} CPUs (the load generator shares them)",
-        f"- client-credentials grants per core (worst of the two sizes): {min(grants) / cores:,.0f}/s "
-        f"against Keycloak's ~{KEYCLOAK_GRANTS_PER_CORE}/s per vCPU; goal ≥ {4 * KEYCLOAK_GRANTS_PER_CORE}/s",
+        f"- servers: `taiji web` per database, gunicorn {WEB_WORKERS} workers x {WEB_THREADS} gthread "
+        f"threads on 127.0.0.1, started after their database was filled; databases: {described[0]} and "
+        f"{described[1]}",
+        f"- load: {load.generator()}, {CONNECTIONS} connections, split evenly between the workers (a load "
+        f"whose connections landed unevenly is restarted); {args.rounds} rounds of {args.seconds}s per "
+        "request and database, alternating between the databases, after a warm-up",
+        f"- machine: {cores} CPUs (the load generator shares them): req/s moves with the machine's other "
+        "work; CPU per request (gunicorn's processes + the database's backends) much less, though it "
+        "too grows when other work crowds the CPUs",
+        f"- CPU per client-credentials grant (worst of the two sizes): {worst_grant:.2f} ms, i.e. "
+        f"{1000 / worst_grant:,.0f} grants/s per fully used core against Keycloak's "
+        f"~{KEYCLOAK_GRANTS_PER_CORE}/s per vCPU (goal ≥ {4 * KEYCLOAK_GRANTS_PER_CORE}/s); measured "
+        f"{grants_rps / cores:,.0f}/s per CPU of this machine",
+        *(f"- {name}, CPU per request at {large:,} tenants against {small:,}: {cpu[name, large]:.2f} ms "
+          f"against {cpu[name, small]:.2f} ms ({(cpu[name, large] / cpu[name, small] - 1) * 100:+.0f}%)"
+          for name in (GRANT, INTROSPECT, ROLES)),
     ]
-    grant_cpu = [ms for name, _, ms in CPU_PER_REQUEST if name.startswith("POST /oauth/token")]
-    if grant_cpu:
-        header.append(f"- server CPU per client-credentials grant (worst): {max(grant_cpu):.2f} ms, "
-                      f"i.e. {1000 / max(grant_cpu):,.0f} grants/s per fully used core")
-    text = render(header, rows)
-    text += "\n| measurement | tenants in DB | server CPU ms per request |\n|---|---|---|\n"
-    text += "".join(f"| {name} | {tenants:,} | {ms:.2f} |\n" for name, tenants, ms in CPU_PER_REQUEST)
+    text = render(header, rows, COLUMNS)
     print()
     print(text)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "iam.md").write_text(text)
-    return 1 if any(r[-1] != "0" for r in rows) else 0
+    failed = any(r[COLUMNS.index("errors")] != "0" for r in rows)
+    if failed:
+        print("some requests failed: see the errors column", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
