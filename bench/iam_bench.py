@@ -7,13 +7,13 @@ grants/s; the goal here is at least 4x that per core.
 
 As in bench/run.py, the two sizes live in two databases, each served by its own server started
 after its database was filled, and the loads alternate between them in rounds. One more thing is
-held equal: which worker serves a keep-alive connection is decided when it is accepted, and with
-one shared listening socket one worker takes all of wrk's connections most of the time. That
-worker then serves the whole load on one core, its threads queue for the GIL, and each request
-costs 20-50% more CPU at half the rate, whatever the database holds. So the servers listen with
-a socket per worker (gunicorn --reuse-port), and a load whose connections are not split evenly
-between the workers is stopped at once and started again (up to BALANCE_TRIES times); the table
-shows the split.
+held equal, also as in bench/run.py: which worker serves a keep-alive connection is decided when
+it is accepted, and with one shared listening socket one worker takes all of wrk's connections
+most of the time. That worker then serves the whole load on one core, its threads queue for the
+GIL, and each request costs 20-50% more CPU at half the rate, whatever the database holds. So the
+servers listen with a socket per worker (gunicorn --reuse-port), and a load whose connections are
+not split evenly between the workers is stopped at once and started again (load.balanced_wrk);
+the table shows the split.
 
     python -m bench.iam_bench [--seconds 10] [--rounds 3] [--tenants 10000]
 """
@@ -25,9 +25,7 @@ import base64
 import http.client
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,22 +34,19 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import psutil
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import load, seed  # noqa: E402
 from bench.run import (  # noqa: E402
-    CPU_COLUMNS,
+    REUSE_PORT,
+    SPLIT_COLUMNS,
     WEB_THREADS,
     WEB_WORKERS,
-    Server,
     Site,
     cpu_per_request,
     cpu_row,
-    database_cpu,
     prepare,
     render,
     sibling_database,
@@ -60,91 +55,10 @@ from bench.run import (  # noqa: E402
 
 KEYCLOAK_GRANTS_PER_CORE = 120
 CONNECTIONS = WEB_WORKERS * WEB_THREADS
-BALANCE_TRIES = 30
 GRANT = "POST /oauth/token (client_credentials)"
 INTROSPECT = "POST /oauth/introspect"
 ROLES = "GET /api/v1/tenants/<t>/roles (PAT)"
-COLUMNS = [*CPU_COLUMNS, "connections per worker, each round"]
-
-
-def _wrk_args(method: str, url: str, body: str | None, headers: dict, seconds: int, work: Path) -> list[str]:
-    """wrk with a Lua script that sets the method, body and headers of every request."""
-    lines = [f"wrk.method = {json.dumps(method)}"]
-    if body is not None:
-        lines.append(f"wrk.body = {json.dumps(body)}")
-    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
-    script = work / f"{method.lower()}-{abs(hash((url, body)))}.lua"
-    script.write_text("\n".join(lines) + "\n")
-    return ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "5s",
-            "-s", str(script), url]
-
-
-def _wrk_result(out: str) -> load.Result:
-    percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", out, re.MULTILINE))
-    if "99" not in percentiles:
-        raise RuntimeError(f"unexpected wrk output:\n{out}")
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return load.Result(
-        requests=int(re.search(r"(\d+) requests in", out).group(1)),
-        rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        p50_ms=load._ms(percentiles["50"]),
-        p99_ms=load._ms(percentiles["99"]),
-        errors=(int(bad.group(1)) if bad else 0) + (sum(map(int, sock.groups())) if sock else 0),
-    )
-
-
-def connections_per_worker(server: Server) -> list[int]:
-    """Established connections each gunicorn worker holds on the server's port."""
-    port = urllib.parse.urlsplit(server.url).port
-    counts = []
-    for worker in psutil.Process(server._proc.pid).children():
-        try:
-            conns = worker.net_connections(kind="tcp")
-        except psutil.Error:
-            conns = []
-        counts.append(sum(c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port for c in conns))
-    return sorted(counts, reverse=True)
-
-
-def _settled_split(server: Server, proc: subprocess.Popen, timeout: float = 3.0) -> list[int]:
-    """The split once every connection of the load has been accepted (or the wait ran out)."""
-    deadline = time.monotonic() + timeout
-    counts = connections_per_worker(server)
-    while sum(counts) < CONNECTIONS and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-        counts = connections_per_worker(server)
-    return counts
-
-
-def balanced_wrk(site: Site, method: str, url: str, body: str | None, headers: dict, seconds: int,
-                 work: Path) -> tuple[load.Result, float, float, str]:
-    """wrk, restarted until its connections are split evenly between the workers.
-
-    CPU is counted from the start of the attempt that ran to the end, so the stopped ones,
-    which answered next to nothing, add nothing to it.
-    """
-    load._check_loopback(url)
-    args = _wrk_args(method, url, body, headers, seconds, work)
-    for attempt in range(1, BALANCE_TRIES + 1):
-        web, backends = site.server.cpu_seconds(), database_cpu(site.url)
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        counts = _settled_split(site.server, proc)
-        even = not counts or max(counts) - min(counts) <= CONNECTIONS % len(counts)
-        if not even and attempt < BALANCE_TRIES:
-            proc.kill()
-            proc.communicate()
-            time.sleep(0.2)  # the server closes the dropped connections
-            continue
-        out, err = proc.communicate(timeout=seconds + 30)
-        if proc.returncode:
-            raise RuntimeError(f"wrk failed ({proc.returncode}): {err}")
-        result = _wrk_result(out)
-        web = site.server.cpu_seconds() - web
-        db = sum(spent - backends.get(pid, 0.0) for pid, spent in database_cpu(site.url).items())
-        split = "+".join(map(str, counts)) + ("" if even else " (uneven)")
-        return result, web, db, split
-    raise AssertionError("unreachable")
+COLUMNS = SPLIT_COLUMNS
 
 
 def _python_post(url: str, body: str, headers: dict, seconds: int, connections: int) -> load.Result:
@@ -196,7 +110,7 @@ def measured_load(site: Site, method: str, url: str, body: str | None, headers: 
     if body is not None:
         headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
     if shutil.which("wrk"):
-        return balanced_wrk(site, method, url, body, headers, seconds, work)
+        return load.balanced_wrk(site, method, url, body, headers, seconds, work, CONNECTIONS)
     # No wrk: the Python client's connections cannot be restarted mid-load; the split is reported.
     result, web, db = site.measured(
         lambda: _python_post(url, body, headers, seconds, CONNECTIONS) if body is not None
@@ -305,9 +219,7 @@ def main() -> int:
         # The limits protect a real installation; here one client on one address is the load.
         "TAIJI_OAUTH_TOKEN_RATE_LIMIT": "100000000 per minute",
         "TAIJI_OAUTH_INTROSPECT_RATE_LIMIT": "100000000 per minute",
-        # A listening socket per worker: the kernel spreads connections over them, so an even split
-        # comes within a few tries (with one shared socket, one worker takes them all most times).
-        "GUNICORN_CMD_ARGS": f"{os.environ.get('GUNICORN_CMD_ARGS', '')} --reuse-port".strip(),
+        **REUSE_PORT,  # a listening socket per worker, as in bench/run.py
     }
     base_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     sites: list[Loads] = []

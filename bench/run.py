@@ -11,6 +11,14 @@ their GET loads alternate in rounds (small, large, large, small, ...): whatever 
 does at the time falls on both alike. Beside requests per second, each row gives the CPU time
 the server's processes and their PostgreSQL backends spent per request, the figure that does not
 move with the machine's other work.
+
+One more thing is held equal: which worker serves a keep-alive connection is decided when it is
+accepted, and with one shared listening socket one worker takes all of wrk's connections most of
+the time; it then serves the whole load on one core, its threads queue for the GIL, and each
+request costs more CPU at a lower rate, whatever the database holds. So the servers listen with a
+socket per worker (gunicorn --reuse-port, REUSE_PORT), and a load whose connections are not split
+evenly between the workers is stopped at once and started again (load.balanced_wrk); the table
+shows the split of each round.
 """
 
 from __future__ import annotations
@@ -46,6 +54,9 @@ from bench import load, seed, spm_bench  # noqa: E402
 WEB_WORKERS = 2
 WEB_THREADS = 4  # what `taiji web` gives gunicorn's gthread workers
 ROUNDS = 3  # alternating GET rounds per database
+# A listening socket per worker (gunicorn 27 --reuse-port): the kernel spreads connections over them,
+# so an even split comes within a few tries (with one shared socket, one worker takes them all most times).
+REUSE_PORT = {"GUNICORN_CMD_ARGS": f"{os.environ.get('GUNICORN_CMD_ARGS', '')} --reuse-port".strip()}
 
 
 def cpu_model() -> str:
@@ -150,18 +161,27 @@ class Site:
     tenants: int = 0
     server: Server | None = None
     rounds: list[tuple[load.Result, float, float]] = field(default_factory=list)  # result, web s, db s
+    splits: list[str] = field(default_factory=list)  # connections per worker, each round
 
     def start(self) -> None:
         self.server = Server(self.env, int(self.env["TAIJI_PORT"]), self.data_dir / "web.log")
         self.server.wait_ready()
 
+    def cpu_mark(self) -> tuple[float, dict[int, float]]:
+        """CPU seconds used so far by the server, and by each of its database's backends."""
+        return self.server.cpu_seconds(), database_cpu(self.url)
+
+    def cpu_since(self, mark: tuple[float, dict[int, float]]) -> tuple[float, float]:
+        """CPU seconds the server and its database backends spent since ``mark``."""
+        web, backends = mark
+        db = sum(spent - backends.get(pid, 0.0) for pid, spent in database_cpu(self.url).items())
+        return self.server.cpu_seconds() - web, db
+
     def measured(self, run) -> tuple[load.Result, float, float]:
         """``run()``'s result with the CPU seconds the server and its database backends spent on it."""
-        web, backends = self.server.cpu_seconds(), database_cpu(self.url)
+        mark = self.cpu_mark()
         result = run()
-        web = self.server.cpu_seconds() - web
-        db = sum(spent - backends.get(pid, 0.0) for pid, spent in database_cpu(self.url).items())
-        return result, web, db
+        return (result, *self.cpu_since(mark))
 
 
 def sibling_database(url: str, suffix: str, data_dir: Path) -> str:
@@ -204,16 +224,24 @@ def prepare(url: str, data_dir: Path, base_env: dict, tenants: int) -> Site:
     return site
 
 
-def members_round(site: Site, seconds: int, connections: int) -> None:
+def members_load(site: Site, seconds: int, connections: int, work: Path) -> load.Measured:
+    """The member-list GET as the tenant's owner: evenly split wrk, else Python threads (split unchecked)."""
     url = f"{site.server.url}/api/v1/tenants/{seed.BENCH_TENANT}/members"
     headers = {"Authorization": f"Bearer {site.people['owner_token']}"}
-    site.rounds.append(site.measured(lambda: load.get_load(url, headers, seconds, connections)))
+    if shutil.which("wrk"):
+        return load.balanced_wrk(site, "GET", url, None, headers, seconds, work, connections)
+    return (*site.measured(lambda: load.get_load(url, headers, seconds, connections)), "unchecked (no wrk)")
 
 
-def warm_up(site: Site, seconds: int, connections: int) -> None:
-    """Pools, caches, imports: a short load that is not counted."""
-    url = f"{site.server.url}/api/v1/tenants/{seed.BENCH_TENANT}/members"
-    load.get_load(url, {"Authorization": f"Bearer {site.people['owner_token']}"}, seconds, connections)
+def members_round(site: Site, seconds: int, connections: int, work: Path) -> None:
+    result, web, db, split = members_load(site, seconds, connections, work)
+    site.rounds.append((result, web, db))
+    site.splits.append(split)
+
+
+def warm_up(site: Site, seconds: int, connections: int, work: Path) -> None:
+    """Pools, caches, imports, in both workers: a short load that is not counted."""
+    members_load(site, seconds, connections, work)
 
 
 def measure_creation(site: Site, seconds: int, limit: int) -> tuple[load.Result, float, float]:
@@ -228,6 +256,7 @@ def measure_creation(site: Site, seconds: int, limit: int) -> tuple[load.Result,
 
 COLUMNS = ["measurement", "tenants in DB", "requests", "req/s", "p50 ms", "p99 ms", "errors"]
 CPU_COLUMNS = [*COLUMNS, "req/s per round", "CPU ms/req: server + database"]
+SPLIT_COLUMNS = [*CPU_COLUMNS, "connections per worker, each round"]
 
 
 def render(header: list[str], rows: list[list[str]], columns: list[str] = COLUMNS) -> str:
@@ -293,6 +322,7 @@ def main() -> int:
         "TAIJI_HOST": "127.0.0.1",
         "TAIJI_LOG_LEVEL": "WARNING",
         "TAIJI_ADMIN_EMAIL": "admin@bench.example.com",
+        **REUSE_PORT,
     }
     base_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     sites: list[Site] = []
@@ -308,18 +338,19 @@ def main() -> int:
                   f"{time.monotonic() - started:.1f}s", flush=True)
         for site in sites:
             site.start()
-            warm_up(site, max(2, args.seconds // 5), args.connections)
+            warm_up(site, max(2, args.seconds // 5), args.connections, data_dir)
         for i in range(args.rounds):
             for site in sites if i % 2 == 0 else reversed(sites):
                 print(f"GET members with {site.tenants:,} tenant(s), round {i + 1}/{args.rounds}, "
                       f"{args.seconds}s …", flush=True)
-                members_round(site, args.seconds, args.connections)
+                members_round(site, args.seconds, args.connections, data_dir)
         for site in sites:
-            rows.append(cpu_row("GET /api/v1/tenants/<t>/members", site.tenants, site.rounds, site.url))
+            rows.append([*cpu_row("GET /api/v1/tenants/<t>/members", site.tenants, site.rounds, site.url),
+                         ", ".join(site.splits)])
         large = sites[-1]
         print(f"POST /api/v1/tenants one at a time, up to {args.creations} or {args.seconds}s …", flush=True)
-        rows.append(cpu_row("POST /api/v1/tenants (1 client, sequential)", large.tenants,
-                            [measure_creation(large, args.seconds, args.creations)], large.url))
+        rows.append([*cpu_row("POST /api/v1/tenants (1 client, sequential)", large.tenants,
+                              [measure_creation(large, args.seconds, args.creations)], large.url), "-"])
         for site in sites:
             site.server.stop()
             site.server = None
@@ -347,7 +378,8 @@ def main() -> int:
         f"broker: {base_env['TAIJI_BROKER_URL']}",
         f"- servers: `taiji web` per database: gunicorn, {WEB_WORKERS} workers, gthread with {WEB_THREADS} "
         "threads, 127.0.0.1, access log on; started after their database was filled",
-        f"- load: {load.generator()}, {args.connections} connections; GET rows: {args.rounds} rounds of "
+        f"- load: {load.generator()}, {args.connections} connections, split evenly between the workers (a "
+        f"load whose connections landed unevenly is restarted); GET rows: {args.rounds} rounds of "
         f"{args.seconds}s per database, alternating between them, after a warm-up (req/s, p50, p99: "
         f"medians of the rounds); bearer token of the tenant's owner; the tenant has "
         f"{seed.MEMBERS_IN_BENCH_TENANT} members (first page of 20 returned)",
@@ -356,7 +388,7 @@ def main() -> int:
         f"- GET members, CPU per request at {sites[-1].tenants:,} tenants against {sites[0].tenants:,}: "
         f"{large_cpu:.2f} ms against {small_cpu:.2f} ms ({(large_cpu / small_cpu - 1) * 100:+.0f}%)",
     ]
-    text = render(header, rows, CPU_COLUMNS)
+    text = render(header, rows, SPLIT_COLUMNS)
     if spm_rows:
         text += f"\nSPM catalog, in-process through the Flask test client, on {described[-1]}:\n\n"
         text += spm_bench.table(spm_rows)
