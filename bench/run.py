@@ -377,7 +377,7 @@ def main() -> int:
         f"- databases: {described[0]} and {described[1]}; "
         f"broker: {base_env['TAIJI_BROKER_URL']}",
         f"- servers: `taiji web` per database: gunicorn, {WEB_WORKERS} workers, gthread with {WEB_THREADS} "
-        "threads, 127.0.0.1, access log on; started after their database was filled",
+        "threads, 127.0.0.1, the app logs each request as JSON; started after their database was filled",
         f"- load: {load.generator()}, {args.connections} connections, split evenly between the workers (a "
         f"load whose connections landed unevenly is restarted); GET rows: {args.rounds} rounds of "
         f"{args.seconds}s per database, alternating between them, after a warm-up (req/s, p50, p99: "
