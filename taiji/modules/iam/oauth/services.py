@@ -293,6 +293,7 @@ def principal_from_access_token(token: str) -> Principal | None:
         via="token",
         locale=user.locale,
         scopes=perms,
+        client_id=claims.get("client_id"),
     )
 
 
