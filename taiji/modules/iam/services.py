@@ -25,10 +25,13 @@ from taiji.platform.errors import Conflict, Forbidden, Invalid, NotFound, field_
 
 from . import sessions as console_sessions
 from .models import PersonalAccessToken, RoleBinding, User, UserStatus
+from .permissions import Perm
 from .roles import access as role_access
 from .sessions import lockout
 from .sessions import passwords as password_rules
 
+# Other modules guard account-changing routes with it (they reach IAM only through this file).
+ACCOUNT_WRITE = Perm.ACCOUNT_WRITE
 TOKEN_PREFIX = "tj_pat_"  # noqa: S105 - a marker that tells a token from other strings, no secret
 MIN_PASSWORD_LENGTH = password_rules.MIN_LENGTH
 _STRONG = PasswordHasher()
