@@ -75,8 +75,12 @@ def check_password_policy(password: str, email: str | None = None) -> None:
 
 
 def create_user(email: str, name: str | None = None, password: str | None = None, *,
-                admin: bool = False) -> User:
-    """Create an active user; ``admin`` binds the platform administrator role."""
+                admin: bool = False, email_verified: bool = False) -> User:
+    """Create an active user; ``admin`` binds the platform administrator role.
+
+    ``email_verified``: the platform vouches for the address (a platform administrator made the
+    account); OpenID Connect passes it on to relying parties as ``email_verified``.
+    """
     email = normalize_email(email)
     if get_user_by_email(email) is not None:
         raise Conflict(f"A user with the email {email} already exists.",
@@ -86,7 +90,8 @@ def create_user(email: str, name: str | None = None, password: str | None = None
     if password is not None:
         check_password_policy(password, email)
     user = User(email=email, name=(name or email.split("@")[0]).strip()[:255],
-                password_hash=_hasher().hash(password) if password else None)
+                password_hash=_hasher().hash(password) if password else None,
+                email_verified_at=utcnow() if email_verified else None)
     db.session.add(user)
     db.session.flush()
     if admin:
