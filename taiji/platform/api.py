@@ -84,7 +84,13 @@ class TaijiApi(Api):
         detail = data.get("message") or error.description
         headers = dict(data.get("headers") or {})
         if error.code == 401:
-            headers.setdefault("WWW-Authenticate", 'Bearer realm="taiji"')
+            # RFC 6750 §3.1: a token that was sent and refused is named invalid_token; a request
+            # that sent none gets the bare challenge, with no error code.
+            challenge = 'Bearer realm="taiji"'
+            if g.get("auth_attempted"):
+                challenge += ', error="invalid_token", error_description="The access token is not valid, ' \
+                             'or expired, or revoked."'
+            headers.setdefault("WWW-Authenticate", challenge)
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             headers.setdefault("Allow", ", ".join(error.valid_methods))
         if not is_api_request():

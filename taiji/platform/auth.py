@@ -32,6 +32,8 @@ class Principal:
     # Scopes of the token that authenticated the call; None means "all the user has".
     scopes: frozenset[str] | None = None
     token_id: int | None = None
+    # The OAuth client whose access token authenticated the call (None: session or personal token).
+    client_id: str | None = None
 
 
 class PlatformRole(enum.StrEnum):

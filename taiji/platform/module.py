@@ -22,6 +22,8 @@ class NavItem:
     icon: str = "circle"
     permission: str | None = None
     order: int = 100
+    # principal -> a number shown beside the entry (pending things waiting for the user), or 0.
+    badge: Callable[[Any], int] | None = None
 
 
 @dataclass

@@ -43,6 +43,7 @@ REQUESTS = {
     "tm:quota:write": Needs("PUT", "/api/v1/tenants/{t}/quotas/members", {"limit": 40}, scope="platform"),
     "tm:audit:read": Needs("GET", "/api/v1/tenants/{t}/audit"),
     "iam:user:read": Needs("GET", "/api/v1/users", scope="platform"),
+    "iam:account:write": Needs("PATCH", "/api/v1/me", {"name": "Matrix"}, scope="platform"),
     "iam:user:write": Needs(
         "POST",
         "/api/v1/users",
@@ -134,6 +135,10 @@ def test_the_grants_are_the_documented_policy(app):
     pipeline_reads = {"cicd:pipeline:read"}
     pipeline_runs = pipeline_reads | {"cicd:pipeline:run"}
     pipeline_admin = pipeline_runs | {"cicd:secret:write"}
+    # Every user manages their own account (a scoped token only if it lists the scope).
+    account = {"iam:account:write"}
+    reads = reads | account
+    managers = managers | account
     managers_all = (managers | catalog_writes | {"spm:rules:write"} | role_writes | tx_operate
                     | repo_admin | package_admin | pipeline_admin)
     assert granted("owner") == managers_all

@@ -101,8 +101,11 @@ def test_raising_the_limit_lets_the_next_member_in(api_as, admin, full_tenant):
     api = api_as(admin)
     api.put(f"/api/v1/tenants/{full_tenant.slug}/quotas/members", json={"limit": 3})
     assert (
-        api.post(f"/api/v1/tenants/{full_tenant.slug}/members", json={"email": user.email}).status_code == 201
+        api.post(f"/api/v1/tenants/{full_tenant.slug}/members", json={"email": user.email}).status_code == 202
     )
+    [waiting] = api_as(user).get("/api/v1/me/invitations").json
+    assert api_as(user).post(f"/api/v1/me/invitations/{waiting['id']}/accept").status_code == 200
+    assert services.count_members(full_tenant) == 3
 
 
 # -- serialized checks: the lock a check holds until its transaction ends ----------------------------

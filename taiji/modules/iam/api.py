@@ -33,11 +33,11 @@ class Me(MethodView):
         """The caller: profile, platform role and tenants"""
         return _me()
 
-    @auth.require()
+    @auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
     @blp.arguments(MeUpdateIn)
     @blp.response(200, MeOut)
     def patch(self, data):
-        """Change the caller's name or language"""
+        """Change the caller's name or language (iam:account:write)"""
         user = services.get_user(auth.current_principal().user_id)
         if "name" in data:
             services.update_profile(user, data["name"])
@@ -46,22 +46,34 @@ class Me(MethodView):
         return _me()
 
 
+def _token_manager():
+    """The caller's account, once it may manage personal access tokens (not an OAuth token)."""
+    principal = auth.current_principal()
+    services.check_token_management(principal)
+    return services.get_user(principal.user_id)
+
+
 @blp.route("/me/tokens")
 class MyTokens(MethodView):
-    @auth.require()
+    @auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
     @blp.response(200, TokenOut(many=True))
     def get(self):
-        """The caller's personal access tokens (never the tokens themselves)"""
-        return services.list_tokens(services.get_user(auth.current_principal().user_id))
+        """The caller's personal access tokens (never the tokens themselves; iam:account:write)"""
+        return services.list_tokens(_token_manager())
 
-    @auth.require()
+    @auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
     @blp.arguments(TokenIn)
     @blp.response(201, TokenCreatedOut)
     def post(self, data):
-        """Create a personal access token; the answer is the only time it is shown"""
-        user = services.get_user(auth.current_principal().user_id)
+        """Create a personal access token; the answer is the only time it is shown.
+
+        Needs iam:account:write. Called with a token, the new token's scopes must be among the
+        caller's and it must expire no later; OAuth access tokens cannot create one.
+        """
+        user = _token_manager()
         row, plaintext = services.create_token(user, data["name"], scopes=data["scopes"],
-                                               expires_at=data["expires_at"])
+                                               expires_at=data["expires_at"],
+                                               caller=auth.current_principal())
         # The response schema dumps this once; handing it an already dumped dict would dump twice.
         out = {name: getattr(row, name) for name in TokenOut().fields}
         out["token"] = plaintext
@@ -70,11 +82,11 @@ class MyTokens(MethodView):
 
 @blp.route("/me/tokens/<int:token_id>")
 class MyToken(MethodView):
-    @auth.require()
+    @auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
     @blp.response(204)
     def delete(self, token_id):
-        """Revoke one of the caller's tokens"""
-        services.revoke_token(services.get_user(auth.current_principal().user_id), token_id)
+        """Revoke one of the caller's tokens (iam:account:write)"""
+        services.revoke_token(_token_manager(), token_id)
 
 
 @blp.route("/users")
@@ -95,7 +107,9 @@ class Users(MethodView):
     @blp.response(201, UserOut)
     def post(self, data):
         """Create a user (platform administrators)"""
-        return services.create_user(data["email"], data.get("name"), data["password"], admin=data["admin"])
+        # Made by a platform administrator: the platform vouches for the address.
+        return services.create_user(data["email"], data.get("name"), data["password"], admin=data["admin"],
+                                    email_verified=True)
 
 
 @blp.route("/users/<int:user_id>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, EmailField, PasswordField, StringField
+from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 
@@ -16,6 +16,8 @@ class LoginForm(FlaskForm):
 class TokenForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
     expires_on = DateField(_l("Expires on"), validators=[Optional()])
+    # Choices are the permission catalog, filled in by the view; none ticked means all of yours.
+    scopes = SelectMultipleField(_l("Scopes"), choices=[], validate_choice=True)
 
 
 class ProfileForm(FlaskForm):

@@ -31,6 +31,10 @@ class User(TimestampMixin, Model):
     # Bumped to end every session at once (disable, password change).
     session_epoch: Mapped[int] = mapped_column(default=0)
     last_login_at: Mapped[timestamp | None]
+    # When the platform vouched for the email: set for accounts a platform administrator creates.
+    # An account made through an invitation link is not vouched for (the inviter holds the link
+    # too), nor one made by a directory. OpenID Connect tells relying parties (email_verified).
+    email_verified_at: Mapped[timestamp | None]
     # Second factor (TOTP, RFC 6238): the base32 secret once confirmed, and the last time step
     # accepted, so one code cannot be replayed inside its 30-second window.
     mfa_secret: Mapped[str | None] = mapped_column(sa.String(255))  # sealed (platform.crypto)

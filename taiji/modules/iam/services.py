@@ -21,14 +21,17 @@ from sqlalchemy.orm import Session
 from taiji.platform import audit
 from taiji.platform.auth import Access, PlatformRole, Principal, TenantRole, catalog
 from taiji.platform.db import Page, after_commit, db, paginate, utcnow
-from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
+from taiji.platform.errors import Conflict, Forbidden, Invalid, NotFound, field_error
 
 from . import sessions as console_sessions
 from .models import PersonalAccessToken, RoleBinding, User, UserStatus
+from .permissions import Perm
 from .roles import access as role_access
 from .sessions import lockout
 from .sessions import passwords as password_rules
 
+# Other modules guard account-changing routes with it (they reach IAM only through this file).
+ACCOUNT_WRITE = Perm.ACCOUNT_WRITE
 TOKEN_PREFIX = "tj_pat_"  # noqa: S105 - a marker that tells a token from other strings, no secret
 MIN_PASSWORD_LENGTH = password_rules.MIN_LENGTH
 _STRONG = PasswordHasher()
@@ -72,8 +75,12 @@ def check_password_policy(password: str, email: str | None = None) -> None:
 
 
 def create_user(email: str, name: str | None = None, password: str | None = None, *,
-                admin: bool = False) -> User:
-    """Create an active user; ``admin`` binds the platform administrator role."""
+                admin: bool = False, email_verified: bool = False) -> User:
+    """Create an active user; ``admin`` binds the platform administrator role.
+
+    ``email_verified``: the platform vouches for the address (a platform administrator made the
+    account); OpenID Connect passes it on to relying parties as ``email_verified``.
+    """
     email = normalize_email(email)
     if get_user_by_email(email) is not None:
         raise Conflict(f"A user with the email {email} already exists.",
@@ -83,7 +90,8 @@ def create_user(email: str, name: str | None = None, password: str | None = None
     if password is not None:
         check_password_policy(password, email)
     user = User(email=email, name=(name or email.split("@")[0]).strip()[:255],
-                password_hash=_hasher().hash(password) if password else None)
+                password_hash=_hasher().hash(password) if password else None,
+                email_verified_at=utcnow() if email_verified else None)
     db.session.add(user)
     db.session.flush()
     if admin:
@@ -228,8 +236,13 @@ def _hash_token(token: str) -> str:
 
 
 def create_token(user: User, name: str, *, scopes: list[str] | None = None,
-                 expires_at: dt.datetime | None = None) -> tuple[PersonalAccessToken, str]:
-    """Create a token; the plaintext is returned once and never stored."""
+                 expires_at: dt.datetime | None = None,
+                 caller: Principal | None = None) -> tuple[PersonalAccessToken, str]:
+    """Create a token; the plaintext is returned once and never stored.
+
+    ``caller`` is who asks over HTTP: a token can only make tokens weaker than itself (see
+    ``check_token_within_caller``). Server administration (the CLI) passes no caller.
+    """
     name = (name or "").strip()
     if "\x00" in name:
         raise field_error("name", "Must not contain the NUL character.")
@@ -238,17 +251,54 @@ def create_token(user: User, name: str, *, scopes: list[str] | None = None,
     if expires_at is not None and expires_at <= utcnow():
         raise field_error("expires_at", "The expiry must be in the future.")
     if scopes is not None:
+        scopes = list(dict.fromkeys(scopes))
         unknown = sorted(set(scopes) - set(catalog.permissions))
         if unknown:
             raise field_error("scopes", f"Unknown scopes: {', '.join(unknown)}.")
+    if caller is not None:
+        check_token_within_caller(caller, scopes, expires_at)
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = PersonalAccessToken(user_id=user.id, name=name[:100], token_hash=_hash_token(plaintext),
                               prefix=plaintext[:12], scopes=scopes, expires_at=expires_at)
     db.session.add(row)
     db.session.flush()
     audit.record("iam.token.created", "token", f"{user.email}/{name}",
-                 actor=user if not _in_request() else None)
+                 actor=user if not _in_request() else None,
+                 details={"scopes": scopes, "expires_at": expires_at.isoformat() if expires_at else None})
     return row, plaintext
+
+
+def check_token_management(caller: Principal) -> None:
+    """Personal access tokens are managed from the console, or with a personal access token.
+
+    An OAuth access token was handed to a third-party application for what its scopes say; letting
+    it mint a personal token would turn a 10-minute, revocable grant into a permanent credential.
+    """
+    if caller.client_id is not None:
+        raise Forbidden("An OAuth access token cannot manage personal access tokens; use the console "
+                        "or a personal access token.")
+
+
+def check_token_within_caller(caller: Principal, scopes: list[str] | None,
+                              expires_at: dt.datetime | None) -> None:
+    """A token may only create a token with no more scopes and no longer life than its own."""
+    check_token_management(caller)
+    if caller.scopes is not None:
+        wider = sorted(set(catalog.permissions) - caller.scopes) if scopes is None \
+            else sorted(set(scopes) - caller.scopes)
+        if wider:
+            raise Forbidden(
+                "The token you are using cannot create a token with more scopes than its own: "
+                + ("list the scopes (a subset of yours)." if scopes is None
+                   else f"{', '.join(wider)} {'is' if len(wider) == 1 else 'are'} not among them."),
+                errors={"json": {"scopes": [f"Choose among: {', '.join(sorted(caller.scopes))}."]}})
+    if caller.token_id is None:
+        return
+    own = db.session.get(PersonalAccessToken, caller.token_id)
+    limit = own.expires_at if own is not None else None
+    if limit is not None and (expires_at is None or expires_at > limit):
+        raise field_error("expires_at", f"The token you are using expires at {limit.isoformat()}; "
+                                        "a token it creates must expire no later.")
 
 
 def _in_request() -> bool:

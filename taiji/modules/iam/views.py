@@ -19,7 +19,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from taiji.platform import auth, tenancy
-from taiji.platform.errors import ServiceError
+from taiji.platform.errors import Forbidden, ServiceError
 
 from . import services, signin
 from . import sessions as console_sessions
@@ -65,7 +65,7 @@ def set_locale():
 
 
 @bp.route("/profile", methods=["GET", "POST"])
-@auth.require_login
+@auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
 def profile():
     user = services.get_user(auth.current_principal().user_id)
     form = ProfileForm(obj=user)
@@ -83,7 +83,7 @@ def profile():
 
 
 @bp.post("/profile/consents/<int:consent_id>/revoke")
-@auth.require_login
+@auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
 def revoke_consent(consent_id):
     """Forget an application's consent; it asks again, and its refresh tokens for this user end."""
     consents.revoke(services.get_user(auth.current_principal().user_id), consent_id)
@@ -92,7 +92,7 @@ def revoke_consent(consent_id):
 
 
 @bp.post("/profile/password")
-@auth.require_login
+@auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
 def change_password():
     """A new password ends every other session; this browser stays signed in with a fresh one."""
     user = services.get_user(auth.current_principal().user_id)
@@ -119,33 +119,58 @@ def change_password():
                            consents=consents.list_for(user)), 422
 
 
+def _scope_choices() -> list[tuple[str, str]]:
+    return [(name, str(label)) for name, label in sorted(auth.catalog.permissions.items())]
+
+
+def _token_problem(form: TokenForm, exc: ServiceError) -> None:
+    """Put a refused token on the form field it concerns, in the console's words."""
+    if "expires_at" in str(exc.errors):
+        form.expires_on.errors.append(
+            _("Choose a date no later than the expiry of the token you are using.")
+            if "no later" in exc.detail else _("Choose a date in the future."))
+    elif isinstance(exc, Forbidden) and "scopes" in str(exc.errors):
+        form.scopes.errors.append(_("The token you are using cannot create a token with more scopes "
+                                    "than its own."))
+    elif isinstance(exc, Forbidden):
+        form.name.errors.append(_("Personal access tokens cannot be managed with this kind of access."))
+    else:
+        form.name.errors.append(_("Give the token a name that says where it is used."))
+
+
 @bp.route("/profile/tokens", methods=["GET", "POST"])
-@auth.require_login
+@auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
 def tokens():
-    user = services.get_user(auth.current_principal().user_id)
+    principal = auth.current_principal()
+    services.check_token_management(principal)
+    user = services.get_user(principal.user_id)
     form = TokenForm()
+    form.scopes.choices = _scope_choices()
     created = None
     if form.validate_on_submit():
         expires = None
         if form.expires_on.data:
             expires = dt.datetime.combine(form.expires_on.data, dt.time(23, 59, 59), tzinfo=dt.UTC)
         try:
-            _row, created = services.create_token(user, form.name.data, expires_at=expires)
+            _row, created = services.create_token(user, form.name.data, scopes=form.scopes.data or None,
+                                                  expires_at=expires, caller=principal)
         except ServiceError as exc:
-            if "expires_at" in str(exc.errors):
-                form.expires_on.errors.append(_("Choose a date in the future."))
-            else:
-                form.name.errors.append(_("Give the token a name that says where it is used."))
+            _token_problem(form, exc)
             return render_template("iam/tokens.html", form=form, tokens=services.list_tokens(user)), 422
         flash(_("Token created. Copy it now: it will not be shown again."), "success")
         form = TokenForm(formdata=None)
-    return render_template("iam/tokens.html", form=form, tokens=services.list_tokens(user), created=created)
+        form.scopes.choices = _scope_choices()
+    status = 422 if form.errors else 200
+    return render_template("iam/tokens.html", form=form, tokens=services.list_tokens(user),
+                           created=created), status
 
 
 @bp.post("/profile/tokens/<int:token_id>/revoke")
-@auth.require_login
+@auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
 def revoke_token(token_id):
-    services.revoke_token(services.get_user(auth.current_principal().user_id), token_id)
+    principal = auth.current_principal()
+    services.check_token_management(principal)
+    services.revoke_token(services.get_user(principal.user_id), token_id)
     flash(_("Token revoked."), "success")
     return redirect(url_for("iam.tokens"))
 
@@ -164,7 +189,8 @@ def create_user():
     form = UserForm()
     if form.validate_on_submit():
         try:
-            services.create_user(form.email.data, form.name.data, form.password.data, admin=form.admin.data)
+            services.create_user(form.email.data, form.name.data, form.password.data, admin=form.admin.data,
+                                 email_verified=True)
         except ServiceError as exc:
             if "password" in str(exc.errors):
                 form.password.errors.append(mfa_views.password_message(form.password.data, form.email.data))
@@ -201,7 +227,7 @@ def user_status(user_id):
 
 
 @bp.get("/profile/sessions")
-@auth.require_login
+@auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
 def sessions():
     user = services.get_user(auth.current_principal().user_id)
     return render_template("iam/sessions.html", sessions=console_sessions.list_sessions(user),
@@ -209,7 +235,7 @@ def sessions():
 
 
 @bp.post("/profile/sessions/<int:session_id>/revoke")
-@auth.require_login
+@auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
 def revoke_session(session_id):
     user = services.get_user(auth.current_principal().user_id)
     mine = session_id == console_sessions.current_session_id(session)

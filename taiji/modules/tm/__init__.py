@@ -27,6 +27,8 @@ module = Module(
         NavItem(_l("Settings"), "tm.settings", permission=permissions.Perm.TENANT_WRITE, order=920),
         NavItem(_l("Tenants"), "tm.admin_tenants", scope="platform",
                 permission=permissions.Perm.TENANT_CREATE, order=10),
+        NavItem(_l("Invitations"), "tm.my_invitations", scope="user", order=15,
+                badge=lambda principal: services.count_pending_invitations(principal.email)),
     ],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
     event_handlers=events.HANDLERS,

@@ -24,6 +24,7 @@ from .schemas import (
     MemberOut,
     MemberPatchIn,
     MemberQueryIn,
+    MyInvitationOut,
     QuotaIn,
     QuotaOut,
     TenantIn,
@@ -119,10 +120,15 @@ class Members(MethodView):
 
     @auth.require(Perm.MEMBER_WRITE)
     @blp.arguments(MemberIn)
-    @blp.response(201, MemberOut)
+    @blp.response(202, InvitationCreatedOut)
     def post(self, data, tenant):
-        """Add an existing user directly (invite people without an account)"""
-        return services.add_member(_tenant(), data["email"], data["role"], actor=auth.current_principal())
+        """Add someone by email: they are invited, and become a member when they accept.
+
+        The answer is the same whether or not the email has an account (as `POST .../invitations`).
+        """
+        invitation, token = services.invite(_tenant(), data["email"], data["role"],
+                                            actor=auth.current_principal())
+        return _invitation_out(invitation, token)
 
 
 @blp.route(T + "/members/<int:user_id>")
@@ -194,11 +200,44 @@ class InvitationItem(MethodView):
 
 @blp.route("/invitations/<token>/accept")
 class InvitationAccept(MethodView):
-    @auth.require()
+    @auth.require(iam.ACCOUNT_WRITE, tenant_scoped=False)
     @blp.response(200, TenantOut)
     def post(self, token):
-        """Accept an invitation addressed to the caller's email"""
+        """Accept an invitation addressed to the caller's email (iam:account:write)"""
         return services.accept_invitation(token, auth.current_principal().user_id)
+
+
+@blp.route("/me/invitations")
+class MyInvitations(MethodView):
+    @auth.require()
+    @blp.response(200, MyInvitationOut(many=True))
+    def get(self):
+        """Invitations waiting for the caller's answer (addressed to their email)"""
+        views = services.pending_invitations_for(auth.current_principal().user_id)
+        inviters = iam.users_by_ids(v.invitation.created_by_id for v in views if v.invitation.created_by_id)
+        return [{"id": v.invitation.id, "tenant": {"slug": v.tenant.slug, "name": v.tenant.name},
+                 "role": v.invitation.role, "created_at": v.invitation.created_at,
+                 "expires_at": v.invitation.expires_at,
+                 "invited_by": getattr(inviters.get(v.invitation.created_by_id), "email", None)}
+                for v in views]
+
+
+@blp.route("/me/invitations/<int:invitation_id>/accept")
+class MyInvitationAccept(MethodView):
+    @auth.require(iam.ACCOUNT_WRITE, tenant_scoped=False)
+    @blp.response(200, TenantOut)
+    def post(self, invitation_id):
+        """Accept one of the caller's invitations: they become a member (iam:account:write)"""
+        return services.accept_my_invitation(invitation_id, auth.current_principal().user_id)
+
+
+@blp.route("/me/invitations/<int:invitation_id>/decline")
+class MyInvitationDecline(MethodView):
+    @auth.require(iam.ACCOUNT_WRITE, tenant_scoped=False)
+    @blp.response(204)
+    def post(self, invitation_id):
+        """Decline one of the caller's invitations (iam:account:write)"""
+        services.decline_my_invitation(invitation_id, auth.current_principal().user_id)
 
 
 @blp.route(T + "/quotas")

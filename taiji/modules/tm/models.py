@@ -21,10 +21,13 @@ class Member(TenantOwnedMixin, Model):
 
 
 class Invitation(TenantOwnedMixin, Model):
+    """Membership offered to an email address; nobody becomes a member without accepting one."""
+
     __tablename__ = "tm_invitation"
 
     id: Mapped[intpk]
-    email: Mapped[str] = mapped_column(sa.String(255))
+    # Indexed: every console page counts the signed-in user's pending invitations by email.
+    email: Mapped[str] = mapped_column(sa.String(255), index=True)
     role: Mapped[str] = mapped_column(sa.String(20))
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[timestamp] = mapped_column(default=utcnow)
@@ -33,10 +36,13 @@ class Invitation(TenantOwnedMixin, Model):
     accepted_at: Mapped[timestamp | None]
     accepted_by_id: Mapped[int | None]
     revoked_at: Mapped[timestamp | None]
+    declined_at: Mapped[timestamp | None]
 
     def state(self, now) -> str:
         if self.accepted_at is not None:
             return "accepted"
+        if self.declined_at is not None:
+            return "declined"
         if self.revoked_at is not None:
             return "revoked"
         if self.expires_at <= now:

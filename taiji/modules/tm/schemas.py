@@ -76,6 +76,20 @@ class InvitationCreatedOut(InvitationOut):
     accept_url = fields.String(metadata={"description": "The link to send to the invitee; shown only once"})
 
 
+class InvitedTenantOut(Schema):
+    slug = fields.String()
+    name = fields.String()
+
+
+class MyInvitationOut(Schema):
+    id = fields.Integer()
+    tenant = fields.Nested(InvitedTenantOut)
+    role = fields.String()
+    invited_by = fields.String(allow_none=True, metadata={"description": "The inviter's email"})
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime()
+
+
 class InvitationQueryIn(Schema):
     all = fields.Boolean(load_default=False, metadata={"description": "Include accepted, revoked, expired"})
 

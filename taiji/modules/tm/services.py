@@ -7,22 +7,19 @@ bindings; TM asks ``iam.services`` to bind them.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
-import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import current_app
 
 from taiji.modules.iam import services as iam
 from taiji.platform import audit, events, quotas
 from taiji.platform.auth import Principal, TenantRole
-from taiji.platform.db import Page, db, paginate, utcnow
+from taiji.platform.db import Page, db, paginate
 from taiji.platform.errors import Conflict, Forbidden, Invalid, NotFound, field_error
 from taiji.platform.tenancy import RESERVED_SLUGS, SLUG_PATTERN, Tenant, TenantStatus, tenant_by_slug
 
-from .models import Invitation, Member
+from .models import Member
 
 MEMBERS_METER = "members"
 
@@ -226,7 +223,12 @@ def _acting_role(tenant: Tenant, actor: Principal) -> str | None:
 
 
 def add_member(tenant: Tenant, email: str, role: str, *, actor: Principal) -> MemberView:
-    """Add an existing user directly (no invitation)."""
+    """Make an existing user a member at once, without asking them.
+
+    Only for trusted code running in the server (tests, seeding); no HTTP route calls it, since
+    nobody may be put into a tenant without consenting, and its 404 for an unknown address would
+    tell an owner which emails have accounts. Routes call ``invite``.
+    """
     _check_role_grant(tenant, role, actor)
     user = iam.get_user_by_email(iam.normalize_email(email))
     if user is None:
@@ -276,118 +278,6 @@ def remove_member(tenant: Tenant, user_id: int, *, actor: Principal) -> None:
     db.session.flush()
 
 
-# -- invitations -------------------------------------------------------------------------------
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def invitation_url(token: str) -> str:
-    return f"{current_app.config['BASE_URL']}/invitations/{token}"
-
-
-def invite(tenant: Tenant, email: str, role: str, *, actor: Principal) -> tuple[Invitation, str]:
-    """Invite by email; returns the invitation and its token (shown once, stored hashed).
-
-    Inviting the same address again replaces the pending invitation with a fresh link.
-    """
-    email = iam.normalize_email(email)
-    _check_role_grant(tenant, role, actor)
-    existing_user = iam.get_user_by_email(email)
-    if existing_user is not None and _member_row(tenant, existing_user.id) is not None:
-        raise Conflict(f"{email} is already a member.", errors={"json": {"email": ["Already a member."]}})
-    quotas.check(tenant, MEMBERS_METER)
-    now = utcnow()
-    for old in db.session.execute(
-        sa.select(Invitation).where(Invitation.tenant_id == tenant.id, Invitation.email == email,
-                                    Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))
-    ).scalars():
-        old.revoked_at = now
-    token = secrets.token_urlsafe(32)
-    ttl = dt.timedelta(hours=current_app.config["INVITATION_TTL_HOURS"])
-    invitation = Invitation(tenant_id=tenant.id, email=email, role=role, token_hash=_hash(token),
-                            created_by_id=actor.user_id, expires_at=now + ttl)
-    db.session.add(invitation)
-    db.session.flush()
-    audit.record("tm.invitation.created", "invitation", email, tenant=tenant, details={"role": role})
-    return invitation, token
-
-
-def list_invitations(tenant: Tenant, *, pending_only: bool = True, page: int = 1,
-                     page_size: int = 20) -> Page[Invitation]:
-    stmt = sa.select(Invitation).where(Invitation.tenant_id == tenant.id)
-    if pending_only:
-        stmt = stmt.where(Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None),
-                          Invitation.expires_at > utcnow())
-    return paginate(stmt.order_by(Invitation.created_at.desc(), Invitation.id.desc()), page, page_size)
-
-
-def revoke_invitation(tenant: Tenant, invitation_id: int) -> None:
-    invitation = db.session.execute(
-        sa.select(Invitation).where(Invitation.tenant_id == tenant.id, Invitation.id == invitation_id)
-    ).scalar_one_or_none()
-    if invitation is None:
-        raise NotFound(f"No invitation {invitation_id}.")
-    if invitation.state(utcnow()) != "pending":
-        raise Conflict(f"The invitation is {invitation.state(utcnow())}; only a pending one can be revoked.")
-    invitation.revoked_at = utcnow()
-    audit.record("tm.invitation.revoked", "invitation", invitation.email, tenant=tenant)
-    db.session.flush()
-
-
-@dataclass
-class InvitationView:
-    invitation: Invitation
-    tenant: Tenant
-    state: str
-
-
-def find_invitation(token: str) -> InvitationView:
-    invitation = db.session.execute(
-        sa.select(Invitation).where(Invitation.token_hash == _hash(token))
-    ).scalar_one_or_none()
-    if invitation is None:
-        raise NotFound("This invitation link is not valid. Ask for a new one.")
-    tenant = db.session.get(Tenant, invitation.tenant_id)
-    return InvitationView(invitation, tenant, invitation.state(utcnow()))
-
-
-def accept_invitation(token: str, user_id: int) -> Tenant:
-    """The signed-in user accepts; the invitation's email must be theirs."""
-    view = find_invitation(token)
-    invitation, tenant = view.invitation, view.tenant
-    if view.state != "pending":
-        messages = {"accepted": "This invitation was already accepted.",
-                    "revoked": "This invitation was withdrawn. Ask for a new one.",
-                    "expired": "This invitation has expired. Ask for a new one."}
-        raise Conflict(messages[view.state])
-    user = iam.get_user(user_id)
-    if user.email != invitation.email:
-        raise Forbidden(f"This invitation is for {invitation.email}; you are signed in as {user.email}.")
-    if not tenant.is_active:
-        raise Conflict(f"The tenant '{tenant.slug}' is suspended.")
-    if _member_row(tenant, user_id) is None:
-        _add_member(tenant, user_id, invitation.role, invited_by_id=invitation.created_by_id)
-    invitation.accepted_at = utcnow()
-    invitation.accepted_by_id = user_id
-    audit.record("tm.invitation.accepted", "invitation", invitation.email, tenant=tenant, actor=user)
-    db.session.flush()
-    return tenant
-
-
-def register_and_accept(token: str, name: str, password: str):
-    """Create the account for an invited address that has none yet, then accept."""
-    view = find_invitation(token)
-    if view.state != "pending":
-        raise Conflict(f"This invitation is {view.state}.")
-    if iam.get_user_by_email(view.invitation.email) is not None:
-        raise Conflict("An account with this email exists; sign in to accept.")
-    user = iam.create_user(view.invitation.email, name, password)
-    accept_invitation(token, user.id)
-    return user, view.tenant
-
-
 # -- quotas and audit --------------------------------------------------------------------------
 
 
@@ -413,3 +303,25 @@ def register_meters() -> None:
     from flask_babel import lazy_gettext as _l
 
     quotas.register(quotas.Meter(MEMBERS_METER, _l("Members"), 500, count_members))
+
+
+# Invitations live in their own file (they build on the member functions above); other modules
+# keep reaching them here, through this file.
+from .invitations import (  # noqa: E402
+    InvitationView,
+    accept_invitation,
+    accept_my_invitation,
+    count_pending_invitations,
+    decline_my_invitation,
+    find_invitation,
+    invitation_url,
+    invite,
+    list_invitations,
+    pending_invitations_for,
+    register_and_accept,
+    revoke_invitation,
+)
+
+__all__ = ["InvitationView", "accept_invitation", "accept_my_invitation", "count_pending_invitations",
+           "decline_my_invitation", "find_invitation", "invitation_url", "invite", "list_invitations",
+           "pending_invitations_for", "register_and_accept", "revoke_invitation"]

@@ -59,9 +59,52 @@ def home():
         return redirect(url_for("iam.login"))
     tenants = services.list_tenants(principal, page=1, page_size=50)
     mine = [t for t in tenants.items if t.id in set(iam.tenant_ids_of(principal.user_id))]
-    if len(mine) == 1 and not principal.is_admin:
+    invitations = services.pending_invitations_for(principal.user_id)
+    # Someone with one tenant goes straight into it, unless invitations wait for an answer here.
+    if len(mine) == 1 and not principal.is_admin and not invitations:
         return redirect(url_for("tm.overview", tenant=mine[0].slug))
-    return render_template("tm/home.html", tenants=mine)
+    return render_template("tm/home.html", tenants=mine, invitations=invitations, roles=dict(ROLE_CHOICES))
+
+
+@bp.get("/invitations")
+@auth.require_login
+def my_invitations():
+    """The signed-in user's pending invitations, to accept or decline (no link needed)."""
+    views = services.pending_invitations_for(auth.current_principal().user_id)
+    inviters = iam.users_by_ids(v.invitation.created_by_id for v in views if v.invitation.created_by_id)
+    return render_template("tm/my_invitations.html", invitations=views, inviters=inviters,
+                           roles=dict(ROLE_CHOICES))
+
+
+@bp.post("/invitations/<int:invitation_id>/accept")
+@auth.require(iam.ACCOUNT_WRITE, tenant_scoped=False)
+def accept_my_invitation(invitation_id):
+    try:
+        t = services.accept_my_invitation(invitation_id, auth.current_principal().user_id)
+    except QuotaExceeded as exc:
+        flash(quota_problem(exc), "error")
+    except ServiceError as exc:
+        if exc.status == 404:
+            abort(404)
+        flash(_invitation_problem(exc), "error")
+    else:
+        flash(_("Welcome to %(name)s.", name=t.name), "success")
+        return redirect(url_for("tm.overview", tenant=t.slug))
+    return redirect(url_for("tm.my_invitations"))
+
+
+@bp.post("/invitations/<int:invitation_id>/decline")
+@auth.require(iam.ACCOUNT_WRITE, tenant_scoped=False)
+def decline_my_invitation(invitation_id):
+    try:
+        services.decline_my_invitation(invitation_id, auth.current_principal().user_id)
+    except ServiceError as exc:
+        if exc.status == 404:
+            abort(404)
+        flash(_invitation_problem(exc), "error")
+    else:
+        flash(_("Invitation declined."), "success")
+    return redirect(url_for("tm.my_invitations"))
 
 
 @bp.get("/t/<tenant>/")
@@ -226,19 +269,21 @@ def invitation(token):
     except ServiceError:
         return render_template("tm/invitation.html", view=None), 404
     principal = auth.current_principal()
-    account_exists = iam.get_user_by_email(view.invitation.email) is not None
     form = RegisterForm()
 
+    # Whoever holds the link (the inviter too) sees the same page whether or not the address has
+    # an account: both ways to accept are offered, signing in and creating the account.
     def page(status=200):
-        return render_template("tm/invitation.html", view=view, form=form, account_exists=account_exists,
-                               roles=dict(ROLE_CHOICES)), status
+        return render_template("tm/invitation.html", view=view, form=form, roles=dict(ROLE_CHOICES)), status
 
     if request.method != "POST":
         return page()
     try:
         if principal is not None:
+            if not auth.can(iam.ACCOUNT_WRITE):
+                abort(403)
             t = services.accept_invitation(token, principal.user_id)
-        elif not account_exists and form.validate_on_submit():
+        elif form.validate_on_submit():
             user, t = services.register_and_accept(token, form.name.data, form.password.data)
             iam.start_session(user)
         else:

@@ -51,16 +51,26 @@ def _my_tenants(principal, current) -> list:
     return tenancy.tenants_by_ids(ids)
 
 
+def _badges(principal, items) -> dict[str, int]:
+    """endpoint -> the number to show beside a user-menu entry (computed only where declared)."""
+    if principal is None:
+        return {}
+    counts = {item.endpoint: item.badge(principal) for item in items if item.badge is not None}
+    return {endpoint: n for endpoint, n in counts.items() if n}
+
+
 def _context():
     principal = auth.current_principal()
     tenant = tenancy.current()
+    nav_user = nav_for("user") if principal else []
     return {
         "principal": principal,
         "current_tenant": tenant,
         "my_tenants": _my_tenants(principal, tenant),
         "nav_tenant": nav_for("tenant", tenant) if principal and tenant else [],
         "nav_platform": nav_for("platform") if principal else [],
-        "nav_user": nav_for("user") if principal else [],
+        "nav_user": nav_user,
+        "nav_badges": _badges(principal, nav_user),
         "languages": current_app.config["LANGUAGES"],
         "current_locale": select_locale(),
         "can": auth.can,

@@ -135,8 +135,10 @@ def test_leaving_the_tenant_drops_extra_bindings_so_rejoining_starts_clean(api_a
     assert api_as(dave).get(_url(tenant, "/audit")).status_code == 200
 
     assert owner_api.delete(_url(tenant, f"/members/{dave.id}")).status_code == 204
-    rejoined = owner_api.post(_url(tenant, "/members"), json={"email": dave.email, "role": "viewer"})
-    assert rejoined.status_code == 201
+    invited = owner_api.post(_url(tenant, "/members"), json={"email": dave.email, "role": "viewer"})
+    assert invited.status_code == 202
+    [waiting] = api_as(dave).get("/api/v1/me/invitations").json
+    assert api_as(dave).post(f"/api/v1/me/invitations/{waiting['id']}/accept").status_code == 200
 
     assert api_as(dave).get(_url(tenant, "/audit")).status_code == 403
     assert owner_api.get(_url(tenant, "/groups/qa/members")).json == []

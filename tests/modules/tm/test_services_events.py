@@ -33,7 +33,10 @@ def test_creating_a_tenant_publishes_tenant_created_and_member_added(api_as, adm
 def test_adding_and_removing_a_member_publish_events(api_as, admin, tenant):
     user = make_user()
     api = api_as(admin)
-    assert api.post(f"/api/v1/tenants/{tenant.slug}/members", json={"email": user.email}).status_code == 201
+    assert api.post(f"/api/v1/tenants/{tenant.slug}/members", json={"email": user.email}).status_code == 202
+    assert not [e for e in _events("tm.member.added") if e.payload["user_id"] == user.id]  # not yet
+    [waiting] = api_as(user).get("/api/v1/me/invitations").json
+    assert api_as(user).post(f"/api/v1/me/invitations/{waiting['id']}/accept").status_code == 200
     assert api.delete(f"/api/v1/tenants/{tenant.slug}/members/{user.id}").status_code == 204
     added = [e for e in _events("tm.member.added") if e.payload["user_id"] == user.id]
     removed = [e for e in _events("tm.member.removed") if e.payload["user_id"] == user.id]

@@ -106,9 +106,10 @@ def user_mfa_reset(user_id):
 
 
 def register(bp) -> None:
-    bp.add_url_rule("/profile/mfa", "mfa", auth.require_login(mfa_page), methods=["GET"])
-    bp.add_url_rule("/profile/mfa/enable", "mfa_enable", auth.require_login(mfa_enable), methods=["POST"])
-    bp.add_url_rule("/profile/mfa/disable", "mfa_disable", auth.require_login(mfa_disable), methods=["POST"])
+    account = auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
+    bp.add_url_rule("/profile/mfa", "mfa", account(mfa_page), methods=["GET"])
+    bp.add_url_rule("/profile/mfa/enable", "mfa_enable", account(mfa_enable), methods=["POST"])
+    bp.add_url_rule("/profile/mfa/disable", "mfa_disable", account(mfa_disable), methods=["POST"])
     admin = auth.require(Perm.USER_WRITE, tenant_scoped=False)
     bp.add_url_rule("/admin/users/<int:user_id>/unlock", "user_unlock", admin(user_unlock), methods=["POST"])
     bp.add_url_rule("/admin/users/<int:user_id>/mfa/reset", "user_mfa_reset", admin(user_mfa_reset),

@@ -43,6 +43,8 @@ class Clients(MethodView):
             trusted=data["trusted"],
             post_logout_redirect_uris=data["post_logout_redirect_uris"],
             created_by_id=auth.current_principal().user_id,
+            can_introspect=data["can_introspect"],
+            resource=data["resource"],
         )
         client.client_secret = secret  # transient: dumped into this answer, never stored
         return client
@@ -60,7 +62,7 @@ class ClientItem(MethodView):
     @blp.arguments(ClientPatchIn)
     @blp.response(200, ClientOut)
     def patch(self, data, client_id):
-        """Change redirect URIs, scopes, grants, the name, or disable/enable the client"""
+        """Change redirect URIs, scopes, grants, the name, introspection, resource, or disable/enable"""
         return services.update_client(client_id, data)
 
     @auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)

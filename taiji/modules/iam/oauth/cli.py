@@ -47,6 +47,8 @@ def _client_json(client, secret=None) -> dict:
         "redirect_uris": client.redirect_uris,
         "grant_types": client.grant_types,
         "scope": client.scope,
+        "can_introspect": client.can_introspect,
+        "resource": client.resource,
     }
     if secret is not None:
         out["client_secret"] = secret
@@ -76,7 +78,11 @@ def clients():
 )
 @click.option("--scope", default=None, help="Scopes the client may ask for (default: openid profile email).")
 @click.option("--trusted", is_flag=True, help="First-party: users are not asked for consent.")
-def create_client(name, redirect_uris, logout_uris, public, grants, scope, trusted):
+@click.option("--introspect", "can_introspect", is_flag=True,
+              help="A resource server: may introspect every access token, not only its own.")
+@click.option("--resource", default=None,
+              help="Resource indicator (RFC 8707) of the API this client serves, e.g. https://api.example.com.")
+def create_client(name, redirect_uris, logout_uris, public, grants, scope, trusted, can_introspect, resource):
     """Register a client; prints JSON with client_id (and client_secret, shown only now)."""
     from . import services
 
@@ -89,10 +95,32 @@ def create_client(name, redirect_uris, logout_uris, public, grants, scope, trust
             scope=scope,
             trusted=trusted,
             post_logout_redirect_uris=list(logout_uris),
+            can_introspect=can_introspect,
+            resource=resource,
         )
         return _client_json(client, secret)
 
     click.echo(json.dumps(_run(work), indent=2))
+
+
+@clients.command("update")
+@click.argument("client_id")
+@click.option("--introspect/--no-introspect", "can_introspect", default=None,
+              help="Allow (or stop allowing) the client to introspect every access token.")
+@click.option("--resource", default=None,
+              help="Resource indicator (RFC 8707) the client serves; an empty string removes it.")
+def update_client(client_id, can_introspect, resource):
+    """Change what a client may do as a resource server; prints the client as JSON."""
+    from . import services
+
+    data = {}
+    if can_introspect is not None:
+        data["can_introspect"] = can_introspect
+    if resource is not None:
+        data["resource"] = resource or None
+    if not data:
+        raise click.UsageError("Nothing to change: give --introspect/--no-introspect or --resource.")
+    click.echo(json.dumps(_run(lambda: _client_json(services.update_client(client_id, data))), indent=2))
 
 
 @clients.command("list")

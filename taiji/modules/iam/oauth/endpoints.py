@@ -58,6 +58,7 @@ def discovery():
             "nonce",
             "sid",
             "email",
+            "email_verified",
             "name",
             "preferred_username",
             "locale",
@@ -65,7 +66,9 @@ def discovery():
             services.ROLES_CLAIM,
         ],
         "prompt_values_supported": ["none", "login", "consent"],
+        # Asked for anyway, they are refused (request_not_supported, request_uri_not_supported).
         "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
         "claims_parameter_supported": False,
     }
     response = jsonify(body)
@@ -192,24 +195,34 @@ def revoke():
     return _guarded(lambda: server.create_endpoint_response("revocation"))
 
 
+def _bearer_refused(status: int, error: str | None, description: str, **params):
+    """RFC 6750 §3: a challenge naming the error, except when the request carried no token at all
+    (§3.1: then no error code, just the scheme and realm)."""
+    challenge = 'Bearer realm="taiji"'
+    for name, value in (({"error": error} if error else {}) | params).items():
+        challenge += f', {name}="{value}"'
+    body = {"error": error, "error_description": description} if error else {"error_description": description}
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = challenge
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.route("/oauth/userinfo", methods=["GET", "POST"])
 def userinfo():
     header = request.headers.get("Authorization", "")
-    value = header[7:].strip() if header[:7].lower() == "bearer " else None
-    claims = tokens.verify_access_token(value) if value else None
+    if header[:7].lower() != "bearer ":
+        return _bearer_refused(401, None, "Send an access token with the openid scope.")
+    claims = tokens.verify_access_token(header[7:].strip())
     user = None
-    if claims is not None and claims.get(tokens.GRANT_CLAIM) and "openid" in scope_list(claims.get("scope")):
+    if claims is not None and claims.get(tokens.GRANT_CLAIM):
         user = iam.get_user(int(claims["sub"]))
     if user is None or not user.is_active:
-        response = jsonify(
-            {
-                "error": "invalid_token",
-                "error_description": "A valid access token with the openid scope is required.",
-            }
-        )
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-        return response
+        return _bearer_refused(401, "invalid_token", "The access token is not valid, or expired, or revoked.")
+    if "openid" not in scope_list(claims.get("scope")):
+        return _bearer_refused(403, "insufficient_scope", "The access token lacks the openid scope.",
+                               scope="openid")
     response = jsonify(services.user_claims(user, claims["scope"]))
     response.headers["Cache-Control"] = "no-store"
     return response

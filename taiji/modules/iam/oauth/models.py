@@ -38,6 +38,11 @@ class OAuthClient(TimestampMixin, Model):
     scope: Mapped[str] = mapped_column(sa.String(2000), default="openid profile email")
     # A disabled client is unknown to every endpoint: no sign-in, no token, no refresh.
     enabled: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    # A resource server (an API that accepts Taiji's access tokens) may introspect every token.
+    can_introspect: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The resource indicator (RFC 8707) of the API this client serves: tokens asked for it carry it
+    # as their ``aud``, and this client may introspect them.
+    resource: Mapped[str | None] = mapped_column(sa.String(2000), unique=True)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("iam_user.id", ondelete="SET NULL"))
 
     # -- authlib ClientMixin --------------------------------------------------------------------
@@ -105,6 +110,9 @@ class OAuthGrant(Model):
     code_challenge_method: Mapped[str | None] = mapped_column(sa.String(10))
     # The console session the user approved from; RP-initiated logout revokes by it.
     session_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    # Resource indicators the authorization asked for (RFC 8707); tokens of this grant are limited
+    # to them. None: no restriction (the tokens' audience is then the client itself).
+    resources: Mapped[list | None] = mapped_column(sa.JSON)
     auth_time: Mapped[int | None] = mapped_column(sa.BigInteger)
     created_at: Mapped[timestamp] = mapped_column(default=utcnow)
     expires_at: Mapped[timestamp]

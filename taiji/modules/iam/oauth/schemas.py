@@ -28,6 +28,13 @@ class ClientIn(Schema):
     trusted = fields.Boolean(
         load_default=False, metadata={"description": "First-party: skips the consent page"}
     )
+    can_introspect = fields.Boolean(load_default=False, metadata={
+        "description": "A resource server: may introspect every access token, not only its own"})
+    resource = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=2000),
+        metadata={"description": "The resource indicator (RFC 8707, an absolute URI) of the API this "
+                  "client serves: tokens asked for it carry it as aud, and this client may introspect them"},
+    )
 
 
 class ClientPatchIn(Schema):
@@ -37,6 +44,9 @@ class ClientPatchIn(Schema):
     grant_types = fields.List(fields.String())
     scope = fields.String(validate=validate.Length(max=2000))
     trusted = fields.Boolean()
+    can_introspect = fields.Boolean()
+    resource = fields.String(allow_none=True, validate=validate.Length(max=2000),
+                             metadata={"description": "null or empty: serves no resource"})
     enabled = fields.Boolean(
         metadata={"description": "false: every endpoint refuses the client; its grants end"})
 
@@ -51,6 +61,8 @@ class ClientOut(Schema):
     grant_types = fields.List(fields.String())
     scope = fields.String()
     enabled = fields.Boolean()
+    can_introspect = fields.Boolean()
+    resource = fields.String(allow_none=True)
     secret_prefix = fields.String(
         allow_none=True, metadata={"description": "The first characters of the secret"}
     )

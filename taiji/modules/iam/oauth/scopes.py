@@ -51,3 +51,9 @@ def api_permissions(scope: str | None) -> frozenset[str] | bool | None:
         return None
     perms = frozenset(scopes & set(catalog.permissions))
     return perms if perms else False
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """``text`` as an OAuth ``error_description`` may carry it (RFC 6749 §5.2: %x20-21 / %x23-5B /
+    %x5D-7E): a client's own input quoted back must not turn a 400 into a 500."""
+    return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?" for c in text[:limit])

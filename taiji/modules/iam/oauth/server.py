@@ -20,7 +20,6 @@ from authlib.oauth2.rfc6749 import (
     grants,
 )
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
-from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oidc.core import grants as oidc_grants
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
@@ -31,9 +30,10 @@ from taiji.modules.iam import services as iam
 from taiji.platform import audit
 from taiji.platform.db import db, utcnow
 
-from . import keys, settings, tokens
+from . import keys, resources, settings, tokens
+from .authorization_checks import AuthorizationRequestChecks, S256CodeChallenge
 from .models import OAuthClient, OAuthGrant, OAuthToken
-from .scopes import digest, unknown_scopes
+from .scopes import digest, printable, scope_list, unknown_scopes
 
 CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post"]
 ALL_METHODS = [*CONFIDENTIAL_METHODS, "none"]
@@ -127,7 +127,17 @@ class TaijiAuthorizationServer(AuthorizationServer):
 
     def validate_requested_scope(self, scope):
         if unknown_scopes(scope):
-            raise InvalidScopeError(f"Unknown scope: {' '.join(unknown_scopes(scope))}.")
+            raise InvalidScopeError(f"Unknown scope: {printable(' '.join(unknown_scopes(scope)))}.")
+
+    def get_token_grant(self, request):
+        # RFC 6749 §5.2: unsupported_grant_type is for a type the server does not know; a request
+        # without one (or with two) is malformed. Raised here, it is answered by ``_guarded``.
+        given = request.payload.datalist.get("grant_type", [])
+        if not given or not given[0]:
+            raise InvalidRequestError("Missing 'grant_type'.")
+        if len(given) > 1:
+            raise InvalidRequestError("'grant_type' is given more than once.")
+        return super().get_token_grant(request)
 
 
 # -- grants ------------------------------------------------------------------------------------
@@ -139,13 +149,19 @@ class _Issuing:
     def _family(self) -> str | None:
         return None
 
+    def _granted_resources(self) -> list[str] | None:
+        """The resources the user's authorization was limited to (None: not limited)."""
+        return None
+
     def generate_token(
         self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True
     ):
         client = self.request.client
         scope = client.get_allowed_scope(scope)
+        audience = resources.for_token(resources.requested(self.request.payload), self._granted_resources())
         return tokens.issue(
-            client, user, scope, family=self._family(), include_refresh_token=include_refresh_token
+            client, user, scope, family=self._family(), include_refresh_token=include_refresh_token,
+            resources=audience,
         )
 
 
@@ -160,9 +176,13 @@ class AuthorizationCodeGrant(_Issuing, grants.AuthorizationCodeGrant):
     def _family(self):
         return self.request.authorization_code.family
 
+    def _granted_resources(self):
+        return self.request.authorization_code.resources
+
     def save_authorization_code(self, code, request):
         data = request.payload.data
         user = request.user
+        asked = resources.requested(request.payload)
         db.session.add(
             OAuthGrant(
                 code_hash=digest(code),
@@ -175,6 +195,7 @@ class AuthorizationCodeGrant(_Issuing, grants.AuthorizationCodeGrant):
                 code_challenge=data.get("code_challenge"),
                 code_challenge_method=data.get("code_challenge_method"),
                 session_id=console_session_id(),
+                resources=asked or None,
                 auth_time=session.get("idp_at") or int(time.time()),
                 expires_at=utcnow() + dt.timedelta(seconds=settings.seconds("OAUTH_CODE_TTL")),
             )
@@ -183,7 +204,7 @@ class AuthorizationCodeGrant(_Issuing, grants.AuthorizationCodeGrant):
             "iam.oauth.authorized",
             "oauth_client",
             request.client.client_id,
-            details={"scope": request.scope or ""},
+            details={"scope": request.scope or "", **({"resources": asked} if asked else {})},
             actor=user,  # the provider's session, which may have no console session beside it
         )
         db.session.flush()
@@ -217,29 +238,6 @@ class AuthorizationCodeGrant(_Issuing, grants.AuthorizationCodeGrant):
 
     def authenticate_user(self, authorization_code):
         return _active_user(authorization_code.user_id)
-
-
-class S256CodeChallenge(CodeChallenge):
-    """PKCE for every client, confidential ones too, and only the S256 method."""
-
-    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
-    CODE_CHALLENGE_METHODS = {"S256": CodeChallenge.CODE_CHALLENGE_METHODS["S256"]}
-
-    def validate_code_challenge(self, grant, redirect_uri):
-        data = grant.request.payload.data
-        if not data.get("code_challenge"):
-            raise InvalidRequestError(
-                "PKCE is required: send code_challenge with code_challenge_method=S256."
-            )
-        if data.get("code_challenge_method") != "S256":
-            raise InvalidRequestError("Only code_challenge_method=S256 is accepted.")
-        super().validate_code_challenge(grant, redirect_uri)
-
-    def validate_code_verifier(self, grant, result):
-        if not grant.request.form.get("code_verifier"):
-            raise InvalidRequestError("Missing 'code_verifier'.")
-        super().validate_code_verifier(grant, result)
 
 
 class OpenIDCode(oidc_grants.OpenIDCode):
@@ -289,6 +287,10 @@ class RefreshTokenGrant(_Issuing, grants.RefreshTokenGrant):
     def _family(self):
         return self.request.refresh_token.family
 
+    def _granted_resources(self):
+        return db.session.execute(sa.select(OAuthGrant.resources).where(
+            OAuthGrant.family == self.request.refresh_token.family)).scalar_one_or_none()
+
     def authenticate_refresh_token(self, refresh_token):
         row = tokens.find_refresh_token(refresh_token)
         if row is None or row.revoked_at is not None:
@@ -315,6 +317,16 @@ class RefreshTokenGrant(_Issuing, grants.RefreshTokenGrant):
 
 class ClientCredentialsGrant(_Issuing, grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
+
+    def validate_requested_scope(self):
+        # No user consents here: a machine asking for a scope it was not registered with gets an
+        # error (RFC 6749 §5.2), not a token silently emptied of what it needed.
+        super().validate_requested_scope()
+        allowed = set(scope_list(self.request.client.scope))
+        beyond = [s for s in scope_list(self.request.payload.scope) if s not in allowed]
+        if beyond:
+            raise InvalidScopeError(
+                f"The client is not registered for the scope {printable(' '.join(beyond))}.")
 
 
 # -- introspection, revocation, logout ----------------------------------------------------------
@@ -358,8 +370,18 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         return lookup_token(token_string, token_type_hint)
 
     def check_permission(self, token, client, request):
-        # A client sees its own tokens; first-party (trusted) clients act as resource servers for all.
-        return client.trusted or token.client_pk == client.id
+        """Who may see a token as it is (anyone else is told ``active: false``).
+
+        The client it was issued to; a client whose own id or resource indicator is in the token's
+        audience (the resource server it was meant for); and clients an administrator allowed to
+        introspect every token (``can_introspect``) or made first-party (``trusted``).
+        """
+        if client.trusted or client.can_introspect or token.client_pk == client.id:
+            return True
+        if isinstance(token, OAuthToken):
+            return False  # refresh tokens are the client's own business
+        audience = tokens.audiences(token.claims)
+        return client.client_id in audience or (client.resource is not None and client.resource in audience)
 
     def introspect_token(self, token):
         if isinstance(token, OAuthToken):
@@ -434,7 +456,8 @@ class EndSessionEndpoint(_EndSessionEndpoint):
 
 server = TaijiAuthorizationServer()
 server.register_grant(
-    AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode(require_nonce=True)]
+    AuthorizationCodeGrant,
+    [AuthorizationRequestChecks(), S256CodeChallenge(required=True), OpenIDCode(require_nonce=True)],
 )
 server.register_grant(RefreshTokenGrant)
 server.register_grant(ClientCredentialsGrant)

@@ -15,9 +15,9 @@ from taiji.modules.iam import sessions as console_sessions
 from taiji.platform import audit, auth, tenancy
 from taiji.platform.auth import Principal
 from taiji.platform.db import Page, db, paginate, utcnow
-from taiji.platform.errors import Invalid, NotFound, field_error
+from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
 
-from . import keys, tokens
+from . import keys, resources, settings, tokens
 from .console import CLIENT_ID as CONSOLE_CLIENT_ID
 from .models import OAuthClient, OAuthGrant, OAuthToken, SigningKey
 from .scopes import DEFAULT_CLIENT_SCOPE, api_permissions, digest, scope_list, unknown_scopes
@@ -43,6 +43,31 @@ def _check_uri(field: str, uri: str) -> str:
         # RFC 8252 §7.1: native apps use private-use schemes in reverse-domain form (com.example.app:/cb).
         raise field_error(field, f"'{uri}' must use http, https or a reverse-domain private scheme.")
     return uri
+
+
+def check_resource(field: str, uri: str | None) -> str | None:
+    """A resource indicator (RFC 8707 §2): an absolute http(s) URI without a fragment."""
+    uri = (uri or "").strip()
+    if not uri:
+        return None
+    why = resources.problem(uri)
+    if why:
+        raise field_error(field, f"A resource indicator {why}.")
+    return uri
+
+
+def _claim_resource(resource: str | None, client: OAuthClient | None = None) -> str | None:
+    """Check that no other client (nor Taiji's own API) already serves ``resource``."""
+    resource = check_resource("resource", resource)
+    if resource is None:
+        return None
+    if resource == settings.api_resource():
+        raise Conflict(f"'{resource}' is Taiji's own API.", errors={"json": {"resource": ["Reserved."]}})
+    other = db.session.execute(sa.select(OAuthClient.id).where(OAuthClient.resource == resource)).first()
+    if other is not None and (client is None or other[0] != client.id):
+        raise Conflict(f"Another client already serves '{resource}'.",
+                       errors={"json": {"resource": ["Already registered."]}})
+    return resource
 
 
 def _check_grants(grant_types: list[str] | None, public: bool) -> list[str]:
@@ -71,6 +96,8 @@ def create_client(
     trusted: bool = False,
     post_logout_redirect_uris: list[str] | None = None,
     created_by_id: int | None = None,
+    can_introspect: bool = False,
+    resource: str | None = None,
 ) -> tuple[OAuthClient, str | None]:
     """Register a client; the secret (confidential clients) is returned once and stored hashed."""
     name = (name or "").strip()
@@ -84,6 +111,10 @@ def create_client(
     scope = " ".join(scope_list(scope if scope is not None else DEFAULT_CLIENT_SCOPE))
     if unknown_scopes(scope):
         raise field_error("scope", f"Unknown scopes: {', '.join(unknown_scopes(scope))}.")
+    resource = _claim_resource(resource)
+    if (can_introspect or resource) and public:
+        raise field_error("can_introspect" if can_introspect else "resource",
+                          "A public client has no secret, so it cannot introspect tokens.")
     client = OAuthClient(
         client_id=CLIENT_ID_PREFIX + secrets.token_hex(12),
         name=name,
@@ -94,6 +125,8 @@ def create_client(
         grant_types=chosen,
         scope=scope,
         created_by_id=created_by_id,
+        can_introspect=bool(can_introspect),
+        resource=resource,
     )
     secret = None if public else _set_secret(client)
     db.session.add(client)
@@ -102,7 +135,8 @@ def create_client(
         "iam.oauth.client_created",
         "oauth_client",
         client.client_id,
-        details={"name": name, "public": public, "grant_types": chosen, "trusted": trusted},
+        details={"name": name, "public": public, "grant_types": chosen, "trusted": trusted,
+                 "can_introspect": bool(can_introspect), "resource": resource},
     )
     return client, secret
 
@@ -173,6 +207,12 @@ def update_client(client_id: str, data: dict) -> OAuthClient:
         client.scope = scope
     if "trusted" in data:
         client.trusted = bool(data["trusted"])
+    if "resource" in data:
+        client.resource = _claim_resource(data["resource"], client)
+    if "can_introspect" in data:
+        client.can_introspect = bool(data["can_introspect"])
+    if client.is_public and (client.can_introspect or client.resource):
+        raise field_error("can_introspect", "A public client has no secret, so it cannot introspect tokens.")
     if "enabled" in data and bool(data["enabled"]) != client.enabled:
         client.enabled = bool(data["enabled"])
         if not client.enabled:
@@ -227,6 +267,8 @@ def user_claims(user, scope: str) -> dict:
     claims = {"sub": str(user.id)}
     if "email" in scopes:
         claims["email"] = user.email
+        # Only what the platform vouches for: relying parties link accounts by verified emails.
+        claims["email_verified"] = user.email_verified_at is not None
     if "profile" in scopes:
         claims["name"] = user.name
         claims["preferred_username"] = user.email
@@ -279,6 +321,8 @@ def principal_from_access_token(token: str) -> Principal | None:
     claims = tokens.verify_access_token(token)
     if claims is None or not claims.get(tokens.GRANT_CLAIM):
         return None  # machine (client-credentials) tokens do not act as a user on the Taiji API
+    if not tokens.meant_for_taiji_api(claims):
+        return None  # a token asked for another resource server is not Taiji's to accept (RFC 9068 §4)
     perms = api_permissions(claims.get("scope"))
     if perms is False:
         return None
@@ -293,6 +337,7 @@ def principal_from_access_token(token: str) -> Principal | None:
         via="token",
         locale=user.locale,
         scopes=perms,
+        client_id=claims.get("client_id"),
     )
 
 

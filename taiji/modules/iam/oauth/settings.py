@@ -42,3 +42,8 @@ def flag(name: str) -> bool:
 def issuer() -> str:
     """The issuer identifier: TAIJI_BASE_URL, byte-equal in discovery and in every token."""
     return current_app.config["BASE_URL"].rstrip("/")
+
+
+def api_resource() -> str:
+    """The resource indicator (RFC 8707) of Taiji's own REST API: ask for it to call the API."""
+    return issuer() + "/api"

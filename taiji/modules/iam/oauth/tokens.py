@@ -1,6 +1,7 @@
 """Access tokens (RS256 JWTs, verifiable offline), refresh tokens (opaque, hashed) and revocation.
 
-Access-token claims: ``iss sub aud exp iat jti scope client_id`` (RFC 9068, header ``typ: at+jwt``),
+Access-token claims: ``iss sub aud exp iat jti scope client_id`` (RFC 9068, header ``typ: at+jwt``;
+``aud`` is the resource asked for with RFC 8707's ``resource``, else the client),
 plus ``tj_grant`` when the token comes from a user's authorization, so that revoking the grant
 (logout, a replayed code, a reused refresh token) makes it inactive at introspection and at the
 Taiji API before it expires. Tools that verify offline accept it until ``exp`` (10 minutes).
@@ -28,15 +29,23 @@ REFRESH_PREFIX = "tj_rt_"
 GRANT_CLAIM = "tj_grant"
 
 
-def issue(client: OAuthClient, user, scope: str, *, family: str | None, include_refresh_token: bool) -> dict:
-    """A token response body: a signed access token and, if asked, a new refresh token."""
+def issue(client: OAuthClient, user, scope: str, *, family: str | None, include_refresh_token: bool,
+          resources: list[str] | None = None) -> dict:
+    """A token response body: a signed access token and, if asked, a new refresh token.
+
+    The access token's ``aud`` is the resource indicators asked for (RFC 8707, RFC 9068 §3), or
+    the client itself when none was.
+    """
     ttl = settings.seconds("OAUTH_ACCESS_TOKEN_TTL")
     now = int(time.time())
     key = keys.signing_key()
+    audience: str | list[str] = client.client_id
+    if resources:
+        audience = resources[0] if len(resources) == 1 else list(resources)
     claims = {
         "iss": settings.issuer(),
         "sub": str(user.id) if user is not None else client.client_id,
-        "aud": client.client_id,
+        "aud": audience,
         "exp": now + ttl,
         "iat": now,
         "jti": secrets.token_urlsafe(16),
@@ -180,6 +189,20 @@ def is_revoked(claims: dict) -> bool:
     ).one()
     # A grant that is gone (its client deleted) revokes what it issued, like a revoked one.
     return bool(revoked or grant_gone or grant_revoked)
+
+
+def audiences(claims: dict) -> list[str]:
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        return [aud]
+    return [a for a in aud if isinstance(a, str)] if isinstance(aud, list) else []
+
+
+def meant_for_taiji_api(claims: dict) -> bool:
+    """Taiji's API accepts tokens asked for it (``resource=<base>/api``) and, as before resource
+    indicators, tokens whose audience is the client that holds them (none was asked for)."""
+    aud = audiences(claims)
+    return settings.api_resource() in aud or aud == [claims.get("client_id")]
 
 
 def verify_access_token(token: str) -> dict | None:

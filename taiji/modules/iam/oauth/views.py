@@ -28,6 +28,8 @@ def _form_data() -> dict:
         "grant_types": [g for g in GRANT_TYPES if request.form.get(f"grant_{g}") == "on"],
         "scope": request.form.get("scope", ""),
         "trusted": request.form.get("trusted") == "on",
+        "can_introspect": request.form.get("can_introspect") == "on",
+        "resource": request.form.get("resource", "").strip() or None,
     }
 
 
@@ -77,7 +79,8 @@ def create_client():
             data["name"], data["redirect_uris"], public=public, grant_types=data["grant_types"] or None,
             scope=data["scope"] or None, trusted=data["trusted"],
             post_logout_redirect_uris=data["post_logout_redirect_uris"],
-            created_by_id=auth.current_principal().user_id)
+            created_by_id=auth.current_principal().user_id,
+            can_introspect=data["can_introspect"], resource=data["resource"])
     except ServiceError as exc:
         page = services.list_clients(page=1, page_size=50)
         return render_template("iam_oauth/clients.html", page=page, values={**data, "public": public},
