@@ -17,10 +17,10 @@ import json
 import re
 from urllib.parse import quote
 
-from flask import Blueprint, Response, g, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from taiji.platform import auth, tenancy
+from taiji.platform import auth, content, tenancy
 from taiji.platform.errors import Forbidden, NotFound, ServiceError
 from taiji.platform.quotas import QuotaExceeded
 
@@ -57,7 +57,7 @@ def _problem(status: int, title: str, detail: str, headers: dict | None = None) 
 
 @bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException):
-    headers = {}
+    headers = dict((getattr(error, "data", None) or {}).get("headers") or {})
     if error.code == 401:
         headers["WWW-Authenticate"] = 'Basic realm="taiji"'
     if error.code == 405 and getattr(error, "valid_methods", None):
@@ -150,15 +150,9 @@ def _actor():
 
 
 def _send(repository, row) -> Response:
-    store = storage()
-    response = send_file(
-        store.local_path(row.storage_key),
-        mimetype=row.content_type,
-        download_name=row.filename,
-        as_attachment=False,
-        conditional=True,
-        etag=row.sha256,
-        max_age=0,
+    # A file's stored type is the uploader's word: content.py decides what a browser may show.
+    response = content.send_user_file(
+        storage().local_path(row.storage_key), row.filename, row.content_type, etag=row.sha256
     )
     response.headers["X-Checksum-Sha256"] = row.sha256
     return response
@@ -293,18 +287,18 @@ def upload(tenant_slug, repo_name):
     form = request.form
     if form.get(":action", "file_upload") != "file_upload":
         raise ServiceError(f"Unsupported action '{form.get(':action')[:50]}'; only file_upload is.")
-    content = request.files.get("content")
-    if content is None or not content.filename:
+    part = request.files.get("content")
+    if part is None or not part.filename:
         raise ServiceError("No file: send the distribution in the 'content' part.")
-    content.stream.seek(0, 2)
-    length = content.stream.tell()
-    content.stream.seek(0)
+    part.stream.seek(0, 2)
+    length = part.stream.tell()
+    part.stream.seek(0)
     meta = {"requires_python": form.get("requires_python"), "summary": form.get("summary")}
     services.store_package(
         tenant,
         repository,
-        content.filename,
-        content.stream,
+        part.filename,
+        part.stream,
         length=length,
         name=form.get("name"),
         version=form.get("version"),
