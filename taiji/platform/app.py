@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import IntegrityError
 
 from taiji.platform import api as api_mod
-from taiji.platform import auth, config, events, headers, observability, web
+from taiji.platform import auth, config, events, headers, limits, observability, web
 from taiji.platform import tx as _tx  # noqa: F401  (registers the engine's tables and tasks)
 from taiji.platform.db import db, ping_when_idle
 from taiji.platform.errors import ServiceError
@@ -62,6 +62,7 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
     app.extensions["taiji_modules"] = loaded
 
     app.before_request(observability.start_request)
+    app.before_request(limits.check)  # before anything reads the body (idempotency hashes it)
     app.before_request(auth.enforce_tenant_membership)
     app.before_request(api_mod.idempotency_replay)
     # after_request functions run last-registered first: the headers go on the final response.

@@ -46,6 +46,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Console language for visitors who have not chosen one (en, zh_Hans)."),
     Setting("TAIJI_EXTRA_MODULES", "",
             "Comma-separated import paths of extra modules to enable (plugins, tests)."),
+    Setting("TAIJI_MAX_BODY_BYTES", "2097152",
+            "Largest request body (JSON, YAML, forms) in bytes; larger is refused (413) unread. Package "
+            "uploads and git pushes stream and are bounded by storage quotas instead."),
     Setting("TAIJI_METRICS_DIR", "<TAIJI_DATA_DIR>/metrics",
             "Folder where every process of one install keeps its Prometheus metrics."),
     Setting("TAIJI_TX_ALLOWED_HOSTS", "",
@@ -192,6 +195,8 @@ def load(overrides: dict | None = None) -> dict:
         "INVITATION_TTL_HOURS": _int("TAIJI_INVITATION_TTL_HOURS", "72", minimum=1),
         "DEFAULT_LOCALE": _env("TAIJI_DEFAULT_LOCALE", "en"),
         "EXTRA_MODULES": tuple(p.strip() for p in _env("TAIJI_EXTRA_MODULES", "").split(",") if p.strip()),
+        # Flask's name: werkzeug enforces it on every body read (taiji/platform/limits.py).
+        "MAX_CONTENT_LENGTH": _int("TAIJI_MAX_BODY_BYTES", "2097152", minimum=1024),
         "METRICS_DIR": _env("TAIJI_METRICS_DIR", str(data_dir / "metrics")),
         # The OpenID Connect provider's lifetimes (taiji/modules/iam/oauth/settings.py reads them).
         "OAUTH_ACCESS_TOKEN_TTL": _env("TAIJI_OAUTH_ACCESS_TOKEN_TTL", "600"),

@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from taiji.platform import auth, content, tenancy
 from taiji.platform.errors import Forbidden, NotFound, ServiceError
+from taiji.platform.limits import body_limit
 from taiji.platform.quotas import QuotaExceeded
 
 from . import services
@@ -33,6 +34,8 @@ bp = Blueprint("bpr_protocol", __name__, template_folder="templates")
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
 REPO = "/<tenant_slug>/<repo_name>"
+# Room for an upload form's fields and boundaries besides the file itself.
+FORM_SLACK = 1024 * 1024
 
 
 # -- errors: plain problem+json for pip, twine and curl, never the console's HTML or login page --
@@ -170,6 +173,7 @@ def generic_get(tenant_slug, repo_name, path):
 
 
 @bp.put("/bpr" + REPO + "/<path:path>")
+@body_limit(None)  # streamed to disk, bounded by the storage quota (services.write_stream)
 def generic_put(tenant_slug, repo_name, path):
     tenant, repository = _resolve(tenant_slug, repo_name, Perm.PACKAGE_WRITE)
     row = services.store_generic(
@@ -281,9 +285,15 @@ def package_file(tenant_slug, repo_name, package, filename):
 
 
 @bp.post("/pypi" + REPO + "/")
+@body_limit(None)  # set in the view, once the repository and its quota are known
 def upload(tenant_slug, repo_name):
     """twine's legacy upload API: multipart form, ``:action=file_upload``, the file in ``content``."""
     tenant, repository = _pypi(tenant_slug, repo_name, Perm.PACKAGE_WRITE)
+    room = services.remaining_bytes(tenant)
+    if room is not None:
+        # The form is parsed (its file spooled to disk) before store_package can weigh the file
+        # against the quota: stop reading there already.
+        request.max_content_length = room + FORM_SLACK
     form = request.form
     if form.get(":action", "file_upload") != "file_upload":
         raise ServiceError(f"Unsupported action '{form.get(':action')[:50]}'; only file_upload is.")
