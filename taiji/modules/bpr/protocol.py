@@ -21,7 +21,7 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from werkzeug.exceptions import HTTPException
 
 from taiji.platform import auth, content, tenancy
-from taiji.platform.errors import Forbidden, NotFound, ServiceError
+from taiji.platform.errors import Forbidden, Invalid, NotFound, ServiceError
 from taiji.platform.limits import body_limit
 from taiji.platform.quotas import QuotaExceeded
 
@@ -53,8 +53,11 @@ def _problem(status: int, title: str, detail: str, headers: dict | None = None) 
     response = Response(
         json.dumps(body), status=status, mimetype="application/problem+json", headers=headers or {}
     )
-    # twine shows the status line's reason to the user: make it the explanation.
-    response.status = f"{status} {detail[:300]}".encode("latin-1", "replace").decode("latin-1")
+    # twine shows the status line's reason to the user: make it the explanation. A reason phrase
+    # is visible Latin-1 only (RFC 9110): a NUL or line break the client sent must not reach it.
+    reason = "".join(ch if ch == "\t" or 32 <= ord(ch) < 127 or 160 <= ord(ch) < 256 else "?"
+                     for ch in detail[:300])
+    response.status = f"{status} {reason}"
     return response
 
 
@@ -117,6 +120,8 @@ def _resolve(tenant_slug: str, repo_name: str, permission: str):
     """The tenant and repository, if the caller may use them with ``permission``."""
     principal = _principal()
     tenant = tenancy.tenant_by_slug(tenant_slug) if re.match(tenancy.SLUG_PATTERN, tenant_slug) else None
+    if "\x00" in repo_name:  # no repository has one, and PostgreSQL refuses it in a query
+        tenant = None
     repository = services.find_repository(tenant, repo_name) if tenant is not None else None
     public_read = (
         repository is not None
@@ -161,12 +166,17 @@ def _send(repository, row) -> Response:
     return response
 
 
+def _find_generic(repository, path: str):
+    # A path no upload could have stored names nothing (and could not be queried on PostgreSQL).
+    return None if "\x00" in path else services.find_file(repository, path.strip("/"))
+
+
 @bp.get("/bpr" + REPO + "/<path:path>")
 def generic_get(tenant_slug, repo_name, path):
     _tenant, repository = _resolve(tenant_slug, repo_name, Perm.PACKAGE_READ)
     if repository.kind != "generic":
         raise NotFound(f"'{repo_name}' is a package index; its files are under /pypi/.")
-    row = services.find_file(repository, path.strip("/"))
+    row = _find_generic(repository, path)
     if row is None:
         raise NotFound(f"No file '{path}' in '{repo_name}'.")
     return _send(repository, row)
@@ -197,7 +207,7 @@ def generic_put(tenant_slug, repo_name, path):
 @bp.delete("/bpr" + REPO + "/<path:path>")
 def generic_delete(tenant_slug, repo_name, path):
     tenant, repository = _resolve(tenant_slug, repo_name, Perm.REPOSITORY_ADMIN)
-    row = services.find_file(repository, path.strip("/"))
+    row = _find_generic(repository, path)
     if row is None:
         raise NotFound(f"No file '{path}' in '{repo_name}'.")
     services.delete_file(tenant, repository, row, actor=_actor())
@@ -300,6 +310,15 @@ def upload(tenant_slug, repo_name):
     part = request.files.get("content")
     if part is None or not part.filename:
         raise ServiceError("No file: send the distribution in the 'content' part.")
+    # Nothing stores a NUL (PostgreSQL refuses it), and no distribution's metadata has one.
+    unstorable = sorted(key for key, value in form.items(multi=True) if "\x00" in value)
+    if "\x00" in part.filename:
+        unstorable.insert(0, "content")
+    if unstorable:
+        raise Invalid(
+            f"The upload has a NUL character in {', '.join(unstorable)[:200]}; nothing was stored.",
+            errors={key: ["Must not contain the NUL character."] for key in unstorable[:20]},
+        )
     part.stream.seek(0, 2)
     length = part.stream.tell()
     part.stream.seek(0)
