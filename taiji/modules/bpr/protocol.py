@@ -18,7 +18,7 @@ import re
 from urllib.parse import quote
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotAcceptable
 
 from taiji.platform import auth, content, tenancy
 from taiji.platform.errors import Forbidden, Invalid, NotFound, ServiceError
@@ -217,9 +217,66 @@ def generic_delete(tenant_slug, repo_name, path):
 # -- the Python package index -------------------------------------------------------------------
 
 
-def _wants_json() -> bool:
-    best = request.accept_mimetypes.best_match([JSON_V1, HTML_V1, "text/html"], default="text/html")
-    return best == JSON_V1
+# PEP 691: the "latest" names stand for v1 while v1 is the only version; the answer names v1.
+_ALIASES = {
+    JSON_V1: JSON_V1,
+    HTML_V1: HTML_V1,
+    "application/vnd.pypi.simple.latest+json": JSON_V1,
+    "application/vnd.pypi.simple.latest+html": HTML_V1,
+    "text/html": "text/html",
+}
+
+
+def _accepted(header: str) -> list[tuple[str, float]]:
+    """(media type, quality) of each entry of an Accept header; parameters other than q ignored."""
+    entries = []
+    for item in header.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        if not media:
+            continue
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = max(0.0, min(1.0, float(value)))
+                except ValueError:
+                    quality = 0.0
+        entries.append((media.lower(), quality))
+    return entries
+
+
+def _negotiate() -> str | None:
+    """The simple API's format for this request's Accept (PEP 691), or None when none is acceptable.
+
+    Each format takes the quality of the most specific entry naming it (its own name or alias,
+    then ``type/*``, then ``*/*``). Between equals an exact name prefers JSON, a wildcard the
+    plain HTML that every old client understands; no Accept at all is ``text/html``."""
+    header = request.headers.get("Accept", "").strip()
+    if not header:
+        return "text/html"
+    best, best_key = None, None
+    for offer in (JSON_V1, HTML_V1, "text/html"):
+        match = None  # (specificity, quality)
+        for media, quality in _accepted(header):
+            if _ALIASES.get(media) == offer:
+                specificity = 2
+            elif media == offer.split("/")[0] + "/*":
+                specificity = 1
+            elif media == "*/*":
+                specificity = 0
+            else:
+                continue
+            if match is None or (specificity, quality) > match:
+                match = (specificity, quality)
+        if match is None or match[1] <= 0:
+            continue
+        specificity, quality = match
+        preference = (JSON_V1, HTML_V1, "text/html") if specificity else ("text/html", HTML_V1, JSON_V1)
+        key = (quality, specificity, -preference.index(offer))
+        if best_key is None or key > best_key:
+            best, best_key = offer, key
+    return best
 
 
 def _pypi(tenant_slug, repo_name, permission=Perm.PACKAGE_READ):
@@ -230,11 +287,16 @@ def _pypi(tenant_slug, repo_name, permission=Perm.PACKAGE_READ):
 
 
 def _negotiated(payload: dict, template: str, **context) -> Response:
-    if _wants_json():
+    chosen = _negotiate()
+    if chosen is None:
+        raise NotAcceptable(
+            f"The simple API answers {JSON_V1}, {HTML_V1} (or their 'latest' names) and text/html."
+        )
+    if chosen == JSON_V1:
         response = Response(json.dumps(payload), mimetype=JSON_V1)
     else:
-        response = Response(render_template(template, **context), mimetype="text/html")
-        response.headers["Content-Type"] = "text/html; charset=utf-8"
+        response = Response(render_template(template, **context))
+        response.headers["Content-Type"] = f"{chosen}; charset=utf-8"
     response.headers["Vary"] = "Accept"
     return response
 
