@@ -96,7 +96,7 @@ class FileSystemStorage:
         ``blake2``: also compute the BLAKE2b-256 digest (package indexes publish it).
         """
         target = self._folder(folder)
-        target.mkdir(parents=True, exist_ok=True)
+        target.mkdir(mode=0o700, parents=True, exist_ok=True)  # uploads are private to Taiji
         sha = hashlib.sha256()
         blake = hashlib.blake2b(digest_size=32) if blake2 else None
         size = 0
