@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from urllib.parse import quote
 
@@ -239,9 +240,10 @@ def _accepted(header: str) -> list[tuple[str, float]]:
             name, _, value = param.partition("=")
             if name.strip().lower() == "q":
                 try:
-                    quality = max(0.0, min(1.0, float(value)))
+                    quality = float(value)
                 except ValueError:
                     quality = 0.0
+                quality = max(0.0, min(1.0, quality)) if math.isfinite(quality) else 0.0
         entries.append((media.lower(), quality))
     return entries
 
