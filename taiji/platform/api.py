@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from http import HTTPStatus
 
 import sqlalchemy as sa
+from apispec import BasePlugin
 from flask import current_app, g, render_template, request
 from flask_smorest import Api, abort
 from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest.utils import prepare_response
 from marshmallow import Schema, ValidationError, fields
 from sqlalchemy.orm import Mapped, mapped_column
 from webargs.flaskparser import FlaskParser
@@ -71,6 +74,22 @@ class IdConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+def _is_error(status) -> bool:
+    return str(status) == "default" or str(status)[:1] in ("4", "5")
+
+
+class ProblemJsonPlugin(BasePlugin):
+    """flask-smorest documents every response as application/json; errors are answered as
+    application/problem+json, and the document must say what clients will get."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            for status, response in (operation.get("responses") or {}).items():
+                content = response.get("content") if isinstance(response, dict) else None
+                if _is_error(status) and content and "application/json" in content:
+                    content[PROBLEM_JSON] = content.pop("application/json")
+
+
 class TaijiApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
@@ -78,6 +97,20 @@ class TaijiApi(Api):
         # Before any module adds its rules, so that every ``<int:...>`` of the app is bounded.
         app.url_map.converters["int"] = IdConverter
         super().init_app(app, *args, **kwargs)
+
+    def _register_responses(self):
+        """The shared responses (NOT_FOUND, DEFAULT_ERROR …) that operations refer to, errors as
+        problem+json (flask-smorest's own method writes application/json)."""
+        for status in HTTPStatus:
+            response = {"description": status.phrase}
+            if not 100 <= status < 200 and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            content_type = PROBLEM_JSON if _is_error(status.value) else self.DEFAULT_RESPONSE_CONTENT_TYPE
+            prepare_response(response, self.spec, content_type)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
@@ -125,7 +158,7 @@ def _console_error(error: HTTPException, detail: str, headers: dict):
     return html, error.code, {k: v for k, v in headers.items() if k != "WWW-Authenticate"}
 
 
-api = TaijiApi()
+api = TaijiApi(spec_kwargs={"extra_plugins": [ProblemJsonPlugin()]})
 
 
 def handle_unexpected(error: Exception):

@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import IntegrityError
 
 from taiji.platform import api as api_mod
-from taiji.platform import auth, config, events, observability, web
+from taiji.platform import auth, config, events, filemodes, headers, limits, observability, web
 from taiji.platform import tx as _tx  # noqa: F401  (registers the engine's tables and tasks)
 from taiji.platform.db import db, ping_when_idle
 from taiji.platform.errors import ServiceError
@@ -38,6 +38,7 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
     app = Flask("taiji", static_folder=None, template_folder=None)
     app.config.update(config.load(overrides))
     observability.configure_logging(app.config["LOG_LEVEL"])
+    filemodes.secure_install(app.config)
 
     db.init_app(app)
     with app.app_context():
@@ -62,8 +63,11 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
     app.extensions["taiji_modules"] = loaded
 
     app.before_request(observability.start_request)
+    app.before_request(limits.check)  # before anything reads the body (idempotency hashes it)
     app.before_request(auth.enforce_tenant_membership)
     app.before_request(api_mod.idempotency_replay)
+    # after_request functions run last-registered first: the headers go on the final response.
+    app.after_request(headers.apply)
     app.after_request(_finish_unit_of_work)
     app.after_request(observability.finish_request)
     app.register_error_handler(Exception, api_mod.handle_unexpected)

@@ -46,6 +46,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Console language for visitors who have not chosen one (en, zh_Hans)."),
     Setting("TAIJI_EXTRA_MODULES", "",
             "Comma-separated import paths of extra modules to enable (plugins, tests)."),
+    Setting("TAIJI_MAX_BODY_BYTES", "2097152",
+            "Largest request body (JSON, YAML, forms) in bytes; larger is refused (413) unread. Package "
+            "uploads and git pushes stream and are bounded by storage quotas instead."),
     Setting("TAIJI_METRICS_DIR", "<TAIJI_DATA_DIR>/metrics",
             "Folder where every process of one install keeps its Prometheus metrics."),
     Setting("TAIJI_TX_ALLOWED_HOSTS", "",
@@ -130,7 +133,7 @@ def _secret_key(data_dir: Path) -> str:
     path = data_dir / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: filemodes.py
     key = secrets.token_urlsafe(48)
     # O_EXCL: two processes starting together must agree on one key.
     try:
@@ -147,6 +150,7 @@ def broker_options(broker_url: str, data_dir: Path) -> dict:
     if not broker_url.startswith("filesystem"):
         return {}
     root = data_dir / "broker"
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     folders = {
         "data_folder_in": root / "queue",
         "data_folder_out": root / "queue",
@@ -154,7 +158,7 @@ def broker_options(broker_url: str, data_dir: Path) -> dict:
         "control_folder": root / "control",
     }
     for folder in folders.values():
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     options = {key: str(value) for key, value in folders.items()}
     options["store_processed"] = False
     return options
@@ -164,7 +168,7 @@ def load(overrides: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment, then apply ``overrides``."""
     overrides = overrides or {}
     data_dir = Path(overrides.get("DATA_DIR") or _env("TAIJI_DATA_DIR", "./instance")).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: filemodes.py
     host = _env("TAIJI_HOST", "127.0.0.1")
     port = _int("TAIJI_PORT", "8000", minimum=1)
     base_url = _env("TAIJI_BASE_URL", f"http://{host}:{port}").rstrip("/")
@@ -192,6 +196,8 @@ def load(overrides: dict | None = None) -> dict:
         "INVITATION_TTL_HOURS": _int("TAIJI_INVITATION_TTL_HOURS", "72", minimum=1),
         "DEFAULT_LOCALE": _env("TAIJI_DEFAULT_LOCALE", "en"),
         "EXTRA_MODULES": tuple(p.strip() for p in _env("TAIJI_EXTRA_MODULES", "").split(",") if p.strip()),
+        # Flask's name: werkzeug enforces it on every body read (taiji/platform/limits.py).
+        "MAX_CONTENT_LENGTH": _int("TAIJI_MAX_BODY_BYTES", "2097152", minimum=1024),
         "METRICS_DIR": _env("TAIJI_METRICS_DIR", str(data_dir / "metrics")),
         # The OpenID Connect provider's lifetimes (taiji/modules/iam/oauth/settings.py reads them).
         "OAUTH_ACCESS_TOKEN_TTL": _env("TAIJI_OAUTH_ACCESS_TOKEN_TTL", "600"),
@@ -264,7 +270,7 @@ def share_metrics() -> Path:
         folder = _env("TAIJI_METRICS_DIR", str(data_dir / "metrics"))
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     path = Path(folder)
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     for stale in path.glob("*.db"):
         # prometheus_client names its files <kind>_<pid>.db.
         pid = stale.stem.rpartition("_")[2]

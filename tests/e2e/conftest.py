@@ -44,6 +44,46 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+# What Chromium reported as blocked by a Content-Security-Policy, per test (checked after each).
+CSP_VIOLATIONS: list[str] = []
+
+
+def _watch_csp(context) -> None:
+    def on_console(message):
+        if "Content Security Policy" in message.text:
+            CSP_VIOLATIONS.append(f"{message.type}: {message.text} ({message.location.get('url')})")
+
+    def on_page(page):
+        page.on("pageerror", lambda error: CSP_VIOLATIONS.append(f"pageerror: {error}")
+                if "Content Security Policy" in str(error) else None)
+
+    context.on("console", on_console)
+    context.on("page", on_page)
+
+
+@pytest.fixture(scope="session")
+def browser(browser):
+    """The session's Chromium; every context made from it reports CSP violations."""
+    original = browser.new_context
+
+    def new_context(*args, **kwargs):
+        context = original(*args, **kwargs)
+        _watch_csp(context)
+        return context
+
+    browser.new_context = new_context
+    return browser
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations():
+    """The console works under its Content-Security-Policy: no page of a browser test had
+    anything refused (an inline script or handler, an eval, a resource from elsewhere)."""
+    CSP_VIOLATIONS.clear()
+    yield
+    assert CSP_VIOLATIONS == [], "\n".join(CSP_VIOLATIONS)
+
+
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1280, "height": 860}, "locale": "en-US"}

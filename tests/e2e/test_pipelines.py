@@ -72,8 +72,10 @@ def test_watch_a_running_job_log_grow_live_and_cancel_it(stack, page, shot, tmp_
     page.evaluate("window.__sameDocument = true")
     expect(page.locator("[data-testid=job-log]")).to_contain_text("tick 3", timeout=30_000)
     before = _ticks(page)
-    count = "(document.querySelector('[data-testid=job-log]').innerText.match(/tick \\d+/g) || []).length"
-    page.wait_for_function(f"{count} >= {before + 5}", timeout=15_000)
+    # A function, not an expression string: Playwright would eval() a string, which the CSP refuses.
+    grown = ("n => (document.querySelector('[data-testid=job-log]').innerText.match(/tick \\d+/g) || [])"
+             ".length >= n")
+    page.wait_for_function(grown, arg=before + 5, timeout=15_000)
     assert page.evaluate("window.__sameDocument") is True  # grown in place, not by reloading
     # Colours are rendered, not shown as escape codes.
     assert page.locator("[data-testid=job-log] .ansi-fg-green").count() > 5

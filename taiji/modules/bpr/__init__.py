@@ -12,6 +12,7 @@ from .protocol import bp as protocol_bp
 from .views import bp
 
 RETENTION_SCHEDULE = {"task": "bpr.apply_retention", "schedule": 24 * 3600.0}
+SWEEP_SCHEDULE = {"task": "bpr.sweep_uploads", "schedule": 3600.0}
 
 
 def _setup(app) -> None:
@@ -22,6 +23,8 @@ def _setup(app) -> None:
     app.extensions["csrf"].exempt(protocol_bp)
     tasks.BEAT_SCHEDULE.setdefault("bpr-apply-retention", RETENTION_SCHEDULE)
     tasks.celery.conf.beat_schedule.setdefault("bpr-apply-retention", RETENTION_SCHEDULE)
+    tasks.BEAT_SCHEDULE.setdefault("bpr-sweep-uploads", SWEEP_SCHEDULE)
+    tasks.celery.conf.beat_schedule.setdefault("bpr-sweep-uploads", SWEEP_SCHEDULE)
 
 
 module = Module(

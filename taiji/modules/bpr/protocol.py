@@ -14,14 +14,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from urllib.parse import quote
 
-from flask import Blueprint, Response, g, redirect, render_template, request, send_file, url_for
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException, NotAcceptable
 
-from taiji.platform import auth, tenancy
-from taiji.platform.errors import Forbidden, NotFound, ServiceError
+from taiji.platform import auth, content, tenancy
+from taiji.platform.errors import Forbidden, Invalid, NotFound, ServiceError
+from taiji.platform.limits import body_limit
 from taiji.platform.quotas import QuotaExceeded
 
 from . import services
@@ -33,6 +35,8 @@ bp = Blueprint("bpr_protocol", __name__, template_folder="templates")
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
 REPO = "/<tenant_slug>/<repo_name>"
+# Room for an upload form's fields and boundaries besides the file itself.
+FORM_SLACK = 1024 * 1024
 
 
 # -- errors: plain problem+json for pip, twine and curl, never the console's HTML or login page --
@@ -50,14 +54,17 @@ def _problem(status: int, title: str, detail: str, headers: dict | None = None) 
     response = Response(
         json.dumps(body), status=status, mimetype="application/problem+json", headers=headers or {}
     )
-    # twine shows the status line's reason to the user: make it the explanation.
-    response.status = f"{status} {detail[:300]}".encode("latin-1", "replace").decode("latin-1")
+    # twine shows the status line's reason to the user: make it the explanation. A reason phrase
+    # is visible Latin-1 only (RFC 9110): a NUL or line break the client sent must not reach it.
+    reason = "".join(ch if ch == "\t" or 32 <= ord(ch) < 127 or 160 <= ord(ch) < 256 else "?"
+                     for ch in detail[:300])
+    response.status = f"{status} {reason}"
     return response
 
 
 @bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException):
-    headers = {}
+    headers = dict((getattr(error, "data", None) or {}).get("headers") or {})
     if error.code == 401:
         headers["WWW-Authenticate"] = 'Basic realm="taiji"'
     if error.code == 405 and getattr(error, "valid_methods", None):
@@ -114,6 +121,8 @@ def _resolve(tenant_slug: str, repo_name: str, permission: str):
     """The tenant and repository, if the caller may use them with ``permission``."""
     principal = _principal()
     tenant = tenancy.tenant_by_slug(tenant_slug) if re.match(tenancy.SLUG_PATTERN, tenant_slug) else None
+    if "\x00" in repo_name:  # no repository has one, and PostgreSQL refuses it in a query
+        tenant = None
     repository = services.find_repository(tenant, repo_name) if tenant is not None else None
     public_read = (
         repository is not None
@@ -150,18 +159,17 @@ def _actor():
 
 
 def _send(repository, row) -> Response:
-    store = storage()
-    response = send_file(
-        store.local_path(row.storage_key),
-        mimetype=row.content_type,
-        download_name=row.filename,
-        as_attachment=False,
-        conditional=True,
-        etag=row.sha256,
-        max_age=0,
+    # A file's stored type is the uploader's word: content.py decides what a browser may show.
+    response = content.send_user_file(
+        storage().local_path(row.storage_key), row.filename, row.content_type, etag=row.sha256
     )
     response.headers["X-Checksum-Sha256"] = row.sha256
     return response
+
+
+def _find_generic(repository, path: str):
+    # A path no upload could have stored names nothing (and could not be queried on PostgreSQL).
+    return None if "\x00" in path else services.find_file(repository, path.strip("/"))
 
 
 @bp.get("/bpr" + REPO + "/<path:path>")
@@ -169,13 +177,14 @@ def generic_get(tenant_slug, repo_name, path):
     _tenant, repository = _resolve(tenant_slug, repo_name, Perm.PACKAGE_READ)
     if repository.kind != "generic":
         raise NotFound(f"'{repo_name}' is a package index; its files are under /pypi/.")
-    row = services.find_file(repository, path.strip("/"))
+    row = _find_generic(repository, path)
     if row is None:
         raise NotFound(f"No file '{path}' in '{repo_name}'.")
     return _send(repository, row)
 
 
 @bp.put("/bpr" + REPO + "/<path:path>")
+@body_limit(None)  # streamed to disk, bounded by the storage quota (services.write_stream)
 def generic_put(tenant_slug, repo_name, path):
     tenant, repository = _resolve(tenant_slug, repo_name, Perm.PACKAGE_WRITE)
     row = services.store_generic(
@@ -199,7 +208,7 @@ def generic_put(tenant_slug, repo_name, path):
 @bp.delete("/bpr" + REPO + "/<path:path>")
 def generic_delete(tenant_slug, repo_name, path):
     tenant, repository = _resolve(tenant_slug, repo_name, Perm.REPOSITORY_ADMIN)
-    row = services.find_file(repository, path.strip("/"))
+    row = _find_generic(repository, path)
     if row is None:
         raise NotFound(f"No file '{path}' in '{repo_name}'.")
     services.delete_file(tenant, repository, row, actor=_actor())
@@ -209,9 +218,67 @@ def generic_delete(tenant_slug, repo_name, path):
 # -- the Python package index -------------------------------------------------------------------
 
 
-def _wants_json() -> bool:
-    best = request.accept_mimetypes.best_match([JSON_V1, HTML_V1, "text/html"], default="text/html")
-    return best == JSON_V1
+# PEP 691: the "latest" names stand for v1 while v1 is the only version; the answer names v1.
+_ALIASES = {
+    JSON_V1: JSON_V1,
+    HTML_V1: HTML_V1,
+    "application/vnd.pypi.simple.latest+json": JSON_V1,
+    "application/vnd.pypi.simple.latest+html": HTML_V1,
+    "text/html": "text/html",
+}
+
+
+def _accepted(header: str) -> list[tuple[str, float]]:
+    """(media type, quality) of each entry of an Accept header; parameters other than q ignored."""
+    entries = []
+    for item in header.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        if not media:
+            continue
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+                quality = max(0.0, min(1.0, quality)) if math.isfinite(quality) else 0.0
+        entries.append((media.lower(), quality))
+    return entries
+
+
+def _negotiate() -> str | None:
+    """The simple API's format for this request's Accept (PEP 691), or None when none is acceptable.
+
+    Each format takes the quality of the most specific entry naming it (its own name or alias,
+    then ``type/*``, then ``*/*``). Between equals an exact name prefers JSON, a wildcard the
+    plain HTML that every old client understands; no Accept at all is ``text/html``."""
+    header = request.headers.get("Accept", "").strip()
+    if not header:
+        return "text/html"
+    best, best_key = None, None
+    for offer in (JSON_V1, HTML_V1, "text/html"):
+        match = None  # (specificity, quality)
+        for media, quality in _accepted(header):
+            if _ALIASES.get(media) == offer:
+                specificity = 2
+            elif media == offer.split("/")[0] + "/*":
+                specificity = 1
+            elif media == "*/*":
+                specificity = 0
+            else:
+                continue
+            if match is None or (specificity, quality) > match:
+                match = (specificity, quality)
+        if match is None or match[1] <= 0:
+            continue
+        specificity, quality = match
+        preference = (JSON_V1, HTML_V1, "text/html") if specificity else ("text/html", HTML_V1, JSON_V1)
+        key = (quality, specificity, -preference.index(offer))
+        if best_key is None or key > best_key:
+            best, best_key = offer, key
+    return best
 
 
 def _pypi(tenant_slug, repo_name, permission=Perm.PACKAGE_READ):
@@ -222,11 +289,16 @@ def _pypi(tenant_slug, repo_name, permission=Perm.PACKAGE_READ):
 
 
 def _negotiated(payload: dict, template: str, **context) -> Response:
-    if _wants_json():
+    chosen = _negotiate()
+    if chosen is None:
+        raise NotAcceptable(
+            f"The simple API answers {JSON_V1}, {HTML_V1} (or their 'latest' names) and text/html."
+        )
+    if chosen == JSON_V1:
         response = Response(json.dumps(payload), mimetype=JSON_V1)
     else:
-        response = Response(render_template(template, **context), mimetype="text/html")
-        response.headers["Content-Type"] = "text/html; charset=utf-8"
+        response = Response(render_template(template, **context))
+        response.headers["Content-Type"] = f"{chosen}; charset=utf-8"
     response.headers["Vary"] = "Accept"
     return response
 
@@ -287,24 +359,39 @@ def package_file(tenant_slug, repo_name, package, filename):
 
 
 @bp.post("/pypi" + REPO + "/")
+@body_limit(None)  # set in the view, once the repository and its quota are known
 def upload(tenant_slug, repo_name):
     """twine's legacy upload API: multipart form, ``:action=file_upload``, the file in ``content``."""
     tenant, repository = _pypi(tenant_slug, repo_name, Perm.PACKAGE_WRITE)
+    room = services.remaining_bytes(tenant)
+    if room is not None:
+        # The form is parsed (its file spooled to disk) before store_package can weigh the file
+        # against the quota: stop reading there already.
+        request.max_content_length = room + FORM_SLACK
     form = request.form
     if form.get(":action", "file_upload") != "file_upload":
         raise ServiceError(f"Unsupported action '{form.get(':action')[:50]}'; only file_upload is.")
-    content = request.files.get("content")
-    if content is None or not content.filename:
+    part = request.files.get("content")
+    if part is None or not part.filename:
         raise ServiceError("No file: send the distribution in the 'content' part.")
-    content.stream.seek(0, 2)
-    length = content.stream.tell()
-    content.stream.seek(0)
+    # Nothing stores a NUL (PostgreSQL refuses it), and no distribution's metadata has one.
+    unstorable = sorted(key for key, value in form.items(multi=True) if "\x00" in value)
+    if "\x00" in part.filename:
+        unstorable.insert(0, "content")
+    if unstorable:
+        raise Invalid(
+            f"The upload has a NUL character in {', '.join(unstorable)[:200]}; nothing was stored.",
+            errors={key: ["Must not contain the NUL character."] for key in unstorable[:20]},
+        )
+    part.stream.seek(0, 2)
+    length = part.stream.tell()
+    part.stream.seek(0)
     meta = {"requires_python": form.get("requires_python"), "summary": form.get("summary")}
     services.store_package(
         tenant,
         repository,
-        content.filename,
-        content.stream,
+        part.filename,
+        part.stream,
         length=length,
         name=form.get("name"),
         version=form.get("version"),

@@ -13,12 +13,16 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 CHUNK = 1024 * 1024
+# An upload writes its temporary file as its bytes arrive; one untouched this long belongs to a
+# process that died mid-upload (killed, out of memory, restarted) and is removed (sweep_uploads).
+STALE_UPLOAD_SECONDS = 3600
 _KEY = re.compile(r"^[0-9]+/[0-9]+/[0-9a-f]{64}$")
 
 
@@ -96,7 +100,7 @@ class FileSystemStorage:
         ``blake2``: also compute the BLAKE2b-256 digest (package indexes publish it).
         """
         target = self._folder(folder)
-        target.mkdir(parents=True, exist_ok=True)
+        target.mkdir(mode=0o700, parents=True, exist_ok=True)  # uploads are private to Taiji
         sha = hashlib.sha256()
         blake = hashlib.blake2b(digest_size=32) if blake2 else None
         size = 0
@@ -151,6 +155,20 @@ class FileSystemStorage:
             return self._path(key).stat().st_size
         except FileNotFoundError:
             return None
+
+    def sweep_uploads(self, older_than: float = STALE_UPLOAD_SECONDS) -> list[Path]:
+        """Remove temporary upload files of every repository not written to for ``older_than``
+        seconds. A client that stalls that long loses its upload too: it is told so and resends."""
+        cutoff = time.time() - older_than
+        removed = []
+        for tmp in self.root.glob("*/*/.upload-*") if self.root.exists() else ():
+            try:
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    removed.append(tmp)
+            except FileNotFoundError:  # its upload finished or failed meanwhile
+                continue
+        return removed
 
     def leftovers(self, folder: str) -> list[Path]:
         """Temporary files still in a folder (none, unless a process died mid-upload)."""

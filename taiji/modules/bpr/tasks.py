@@ -1,4 +1,4 @@
-"""BPR background work: the daily retention run."""
+"""BPR background work: the daily retention run, the hourly sweep of abandoned uploads."""
 
 from __future__ import annotations
 
@@ -10,8 +10,20 @@ from taiji.platform.tenancy import Tenant
 
 from . import services
 from .models import BprRepository
+from .storage import storage
 
 log = logging.getLogger("taiji.bpr")
+
+
+@celery.task(name="bpr.sweep_uploads", acks_late=True)
+def sweep_uploads() -> int:
+    """Remove what uploads cut off by a dying process left behind (hourly, from beat); returns
+    how many temporary files went."""
+    removed = storage().sweep_uploads()
+    if removed:
+        log.warning("removed stale upload files", extra={"files": [str(p) for p in removed[:20]],
+                                                         "count": len(removed)})
+    return len(removed)
 
 
 @celery.task(name="bpr.apply_retention", acks_late=True)

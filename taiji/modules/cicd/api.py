@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, jsonify, send_file
+from flask import Response, jsonify
 from flask.views import MethodView
 
-from taiji.platform import auth, tenancy
+from taiji.platform import auth, content, tenancy
 from taiji.platform.api import Blueprint, set_page_count
 from taiji.platform.errors import NotFound
 
@@ -206,11 +206,9 @@ class JobArtifactFile(MethodView):
         """Download one artifact (X-Checksum-Sha256 carries its digest)"""
         job = services.get_job(tenancy.current(), job_id)
         row = services.get_artifact(job, artifact_id)
-        response = send_file(
-            services.artifact_file(job, artifact_id),
-            as_attachment=True,
-            download_name=row.path.rsplit("/", 1)[-1],
-            mimetype="application/octet-stream",
+        response = content.send_user_file(
+            services.artifact_file(job, artifact_id), row.path.rsplit("/", 1)[-1], etag=row.sha256,
+            inline_allowed=False,
         )
         response.headers["X-Checksum-Sha256"] = row.sha256
         return response

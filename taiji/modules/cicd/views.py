@@ -11,13 +11,12 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
 
-from taiji.platform import auth, tenancy
+from taiji.platform import auth, content, tenancy
 from taiji.platform.db import Page
 from taiji.platform.errors import NotFound, ServiceError
 
@@ -271,7 +270,8 @@ def artifact(tenant, job_id, artifact_id):
     item = services.get_job(tenancy.current(), job_id)
     row = services.get_artifact(item, artifact_id)
     path = services.artifact_file(item, artifact_id)
-    return send_file(path, as_attachment=True, download_name=row.path.rsplit("/", 1)[-1], conditional=True)
+    # A job writes whatever it likes (an .html report, an .svg): always a download, never a page.
+    return content.send_user_file(path, row.path.rsplit("/", 1)[-1], etag=row.sha256, inline_allowed=False)
 
 
 @bp.post(JOB + "/<action>")

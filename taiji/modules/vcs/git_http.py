@@ -25,6 +25,7 @@ from flask import Blueprint, Response, current_app, request
 
 from taiji.platform import auth
 from taiji.platform.db import db
+from taiji.platform.limits import body_limit
 from taiji.platform.tenancy import SLUG_PATTERN, tenant_by_slug
 
 from . import services
@@ -79,6 +80,7 @@ def _principal_from_basic():
 
 
 @bp.route("/git/<tenant_slug>/<repo_name>.git/<path:rest>", methods=["GET", "POST"])
+@body_limit(None)  # a push streams into git; the storage quota bounds it
 def smart_http(tenant_slug: str, repo_name: str, rest: str):
     service = _service(rest)
     if service is None:

@@ -3,8 +3,6 @@ files, history, commits, comparisons, downloads, and an external repository's se
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -14,7 +12,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_for_filename
 from pygments.util import ClassNotFound
 
-from taiji.platform import auth, tenancy
+from taiji.platform import auth, content, tenancy
 from taiji.platform.errors import NotFound, ServiceError
 from taiji.platform.module import NavItem
 
@@ -224,13 +222,9 @@ def raw(tenant, repo, file_at):
     row = _repo(repo)
     rev, path = browse.split_ref(row, file_at)
     size, chunks = browse.raw(row, rev, path)
-    name = path.rsplit("/", 1)[-1]
-    # Headers are Latin-1: an ASCII stand-in for old clients, the real name per RFC 6266.
-    plain = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in name)
-    disposition = f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
     # Served as bytes, never as HTML of ours: a file in a repository cannot script the console.
-    return Response(chunks, mimetype="application/octet-stream", headers={
-        "Content-Length": str(size), "Content-Disposition": disposition, "X-Content-Type-Options": "nosniff"})
+    response = Response(chunks, headers={"Content-Length": str(size)})
+    return content.harden(response, path.rsplit("/", 1)[-1], inline_allowed=False)
 
 
 @bp.get(REPO + "/commits/<path:ref>")

@@ -17,6 +17,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.http import HTTP_STATUS_CODES
 
 from taiji.platform import api as api_mod
+from taiji.platform.limits import body_limit
 
 from .services import external, publish_push
 
@@ -136,6 +137,7 @@ def _read_body() -> bytes | None:
 
 
 @bp.post("/hooks/vcs/<hook_id>")
+@body_limit(None)  # _read_body stops at MAX_BODY, the forges' own limit
 def receive(hook_id):
     found = external.source_by_hook(hook_id)
     if found is None:

@@ -40,7 +40,7 @@ def account(live):
     return {"token": token, "tenant": "acme"}
 
 
-def build_wheel(where: Path, name: str, version: str) -> Path:
+def build_wheel(where: Path, name: str, version: str, requires_python: str = ">=3.8") -> Path:
     """A tiny real wheel, assembled as the wheel format describes it (METADATA, WHEEL, RECORD with
     hashes): the venv's setuptools cannot build wheels without the ``wheel`` package, and this
     needs neither a build backend nor the network."""
@@ -48,7 +48,7 @@ def build_wheel(where: Path, name: str, version: str) -> Path:
     files = {
         f"{module}/__init__.py": f"VERSION = {version!r}\n".encode(),
         f"{module}-{version}.dist-info/METADATA": (
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Python: >=3.8\n"
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Python: {requires_python}\n"
             "Summary: A package made by the BPR tests\n"
         ).encode(),
         f"{module}-{version}.dist-info/WHEEL": (

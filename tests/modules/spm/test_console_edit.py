@@ -44,7 +44,7 @@ def test_delete_a_component_refused_while_depended_on(login, admin, tenant, cata
     page = client.get(f"/t/{tenant.slug}/products/shop").get_data(as_text=True)
     # The question must survive as one attribute value for the browser to ask it.
     assert 'data-testid="delete-component"' in page
-    assert """onsubmit='return confirm("Delete store and its dependencies?")'""" in page
+    assert 'data-confirm="Delete store and its dependencies?"' in page
     assert client.post(f"/t/{tenant.slug}/products/shop/components/web/delete").status_code == 302
     assert catalog.api.get(f"{catalog.base}/products/shop/components/web").status_code == 404
     assert client.post(f"/t/{tenant.slug}/products/shop/components/store/delete").status_code == 302

@@ -55,7 +55,7 @@ def test_operator_buttons_confirm_act_and_explain_refusals(login, admin, tenant)
     gid = _parked_free_saga(tenant)
     client = login(admin)
     page = client.get(f"/t/{tenant.slug}/transactions/{gid}").get_data(as_text=True)
-    assert 'data-testid="op-stop"' in page and "return confirm(" in page
+    assert 'data-testid="op-stop"' in page and "data-confirm=" in page
     response = client.post(f"/t/{tenant.slug}/transactions/{gid}/stop")
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)

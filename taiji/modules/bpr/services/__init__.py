@@ -20,6 +20,7 @@ from .files import (
     find_file,
     get_file,
     list_files,
+    remaining_bytes,
     set_yanked,
     store_generic,
 )
@@ -151,6 +152,7 @@ __all__ = [
     "publish_artifact",
     "register_meters",
     "released_references",
+    "remaining_bytes",
     "repositories_with_rules",
     "repository_exists",
     "repository_kind",

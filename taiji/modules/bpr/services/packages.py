@@ -7,6 +7,7 @@ import zipfile
 from email.parser import HeaderParser
 
 import sqlalchemy as sa
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -65,6 +66,24 @@ def wheel_metadata(path) -> dict:
     return {k: str(v)[:500] for k, v in out.items() if v}
 
 
+def _requires_python(value) -> str | None:
+    """A Requires-Python as pip reads it (PEP 440 specifiers), or 422: pip would skip a file whose
+    specifier it cannot parse, and the index page would publish the garbage."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        if len(text) > 500:
+            raise InvalidSpecifier(text)
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        raise Invalid(
+            f"requires_python '{text[:100]}' is not a version specifier such as '>=3.9' or '>=3.8,<4'.",
+            errors={"requires_python": ["Not a PEP 440 version specifier."]},
+        ) from None
+    return text
+
+
 def store_package(
     tenant,
     repository: BprRepository,
@@ -101,6 +120,7 @@ def store_package(
             )
     if sha256 is not None and not DIGEST.match(sha256):
         raise Invalid("sha256_digest must be 64 hexadecimal digits.", errors={"sha256_digest": ["Invalid."]})
+    requires_python = _requires_python((meta or {}).get("requires_python"))
     path = f"{package}/{filename}"
     if find_file(repository, path) is not None:
         raise Conflict(
@@ -114,7 +134,10 @@ def store_package(
             f"({stored.sha256}); nothing was stored.",
             errors={"sha256_digest": ["Mismatch."]},
         )
-    clean_meta = {k: str(v)[:500] for k, v in (meta or {}).items() if v and k != "source"}
+    kept = (meta or {}).items()
+    clean_meta = {k: str(v)[:500] for k, v in kept if v and k not in ("source", "requires_python")}
+    if requires_python:
+        clean_meta["requires_python"] = requires_python
     if meta and meta.get("source"):
         clean_meta["source"] = meta["source"]
     return add_file(

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from taiji.modules.spm import services as spm
 from taiji.platform import audit, quotas
 from taiji.platform.db import Page, after_commit, db, paginate, utcnow
-from taiji.platform.errors import Invalid, NotFound, field_error
+from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
 from taiji.platform.tenancy import Tenant
 
 from ..models import KINDS, VISIBILITIES, Repository
@@ -185,7 +185,8 @@ def create_repository(tenant, data: dict, *, actor=None, kind: str = "hosted") -
     visibility = data.get("visibility") or "private"
     _check_choice("visibility", visibility, VISIBILITIES)
     if find_repository(tenant, name) is not None:
-        raise field_error("name", f"The tenant already has a repository '{name}'.")
+        raise Conflict(f"The tenant already has a repository '{name}'.",
+                       errors={"json": {"name": ["Already taken."]}})
     quotas.check(tenant, REPOSITORIES_METER, 1)
     component_id, component_ref = _component(tenant, data.get("component"))
     repo = Repository(tenant_id=tenant.id, name=name, live_name=name, kind=kind, visibility=visibility,
