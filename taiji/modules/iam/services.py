@@ -5,6 +5,7 @@ Other modules call only this file. Services flush; the request or task commits.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -26,7 +27,7 @@ from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
 from . import sessions as console_sessions
 from .models import PersonalAccessToken, RoleBinding, User, UserStatus
 from .roles import access as role_access
-from .sessions import lockout
+from .sessions import devices, lockout
 from .sessions import passwords as password_rules
 
 TOKEN_PREFIX = "tj_pat_"  # noqa: S105 - a marker that tells a token from other strings, no secret
@@ -148,46 +149,74 @@ def set_password(user: User, password: str) -> None:
     db.session.flush()
 
 
-def authenticate(email: str, password: str) -> User | None:
+def authenticate(email: str, password: str, *, organisation: str | None = None,
+                 client: lockout.Client | None = None, code: str | None = None) -> User | None:
     """The active user with this email and password, or None.
 
-    Failures count towards a lockout of the email typed (known or not); while it is locked the
-    password is not even checked and ``lockout.Locked`` is raised.
+    The password is checked by Taiji when the account has a Taiji password, otherwise by at most
+    one upstream directory, chosen before any connection (``directory/accounts.py``);
+    ``organisation`` is the tenant named on the sign-in form, if any.
+
+    Failures are throttled per client (``sessions/lockout.py``): ``lockout.Locked`` is raised
+    while this client is throttled for the email. While failures from elsewhere throttle the
+    account for clients it does not trust, only the password together with a valid ``code`` of
+    the user's authenticator app gets through, and the password alone is not even checked. A
+    ``code`` given otherwise is checked too when the user has a second factor.
     """
     try:
         key = normalize_email(email)
     except Invalid:
         key = (email or "").strip().lower()[:255]
-    until = lockout.locked_until(key)
-    if until is not None:
-        raise lockout.Locked(until)
-    user = get_user_by_email(key)
-    stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
-    try:
-        _hasher().verify(stored, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        user = None
-    if user is None or not user.is_active or not user.password_hash:
-        upstream = _upstream(key, password)  # a tenant's LDAP directory may know this account
-        if upstream is not None:
-            lockout.clear(key)
-            return upstream
-        until = lockout.register_failure(key)
+    client = client or devices.client_for(key)
+    account_until = lockout.check(key, client)
+    if account_until is not None and not code:
+        lockout.register_failure(key, client)
+        raise lockout.Locked(account_until, account=True)
+    user = _check_password(key, password, organisation, client)
+    if user is not None and code and (user.mfa_enabled or account_until is not None):
+        from . import mfa  # mfa's views import this module
+
+        if not user.mfa_enabled or not mfa.verify(user, code):
+            user = None
+    if user is None:
+        until = lockout.register_failure(key, client)
+        if account_until is not None:
+            raise lockout.Locked(account_until, account=True)
         if until is not None:
             raise lockout.Locked(until)
         return None
-    lockout.clear(key)
-    if _hasher().check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher().hash(password)
+    lockout.clear(key, client)
     user.last_login_at = utcnow()
     return user
 
 
-def _upstream(email: str, password: str) -> User | None:
-    """A failed local check falls back to the tenants' upstream directories, if any enable one."""
-    from .directory import services as directory  # that module imports this one
+def _check_password(key: str, password: str, organisation: str | None, client) -> User | None:
+    user = get_user_by_email(key)
+    if user is not None and user.password_hash:
+        try:
+            _hasher().verify(user.password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if not user.is_active:
+            return None
+        if _hasher().check_needs_rehash(user.password_hash):
+            user.password_hash = _hasher().hash(password)
+        return user
+    # No Taiji password: the same work as a check, so timing does not tell which emails exist.
+    with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
+        _hasher().verify(_dummy_hash(), password)
+    upstream = _upstream(key, password, organisation, client.trusted)
+    return upstream if upstream is not None and upstream.is_active else None
 
-    return directory.authenticate_ldap(email, password) if directory.has_directories() else None
+
+def _upstream(email: str, password: str, organisation: str | None, trusted: bool) -> User | None:
+    """At most one tenant's upstream directory may know an account without a Taiji password."""
+    from .directory import accounts  # those modules import this one
+    from .directory import services as directory
+
+    if not directory.has_directories():
+        return None
+    return accounts.authenticate_ldap(email, password, organisation=organisation, trusted=trusted)
 
 
 def set_user_status(user: User, status: UserStatus) -> None:
