@@ -179,14 +179,17 @@ class Slapd:
 
     def start(self) -> Slapd:
         # -d 0 keeps slapd in the foreground, so the test owns the process and can stop it.
-        self.process = subprocess.Popen([SLAPD, "-h", self.url, "-f", str(self.work / "slapd.conf"), "-d", "0"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [SLAPD, "-h", self.url, "-f", str(self.work / "slapd.conf"), "-d", "0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         env = {"LDAPTLS_CACERT": str(self.work / "ca.pem")} if self.ca_pem else {}
         deadline = time.monotonic() + 15
         while True:
             seeded = subprocess.run(
-                ["ldapadd", "-x", "-H", self.url, "-D", ROOT_DN, "-w", ROOT_PW, "-f", str(self.work / "seed.ldif")],
-                capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "LDAPTLS_REQCERT": "never", **env})
+                ["ldapadd", "-x", "-H", self.url, "-D", ROOT_DN, "-w", ROOT_PW,
+                 "-f", str(self.work / "seed.ldif")],
+                capture_output=True, text=True,
+                env={"PATH": "/usr/bin:/bin", "LDAPTLS_REQCERT": "never", **env})
             if seeded.returncode == 0:
                 return self
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -70,7 +70,8 @@ def test_no_password_reaches_a_hostile_tenants_directory(client, slapd):
             ("someone@nobody-verified.example", "a-wrong-password", None, 401),
         ]
         for email, password, organisation, status in attempts:
-            assert _sign_in(client, email, password, organisation).status_code == status, (email, organisation)
+            answer = _sign_in(client, email, password, organisation)
+            assert answer.status_code == status, (email, organisation)
         assert hostile.connections == []
 
         # The listener does record: a user of the attacker's own verified domain goes to it.
@@ -78,12 +79,14 @@ def test_no_password_reaches_a_hostile_tenants_directory(client, slapd):
         assert len(hostile.connections) == 1
         assert b"mallory" not in hostile.connections[0]  # the service bind came first, then it hung up
 
-    binds = db.session.execute(sa.select(AuditEntry).where(AuditEntry.action == "iam.ldap.bind")).scalars().all()
+    binds = db.session.execute(
+        sa.select(AuditEntry).where(AuditEntry.action == "iam.ldap.bind")).scalars().all()
     by_tenant = {(e.tenant_id, e.target, e.details["outcome"]) for e in binds}
     assert (victim.id, "alice@corp.example", "accepted") in by_tenant
     assert (victim.id, "alice@corp.example", "refused") in by_tenant
     assert {e.target for e in binds if e.tenant_id == attacker.id} == {"mallory@evil.example"}
-    assert not any("alice-password-1" in str(e.details) or "a-wrong-password" in str(e.details) for e in binds)
+    recorded = " ".join(str(e.details) for e in binds)
+    assert "alice-password-1" not in recorded and "a-wrong-password" not in recorded
 
 
 def test_a_directory_creates_no_account_outside_its_verified_domains(client, slapd, admin):

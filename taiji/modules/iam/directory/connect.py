@@ -123,9 +123,10 @@ def explain(exc: BaseException, url: str) -> str:
     if isinstance(exc, DirectoryError):
         return str(exc)
     try:
-        where = parse_url(url).where
+        target = parse_url(url)
+        where, host = target.where, target.host
     except ValueError:
-        where = url
+        where = host = url
     text = _flatten(exc)
     lowered = text.lower()
     if "refused" in lowered and isinstance(exc, ldap_errors.LDAPSocketOpenError):
@@ -133,7 +134,13 @@ def explain(exc: BaseException, url: str) -> str:
     if "timed out" in lowered or isinstance(exc, socket.timeout):
         return _("%(where)s did not answer within %(seconds)s seconds; is it an LDAP server?",
                  where=where, seconds=TIMEOUT)
-    if "certificate" in lowered or "ssl" in lowered or "tls" in lowered:
+    if "doesnt match" in lowered or "doesn't match" in lowered:
+        return _("The certificate of %(where)s is not made out to %(host)s.", where=where, host=host)
+    if "certificate_verify_failed" in lowered:
+        reason = text.rpartition("failed:")[2].strip()
+        return _("The certificate of %(where)s is not signed by a CA Taiji trusts; paste the directory's CA "
+                 "under CA certificates (%(reason)s).", where=where, reason=reason)
+    if "ssl" in lowered or "tls" in lowered:
         return _("The TLS connection to %(where)s failed: %(reason)s.", where=where, reason=text)
     if isinstance(exc, ldap_errors.LDAPSocketOpenError):
         return _("Cannot connect to %(where)s: %(reason)s.", where=where, reason=text)
