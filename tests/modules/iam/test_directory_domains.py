@@ -33,8 +33,9 @@ def _free_udp_port() -> int:
 class DnsServer:
     """dnsmasq on a free loopback port, answering for ``.example`` from the TXT records given."""
 
-    def __init__(self):
+    def __init__(self, log: Path):
         self.port = _free_udp_port()
+        self.log = log
         self.process: subprocess.Popen | None = None
 
     def serve(self, records: dict[str, str]) -> None:
@@ -43,19 +44,20 @@ class DnsServer:
                 "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={self.port}", "--pid-file=",
                 "--user=root", "--log-facility=-", "--local=/example/"]
         args += [f"--txt-record={name},{value}" for name, value in records.items()]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         resolver = dns.resolver.Resolver(configure=False)
         resolver.nameservers = [dns.nameserver.Do53Nameserver("127.0.0.1", self.port)]
         resolver.lifetime = 0.5
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 resolver.resolve("ready.example", "TXT")
             except dns.resolver.NXDOMAIN:
                 return  # it answers
             except dns.exception.DNSException:
                 time.sleep(0.1)
-        pytest.fail("dnsmasq did not answer")
+        pytest.fail(f"dnsmasq did not answer: {self.log.read_text(errors='replace')[-2000:]}")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -65,8 +67,8 @@ class DnsServer:
 
 
 @pytest.fixture
-def dns_server(app, monkeypatch):
-    server = DnsServer()
+def dns_server(app, monkeypatch, tmp_path):
+    server = DnsServer(tmp_path / "dnsmasq.log")
     monkeypatch.setitem(app.config, "DNS_NAMESERVERS", (f"127.0.0.1:{server.port}",))
     try:
         yield server
