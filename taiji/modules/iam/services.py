@@ -159,9 +159,10 @@ def authenticate(email: str, password: str, *, organisation: str | None = None,
 
     Failures are throttled per client (``sessions/lockout.py``): ``lockout.Locked`` is raised
     while this client is throttled for the email. While failures from elsewhere throttle the
-    account for clients it does not trust, only the password together with a valid ``code`` of
-    the user's authenticator app gets through, and the password alone is not even checked. A
-    ``code`` given otherwise is checked too when the user has a second factor.
+    account for clients it does not trust, only a valid ``code`` of the user's authenticator app
+    together with the password gets through; the code is checked first, so without it the
+    password is not checked at all (nor sent to a directory). A ``code`` given otherwise is
+    checked too when the user has a second factor.
     """
     try:
         key = normalize_email(email)
@@ -169,25 +170,33 @@ def authenticate(email: str, password: str, *, organisation: str | None = None,
         key = (email or "").strip().lower()[:255]
     client = client or devices.client_for(key)
     account_until = lockout.check(key, client)
-    if account_until is not None and not code:
-        lockout.register_failure(key, client)
-        raise lockout.Locked(account_until, account=True)
-    user = _check_password(key, password, organisation, client)
-    if user is not None and code and (user.mfa_enabled or account_until is not None):
-        from . import mfa  # mfa's views import this module
-
-        if not user.mfa_enabled or not mfa.verify(user, code):
+    if account_until is not None:
+        holder = get_user_by_email(key)
+        if not code or holder is None or not _second_factor(holder, code):
+            lockout.register_failure(key, client)
+            raise lockout.Locked(account_until, account=True)
+        user = _check_password(key, password, organisation, client)
+        if user is None or user.id != holder.id:
+            lockout.register_failure(key, client)
+            raise lockout.Locked(account_until, account=True)
+    else:
+        user = _check_password(key, password, organisation, client)
+        if user is not None and code and user.mfa_enabled and not _second_factor(user, code):
             user = None
     if user is None:
         until = lockout.register_failure(key, client)
-        if account_until is not None:
-            raise lockout.Locked(account_until, account=True)
         if until is not None:
             raise lockout.Locked(until)
         return None
     lockout.clear(key, client)
     user.last_login_at = utcnow()
     return user
+
+
+def _second_factor(user: User, code: str) -> bool:
+    from . import mfa  # mfa's views import this module
+
+    return user.is_active and user.mfa_enabled and mfa.verify(user, code)
 
 
 def _check_password(key: str, password: str, organisation: str | None, client) -> User | None:

@@ -171,3 +171,11 @@ def test_directory_settings_unchanged_when_refused(api_as, tenant):
     assert owner.put(base, json={**SETTINGS, "url": "ldap://127.0.0.1:10389/",
                                  "bind_dn": "cn=evil\nx"}).status_code == 422
     assert directory.get_directory(tenant).bind_dn == SERVICE_DN
+
+
+def test_a_nul_in_the_ca_certificate_is_a_field_error(api_as, tenant):
+    owner = api_as(make_member(tenant, "owner"))
+    response = owner.put(f"/api/v1/tenants/{tenant.slug}/directory",
+                         json={**SETTINGS, "url": "ldaps://127.0.0.1:10636/",
+                               "ca_certificate": "-----BEGIN\x00"})
+    assert response.status_code == 422 and "ca_certificate" in response.json["errors"]["json"]

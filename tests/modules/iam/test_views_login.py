@@ -218,3 +218,11 @@ def test_unknown_language_is_ignored(login, client):
 def test_language_switch_refuses_off_site_next(client):
     response = client.post("/locale", data={"locale": "en", "next": "https://evil.example/"})
     assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("organisation", ["\x00", "evil\r\nco", "../etc", "ÄÖ-gmbh", "x" * 40, "x" * 41])
+def test_a_strange_organisation_is_only_a_failed_sign_in(client, organisation):
+    response = client.post("/login", data={"email": "someone@corp.example", "password": "whatever-1",
+                                           "organisation": organisation})
+    assert response.status_code in (200, 401)  # 200: the form shows the field's error
+    assert 'data-testid="login-form"' in response.text

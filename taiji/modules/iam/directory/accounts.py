@@ -19,6 +19,7 @@ account, and each is audited in the directory's tenant with its outcome — neve
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -69,7 +70,8 @@ def route(email: str, user: User | None, organisation: str | None = None) -> Dir
         if holder is None:
             return None
         if organisation:
-            chosen = tenancy.tenant_by_slug(organisation.strip().lower())
+            slug = organisation.strip().lower()
+            chosen = tenancy.tenant_by_slug(slug) if re.fullmatch(tenancy.SLUG_PATTERN, slug) else None
             if chosen is None or chosen.id != holder:
                 return None
         row = directory_of(holder)

@@ -109,6 +109,8 @@ def _check_text(data: dict) -> None:
 def _check_ca(pem: str) -> None:
     if not pem:
         return
+    if "\x00" in pem:
+        raise field_error("ca_certificate", "Must not contain the NUL character.")
     try:
         ssl.create_default_context(cadata=pem)
     except (ssl.SSLError, ValueError):

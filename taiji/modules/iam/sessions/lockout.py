@@ -22,6 +22,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from taiji.platform import audit
 from taiji.platform.db import db, utcnow
@@ -84,8 +85,12 @@ def _count(email: str, client: str, threshold: int) -> dt.datetime | None:
     row = _row(email, client)
     now = utcnow()
     if row is None:
-        row = SignInLock(email=email, client=client, failures=0, lockouts=0)
-        db.session.add(row)
+        try:
+            with db.session.begin_nested():
+                row = SignInLock(email=email, client=client, failures=0, lockouts=0)
+                db.session.add(row)
+        except IntegrityError:  # a failure of the same pair, at the same moment, made the row first
+            row = _row(email, client)
     if row.locked_until is not None and row.locked_until <= now:
         row.failures, row.locked_until = 0, None  # the previous throttle has run out: count afresh
     row.failures += 1
