@@ -126,3 +126,24 @@ def test_an_account_created_by_one_directory_is_checked_by_that_directory_only(c
         assert _sign_in(client, "bob@corp.example", "bob-password-1").status_code == 302
         assert _sign_in(client, "bob@corp.example", "not-bobs-password", "new-owner").status_code == 401
         assert hostile.connections == []
+
+
+def test_binds_are_limited_per_account_and_per_directory(app, client, monkeypatch):
+    corp = make_tenant(slug="limited-co")
+    _approve(corp, "corp.example")
+    monkeypatch.setitem(app.config, "IAM_LDAP_BIND_RATE_LIMIT", "2 per minute")
+    monkeypatch.setitem(app.config, "IAM_LDAP_DIRECTORY_RATE_LIMIT", "4 per minute")
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "1000 per minute")
+    with Recorder() as server:
+        _directory(corp, server.url)
+        db.session.commit()
+        for n in range(3):  # the third try for one account is not sent
+            _sign_in(client, "carol@corp.example", f"guess-number-{n}")
+        assert len(server.connections) == 2
+        for name in ("dave", "erin", "frank"):  # the directory's fifth bind in the minute is not sent
+            _sign_in(client, f"{name}@corp.example", "a-guess-1234")
+        assert len(server.connections) == 4
+    outcomes = [(e.target, e.details["outcome"]) for e in db.session.execute(
+        sa.select(AuditEntry).where(AuditEntry.action == "iam.ldap.bind").order_by(AuditEntry.id)).scalars()]
+    assert ("carol@corp.example", "throttled") in outcomes and ("frank@corp.example", "throttled") in outcomes
+    assert [o for _, o in outcomes].count("throttled") == 2

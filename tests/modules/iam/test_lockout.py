@@ -178,3 +178,10 @@ def test_a_member_cannot_unlock(client, login):
     user, other = make_user(), make_user()
     login(other)
     assert client.post(f"/admin/users/{user.id}/unlock").status_code == 403
+
+
+def test_the_throttled_page_in_chinese(app, client, admin, monkeypatch):
+    _hammer_from_many_addresses(app, client, admin.email, monkeypatch)
+    client.post("/locale", data={"locale": "zh_Hans", "next": "/login"})
+    page = _post(client, admin.email, PASSWORD, OWNER).text
+    assert "验证器应用中的代码" in page and "未配置邮件服务器" in page
