@@ -23,6 +23,7 @@ from taiji.platform.ratelimit import by_address, limiter
 
 from . import mfa, services
 from . import sessions as console_sessions
+from .directory import services as directories
 from .forms import LoginForm, MfaCodeForm, SignInLinkForm
 from .oauth import console
 from .sessions import devices, links, lockout
@@ -72,8 +73,11 @@ def _link_form(**kwargs) -> SignInLinkForm:
 
 
 def _page(form, status: int = 200, **context):
-    """The sign-in page; ``mail_available`` tells it whether to offer an emailed sign-in link."""
+    """The sign-in page; ``mail_available`` tells it whether to offer an emailed sign-in link, and
+    the organisation field shows where a tenant signs in through a directory (or a link named one)."""
+    organisation = bool(form.organisation.data) or directories.has_directories()
     return render_template("iam/login.html", form=form, mail_available=mail.configured(),
+                           show_organisation=organisation,
                            link_form=context.pop("link_form", None) or _link_form(formdata=None),
                            **context), status
 

@@ -226,3 +226,11 @@ def test_a_strange_organisation_is_only_a_failed_sign_in(client, organisation):
                                            "organisation": organisation})
     assert response.status_code in (200, 401)  # 200: the form shows the field's error
     assert 'data-testid="login-form"' in response.text
+
+
+def test_the_organisation_field_shows_where_a_directory_signs_in(client, tenant):
+    from taiji.modules.iam.directory import services as directory
+
+    assert 'data-testid="login-organisation"' not in client.get("/login").text
+    directory.configure(tenant, {"url": "ldap://127.0.0.1:10389/", "user_base": "dc=example,dc=com"})
+    assert 'data-testid="login-organisation"' in client.get("/login").text
