@@ -74,6 +74,9 @@ def app_overrides(database_url: str, data_dir: Path, **extra) -> dict:
         # The console signs in through the platform's own OIDC provider, and tests speak plain HTTP.
         "OAUTH_INSECURE_TRANSPORT": "true",
         "SERVER_NAME": None,
+        # The tests' own directories (slapd, recorders) listen on loopback, which the egress
+        # policy refuses unless an operator allows it; tests of the refusal take it out again.
+        "IAM_LDAP_ALLOWED_HOSTS": ("127.0.0.1",),
     }
     overrides.update(extra)
     return overrides

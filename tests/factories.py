@@ -257,6 +257,23 @@ PERMISSION_REQUESTS["iam:directory:write"] = {
 }
 
 
+# The email domains a tenant claims for its directory.
+def _iam_seed_domain(tenant, owner, known):
+    from taiji.modules.iam.directory import domains
+
+    return domains.add_domain(tenant, f"{tenant.slug}.example").domain
+
+
+ISOLATION_SEEDERS["domain"] = _iam_seed_domain
+PERMISSION_REQUESTS["iam:domain:write"] = {
+    "method": "POST",
+    "path": "/api/v1/tenants/{t}/directory/domains",
+    "body": {"domain": "matrix.example"},
+}
+PERMISSION_REQUESTS["iam:domain:approve"] = {"method": "GET", "path": "/api/v1/directory-domains",
+                                            "scope": "platform"}
+
+
 # Modules added later keep their seeders beside their tests; importing them registers them.
 for _code in ("vcs", "bpr", "cicd"):
     importlib.import_module(f"tests.modules.{_code}.seeders")

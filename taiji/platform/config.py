@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TAIJI_DATABASE_URL", "sqlite:///<TAIJI_DATA_DIR>/taiji.db", "SQLAlchemy URL of the database."),
     Setting("TAIJI_BROKER_URL", "filesystem://",
             "Celery broker: filesystem:// (embedded, needs no server), redis://…, amqp://…"),
-    Setting("TAIJI_REDIS_URL", "", "Redis for rate limits and caches; memory when empty."),
+    Setting("TAIJI_REDIS_URL", "",
+            "Redis for rate limits and caches; production should set it. When empty, the web "
+            "processes of one machine share rate limits through TAIJI_DATA_DIR/ratelimits.db."),
     Setting("TAIJI_SECRET_KEY", "<generated into TAIJI_DATA_DIR/secret_key>",
             "Signs sessions and CSRF tokens."),
     Setting("TAIJI_PREVIOUS_SECRET_KEYS", "",
@@ -59,6 +62,21 @@ SETTINGS: tuple[Setting, ...] = (
             "Comma-separated hosts or CIDR ranges mirrors may fetch from although they are loopback, "
             "link-local or otherwise reserved (refused by default; public and private ranges are "
             "allowed)."),
+    Setting("TAIJI_IAM_LDAP_ALLOWED_HOSTS", "",
+            "Comma-separated hosts or CIDR ranges a tenant's LDAP directory may be at although they are "
+            "loopback, link-local or otherwise reserved (refused by default; public and private ranges "
+            "are allowed)."),
+    Setting("TAIJI_IAM_LDAP_BIND_RATE_LIMIT", "10 per minute",
+            "Password checks sent to an upstream directory per account."),
+    Setting("TAIJI_IAM_LDAP_DIRECTORY_RATE_LIMIT", "600 per minute",
+            "Password checks sent to one tenant's upstream directory, all accounts together."),
+    Setting("TAIJI_DNS_NAMESERVERS", "",
+            "Comma-separated DNS servers (address or address:port) that check domain verification "
+            "records; the system's resolvers when empty."),
+    Setting("TAIJI_SMTP_URL", "",
+            "Mail server for sign-in links: smtp://[user:password@]host[:port] (STARTTLS when the server "
+            "offers it), smtps://… for TLS from the start; no mail is sent when empty."),
+    Setting("TAIJI_MAIL_FROM", "Taiji <noreply@<host of TAIJI_BASE_URL>>", "Sender of Taiji's mail."),
     Setting("TAIJI_OAUTH_ACCESS_TOKEN_TTL", "600", "Lifetime of OAuth access tokens (JWTs), seconds."),
     Setting("TAIJI_OAUTH_ID_TOKEN_TTL", "600", "Lifetime of OpenID Connect id_tokens, seconds."),
     Setting("TAIJI_OAUTH_REFRESH_TOKEN_TTL", "2592000", "Lifetime of refresh tokens, seconds (30 days)."),
@@ -221,6 +239,14 @@ def load(overrides: dict | None = None) -> dict:
                                   if p.strip()),
         "VCS_MIRROR_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", "")
                                           .split(",") if p.strip()),
+        "IAM_LDAP_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_IAM_LDAP_ALLOWED_HOSTS", "")
+                                        .split(",") if p.strip()),
+        "IAM_LDAP_BIND_RATE_LIMIT": _env("TAIJI_IAM_LDAP_BIND_RATE_LIMIT", "10 per minute"),
+        "IAM_LDAP_DIRECTORY_RATE_LIMIT": _env("TAIJI_IAM_LDAP_DIRECTORY_RATE_LIMIT", "600 per minute"),
+        "DNS_NAMESERVERS": tuple(p.strip() for p in _env("TAIJI_DNS_NAMESERVERS", "").split(",")
+                                 if p.strip()),
+        "SMTP_URL": _env("TAIJI_SMTP_URL", ""),
+        "MAIL_FROM": _env("TAIJI_MAIL_FROM", f"Taiji <noreply@{urlsplit(base_url).hostname or 'localhost'}>"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,
@@ -250,7 +276,9 @@ def load(overrides: dict | None = None) -> dict:
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "LANGUAGES": {"en": "English", "zh_Hans": "简体中文"},
-        "RATELIMIT_STORAGE_URI": _env("TAIJI_REDIS_URL", "") or "memory://",
+        # Without Redis, the processes of one install count together in a SQLite file (ratelimit.py).
+        "RATELIMIT_STORAGE_URI": (_env("TAIJI_REDIS_URL", "")
+                                  or f"taiji-sqlite://{data_dir / 'ratelimits.db'}"),
         "RATELIMIT_HEADERS_ENABLED": True,
     }
     config.update(overrides)

@@ -165,7 +165,7 @@ def test_owner_configures_an_unreachable_directory_and_sees_why_it_fails(page, l
     result = page.get_by_test_id("directory-test-result")
     expect(result).to_be_visible()
     expect(result).to_have_class(re.compile(r"\balert-danger\b"))
-    expect(result).to_contain_text("Cannot reach the directory")
+    expect(result).to_contain_text("Nothing answers at 127.0.0.1:9")
     expect(page.get_by_label("Bind password")).to_have_value("")
     assert password not in page.content()
     shot(page, "directory-test-failed")

@@ -25,14 +25,16 @@ def _setup(app) -> None:
 module = Module(
     code="iam",
     title=_l("Identity and access"),
-    api_blueprints=[api_blp, oauth.api_blp, roles.api_blp, directory.api_blp],
-    blueprints=[bp, oauth.bp, oauth.console_bp, roles.bp, directory.bp],
+    api_blueprints=[api_blp, oauth.api_blp, roles.api_blp, directory.api_blp, directory.admin_blp],
+    blueprints=[bp, oauth.bp, oauth.console_bp, roles.bp, directory.bp, directory.admin_bp],
     nav=[
         NavItem(_l("Users"), "iam.users", scope="platform", permission=permissions.Perm.USER_READ, order=20),
         NavItem(_l("Roles"), "iam_roles.roles", permission=roles.Perm.ROLE_READ, order=905),
         NavItem(_l("Groups"), "iam_roles.groups", permission=roles.Perm.ROLE_READ, order=906),
         NavItem(_l("Sign-in directory"), "iam_directory.directory", permission=roles.Perm.DIRECTORY_WRITE,
                 order=915),
+        NavItem(_l("Email domains"), "iam_domains_admin.claims", scope="platform",
+                permission=roles.Perm.DOMAIN_APPROVE, order=24),
         NavItem(_l("OAuth clients"), "iam_clients.clients", scope="platform",
                 permission=oauth.OAuthPerm.CLIENT_WRITE, order=25),
         NavItem(_l("Profile"), "iam.profile", scope="user", order=10),

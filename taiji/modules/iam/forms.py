@@ -11,6 +11,14 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 class LoginForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
     password = PasswordField(_l("Password"), validators=[DataRequired()])
+    # The tenant whose directory should check the password (as ?tenant= in a link); optional.
+    organisation = StringField(_l("Organisation"), validators=[Optional(), Length(max=40)])
+    # Asked for only while failures from elsewhere throttle the account: password and code together.
+    code = StringField(_l("Authenticator code"), validators=[Optional(), Length(max=32)])
+
+
+class SignInLinkForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
 
 
 class TokenForm(FlaskForm):

@@ -5,6 +5,7 @@ Other modules call only this file. Services flush; the request or task commits.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -27,7 +28,7 @@ from . import sessions as console_sessions
 from .models import PersonalAccessToken, RoleBinding, User, UserStatus
 from .permissions import Perm
 from .roles import access as role_access
-from .sessions import lockout
+from .sessions import devices, lockout
 from .sessions import passwords as password_rules
 
 # Other modules guard account-changing routes with it (they reach IAM only through this file).
@@ -156,46 +157,83 @@ def set_password(user: User, password: str) -> None:
     db.session.flush()
 
 
-def authenticate(email: str, password: str) -> User | None:
+def authenticate(email: str, password: str, *, organisation: str | None = None,
+                 client: lockout.Client | None = None, code: str | None = None) -> User | None:
     """The active user with this email and password, or None.
 
-    Failures count towards a lockout of the email typed (known or not); while it is locked the
-    password is not even checked and ``lockout.Locked`` is raised.
+    The password is checked by Taiji when the account has a Taiji password, otherwise by at most
+    one upstream directory, chosen before any connection (``directory/accounts.py``);
+    ``organisation`` is the tenant named on the sign-in form, if any.
+
+    Failures are throttled per client (``sessions/lockout.py``): ``lockout.Locked`` is raised
+    while this client is throttled for the email. While failures from elsewhere throttle the
+    account for clients it does not trust, only a valid ``code`` of the user's authenticator app
+    together with the password gets through; the code is checked first, so without it the
+    password is not checked at all (nor sent to a directory). A ``code`` given otherwise is
+    checked too when the user has a second factor.
     """
     try:
         key = normalize_email(email)
     except Invalid:
         key = (email or "").strip().lower()[:255]
-    until = lockout.locked_until(key)
-    if until is not None:
-        raise lockout.Locked(until)
-    user = get_user_by_email(key)
-    stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
-    try:
-        _hasher().verify(stored, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        user = None
-    if user is None or not user.is_active or not user.password_hash:
-        upstream = _upstream(key, password)  # a tenant's LDAP directory may know this account
-        if upstream is not None:
-            lockout.clear(key)
-            return upstream
-        until = lockout.register_failure(key)
+    client = client or devices.client_for(key)
+    account_until = lockout.check(key, client)
+    if account_until is not None:
+        holder = get_user_by_email(key)
+        if not code or holder is None or not _second_factor(holder, code):
+            lockout.register_failure(key, client)
+            raise lockout.Locked(account_until, account=True)
+        user = _check_password(key, password, organisation, client)
+        if user is None or user.id != holder.id:
+            lockout.register_failure(key, client)
+            raise lockout.Locked(account_until, account=True)
+    else:
+        user = _check_password(key, password, organisation, client)
+        if user is not None and code and user.mfa_enabled and not _second_factor(user, code):
+            user = None
+    if user is None:
+        until = lockout.register_failure(key, client)
         if until is not None:
             raise lockout.Locked(until)
         return None
-    lockout.clear(key)
-    if _hasher().check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher().hash(password)
+    lockout.clear(key, client)
     user.last_login_at = utcnow()
     return user
 
 
-def _upstream(email: str, password: str) -> User | None:
-    """A failed local check falls back to the tenants' upstream directories, if any enable one."""
-    from .directory import services as directory  # that module imports this one
+def _second_factor(user: User, code: str) -> bool:
+    from . import mfa  # mfa's views import this module
 
-    return directory.authenticate_ldap(email, password) if directory.has_directories() else None
+    return user.is_active and user.mfa_enabled and mfa.verify(user, code)
+
+
+def _check_password(key: str, password: str, organisation: str | None, client) -> User | None:
+    user = get_user_by_email(key)
+    if user is not None and user.password_hash:
+        try:
+            _hasher().verify(user.password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if not user.is_active:
+            return None
+        if _hasher().check_needs_rehash(user.password_hash):
+            user.password_hash = _hasher().hash(password)
+        return user
+    # No Taiji password: the same work as a check, so timing does not tell which emails exist.
+    with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
+        _hasher().verify(_dummy_hash(), password)
+    upstream = _upstream(key, password, organisation, client.trusted)
+    return upstream if upstream is not None and upstream.is_active else None
+
+
+def _upstream(email: str, password: str, organisation: str | None, trusted: bool) -> User | None:
+    """At most one tenant's upstream directory may know an account without a Taiji password."""
+    from .directory import accounts  # those modules import this one
+    from .directory import services as directory
+
+    if not directory.has_directories():
+        return None
+    return accounts.authenticate_ldap(email, password, organisation=organisation, trusted=trusted)
 
 
 def set_user_status(user: User, status: UserStatus) -> None:

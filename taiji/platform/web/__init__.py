@@ -20,7 +20,7 @@ def select_locale() -> str:
     principal = auth.current_principal() if request else None
     if principal is not None and principal.locale in languages:
         return principal.locale
-    chosen = session.get("locale")
+    chosen = session.get("locale") if request else None  # outside a request: a task, a test
     if chosen in languages:
         return chosen
     best = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-Hans"]) if request else None

@@ -1,4 +1,4 @@
-"""A tenant's upstream LDAP directory and the users it signed in."""
+"""A tenant's upstream LDAP directory, the users it signed in, and the email domains it may sign in."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ class Directory(TenantOwnedMixin, TimestampMixin, Model):
     # group cn -> role key (built-in or custom); a signed-in user holds the roles of their groups.
     group_roles: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     default_role: Mapped[str] = mapped_column(sa.String(20), default="member")
+    # PEM certificates an ldaps:// server's chain must lead to; the system's CAs when empty.
+    ca_certificate: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
 
 
 class DirectoryAccount(Model):
@@ -41,3 +43,33 @@ class DirectoryAccount(Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("iam_user.id", ondelete="CASCADE"), index=True)
     dn: Mapped[str] = mapped_column(sa.String(500))
     synced_at: Mapped[timestamp | None]
+
+
+class DomainStatus:
+    PENDING = "pending"
+    VERIFIED = "verified"
+
+
+class DirectoryDomain(TenantOwnedMixin, TimestampMixin, Model):
+    """An email domain a tenant claims for its directory: ``pending`` until proven, then ``verified``.
+
+    Several tenants may claim one domain; only one can hold it verified. The unique
+    ``verified_domain`` (the domain while verified, NULL otherwise) makes that the database's
+    rule, so two verifications racing cannot both win.
+    """
+
+    __tablename__ = "iam_directory_domain"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "domain"),)
+
+    id: Mapped[intpk]
+    domain: Mapped[str] = mapped_column(sa.String(253), index=True)
+    status: Mapped[str] = mapped_column(sa.String(20), default=DomainStatus.PENDING)
+    verified_domain: Mapped[str | None] = mapped_column(sa.String(253), unique=True)
+    # The challenge published in DNS. Not a secret (anyone can read the TXT record, and it only
+    # proves something for this tenant's claim), so it is kept readable for the owner to copy.
+    token: Mapped[str] = mapped_column(sa.String(64))
+    method: Mapped[str | None] = mapped_column(sa.String(10))  # "dns" or "admin" once verified
+    verified_at: Mapped[timestamp | None]
+    verified_by: Mapped[str | None] = mapped_column(sa.String(255))  # the approving admin's email
+    checked_at: Mapped[timestamp | None]
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))

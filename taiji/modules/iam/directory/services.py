@@ -1,41 +1,30 @@
-"""Sign-in through a tenant's upstream LDAP directory.
+"""A tenant's upstream LDAP directory: its settings and the connection test.
 
 A tenant's owner configures the directory; the service bind password is sealed at rest with
-``taiji.platform.crypto``. Signing in binds as the service account, finds the
-entry by its email attribute, binds as that entry with the given password, then creates or updates
-the local account and sets the user's directory-sourced role bindings from their groups.
-
-An upstream directory only ever signs in accounts it created: an email that already belongs to a
-local account (or to another tenant's directory) is refused, or a tenant's administrator could
-take over anyone's account by adding an entry with their email to their own directory.
+``taiji.platform.crypto``. Where Taiji may connect and how is ``connect.py``; which directory a
+password is sent to at sign-in, and which accounts a directory may create, is ``accounts.py``;
+the email domains a tenant has proven are its own are ``domains.py``.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 
-import ldap3
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from ldap3.core.exceptions import LDAPException
-from ldap3.utils.conv import escape_filter_chars
 
-from taiji.platform import audit, crypto, events, tenancy
+from taiji.platform import audit, crypto
 from taiji.platform.auth import TenantRole
 from taiji.platform.crypto import InvalidToken
-from taiji.platform.db import db, utcnow
+from taiji.platform.db import db
 from taiji.platform.errors import NotFound, field_error
 
-from .. import services as iam
-from ..models import User
 from ..roles import services as roles
-from .models import Directory, DirectoryAccount
-
-MEMBER_JOINED = "iam.directory.member_joined"
+from . import connect
+from .models import Directory
 
 log = logging.getLogger(__name__)
-SOURCE = "ldap"
-TIMEOUT = 5  # seconds; a directory that hangs must not hang the login page for long
 _FIELDS = (
     "enabled",
     "url",
@@ -49,13 +38,15 @@ _FIELDS = (
     "member_attribute",
     "group_roles",
     "default_role",
+    "ca_certificate",
 )
-
-
+# Everything that ends up in an LDAP request or names where it goes: none may hold a control character.
+_TEXT_FIELDS = ("url", "bind_dn", "bind_password", "user_base", "user_filter", "email_attribute",
+                "name_attribute", "group_base", "group_filter", "member_attribute", "default_role")
 _PURPOSE = "iam.directory.bind-password"
 
 
-def _bind_password(row: Directory) -> str:
+def bind_password(row: Directory) -> str:
     if not row.bind_password_encrypted:
         return ""
     try:
@@ -69,17 +60,19 @@ def _bind_password(row: Directory) -> str:
 
 
 def get_directory(tenant) -> Directory:
-    row = db.session.execute(
-        sa.select(Directory).where(Directory.tenant_id == tenant.id)
-    ).scalar_one_or_none()
+    row = find_directory(tenant)
     if row is None:
         raise NotFound("This tenant has no upstream directory.")
     return row
 
 
 def find_directory(tenant) -> Directory | None:
+    return directory_of(tenant.id)
+
+
+def directory_of(tenant_id: int) -> Directory | None:
     return db.session.execute(
-        sa.select(Directory).where(Directory.tenant_id == tenant.id)
+        sa.select(Directory).where(Directory.tenant_id == tenant_id)
     ).scalar_one_or_none()
 
 
@@ -104,10 +97,37 @@ def describe(row: Directory | None) -> dict:
     return out
 
 
+def _check_text(data: dict) -> None:
+    for name in _TEXT_FIELDS:
+        if connect.has_control_characters(data.get(name)):
+            raise field_error(name, "Must not contain control characters (line breaks, NUL, tabs …).")
+    for group, role in (data.get("group_roles") or {}).items():
+        if connect.has_control_characters(group) or connect.has_control_characters(role):
+            raise field_error("group_roles", "Group and role names must not contain control characters.")
+
+
+def _check_ca(pem: str) -> None:
+    if not pem:
+        return
+    if "\x00" in pem:
+        raise field_error("ca_certificate", "Must not contain the NUL character.")
+    try:
+        ssl.create_default_context(cadata=pem)
+    except (ssl.SSLError, ValueError):
+        raise field_error("ca_certificate",
+                          "Paste one or more PEM certificates (-----BEGIN CERTIFICATE-----).") from None
+
+
 def configure(tenant, data: dict) -> Directory:
-    """Create or replace the tenant's directory settings (an omitted bind_password keeps the old one)."""
-    if not data["url"].startswith(("ldap://", "ldaps://")):
-        raise field_error("url", "Use an ldap:// or ldaps:// URL.")
+    """Create or replace the tenant's directory settings (an omitted bind_password keeps the old one).
+
+    The URL must be one Taiji may connect to (``connect.py``); a name that does not resolve from
+    here yet is accepted, and checked again before every connection.
+    """
+    _check_text(data)
+    refused = connect.refusal(data.get("url") or "", unresolved_ok=True)
+    if refused:
+        raise field_error("url", refused)
     known = set(roles.BUILTIN) - {TenantRole.OWNER.value}
     default_role = data.get("default_role") or TenantRole.MEMBER.value
     if default_role not in known:
@@ -120,9 +140,9 @@ def configure(tenant, data: dict) -> Directory:
         value = data.get(name)
         if value and not (value.startswith("(") and value.endswith(")")):
             raise field_error(name, "An LDAP filter is written in parentheses, e.g. (objectClass=person).")
-    row = db.session.execute(
-        sa.select(Directory).where(Directory.tenant_id == tenant.id)
-    ).scalar_one_or_none()
+    data = {**data, "ca_certificate": (data.get("ca_certificate") or "").strip()}
+    _check_ca(data["ca_certificate"])
+    row = find_directory(tenant)
     if row is None:
         row = Directory(tenant_id=tenant.id)
         db.session.add(row)
@@ -154,148 +174,42 @@ def test_connection(tenant) -> dict:
     """Bind as the service account and count the entries the user filter finds (a dry run).
 
     Answers ``{"ok": bool, "message": str, "users": int | None}``; a directory that cannot be
-    reached is an answer, not an error, so the settings page can show what went wrong.
+    reached — or may not be, or is no LDAP server — is an answer, not an error, so the settings
+    page can show what went wrong.
     """
     row = get_directory(tenant)
     try:
-        server = ldap3.Server(row.url.rstrip("/"), connect_timeout=TIMEOUT, get_info=ldap3.NONE)
-        service = ldap3.Connection(server, row.bind_dn or None, _bind_password(row) or None,
-                                   receive_timeout=TIMEOUT, read_only=True)
-        if not service.bind():
-            result = {"ok": False, "users": None,
-                      "message": _("The service bind was refused: %(reason)s.",
-                                   reason=service.result.get("description"))}
-        else:
-            try:
-                service.search(row.user_base, row.user_filter, attributes=[row.email_attribute],
-                               size_limit=1000)
-                found = len(service.entries)
-                result = {"ok": True, "users": found,
-                          "message": _("Connected; the user filter finds %(count)s entries under %(base)s.",
-                                       count=found, base=row.user_base)}
-            finally:
-                service.unbind()
-    except LDAPException as exc:
+        result = _try(row)
+    except Exception as exc:
         result = {"ok": False, "users": None,
-                  "message": _("Cannot reach the directory: %(reason)s.", reason=exc)}
+                  "message": _("Cannot use the directory: %(reason)s", reason=connect.explain(exc, row.url))}
     audit.record("iam.directory.tested", "directory", row.url, tenant=tenant, details={"ok": result["ok"]})
     return result
 
 
-# -- sign-in ----------------------------------------------------------------------------------
-
-
-def _lookup(row: Directory, email: str, password: str) -> tuple[str, str, str, set[str]] | None:
-    """(dn, email, name, group names) when the directory knows this email with this password."""
-    # ldap3 reads "host:port/" as a port with a slash in it; the URL form with a path is still valid LDAP.
-    server = ldap3.Server(row.url.rstrip("/"), connect_timeout=TIMEOUT, get_info=ldap3.NONE)
-    service = ldap3.Connection(
-        server, row.bind_dn or None, _bind_password(row) or None, receive_timeout=TIMEOUT, read_only=True
-    )
+def _try(row: Directory) -> dict:
+    pinned, _target = connect.server(row.url, row.ca_certificate)
+    service = connect.connection(pinned, row.bind_dn, bind_password(row))
     if not service.bind():
-        log.warning("directory of tenant %s: service bind failed: %s", row.tenant_id, service.result)
-        return None
+        return {"ok": False, "users": None,
+                "message": _("The service bind was refused: %(reason)s.",
+                             reason=service.result.get("description"))}
     try:
-        wanted = f"(&{row.user_filter}({row.email_attribute}={escape_filter_chars(email)}))"
-        service.search(
-            row.user_base, wanted, attributes=[row.email_attribute, row.name_attribute], size_limit=2
-        )
-        if len(service.entries) != 1:
-            return None
-        entry = service.entries[0]
-        dn = entry.entry_dn
-        user = ldap3.Connection(server, dn, password, receive_timeout=TIMEOUT, read_only=True)
-        if not user.bind():
-            return None
-        user.unbind()
-        groups: set[str] = set()
-        if row.group_base:
-            service.search(
-                row.group_base,
-                f"(&{row.group_filter}({row.member_attribute}={escape_filter_chars(dn)}))",
-                attributes=["cn"],
-            )
-            groups = {str(value) for g in service.entries for value in g.cn.values}
-        name = entry[row.name_attribute].value if row.name_attribute in entry.entry_attributes else None
-        return dn, email, str(name or email.split("@")[0]), groups
+        service.search(row.user_base, row.user_filter, attributes=[row.email_attribute], size_limit=1000)
+        found = len(service.entries)
+        if service.result.get("result") not in (0, 4):  # success, or sizeLimitExceeded with entries
+            return {"ok": False, "users": None,
+                    "message": _("The search under %(base)s failed: %(reason)s.", base=row.user_base,
+                                 reason=service.result.get("description"))}
+        return {"ok": True, "users": found,
+                "message": _("Connected; the user filter finds %(count)s entries under %(base)s.",
+                             count=found, base=row.user_base)}
     finally:
         service.unbind()
 
 
-def _account(row: Directory, dn: str, email: str, name: str) -> User | None:
-    link = db.session.execute(
-        sa.select(DirectoryAccount).where(DirectoryAccount.directory_id == row.id, DirectoryAccount.dn == dn)
-    ).scalar_one_or_none()
-    if link is not None:
-        user = iam.get_user(link.user_id)
-    else:
-        if iam.get_user_by_email(email) is not None:
-            log.warning(
-                "directory of tenant %s: %s belongs to an account it did not create", row.tenant_id, email
-            )
-            audit.record("iam.ldap.refused", "user", email, details={"reason": "existing local account"})
-            return None
-        user = iam.create_user(email, name)
-        link = DirectoryAccount(directory_id=row.id, user_id=user.id, dn=dn)
-        db.session.add(link)
-    if user is None or not user.is_active:
-        return None
-    if name and user.name != name[:255]:
-        user.name = name[:255]
-    link.synced_at = utcnow()
-    return user
-
-
-def _sync(row: Directory, user: User, groups: set[str]) -> None:
-    tenant = next(iter(tenancy.tenants_by_ids([row.tenant_id])), None)
-    if tenant is None:
-        return
-    if not iam.tenant_roles(tenant, [user.id]):
-        iam.set_tenant_role(user.id, tenant, row.default_role)
-        # TM keeps the member list and sits above IAM: it hears of the newcomer by event.
-        events.publish(MEMBER_JOINED, {"tenant_id": tenant.id, "user_id": user.id, "role": row.default_role},
-                       tenant=tenant)
-    mapped = {role for group, role in (row.group_roles or {}).items() if group in groups}
-    roles.sync_user_bindings(tenant, user.id, mapped - {TenantRole.OWNER.value}, source=SOURCE)
-
-
-def authenticate_ldap(email: str, password: str) -> User | None:
-    """The user signed in by the upstream directory of some tenant that enables it, or None.
-
-    Tries every enabled directory; each one that accepts the password updates the user's
-    bindings in its tenant. Directory outages are logged and treated as "not accepted".
-    """
-    if not password or not email or "\x00" in email + password:
-        return None
-    try:
-        email = iam.normalize_email(email)
-    except Exception:  # an invalid email simply signs no one in
-        return None
-    user = None
-    directories = db.session.execute(sa.select(Directory).where(Directory.enabled.is_(True))).scalars().all()
-    for row in directories:
-        try:
-            found = _lookup(row, email, password)
-        except LDAPException as exc:
-            log.warning("directory of tenant %s unreachable: %s", row.tenant_id, exc)
-            continue
-        if found is None:
-            continue
-        dn, mail, name, groups = found
-        account = _account(row, dn, mail, name)
-        if account is None or (user is not None and account.id != user.id):
-            continue
-        user = account
-        _sync(row, user, groups)
-    if user is not None:
-        user.last_login_at = utcnow()
-        audit.record("iam.ldap.signed_in", "user", user.email, actor=None)
-        db.session.flush()
-    return user
-
-
 def has_directories() -> bool:
-    """Cheap check the password sign-in makes before trying any directory."""
+    """Cheap check the password sign-in makes before looking for a directory."""
     return (
         db.session.execute(sa.select(Directory.id).where(Directory.enabled.is_(True)).limit(1)).first()
         is not None

@@ -1,20 +1,23 @@
-"""Console page for a tenant's upstream LDAP directory: settings and a connection test."""
+"""Console pages of a tenant's upstream LDAP directory (settings, connection test, email domains)
+and the platform administrators' page of domain claims."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from taiji.platform import auth, tenancy
 from taiji.platform.db import commit
-from taiji.platform.errors import NotFound, ServiceError
+from taiji.platform.errors import Conflict, NotFound, ServiceError
 
 from ..roles.permissions import Perm
-from . import services
+from . import domains, services
+from .models import DomainStatus
 
 bp = Blueprint("iam_directory", __name__, template_folder="templates")
+admin_bp = Blueprint("iam_domains_admin", __name__, template_folder="templates")
 _TEXT = ("url", "bind_dn", "user_base", "user_filter", "email_attribute", "name_attribute", "group_base",
-         "group_filter", "member_attribute", "default_role")
+         "group_filter", "member_attribute", "default_role", "ca_certificate")
 
 
 def parse_group_roles(text: str) -> dict[str, str]:
@@ -30,10 +33,19 @@ def parse_group_roles(text: str) -> dict[str, str]:
     return mapping
 
 
+def _field_of(exc: ServiceError, default: str) -> str:
+    """The form field a service's field error is about (``errors = {"json": {field: [...]}}``)."""
+    fields = (exc.errors or {}).get("json") or {}
+    return next(iter(fields), default)
+
+
 def _render(settings: dict, status: int = 200, result: dict | None = None, errors: dict | None = None):
     lines = "\n".join(f"{g} = {r}" for g, r in (settings.get("group_roles") or {}).items())
+    tenant = tenancy.current()
+    claimed = domains.list_domains(tenant)
     return render_template("iam_directory/directory.html", settings=settings, group_roles_text=lines,
-                           result=result, errors=errors or {}), status
+                           result=result, errors=errors or {}, domain_count=len(claimed),
+                           verified_count=sum(d.status == DomainStatus.VERIFIED for d in claimed)), status
 
 
 @bp.get("/t/<tenant>/settings/directory")
@@ -65,7 +77,7 @@ def save_directory(tenant):
     except NotFound:
         return _render(shown, 422, errors={"group_roles": _("A role in the mapping does not exist here.")})
     except ServiceError as exc:
-        field = next(iter(exc.errors or {"url": None}), "url")
+        field = _field_of(exc, "url")
         return _render(shown, 422, errors={field: _("Check this value: %(detail)s", detail=exc.detail)})
     commit()
     flash(_("Directory settings saved."), "success")
@@ -83,3 +95,100 @@ def test_directory(tenant):
     result = services.test_connection(t)
     commit()  # the audit entry of the test
     return _render(services.describe(row), 200, result=result)
+
+
+# -- the tenant's email domains ----------------------------------------------------------------
+
+
+def _domains_page(status: int = 200, error: str | None = None, typed: str = ""):
+    t = tenancy.current()
+    return render_template("iam_directory/domains.html", domains=domains.list_domains(t), error=error,
+                           typed=typed, can_write=auth.can(Perm.DOMAIN_WRITE, t),
+                           record_name=domains.record_name, record_value=domains.record_value), status
+
+
+@bp.get("/t/<tenant>/settings/directory/domains")
+@auth.require(Perm.DIRECTORY_WRITE)
+def domain_list(tenant):
+    return _domains_page()
+
+
+@bp.post("/t/<tenant>/settings/directory/domains")
+@auth.require(Perm.DOMAIN_WRITE)
+def add_domain(tenant):
+    t = tenancy.current()
+    typed = (request.form.get("domain") or "").strip()
+    try:
+        row = domains.add_domain(t, typed)
+    except Conflict:
+        return _domains_page(409, _("This domain is on the list already."), typed)
+    except ServiceError as exc:
+        return _domains_page(422, exc.detail, typed)
+    commit()
+    flash(_("Domain %(domain)s added. Publish the TXT record below, then check it.", domain=row.domain),
+          "success")
+    return redirect(url_for("iam_directory.domain_list", tenant=t.slug))
+
+
+@bp.post("/t/<tenant>/settings/directory/domains/<domain>/verify")
+@auth.require(Perm.DOMAIN_WRITE)
+def verify_domain(tenant, domain):
+    t = tenancy.current()
+    try:
+        row = domains.verify_dns(t, domain)
+    except Conflict as exc:
+        return _domains_page(409, exc.detail)
+    commit()
+    if row.status == DomainStatus.VERIFIED:
+        flash(_("%(domain)s is verified: the directory may now sign in its new users.", domain=row.domain),
+              "success")
+    else:
+        flash(_("%(domain)s is not verified yet: %(reason)s", domain=row.domain, reason=row.last_error or ""),
+              "warning")
+    return redirect(url_for("iam_directory.domain_list", tenant=t.slug))
+
+
+@bp.post("/t/<tenant>/settings/directory/domains/<domain>/delete")
+@auth.require(Perm.DOMAIN_WRITE)
+def remove_domain(tenant, domain):
+    t = tenancy.current()
+    domains.remove_domain(t, domain)
+    commit()
+    flash(_("Domain removed."), "success")
+    return redirect(url_for("iam_directory.domain_list", tenant=t.slug))
+
+
+# -- platform administrators -------------------------------------------------------------------
+
+
+@admin_bp.get("/admin/domains")
+@auth.require(Perm.DOMAIN_APPROVE, tenant_scoped=False)
+def claims():
+    status = request.args.get("status") or None
+    if status not in (None, DomainStatus.PENDING, DomainStatus.VERIFIED):
+        abort(400, description=_("Unknown status."))
+    page = domains.list_claims(status, page=request.args.get("page", 1, type=int))
+    return render_template("iam_directory/claims.html", page=page, claims=domains.describe_claims(page.items),
+                           status=status)
+
+
+@admin_bp.post("/admin/domains/<int:domain_id>/approve")
+@auth.require(Perm.DOMAIN_APPROVE, tenant_scoped=False)
+def approve_claim(domain_id):
+    try:
+        row = domains.approve(domain_id, auth.current_principal().email)
+    except Conflict as exc:
+        flash(exc.detail, "error")
+        return redirect(url_for("iam_domains_admin.claims"))
+    commit()
+    flash(_("%(domain)s is verified for its tenant.", domain=row.domain), "success")
+    return redirect(url_for("iam_domains_admin.claims"))
+
+
+@admin_bp.post("/admin/domains/<int:domain_id>/revoke")
+@auth.require(Perm.DOMAIN_APPROVE, tenant_scoped=False)
+def revoke_claim(domain_id):
+    domains.revoke(domain_id)
+    commit()
+    flash(_("Claim removed."), "success")
+    return redirect(url_for("iam_domains_admin.claims"))

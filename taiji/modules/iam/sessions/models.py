@@ -1,4 +1,4 @@
-"""Server-side records of console sessions and the per-email sign-in lock."""
+"""Server-side records of console sessions, sign-in throttles and emailed sign-in links."""
 
 from __future__ import annotations
 
@@ -34,18 +34,39 @@ class ConsoleSession(Model):
 
 
 class SignInLock(Model):
-    """Failed sign-ins per email address.
+    """Failed sign-ins per email typed and client (see lockout.py).
 
-    Keyed by the email typed, not by user, so an unknown address is throttled and locked exactly
-    like a real one and the sign-in page never tells which emails have accounts.
+    Keyed by the email typed, not by user, so an unknown address is throttled exactly like a
+    real one and the sign-in page never tells which emails have accounts. ``client`` is
+    ``addr:<address>``, ``device:<id>`` (a browser the account trusts) or ``*`` (failures of
+    every untrusted client together).
     """
 
     __tablename__ = "iam_sign_in_lock"
+    __table_args__ = (sa.UniqueConstraint("email", "client"),)
 
     id: Mapped[intpk]
-    email: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    email: Mapped[str] = mapped_column(sa.String(255), index=True)
+    client: Mapped[str] = mapped_column(sa.String(100), default="*", server_default="*")
     failures: Mapped[int] = mapped_column(default=0)
-    # How many times the address has been locked since its last successful sign-in: the back-off step.
+    # How many times the pair has been throttled since its last successful sign-in: the back-off step.
     lockouts: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[timestamp | None]
     updated_at: Mapped[timestamp] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SignInLink(Model):
+    """A sign-in link sent by email: opening it makes the browser one the account trusts.
+
+    Only the sha256 of the link's token is stored; a link works once, for a short while.
+    """
+
+    __tablename__ = "iam_sign_in_link"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("iam_user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    expires_at: Mapped[timestamp]
+    used_at: Mapped[timestamp | None]
+    address: Mapped[str | None] = mapped_column(sa.String(64))
