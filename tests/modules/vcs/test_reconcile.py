@@ -130,3 +130,40 @@ def test_a_hook_arriving_after_the_task_publishes_nothing_more(app, tenant):
     finally:
         listener.close()
     assert len(push_events("app")) == 1
+
+
+def _bulk_repositories(count: int) -> None:
+    """``count`` hosted repository rows without files (cheap: one INSERT), older than what follows,
+    in another tenant (a platform's thousand repositories belong to many tenants)."""
+    from taiji.modules.vcs.models import Repository
+    from tests.factories import make_tenant
+
+    tenant = make_tenant()
+
+    db.session.execute(sa.insert(Repository), [
+        {"tenant_id": tenant.id, "name": f"bulk-{n}", "live_name": f"bulk-{n}", "kind": "hosted",
+         "storage_key": f"bulk/{tenant.id}-{n}.git", "version": 1} for n in range(count)])
+    db.session.flush()
+
+
+def test_a_repository_behind_the_first_thousand_is_reconciled_too(tenant):
+    _bulk_repositories(1000)
+    _repo, path = make_repo(tenant, "late")  # the 1,001st hosted repository
+    sha = commit_files(path, {"README.md": "# Late\n"}, "Start")
+    age(path, "refs/heads/main")
+    assert tasks.reconcile_pushes.run() == 1
+    db.session.commit()
+    [event] = push_events("late")
+    assert event["after"] == sha
+
+
+def test_reconciliation_visits_every_page(tenant):
+    shas = {}
+    for n in range(7):
+        _repo, path = make_repo(tenant, f"paged-{n}")
+        shas[f"paged-{n}"] = commit_files(path, {"README.md": f"# {n}\n"}, "Start")
+    # Pages of 3: full, full, and a last one of one (with any repositories of earlier tests first).
+    assert services.reconcile_pushes(grace_s=0, page_size=3) == 7
+    db.session.commit()
+    for name, sha in shas.items():
+        assert [e["after"] for e in push_events(name)] == [sha]

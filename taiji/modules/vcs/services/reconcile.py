@@ -93,15 +93,21 @@ def reconcile_repository(repo: Repository, *, grace_s: float = GRACE_S) -> int:
     return count
 
 
-def reconcile_pushes(*, grace_s: float = GRACE_S, limit: int = 1000) -> int:
-    """Check every hosted repository (oldest checked first is not needed: all of them, cheaply)."""
-    stmt = (sa.select(Repository).where(Repository.kind == "hosted", Repository.deleted_at.is_(None))
-            .order_by(Repository.id).limit(limit))
-    total = 0
-    for repo in db.session.execute(stmt).scalars():
-        try:
-            with db.session.begin_nested():
-                total += reconcile_repository(repo, grace_s=grace_s)
-        except Exception:  # one broken repository must not stop the others
-            log.exception("could not reconcile a repository", extra={"repository": repo.id})
-    return total
+def reconcile_pushes(*, grace_s: float = GRACE_S, page_size: int = 500) -> int:
+    """Check every hosted repository, ``page_size`` rows at a time (keyset paging on the id, so a
+    repository created or deleted meanwhile neither hides another nor is checked twice)."""
+    total, after_id = 0, 0
+    while True:
+        stmt = (sa.select(Repository).where(Repository.kind == "hosted", Repository.deleted_at.is_(None),
+                                            Repository.id > after_id)
+                .order_by(Repository.id).limit(page_size))
+        page = list(db.session.execute(stmt).scalars())
+        for repo in page:
+            try:
+                with db.session.begin_nested():
+                    total += reconcile_repository(repo, grace_s=grace_s)
+            except Exception:  # one broken repository must not stop the others
+                log.exception("could not reconcile a repository", extra={"repository": repo.id})
+        if len(page) < page_size:
+            return total
+        after_id = page[-1].id
