@@ -20,7 +20,7 @@ from taiji.platform.db import Page, after_commit, db, paginate, utcnow
 from taiji.platform.errors import Invalid, NotFound, field_error
 from taiji.platform.tenancy import Tenant
 
-from ..models import KINDS, VISIBILITIES, Repository
+from ..models import KINDS, VISIBILITIES, Repository, new_storage_key
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 RESTORE_WINDOW = dt.timedelta(days=7)
@@ -190,13 +190,10 @@ def create_repository(tenant, data: dict, *, actor=None, kind: str = "hosted") -
     component_id, component_ref = _component(tenant, data.get("component"))
     repo = Repository(tenant_id=tenant.id, name=name, live_name=name, kind=kind, visibility=visibility,
                       description=data.get("description") or "", default_branch="main",
-                      component_id=component_id, component_ref=component_ref,
+                      component_id=component_id, component_ref=component_ref, storage_key=new_storage_key(),
                       created_by=getattr(actor, "user_id", None) or getattr(actor, "id", None))
     db.session.add(repo)
     db.session.flush()
-    # The id makes the directory unique even when a deleted repository of the same name awaits purge.
-    suffix = ".git" if _free(tenant, name) else f".{repo.id}.git"
-    repo.storage_key = f"{tenant.slug}/{name}{suffix}"
     if kind == "hosted":
         _init_bare(repository_path(repo))
         repo.size_bytes = disk_size(repository_path(repo))
@@ -206,13 +203,12 @@ def create_repository(tenant, data: dict, *, actor=None, kind: str = "hosted") -
     return repo
 
 
-def _free(tenant, name: str) -> bool:
-    return not _inside_root(tenant.slug, f"{name}.git").exists()
-
-
 def _init_bare(path: Path) -> None:
     from .hookscript import install_hooks
 
+    if path.exists():
+        # git would happily "reinitialise" it: never adopt a directory another repository may own.
+        raise RuntimeError(f"a repository directory already exists at {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     run_git("init", "--quiet", "--bare", "-b", "main", str(path)).check_returncode()
     run_git("-C", str(path), "config", "http.receivepack", "true").check_returncode()
