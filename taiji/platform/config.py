@@ -56,6 +56,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Comma-separated hosts or CIDR ranges mirrors may fetch from although they are loopback, "
             "link-local or otherwise reserved (refused by default; public and private ranges are "
             "allowed)."),
+    Setting("TAIJI_VCS_HOOK_RETRY_SECONDS", "30",
+            "How long a push's post-receive hook keeps trying to record the push (the database busy "
+            "or away) before leaving it to the reconciliation task; the pusher waits that long."),
     Setting("TAIJI_OAUTH_ACCESS_TOKEN_TTL", "600", "Lifetime of OAuth access tokens (JWTs), seconds."),
     Setting("TAIJI_OAUTH_ID_TOKEN_TTL", "600", "Lifetime of OpenID Connect id_tokens, seconds."),
     Setting("TAIJI_OAUTH_REFRESH_TOKEN_TTL", "2592000", "Lifetime of refresh tokens, seconds (30 days)."),
@@ -215,6 +218,7 @@ def load(overrides: dict | None = None) -> dict:
                                   if p.strip()),
         "VCS_MIRROR_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", "")
                                           .split(",") if p.strip()),
+        "VCS_HOOK_RETRY_SECONDS": _int("TAIJI_VCS_HOOK_RETRY_SECONDS", "30"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,

@@ -1,10 +1,11 @@
-"""VCS background work: purging repositories deleted more than seven days ago, and publishing
-the pushes whose post-receive hook was lost."""
+"""VCS background work: purging repositories deleted more than seven days ago, announcing the
+pushes a post-receive hook could not record, and publishing those whose hook was lost."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from taiji.platform.db import db
 from taiji.platform.tasks import BEAT_SCHEDULE, celery
 
 from . import services
@@ -23,3 +24,19 @@ def purge_repositories() -> int:
 def reconcile_pushes() -> int:
     """Publish ``vcs.push`` for ref updates no hook announced (scheduled every five minutes)."""
     return services.reconcile_pushes()
+
+
+@celery.task(name="vcs.announce_push", bind=True, acks_late=True, max_retries=10)
+def announce_push(self, repo_id: int, push_id: str, updates: list, pusher: dict | None) -> int:
+    """Publish ``vcs.push`` for a push whose post-receive hook could not record it (retried with
+    backoff; an update published meanwhile, by the hook or the reconciliation, is not repeated)."""
+    from .models import Repository
+
+    try:
+        repo = db.session.get(Repository, repo_id)
+        if repo is None:
+            return 0
+        return services.announce_push(repo, [tuple(u) for u in updates], pusher, push_id)
+    except Exception as exc:
+        db.session.rollback()
+        raise self.retry(exc=exc, countdown=min(30 * 2 ** self.request.retries, 1800)) from exc

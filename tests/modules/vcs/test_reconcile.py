@@ -167,3 +167,16 @@ def test_reconciliation_visits_every_page(tenant):
     db.session.commit()
     for name, sha in shas.items():
         assert [e["after"] for e in push_events(name)] == [sha]
+
+
+def test_a_ref_written_around_taiji_with_a_name_that_is_not_utf8_is_skipped_not_mangled(tenant):
+    import subprocess
+
+    _repo, path = make_repo(tenant, "odd")
+    sha = commit_files(path, {"README.md": "# Odd\n"}, "Start")
+    subprocess.run([b"git", b"--git-dir=" + bytes(path), b"update-ref", b"refs/heads/caf\xe9", sha.encode()],
+                   check=True)
+    assert services.reconcile_pushes(grace_s=0) == 1  # main only
+    db.session.commit()
+    assert [e["ref"] for e in push_events("odd")] == ["refs/heads/main"]
+    assert services.reconcile_pushes(grace_s=0) == 0

@@ -19,8 +19,8 @@ from .protection import (
     unprotect,
     update_protection,
 )
-from .pushes import publish_push
-from .reconcile import published_tips, reconcile_pushes, reconcile_repository
+from .pushes import announce_push, publish_push, published_tips, shown_ref, unusable_ref
+from .reconcile import reconcile_pushes, reconcile_repository
 from .repositories import (
     REPOSITORIES_METER,
     RESTORE_WINDOW,
@@ -51,6 +51,7 @@ __all__ = [
     "RESTORE_WINDOW",
     "STORAGE_METER",
     "Pusher",
+    "announce_push",
     "check_name",
     "check_push",
     "clone_url",
@@ -82,8 +83,10 @@ __all__ = [
     "resolve_ref",
     "restore_repository",
     "rule_for",
+    "shown_ref",
     "storage_used",
     "unprotect",
+    "unusable_ref",
     "update_protection",
     "update_repository",
     "valid_name",

@@ -15,6 +15,7 @@ from taiji.platform.db import db
 from taiji.platform.errors import NotFound, field_error
 
 from ..models import ProtectedBranch, Repository
+from .pushes import unusable_ref
 from .repositories import GIT, STORAGE_METER, disk_size, repository_path
 
 ZERO = "0" * 40
@@ -132,6 +133,9 @@ def is_fast_forward(repo_dir: Path, old: str, new: str, env: dict) -> bool:
 def check_push(tenant, repo: Repository, updates: list[tuple[str, str, str]], pusher: Pusher,
                hook_env: dict) -> list[str]:
     """Why this push must be refused (an empty list: accept). Nothing is written either way."""
+    odd = [problem for _, _, ref in updates if (problem := unusable_ref(ref)) is not None]
+    if odd:
+        return odd
     repo_dir = repository_path(repo)
     env = _quarantine_env(repo_dir, hook_env)
     rules = list_protected(repo)
