@@ -32,10 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taiji.platform.db import db
+from taiji.platform.errors import Conflict
 from taiji.platform.tenancy import Tenant
 
 from . import services
 from .models import Repository
+from .services import storage
 
 log = logging.getLogger("taiji.vcs.hooks")
 
@@ -95,6 +97,24 @@ class HookListener:
         finally:
             self._thread.join(timeout=5)
             shutil.rmtree(self._dir, ignore_errors=True)
+            self._release()
+
+    def _release(self) -> None:
+        """The push is over (git exited): room still held for it (refused after the check, cut off,
+        or not measured by a post-receive that gave up) goes, and the repository is measured."""
+        with self.app.app_context():
+            try:
+                if storage.release(self.push_id):
+                    repo = db.session.get(Repository, self.context.repository_id)
+                    if repo is not None:
+                        services.refresh_size(repo)
+                    db.session.commit()
+            except Exception:  # the hourly tidy-up drops it then
+                db.session.rollback()
+                log.warning("could not let go of a push's storage reservation", exc_info=True,
+                            extra={"push_id": self.push_id})
+            finally:
+                db.session.remove()
 
     def _serve(self) -> None:
         while True:
@@ -151,10 +171,31 @@ class HookListener:
             return {"ok": False, "messages": ["Taiji: the repository was deleted."]}
         pusher = services.Pusher(self.context.pusher.get("id"), self.context.roles, self.context.is_admin)
         refusals = services.check_push(tenant, repo, updates, pusher, env)
+        quarantine = services.quarantine_of(repo, env)
         db.session.rollback()
+        if not refusals:
+            refusal = self._reserve(quarantine)
+            refusals = [refusal] if refusal else []
         if refusals:
             return {"ok": False, "messages": [f"Taiji refused this push: {r}" for r in refusals]}
         return {"ok": True, "messages": []}
+
+    def _reserve(self, quarantine) -> str | None:
+        """Hold the push's room in the storage quota, in a transaction of its own that begins with
+        the quota's lock; on SQLite a commit that slipped in before the lock is met by trying again."""
+        for attempt in range(5):
+            try:
+                refusal = storage.reserve(self.context.tenant_id, self.context.repository_id, self.push_id,
+                                          quarantine)
+                if refusal:
+                    db.session.rollback()
+                else:
+                    db.session.commit()
+                return refusal
+            except Conflict:
+                db.session.rollback()
+                time.sleep(0.1 * (attempt + 1))
+        raise RuntimeError("the storage quota stayed busy")
 
     def _post_receive(self, updates) -> dict:
         deadline = time.monotonic() + float(self.app.config.get("VCS_HOOK_RETRY_SECONDS", 30))

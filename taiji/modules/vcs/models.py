@@ -114,3 +114,21 @@ class Push(Model):
     pusher_id: Mapped[int | None] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
     commit_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[timestamp] = mapped_column(default=utcnow, index=True)
+
+
+class StorageReservation(TenantOwnedMixin, Model):
+    """Room a push holds in its tenant's repository storage quota, from the pre-receive check that
+    granted it until the post-receive measures the repository (or the push ends without landing).
+
+    Concurrent pushes are each checked against what the others hold, under the quota's lock; a
+    reservation whose push vanished (the server stopped mid-push) is dropped by ``vcs.tidy_storage``.
+    """
+
+    __tablename__ = "vcs_storage_reservation"
+
+    id: Mapped[intpk]
+    repository_id: Mapped[int] = mapped_column(sa.ForeignKey("vcs_repository.id", ondelete="CASCADE"),
+                                               index=True)
+    push_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow, index=True)

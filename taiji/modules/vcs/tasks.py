@@ -1,5 +1,6 @@
 """VCS background work: purging repositories deleted more than seven days ago, announcing the
-pushes a post-receive hook could not record, and publishing those whose hook was lost."""
+pushes a post-receive hook could not record, publishing those whose hook was lost, and tidying
+what interrupted pushes left on disk."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from taiji.platform.db import db
 from taiji.platform.tasks import BEAT_SCHEDULE, celery
 
 from . import services
+from .services import storage
 
 BEAT_SCHEDULE["vcs-purge-repositories"] = {"task": "vcs.purge_repositories", "schedule": timedelta(hours=1)}
 BEAT_SCHEDULE["vcs-reconcile-pushes"] = {"task": "vcs.reconcile_pushes", "schedule": timedelta(minutes=5)}
+BEAT_SCHEDULE["vcs-tidy-storage"] = {"task": "vcs.tidy_storage", "schedule": timedelta(hours=1)}
 
 
 @celery.task(name="vcs.purge_repositories", acks_late=True)
@@ -24,6 +27,13 @@ def purge_repositories() -> int:
 def reconcile_pushes() -> int:
     """Publish ``vcs.push`` for ref updates no hook announced (scheduled every five minutes)."""
     return services.reconcile_pushes()
+
+
+@celery.task(name="vcs.tidy_storage", acks_late=True)
+def tidy_storage() -> int:
+    """Remove what interrupted pushes left (quarantines, half-written packs, reservations) and
+    measure every repository again (scheduled hourly)."""
+    return storage.tidy_storage()
 
 
 @celery.task(name="vcs.announce_push", bind=True, acks_late=True, max_retries=10)

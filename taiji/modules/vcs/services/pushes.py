@@ -13,6 +13,7 @@ from taiji.platform.tenancy import Tenant
 
 from ..events import PUSH
 from ..models import Push, Repository
+from . import storage
 from .gitdata import push_commits
 from .repositories import refresh_size
 
@@ -69,6 +70,8 @@ def announce_push(repo: Repository, updates: list[tuple[str, str, str]], pusher:
         if publish_push(repo, ref, before, after, pusher, commits, key=f"http:{push_id}:{ref}"):
             published += 1
     refresh_size(repo)
+    # Measured now, with this push's objects in: the room held for it goes in the same transaction.
+    storage.release(push_id)
     return published
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from taiji.platform.db import Page, after_commit, db, paginate, utcnow
 from taiji.platform.errors import Invalid, NotFound, field_error
 from taiji.platform.tenancy import Tenant
 
-from ..models import KINDS, VISIBILITIES, Repository, new_storage_key
+from ..models import KINDS, VISIBILITIES, Repository, StorageReservation, new_storage_key
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 RESTORE_WINDOW = dt.timedelta(days=7)
@@ -41,10 +44,13 @@ def count_repositories(tenant) -> int:
 
 
 def storage_used(tenant) -> int:
-    """Bytes on disk of the tenant's repositories, deleted ones included until they are purged."""
-    stmt = sa.select(sa.func.coalesce(sa.func.sum(Repository.size_bytes), 0)).where(
-        Repository.tenant_id == tenant.id)
-    return int(db.session.execute(stmt).scalar_one())
+    """Bytes on disk of the tenant's repositories, deleted ones included until they are purged,
+    plus the room held by pushes accepted and not yet measured (services/storage.py)."""
+    stored = sa.select(sa.func.coalesce(sa.func.sum(Repository.size_bytes), 0)).where(
+        Repository.tenant_id == tenant.id).scalar_subquery()
+    held = sa.select(sa.func.coalesce(sa.func.sum(StorageReservation.size_bytes), 0)).where(
+        StorageReservation.tenant_id == tenant.id).scalar_subquery()
+    return int(db.session.execute(sa.select(stored + held)).scalar_one())
 
 
 def register_meters() -> None:
@@ -85,10 +91,32 @@ def repository_path(repo: Repository) -> Path:
     return _inside_root(*repo.storage_key.split("/"))
 
 
+# What git leaves in a repository while a push or fetch is under way, and behind when one is cut
+# off: a push's quarantine (objects/incoming-*, objects/tmp_objdir-* since git 2.32) and packs
+# being written (objects/pack/tmp_*). Not the repository's content: never counted; removed when
+# stale by services/storage.py.
+QUARANTINE_PREFIXES = ("incoming-", "tmp_objdir-")
+TEMPORARY_PACK_PREFIX = "tmp_"
+
+
 def disk_size(path: Path) -> int:
+    """Bytes of the files under ``path``, leaving out quarantines and packs being written."""
     if not path.exists():
         return 0
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+    total = 0
+    objects, packs = path / "objects", path / "objects" / "pack"
+    for folder, dirs, files in os.walk(path):
+        here = Path(folder)
+        if here == objects:
+            dirs[:] = [d for d in dirs if not d.startswith(QUARANTINE_PREFIXES)]
+        for name in files:
+            if here == packs and name.startswith(TEMPORARY_PACK_PREFIX):
+                continue
+            with contextlib.suppress(OSError):  # gone meanwhile (a gc, a finished push)
+                info = (here / name).lstat()
+                if stat.S_ISREG(info.st_mode):
+                    total += info.st_size
+    return total
 
 
 # -- reads -------------------------------------------------------------------------------------
