@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from urllib.parse import parse_qs
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -23,7 +24,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from taiji.platform import api as api_mod
 
-from .services import external, publish_push
+from .services import external, mirror_pushes
 
 log = logging.getLogger("taiji.vcs.webhooks")
 
@@ -36,6 +37,7 @@ def _exempt_from_csrf(state) -> None:
     state.app.extensions["csrf"].exempt(bp)
 
 ZERO_SHA = "0" * 40
+SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 MAX_BODY = 25 * 1024 * 1024
 # Which signature headers each provider's deliveries are checked against.
 SCHEMES = {
@@ -125,9 +127,11 @@ def newest_first(commits: list[dict], after: str, provider: str = "") -> list[di
 def normalise_push(payload: dict, provider: str = "") -> dict:
     """A GitHub-, Gitea-, Forgejo- or GitLab-shaped push as the arguments of ``publish_push``."""
     ref = _text(payload.get("ref"), 255)
-    before, after = _text(payload.get("before"), 64), _text(payload.get("after"), 64)
+    before, after = _text(payload.get("before"), 64).lower(), _text(payload.get("after"), 64).lower()
     if not ref.startswith("refs/") or not before or not after:
         raise ValueError("a push names ref, before and after")
+    if not SHA.match(before) or not SHA.match(after):
+        raise ValueError("before and after are commit ids (40 or 64 hexadecimal digits)")
     pusher = payload.get("pusher") if isinstance(payload.get("pusher"), dict) else {}
     if "user_username" in payload or "user_name" in payload:  # GitLab
         pusher = {"name": _text(payload.get("user_username") or payload.get("user_name"), 255),
@@ -207,12 +211,12 @@ def receive(hook_id):
     except ValueError as exc:
         return _problem(400, f"The delivery is not a push event this receiver understands: {exc}.")
     delivery = delivery_id_of(request.headers, body)
-    if not external.record_delivery(source, delivery, event, "published" if push else "ignored"):
+    if not external.record_delivery(source, delivery, event, "received" if push else "ignored"):
         return jsonify(status="duplicate")
     if push is None:
         return jsonify(status="ignored", event=event)
-    publish_push(repo, push["ref"], push["before"], push["after"], push["pusher"], push["commits"],
-                 key=f"webhook:{delivery}:{push['ref']}")
-    external.request_fetch(repo)
-    log.info("webhook push accepted", extra={"repository": repo.id, "ref": push["ref"]})
+    # Published now, or (a mirrored repository) once the mirror has fetched the pushed commit.
+    outcome = mirror_pushes.accept(repo, push, key=f"webhook:{delivery}:{push['ref']}", delivery_id=delivery)
+    external.set_delivery_outcome(source, delivery, outcome)
+    log.info("webhook push accepted", extra={"repository": repo.id, "ref": push["ref"], "outcome": outcome})
     return jsonify(status="accepted")
