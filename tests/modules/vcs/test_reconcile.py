@@ -180,3 +180,24 @@ def test_a_ref_written_around_taiji_with_a_name_that_is_not_utf8_is_skipped_not_
     db.session.commit()
     assert [e["ref"] for e in push_events("odd")] == ["refs/heads/main"]
     assert services.reconcile_pushes(grace_s=0) == 0
+
+
+def test_the_hand_over_task_announces_a_push_once_with_its_pusher(tenant):
+    from taiji.modules.vcs.models import StorageReservation
+
+    repo, path = make_repo(tenant, "handed")
+    sha = commit_files(path, {"README.md": "# App\n"}, "Start")
+    # What a post-receive that gave up leaves: the push landed, its room still held.
+    db.session.add(StorageReservation(tenant_id=tenant.id, repository_id=repo.id, push_id="p-1",
+                                      size_bytes=999))
+    db.session.commit()
+    pusher = {"id": 7, "email": "ada@example.com", "name": "Ada"}
+    assert tasks.announce_push.run(repo.id, "p-1", [[ZERO, sha, "refs/heads/main"]], pusher) == 1
+    db.session.commit()
+    [event] = push_events("handed")
+    assert event["pusher"] == pusher and event["after"] == sha
+    assert services.storage_used(tenant) == repo.size_bytes  # measured; the room held is let go
+    assert tasks.announce_push.run(repo.id, "p-1", [[ZERO, sha, "refs/heads/main"]], pusher) == 0
+    assert services.reconcile_pushes(grace_s=0) == 0
+    # A repository purged meanwhile: nothing to announce, nothing to retry.
+    assert tasks.announce_push.run(10**9, "p-2", [[ZERO, sha, "refs/heads/main"]], pusher) == 0

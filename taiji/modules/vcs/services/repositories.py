@@ -334,13 +334,16 @@ def purge_due_repositories(now: dt.datetime | None = None, limit: int = 100) -> 
 
 
 def _delete_source_rows(repo: Repository) -> None:
-    """An external repository's source and deliveries, said out loud rather than left to the
-    foreign keys' ON DELETE CASCADE (which SQLite honours only with its pragma on)."""
-    from ..models_external import ExternalSource, WebhookDelivery
+    """An external repository's source, deliveries and waiting pushes, and any room a push still
+    holds, said out loud rather than left to the foreign keys' ON DELETE CASCADE (which SQLite
+    honours only with its pragma on)."""
+    from ..models_external import ExternalSource, PendingPush, WebhookDelivery
 
     sources = sa.select(ExternalSource.id).where(ExternalSource.repository_id == repo.id)
     db.session.execute(sa.delete(WebhookDelivery).where(WebhookDelivery.source_id.in_(sources)))
+    db.session.execute(sa.delete(PendingPush).where(PendingPush.repository_id == repo.id))
     db.session.execute(sa.delete(ExternalSource).where(ExternalSource.repository_id == repo.id))
+    db.session.execute(sa.delete(StorageReservation).where(StorageReservation.repository_id == repo.id))
 
 
 def refresh_size(repo: Repository) -> int:
