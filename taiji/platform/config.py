@@ -77,6 +77,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Mail server for sign-in links: smtp://[user:password@]host[:port] (STARTTLS when the server "
             "offers it), smtps://… for TLS from the start; no mail is sent when empty."),
     Setting("TAIJI_MAIL_FROM", "Taiji <noreply@<host of TAIJI_BASE_URL>>", "Sender of Taiji's mail."),
+    Setting("TAIJI_VCS_HOOK_RETRY_SECONDS", "30",
+            "How long a push's post-receive hook keeps trying to record the push (the database busy "
+            "or away) before leaving it to the reconciliation task; the pusher waits that long."),
+    Setting("TAIJI_VCS_PUSH_IDLE_SECONDS", "120",
+            "A push whose client sends nothing for this long is abandoned and what it sent removed "
+            "(a client gone without closing its connection); 0 waits forever."),
     Setting("TAIJI_OAUTH_ACCESS_TOKEN_TTL", "600", "Lifetime of OAuth access tokens (JWTs), seconds."),
     Setting("TAIJI_OAUTH_ID_TOKEN_TTL", "600", "Lifetime of OpenID Connect id_tokens, seconds."),
     Setting("TAIJI_OAUTH_REFRESH_TOKEN_TTL", "2592000", "Lifetime of refresh tokens, seconds (30 days)."),
@@ -247,6 +253,8 @@ def load(overrides: dict | None = None) -> dict:
                                  if p.strip()),
         "SMTP_URL": _env("TAIJI_SMTP_URL", ""),
         "MAIL_FROM": _env("TAIJI_MAIL_FROM", f"Taiji <noreply@{urlsplit(base_url).hostname or 'localhost'}>"),
+        "VCS_HOOK_RETRY_SECONDS": _int("TAIJI_VCS_HOOK_RETRY_SECONDS", "30"),
+        "VCS_PUSH_IDLE_SECONDS": _int("TAIJI_VCS_PUSH_IDLE_SECONDS", "120"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,

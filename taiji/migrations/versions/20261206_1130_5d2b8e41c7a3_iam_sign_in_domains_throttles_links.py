@@ -1,7 +1,7 @@
 """IAM sign-in: email domains of directories, sign-in throttles per client, emailed sign-in links
 
 Revision ID: 5d2b8e41c7a3
-Revises: a1c3e5f70b21
+Revises: 9c2d5e8a1f47
 Created: 2026-12-06 00:37:08
 """
 
@@ -12,7 +12,7 @@ import taiji.platform.db
 
 
 revision = '5d2b8e41c7a3'
-down_revision = 'a1c3e5f70b21'
+down_revision = '9c2d5e8a1f47'
 branch_labels = None
 depends_on = None
 

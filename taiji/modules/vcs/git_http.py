@@ -132,10 +132,25 @@ def smart_http(tenant_slug: str, repo_name: str, rest: str):
             pusher={"id": principal.user_id, "email": principal.email, "name": principal.name},
             roles=tuple(standing.roles), is_admin=principal.is_admin))
     env = _cgi_environ(path, rest, principal, listener)
+    if listener is not None:
+        _limit_idle_upload()
     # Nothing of this request's unit of work may stay open while git runs: on SQLite an open write
     # (a token's last use) would lock out the hooks' own units of work.
     db.session.commit()
     return _run_backend(env, listener)
+
+
+def _limit_idle_upload() -> None:
+    """A push whose client went silent mid-pack (a laptop closed, a network gone without a word)
+    would otherwise keep git waiting for the rest forever, and with it its quarantine folder and
+    a server thread. A read that waits longer than ``VCS_PUSH_IDLE_SECONDS`` fails instead: the
+    backend's input ends, git gives up and removes what it received. Set on the connection's
+    socket, which both servers Taiji runs under expose (gunicorn resets it for the next request)."""
+    seconds = current_app.config.get("VCS_PUSH_IDLE_SECONDS") or 0
+    sock = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
+    if seconds > 0 and sock is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            sock.settimeout(seconds)
 
 
 def _forge_url(repo) -> str:
@@ -181,8 +196,10 @@ def _feed(stream, stdin) -> None:
             if not chunk:
                 break
             stdin.write(chunk)
-    except (BrokenPipeError, OSError, ValueError):
-        pass  # the backend stopped reading (it refused the request); its answer says why
+    except Exception as exc:
+        # The backend stopped reading (it refused the request; its answer says why), or the client
+        # went away or silent (a timeout): git then sees the pack cut short and removes it.
+        log.info("the request body ended early", extra={"reason": type(exc).__name__})
     finally:
         with contextlib.suppress(OSError):
             stdin.close()

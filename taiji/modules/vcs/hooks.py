@@ -6,6 +6,13 @@ refs moved, sends them again and Taiji publishes ``vcs.push`` once per ref updat
 the repository. Each hook call is answered in its own unit of work, with its own app context:
 the serving request's session is not shared with this thread. See services/hookscript.py for why
 a socket rather than anything that would carry platform secrets into the hook's environment.
+
+By the time post-receive runs the push has landed, whatever happens next: recording it may fail
+(SQLite busy with another writer, the database restarting) but must neither be lost nor be
+reported to the pusher as "nothing was written". So post-receive tries again for
+``VCS_HOOK_RETRY_SECONDS``; then it hands the push to a task that keeps trying, tells the pusher
+the truth (written, announced later), and the reconciliation task (services/reconcile.py)
+remains the net under both.
 """
 
 from __future__ import annotations
@@ -19,15 +26,18 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from taiji.platform.db import db
+from taiji.platform.errors import Conflict
 from taiji.platform.tenancy import Tenant
 
 from . import services
 from .models import Repository
+from .services import storage
 
 log = logging.getLogger("taiji.vcs.hooks")
 
@@ -35,6 +45,9 @@ MAX_REQUEST = 4 * 1024 * 1024
 SHA = frozenset("0123456789abcdef")
 FAILED = ("Taiji could not check this push; nothing was written. "
           "Try again, and tell an administrator if it persists.")
+# Post-receive runs after the refs moved: its failures must not claim otherwise.
+RECORDED_LATER = ("Taiji: your push was written, but Taiji could not record it yet; it will be announced "
+                  "(pipelines, notifications) within a few minutes.")
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,24 @@ class HookListener:
         finally:
             self._thread.join(timeout=5)
             shutil.rmtree(self._dir, ignore_errors=True)
+            self._release()
+
+    def _release(self) -> None:
+        """The push is over (git exited): room still held for it (refused after the check, cut off,
+        or not measured by a post-receive that gave up) goes, and the repository is measured."""
+        with self.app.app_context():
+            try:
+                if storage.release(self.push_id):
+                    repo = db.session.get(Repository, self.context.repository_id)
+                    if repo is not None:
+                        services.refresh_size(repo)
+                    db.session.commit()
+            except Exception:  # the hourly tidy-up drops it then
+                db.session.rollback()
+                log.warning("could not let go of a push's storage reservation", exc_info=True,
+                            extra={"push_id": self.push_id})
+            finally:
+                db.session.remove()
 
     def _serve(self) -> None:
         while True:
@@ -92,11 +123,15 @@ class HookListener:
             except OSError:
                 return  # closed
             with conn:
+                hook = None
                 try:
-                    reply = self._answer(self._read(conn))
+                    message = self._read(conn)
+                    hook = message.get("hook") if isinstance(message, dict) else None
+                    reply = self._answer(message)
                 except Exception:
-                    log.exception("push hook failed", extra={"push_id": self.push_id})
-                    reply = {"ok": False, "messages": [FAILED]}
+                    log.exception("push hook failed", extra={"push_id": self.push_id, "hook": hook})
+                    landed = hook == "post-receive"
+                    reply = {"ok": landed, "messages": [RECORDED_LATER if landed else FAILED]}
                 with contextlib.suppress(OSError):  # the hook gave up waiting
                     conn.sendall(json.dumps(reply).encode())
 
@@ -136,22 +171,63 @@ class HookListener:
             return {"ok": False, "messages": ["Taiji: the repository was deleted."]}
         pusher = services.Pusher(self.context.pusher.get("id"), self.context.roles, self.context.is_admin)
         refusals = services.check_push(tenant, repo, updates, pusher, env)
+        quarantine = services.quarantine_of(repo, env)
         db.session.rollback()
+        if not refusals:
+            refusal = self._reserve(quarantine)
+            refusals = [refusal] if refusal else []
         if refusals:
             return {"ok": False, "messages": [f"Taiji refused this push: {r}" for r in refusals]}
         return {"ok": True, "messages": []}
 
+    def _reserve(self, quarantine) -> str | None:
+        """Hold the push's room in the storage quota, in a transaction of its own that begins with
+        the quota's lock; on SQLite a commit that slipped in before the lock is met by trying again."""
+        for attempt in range(5):
+            try:
+                refusal = storage.reserve(self.context.tenant_id, self.context.repository_id, self.push_id,
+                                          quarantine)
+                if refusal:
+                    db.session.rollback()
+                else:
+                    db.session.commit()
+                return refusal
+            except Conflict:
+                db.session.rollback()
+                time.sleep(0.1 * (attempt + 1))
+        raise RuntimeError("the storage quota stayed busy")
+
     def _post_receive(self, updates) -> dict:
-        _, repo = self._load()
-        published = 0
-        already = services.published_tips(repo)
-        for before, after, ref in updates:
-            if already.get(ref) == (before, after):
-                continue  # the reconciliation task got here first (this hook was that late)
-            commits = services.push_commits(repo, ref, before, after)
-            if services.publish_push(repo, ref, before, after, self.context.pusher, commits,
-                                     key=f"http:{self.push_id}:{ref}"):
-                published += 1
-        services.refresh_size(repo)
-        db.session.commit()
-        return {"ok": True, "messages": []}
+        deadline = time.monotonic() + float(self.app.config.get("VCS_HOOK_RETRY_SECONDS", 30))
+        pause = 0.25
+        while True:
+            try:
+                _, repo = self._load()
+                if repo is not None:
+                    services.announce_push(repo, updates, self.context.pusher, self.push_id)
+                    db.session.commit()
+                return {"ok": True, "messages": []}
+            except Exception:
+                db.session.rollback()
+                if time.monotonic() + pause >= deadline:
+                    log.exception("could not record a push that landed; handing it over",
+                                  extra={"push_id": self.push_id, "repository": self.context.repository_id})
+                    break
+                log.warning("could not record a push that landed yet; trying again", exc_info=True,
+                            extra={"push_id": self.push_id, "repository": self.context.repository_id})
+                time.sleep(pause)
+                pause = min(pause * 2, 4)
+        self._hand_over(updates)
+        return {"ok": True, "messages": [RECORDED_LATER]}
+
+    def _hand_over(self, updates) -> None:
+        """Queue the push's announcement for a worker, which keeps trying; if the broker is away
+        too, the reconciliation task finds the moved refs (without the pusher's name)."""
+        from .tasks import announce_push
+
+        try:
+            announce_push.apply_async((self.context.repository_id, self.push_id, [list(u) for u in updates],
+                                       self.context.pusher), countdown=30, retry=False)
+        except Exception:
+            log.warning("could not queue the announcement of a push; reconciliation will find it",
+                        exc_info=True, extra={"push_id": self.push_id})

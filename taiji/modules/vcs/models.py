@@ -4,11 +4,17 @@ A repository's name is unique in its tenant among the repositories that are not 
 unique constraint is on ``live_name``, which holds the name while the repository exists and
 NULL once it is soft-deleted: both SQLite and PostgreSQL let NULLs repeat, so a deleted
 repository does not block a new one of the same name, with no partial index to keep portable.
+
+A name is therefore not an identity: a deleted ``x`` and a new ``x`` are two repositories, and
+their files must never share a directory (purging one would delete the other, and a push through
+one would skip the other's branch protection). So the directory is named by ``storage_key``, drawn
+at random when the row is made and unique among all rows, never derived from the name.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -17,6 +23,16 @@ from taiji.platform.db import Model, TenantOwnedMixin, TimestampMixin, intpk, ti
 
 KINDS = ("hosted", "external")
 VISIBILITIES = ("private", "public")
+# Where repositories made since storage keys are random live, under the git root. Not a possible
+# tenant slug (slugs start with a letter or digit), so no key of the older "<tenant>/<name>.git"
+# layout, which existing repositories keep, can ever name a directory here.
+STORAGE_DIR = "_repositories"
+
+
+def new_storage_key() -> str:
+    """A directory no repository has had before: random, fanned out over 256 folders."""
+    token = uuid.uuid4().hex
+    return f"{STORAGE_DIR}/{token[:2]}/{token}.git"
 
 
 class Repository(TenantOwnedMixin, TimestampMixin, Model):
@@ -36,8 +52,8 @@ class Repository(TenantOwnedMixin, TimestampMixin, Model):
     size_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     created_by: Mapped[int | None] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
     deleted_at: Mapped[timestamp | None] = mapped_column(index=True)
-    # Where the files live on disk, fixed at creation: a purge after a tenant rename still finds them.
-    storage_key: Mapped[str] = mapped_column(sa.String(200), default="")
+    # Where the files live under the git root, fixed at creation and never reused (see above).
+    storage_key: Mapped[str] = mapped_column(sa.String(200), default=new_storage_key, unique=True)
     # Optimistic-concurrency counter; also the ETag's basis.
     version: Mapped[int] = mapped_column(default=1)
 
@@ -97,4 +113,22 @@ class Push(Model):
     after: Mapped[str] = mapped_column(sa.String(64))
     pusher_id: Mapped[int | None] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
     commit_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow, index=True)
+
+
+class StorageReservation(TenantOwnedMixin, Model):
+    """Room a push holds in its tenant's repository storage quota, from the pre-receive check that
+    granted it until the post-receive measures the repository (or the push ends without landing).
+
+    Concurrent pushes are each checked against what the others hold, under the quota's lock; a
+    reservation whose push vanished (the server stopped mid-push) is dropped by ``vcs.tidy_storage``.
+    """
+
+    __tablename__ = "vcs_storage_reservation"
+
+    id: Mapped[intpk]
+    repository_id: Mapped[int] = mapped_column(sa.ForeignKey("vcs_repository.id", ondelete="CASCADE"),
+                                               index=True)
+    push_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
     created_at: Mapped[timestamp] = mapped_column(default=utcnow, index=True)

@@ -64,3 +64,27 @@ class WebhookDelivery(Model):
     event: Mapped[str] = mapped_column(sa.String(50))
     received_at: Mapped[timestamp] = mapped_column(default=utcnow)
     outcome: Mapped[str] = mapped_column(sa.String(50))
+
+
+class PendingPush(Model):
+    """A push a forge announced whose commit the mirror does not have yet.
+
+    ``vcs.push`` promises that its commit exists in Taiji: CI reads ``.taiji.yml`` at ``after``
+    and clones the mirror. For a mirrored repository the webhook therefore only records the push
+    and asks for a fetch; the fetch that brings the commit publishes it (services/mirror_pushes.py).
+    """
+
+    __tablename__ = "vcs_pending_push"
+    __table_args__ = (sa.UniqueConstraint("repository_id", "key"),)
+
+    id: Mapped[intpk]
+    repository_id: Mapped[int] = mapped_column(sa.ForeignKey("vcs_repository.id", ondelete="CASCADE"),
+                                               index=True)
+    key: Mapped[str] = mapped_column(sa.String(255))  # publish_push's key: a retry publishes once
+    delivery_id: Mapped[str | None] = mapped_column(sa.String(100))
+    ref: Mapped[str] = mapped_column(sa.String(255))
+    before: Mapped[str] = mapped_column(sa.String(64))
+    after: Mapped[str] = mapped_column(sa.String(64))
+    pusher: Mapped[dict | None] = mapped_column(sa.JSON)
+    commits: Mapped[list] = mapped_column(sa.JSON, default=list)
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)

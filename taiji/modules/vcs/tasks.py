@@ -1,16 +1,20 @@
-"""VCS background work: purging repositories deleted more than seven days ago, and publishing
-the pushes whose post-receive hook was lost."""
+"""VCS background work: purging repositories deleted more than seven days ago, announcing the
+pushes a post-receive hook could not record, publishing those whose hook was lost, and tidying
+what interrupted pushes left on disk."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from taiji.platform.db import db
 from taiji.platform.tasks import BEAT_SCHEDULE, celery
 
 from . import services
+from .services import storage
 
 BEAT_SCHEDULE["vcs-purge-repositories"] = {"task": "vcs.purge_repositories", "schedule": timedelta(hours=1)}
 BEAT_SCHEDULE["vcs-reconcile-pushes"] = {"task": "vcs.reconcile_pushes", "schedule": timedelta(minutes=5)}
+BEAT_SCHEDULE["vcs-tidy-storage"] = {"task": "vcs.tidy_storage", "schedule": timedelta(hours=1)}
 
 
 @celery.task(name="vcs.purge_repositories", acks_late=True)
@@ -23,3 +27,26 @@ def purge_repositories() -> int:
 def reconcile_pushes() -> int:
     """Publish ``vcs.push`` for ref updates no hook announced (scheduled every five minutes)."""
     return services.reconcile_pushes()
+
+
+@celery.task(name="vcs.tidy_storage", acks_late=True)
+def tidy_storage() -> int:
+    """Remove what interrupted pushes left (quarantines, half-written packs, reservations) and
+    measure every repository again (scheduled hourly)."""
+    return storage.tidy_storage()
+
+
+@celery.task(name="vcs.announce_push", bind=True, acks_late=True, max_retries=10)
+def announce_push(self, repo_id: int, push_id: str, updates: list, pusher: dict | None) -> int:
+    """Publish ``vcs.push`` for a push whose post-receive hook could not record it (retried with
+    backoff; an update published meanwhile, by the hook or the reconciliation, is not repeated)."""
+    from .models import Repository
+
+    try:
+        repo = db.session.get(Repository, repo_id)
+        if repo is None:
+            return 0
+        return services.announce_push(repo, [tuple(u) for u in updates], pusher, push_id)
+    except Exception as exc:
+        db.session.rollback()
+        raise self.retry(exc=exc, countdown=min(30 * 2 ** self.request.retries, 1800)) from exc

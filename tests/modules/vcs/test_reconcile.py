@@ -130,3 +130,74 @@ def test_a_hook_arriving_after_the_task_publishes_nothing_more(app, tenant):
     finally:
         listener.close()
     assert len(push_events("app")) == 1
+
+
+def _bulk_repositories(count: int) -> None:
+    """``count`` hosted repository rows without files (cheap: one INSERT), older than what follows,
+    in another tenant (a platform's thousand repositories belong to many tenants)."""
+    from taiji.modules.vcs.models import Repository
+    from tests.factories import make_tenant
+
+    tenant = make_tenant()
+
+    db.session.execute(sa.insert(Repository), [
+        {"tenant_id": tenant.id, "name": f"bulk-{n}", "live_name": f"bulk-{n}", "kind": "hosted",
+         "storage_key": f"bulk/{tenant.id}-{n}.git", "version": 1} for n in range(count)])
+    db.session.flush()
+
+
+def test_a_repository_behind_the_first_thousand_is_reconciled_too(tenant):
+    _bulk_repositories(1000)
+    _repo, path = make_repo(tenant, "late")  # the 1,001st hosted repository
+    sha = commit_files(path, {"README.md": "# Late\n"}, "Start")
+    age(path, "refs/heads/main")
+    assert tasks.reconcile_pushes.run() == 1
+    db.session.commit()
+    [event] = push_events("late")
+    assert event["after"] == sha
+
+
+def test_reconciliation_visits_every_page(tenant):
+    shas = {}
+    for n in range(7):
+        _repo, path = make_repo(tenant, f"paged-{n}")
+        shas[f"paged-{n}"] = commit_files(path, {"README.md": f"# {n}\n"}, "Start")
+    # Pages of 3: full, full, and a last one of one (with any repositories of earlier tests first).
+    assert services.reconcile_pushes(grace_s=0, page_size=3) == 7
+    db.session.commit()
+    for name, sha in shas.items():
+        assert [e["after"] for e in push_events(name)] == [sha]
+
+
+def test_a_ref_written_around_taiji_with_a_name_that_is_not_utf8_is_skipped_not_mangled(tenant):
+    import subprocess
+
+    _repo, path = make_repo(tenant, "odd")
+    sha = commit_files(path, {"README.md": "# Odd\n"}, "Start")
+    subprocess.run([b"git", b"--git-dir=" + bytes(path), b"update-ref", b"refs/heads/caf\xe9", sha.encode()],
+                   check=True)
+    assert services.reconcile_pushes(grace_s=0) == 1  # main only
+    db.session.commit()
+    assert [e["ref"] for e in push_events("odd")] == ["refs/heads/main"]
+    assert services.reconcile_pushes(grace_s=0) == 0
+
+
+def test_the_hand_over_task_announces_a_push_once_with_its_pusher(tenant):
+    from taiji.modules.vcs.models import StorageReservation
+
+    repo, path = make_repo(tenant, "handed")
+    sha = commit_files(path, {"README.md": "# App\n"}, "Start")
+    # What a post-receive that gave up leaves: the push landed, its room still held.
+    db.session.add(StorageReservation(tenant_id=tenant.id, repository_id=repo.id, push_id="p-1",
+                                      size_bytes=999))
+    db.session.commit()
+    pusher = {"id": 7, "email": "ada@example.com", "name": "Ada"}
+    assert tasks.announce_push.run(repo.id, "p-1", [[ZERO, sha, "refs/heads/main"]], pusher) == 1
+    db.session.commit()
+    [event] = push_events("handed")
+    assert event["pusher"] == pusher and event["after"] == sha
+    assert services.storage_used(tenant) == repo.size_bytes  # measured; the room held is let go
+    assert tasks.announce_push.run(repo.id, "p-1", [[ZERO, sha, "refs/heads/main"]], pusher) == 0
+    assert services.reconcile_pushes(grace_s=0) == 0
+    # A repository purged meanwhile: nothing to announce, nothing to retry.
+    assert tasks.announce_push.run(10**9, "p-2", [[ZERO, sha, "refs/heads/main"]], pusher) == 0

@@ -15,12 +15,13 @@ from .protection import (
     get_protected,
     list_protected,
     protect,
+    quarantine_of,
     rule_for,
     unprotect,
     update_protection,
 )
-from .pushes import publish_push
-from .reconcile import published_tips, reconcile_pushes, reconcile_repository
+from .pushes import announce_push, publish_push, published_tips, shown_ref, unusable_ref
+from .reconcile import reconcile_pushes, reconcile_repository
 from .repositories import (
     REPOSITORIES_METER,
     RESTORE_WINDOW,
@@ -51,6 +52,7 @@ __all__ = [
     "RESTORE_WINDOW",
     "STORAGE_METER",
     "Pusher",
+    "announce_push",
     "check_name",
     "check_push",
     "clone_url",
@@ -72,6 +74,7 @@ __all__ = [
     "published_tips",
     "purge_due_repositories",
     "push_commits",
+    "quarantine_of",
     "read_file",
     "reconcile_pushes",
     "reconcile_repository",
@@ -82,8 +85,10 @@ __all__ = [
     "resolve_ref",
     "restore_repository",
     "rule_for",
+    "shown_ref",
     "storage_used",
     "unprotect",
+    "unusable_ref",
     "update_protection",
     "update_repository",
     "valid_name",

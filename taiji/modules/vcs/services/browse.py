@@ -104,13 +104,25 @@ def split_ref(repo, rest: str) -> tuple[str, str]:
     return check_rev(parts[0]), "/".join(parts[1:])
 
 
+def is_text(name: str) -> bool:
+    """Whether a ref name read from disk is UTF-8. Others (GitPython hands their bytes over
+    escaped) are refused by pushes but may have been written around Taiji: they are left out of
+    listings, as no page or link could carry them."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def default_branch(repo) -> str | None:
     r = open_repo(repo)
     try:
         name = r.head.reference.name
     except (TypeError, ValueError):
         return None
-    return name if name in {h.name for h in r.heads} else (r.heads[0].name if r.heads else None)
+    heads = [h.name for h in r.heads if is_text(h.name)]
+    return name if name in heads else (heads[0] if heads else None)
 
 
 @dataclass
@@ -129,9 +141,13 @@ def refs(repo) -> dict:
     default = default_branch(repo)
     branches, tags = [], []
     for head in r.heads:
+        if not is_text(head.name):
+            continue
         c = head.commit
         branches.append(RefInfo(head.name, "branch", c.hexsha, c.summary, c.authored_datetime, c.author.name))
     for tag in r.tags:
+        if not is_text(tag.name):
+            continue
         try:
             c = tag.commit
         except ValueError:  # a tag of a tree or blob: nothing to browse

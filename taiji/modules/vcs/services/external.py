@@ -243,6 +243,12 @@ def record_delivery(source: ExternalSource, delivery_id: str, event: str, outcom
     return True
 
 
+def set_delivery_outcome(source: ExternalSource, delivery_id: str, outcome: str) -> None:
+    db.session.execute(sa.update(WebhookDelivery).where(WebhookDelivery.source_id == source.id,
+                                                        WebhookDelivery.delivery_id == delivery_id[:100])
+                       .values(outcome=outcome[:50]).execution_options(synchronize_session=False))
+
+
 def request_fetch(repo) -> None:
     """Queue a mirror fetch after commit (a push webhook arrived, or someone asked)."""
     source = source_of(repo)

@@ -83,9 +83,11 @@ def refs(repo: Repository) -> dict:
     handle = open_repo(repo)
     if handle is None:
         return {"branches": [], "tags": []}
+    from .browse import is_text
+
     branches = [{"name": h.name, "commit": h.commit.hexsha, "default": h.name == repo.default_branch}
-                for h in handle.heads]
-    tags = [{"name": t.name, "commit": t.commit.hexsha} for t in handle.tags]
+                for h in handle.heads if is_text(h.name)]
+    tags = [{"name": t.name, "commit": t.commit.hexsha} for t in handle.tags if is_text(t.name)]
     return {"branches": branches, "tags": tags}
 
 

@@ -31,7 +31,9 @@ where, token = os.environ.get("TAIJI_HOOK_SOCKET"), os.environ.get("TAIJI_HOOK_T
 if not where or not token:
     print("Taiji: this repository accepts pushes only through Taiji's Git HTTP address.", file=sys.stderr)
     sys.exit(1)
-updates = [line.split() for line in sys.stdin.read().splitlines() if line.strip()]
+# Ref names are bytes to git; the ones that are not UTF-8 travel escaped, for Taiji to judge.
+text = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+updates = [line.split(" ", 2) for line in text.split("\\n") if line.strip()]
 env = {{k: os.environ.get(k) for k in ("GIT_QUARANTINE_PATH", "GIT_OBJECT_DIRECTORY",
                                       "GIT_ALTERNATE_OBJECT_DIRECTORIES")}}
 request = json.dumps({{"token": token, "hook": hook, "updates": updates, "env": env}}).encode()
@@ -49,6 +51,11 @@ try:
             answer += chunk
     reply = json.loads(answer or b"{{}}")
 except (OSError, ValueError) as exc:
+    if hook == "post-receive":
+        # The refs moved before this hook ran: say so, and leave the news to Taiji's reconciliation.
+        print("Taiji: your push was written, but Taiji could not record it (%s); it will be announced "
+              "within a few minutes." % exc, file=sys.stderr)
+        sys.exit(0)
     print("Taiji could not check this push (%s); nothing was written. Try again." % exc, file=sys.stderr)
     sys.exit(1)
 for line in reply.get("messages", []):

@@ -52,6 +52,7 @@ class FetchPlan:
     repo_id: int
     source_id: int
     claim: str
+    claimed_at: dt.datetime
     url: str
     path: Path
     credentials: dict | None
@@ -115,7 +116,7 @@ def claim_fetch(repo_id: int, now: dt.datetime | None = None) -> FetchPlan | Non
     repo = db.session.get(Repository, repo_id)
     source = db.session.execute(sa.select(ExternalSource).where(ExternalSource.repository_id == repo_id)
                                 .execution_options(populate_existing=True)).scalar_one()
-    return FetchPlan(repo_id=repo.id, source_id=source.id, claim=claim, url=source.url,
+    return FetchPlan(repo_id=repo.id, source_id=source.id, claim=claim, claimed_at=now, url=source.url,
                      path=mirror_dir(repo), credentials=mirror_credentials(source))
 
 
@@ -167,6 +168,11 @@ def record_fetch(plan: FetchPlan, outcome: FetchOutcome) -> bool:
         loaded = db.session.identity_map.get(identity_key(model, ident))
         if loaded is not None:
             db.session.expire(loaded)  # the UPDATEs above went around the ORM
+    if outcome.ok:
+        # The pushes that waited for this fetch's commits are announced with its outcome.
+        from .mirror_pushes import publish_arrived
+
+        publish_arrived(plan.repo_id, plan.claimed_at)
     # Read after the UPDATE: a request that set the flag before it is seen here; one that came
     # later waited for this row and leaves the flag set for the minute scan.
     again = db.session.execute(sa.select(ExternalSource.fetch_again)

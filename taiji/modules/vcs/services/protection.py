@@ -10,12 +10,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from taiji.platform import audit, quotas
+from taiji.platform import audit
 from taiji.platform.db import db
 from taiji.platform.errors import NotFound, field_error
 
 from ..models import ProtectedBranch, Repository
-from .repositories import GIT, STORAGE_METER, disk_size, repository_path
+from .pushes import unusable_ref
+from .repositories import GIT, repository_path
 
 ZERO = "0" * 40
 MAX_PATTERN = 200
@@ -131,7 +132,13 @@ def is_fast_forward(repo_dir: Path, old: str, new: str, env: dict) -> bool:
 
 def check_push(tenant, repo: Repository, updates: list[tuple[str, str, str]], pusher: Pusher,
                hook_env: dict) -> list[str]:
-    """Why this push must be refused (an empty list: accept). Nothing is written either way."""
+    """Why this push must be refused (an empty list: accept). Nothing is written either way.
+
+    The storage quota is checked after this, with room held for the push (services/storage.py).
+    """
+    odd = [problem for _, _, ref in updates if (problem := unusable_ref(ref)) is not None]
+    if odd:
+        return odd
     repo_dir = repository_path(repo)
     env = _quarantine_env(repo_dir, hook_env)
     rules = list_protected(repo)
@@ -152,13 +159,10 @@ def check_push(tenant, repo: Repository, updates: list[tuple[str, str, str]], pu
         if old != ZERO and not rule.allow_force_push and not is_fast_forward(repo_dir, old, new, env):
             refusals.append(f"Branch '{branch}' is protected: force-push (a non-fast-forward update) "
                             f"is not allowed. Pull, merge or rebase, and push again.")
-    quarantine = hook_env.get("GIT_QUARANTINE_PATH") if env.get("GIT_QUARANTINE_PATH") else None
-    incoming = disk_size(Path(quarantine)) if quarantine else 0
-    try:
-        # The push lands after this hook answers: a lock here would be let go before it does.
-        quotas.check(tenant, STORAGE_METER, incoming, serialize=False)
-    except quotas.QuotaExceeded as exc:
-        refusals.append(f"This push needs {incoming} bytes but the tenant's repository storage is full "
-                        f"({exc.used} of {exc.limit} bytes used). Remove large files or ask an "
-                        "administrator to raise the 'vcs.storage_bytes' quota.")
     return refusals
+
+
+def quarantine_of(repo: Repository, hook_env: dict) -> Path | None:
+    """Where git holds the push's received objects, if the hook named a place inside the repository."""
+    vetted = _quarantine_env(repository_path(repo), hook_env).get("GIT_QUARANTINE_PATH")
+    return Path(vetted) if vetted else None

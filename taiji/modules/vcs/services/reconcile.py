@@ -20,34 +20,34 @@ import sqlalchemy as sa
 
 from taiji.platform.db import db
 
-from ..models import Push, Repository
+from ..models import Repository
 from .gitdata import ZERO, push_commits
-from .pushes import publish_push
+from .pushes import PREFIXES, publish_push, published_tips
 from .repositories import refresh_size, repository_path, run_git
 
 log = logging.getLogger("taiji.vcs.reconcile")
 
 GRACE_S = 120
-PREFIXES = ("refs/heads/", "refs/tags/")
-
-
-def published_tips(repo: Repository) -> dict[str, tuple[str, str]]:
-    """ref -> (before, after) of the newest published update of each branch and tag."""
-    newest = (sa.select(sa.func.max(Push.id)).where(Push.repository_id == repo.id)
-              .group_by(Push.ref).scalar_subquery())
-    rows = db.session.execute(sa.select(Push.ref, Push.before, Push.after).where(Push.id.in_(newest)))
-    return {ref: (before, after) for ref, before, after in rows if ref.startswith(PREFIXES)}
 
 
 def actual_tips(path: Path) -> dict[str, str]:
-    """ref -> object id of every branch and tag in the bare repository."""
+    """ref -> object id of every branch and tag in the bare repository.
+
+    A ref whose name is not UTF-8 (refused by the pre-receive check, so written around Taiji) is
+    left out, with a warning: it cannot be announced under its own name.
+    """
     result = run_git("-C", str(path), "for-each-ref", "--format=%(objectname) %(refname)", *PREFIXES)
     result.check_returncode()
     tips = {}
-    for line in result.stdout.decode("utf-8", "replace").splitlines():
-        sha, _, ref = line.partition(" ")
-        if ref:
-            tips[ref] = sha
+    for line in result.stdout.split(b"\n"):
+        sha, _, raw = line.partition(b" ")
+        if not raw:
+            continue
+        try:
+            tips[raw.decode("utf-8")] = sha.decode("ascii")
+        except UnicodeDecodeError:
+            log.warning("a ref whose name is not UTF-8 is not announced", extra={
+                "path": str(path), "ref": raw.decode("utf-8", "backslashreplace")})
     return tips
 
 
@@ -93,15 +93,21 @@ def reconcile_repository(repo: Repository, *, grace_s: float = GRACE_S) -> int:
     return count
 
 
-def reconcile_pushes(*, grace_s: float = GRACE_S, limit: int = 1000) -> int:
-    """Check every hosted repository (oldest checked first is not needed: all of them, cheaply)."""
-    stmt = (sa.select(Repository).where(Repository.kind == "hosted", Repository.deleted_at.is_(None))
-            .order_by(Repository.id).limit(limit))
-    total = 0
-    for repo in db.session.execute(stmt).scalars():
-        try:
-            with db.session.begin_nested():
-                total += reconcile_repository(repo, grace_s=grace_s)
-        except Exception:  # one broken repository must not stop the others
-            log.exception("could not reconcile a repository", extra={"repository": repo.id})
-    return total
+def reconcile_pushes(*, grace_s: float = GRACE_S, page_size: int = 500) -> int:
+    """Check every hosted repository, ``page_size`` rows at a time (keyset paging on the id, so a
+    repository created or deleted meanwhile neither hides another nor is checked twice)."""
+    total, after_id = 0, 0
+    while True:
+        stmt = (sa.select(Repository).where(Repository.kind == "hosted", Repository.deleted_at.is_(None),
+                                            Repository.id > after_id)
+                .order_by(Repository.id).limit(page_size))
+        page = list(db.session.execute(stmt).scalars())
+        for repo in page:
+            try:
+                with db.session.begin_nested():
+                    total += reconcile_repository(repo, grace_s=grace_s)
+            except Exception:  # one broken repository must not stop the others
+                log.exception("could not reconcile a repository", extra={"repository": repo.id})
+        if len(page) < page_size:
+            return total
+        after_id = page[-1].id

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from taiji.platform.db import Page, after_commit, db, paginate, utcnow
 from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
 from taiji.platform.tenancy import Tenant
 
-from ..models import KINDS, VISIBILITIES, Repository
+from ..models import KINDS, VISIBILITIES, Repository, StorageReservation, new_storage_key
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 RESTORE_WINDOW = dt.timedelta(days=7)
@@ -41,10 +44,13 @@ def count_repositories(tenant) -> int:
 
 
 def storage_used(tenant) -> int:
-    """Bytes on disk of the tenant's repositories, deleted ones included until they are purged."""
-    stmt = sa.select(sa.func.coalesce(sa.func.sum(Repository.size_bytes), 0)).where(
-        Repository.tenant_id == tenant.id)
-    return int(db.session.execute(stmt).scalar_one())
+    """Bytes on disk of the tenant's repositories, deleted ones included until they are purged,
+    plus the room held by pushes accepted and not yet measured (services/storage.py)."""
+    stored = sa.select(sa.func.coalesce(sa.func.sum(Repository.size_bytes), 0)).where(
+        Repository.tenant_id == tenant.id).scalar_subquery()
+    held = sa.select(sa.func.coalesce(sa.func.sum(StorageReservation.size_bytes), 0)).where(
+        StorageReservation.tenant_id == tenant.id).scalar_subquery()
+    return int(db.session.execute(sa.select(stored + held)).scalar_one())
 
 
 def register_meters() -> None:
@@ -85,10 +91,32 @@ def repository_path(repo: Repository) -> Path:
     return _inside_root(*repo.storage_key.split("/"))
 
 
+# What git leaves in a repository while a push or fetch is under way, and behind when one is cut
+# off: a push's quarantine (objects/incoming-*, objects/tmp_objdir-* since git 2.32) and packs
+# being written (objects/pack/tmp_*). Not the repository's content: never counted; removed when
+# stale by services/storage.py.
+QUARANTINE_PREFIXES = ("incoming-", "tmp_objdir-")
+TEMPORARY_PACK_PREFIX = "tmp_"
+
+
 def disk_size(path: Path) -> int:
+    """Bytes of the files under ``path``, leaving out quarantines and packs being written."""
     if not path.exists():
         return 0
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+    total = 0
+    objects, packs = path / "objects", path / "objects" / "pack"
+    for folder, dirs, files in os.walk(path):
+        here = Path(folder)
+        if here == objects:
+            dirs[:] = [d for d in dirs if not d.startswith(QUARANTINE_PREFIXES)]
+        for name in files:
+            if here == packs and name.startswith(TEMPORARY_PACK_PREFIX):
+                continue
+            with contextlib.suppress(OSError):  # gone meanwhile (a gc, a finished push)
+                info = (here / name).lstat()
+                if stat.S_ISREG(info.st_mode):
+                    total += info.st_size
+    return total
 
 
 # -- reads -------------------------------------------------------------------------------------
@@ -191,13 +219,10 @@ def create_repository(tenant, data: dict, *, actor=None, kind: str = "hosted") -
     component_id, component_ref = _component(tenant, data.get("component"))
     repo = Repository(tenant_id=tenant.id, name=name, live_name=name, kind=kind, visibility=visibility,
                       description=data.get("description") or "", default_branch="main",
-                      component_id=component_id, component_ref=component_ref,
+                      component_id=component_id, component_ref=component_ref, storage_key=new_storage_key(),
                       created_by=getattr(actor, "user_id", None) or getattr(actor, "id", None))
     db.session.add(repo)
     db.session.flush()
-    # The id makes the directory unique even when a deleted repository of the same name awaits purge.
-    suffix = ".git" if _free(tenant, name) else f".{repo.id}.git"
-    repo.storage_key = f"{tenant.slug}/{name}{suffix}"
     if kind == "hosted":
         _init_bare(repository_path(repo))
         repo.size_bytes = disk_size(repository_path(repo))
@@ -207,13 +232,12 @@ def create_repository(tenant, data: dict, *, actor=None, kind: str = "hosted") -
     return repo
 
 
-def _free(tenant, name: str) -> bool:
-    return not _inside_root(tenant.slug, f"{name}.git").exists()
-
-
 def _init_bare(path: Path) -> None:
     from .hookscript import install_hooks
 
+    if path.exists():
+        # git would happily "reinitialise" it: never adopt a directory another repository may own.
+        raise RuntimeError(f"a repository directory already exists at {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     run_git("init", "--quiet", "--bare", "-b", "main", str(path)).check_returncode()
     run_git("-C", str(path), "config", "http.receivepack", "true").check_returncode()
@@ -311,13 +335,16 @@ def purge_due_repositories(now: dt.datetime | None = None, limit: int = 100) -> 
 
 
 def _delete_source_rows(repo: Repository) -> None:
-    """An external repository's source and deliveries, said out loud rather than left to the
-    foreign keys' ON DELETE CASCADE (which SQLite honours only with its pragma on)."""
-    from ..models_external import ExternalSource, WebhookDelivery
+    """An external repository's source, deliveries and waiting pushes, and any room a push still
+    holds, said out loud rather than left to the foreign keys' ON DELETE CASCADE (which SQLite
+    honours only with its pragma on)."""
+    from ..models_external import ExternalSource, PendingPush, WebhookDelivery
 
     sources = sa.select(ExternalSource.id).where(ExternalSource.repository_id == repo.id)
     db.session.execute(sa.delete(WebhookDelivery).where(WebhookDelivery.source_id.in_(sources)))
+    db.session.execute(sa.delete(PendingPush).where(PendingPush.repository_id == repo.id))
     db.session.execute(sa.delete(ExternalSource).where(ExternalSource.repository_id == repo.id))
+    db.session.execute(sa.delete(StorageReservation).where(StorageReservation.repository_id == repo.id))
 
 
 def refresh_size(repo: Repository) -> int:
