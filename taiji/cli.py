@@ -364,25 +364,29 @@ def tenants_create(slug, name, owner_email):
 @main.command(short_help="Seed the tenant `demo` with the example services and run them.")
 @click.option("--base-url", help="Where Taiji serves (default: TAIJI_BASE_URL).")
 @click.option("--wait", "wait_seconds", type=click.IntRange(min=0), default=180, show_default=True,
-              help="Seconds to wait for the pipelines to finish (0: do not wait).")
-def demo(base_url, wait_seconds):
+              help="Seconds to wait for the pipelines to start and finish (0: do not wait).")
+@click.option("--new-password", is_flag=True,
+              help="Give the demo owner a new password and show it (when the first one is lost).")
+def demo(base_url, wait_seconds, new_password):
     """Create the tenant `demo`, its owner, a package index and one hosted repository per example
     service, push the services with git (so their pipelines run) and print where to look.
 
-    Run it while `taiji up` (or `make run`) serves; running it again changes nothing that is in place.
+    Run it while `taiji up` (or `make run`) serves. The owner's password is shown as soon as the
+    account exists. Run it again to finish what a first run could not (it says what is left, and
+    exits with status 1); what exists is reused.
     """
     from taiji.modules.cicd import demo as seeding
-    from taiji.platform.errors import ServiceError
 
     app = get_app()
     with app.app_context():
         try:
-            result = seeding.run(base_url or app.config["BASE_URL"], wait=wait_seconds, echo=click.echo)
+            result = seeding.run(base_url or app.config["BASE_URL"], wait=wait_seconds, echo=click.echo,
+                                 new_password=new_password)
         except seeding.DemoError as exc:
             raise click.ClickException(str(exc)) from exc
-        except ServiceError as exc:
-            raise click.ClickException(_service_message(exc)) from exc
     seeding.report(result, echo=click.echo)
+    if not result.finished:
+        sys.exit(1)
 
 
 def _add_module_commands() -> None:

@@ -342,3 +342,105 @@ def test_pipelines_from_the_shell_list_refuse_unknown_things_and_say_why(install
 
     unknown_tenant = taiji("pipelines", "list", "no-such-tenant", env=install)
     assert unknown_tenant.returncode == 1 and "No tenant 'no-such-tenant'." in unknown_tenant.stderr
+
+
+# -- taiji demo on a fresh install ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh(app, tmp_path):
+    """A fresh database and data folder (`taiji db upgrade`), and a way to serve them in this process."""
+    env = clean_env(TAIJI_DATABASE_URL=sibling_database("clidemo", tmp_path),
+                    TAIJI_DATA_DIR=str(tmp_path / "data"), TAIJI_BROKER_URL="memory://")
+    done = taiji("db", "upgrade", env=env)
+    assert done.returncode == 0, done.stderr
+    servers = []
+
+    def serve():
+        import threading
+
+        from werkzeug.serving import make_server
+
+        from taiji.platform.app import create_app
+
+        overrides = app_overrides(env["TAIJI_DATABASE_URL"], Path(env["TAIJI_DATA_DIR"]), TESTING=False)
+        served = create_app(overrides)
+        server = make_server("127.0.0.1", 0, served, threaded=True)
+        url = f"http://127.0.0.1:{server.server_port}"
+        served.config["BASE_URL"] = url
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append((server, served))
+        return url, served
+
+    yield env, serve
+    for server, served in servers:
+        server.shutdown()
+        with served.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    init_celery(app)  # the Celery app is process-wide: hand it back
+
+
+@pytest.mark.live
+def test_demo_shows_the_owners_password_first_and_a_second_run_finishes_what_the_first_could_not(fresh):
+    env, serve = fresh
+    # The first run cannot reach a server (as when `taiji up` is not running yet): it stops half-way.
+    nowhere = f"http://127.0.0.1:{_free_port()}"
+    first = taiji("demo", "--base-url", nowhere, "--wait", "0", env=env, timeout=180)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "Traceback" not in first.stderr
+    out = first.stdout
+    password = re.search(r"^  password: (\S+)$", out, re.MULTILINE).group(1)
+    assert out.index("password:") < out.index("hello-service: not pushed")
+    assert out.startswith("Sign in as the demo tenant's owner")
+    assert "the tenant demo: created" in out
+    left = out.split("Left to do:")[1]
+    assert "pushing hello-service: git clone failed" in left and "pushing wordcount-service" in left
+    assert "Run `taiji demo` again to finish" in out
+
+    url, served = serve()
+    second = taiji("demo", "--base-url", url, "--wait", "0", env=env, timeout=180)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "password:" not in second.stdout and "Left to do" not in second.stdout
+    assert "hello-service: pushed" in second.stdout and "wordcount-service: pushed" in second.stdout
+    assert ("Reused what was already there: the owner demo@taiji.example, the tenant demo, the package index "
+            "pypi-internal, the repository hello-service, the repository wordcount-service.") in second.stdout
+    # The password printed first is the owner's.
+    login = {"email": "demo@taiji.example", "password": password}
+    signed_in = served.test_client().post("/login", data=login)
+    assert signed_in.status_code == 302 and "/login" not in signed_in.headers["Location"]
+
+    third = taiji("demo", "--base-url", url, "--wait", "0", env=env, timeout=180)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert "hello-service: already up to date at" in third.stdout
+    assert "the code of hello-service (unchanged)" in third.stdout
+
+
+@pytest.mark.live
+def test_demo_waits_out_a_busy_database_and_a_lost_password_can_be_replaced(fresh):
+    import sqlite3
+    import threading
+
+    from taiji.modules.cicd import demo
+
+    env, serve = fresh
+    url, served = serve()
+    database = env["TAIJI_DATABASE_URL"]
+    lines: list[str] = []
+    if database.startswith("sqlite:///"):
+        # Another process holds the database (the server or worker writing) longer than SQLite's
+        # busy timeout: the demo's first write fails once and is tried again.
+        holder = sqlite3.connect(database[len("sqlite:///"):], isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN EXCLUSIVE")
+        threading.Timer(6.5, lambda: holder.execute("ROLLBACK")).start()
+    with served.app_context():
+        result = demo.run(url, wait=0, echo=lines.append)
+        db.session.remove()
+    assert result.finished, result.left
+    assert lines[0].startswith("Sign in as the demo tenant's owner") and lines[2].startswith("  password: ")
+    again = taiji("demo", "--base-url", url, "--wait", "0", "--new-password", env=env, timeout=180)
+    assert again.returncode == 0, again.stdout + again.stderr
+    new = re.search(r"^  password: (\S+)$", again.stdout, re.MULTILINE).group(1)
+    assert new != result.password
+    client = served.test_client()
+    assert client.post("/login", data={"email": "demo@taiji.example", "password": new}).status_code == 302

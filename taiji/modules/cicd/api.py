@@ -216,12 +216,14 @@ class JobArtifactFile(MethodView):
 
 @blp.route(T + "/cicd/secrets")
 class Secrets(MethodView):
-    @auth.require(Perm.PIPELINE_READ)
+    # Names too are for those who manage secrets (as GitHub's repository settings): a name tells
+    # what a job could be made to print.
+    @auth.require(Perm.SECRET_WRITE)
     @blp.arguments(CiSecretQueryIn, location="query")
     @blp.response(200, CiSecretOut(many=True))
     @blp.paginate()
     def get(self, query, tenant, pagination_parameters):
-        """The tenant's CI secrets: names and scopes only, never values"""
+        """The tenant's CI secrets: names, scopes and protection, never values"""
         page = services.list_secrets(
             tenancy.current(),
             repository=query["repository"],
@@ -238,7 +240,12 @@ class Secrets(MethodView):
     def post(self, data, tenant):
         """Set a secret (write-only): 201 when new, 200 when its value was replaced"""
         secret, created = services.set_secret(
-            tenancy.current(), data["name"], data["value"], repository=data["repository"], actor=_principal()
+            tenancy.current(),
+            data["name"],
+            data["value"],
+            repository=data["repository"],
+            protected=data["protected"],
+            actor=_principal(),
         )
         return secret, 201 if created else 200
 

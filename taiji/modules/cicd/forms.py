@@ -6,7 +6,7 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField, TextAreaField
+from wtforms import BooleanField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
@@ -50,3 +50,4 @@ class SecretForm(FlaskForm):
         Regexp(r"^[A-Za-z_][A-Za-z0-9_]*$", message=_l("Letters, digits and _, not starting with a digit."))])
     value = PasswordField(_l("Value"), validators=[DataRequired(), Length(max=65536)])
     repository = StringField(_l("Repository"), validators=[Optional(), Length(max=100)])
+    protected = BooleanField(_l("Protected: only for pipelines of protected branches"), default=True)

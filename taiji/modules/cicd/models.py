@@ -84,6 +84,9 @@ class Pipeline(TenantOwnedMixin, TimestampMixin, Model):
     retry_of_id: Mapped[int | None]
     created_by_id: Mapped[int | None]
     created_by_email: Mapped[str | None] = mapped_column(sa.String(255))
+    # Runs a protected branch, started by a push there, a schedule or someone who may push there:
+    # only such a pipeline's jobs receive protected secrets (services/secrets.py).
+    protected: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     started_at: Mapped[timestamp | None]
     finished_at: Mapped[timestamp | None]
 
@@ -205,6 +208,9 @@ class Secret(TenantOwnedMixin, TimestampMixin, Model):
     repository: Mapped[str] = mapped_column(sa.String(100), default="")
     sealed: Mapped[str] = mapped_column(sa.Text)
     updated_by_email: Mapped[str | None] = mapped_column(sa.String(255))
+    # Given only to the jobs of protected pipelines (Pipeline.protected), as GitLab's protected
+    # variables: whoever can push a branch can otherwise make a job print the value.
+    protected: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
 
 
 class Schedule(TenantOwnedMixin, Model):

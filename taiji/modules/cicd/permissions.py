@@ -23,7 +23,8 @@ _DESCRIPTIONS = {
     "cicd:pipeline:read": _l("See pipelines, jobs, their logs and artifacts"),
     "cicd:pipeline:run": _l("Run pipelines by hand, cancel and retry them, play manual jobs"),
     "cicd:secret:write": _l(
-        "Create, replace and delete the tenant's CI secrets (their values are never shown)"),
+        "See the names of, create, replace and delete the tenant's CI secrets (their values are never "
+        "shown)"),
 }
 
 TENANT_GRANTS = {

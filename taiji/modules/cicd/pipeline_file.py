@@ -17,7 +17,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 from croniter import croniter
-from yaml.constructor import SafeConstructor
+
+from taiji.platform import safeyaml
 
 FILE_NAME = ".taiji.yml"
 SCHEMA_PATH = Path(__file__).with_name("taiji-yml.schema.json")
@@ -25,6 +26,9 @@ DEFAULT_TIMEOUT = 30 * 60
 MAX_TIMEOUT = 24 * 3600
 DEFAULT_EXPIRE = 30 * 24 * 3600
 MAX_FILE_SIZE = 256 * 1024
+# A real pipeline file is a few levels deep and has hundreds of values; these bounds are far
+# above that and far below what would hurt a worker (safeyaml refuses aliases besides).
+YAML_LIMITS = safeyaml.Limits(max_bytes=MAX_FILE_SIZE, max_depth=32, max_nodes=20_000)
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
 
 
@@ -32,11 +36,13 @@ _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s
 class FileError:
     line: int | None
     message: str
+    column: int | None = None
 
     def __str__(self) -> str:
-        return (
-            f"{FILE_NAME}: line {self.line}: {self.message}" if self.line else f"{FILE_NAME}: {self.message}"
-        )
+        if not self.line:
+            return f"{FILE_NAME}: {self.message}"
+        where = f"line {self.line}, column {self.column}" if self.column else f"line {self.line}"
+        return f"{FILE_NAME}: {where}: {self.message}"
 
 
 @dataclass
@@ -140,9 +146,6 @@ class _Lines:
         return self.values.get((), 1)
 
 
-_constructor = SafeConstructor()
-
-
 def _to_python(node: yaml.Node, path: tuple, lines: _Lines):
     lines.values[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
@@ -163,7 +166,10 @@ def _to_python(node: yaml.Node, path: tuple, lines: _Lines):
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, (*path, index), lines) for index, item in enumerate(node.value)]
-    value = _constructor.construct_object(node, deep=True)
+    try:
+        value = safeyaml.scalar(node)
+    except safeyaml.UntrustedYAML as exc:
+        raise PipelineFileError([FileError(exc.line, exc.problem, exc.column)]) from None
     if isinstance(value, float) and value != value:  # .nan
         return str(node.value)
     if not isinstance(value, (str, int, float, bool, type(None))):
@@ -174,13 +180,9 @@ def _to_python(node: yaml.Node, path: tuple, lines: _Lines):
 def _load(text: str) -> tuple[dict, _Lines]:
     lines = _Lines()
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise PipelineFileError([FileError(line, f"not valid YAML: {exc.problem or exc.context}")]) from None
-    except yaml.YAMLError as exc:
-        raise PipelineFileError([FileError(None, f"not valid YAML: {exc}")]) from None
+        node = safeyaml.compose(text, YAML_LIMITS)
+    except safeyaml.UntrustedYAML as exc:
+        raise PipelineFileError([FileError(exc.line, exc.problem, exc.column)]) from None
     if node is None:
         raise PipelineFileError([FileError(1, "the file is empty; it needs at least `jobs:`")])
     if not isinstance(node, yaml.MappingNode):
@@ -407,8 +409,6 @@ def parse(text: str | bytes, *, repository_exists: Callable[[str], bool] | None 
         data, lines = _load(text)
     except PipelineFileError as exc:
         return ParseResult(errors=exc.errors)
-    except RecursionError:
-        return ParseResult(errors=[FileError(None, "the file is nested too deeply")])
     errors = _schema_errors(data, lines)
     if not errors:
         errors = _semantic_errors(data, lines, repository_exists)

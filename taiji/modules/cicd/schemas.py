@@ -92,6 +92,9 @@ class PipelineOut(Schema):
     )
     created_by = fields.String(attribute="created_by_email", allow_none=True)
     retry_of = fields.Integer(attribute="retry_of_id", allow_none=True)
+    protected = fields.Boolean(
+        metadata={"description": "Its jobs receive protected secrets (a protected branch, see the docs)"}
+    )
     created_at = fields.DateTime()
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
@@ -107,6 +110,13 @@ class CiSecretIn(Schema):
         validate=validate.Length(max=100),
         metadata={"description": "Only for this repository (overrides a tenant-wide one)"},
     )
+    protected = fields.Boolean(
+        load_default=None,
+        metadata={
+            "description": "Given only to pipelines of protected branches (default true for a new secret; "
+            "left as it is when omitted on a replace)"
+        },
+    )
 
 
 class CiSecretQueryIn(Schema):
@@ -116,6 +126,7 @@ class CiSecretQueryIn(Schema):
 class CiSecretOut(Schema):
     name = fields.String()
     repository = fields.Function(lambda s: s.repository or None)
+    protected = fields.Boolean()
     updated_by = fields.String(attribute="updated_by_email", allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

@@ -315,7 +315,7 @@ def set_secret(tenant):
         try:
             services.set_secret(tenancy.current(), form.name.data, form.value.data,
                                 repository=(form.repository.data or "").strip() or None,
-                                actor=auth.current_principal())
+                                protected=form.protected.data, actor=auth.current_principal())
         except ServiceError as exc:
             form.name.errors.append(error_text(exc))
         else:

@@ -270,13 +270,15 @@ class Executor:
         return outcome
 
     def _make_call(self, begun: _Begun) -> str:
-        refused = egress.refusal(begun.url, unresolved_ok=True) if begun.guarded else None
-        if refused:
-            # Not called at all: a definite FAIL, and the reason shows in the timeline.
-            answer = protocol.Answer(FAIL, None, None, refused, 0)
+        verdict = egress.check(begun.url) if begun.guarded else None
+        if verdict is not None and verdict.refused:
+            # Not called at all, and the reason shows in the timeline: a definite FAIL, unless the
+            # name merely does not resolve right now (UNKNOWN, asked again like a refused connection).
+            answer = protocol.Answer(UNKNOWN if verdict.unresolved else FAIL, None, None, verdict.refused, 0)
         else:
             answer = protocol.call(begun.url, gid=self.gid, branch=begun.branch, op=begun.op, kind=begun.kind,
-                                   payload=begun.payload, attempt=begun.attempt, timeout=begun.timeout)
+                                   payload=begun.payload, attempt=begun.attempt, timeout=begun.timeout,
+                                   addresses=verdict.addresses if verdict is not None else None)
         self._begun = None
         now = utcnow()
         self._answer = (begun.call_id, {

@@ -24,16 +24,18 @@ through ``taiji.platform.events.publish`` inside its unit of work and needs none
 from __future__ import annotations
 
 import datetime as dt
+import http.client
+import json
 import uuid
 
-import httpx
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from taiji.platform import events
 from taiji.platform.db import Model, Page, after_commit, db, intpk, paginate, timestamp, utcnow
 from taiji.platform.errors import Conflict, NotFound, field_error
-from taiji.platform.tx.protocol import client
+from taiji.platform.tx import egress
+from taiji.platform.tx.protocol import post
 
 PREPARED = "prepared"
 SUBMITTED = "submitted"
@@ -168,13 +170,19 @@ def check(mid: str) -> str:
         return row.state
     answer = status = None
     if row.check_url:
-        try:
-            response = client().post(row.check_url, params={"mid": mid, "op": "check"}, timeout=CHECK_TIMEOUT)
-            status = response.status_code
-            answer = response.json().get("result") if response.status_code == 200 else None
-            row.last_error = None if answer else f"HTTP {response.status_code}"
-        except (httpx.HTTPError, ValueError, AttributeError) as exc:
-            row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+        # A tenant's check-back URL is judged again now, and called at exactly the addresses judged.
+        verdict = egress.check(row.check_url) if row.tenant_id is not None else None
+        if verdict is not None and verdict.refused:
+            row.last_error = verdict.refused[:1000]
+        else:
+            try:
+                status, text = post(row.check_url, b"", params={"mid": mid, "op": "check"},
+                                    timeout=CHECK_TIMEOUT, content_type=None,
+                                    addresses=verdict.addresses if verdict is not None else None)
+                answer = json.loads(text).get("result") if status == 200 else None
+                row.last_error = None if answer else f"HTTP {status}"
+            except (OSError, http.client.HTTPException, ValueError, AttributeError) as exc:
+                row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
         number = db.session.scalar(sa.select(sa.func.count()).select_from(MessageCheck)
                                    .where(MessageCheck.message_id == row.id)) + 1
         said = None if answer is None else str(answer)[:32]

@@ -14,6 +14,10 @@ attempt whose worker died counts as failed once its lease runs out, and the sche
 
 The body is signed: ``Taiji-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">``
 with the notification's secret, so the receiver can tell it came from us and is fresh.
+
+A tenant's notification URL is checked against the egress policy before every attempt and the
+attempt connects to the addresses checked (``egress.check``); a refusal is recorded as that
+attempt's error, and the schedule goes on.
 """
 
 from __future__ import annotations
@@ -21,18 +25,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import http.client
 import json
 import time
 import uuid
 
-import httpx
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from taiji.platform import crypto
 from taiji.platform.db import Model, Page, after_commit, db, intpk, paginate, timestamp, utcnow
 from taiji.platform.errors import Conflict, NotFound, field_error
-from taiji.platform.tx.protocol import client, summarize
+from taiji.platform.tx import egress
+from taiji.platform.tx.protocol import post, summarize
 
 DEFAULT_SCHEDULE = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
 DEFAULT_ACK = "SUCCESS"
@@ -193,11 +198,15 @@ def attempt(nid: str, *, now: dt.datetime | None = None) -> str | None:
                "Taiji-Signature": sign(_secret(row), raw)}
     status = text = error = None
     started = utcnow()
-    try:
-        response = client().post(row.url, content=raw, headers=headers, timeout=TIMEOUT)
-        status, text = response.status_code, response.text
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:1000]
+    verdict = egress.check(row.url) if row.tenant_id is not None else None
+    if verdict is not None and verdict.refused:
+        error = verdict.refused[:1000]
+    else:
+        try:
+            status, text = post(row.url, raw, headers=headers, timeout=TIMEOUT,
+                                addresses=verdict.addresses if verdict is not None else None)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:1000]
     row.last_status, row.last_error = status, error
     row.last_response = summarize(text) if text else None
     row.lease_until = None

@@ -17,18 +17,20 @@ from __future__ import annotations
 import http.client
 import json
 import select
+import socket
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
-
-import httpx
 
 from taiji.platform.tx.models import FAIL, OK, UNKNOWN
 
 FAIL_STATUSES = frozenset({409, 422})
 SUMMARY_LIMIT = 1000
+# An answer is a verdict and a summary: more than this is not read (and the connection is closed).
+ANSWER_LIMIT = 1024 * 1024
 
 _local = threading.local()
 
@@ -40,15 +42,6 @@ class Answer:
     summary: str | None
     error: str | None
     duration_ms: int
-
-
-def client() -> httpx.Client:
-    """This thread's pooled HTTP client: keep-alive to participants matters for throughput, and
-    building a client (with its TLS context) per call costs more CPU than the call itself."""
-    client = getattr(_local, "client", None)
-    if client is None:
-        client = _local.client = httpx.Client(follow_redirects=False)
-    return client
 
 
 def summarize(value, limit: int = SUMMARY_LIMIT) -> str:
@@ -74,13 +67,17 @@ def classify(status_code: int, body: str) -> str:
 
 
 def call(url: str, *, gid: str, branch: str, op: str, kind: str, payload: dict, attempt: int,
-         timeout: float) -> Answer:
-    """POST ``payload`` to ``url`` and classify the answer; never raises for transport errors."""
+         timeout: float, addresses: Sequence | None = None) -> Answer:
+    """POST ``payload`` to ``url`` and classify the answer; never raises for transport errors.
+
+    ``addresses``: connect to one of these (checked by the egress policy) rather than to whatever
+    the host name resolves to at connection time; None for the platform's own calls.
+    """
     started = time.monotonic()
     params = {"gid": gid, "branch": branch, "op": op, "kind": kind}
     try:
-        status, body = _post(url, params, json.dumps(payload, separators=(",", ":")).encode(),
-                             {"Taiji-Tx-Attempt": str(attempt)}, timeout)
+        status, body = post(url, json.dumps(payload, separators=(",", ":")).encode(), params=params,
+                            headers={"Taiji-Tx-Attempt": str(attempt)}, timeout=timeout, addresses=addresses)
     except TimeoutError as exc:
         return Answer(UNKNOWN, None, None, f"timeout after {timeout:g}s: {type(exc).__name__}",
                       _elapsed(started))
@@ -90,22 +87,34 @@ def call(url: str, *, gid: str, branch: str, op: str, kind: str, payload: dict, 
     return Answer(classify(status, body), status, summary, None, _elapsed(started))
 
 
-# The engine's own calls go through the standard library's HTTP/1.1 client, one keep-alive
-# connection per thread and participant: per call it costs a fifth of the CPU httpx does, and
-# at hundreds of calls per second that is most of what the engine itself spends.
-_HEADERS = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "taiji-tx"}
+# The engine's calls (and notifications and check-backs) go through the standard library's
+# HTTP/1.1 client, one keep-alive connection per thread and participant: per call it costs a
+# fifth of the CPU httpx does, and at hundreds of calls per second that is most of what the
+# engine itself spends.
+_HEADERS = {"Accept": "application/json", "User-Agent": "taiji-tx"}
 KEEP_ALIVE_LIMIT = 32  # idle connections kept per thread, to as many participants
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 _tls: ssl.SSLContext | None = None
 
 
-def _post(url: str, params: dict, body: bytes, headers: dict, timeout: float) -> tuple[int, str]:
+def post(url: str, body: bytes, *, params: dict | None = None, headers: dict | None = None,
+         timeout: float, addresses: Sequence | None = None,
+         content_type: str | None = "application/json") -> tuple[int, str]:
+    """POST ``body`` to ``url`` (``params`` added to its query); returns (status, text).
+
+    With ``addresses`` the connection goes to one of them, never to a fresh resolution of the
+    host: the Host header and TLS's server name and certificate check stay the URL's host. Raises
+    OSError, http.client.HTTPException or ValueError when nothing usable came back.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url[:200]}")
-    query = urlencode(params)
-    target = f"{parts.path or '/'}?{parts.query + '&' if parts.query else ''}{query}"
-    key = (parts.scheme, parts.hostname, parts.port)
+    query = "&".join(q for q in (parts.query, urlencode(params or {})) if q)
+    target = f"{parts.path or '/'}{'?' + query if query else ''}"
+    pinned = tuple(str(a) for a in addresses) if addresses is not None else None
+    sent = {**_HEADERS, **({"Content-Type": content_type} if content_type else {}), **(headers or {})}
+    # A kept-alive connection serves only calls checked to the same addresses.
+    key = (parts.scheme, parts.hostname, parts.port, pinned)
     connections = _local.__dict__.setdefault("connections", {})
     conn = connections.pop(key, None)
     if conn is not None and _dropped(conn):
@@ -114,14 +123,15 @@ def _post(url: str, params: dict, body: bytes, headers: dict, timeout: float) ->
     reused = conn is not None
     while True:
         if conn is None:
-            conn = _open(parts.scheme, parts.hostname, parts.port, timeout)
+            conn = _open(parts.scheme, parts.hostname, parts.port, timeout, pinned)
         elif conn.sock is not None:
             conn.sock.settimeout(timeout)
         conn.timeout = timeout
         try:
-            conn.request("POST", target, body, {**_HEADERS, **headers})
+            conn.request("POST", target, body, sent)
             response = conn.getresponse()
-            text = response.read().decode(response.headers.get_content_charset() or "utf-8", "replace")
+            raw = response.read(ANSWER_LIMIT + 1)
+            text = raw[:ANSWER_LIMIT].decode(response.headers.get_content_charset() or "utf-8", "replace")
         except _STALE:
             conn.close()
             if not reused:
@@ -133,7 +143,7 @@ def _post(url: str, params: dict, body: bytes, headers: dict, timeout: float) ->
         except BaseException:
             conn.close()
             raise
-        if not response.will_close:
+        if len(raw) <= ANSWER_LIMIT and not response.will_close:
             connections[key] = conn  # re-inserted: the dict is in least-recently-used order
             if len(connections) > KEEP_ALIVE_LIMIT:
                 connections.pop(next(iter(connections))).close()
@@ -142,13 +152,35 @@ def _post(url: str, params: dict, body: bytes, headers: dict, timeout: float) ->
         return response.status, text
 
 
-def _open(scheme: str, host: str, port: int | None, timeout: float) -> http.client.HTTPConnection:
+def _open(scheme: str, host: str, port: int | None, timeout: float,
+          pinned: tuple[str, ...] | None) -> http.client.HTTPConnection:
     if scheme == "https":
         global _tls
         if _tls is None:
             _tls = ssl.create_default_context()
-        return http.client.HTTPSConnection(host, port, timeout=timeout, context=_tls)
-    return http.client.HTTPConnection(host, port, timeout=timeout)
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=_tls)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    if pinned is not None:
+        # http.client opens its socket through this attribute; TLS is then wrapped around that
+        # socket with server_hostname=host, so the certificate is still checked for the name.
+        conn._create_connection = lambda address, timeout=None, source=None: _connect_any(
+            pinned, address[1], timeout, source)
+    return conn
+
+
+def _connect_any(addresses: tuple[str, ...], port: int, timeout, source) -> socket.socket:
+    """A connection to the first of ``addresses`` that answers (as create_connection does for
+    the addresses a name resolves to)."""
+    if not addresses:
+        raise OSError("no address was allowed for this host")
+    failure: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout, source)
+        except OSError as exc:
+            failure = exc
+    raise failure
 
 
 def _dropped(conn: http.client.HTTPConnection) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from taiji.modules.cicd import services
 from tests.factories import make_member
 
@@ -44,3 +46,17 @@ def test_members_without_the_permission_are_refused(client, login, tenant):
     response = client.post(f"/t/{tenant.slug}/pipelines/secrets", data={"name": "X", "value": "y"})
     assert response.status_code == 403
     assert services.list_secrets(tenant).total == 0
+
+
+def test_a_secret_is_protected_unless_the_box_is_cleared(login, admin, tenant):
+    client = login(admin)
+    page = client.get(f"/t/{tenant.slug}/pipelines/secrets").get_data(as_text=True)
+    [box] = re.findall(r'<input[^>]*name="protected"[^>]*>', page)
+    assert " checked" in box
+    url = f"/t/{tenant.slug}/pipelines/secrets"
+    client.post(url, data={"name": "SHARED", "value": "v1"})
+    client.post(url, data={"name": "RELEASE", "value": "v2", "protected": "y"})
+    protection = {s.name: s.protected for s in services.list_secrets(tenant).items}
+    assert protection == {"RELEASE": True, "SHARED": False}
+    html = client.get(f"/t/{tenant.slug}/pipelines/secrets").get_data(as_text=True)
+    assert "every branch" in html and "protected" in html

@@ -90,7 +90,7 @@ def test_errors_name_the_line(text, line, fragment):
     first = result.errors[0]
     assert fragment in first.message, result.message
     assert first.line == line, result.message
-    assert str(first).startswith(f".taiji.yml: line {line}: ")
+    assert re.match(rf"\.taiji\.yml: line {line}(, column \d+)?: ", str(first)), str(first)
 
 
 def test_the_issues_example_parses_to_what_the_runner_needs():

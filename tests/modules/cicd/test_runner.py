@@ -120,7 +120,8 @@ def test_secrets_are_given_to_jobs_and_masked_in_the_log_even_when_split(ci):
     from taiji.modules.cicd import services
 
     secret = "s3cr3t-value-0123456789"
-    ci.call(services.set_secret, "DEPLOY_TOKEN", secret)
+    # Unprotected, so that a job of any branch receives it (test_secret_protection covers the rest).
+    ci.call(services.set_secret, "DEPLOY_TOKEN", secret, protected=False)
     repo = ci.repo(
         {
             ".taiji.yml": """

@@ -104,3 +104,42 @@ def test_jobs_beyond_the_tenants_quota_wait_for_a_slot(tenant):
     services.cancel_job(tenant, next(j.id for j in pipeline.jobs if j.status == "pending"))
     db.session.refresh(pipeline)
     assert sorted(j.status for j in pipeline.jobs) == ["canceled", "created", "created", "pending", "pending"]
+
+
+def _laughs_pipeline_file() -> str:
+    from tests.platform.test_safeyaml import billion_laughs
+
+    return billion_laughs() + "jobs:\n  t: {script: [echo hi]}\n"
+
+
+def test_a_billion_laughs_pipeline_file_is_refused_without_expanding():
+    # The worker's own parse, in a child process held to 512 MiB and 30 s of CPU: expanding the
+    # aliases would die of MemoryError or SIGXCPU; refusing them answers at once.
+    from tests.confined import run_confined
+
+    done = run_confined("""
+        import sys
+        from taiji.modules.cicd import pipeline_file
+        print(pipeline_file.parse(sys.stdin.read()).message)
+        """, stdin=_laughs_pipeline_file().encode(), memory_mb=512, cpu_seconds=30)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.decode().startswith(
+        ".taiji.yml: line 1, column 4: YAML anchors and aliases ('&a', '*a') are not accepted here")
+
+
+def test_a_pushed_yaml_bomb_reports_a_pipeline_error_and_the_next_push_still_runs(tenant):
+    from tests.platform.test_safeyaml import deep_nesting
+
+    bomb = make_hosted(tenant, "app", {".taiji.yml": _laughs_pipeline_file()})
+    _deliver(tenant, "app", "refs/heads/main", bomb)
+    [refused] = _pipelines(tenant)
+    assert refused.status == "error" and refused.jobs == []
+    assert refused.error.startswith(".taiji.yml: line 1, column 4: YAML anchors and aliases")
+    assert "write the repeated part out in full" in refused.error
+    deep = make_hosted(tenant, "app", {".taiji.yml": deep_nesting() + "jobs:\n  t: {script: [echo hi]}\n"})
+    _deliver(tenant, "app", "refs/heads/main", deep)
+    assert "nested more than 32 levels deep" in _pipelines(tenant)[0].error
+    good = make_hosted(tenant, "app", {".taiji.yml": FILE})
+    _deliver(tenant, "app", "refs/heads/main", good)
+    latest = _pipelines(tenant)[0]
+    assert (latest.sha, latest.status, [j.status for j in latest.jobs]) == (good, "pending", ["pending"])

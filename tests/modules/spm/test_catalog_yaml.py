@@ -242,3 +242,20 @@ def test_export_then_import_into_an_empty_tenant_gives_the_same_catalog(catalog,
         "description",
     ):
         assert copied[key] == original[key], key
+
+
+def test_a_yaml_bomb_is_refused_with_where_and_what_to_change(catalog, tenant):
+    from tests.platform.test_safeyaml import billion_laughs, deep_nesting
+
+    laughs = "kind: Component\nmetadata:\n  name: bomb\n  labels:\n" + "".join(
+        f"    {line}\n" for line in billion_laughs().splitlines())
+    response = _import(catalog, CATALOG + "---\n" + laughs)
+    assert response.status_code == 422
+    line = CATALOG.count("\n") + 6  # the first anchor, on the bomb's first label line
+    assert response.json["errors"]["json"]["body"][0].startswith(
+        f"line {line}, column 8: YAML anchors and aliases ('&a', '*a') are not accepted here; "
+        "write the repeated part out in full")
+    deep = _import(catalog, "kind: System\nmetadata:\n  name: deep\n  labels:\n    " + deep_nesting())
+    assert deep.status_code == 422
+    assert "nested more than 32 levels deep; flatten the structure" in deep.json["errors"]["json"]["body"][0]
+    assert services.count_products(tenant) == 0

@@ -20,12 +20,13 @@ class _Handler(BaseHTTPRequestHandler):
     seen: list[tuple[int, str]] = []  # (client port, path) per request
     close_after = False
     delay = 0.0
+    padding = 0
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         time.sleep(self.delay)
         self.seen.append((self.client_address[1], self.path))
-        body = json.dumps({"result": "SUCCESS"}).encode()
+        body = json.dumps({"result": "SUCCESS", "padding": "x" * self.padding}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -40,7 +41,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    _Handler.seen, _Handler.close_after, _Handler.delay = [], False, 0.0
+    _Handler.seen, _Handler.close_after, _Handler.delay, _Handler.padding = [], False, 0.0, 0
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -81,3 +82,13 @@ def test_a_participant_answering_too_late_is_unknown_and_the_next_call_works(ser
 def test_nobody_listening_is_unknown():
     answer = _call("http://127.0.0.1:9/a", timeout=1.0)
     assert answer.result == UNKNOWN and answer.status_code is None and answer.error
+
+
+def test_an_answer_is_read_up_to_its_limit_and_its_connection_is_not_kept(server):
+    # A participant's (or receiver's) answer is a verdict and a summary: a huge one is not read.
+    _Handler.padding = 3 * protocol.ANSWER_LIMIT
+    big = _call(f"{server}/big")
+    assert big.result == OK and big.status_code == 200 and len(big.summary) <= protocol.SUMMARY_LIMIT
+    _Handler.padding = 0
+    assert _call(f"{server}/a").result == OK
+    assert len({port for port, _ in _Handler.seen}) == 2  # a fresh connection after the cut

@@ -32,7 +32,6 @@ from .packages import (
     project_names,
     store_package,
 )
-from .packages import wheel_metadata as _wheel_metadata
 from .repositories import (
     REPOSITORIES_METER,
     STORAGE_METER,
@@ -107,9 +106,8 @@ def publish_artifact(
     length = local_path.stat().st_size
     with local_path.open("rb") as stream:
         if target.kind == "pypi":
-            meta = _wheel_metadata(local_path) if local_path.name.endswith(".whl") else {}
-            if source:
-                meta["source"] = source
+            # store_package reads the distribution's own metadata (and refuses an unsafe archive).
+            meta = {"source": source} if source else {}
             row = store_package(
                 tenant, target, local_path.name, stream, length=length, meta=meta, actor=actor
             )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import zipfile
 from email.parser import HeaderParser
 
 import sqlalchemy as sa
@@ -16,6 +15,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from taiji.platform import safearchive
 from taiji.platform.db import Page, db, paginate
 from taiji.platform.errors import Conflict, Invalid
 
@@ -52,16 +52,38 @@ def parse_distribution(filename: str) -> tuple[str, Version]:
     return normalize(str(name)), version
 
 
-def wheel_metadata(path) -> dict:
-    """Requires-Python and Summary from a wheel's METADATA, for PEP 691 (empty when unreadable)."""
+# A distribution is opened for one thing, its metadata file, and only through the kernel's
+# archive reader: METADATA or PKG-INFO of up to 8 MiB (a long README included), no bombs.
+ARCHIVE_LIMITS = safearchive.Limits(max_read_bytes=8 * 1024 * 1024)
+_WHEEL_METADATA = re.compile(r"^[^/]+\.dist-info/METADATA$")
+_SDIST_METADATA = re.compile(r"^[^/]+/PKG-INFO$")
+
+
+def distribution_metadata(stream, filename: str) -> dict:
+    """Requires-Python and Summary from a distribution's own metadata file (METADATA of a wheel,
+    PKG-INFO of an sdist), for PEP 691; ``stream`` is seekable and left at its start.
+
+    422 when the file is an archive that cannot be read safely (a decompression bomb, a forged
+    header, too many members, a name leaving its folder, a damaged member). A file that is no
+    archive of its kind at all gives no metadata, as one without a metadata file does.
+    """
+    wheel = filename.endswith(".whl")
+    kind = "zip" if wheel or filename.endswith(".zip") else "tar.gz"
+    pattern = _WHEEL_METADATA if wheel else _SDIST_METADATA
     try:
-        with zipfile.ZipFile(path) as archive:
-            member = next((n for n in archive.namelist() if n.endswith(".dist-info/METADATA")), None)
-            if member is None:
-                return {}
-            headers = HeaderParser().parsestr(archive.read(member).decode("utf-8", "replace"))
-    except (zipfile.BadZipFile, OSError):
+        found = safearchive.read_member(stream, kind, pattern.match, ARCHIVE_LIMITS)
+    except safearchive.NotAnArchive:
+        found = None
+    except safearchive.ArchiveRefused as exc:
+        raise Invalid(
+            f"'{filename}' was refused and nothing was stored: {exc}",
+            errors={"content": ["Not a safely readable distribution archive."]},
+        ) from None
+    finally:
+        stream.seek(0)
+    if found is None:
         return {}
+    headers = HeaderParser().parsestr(found[1].decode("utf-8", "replace"))
     out = {"requires_python": headers.get("Requires-Python"), "summary": headers.get("Summary")}
     return {k: str(v)[:500] for k, v in out.items() if v}
 
@@ -103,6 +125,8 @@ def store_package(
     if repository.kind != "pypi":
         raise Invalid(f"'{repository.name}' is a generic repository; upload files there with PUT.")
     package, parsed = parse_distribution(filename)
+    # What the uploader sent beside the file wins; the archive's own metadata fills the rest.
+    meta = {**distribution_metadata(stream, filename), **{k: v for k, v in (meta or {}).items() if v}}
     if name is not None and normalize(str(name)) != package:
         raise Invalid(
             f"The file '{filename}' is for '{package}', not '{name}'.",

@@ -172,7 +172,9 @@ def _run(job: Job, attempt: int) -> str:
     config = current_app.config
     pipeline = job.pipeline
     spec = job.spec
-    secrets, missing = secret_values(job.tenant_id, pipeline.repository, spec.get("secrets") or [])
+    secrets, missing, withheld = secret_values(
+        job.tenant_id, pipeline.repository, spec.get("secrets") or [], protected=pipeline.protected
+    )
     writer = LogWriter(job, list(secrets.values()))
     workspace = workspaces_root() / f"{job.id}-{attempt}"
     venv_dir = workspaces_root() / f"{job.id}-{attempt}.venv"
@@ -187,6 +189,13 @@ def _run(job: Job, attempt: int) -> str:
         )
         if missing:
             raise WorkspaceError(f"secret(s) {', '.join(missing)} are not set for this tenant or repository")
+        if withheld:
+            raise WorkspaceError(
+                f"secret(s) {', '.join(withheld)} are protected: they are given only to pipelines of a "
+                f"protected branch (one whose protection names who may push), started by a push or "
+                f"schedule there or by someone who may push there; this pipeline ({pipeline.ref}) is not "
+                "one. Run it on such a branch, or an owner or admin can unprotect the secret"
+            )
         if not pipeline.source:
             raise WorkspaceError("the pipeline names no repository to check out")
         writer.write(checkout(pipeline.source, pipeline.sha, workspace, config["CICD_JOB_PATH"]))

@@ -11,7 +11,7 @@ from taiji.platform.errors import Conflict, NotFound
 from .. import pipeline_file
 from ..models import JOB_DONE, Job, JobStatus, Pipeline, PipelineStatus, Trigger
 from . import scheduler
-from .pipelines import _actor_email, _vcs, create_pipeline, get_job, get_pipeline
+from .pipelines import _actor_email, _vcs, create_pipeline, get_job, get_pipeline, protected_run
 
 
 def cancel_pipeline(tenant, pipeline_id: int, *, actor=None) -> Pipeline:
@@ -59,6 +59,8 @@ def retry_pipeline(tenant, pipeline_id: int, *, actor=None) -> Pipeline:
     old = get_pipeline(tenant, pipeline_id)
     if not old.done:
         raise Conflict(f"Pipeline {old.id} is still {old.status}; cancel it or wait for it to finish.")
+    # Judged anew for whoever retries: the old run's variables come along.
+    protected = protected_run(tenant, old.repository, old.ref, Trigger.RETRY, actor)
     if old.status == PipelineStatus.ERROR:
         return create_pipeline(
             tenant,
@@ -72,6 +74,7 @@ def retry_pipeline(tenant, pipeline_id: int, *, actor=None) -> Pipeline:
             source=old.source,
             repository_id=old.repository_id,
             retry_of=old,
+            protected=protected,
         )
     return create_pipeline(
         tenant,
@@ -86,6 +89,7 @@ def retry_pipeline(tenant, pipeline_id: int, *, actor=None) -> Pipeline:
         source=old.source,
         repository_id=old.repository_id,
         retry_of=old,
+        protected=protected,
     )
 
 

@@ -7,7 +7,7 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from taiji.platform import audit
+from taiji.platform import audit, auth
 from taiji.platform.db import Page, db, paginate
 from taiji.platform.errors import Invalid, NotFound, field_error
 
@@ -18,6 +18,7 @@ from . import scheduler
 ZERO_SHA = "0" * 40
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 MAX_VARIABLES = 50
+_REV_SYNTAX = re.compile(r"[~^:@{}\\\s*?\[]|\.\.")
 
 
 def _vcs():
@@ -57,6 +58,34 @@ def check_variables(variables) -> dict[str, str]:
     return out
 
 
+def protected_run(tenant, repository: str, ref: str, trigger: str, actor) -> bool:
+    """Whether a pipeline of ``ref`` may receive protected secrets.
+
+    Yes when ``ref`` is a branch of a hosted repository whose protection names the roles that may
+    push (so its code came only through them) and the pipeline was started by a push there (which
+    passed that rule), by a schedule, by Taiji itself (no actor), or by someone the rule lets push:
+    whoever starts a run chooses its variables, and variables steer what a job does with a secret.
+    A mirror's branches are never protected here: their pushes happen on the forge.
+    """
+    # A revision expression ("main~3", "main^2", "main@{1}") names some other commit than the tip.
+    if not ref.startswith("refs/heads/") or _REV_SYNTAX.search(ref):
+        return False
+    vcs = _vcs()
+    repo = vcs.find_repository(tenant, repository)
+    if repo is None or repo.kind != "hosted":
+        return False
+    rule = vcs.rule_for(vcs.list_protected(repo), ref)
+    if rule is None or not rule.push_roles:
+        return False
+    if trigger in (Trigger.PUSH, Trigger.SCHEDULE) or actor is None:
+        return True
+    if not isinstance(actor, auth.Principal) or auth.registry.access_resolver is None:
+        return False
+    if actor.is_admin:
+        return True
+    return bool(set(rule.push_roles) & set(auth.registry.access_resolver(actor, tenant).roles))
+
+
 def _next_number(tenant_id: int, repository: str) -> int:
     current = db.session.execute(
         sa.select(sa.func.max(Pipeline.number)).where(
@@ -93,12 +122,14 @@ def create_pipeline(
     dedupe_key: str | None = None,
     config: dict | None = None,
     retry_of: Pipeline | None = None,
+    protected: bool = False,
 ) -> Pipeline:
     """Make a pipeline and its jobs from the file ``text`` (or an already parsed ``config``).
 
     A file with errors gives a pipeline in state ``error`` whose message names the file's line;
     no job is created, so nothing half-runs. Otherwise the first jobs are handed to the runner
-    once the unit of work commits.
+    once the unit of work commits. ``protected``: its jobs may receive protected secrets (see
+    ``protected_run``).
     """
     error = None
     if config is None:
@@ -123,6 +154,7 @@ def create_pipeline(
         retry_of_id=retry_of.id if retry_of else None,
         created_by_id=_actor_id(actor),
         created_by_email=_actor_email(actor),
+        protected=protected,
     )
     db.session.add(pipeline)
     db.session.flush()
@@ -132,7 +164,7 @@ def create_pipeline(
         f"{repository}#{pipeline.number}",
         tenant=tenant,
         actor=actor,
-        details={"ref": ref, "sha": sha, "trigger": str(trigger), "id": pipeline.id},
+        details={"ref": ref, "sha": sha, "trigger": str(trigger), "id": pipeline.id, "protected": protected},
     )
     if error is not None:
         scheduler.finish_pipeline(pipeline, PipelineStatus.ERROR, error=error)
@@ -193,6 +225,7 @@ def run_pipeline(
         actor=actor,
         source=vcs.clone_url(repo),
         repository_id=getattr(repo, "id", None),
+        protected=protected_run(tenant, repository, full_ref, trigger, actor),
     )
 
 
@@ -244,6 +277,7 @@ def on_push(tenant, payload: dict) -> Pipeline | None:
         repository_id=getattr(repo, "id", None),
         dedupe_key=key,
         config=result.config if result.ok else None,
+        protected=protected_run(tenant, name, ref, Trigger.PUSH, actor),
     )
 
 

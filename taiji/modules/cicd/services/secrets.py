@@ -1,4 +1,11 @@
-"""CI secrets: values a job references by name (`secrets: [NAME]`), sealed at rest, write-only."""
+"""CI secrets: values a job references by name (`secrets: [NAME]`), sealed at rest, write-only.
+
+Who may learn a value: nobody through the API or the console (not even who set it); a job, when
+its file names the secret. Since whoever can push a branch can write a job that prints what it
+receives, a *protected* secret (the default) goes only to the jobs of protected pipelines — a
+branch whose protection restricts who pushes, started by a push or schedule there or by someone
+who may push there (``pipelines.protected_run``). Its names are for those who manage secrets.
+"""
 
 from __future__ import annotations
 
@@ -38,10 +45,12 @@ def get_secret(tenant, name: str, repository: str = "") -> Secret:
 
 
 def set_secret(
-    tenant, name: str, value: str, *, repository: str | None = None, actor=None
+    tenant, name: str, value: str, *, repository: str | None = None, protected: bool | None = None,
+    actor=None,
 ) -> tuple[Secret, bool]:
     """Create or replace a secret; returns (secret, created). A repository's own value wins over the
-    tenant-wide one of the same name."""
+    tenant-wide one of the same name. ``protected`` None keeps a replaced secret's setting (a new
+    one is protected)."""
     if not NAME_PATTERN.match(name or ""):
         raise field_error(
             "name", "Use letters, digits and _, not starting with a digit (an environment variable name)."
@@ -58,8 +67,10 @@ def set_secret(
     ).scalar_one_or_none()
     created = row is None
     if created:
-        row = Secret(tenant_id=tenant.id, name=name, repository=repository, sealed="")
+        row = Secret(tenant_id=tenant.id, name=name, repository=repository, sealed="", protected=True)
         db.session.add(row)
+    if protected is not None:
+        row.protected = bool(protected)
     row.sealed = crypto.seal(value, PURPOSE)
     row.updated_by_email = getattr(actor, "email", None)
     db.session.flush()
@@ -69,7 +80,7 @@ def set_secret(
         name,
         tenant=tenant,
         actor=actor,
-        details={"repository": repository or None, "created": created},
+        details={"repository": repository or None, "created": created, "protected": row.protected},
     )
     return row, created
 
@@ -89,10 +100,14 @@ def delete_secret(tenant, name: str, *, repository: str | None = None, actor=Non
     )
 
 
-def secret_values(tenant_id: int, repository: str, names: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Open the named secrets for a job: (values, missing names). The repository's value wins."""
+def secret_values(
+    tenant_id: int, repository: str, names: list[str], *, protected: bool
+) -> tuple[dict[str, str], list[str], list[str]]:
+    """Open the named secrets for a job: (values, missing names, withheld names). The repository's
+    value wins; a protected secret is withheld from a job of a pipeline that is not ``protected``
+    (and never unsealed for it)."""
     if not names:
-        return {}, []
+        return {}, [], []
     rows = db.session.execute(
         sa.select(Secret).where(
             Secret.tenant_id == tenant_id, Secret.name.in_(names), Secret.repository.in_(["", repository])
@@ -102,5 +117,7 @@ def secret_values(tenant_id: int, repository: str, names: list[str]) -> tuple[di
     for row in rows:
         if row.name not in found or row.repository:
             found[row.name] = row
-    values = {name: crypto.unseal(row.sealed, PURPOSE).decode() for name, row in found.items()}
-    return values, [n for n in names if n not in values]
+    withheld = [n for n in names if n in found and found[n].protected and not protected]
+    given = {name: row for name, row in found.items() if name not in withheld}
+    values = {name: crypto.unseal(row.sealed, PURPOSE).decode() for name, row in given.items()}
+    return values, [n for n in names if n not in found], withheld
