@@ -1,7 +1,7 @@
 """CICD: protected secrets, given only to pipelines of protected branches
 
 Revision ID: 3c9e5a7d1f42
-Revises: a1c3e5f70b21
+Revises: 80d678cf84a5
 Created: 2026-12-06 11:00:00
 
 Existing secrets become protected: until now any member could push a branch whose job prints
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '3c9e5a7d1f42'
-down_revision = 'a1c3e5f70b21'
+down_revision = '80d678cf84a5'
 branch_labels = None
 depends_on = None
 
