@@ -119,7 +119,8 @@ def test_with_a_mail_server_invitations_go_by_mail_and_addresses_are_proven(brow
             shot(una, "verify-email-to-accept")
             with una.expect_navigation():
                 una.click("[data-testid=verify-email] [data-testid=send-verification]")
-            expect(una.get_by_test_id("flash")).to_contain_text(f"A verification link is on its way to {unproven}.")
+            expect(una.get_by_test_id("flash")).to_contain_text(
+                f"A verification link is on its way to {unproven}.")
             una.goto(base + _mailed_link(smtp, 3, "/profile/email/verify/"))
             with una.expect_navigation():
                 una.click("[data-testid=verify-email-button]")

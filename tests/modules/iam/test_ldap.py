@@ -54,7 +54,8 @@ def test_a_directory_user_signs_in_and_gets_the_roles_of_their_groups(corp, api_
     assert alice.name == "Alice Liddell" and alice.password_hash is None
     # Made in a domain the tenant verified: the address is vouched for (invitations, OIDC).
     assert alice.email_verified_at is not None
-    assert [e.details for e in audit.query(action="iam.user.email_verified").items] == [{"method": "directory"}]
+    verified = audit.query(action="iam.user.email_verified").items
+    assert [e.details for e in verified] == [{"method": "directory"}]
     assert iam.tenant_roles(corp, [alice.id]) == {alice.id: "viewer"}
     api = api_as(alice)
     assert api.get(f"/api/v1/tenants/{corp.slug}/audit").status_code == 200  # from the auditors group

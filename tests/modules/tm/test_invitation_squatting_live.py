@@ -25,7 +25,7 @@ pytestmark = pytest.mark.live
 ATTACKER = "mallory@evil.example"
 VICTIM_OWNER = "vera@victim.example"
 ADMIN = "root@platform.example"
-SQUAT_PASSWORD = "squatters-own-Passw0rd"  # noqa: S105 - the attacker's made-up password
+SQUAT_PASSWORD = "squatters-own-Passw0rd"  # the attacker's made-up password
 LINK = re.compile(r"http://127\.0\.0\.1:\d+(/invitations/[\w-]+)")
 
 
@@ -68,7 +68,8 @@ def _personal_token(browser: Http) -> str:
 
 def _squat(site, target: str) -> tuple[Http, Http]:
     """The attacker invites ``target`` to their own tenant and registers it through the link."""
-    made = site.api(ATTACKER).post("/api/v1/tenants/evil/invitations", json={"email": target, "role": "viewer"})
+    made = site.api(ATTACKER).post("/api/v1/tenants/evil/invitations",
+                                   json={"email": target, "role": "viewer"})
     assert made.status_code == 201, made.text  # no mail server: the inviter is handed the link
     squatter = _register(site, made.json()["accept_url"], "Not the CFO", SQUAT_PASSWORD)
     return squatter, Http(site.base, _personal_token(squatter))
@@ -95,14 +96,16 @@ def test_a_squatted_account_cannot_join_the_tenant_that_invites_its_address(site
     token = link.rsplit("/", 1)[1]
 
     # The attack, every way there is to answer an invitation.
-    _assert_refused(squatter_api.post(f"/api/v1/me/invitations/{invitation_id}/accept"), "accept from the list")
+    _assert_refused(squatter_api.post(f"/api/v1/me/invitations/{invitation_id}/accept"),
+                    "accept from the list")
     # Even if the link the victim's owner was handed reached the attacker.
     _assert_refused(squatter_api.post(f"/api/v1/invitations/{token}/accept"), "accept through the link")
     # Declining would tell the victim's owner that their CFO said no.
     _assert_refused(squatter_api.post(f"/api/v1/me/invitations/{invitation_id}/decline"), "decline")
     accepted = squatter.submit(f"/invitations/{invitation_id}/accept")
     assert accepted.status_code == 302
-    assert "Verify your email address to accept this invitation." in squatter.get(accepted.headers["Location"]).text
+    flashed = squatter.get(accepted.headers["Location"]).text
+    assert "Verify your email address to accept this invitation." in flashed
     by_link = squatter.submit(f"/invitations/{token}")
     assert by_link.status_code == 403 and 'data-testid="verify-email"' in by_link.text
 
@@ -111,7 +114,8 @@ def test_a_squatted_account_cannot_join_the_tenant_that_invites_its_address(site
     assert squatter_api.get("/api/v1/me").json()["email_verified"] is False
     assert target not in _emails(victim, "victim")
     # The victim's owner sees what is true: nobody has answered.
-    states = {i["email"]: i["state"] for i in victim.get("/api/v1/tenants/victim/invitations?all=true").json()}
+    listed = victim.get("/api/v1/tenants/victim/invitations?all=true").json()
+    states = {i["email"]: i["state"] for i in listed}
     assert states[target] == "pending"
 
     # The squatter learns that an invitation waits, not from whom: that is for the address's owner.
