@@ -48,7 +48,8 @@ def test_registering_through_a_link_the_inviter_was_handed_does_not_verify(clien
     assert iam.get_user_by_email("handed@example.com").email_verified_at is None
 
 
-@pytest.mark.parametrize("path", ["/profile/email/verify/nonsense", "/profile/email/verify/" + "x" * 5000])
+@pytest.mark.parametrize("path", ["/profile/email/verify/nonsense", "/profile/email/verify/%00a",
+                                  "/profile/email/verify/" + "x" * 5000])
 def test_bad_links_are_a_clear_404(login, client, path):
     login(make_user(email_verified=False))
     for method in ("GET", "POST"):
