@@ -167,11 +167,13 @@ _NOT_PENDING = {"accepted": "This invitation was already accepted.",
                 "expired": "This invitation has expired. Ask for a new one."}
 
 
-def accept_invitation(token: str, user_id: int, *, registered: bool = False) -> Tenant:
-    """The signed-in user accepts through the link; the invitation's email must be theirs.
+def accept_invitation(token: str, user_id: int) -> Tenant:
+    """The signed-in user accepts through the link; the invitation's email must be theirs."""
+    return _accept_through_link(token, user_id, registered=False)
 
-    ``registered``: the account was made through this very link, just now.
-    """
+
+def _accept_through_link(token: str, user_id: int, *, registered: bool) -> Tenant:
+    """``registered``: the account was made through this very link, in this unit of work."""
     view = find_invitation(token)
     if view.state != "pending":
         raise Conflict(_NOT_PENDING[view.state])
@@ -282,5 +284,5 @@ def register_and_accept(token: str, name: str, password: str):
     if iam.get_user_by_email(view.invitation.email) is not None:
         raise Conflict("An account with this email exists; sign in to accept.")
     user = iam.create_user(view.invitation.email, name, password)
-    accept_invitation(token, user.id, registered=True)
+    _accept_through_link(token, user.id, registered=True)
     return user, view.tenant
