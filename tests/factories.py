@@ -21,10 +21,13 @@ class UserFactory(factory.Factory):
     name = factory.Sequence(lambda n: f"User {n}")
     password = PASSWORD
     admin = False
+    # As an account a platform administrator makes; tests of unverified addresses pass False.
+    email_verified = True
 
     @classmethod
     def _create(cls, model_class, **kwargs):
-        user = iam.create_user(kwargs["email"], kwargs["name"], kwargs["password"], admin=kwargs["admin"])
+        user = iam.create_user(kwargs["email"], kwargs["name"], kwargs["password"], admin=kwargs["admin"],
+                               email_verified=kwargs["email_verified"])
         db.session.commit()
         return user
 

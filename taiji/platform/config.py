@@ -74,8 +74,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Comma-separated DNS servers (address or address:port) that check domain verification "
             "records; the system's resolvers when empty."),
     Setting("TAIJI_SMTP_URL", "",
-            "Mail server for sign-in links: smtp://[user:password@]host[:port] (STARTTLS when the server "
-            "offers it), smtps://… for TLS from the start; no mail is sent when empty."),
+            "Mail server for sign-in links, invitations and email verification: "
+            "smtp://[user:password@]host[:port] (STARTTLS when the server offers it), smtps://… for TLS "
+            "from the start; no mail is sent when empty (inviters are then handed the invitation link)."),
     Setting("TAIJI_MAIL_FROM", "Taiji <noreply@<host of TAIJI_BASE_URL>>", "Sender of Taiji's mail."),
     Setting("TAIJI_VCS_HOOK_RETRY_SECONDS", "30",
             "How long a push's post-receive hook keeps trying to record the push (the database busy "

@@ -1,4 +1,5 @@
-"""Mail Taiji sends itself (sign-in links), through the operator's SMTP server.
+"""Mail Taiji sends itself (sign-in links, invitations, address verification), through the
+operator's SMTP server.
 
 ``TAIJI_SMTP_URL`` names the server: ``smtp://[user:password@]host[:port]`` (port 25 by default;
 STARTTLS whenever the server offers it, and a login is never sent before it), or

@@ -94,13 +94,14 @@ class LiveServer:
     url: str
     app: object
 
-    def account(self, email: str, name: str, *, admin: bool = False) -> str:
-        """Create a user in the served database; returns the email."""
+    def account(self, email: str, name: str, *, admin: bool = False, email_verified: bool = True) -> str:
+        """Create a user in the served database (as an administrator would: its email verified
+        unless told otherwise); returns the email."""
         from taiji.modules.iam import services as iam
         from taiji.platform.db import db
 
         with self.app.app_context():
-            iam.create_user(email, name, PASSWORD, admin=admin)
+            iam.create_user(email, name, PASSWORD, admin=admin, email_verified=email_verified)
             db.session.commit()
             db.session.remove()
         return email

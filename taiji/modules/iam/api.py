@@ -8,9 +8,19 @@ from taiji.platform import auth, tenancy
 from taiji.platform.api import Blueprint, set_page_count
 from taiji.platform.errors import NotFound
 
-from . import services
+from . import services, verification
 from .permissions import Perm
-from .schemas import MeOut, MeUpdateIn, TokenCreatedOut, TokenIn, TokenOut, UserIn, UserOut, UserQueryIn
+from .schemas import (
+    EmailVerificationOut,
+    MeOut,
+    MeUpdateIn,
+    TokenCreatedOut,
+    TokenIn,
+    TokenOut,
+    UserIn,
+    UserOut,
+    UserQueryIn,
+)
 
 blp = Blueprint("iam_api", __name__, url_prefix="/api/v1", description="Users, the caller, tokens")
 
@@ -21,8 +31,8 @@ def _me():
     roles = services.tenant_ids_of(user.id)
     tenants = [{"slug": t.slug, "name": t.name, "role": roles[t.id], "status": t.status.value}
                for t in tenancy.tenants_by_ids(roles)]
-    return {"id": user.id, "email": user.email, "name": user.name, "locale": user.locale,
-            "is_admin": principal.is_admin, "tenants": tenants}
+    return {"id": user.id, "email": user.email, "email_verified": services.is_email_verified(user),
+            "name": user.name, "locale": user.locale, "is_admin": principal.is_admin, "tenants": tenants}
 
 
 @blp.route("/me")
@@ -44,6 +54,23 @@ class Me(MethodView):
         if "locale" in data:
             services.set_locale(user.id, data["locale"])
         return _me()
+
+
+@blp.route("/me/email/verification")
+class MyEmailVerification(MethodView):
+    @auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
+    @blp.response(202, EmailVerificationOut)
+    def post(self):
+        """Mail the caller a link that verifies their email address (iam:account:write).
+
+        The link works once, for 24 hours, opened in the console while signed in to this account.
+        409 when the address is verified already or the server has no mail server (then a
+        platform administrator verifies it: `POST /api/v1/users/{id}/email/verify`); 429 after
+        five mails in an hour.
+        """
+        user = services.get_user(auth.current_principal().user_id)
+        services.send_email_verification(user)
+        return {"email": user.email, "expires_in": int(verification.TTL.total_seconds())}
 
 
 def _token_manager():
@@ -121,4 +148,17 @@ class UserItem(MethodView):
         user = services.get_user(user_id)
         if user is None:
             raise NotFound(f"No user {user_id}.")
+        return user
+
+
+@blp.route("/users/<int:user_id>/email/verify")
+class UserEmailVerify(MethodView):
+    @auth.require(Perm.USER_WRITE, tenant_scoped=False)
+    @blp.response(200, UserOut)
+    def post(self, user_id):
+        """Vouch for a user's email address (platform administrators; audited as iam.user.email_verified)"""
+        user = services.get_user(user_id)
+        if user is None:
+            raise NotFound(f"No user {user_id}.")
+        services.mark_email_verified(user, "admin")
         return user

@@ -7,6 +7,7 @@ import enum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.attributes import NO_VALUE
 
 from taiji.platform.db import Model, TimestampMixin, intpk, str255, timestamp
 
@@ -31,9 +32,10 @@ class User(TimestampMixin, Model):
     # Bumped to end every session at once (disable, password change).
     session_epoch: Mapped[int] = mapped_column(default=0)
     last_login_at: Mapped[timestamp | None]
-    # When the platform vouched for the email: set for accounts a platform administrator creates.
-    # An account made through an invitation link is not vouched for (the inviter holds the link
-    # too), nor one made by a directory. OpenID Connect tells relying parties (email_verified).
+    # When the address was proven to be the account owner's (``verification.py``): a platform
+    # administrator, a mailed link, an invitation that went only by mail, a directory in a domain
+    # its tenant verified. Not an invitation link the inviter was handed (the inviter could have
+    # made the account). Changing the email clears it (below). OpenID Connect's email_verified.
     email_verified_at: Mapped[timestamp | None]
     # Second factor (TOTP, RFC 6238): the base32 secret once confirmed, and the last time step
     # accepted, so one code cannot be replayed inside its 30-second window.
@@ -48,6 +50,13 @@ class User(TimestampMixin, Model):
     @property
     def is_active(self) -> bool:
         return self.status == UserStatus.ACTIVE
+
+
+@sa.event.listens_for(User.email, "set", active_history=True)
+def _email_changed(user: User, value, old, _initiator) -> None:
+    # Whatever path changes an address, the proof was for the old one.
+    if old is not NO_VALUE and old is not None and value != old:
+        user.email_verified_at = None
 
 
 class PersonalAccessToken(TimestampMixin, Model):

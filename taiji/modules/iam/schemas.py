@@ -15,6 +15,8 @@ class TenantRefOut(Schema):
 class MeOut(Schema):
     id = fields.Integer()
     email = fields.String()
+    email_verified = fields.Boolean(metadata={
+        "description": "Whether the address is proven to be the caller's; needed to answer invitations"})
     name = fields.String()
     locale = fields.String(allow_none=True)
     is_admin = fields.Boolean()
@@ -57,6 +59,8 @@ class UserIn(Schema):
 class UserOut(Schema):
     id = fields.Integer()
     email = fields.String()
+    email_verified_at = fields.DateTime(allow_none=True, metadata={
+        "description": "When the address was proven to be the user's; null while it is not"})
     name = fields.String()
     status = fields.String()
     created_at = fields.DateTime()
@@ -65,3 +69,8 @@ class UserOut(Schema):
 
 class UserQueryIn(Schema):
     q = fields.String(load_default=None)
+
+
+class EmailVerificationOut(Schema):
+    email = fields.String(metadata={"description": "Where the link was mailed"})
+    expires_in = fields.Integer(metadata={"description": "Seconds the link stays valid"})

@@ -25,6 +25,7 @@ from taiji.platform.db import Page, after_commit, db, paginate, utcnow
 from taiji.platform.errors import Conflict, Forbidden, Invalid, NotFound, field_error
 
 from . import sessions as console_sessions
+from . import verification
 from .models import PersonalAccessToken, RoleBinding, User, UserStatus
 from .permissions import Perm
 from .roles import access as role_access
@@ -253,6 +254,23 @@ def set_locale(user_id: int, locale: str) -> None:
     if user is not None:
         user.locale = locale
         db.session.flush()
+
+
+# -- whether the email is the owner's (verification.py) -----------------------------------------
+
+
+def is_email_verified(user: User | None) -> bool:
+    return user is not None and user.email_verified_at is not None
+
+
+def mark_email_verified(user: User, method: str, *, actor=None) -> bool:
+    """Vouch for the user's address (``method``: admin, mail, invitation, directory); audited."""
+    return verification.mark_verified(user, method, actor=actor)
+
+
+def send_email_verification(user: User) -> None:
+    """Mail the user a link that verifies their address (409 when verified or no mail server)."""
+    verification.send_link(user)
 
 
 def update_profile(user: User, name: str) -> None:

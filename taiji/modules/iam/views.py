@@ -18,10 +18,10 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from taiji.platform import auth, tenancy
+from taiji.platform import auth, mail, tenancy
 from taiji.platform.errors import Forbidden, ServiceError
 
-from . import services, signin
+from . import services, signin, verification
 from . import sessions as console_sessions
 from .forms import PasswordForm, ProfileForm, TokenForm, UserForm
 from .mfa import views as mfa_views
@@ -79,7 +79,54 @@ def profile():
             return redirect(url_for("iam.profile"))
     status = 422 if form.errors else 200
     return render_template("iam/profile.html", user=user, form=form, consents=consents.list_for(user),
-                           password_form=PasswordForm(formdata=None)), status
+                           password_form=PasswordForm(formdata=None),
+                           mail_available=mail.configured()), status
+
+
+# -- proving the email is one's own (verification.py) ------------------------------------------
+
+
+@bp.post("/profile/email/verification")
+@auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
+def request_email_verification():
+    user = services.get_user(auth.current_principal().user_id)
+    try:
+        services.send_email_verification(user)
+    except verification.AlreadyVerified:
+        flash(_("Your email address is already verified."), "success")
+    except verification.NoMail:
+        flash(_("This server sends no mail, so a platform administrator must verify your email address."),
+              "warning")
+    except verification.TooManyMails:
+        flash(_("Several verification mails were sent in the last hour. Use the latest one, or try again "
+                "later."), "warning")
+    else:
+        flash(_("A verification link is on its way to %(email)s. Open it in this browser within 24 hours.",
+                email=user.email), "success")
+    return redirect(signin.safe_next(request.form.get("next") or url_for("iam.profile")))
+
+
+@bp.route("/profile/email/verify/<token>", methods=["GET", "POST"])
+@auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
+def verify_email(token):
+    """A mailed verification link, opened signed in to the account that asked for it: confirm
+    (a POST, so a mail scanner's fetch spends nothing), and the address is verified."""
+    user = services.get_user(auth.current_principal().user_id)
+    try:
+        if request.method == "POST":
+            verification.confirm(token, user)
+        else:
+            verification.pending(token, user)
+    except ServiceError as exc:
+        problem = (_("This link was sent for another account. Sign in to the account that asked for it, "
+                     "then open the link again.") if isinstance(exc, Forbidden) else
+                   _("This link is not valid any more: it was used already, or it is older than 24 hours. "
+                     "Ask for a new one on your profile page."))
+        return render_template("iam/verify_email.html", user=user, problem=problem), exc.status
+    if request.method == "GET":
+        return render_template("iam/verify_email.html", user=user, problem=None)
+    flash(_("Your email address %(email)s is verified.", email=user.email), "success")
+    return redirect(url_for("tm.home"))
 
 
 @bp.post("/profile/consents/<int:consent_id>/revoke")
@@ -116,7 +163,7 @@ def change_password():
                 flash(_("Password changed. Your other sessions have ended."), "success")
                 return redirect(url_for("iam.profile"))
     return render_template("iam/profile.html", user=user, form=ProfileForm(obj=user), password_form=form,
-                           consents=consents.list_for(user)), 422
+                           consents=consents.list_for(user), mail_available=mail.configured()), 422
 
 
 def _scope_choices() -> list[tuple[str, str]]:
@@ -221,6 +268,18 @@ def user_status(user_id):
     services.set_user_status(user, wanted)
     flash(_("Account updated."), "success")
     return redirect(url_for("iam.users"))
+
+
+@bp.post("/admin/users/<int:user_id>/email-verified")
+@auth.require(Perm.USER_WRITE, tenant_scoped=False)
+def user_email_verified(user_id):
+    """A platform administrator vouches for a user's address (audited)."""
+    user = services.get_user(user_id)
+    if user is None:
+        abort(404)
+    services.mark_email_verified(user, "admin")
+    flash(_("The email address %(email)s is marked verified.", email=user.email), "success")
+    return redirect(url_for("iam.users", q=request.form.get("q") or None))
 
 
 # -- the user's own sessions -------------------------------------------------------------------

@@ -124,7 +124,8 @@ class Members(MethodView):
     def post(self, data, tenant):
         """Add someone by email: they are invited, and become a member when they accept.
 
-        The answer is the same whether or not the email has an account (as `POST .../invitations`).
+        The answer is the same whether or not the email has an account (as `POST .../invitations`);
+        with a mail server the link is mailed to them and is not in the answer.
         """
         invitation, token = services.invite(_tenant(), data["email"], data["role"],
                                             actor=auth.current_principal())
@@ -159,8 +160,8 @@ class MemberItem(MethodView):
 def _invitation_out(invitation, token=None):
     out = {"id": invitation.id, "email": invitation.email, "role": invitation.role,
            "created_at": invitation.created_at, "expires_at": invitation.expires_at,
-           "state": invitation.state(utcnow())}
-    if token:
+           "state": invitation.state(utcnow()), "delivery": invitation.delivery}
+    if token:  # the service hands out the token only when nobody mailed it
         out["accept_url"] = services.invitation_url(token)
     return out
 
@@ -183,7 +184,12 @@ class Invitations(MethodView):
     @blp.arguments(InvitationIn)
     @blp.response(201, InvitationCreatedOut)
     def post(self, data, tenant):
-        """Invite someone by email; the answer carries the link to send them (shown once)"""
+        """Invite someone by email.
+
+        With a mail server (`TAIJI_SMTP_URL`) Taiji mails the link to the address and the answer
+        says `delivery: mail`, without the link. Without one the answer carries the link to send
+        them (`accept_url`, shown once); an account made through such a link has an unverified email.
+        """
         invitation, token = services.invite(_tenant(), data["email"], data["role"],
                                             actor=auth.current_principal())
         return _invitation_out(invitation, token)
@@ -203,7 +209,11 @@ class InvitationAccept(MethodView):
     @auth.require(iam.ACCOUNT_WRITE, tenant_scoped=False)
     @blp.response(200, TenantOut)
     def post(self, token):
-        """Accept an invitation addressed to the caller's email (iam:account:write)"""
+        """Accept an invitation addressed to the caller's email (iam:account:write).
+
+        403 while the caller's email is not verified, unless the link was mailed to it (opening a
+        mailed link proves the address, and verifies it).
+        """
         return services.accept_invitation(token, auth.current_principal().user_id)
 
 
@@ -212,13 +222,23 @@ class MyInvitations(MethodView):
     @auth.require()
     @blp.response(200, MyInvitationOut(many=True))
     def get(self):
-        """Invitations waiting for the caller's answer (addressed to their email)"""
-        views = services.pending_invitations_for(auth.current_principal().user_id)
+        """Invitations waiting for the caller's answer (addressed to their email).
+
+        Until the caller's email is verified, only that they exist: which tenant, role and inviter
+        are for the address's proven owner.
+        """
+        user_id = auth.current_principal().user_id
+        views = services.pending_invitations_for(user_id)
+        if not services.can_answer_invitations(user_id):
+            return [{"id": v.invitation.id, "tenant": None, "role": None, "invited_by": None,
+                     "created_at": v.invitation.created_at, "expires_at": v.invitation.expires_at,
+                     "can_accept": False} for v in views]
         inviters = iam.users_by_ids(v.invitation.created_by_id for v in views if v.invitation.created_by_id)
         return [{"id": v.invitation.id, "tenant": {"slug": v.tenant.slug, "name": v.tenant.name},
                  "role": v.invitation.role, "created_at": v.invitation.created_at,
                  "expires_at": v.invitation.expires_at,
-                 "invited_by": getattr(inviters.get(v.invitation.created_by_id), "email", None)}
+                 "invited_by": getattr(inviters.get(v.invitation.created_by_id), "email", None),
+                 "can_accept": True}
                 for v in views]
 
 
@@ -227,7 +247,8 @@ class MyInvitationAccept(MethodView):
     @auth.require(iam.ACCOUNT_WRITE, tenant_scoped=False)
     @blp.response(200, TenantOut)
     def post(self, invitation_id):
-        """Accept one of the caller's invitations: they become a member (iam:account:write)"""
+        """Accept one of the caller's invitations: they become a member (iam:account:write; 403 while
+        the caller's email is not verified)"""
         return services.accept_my_invitation(invitation_id, auth.current_principal().user_id)
 
 
@@ -236,7 +257,8 @@ class MyInvitationDecline(MethodView):
     @auth.require(iam.ACCOUNT_WRITE, tenant_scoped=False)
     @blp.response(204)
     def post(self, invitation_id):
-        """Decline one of the caller's invitations (iam:account:write)"""
+        """Decline one of the caller's invitations (iam:account:write; 403 while the caller's email
+        is not verified)"""
         services.decline_my_invitation(invitation_id, auth.current_principal().user_id)
 
 

@@ -1,6 +1,18 @@
 """Invitations: the only way into a tenant over HTTP. A person becomes a member by accepting
 one, through its link or from the list of their own pending invitations (console and API).
 
+An invitation is addressed to an email, and only the address's owner may answer it. Whoever
+holds an account for the address is its owner only once the address is verified (IAM's
+``verification.py``): otherwise anyone handed an invitation link to an address nobody uses yet
+could make that account and collect every later invitation to it. So:
+
+- with a mail server (``TAIJI_SMTP_URL``) the link goes by mail to the address only, never to
+  the inviter; opening it proves the mailbox, and registering or accepting through it verifies
+  the address;
+- without one the inviter is given the link to pass on; an account made through it is not
+  verified, and may accept only the invitation it registered through;
+- any other invitation needs a verified address, and until then its details are not shown.
+
 Public through ``services`` (which re-exports these), as every TM function is to other modules.
 """
 
@@ -13,9 +25,11 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
 
 from taiji.modules.iam import services as iam
-from taiji.platform import audit, quotas
+from taiji.platform import audit, mail, quotas
 from taiji.platform.auth import Principal
 from taiji.platform.db import Page, db, paginate, utcnow
 from taiji.platform.errors import Conflict, Forbidden, NotFound
@@ -23,6 +37,14 @@ from taiji.platform.tenancy import Tenant
 
 from . import services as members
 from .models import Invitation
+
+MAIL = "mail"
+LINK = "link"
+
+
+class UnverifiedEmail(Forbidden):
+    """The account's address is not proven to be its owner's, so it cannot answer invitations
+    (besides the one it registered through)."""
 
 
 def _hash(token: str) -> str:
@@ -33,13 +55,19 @@ def invitation_url(token: str) -> str:
     return f"{current_app.config['BASE_URL']}/invitations/{token}"
 
 
-def invite(tenant: Tenant, email: str, role: str, *, actor: Principal) -> tuple[Invitation, str]:
-    """Invite by email; returns the invitation and its token (shown once, stored hashed).
+def invite(tenant: Tenant, email: str, role: str, *,
+           actor: Principal) -> tuple[Invitation, str | None]:
+    """Invite by email; returns the invitation and, when it is the inviter's to pass on, its token
+    (shown once, stored hashed).
 
     The only way into a tenant over HTTP: the person becomes a member when they accept. The
     answer is the same whether the address has an account or not, so inviting tells the
     inviter nothing about who uses the platform. Inviting the same address again replaces the
     pending invitation with a fresh link.
+
+    With a mail server the link is mailed to the address and the token is not returned: nobody
+    but the mailbox's owner can then hold it, which is what lets registering through it verify
+    the address.
     """
     email = iam.normalize_email(email)
     members._check_role_grant(tenant, role, actor)
@@ -55,12 +83,43 @@ def invite(tenant: Tenant, email: str, role: str, *, actor: Principal) -> tuple[
         old.revoked_at = now
     token = secrets.token_urlsafe(32)
     ttl = dt.timedelta(hours=current_app.config["INVITATION_TTL_HOURS"])
+    delivery = MAIL if mail.configured() else LINK
     invitation = Invitation(tenant_id=tenant.id, email=email, role=role, token_hash=_hash(token),
-                            created_by_id=actor.user_id, expires_at=now + ttl)
+                            created_by_id=actor.user_id, expires_at=now + ttl, delivery=delivery)
     db.session.add(invitation)
     db.session.flush()
-    audit.record("tm.invitation.created", "invitation", email, tenant=tenant, details={"role": role})
-    return invitation, token
+    audit.record("tm.invitation.created", "invitation", email, tenant=tenant,
+                 details={"role": role, "delivery": delivery})
+    if delivery == LINK:
+        return invitation, token
+    _mail(invitation, tenant, token, actor, existing_user)
+    return invitation, None
+
+
+def _mail(invitation: Invitation, tenant: Tenant, token: str, actor: Principal, existing_user) -> None:
+    """Send the link to the invited address (after commit; a failure is logged, and inviting
+    again sends a fresh link). In the account's language when it has one: only its owner reads it."""
+    from .forms import ROLE_CHOICES
+
+    with force_locale(getattr(existing_user, "locale", None) or _current_locale()):
+        body = _("%(inviter)s invited you to join %(tenant)s on Taiji as %(role)s.\n\n"
+                 "Open this link to accept, before %(expires)s (UTC). If you have no Taiji account "
+                 "yet, you create it there:\n\n"
+                 "%(link)s\n\n"
+                 "The link was sent only to %(email)s; do not pass it on. If you do not know why you "
+                 "were invited, ignore this mail.",
+                 inviter=actor.email if actor.user_id else "Taiji", tenant=tenant.name,
+                 role=str(dict(ROLE_CHOICES)[invitation.role]),
+                 expires=invitation.expires_at.strftime("%Y-%m-%d %H:%M"),
+                 link=invitation_url(token), email=invitation.email)
+        subject = _("Invitation to %(tenant)s on Taiji", tenant=tenant.name)
+    mail.send_after_commit(invitation.email, subject, body)
+
+
+def _current_locale() -> str:
+    from flask_babel import get_locale
+
+    return str(get_locale() or "en")
 
 
 def list_invitations(tenant: Tenant, *, pending_only: bool = True, page: int = 1,
@@ -110,13 +169,37 @@ _NOT_PENDING = {"accepted": "This invitation was already accepted.",
 
 def accept_invitation(token: str, user_id: int) -> Tenant:
     """The signed-in user accepts through the link; the invitation's email must be theirs."""
+    return _accept_through_link(token, user_id, registered=False)
+
+
+def _accept_through_link(token: str, user_id: int, *, registered: bool) -> Tenant:
+    """``registered``: the account was made through this very link, in this unit of work."""
     view = find_invitation(token)
     if view.state != "pending":
         raise Conflict(_NOT_PENDING[view.state])
     user = iam.get_user(user_id)
     if user.email != view.invitation.email:
         raise Forbidden(f"This invitation is for {view.invitation.email}; you are signed in as {user.email}.")
+    if not iam.is_email_verified(user):
+        if view.invitation.delivery == MAIL:
+            # The link went to the mailbox only, and the account's holder opened it: the same proof
+            # as a verification link opened in the signed-in browser.
+            iam.mark_email_verified(user, "invitation", actor=user)
+        elif not registered:
+            raise _unverified()
     return _accept(view.invitation, view.tenant, user)
+
+
+def _unverified() -> UnverifiedEmail:
+    return UnverifiedEmail(
+        "Verify your email address before answering this invitation: POST /api/v1/me/email/verification "
+        "mails you a link (without a mail server, a platform administrator verifies it). Until then "
+        "an account made through an invitation link can only be a member of that link's tenant.")
+
+
+def can_answer_invitations(user_id: int) -> bool:
+    """Whether the user's address is verified, so that invitations to it are theirs to see and answer."""
+    return iam.is_email_verified(iam.get_user(user_id))
 
 
 def pending_invitations_for(user_id: int) -> list[InvitationView]:
@@ -157,6 +240,8 @@ def _my_invitation(invitation_id: int, user_id: int) -> tuple[Invitation, Tenant
     state = invitation.state(utcnow())
     if state != "pending":
         raise Conflict(_NOT_PENDING[state])
+    if not iam.is_email_verified(user):
+        raise _unverified()
     return invitation, tenant, user
 
 
@@ -187,12 +272,17 @@ def _accept(invitation: Invitation, tenant: Tenant, user) -> Tenant:
 
 
 def register_and_accept(token: str, name: str, password: str):
-    """Create the account for an invited address that has none yet, then accept."""
+    """Create the account for an invited address that has none yet, then accept.
+
+    The address is verified only when the link went by mail alone; a link the inviter was
+    handed makes an account that can be a member of this tenant and nothing more, until its
+    owner verifies the address.
+    """
     view = find_invitation(token)
     if view.state != "pending":
         raise Conflict(f"This invitation is {view.state}.")
     if iam.get_user_by_email(view.invitation.email) is not None:
         raise Conflict("An account with this email exists; sign in to accept.")
     user = iam.create_user(view.invitation.email, name, password)
-    accept_invitation(token, user.id)
+    _accept_through_link(token, user.id, registered=True)
     return user, view.tenant

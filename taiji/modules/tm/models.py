@@ -37,6 +37,9 @@ class Invitation(TenantOwnedMixin, Model):
     accepted_by_id: Mapped[int | None]
     revoked_at: Mapped[timestamp | None]
     declined_at: Mapped[timestamp | None]
+    # How the link reached the invitee: "mail" (mailed to the address only; the inviter never saw
+    # it, so whoever opens it receives mail there) or "link" (handed to the inviter to pass on).
+    delivery: Mapped[str] = mapped_column(sa.String(10), default="link", server_default="link")
 
     def state(self, now) -> str:
         if self.accepted_at is not None:

@@ -70,10 +70,16 @@ class InvitationOut(Schema):
     created_at = fields.DateTime()
     expires_at = fields.DateTime()
     state = fields.String()
+    delivery = fields.String(metadata={
+        "description": "How the link reaches the invitee: `mail` (sent by Taiji to the address only; "
+                       "never shown to the inviter) or `link` (given to the inviter to pass on; no mail "
+                       "server is configured)"})
 
 
 class InvitationCreatedOut(InvitationOut):
-    accept_url = fields.String(metadata={"description": "The link to send to the invitee; shown only once"})
+    accept_url = fields.String(metadata={
+        "description": "The link to send to the invitee, shown only once; present only when `delivery` "
+                       "is `link` (with a mail server, Taiji mails it and nobody else sees it)"})
 
 
 class InvitedTenantOut(Schema):
@@ -83,11 +89,16 @@ class InvitedTenantOut(Schema):
 
 class MyInvitationOut(Schema):
     id = fields.Integer()
-    tenant = fields.Nested(InvitedTenantOut)
-    role = fields.String()
-    invited_by = fields.String(allow_none=True, metadata={"description": "The inviter's email"})
+    tenant = fields.Nested(InvitedTenantOut, allow_none=True, metadata={
+        "description": "null until the caller's email is verified"})
+    role = fields.String(allow_none=True, metadata={
+        "description": "null until the caller's email is verified"})
+    invited_by = fields.String(allow_none=True, metadata={
+        "description": "The inviter's email; null until the caller's email is verified"})
     created_at = fields.DateTime()
     expires_at = fields.DateTime()
+    can_accept = fields.Boolean(metadata={
+        "description": "false while the caller's email is not verified (POST /api/v1/me/email/verification)"})
 
 
 class InvitationQueryIn(Schema):

@@ -309,8 +309,10 @@ def register_meters() -> None:
 # keep reaching them here, through this file.
 from .invitations import (  # noqa: E402
     InvitationView,
+    UnverifiedEmail,
     accept_invitation,
     accept_my_invitation,
+    can_answer_invitations,
     count_pending_invitations,
     decline_my_invitation,
     find_invitation,
@@ -322,6 +324,7 @@ from .invitations import (  # noqa: E402
     revoke_invitation,
 )
 
-__all__ = ["InvitationView", "accept_invitation", "accept_my_invitation", "count_pending_invitations",
+__all__ = ["InvitationView", "UnverifiedEmail", "accept_invitation", "accept_my_invitation",
+           "can_answer_invitations", "count_pending_invitations",
            "decline_my_invitation", "find_invitation", "invitation_url", "invite", "list_invitations",
            "pending_invitations_for", "register_and_accept", "revoke_invitation"]

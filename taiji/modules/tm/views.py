@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 
 from taiji.modules.iam import services as iam
-from taiji.platform import auth, tenancy
+from taiji.platform import auth, mail, tenancy
 from taiji.platform.db import utcnow
 from taiji.platform.errors import Conflict, Forbidden, ServiceError
 from taiji.platform.quotas import QuotaExceeded
@@ -43,6 +43,8 @@ def _member_problem(error: Exception) -> str:
 
 
 def _invitation_problem(error: ServiceError) -> str:
+    if isinstance(error, services.UnverifiedEmail):
+        return _("Verify your email address to accept this invitation.")
     if isinstance(error, Forbidden):
         return _("This invitation is for another email address. Sign out, then open the link again.")
     if "suspended" in error.detail:
@@ -63,17 +65,24 @@ def home():
     # Someone with one tenant goes straight into it, unless invitations wait for an answer here.
     if len(mine) == 1 and not principal.is_admin and not invitations:
         return redirect(url_for("tm.overview", tenant=mine[0].slug))
-    return render_template("tm/home.html", tenants=mine, invitations=invitations, roles=dict(ROLE_CHOICES))
+    return render_template("tm/home.html", tenants=mine, invitations=invitations, roles=dict(ROLE_CHOICES),
+                           verified=services.can_answer_invitations(principal.user_id))
 
 
 @bp.get("/invitations")
 @auth.require_login
 def my_invitations():
-    """The signed-in user's pending invitations, to accept or decline (no link needed)."""
-    views = services.pending_invitations_for(auth.current_principal().user_id)
-    inviters = iam.users_by_ids(v.invitation.created_by_id for v in views if v.invitation.created_by_id)
+    """The signed-in user's pending invitations, to accept or decline (no link needed).
+
+    Until the user's email is verified the page says only that invitations wait, and how to
+    verify: which tenant invited the address is for its proven owner."""
+    user_id = auth.current_principal().user_id
+    views = services.pending_invitations_for(user_id)
+    verified = services.can_answer_invitations(user_id)
+    inviters = iam.users_by_ids(v.invitation.created_by_id for v in views if v.invitation.created_by_id) \
+        if verified else {}
     return render_template("tm/my_invitations.html", invitations=views, inviters=inviters,
-                           roles=dict(ROLE_CHOICES))
+                           roles=dict(ROLE_CHOICES), verified=verified, mail_available=mail.configured())
 
 
 @bp.post("/invitations/<int:invitation_id>/accept")
@@ -123,7 +132,8 @@ def members(tenant):
     invitations = services.list_invitations(t, page=1, page_size=50)
     return render_template("tm/members.html", page=page, invitations=invitations.items,
                            form=InviteForm(), roles=ROLE_CHOICES, now=utcnow(),
-                           new_invitation=session.pop("new_invitation", None))
+                           new_invitation=session.pop("new_invitation", None),
+                           mail_available=mail.configured())
 
 
 @bp.post("/t/<tenant>/invitations")
@@ -139,14 +149,18 @@ def invite(tenant):
             target = form.role if isinstance(exc, Forbidden) else form.email
             target.errors.append(_member_problem(exc))
         else:
-            # The link is shown once, on the page that follows; only its hash is stored.
-            session["new_invitation"] = {"email": invitation.email, "url": services.invitation_url(token)}
-            flash(_("Invitation created for %(email)s.", email=invitation.email), "success")
+            if token is None:
+                # Mailed to the address only: the inviter never sees the link.
+                flash(_("Invitation sent by mail to %(email)s.", email=invitation.email), "success")
+            else:
+                # The link is shown once, on the page that follows; only its hash is stored.
+                session["new_invitation"] = {"email": invitation.email, "url": services.invitation_url(token)}
+                flash(_("Invitation created for %(email)s.", email=invitation.email), "success")
             return redirect(url_for("tm.members", tenant=t.slug))
     page = services.list_members(t, page=1)
     invitations = services.list_invitations(t, page=1, page_size=50)
     return render_template("tm/members.html", page=page, invitations=invitations.items, form=form,
-                           roles=ROLE_CHOICES, now=utcnow()), 422
+                           roles=ROLE_CHOICES, now=utcnow(), mail_available=mail.configured()), 422
 
 
 @bp.post("/t/<tenant>/invitations/<int:invitation_id>/revoke")
@@ -274,7 +288,12 @@ def invitation(token):
     # Whoever holds the link (the inviter too) sees the same page whether or not the address has
     # an account: both ways to accept are offered, signing in and creating the account.
     def page(status=200):
-        return render_template("tm/invitation.html", view=view, form=form, roles=dict(ROLE_CHOICES)), status
+        # Whether the signed-in user may accept: a verified address, or a link that came by mail.
+        may_accept = (principal is None or principal.email != view.invitation.email
+                      or view.invitation.delivery == "mail"
+                      or services.can_answer_invitations(principal.user_id))
+        return render_template("tm/invitation.html", view=view, form=form, roles=dict(ROLE_CHOICES),
+                               may_accept=may_accept, mail_available=mail.configured()), status
 
     if request.method != "POST":
         return page()

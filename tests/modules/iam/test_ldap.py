@@ -52,6 +52,10 @@ def test_a_directory_user_signs_in_and_gets_the_roles_of_their_groups(corp, api_
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
     alice = iam.get_user_by_email("alice@corp.example")
     assert alice.name == "Alice Liddell" and alice.password_hash is None
+    # Made in a domain the tenant verified: the address is vouched for (invitations, OIDC).
+    assert alice.email_verified_at is not None
+    verified = audit.query(action="iam.user.email_verified").items
+    assert [e.details for e in verified] == [{"method": "directory"}]
     assert iam.tenant_roles(corp, [alice.id]) == {alice.id: "viewer"}
     api = api_as(alice)
     assert api.get(f"/api/v1/tenants/{corp.slug}/audit").status_code == 200  # from the auditors group

@@ -139,10 +139,11 @@ def _account(row: Directory, entry: Entry) -> User | None:
         sa.select(DirectoryAccount)
         .where(DirectoryAccount.directory_id == row.id, DirectoryAccount.dn == entry.dn)
     ).scalar_one_or_none()
+    in_verified_domain = domains.owner_tenant_id(entry.email.rpartition("@")[2]) == row.tenant_id
     if link is not None:
         user = iam.get_user(link.user_id)
     else:
-        if domains.owner_tenant_id(entry.email.rpartition("@")[2]) != row.tenant_id:
+        if not in_verified_domain:
             _bind_audit(row, entry.email, "refused", "the tenant has not verified this email's domain")
             return None
         if iam.get_user_by_email(entry.email) is not None:
@@ -155,6 +156,9 @@ def _account(row: Directory, entry: Entry) -> User | None:
         db.session.add(link)
     if user is None or not user.is_active:
         return None
+    if in_verified_domain and user.email == entry.email:
+        # The tenant proved it holds the domain, and its directory vouches for the mailbox.
+        iam.mark_email_verified(user, "directory", actor=user)
     if entry.name and user.name != entry.name[:255]:
         user.name = entry.name[:255]
     link.synced_at = utcnow()

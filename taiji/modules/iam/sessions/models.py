@@ -56,7 +56,8 @@ class SignInLock(Model):
 
 
 class SignInLink(Model):
-    """A sign-in link sent by email: opening it makes the browser one the account trusts.
+    """A link sent by email (``links.py``): a sign-in link, whose opening makes the browser one
+    the account trusts, or a link that proves the account's owner receives mail at ``email``.
 
     Only the sha256 of the link's token is stored; a link works once, for a short while.
     """
@@ -70,3 +71,6 @@ class SignInLink(Model):
     expires_at: Mapped[timestamp]
     used_at: Mapped[timestamp | None]
     address: Mapped[str | None] = mapped_column(sa.String(64))
+    purpose: Mapped[str] = mapped_column(sa.String(20), default="sign-in", server_default="sign-in")
+    # The address the link was mailed to: it proves nothing for another one the account has since.
+    email: Mapped[str | None] = mapped_column(sa.String(255))
