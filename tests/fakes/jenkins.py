@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 VERSION = "2.440.3"
@@ -166,7 +166,7 @@ class FakeJenkins:
     # -- life -------------------------------------------------------------------------------------
 
     def start(self, port: int = 0) -> FakeJenkins:
-        self._server = make_server("127.0.0.1", port, self._wsgi, threaded=True)
+        self._server = make_server("127.0.0.1", port, self._wsgi, threaded=True, request_handler=_Quiet)
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -432,10 +432,8 @@ class FakeJenkins:
             if build.report and build.report["failCount"] and result == "SUCCESS":
                 result = "UNSTABLE"
         if definition.artifacts and result == "SUCCESS":
-            for pattern in definition.artifacts.split(","):
-                for path in sorted(workspace.glob(pattern)):
-                    if path.is_file():
-                        build.artifacts[path.relative_to(workspace).as_posix()] = path.read_bytes()
+            for path in ant_files(workspace, definition.artifacts):
+                build.artifacts[path.relative_to(workspace).as_posix()] = path.read_bytes()
         build.write(f"[Pipeline] End of Pipeline\nFinished: {result}\n")
         build.duration_ms = int((time.time() - build.started) * 1000)
         build.result = result
@@ -472,6 +470,11 @@ class FakeJenkins:
                 os.killpg(process.pid, signal.SIGKILL)
 
 
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:  # the tests read fake.requests instead
+        pass
+
+
 class _Answer(Exception):
     def __init__(self, response: Response):
         self.response = response
@@ -481,23 +484,54 @@ def _json(value) -> Response:
     return Response(json.dumps(value), mimetype="application/json")
 
 
+def ant_files(workspace: Path, patterns: str) -> list[Path]:
+    """Files of the workspace matching Ant patterns ("a/**/*.xml", "dist/" = everything under dist)."""
+    regexes = []
+    for pattern in patterns.split(","):
+        pattern = pattern.strip()
+        if pattern.endswith("/"):
+            pattern += "**"
+        out, i = [], 0
+        while i < len(pattern):
+            if pattern.startswith("**/", i):
+                out.append("(?:.*/)?")
+                i += 3
+            elif pattern.startswith("**", i):
+                out.append(".*")
+                i += 2
+            elif pattern[i] == "*":
+                out.append("[^/]*")
+                i += 1
+            elif pattern[i] == "?":
+                out.append("[^/]")
+                i += 1
+            else:
+                out.append(re.escape(pattern[i]))
+                i += 1
+        regexes.append(re.compile("".join(out) + r"\Z"))
+    found = []
+    for path in sorted(workspace.rglob("*")):
+        rel = path.relative_to(workspace).as_posix()
+        if path.is_file() and any(r.match(rel) for r in regexes):
+            found.append(path)
+    return found
+
+
 def _junit_report(workspace: Path, patterns: str) -> dict | None:
     cases = []
-    for pattern in patterns.split(","):
-        for path in sorted(workspace.glob(pattern)):
-            root = ET.parse(path).getroot()  # noqa: S314 - the test's own report
-            suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-            for suite in suites:
-                for case in suite.findall("testcase"):
-                    failure = case.find("failure")
-                    if failure is None:
-                        failure = case.find("error")
-                    status = "SKIPPED" if case.find("skipped") is not None else "FAILED" if failure is not None \
-                        else "PASSED"
-                    cases.append({"className": case.get("classname"), "name": case.get("name"),
-                                  "status": status,
-                                  "errorDetails": failure.get("message") if failure is not None else None,
-                                  "duration": float(case.get("time") or 0)})
+    for path in ant_files(workspace, patterns):
+        root = ET.parse(path).getroot()  # noqa: S314 - the test's own report
+        suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+        for suite in suites:
+            for case in suite.findall("testcase"):
+                failure = case.find("failure")
+                if failure is None:
+                    failure = case.find("error")
+                status = "SKIPPED" if case.find("skipped") is not None else "FAILED" if failure is not None \
+                    else "PASSED"
+                cases.append({"className": case.get("classname"), "name": case.get("name"), "status": status,
+                              "errorDetails": failure.get("message") if failure is not None else None,
+                              "duration": float(case.get("time") or 0)})
     if not cases:
         return None
     return {

@@ -229,6 +229,8 @@ def _follow(job: Job, build: JenkinsBuild) -> None:
         _build(server, job, build, output)
         _contact(build)
     except Exception as exc:
+        if not client.expected(exc):
+            log.exception("following a Jenkins build failed", extra={"job": job.id})
         error = client.explain(exc, handle)
         _trouble(job, build, error)
 

@@ -87,13 +87,22 @@ def jenkinsfile(spec: Pipeline) -> str:
     if spec.artifacts:
         post += [
             "    success {",
-            f"      archiveArtifacts(artifacts: {groovy(','.join(spec.artifacts))}, allowEmptyArchive: true)",
+            f"      archiveArtifacts(artifacts: {groovy(ant_patterns(spec.artifacts))}, allowEmptyArchive: true)",
             "    }",
         ]
     if post:
         lines += ["  post {", *post, "  }"]
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def ant_patterns(globs: list[str]) -> str:
+    """Taiji's artifact globs as Ant patterns: a pattern naming a folder keeps everything under it."""
+    out = []
+    for pattern in globs:
+        pattern = pattern.rstrip("/") or "."
+        out += [pattern, f"{pattern}/**"]
+    return ",".join(dict.fromkeys(out))
 
 
 def config_xml(spec: Pipeline, description: str) -> str:
