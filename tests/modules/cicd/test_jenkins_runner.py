@@ -77,3 +77,198 @@ jobs:
     assert [(path, size) for path, size, _published in job["artifacts"]] == [("dist/app-1.0.whl", 12)]
     assert "Jenkins build #1 started" in ci.log(job["id"])
 
+
+
+def _job(state: dict) -> dict:
+    return next(iter(state["jobs"].values()))
+
+
+def test_queued_then_running_with_the_log_streamed_then_failed_with_the_exit_status(ci, fake, allow_loopback):
+    register(ci, fake)
+    fake.hold_queue = True
+    repo = ci.repo(_file("""
+jobs:
+  slow:
+    runner: jenkins
+    jenkins: {checkout: false}
+    script:
+      - echo first-line
+      - sleep 1.5
+      - echo last-line
+      - exit 3
+"""))
+    pipeline_id = ci.run(repo)
+    state = drive(ci, pipeline_id, until=lambda s: "Waiting on Jenkins" in ci.log(_job(s)["id"]))
+    assert _job(state)["status"] == "pending"  # queued on the controller: not running yet
+    fake.hold_queue = False
+    state = drive(ci, pipeline_id, until=lambda s: "first-line" in ci.log(_job(s)["id"]))
+    # The console text arrives while the build still runs.
+    assert _job(state)["status"] == "running"
+    assert "last-line" not in ci.log(_job(state)["id"])
+    state = drive(ci, pipeline_id)
+    job = _job(state)
+    assert (job["status"], job["reason"]) == ("failed", "exit_status")
+    log = ci.log(job["id"])
+    assert "last-line" in log and "ERROR: script returned exit code 3" in log
+    assert "Job failed: the Jenkins build failed" in log
+
+
+def test_cancel_stops_the_running_build(ci, fake, allow_loopback):
+    from taiji.modules.cicd import services
+
+    register(ci, fake)
+    repo = ci.repo(_file("jobs:\n  long:\n    runner: jenkins\n    jenkins: {checkout: false}\n"
+                         "    script: [echo started, sleep 30, echo never]\n"))
+    pipeline_id = ci.run(repo)
+    state = drive(ci, pipeline_id, until=lambda s: "started" in ci.log(_job(s)["id"]))
+    ci.call(lambda t: services.cancel_pipeline(t, pipeline_id) and None)
+    poll(ci)  # what the cicd.jenkins_follow task queued by the cancel does
+    build = fake.build_of(fake.generated()[0].name)
+    deadline = __import__("time").monotonic() + 10
+    while build.building and __import__("time").monotonic() < deadline:
+        __import__("time").sleep(0.1)
+    assert (build.building, build.result) == (False, "ABORTED")
+    assert any(r["path"].endswith(f"/{build.number}/stop") for r in fake.requests)
+    state = ci.pipeline(pipeline_id)
+    job = _job(state)
+    assert (state["status"], job["status"]) == ("canceled", "canceled")
+    assert "The Jenkins build was stopped" in ci.log(job["id"])
+    assert build_row(ci, job["id"]).done
+
+
+def test_cancel_while_queued_cancels_the_queue_item(ci, fake, allow_loopback):
+    from taiji.modules.cicd import services
+
+    register(ci, fake)
+    fake.hold_queue = True
+    repo = ci.repo(_file("jobs:\n  q:\n    runner: jenkins\n    jenkins: {checkout: false}\n    script: [echo x]\n"))
+    pipeline_id = ci.run(repo)
+    drive(ci, pipeline_id, until=lambda s: "Waiting on Jenkins" in ci.log(_job(s)["id"]))
+    ci.call(lambda t: services.cancel_pipeline(t, pipeline_id) and None)
+    poll(ci)
+    fake.hold_queue = False
+    assert any(r["path"] == "/queue/cancelItem" for r in fake.requests)
+    item = next(iter(fake.queue.values()))
+    assert item.cancelled and item.build is None
+    assert _job(ci.pipeline(pipeline_id))["status"] == "canceled"
+
+
+def test_controller_down_is_a_clear_job_error(ci, fake, allow_loopback):
+    register(ci, fake)
+    fake.down()
+    repo = ci.repo(_file("jobs:\n  j:\n    runner: jenkins\n    script: [echo x]\n"))
+    state = drive(ci, ci.run(repo))
+    job = _job(state)
+    assert (job["status"], job["reason"]) == ("failed", "system")
+    assert f"Jenkins controller 'main' at 127.0.0.1:{fake.port} cannot be reached (the connection was refused)" \
+        in ci.log(job["id"])
+
+
+def test_controller_going_down_mid_build_fails_the_job_after_the_lost_runner_delay(ci, fake, allow_loopback):
+    register(ci, fake)
+    repo = ci.repo(_file("jobs:\n  j:\n    runner: jenkins\n    jenkins: {checkout: false}\n"
+                         "    script: [echo up, sleep 20]\n"))
+    pipeline_id = ci.run(repo)
+    drive(ci, pipeline_id, until=lambda s: "up" in ci.log(_job(s)["id"]).split("+ echo up")[-1])
+    fake.down()
+    state = drive(ci, pipeline_id, timeout=30, pause=0.5)
+    job = _job(state)
+    assert (job["status"], job["reason"]) == ("failed", "runner_lost")
+    assert "Taiji could not follow the Jenkins build" in ci.log(job["id"])
+
+
+def test_bad_credentials_are_a_clear_job_error(ci, fake, allow_loopback):
+    register(ci, fake, token="not-the-token")
+    repo = ci.repo(_file("jobs:\n  j:\n    runner: jenkins\n    script: [echo x]\n"))
+    state = drive(ci, ci.run(repo))
+    job = _job(state)
+    assert job["status"] == "failed"
+    assert "refused the user 'taiji' and its API token (HTTP 401)" in ci.log(job["id"])
+    assert not fake.jobs  # nothing was created with credentials it refused
+
+
+def test_runner_jenkins_without_a_controller_fails_with_the_reason(ci, fake, allow_loopback):
+    repo = ci.repo(_file("jobs:\n  j:\n    runner: jenkins\n    script: [echo x]\n"))
+    state = drive(ci, ci.run(repo))
+    job = _job(state)
+    assert (state["status"], job["status"]) == ("failed", "failed")
+    assert "this tenant has no Jenkins controller" in ci.log(job["id"])
+
+
+def test_a_named_controller_that_does_not_exist_fails_with_the_reason(ci, fake, allow_loopback):
+    register(ci, fake, name="one")
+    register(ci, fake, name="two")
+    repo = ci.repo(_file("jobs:\n  a:\n    jenkins: {controller: three}\n    script: [echo x]\n"
+                         "  b:\n    runner: jenkins\n    script: [echo x]\n"))
+    state = drive(ci, ci.run(repo))
+    assert "no Jenkins controller named 'three'" in ci.log(state["jobs"]["a"]["id"])
+    assert "2 Jenkins controllers and none is the default" in ci.log(state["jobs"]["b"]["id"])
+
+
+def test_a_step_triggers_an_existing_job_with_parameters_and_follows_it(ci, fake, allow_loopback):
+    register(ci, fake)
+    fake.add_job("deploy-prod", ['echo "deploying $VERSION to $TARGET"'])
+    repo = ci.repo(_file("""
+jobs:
+  deploy:
+    jenkins:
+      job: deploy-prod
+      parameters: {VERSION: "1.2.3", TARGET: prod}
+"""))
+    state = drive(ci, ci.run(repo))
+    job = _job(state)
+    assert job["status"] == "success", ci.log(job["id"])
+    assert "deploying 1.2.3 to prod" in ci.log(job["id"])
+    assert [b.parameters for b in fake.jobs["deploy-prod"].builds] == [{"VERSION": "1.2.3", "TARGET": "prod"}]
+    assert fake.jobs["deploy-prod"].config == ""  # an existing job is built, never reconfigured
+
+
+def test_an_existing_job_the_controller_does_not_have_is_a_clear_error(ci, fake, allow_loopback):
+    register(ci, fake)
+    repo = ci.repo(_file("jobs:\n  deploy:\n    jenkins: {job: nowhere}\n"))
+    state = drive(ci, ci.run(repo))
+    assert "Jenkins controller 'main' has no job 'nowhere'" in ci.log(_job(state)["id"])
+
+
+def test_the_repository_default_runner_sends_jobs_without_a_runner_to_jenkins(ci, fake, allow_loopback):
+    from taiji.modules.cicd.services import runner_settings
+
+    register(ci, fake)
+    repo = ci.repo(_file("jobs:\n  j:\n    script: [echo via-default]\n"))
+    ci.call(lambda t: runner_settings.set_settings(t, repo, {"default_runner": "jenkins"}) and None)
+    state = drive(ci, ci.run(repo))
+    job = _job(state)
+    # No checkout: false here, so the generated job clones first; the fake has nowhere to clone from.
+    assert fake.generated(), ci.log(job["id"])
+    assert "git clone --quiet --no-checkout" in ci.log(job["id"])
+
+
+def test_script_lines_reach_sh_as_text_never_as_groovy(ci, fake, allow_loopback):
+    import xml.etree.ElementTree as ET
+
+    import yaml
+
+    from tests.fakes.jenkins import parse_jenkinsfile
+
+    register(ci, fake)
+    # Each value tries to leave its Groovy string literal and run code on the controller.
+    lines = [
+        "echo 'a'; echo ' + Jenkins.instance.doSafeExit(null) + '",
+        r"""printf '%s\n' "\'''" '${7*7}' "\\'" """,
+        "echo line1\necho \"line2'); sh('id')\"",
+        'echo "$X"',
+    ]
+    spec = {"runner": "jenkins", "jenkins": {"checkout": False}, "env": {"X": "'; evil() //"}, "script": lines}
+    repo = ci.repo(_file(yaml.safe_dump({"jobs": {"inj": spec}})))
+    state = drive(ci, ci.run(repo))
+    job = _job(state)
+    log = ci.log(job["id"])
+    assert job["status"] == "success", log
+    generated = fake.generated()[0]
+    script = ET.fromstring(generated.config).find("./definition/script").text
+    parsed = parse_jenkinsfile(script)
+    # Exactly the job's lines, byte for byte, each one `sh` step, and nothing else runs.
+    assert parsed.steps == lines
+    assert parsed.env == {"X": "'; evil() //"}
+    assert "${7*7}" in log and "'; evil() //" in log
+    assert len([line for line in script.splitlines() if line.strip().startswith("sh ")]) == len(lines)
