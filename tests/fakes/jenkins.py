@@ -90,7 +90,9 @@ def parse_jenkinsfile(script: str) -> Definition:
     found.timeout = int(timeout.group(1)) if timeout else None
     env_block = re.search(r"\n  environment \{\n(.*?)\n  \}", script, re.S)
     if env_block:
-        for name, value in re.findall(r"^\s*([A-Za-z_][A-Za-z0-9_]*) = " + _LITERAL + r"$", env_block.group(1), re.M):
+        for name, value in re.findall(
+            r"^\s*([A-Za-z_][A-Za-z0-9_]*) = " + _LITERAL + r"$", env_block.group(1), re.M
+        ):
             found.env[name] = unescape_groovy(value)
     found.steps = [unescape_groovy(m) for m in re.findall(r"^\s*sh " + _LITERAL + r"$", script, re.M)]
     junit = re.search(r"junit\(testResults: " + _LITERAL, script)
@@ -239,8 +241,13 @@ class FakeJenkins:
             raise _Answer(Response("bad header", 401)) from None
         expected = self.users.get(user)
         if expected is None or not hmac.compare_digest(expected, token):
-            raise _Answer(Response("Invalid password/token for user: " + user, 401,
-                                   {"WWW-Authenticate": 'Basic realm="Jenkins"'}))
+            raise _Answer(
+                Response(
+                    "Invalid password/token for user: " + user,
+                    401,
+                    {"WWW-Authenticate": 'Basic realm="Jenkins"'},
+                )
+            )
         return user
 
     def _check_crumb(self, request: Request) -> None:
@@ -259,13 +266,24 @@ class FakeJenkins:
             if session not in self.sessions:
                 session = secrets.token_hex(8)
                 self.sessions[session] = secrets.token_hex(16)
-            response = _json({"_class": "hudson.security.csrf.DefaultCrumbIssuer",
-                              "crumb": self.sessions[session], "crumbRequestField": "Jenkins-Crumb"})
+            response = _json(
+                {
+                    "_class": "hudson.security.csrf.DefaultCrumbIssuer",
+                    "crumb": self.sessions[session],
+                    "crumbRequestField": "Jenkins-Crumb",
+                }
+            )
             response.set_cookie("JSESSIONID.fake", session, httponly=True)
             return response
         if path in ("/api/json", "/"):
-            return _json({"_class": "hudson.model.Hudson", "mode": "NORMAL", "nodeDescription": "fake",
-                          "jobs": [self._job_summary(job) for job in self.jobs.values()]})
+            return _json(
+                {
+                    "_class": "hudson.model.Hudson",
+                    "mode": "NORMAL",
+                    "nodeDescription": "fake",
+                    "jobs": [self._job_summary(job) for job in self.jobs.values()],
+                }
+            )
         if path == "/me/api/json":
             return _json({"_class": "hudson.model.User", "id": user, "fullName": user.title()})
         if path == "/createItem" and request.method == "POST":
@@ -299,8 +317,14 @@ class FakeJenkins:
                 return Response("")
             return Response(job.config, mimetype="application/xml")
         if rest == "/api/json":
-            return _json({"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": name.split("/")[-1],
-                          "fullName": name, **self._job_summary(job)})
+            return _json(
+                {
+                    "_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob",
+                    "name": name.split("/")[-1],
+                    "fullName": name,
+                    **self._job_summary(job),
+                }
+            )
         if rest in ("/build", "/buildWithParameters") and request.method == "POST":
             parameters = {k: v for k, v in request.form.items()}
             parameters.update({k: v for k, v in request.args.items() if k != "delay"})
@@ -334,14 +358,16 @@ class FakeJenkins:
             return _json(build.report) if build.report else Response("Not found", 404)
         if rest.startswith("/artifact/"):
             data = build.artifacts.get(unquote(rest[len("/artifact/") :]))
-            return Response(data, mimetype="application/octet-stream") if data is not None else Response("", 404)
+            return (
+                Response(data, mimetype="application/octet-stream") if data is not None else Response("", 404)
+            )
         return Response("Not found", 404)
 
     # -- jobs, queue, builds ----------------------------------------------------------------------
 
     def _create(self, name: str, body: bytes) -> Response:
         if not name or name in self.jobs:
-            return Response(f"A job already exists with the name ‘{name}’", 400)
+            return Response(f"A job already exists with the name '{name}'", 400)
         try:
             ET.fromstring(body)  # noqa: S314 - the tests' controller parses what Taiji sent
         except ET.ParseError:
@@ -351,16 +377,31 @@ class FakeJenkins:
 
     def _job_summary(self, job: FakeJob) -> dict:
         last = job.builds[-1] if job.builds else None
-        color = "notbuilt" if last is None else {"SUCCESS": "blue", "FAILURE": "red", "UNSTABLE": "yellow",
-                                                 "ABORTED": "aborted"}.get(last.result or "", "blue_anime")
-        return {"name": job.name, "url": f"{self.url}/job/{job.name}/", "color": color,
-                "lastBuild": self._build_json(job, last) if last else None}
+        color = (
+            "notbuilt"
+            if last is None
+            else {"SUCCESS": "blue", "FAILURE": "red", "UNSTABLE": "yellow", "ABORTED": "aborted"}.get(
+                last.result or "", "blue_anime"
+            )
+        )
+        return {
+            "name": job.name,
+            "url": f"{self.url}/job/{job.name}/",
+            "color": color,
+            "lastBuild": self._build_json(job, last) if last else None,
+        }
 
     def _build_json(self, job: FakeJob, build: Build) -> dict:
-        return {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": build.number,
-                "url": f"{self.url}/job/{job.name}/{build.number}/", "building": build.building,
-                "result": build.result, "duration": build.duration_ms, "timestamp": int(build.started * 1000),
-                "artifacts": [{"fileName": p.rsplit("/", 1)[-1], "relativePath": p} for p in build.artifacts]}
+        return {
+            "_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun",
+            "number": build.number,
+            "url": f"{self.url}/job/{job.name}/{build.number}/",
+            "building": build.building,
+            "result": build.result,
+            "duration": build.duration_ms,
+            "timestamp": int(build.started * 1000),
+            "artifacts": [{"fileName": p.rsplit("/", 1)[-1], "relativePath": p} for p in build.artifacts],
+        }
 
     def _enqueue(self, job: FakeJob, parameters: dict) -> Response:
         with self.lock:
@@ -374,16 +415,28 @@ class FakeJenkins:
         item = self.queue.get(queue_id)
         if item is None:
             return Response("Not found", 404)
-        answer = {"_class": "hudson.model.Queue$WaitingItem", "id": item.id, "task": {"name": item.job.name},
-                  "inQueueSince": int(item.created * 1000)}
+        answer = {
+            "_class": "hudson.model.Queue$WaitingItem",
+            "id": item.id,
+            "task": {"name": item.job.name},
+            "inQueueSince": int(item.created * 1000),
+        }
         if item.cancelled:
             answer.update({"_class": "hudson.model.Queue$LeftItem", "cancelled": True})
         elif item.build is None:
             answer.update({"why": WHY_WAITING, "blocked": False, "buildable": True})
         else:
-            answer.update({"_class": "hudson.model.Queue$LeftItem", "cancelled": False, "why": None,
-                           "executable": {"number": item.build.number,
-                                          "url": f"{self.url}/job/{item.job.name}/{item.build.number}/"}})
+            answer.update(
+                {
+                    "_class": "hudson.model.Queue$LeftItem",
+                    "cancelled": False,
+                    "why": None,
+                    "executable": {
+                        "number": item.build.number,
+                        "url": f"{self.url}/job/{item.job.name}/{item.build.number}/",
+                    },
+                }
+            )
         return _json(answer)
 
     def _wait_and_run(self, item: QueueItem) -> None:
@@ -405,8 +458,14 @@ class FakeJenkins:
         definition = build.job.definition()
         workspace = self._root / f"{build.job.name}-{build.number}"
         workspace.mkdir(parents=True)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workspace), "LANG": "C.UTF-8",
-               "WORKSPACE": str(workspace), "BUILD_NUMBER": str(build.number), "JOB_NAME": build.job.name}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(workspace),
+            "LANG": "C.UTF-8",
+            "WORKSPACE": str(workspace),
+            "BUILD_NUMBER": str(build.number),
+            "JOB_NAME": build.job.name,
+        }
         env.update(definition.env)
         env.update(build.parameters)
         build.write("Started by user taiji\n[Pipeline] Start of Pipeline\n")
@@ -440,9 +499,13 @@ class FakeJenkins:
         build.building = False
 
     def _sh(self, build: Build, step: str, workspace: Path, env: dict, deadline: float | None) -> int:
-        process = subprocess.Popen(  # noqa: S603 - the test's own script, as a Jenkins agent runs it
-            ["/bin/sh", "-xe", "-c", step], cwd=workspace, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True,
+        process = subprocess.Popen(
+            ["/bin/sh", "-xe", "-c", step],
+            cwd=workspace,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         build.process = process
         os.set_blocking(process.stdout.fileno(), False)
@@ -527,11 +590,22 @@ def _junit_report(workspace: Path, patterns: str) -> dict | None:
                 failure = case.find("failure")
                 if failure is None:
                     failure = case.find("error")
-                status = "SKIPPED" if case.find("skipped") is not None else "FAILED" if failure is not None \
+                status = (
+                    "SKIPPED"
+                    if case.find("skipped") is not None
+                    else "FAILED"
+                    if failure is not None
                     else "PASSED"
-                cases.append({"className": case.get("classname"), "name": case.get("name"), "status": status,
-                              "errorDetails": failure.get("message") if failure is not None else None,
-                              "duration": float(case.get("time") or 0)})
+                )
+                cases.append(
+                    {
+                        "className": case.get("classname"),
+                        "name": case.get("name"),
+                        "status": status,
+                        "errorDetails": failure.get("message") if failure is not None else None,
+                        "duration": float(case.get("time") or 0),
+                    }
+                )
     if not cases:
         return None
     return {

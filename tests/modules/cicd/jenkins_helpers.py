@@ -8,7 +8,7 @@ import pytest
 
 from tests.fakes.jenkins import FakeJenkins
 
-TOKEN = "api-token-1"  # noqa: S105 - the fake controller's test token
+TOKEN = "api-token-1"
 DONE = ("success", "failed", "canceled", "error")
 
 
@@ -48,9 +48,15 @@ def dispatch_pending(ci) -> list[str]:
         try:
             rows = db.session.execute(
                 sa.select(Job.id, Job.attempt)
-                .outerjoin(JenkinsBuild, sa.and_(JenkinsBuild.job_id == Job.id, JenkinsBuild.attempt == Job.attempt))
-                .where(Job.status == "pending", Job.runner == "jenkins", JenkinsBuild.id.is_(None),
-                       Job.tenant_id == ci.tenant().id)
+                .outerjoin(
+                    JenkinsBuild, sa.and_(JenkinsBuild.job_id == Job.id, JenkinsBuild.attempt == Job.attempt)
+                )
+                .where(
+                    Job.status == "pending",
+                    Job.runner == "jenkins",
+                    JenkinsBuild.id.is_(None),
+                    Job.tenant_id == ci.tenant().id,
+                )
             ).all()
             db.session.commit()
             for job_id, attempt in rows:
@@ -83,7 +89,9 @@ def drive(ci, pipeline_id: int, *, until=None, timeout: float = 30, pause: float
         if until(state) if until else state["status"] in DONE:
             return state
         time.sleep(pause)
-    raise AssertionError(f"pipeline {pipeline_id} did not get there in {timeout}s: {ci.pipeline(pipeline_id)}")
+    raise AssertionError(
+        f"pipeline {pipeline_id} did not get there in {timeout}s: {ci.pipeline(pipeline_id)}"
+    )
 
 
 def build_row(ci, job_id: int):
@@ -94,9 +102,15 @@ def build_row(ci, job_id: int):
 
     with ci.ctx():
         try:
-            row = db.session.execute(
-                sa.select(JenkinsBuild).where(JenkinsBuild.job_id == job_id).order_by(JenkinsBuild.id.desc())
-            ).scalars().first()
+            row = (
+                db.session.execute(
+                    sa.select(JenkinsBuild)
+                    .where(JenkinsBuild.job_id == job_id)
+                    .order_by(JenkinsBuild.id.desc())
+                )
+                .scalars()
+                .first()
+            )
             db.session.expunge_all()
             return row
         finally:

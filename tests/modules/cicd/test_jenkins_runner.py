@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.modules.cicd.jenkins_helpers import (  # noqa: F401 - fixtures
-    allow_loopback,
-    build_row,
-    dispatch_pending,
-    drive,
-    fake,
-    poll,
-    register,
-)
+from tests.modules.cicd.jenkins_helpers import build_row, drive, poll, register
 
 pytestmark = pytest.mark.live
 
@@ -26,7 +18,8 @@ def test_a_job_runs_on_jenkins_with_its_env_secret_masked_reports_and_artifacts(
 
     register(ci, fake)
     ci.call(lambda t: services.set_secret(t, "DEPLOY_KEY", "s3cret-deploy-value", protected=False) and None)
-    repo = ci.repo(_file("""
+    repo = ci.repo(
+        _file("""
 jobs:
   test:
     runner: jenkins
@@ -38,10 +31,13 @@ jobs:
       - echo "$GREETING on $TAIJI_REPOSITORY at $TAIJI_COMMIT_SHA"
       - echo "key is $DEPLOY_KEY"
       - mkdir -p reports dist && echo built > dist/app.txt
-      - printf '<testsuite tests="2"><testcase classname="t" name="ok"/><testcase classname="t" name="bad"><failure message="boom"/></testcase></testsuite>' > reports/junit.xml
+      - printf '<testsuite tests="2"><testcase classname="t" name="ok"/>' > reports/junit.xml
+      - printf '<testcase classname="t" name="bad"><failure message="boom"/></testcase>' >> reports/junit.xml
+      - printf '</testsuite>' >> reports/junit.xml
     reports: {junit: reports/*.xml}
     artifacts: {paths: [dist/]}
-"""))
+""")
+    )
     state = drive(ci, ci.run(repo))
     job = state["jobs"]["test"]
     # One failing test case makes the Jenkins build UNSTABLE: a failed job with that reason.
@@ -62,7 +58,8 @@ jobs:
 
 def test_success_brings_the_artifacts_back(ci, fake, allow_loopback):
     register(ci, fake)
-    repo = ci.repo(_file("""
+    repo = ci.repo(
+        _file("""
 jobs:
   package:
     runner: jenkins
@@ -70,13 +67,13 @@ jobs:
     script:
       - mkdir -p dist && echo wheel-bytes > dist/app-1.0.whl && echo other > notes.txt
     artifacts: {paths: [dist/]}
-"""))
+""")
+    )
     state = drive(ci, ci.run(repo))
     job = state["jobs"]["package"]
     assert job["status"] == "success", ci.log(job["id"])
     assert [(path, size) for path, size, _published in job["artifacts"]] == [("dist/app-1.0.whl", 12)]
     assert "Jenkins build #1 started" in ci.log(job["id"])
-
 
 
 def _job(state: dict) -> dict:
@@ -86,7 +83,8 @@ def _job(state: dict) -> dict:
 def test_queued_then_running_with_the_log_streamed_then_failed_with_the_exit_status(ci, fake, allow_loopback):
     register(ci, fake)
     fake.hold_queue = True
-    repo = ci.repo(_file("""
+    repo = ci.repo(
+        _file("""
 jobs:
   slow:
     runner: jenkins
@@ -96,7 +94,8 @@ jobs:
       - sleep 1.5
       - echo last-line
       - exit 3
-"""))
+""")
+    )
     pipeline_id = ci.run(repo)
     state = drive(ci, pipeline_id, until=lambda s: "Waiting on Jenkins" in ci.log(_job(s)["id"]))
     assert _job(state)["status"] == "pending"  # queued on the controller: not running yet
@@ -117,8 +116,12 @@ def test_cancel_stops_the_running_build(ci, fake, allow_loopback):
     from taiji.modules.cicd import services
 
     register(ci, fake)
-    repo = ci.repo(_file("jobs:\n  long:\n    runner: jenkins\n    jenkins: {checkout: false}\n"
-                         "    script: [echo started, sleep 30, echo never]\n"))
+    repo = ci.repo(
+        _file(
+            "jobs:\n  long:\n    runner: jenkins\n    jenkins: {checkout: false}\n"
+            "    script: [echo started, sleep 30, echo never]\n"
+        )
+    )
     pipeline_id = ci.run(repo)
     state = drive(ci, pipeline_id, until=lambda s: "started" in ci.log(_job(s)["id"]))
     ci.call(lambda t: services.cancel_pipeline(t, pipeline_id) and None)
@@ -141,7 +144,9 @@ def test_cancel_while_queued_cancels_the_queue_item(ci, fake, allow_loopback):
 
     register(ci, fake)
     fake.hold_queue = True
-    repo = ci.repo(_file("jobs:\n  q:\n    runner: jenkins\n    jenkins: {checkout: false}\n    script: [echo x]\n"))
+    repo = ci.repo(
+        _file("jobs:\n  q:\n    runner: jenkins\n    jenkins: {checkout: false}\n    script: [echo x]\n")
+    )
     pipeline_id = ci.run(repo)
     drive(ci, pipeline_id, until=lambda s: "Waiting on Jenkins" in ci.log(_job(s)["id"]))
     ci.call(lambda t: services.cancel_pipeline(t, pipeline_id) and None)
@@ -160,14 +165,20 @@ def test_controller_down_is_a_clear_job_error(ci, fake, allow_loopback):
     state = drive(ci, ci.run(repo))
     job = _job(state)
     assert (job["status"], job["reason"]) == ("failed", "system")
-    assert f"Jenkins controller 'main' at 127.0.0.1:{fake.port} cannot be reached (the connection was refused)" \
+    assert (
+        f"Jenkins controller 'main' at 127.0.0.1:{fake.port} cannot be reached (the connection was refused)"
         in ci.log(job["id"])
+    )
 
 
 def test_controller_going_down_mid_build_fails_the_job_after_the_lost_runner_delay(ci, fake, allow_loopback):
     register(ci, fake)
-    repo = ci.repo(_file("jobs:\n  j:\n    runner: jenkins\n    jenkins: {checkout: false}\n"
-                         "    script: [echo up, sleep 20]\n"))
+    repo = ci.repo(
+        _file(
+            "jobs:\n  j:\n    runner: jenkins\n    jenkins: {checkout: false}\n"
+            "    script: [echo up, sleep 20]\n"
+        )
+    )
     pipeline_id = ci.run(repo)
     drive(ci, pipeline_id, until=lambda s: "up" in ci.log(_job(s)["id"]).split("+ echo up")[-1])
     fake.down()
@@ -198,8 +209,12 @@ def test_runner_jenkins_without_a_controller_fails_with_the_reason(ci, fake, all
 def test_a_named_controller_that_does_not_exist_fails_with_the_reason(ci, fake, allow_loopback):
     register(ci, fake, name="one")
     register(ci, fake, name="two")
-    repo = ci.repo(_file("jobs:\n  a:\n    jenkins: {controller: three}\n    script: [echo x]\n"
-                         "  b:\n    runner: jenkins\n    script: [echo x]\n"))
+    repo = ci.repo(
+        _file(
+            "jobs:\n  a:\n    jenkins: {controller: three}\n    script: [echo x]\n"
+            "  b:\n    runner: jenkins\n    script: [echo x]\n"
+        )
+    )
     state = drive(ci, ci.run(repo))
     assert "no Jenkins controller named 'three'" in ci.log(state["jobs"]["a"]["id"])
     assert "2 Jenkins controllers and none is the default" in ci.log(state["jobs"]["b"]["id"])
@@ -208,13 +223,15 @@ def test_a_named_controller_that_does_not_exist_fails_with_the_reason(ci, fake, 
 def test_a_step_triggers_an_existing_job_with_parameters_and_follows_it(ci, fake, allow_loopback):
     register(ci, fake)
     fake.add_job("deploy-prod", ['echo "deploying $VERSION to $TARGET"'])
-    repo = ci.repo(_file("""
+    repo = ci.repo(
+        _file("""
 jobs:
   deploy:
     jenkins:
       job: deploy-prod
       parameters: {VERSION: "1.2.3", TARGET: prod}
-"""))
+""")
+    )
     state = drive(ci, ci.run(repo))
     job = _job(state)
     assert job["status"] == "success", ci.log(job["id"])
@@ -258,14 +275,19 @@ def test_script_lines_reach_sh_as_text_never_as_groovy(ci, fake, allow_loopback)
         "echo line1\necho \"line2'); sh('id')\"",
         'echo "$X"',
     ]
-    spec = {"runner": "jenkins", "jenkins": {"checkout": False}, "env": {"X": "'; evil() //"}, "script": lines}
+    spec = {
+        "runner": "jenkins",
+        "jenkins": {"checkout": False},
+        "env": {"X": "'; evil() //"},
+        "script": lines,
+    }
     repo = ci.repo(_file(yaml.safe_dump({"jobs": {"inj": spec}})))
     state = drive(ci, ci.run(repo))
     job = _job(state)
     log = ci.log(job["id"])
     assert job["status"] == "success", log
     generated = fake.generated()[0]
-    script = ET.fromstring(generated.config).find("./definition/script").text
+    script = ET.fromstring(generated.config).find("./definition/script").text  # noqa: S314
     parsed = parse_jenkinsfile(script)
     # Exactly the job's lines, byte for byte, each one `sh` step, and nothing else runs.
     assert parsed.steps == lines

@@ -181,8 +181,9 @@ def job_path(name: str) -> str:
     return "".join(f"job/{quote(part, safe='')}/" for part in name.strip("/").split("/"))
 
 
-def request(server: jenkins.Jenkins, method: str, path: str, *, stream: bool = False,
-            **kwargs) -> requests.Response:
+def request(
+    server: jenkins.Jenkins, method: str, path: str, *, stream: bool = False, **kwargs
+) -> requests.Response:
     """One request through python-jenkins (auth, crumb, its error mapping) to ``path`` of the controller."""
     return server.jenkins_request(requests.Request(method, server.server + path, **kwargs), stream=stream)
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from taiji.platform import audit, crypto
 from taiji.platform.db import db
-from taiji.platform.errors import Conflict, NotFound, field_error
+from taiji.platform.errors import Conflict, NotFound, ServiceError, field_error
 
 from . import client
 from .models import JenkinsController
@@ -20,6 +20,13 @@ from .models import JenkinsController
 PURPOSE = "cicd.jenkins.token"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 MAX_PARAMETERS = 50
+
+
+class ControllerError(ServiceError):
+    """The controller did not answer as asked (down, refused credentials, not a Jenkins)."""
+
+    status = 502
+    title = "Bad Gateway"
 
 
 def list_controllers(tenant) -> list[JenkinsController]:
@@ -243,7 +250,7 @@ def list_remote_jobs(tenant, row: JenkinsController) -> list[dict]:
         server = client.connect(controller)
         info = client.request(server, "GET", f"api/json?tree={tree}").json()
     except Exception as exc:
-        raise client.explain(exc, controller) from exc
+        raise ControllerError(str(client.explain(exc, controller))) from None
     jobs = []
     for job in (info.get("jobs") if isinstance(info, dict) else None) or []:
         if not isinstance(job, dict) or not isinstance(job.get("name"), str):
@@ -297,10 +304,11 @@ def trigger_remote_job(
     try:
         server = client.connect(controller)
         queue_id = trigger(server, job, parameters)
-    except client.JenkinsError:
-        raise
     except Exception as exc:
-        raise client.explain(exc, controller) from exc
+        error = client.explain(exc, controller)
+        if error.kind == client.NOT_FOUND:
+            raise NotFound(f"Jenkins controller '{row.name}' has no job '{job}'.") from None
+        raise ControllerError(str(error)) from None
     audit.record(
         "cicd.jenkins.trigger",
         "cicd_jenkins_controller",

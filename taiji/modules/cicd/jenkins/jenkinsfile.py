@@ -87,7 +87,8 @@ def jenkinsfile(spec: Pipeline) -> str:
     if spec.artifacts:
         post += [
             "    success {",
-            f"      archiveArtifacts(artifacts: {groovy(ant_patterns(spec.artifacts))}, allowEmptyArchive: true)",
+            f"      archiveArtifacts(artifacts: {groovy(ant_patterns(spec.artifacts))},"
+            " allowEmptyArchive: true)",
             "    }",
         ]
     if post:
