@@ -41,6 +41,13 @@ def repository_settings(tenant_id: int, repository: str) -> RepositorySettings |
     ).scalar_one_or_none()
 
 
+def latest_build(job: Job) -> JenkinsBuild | None:
+    """The Jenkins build of the job's current attempt (for the job page's link)."""
+    return db.session.execute(
+        sa.select(JenkinsBuild).where(JenkinsBuild.job_id == job.id, JenkinsBuild.attempt == job.attempt)
+    ).scalar_one_or_none()
+
+
 def fail(
     job: Job,
     build: JenkinsBuild | None,

@@ -176,6 +176,18 @@ def connect(controller: Controller) -> jenkins.Jenkins:
     return server
 
 
+def web_url(value) -> str | None:
+    """A link the controller gave (a build's, a job's) when it is an http(s) URL, else None: the
+    console puts it in an href, and a javascript: URL there would run in Taiji's pages."""
+    if not isinstance(value, str) or len(value) > 1000 or CONTROL.search(value):
+        return None
+    try:
+        scheme = urlsplit(value).scheme.lower()
+    except ValueError:
+        return None
+    return value if scheme in ("http", "https") else None
+
+
 def job_path(name: str) -> str:
     """``job/a/job/b/`` for a job ``a/b`` inside folder ``a`` (Jenkins' URL scheme)."""
     return "".join(f"job/{quote(part, safe='')}/" for part in name.strip("/").split("/"))

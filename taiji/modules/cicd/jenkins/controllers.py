@@ -259,7 +259,7 @@ def list_remote_jobs(tenant, row: JenkinsController) -> list[dict]:
         jobs.append(
             {
                 "name": job["name"],
-                "url": job.get("url") if isinstance(job.get("url"), str) else None,
+                "url": client.web_url(job.get("url")),
                 "color": job.get("color") if isinstance(job.get("color"), str) else None,
                 "last_build": {
                     "number": last.get("number"),
@@ -267,7 +267,7 @@ def list_remote_jobs(tenant, row: JenkinsController) -> list[dict]:
                     "building": bool(last.get("building")),
                     "timestamp": last.get("timestamp"),
                     "duration": last.get("duration"),
-                    "url": last.get("url"),
+                    "url": client.web_url(last.get("url")),
                 }
                 if last
                 else None,

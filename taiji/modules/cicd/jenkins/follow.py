@@ -288,7 +288,7 @@ def _queue(server, job: Job, build: JenkinsBuild, output: _Log) -> bool:
             build.waiting_why = why
         return False
     build.number = number
-    build.url = str(executable.get("url") or "")[:1000] or None
+    build.url = client.web_url(executable.get("url"))
     now = utcnow()
     if job.status == JobStatus.PENDING and scheduler.transition(
         job,
