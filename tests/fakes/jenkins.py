@@ -155,6 +155,10 @@ class FakeJenkins:
         self.users = users if users is not None else {"taiji": "api-token-1"}
         self.queue_delay = queue_delay
         self.hold_queue = False
+        # Extra artifacts every build reports (path -> bytes): a controller that names odd paths.
+        self.extra_artifacts: dict[str, bytes] = {}
+        # Links the controller gives for its builds (None: its own URL).
+        self.build_url: str | None = None
         self.jobs: dict[str, FakeJob] = {}
         self.queue: dict[int, QueueItem] = {}
         self.requests: list[dict] = []
@@ -167,10 +171,10 @@ class FakeJenkins:
 
     # -- life -------------------------------------------------------------------------------------
 
-    def start(self, port: int = 0) -> FakeJenkins:
-        self._server = make_server("127.0.0.1", port, self._wsgi, threaded=True, request_handler=_Quiet)
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> FakeJenkins:
+        self._server = make_server(host, port, self._wsgi, threaded=True, request_handler=_Quiet)
         self.port = self._server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -433,7 +437,7 @@ class FakeJenkins:
                     "why": None,
                     "executable": {
                         "number": item.build.number,
-                        "url": f"{self.url}/job/{item.job.name}/{item.build.number}/",
+                        "url": self.build_url or f"{self.url}/job/{item.job.name}/{item.build.number}/",
                     },
                 }
             )
@@ -493,6 +497,8 @@ class FakeJenkins:
         if definition.artifacts and result == "SUCCESS":
             for path in ant_files(workspace, definition.artifacts):
                 build.artifacts[path.relative_to(workspace).as_posix()] = path.read_bytes()
+        if result == "SUCCESS":
+            build.artifacts.update(self.extra_artifacts)
         build.write(f"[Pipeline] End of Pipeline\nFinished: {result}\n")
         build.duration_ms = int((time.time() - build.started) * 1000)
         build.result = result
