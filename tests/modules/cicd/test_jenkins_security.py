@@ -64,26 +64,23 @@ def test_a_rebound_controller_runs_the_job_only_at_the_address_judged(ci, rebind
 
 
 @pytest.mark.live
-@pytest.mark.parametrize("path", ["dist/../../../escape.txt", "dist/../../0/other-job.txt"])
+@pytest.mark.parametrize("path", ["{data}/planted.txt", "dist/../../../escape.txt"])
 def test_artifact_paths_the_controller_names_stay_inside_the_job(ci, fake, allow_loopback, path):
     from pathlib import Path
 
+    data = Path(ci.app.config["DATA_DIR"])
     register(ci, fake)
-    fake.extra_artifacts = {path: b"planted by the controller"}
-    repo = ci.repo(
-        {
-            ".taiji.yml": "jobs:\n  j:\n    runner: jenkins\n    jenkins: {checkout: false}\n"
-            "    script: [mkdir -p dist, echo ok > dist/ok.txt]\n"
-            "    artifacts: {paths: [dist/]}\n"
-        }
-    )
+    # An absolute path, or one climbing out: where a careless copy would write the controller's bytes.
+    fake.extra_artifacts = {path.format(data=data): b"planted by the controller"}
+    repo = ci.repo({".taiji.yml": "jobs:\n  j:\n    runner: jenkins\n    jenkins: {checkout: false}\n"
+                                  "    script: [mkdir -p dist, echo ok > dist/ok.txt]\n"
+                                  "    artifacts: {paths: ['**']}\n"})
     state = drive(ci, ci.run(repo))
     job = state["jobs"]["j"]
+    planted = [p for p in data.rglob("*") if p.is_file() and p.read_bytes() == b"planted by the controller"]
+    assert planted == []
     assert (job["status"], job["reason"]) == ("failed", "system")
     assert "named an artifact outside the job's folder" in ci.log(job["id"])
-    root = Path(ci.app.config["DATA_DIR"]) / "cicd" / "artifacts"
-    planted = [p for p in root.rglob("*") if p.is_file() and p.read_bytes() == b"planted by the controller"]
-    assert planted == []
 
 
 @pytest.mark.live
