@@ -294,3 +294,27 @@ def test_script_lines_reach_sh_as_text_never_as_groovy(ci, fake, allow_loopback)
     assert parsed.env == {"X": "'; evil() //"}
     assert "${7*7}" in log and "'; evil() //" in log
     assert len([line for line in script.splitlines() if line.strip().startswith("sh ")]) == len(lines)
+
+
+def test_a_build_that_runs_out_its_timeout_fails_with_timeout_and_a_retry_is_a_new_build(
+    ci, fake, allow_loopback
+):
+    from taiji.modules.cicd import services
+
+    register(ci, fake)
+    repo = ci.repo(
+        _file(
+            "jobs:\n  t:\n    runner: jenkins\n    jenkins: {checkout: false}\n    timeout: 2s\n"
+            "    script: [echo go, sleep 20]\n"
+        )
+    )
+    pipeline_id = ci.run(repo)
+    state = drive(ci, pipeline_id, timeout=30)
+    job = _job(state)
+    assert (job["status"], job["reason"]) == ("failed", "timeout"), ci.log(job["id"])
+    assert "ran longer than its timeout (2s)" in ci.log(job["id"])
+    ci.call(lambda t: services.retry_job(t, job["id"]) and None)
+    state = drive(ci, pipeline_id, until=lambda s: _job(s)["attempt"] == 2 and _job(s)["status"] == "failed")
+    item = fake.generated()[0]
+    assert [b.number for b in item.builds] == [1, 2]  # the same definition, built again
+    assert build_row(ci, job["id"]).attempt == 2
