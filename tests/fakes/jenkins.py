@@ -159,6 +159,8 @@ class FakeJenkins:
         self.extra_artifacts: dict[str, bytes] = {}
         # Links the controller gives for its builds (None: its own URL).
         self.build_url: str | None = None
+        # A result every build ends with, whatever its steps did (NOT_BUILT, ...): scripted states.
+        self.force_result: str | None = None
         self.jobs: dict[str, FakeJob] = {}
         self.queue: dict[int, QueueItem] = {}
         self.requests: list[dict] = []
@@ -497,6 +499,8 @@ class FakeJenkins:
         if definition.artifacts and result == "SUCCESS":
             for path in ant_files(workspace, definition.artifacts):
                 build.artifacts[path.relative_to(workspace).as_posix()] = path.read_bytes()
+        if self.force_result:
+            result = self.force_result
         if result == "SUCCESS":
             build.artifacts.update(self.extra_artifacts)
         build.write(f"[Pipeline] End of Pipeline\nFinished: {result}\n")

@@ -318,3 +318,41 @@ def test_a_build_that_runs_out_its_timeout_fails_with_timeout_and_a_retry_is_a_n
     item = fake.generated()[0]
     assert [b.number for b in item.builds] == [1, 2]  # the same definition, built again
     assert build_row(ci, job["id"]).attempt == 2
+
+
+@pytest.mark.parametrize(
+    ("result", "reason", "message"),
+    [
+        ("NOT_BUILT", "system", "Jenkins did not build it (NOT_BUILT)"),
+        ("ABORTED", "canceled", "the Jenkins build was aborted on the controller"),
+        ("UNSTABLE", "unstable", "the Jenkins build is unstable"),
+    ],
+)
+def test_each_result_of_jenkins_is_a_state_of_taiji(ci, fake, allow_loopback, result, reason, message):
+    register(ci, fake)
+    fake.force_result = result
+    repo = ci.repo(
+        _file("jobs:\n  r:\n    runner: jenkins\n    jenkins: {checkout: false}\n    script: [echo x]\n")
+    )
+    job = _job(drive(ci, ci.run(repo)))
+    assert (job["status"], job["reason"]) == ("failed", reason)
+    assert message in ci.log(job["id"])
+
+
+def test_a_secret_split_across_two_polls_is_still_masked(ci, fake, allow_loopback):
+    from taiji.modules.cicd import services
+
+    register(ci, fake)
+    ci.call(lambda t: services.set_secret(t, "SPLIT_KEY", "s3cret-split-value", protected=False) and None)
+    # Half the secret, a pause long enough for several polls, the other half: the log's text
+    # arrives in two pieces, neither of which holds the whole value.
+    step = 'set +x; K="$SPLIT_KEY"; printf "%s" "${K%????????????}"; sleep 2; printf "%s\\n" "${K#??????}"'
+    spec = {"runner": "jenkins", "jenkins": {"checkout": False}, "secrets": ["SPLIT_KEY"], "script": [step]}
+    import yaml
+
+    repo = ci.repo(_file(yaml.safe_dump({"jobs": {"split": spec}})))
+    job = _job(drive(ci, ci.run(repo), pause=0.2))
+    log = ci.log(job["id"])
+    assert job["status"] == "success", log
+    assert "s3cret" not in log and "split-value" not in log
+    assert "****" in log

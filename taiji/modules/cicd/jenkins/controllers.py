@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from taiji.platform import audit, crypto
 from taiji.platform.db import db
@@ -151,8 +152,12 @@ def create_controller(tenant, data: dict, *, actor=None) -> JenkinsController:
         is_default=values.get("is_default", False),
         updated_by_email=getattr(actor, "email", None),
     )
-    db.session.add(row)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+            db.session.flush()
+    except IntegrityError:  # registered at the same moment by someone else
+        raise Conflict(f"A Jenkins controller named '{values['name']}' exists already.") from None
     _only_default(tenant, row)
     audit.record(
         "cicd.jenkins.create",
