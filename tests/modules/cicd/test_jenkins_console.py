@@ -141,3 +141,32 @@ def test_the_pages_speak_chinese(login, admin, tenant, jenkins):
     _register(client, tenant, jenkins)
     item = client.get(f"/t/{tenant.slug}/pipelines/jenkins/main").get_data(as_text=True)
     assert "测试连接" in item
+
+
+def test_the_job_page_links_the_jenkins_build(login, admin, tenant):
+    from taiji.modules.cicd import services
+    from taiji.modules.cicd.jenkins.models import JenkinsBuild
+    from taiji.platform.db import db, utcnow
+    from tests.modules.cicd.conftest import make_hosted
+
+    make_hosted(tenant, "svc", {".taiji.yml": "jobs:\n  j:\n    runner: jenkins\n    script: [echo x]\n"})
+    job = services.run_pipeline(tenant, "svc", "main").jobs[0]
+    assert job.runner == "jenkins"
+    db.session.add(
+        JenkinsBuild(
+            tenant_id=tenant.id,
+            job_id=job.id,
+            attempt=job.attempt,
+            controller_name="farm",
+            item="taiji-x",
+            queue_id=7,
+            number=3,
+            url="https://jenkins.example.com/job/taiji-x/3/",
+            log_offset=0,
+            done=False,
+            created_at=utcnow(),
+        )
+    )
+    db.session.flush()
+    page = login(admin).get(f"/t/{tenant.slug}/jobs/{job.id}").get_data(as_text=True)
+    assert 'href="https://jenkins.example.com/job/taiji-x/3/"' in page and "Jenkins build #3" in page
