@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import tempfile
 import time
-from pathlib import Path
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import current_app
@@ -34,13 +31,11 @@ from taiji.platform import crypto
 from taiji.platform.db import db, utcnow
 
 from ..models import JOB_DONE, FailureReason, Job, JobStatus
-from ..pipeline_file import glob_match
 from ..runners.process import LogWriter
 from ..services import scheduler
-from ..services.artifacts import store_artifact
 from ..services.logs import append_log
 from ..services.secrets import secret_values
-from . import client, controllers
+from . import client, controllers, results
 from .builds import CYAN, GREEN, RED, RESET, fail
 from .models import JenkinsBuild, JenkinsController
 
@@ -50,8 +45,6 @@ LEASE_SECONDS = 60
 HELD_PURPOSE = "cicd.jenkins.held"
 # Console text copied per request; more is skipped with a note (the output limit stops such a job).
 MAX_TEXT_BYTES = 8 * 1024 * 1024
-MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024
-MAX_ARTIFACTS = 1000
 # Jenkins' results, as Taiji's job states (failure reasons).
 RESULTS = {
     "SUCCESS": (JobStatus.SUCCESS, None),
@@ -362,10 +355,12 @@ def _build(server, job: Job, build: JenkinsBuild, output: _Log) -> None:
     if result == "ABORTED" and (info.get("duration") or 0) >= timeout * 1000:
         reason = FailureReason.TIMEOUT
     junit = (
-        _junit(server, build) if (job.spec or {}).get("junit") or (job.spec or {}).get("jenkins") else None
+        results.junit(server, build)
+        if (job.spec or {}).get("junit") or (job.spec or {}).get("jenkins")
+        else None
     )
     if status == JobStatus.SUCCESS:
-        problem = _artifacts(server, job, build, info, output)
+        problem = results.artifacts(server, job, build, info, output)
         if problem:
             status, reason = JobStatus.FAILED, FailureReason.SYSTEM
     message = _MESSAGES.get(result, f"Job failed: the Jenkins build ended {result}")
@@ -377,81 +372,3 @@ def _build(server, job: Job, build: JenkinsBuild, output: _Log) -> None:
     build.done = True
     build.held_sealed = None
     scheduler.finish_job(job, status, reason=reason, junit=junit, attempt=build.attempt)
-
-
-def _junit(server, build: JenkinsBuild) -> dict | None:
-    """The build's test report (testReport/api/json) as the summary the built-in runner makes."""
-    try:
-        report = server.get_build_test_report(build.item, build.number)
-    except Exception:  # no report is no summary, not a failure of the job
-        return None
-    if not isinstance(report, dict):
-        return None
-    passed, failed, skipped = (int(report.get(k) or 0) for k in ("passCount", "failCount", "skipCount"))
-    failed_cases = []
-    for suite in report.get("suites") or []:
-        for case in (suite.get("cases") if isinstance(suite, dict) else None) or []:
-            if isinstance(case, dict) and case.get("status") in ("FAILED", "REGRESSION"):
-                name = ".".join(str(p) for p in (case.get("className"), case.get("name")) if p)
-                failed_cases.append(
-                    {"name": name[:300], "message": str(case.get("errorDetails") or "")[:500]}
-                )
-    return {
-        "tests": passed + failed + skipped,
-        "failures": failed,
-        "errors": 0,
-        "skipped": skipped,
-        "passed": passed,
-        "time": round(float(report.get("duration") or 0.0), 3),
-        "files": [],
-        "unreadable": [],
-        "failed_cases": failed_cases[:50],
-    }
-
-
-def safe_relative(path: str) -> bool:
-    """An artifact path the controller named may only name a place inside the job's folder."""
-    if not path or len(path) > 1000 or path.startswith("/") or "\\" in path or "\x00" in path:
-        return False
-    return all(part not in ("", ".", "..") for part in path.split("/"))
-
-
-def _artifacts(server, job: Job, build: JenkinsBuild, info: dict, output: _Log) -> str | None:
-    """Download the artifacts the job names; returns a problem (the job then fails) or None."""
-    artifacts = (job.spec or {}).get("artifacts") or {}
-    patterns = artifacts.get("paths") or []
-    if not patterns:
-        return None
-    listed = [a for a in info.get("artifacts") or [] if isinstance(a, dict)][:MAX_ARTIFACTS]
-    total = 0
-    for entry in listed:
-        path = str(entry.get("relativePath") or "")
-        if not any(glob_match(p.rstrip("/"), path) or path.startswith(p.rstrip("/") + "/") for p in patterns):
-            continue
-        if not safe_relative(path):
-            output.note(
-                f"{RED}Jenkins named an artifact outside the job's folder ({path[:200]!r}); "
-                f"Taiji did not fetch it{RESET}\n"
-            )
-            return "unsafe artifact path"
-        url = f"{client.job_path(build.item)}{build.number}/artifact/{quote(path)}"
-        with tempfile.TemporaryDirectory(prefix="taiji-jenkins-") as folder:
-            target = Path(folder) / "artifact"
-            response = client.request(server, "GET", url, stream=True)
-            size = 0
-            with target.open("wb") as out:
-                for block in response.iter_content(1 << 20):
-                    size += len(block)
-                    total += len(block)
-                    if total > MAX_ARTIFACT_BYTES:
-                        response.close()
-                        output.note(
-                            f"{RED}The job's artifacts are larger than "
-                            f"{MAX_ARTIFACT_BYTES >> 20} MiB; Taiji kept the first ones only{RESET}\n"
-                        )
-                        return "artifacts too large"
-                    out.write(block)
-            response.close()
-            store_artifact(job, target, path, expire_in=artifacts.get("expire_in"))
-        output.note(f"{CYAN}Artifact {path} ({size} bytes){RESET}\n")
-    return None
