@@ -356,3 +356,32 @@ def test_a_secret_split_across_two_polls_is_still_masked(ci, fake, allow_loopbac
     assert job["status"] == "success", log
     assert "s3cret" not in log and "split-value" not in log
     assert "****" in log
+
+
+def test_a_cancel_while_the_controller_is_down_stops_the_build_once_it_is_back(ci, fake, allow_loopback):
+    import time
+
+    from taiji.modules.cicd import services
+
+    register(ci, fake)
+    repo = ci.repo(
+        _file(
+            "jobs:\n  long:\n    runner: jenkins\n    jenkins: {checkout: false}\n"
+            "    script: [echo started, sleep 30]\n"
+        )
+    )
+    pipeline_id = ci.run(repo)
+    drive(ci, pipeline_id, until=lambda s: "started" in ci.log(_job(s)["id"]).split("+ echo started")[-1])
+    port = fake.port
+    fake.down()
+    ci.call(lambda t: services.cancel_pipeline(t, pipeline_id) and None)
+    poll(ci)  # the controller does not answer: the stop waits
+    build = fake.build_of(fake.generated()[0].name)
+    assert build.building and not build_row(ci, _job(ci.pipeline(pipeline_id))["id"]).done
+    fake.start(port=port)
+    poll(ci)
+    deadline = time.monotonic() + 10
+    while build.building and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert build.result == "ABORTED"
+    assert build_row(ci, _job(ci.pipeline(pipeline_id))["id"]).done

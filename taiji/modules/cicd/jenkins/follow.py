@@ -206,7 +206,12 @@ def _follow(job: Job, build: JenkinsBuild) -> None:
     output = _Log(job, build)
     try:
         server = client.connect(handle)
-        if superseded or job.status == JobStatus.CANCELED:
+        if superseded:
+            # The job runs again as a newer attempt, whose runner owns the log now.
+            _stop_remote(server, build)
+            build.done, build.held_sealed = True, None
+            return
+        if job.status == JobStatus.CANCELED:
             _stop_remote(server, build)
             if build.number is not None:
                 _copy_log(server, build, output, drain=True)
@@ -242,21 +247,24 @@ def _trouble(job: Job, build: JenkinsBuild, error: client.JenkinsError) -> None:
     """The controller did not answer as it should: refused credentials end the job; anything else
     is tried again until it has lasted TAIJI_CICD_RUNNER_LOST_SECONDS."""
     now = utcnow()
+    patience = dt.timedelta(seconds=current_app.config["CICD_RUNNER_LOST_SECONDS"])
     if job.status in JOB_DONE or job.attempt != build.attempt:
-        # Nobody waits for this build any more; stopping it is best effort.
-        build.done = True
+        # Nobody waits for this build any more, but it should still be stopped: tried again at the
+        # next polls, for as long as a running build would be.
+        build.unreachable_since = build.unreachable_since or now
+        if now - build.unreachable_since >= patience:
+            build.done, build.held_sealed = True, None
         return
     if error.kind in (client.CREDENTIALS, client.REFUSED):
         fail(job, build, f"Job failed: {error}")
         return
     build.unreachable_since = build.unreachable_since or now
     _heartbeat(job)
-    patience = current_app.config["CICD_RUNNER_LOST_SECONDS"]
-    if now - build.unreachable_since >= dt.timedelta(seconds=patience):
+    if now - build.unreachable_since >= patience:
         fail(
             job,
             build,
-            f"Job failed: for {patience}s Taiji could not follow the Jenkins build: {error}",
+            f"Job failed: for {patience.seconds}s Taiji could not follow the Jenkins build: {error}",
             FailureReason.RUNNER_LOST,
         )
 
