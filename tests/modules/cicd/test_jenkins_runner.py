@@ -385,3 +385,17 @@ def test_a_cancel_while_the_controller_is_down_stops_the_build_once_it_is_back(c
         time.sleep(0.1)
     assert build.result == "ABORTED"
     assert build_row(ci, _job(ci.pipeline(pipeline_id))["id"]).done
+
+
+def test_a_generated_job_edited_on_the_controller_is_put_back(ci, fake, allow_loopback):
+    register(ci, fake)
+    repo = ci.repo(
+        _file("jobs:\n  j:\n    runner: jenkins\n    jenkins: {checkout: false}\n    script: [echo ours]\n")
+    )
+    drive(ci, ci.run(repo))
+    item = fake.generated()[0]
+    item.config = item.config.replace("echo ours", "echo theirs")  # someone edited it in Jenkins
+    job = _job(drive(ci, ci.run(repo)))
+    assert "ours" in ci.log(job["id"]).split("+ echo")[-1]
+    assert any(r["method"] == "POST" and r["path"] == f"/job/{item.name}/config.xml" for r in fake.requests)
+    assert [r["path"] for r in fake.requests if r["path"] == "/createItem"] == ["/createItem"]
