@@ -399,3 +399,30 @@ def test_a_generated_job_edited_on_the_controller_is_put_back(ci, fake, allow_lo
     assert "ours" in ci.log(job["id"]).split("+ echo")[-1]
     assert any(r["method"] == "POST" and r["path"] == f"/job/{item.name}/config.xml" for r in fake.requests)
     assert [r["path"] for r in fake.requests if r["path"] == "/createItem"] == ["/createItem"]
+
+
+def test_when_nobody_polled_for_too_long_the_retry_stops_the_first_build(ci, fake, allow_loopback):
+    import time
+
+    from taiji.modules.cicd.runners import builtin
+    from taiji.platform.db import db
+
+    register(ci, fake)
+    repo = ci.repo(
+        _file(
+            "jobs:\n  j:\n    runner: jenkins\n    jenkins: {checkout: false}\n"
+            "    script: [echo attempt $TAIJI_JOB_ATTEMPT, sleep 8]\n"
+        )
+    )
+    pipeline_id = ci.run(repo)
+    drive(ci, pipeline_id, until=lambda s: _job(s)["status"] == "running")
+    time.sleep(5)  # the scheduler (and with it the poll) was down longer than the lost-runner delay
+    with ci.ctx():
+        assert builtin.reap()  # the reaper hands the job to a second attempt
+        db.session.commit()
+        db.session.remove()
+    state = drive(ci, pipeline_id, timeout=40)
+    assert _job(state)["status"] == "success" and _job(state)["attempt"] == 2
+    builds = fake.generated()[0].builds
+    assert [(b.number, b.result) for b in builds] == [(1, "ABORTED"), (2, "SUCCESS")]
+    assert builds[1].parameters["TAIJI_JOB_ATTEMPT"] == "2"
