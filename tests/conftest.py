@@ -77,6 +77,7 @@ def app_overrides(database_url: str, data_dir: Path, **extra) -> dict:
         # The tests' own directories (slapd, recorders) listen on loopback, which the egress
         # policy refuses unless an operator allows it; tests of the refusal take it out again.
         "IAM_LDAP_ALLOWED_HOSTS": ("127.0.0.1",),
+        "CICD_JENKINS_ALLOWED_HOSTS": ("127.0.0.1",),  # the fake Jenkins (tests/fakes/jenkins.py)
     }
     overrides.update(extra)
     return overrides

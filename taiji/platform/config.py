@@ -110,6 +110,10 @@ SETTINGS: tuple[Setting, ...] = (
             "A running job silent this long is runner_lost and retried once."),
     Setting("TAIJI_CICD_KILL_GRACE_SECONDS", "5",
             "Between SIGTERM and SIGKILL when a job is canceled or times out, seconds."),
+    Setting("TAIJI_CICD_JENKINS_ALLOWED_HOSTS", "",
+            "Comma-separated hosts or CIDR ranges a tenant's Jenkins controllers may be at although they "
+            "are loopback, link-local or otherwise reserved (refused by default; public and private "
+            "ranges are allowed)."),
 )
 
 # Variables Taiji *sets* for processes it starts — pipeline jobs (docs/pipeline-format.md), git
@@ -118,7 +122,7 @@ SETTINGS: tuple[Setting, ...] = (
 CHILD_PROCESS_VARIABLES = frozenset({
     "TAIJI_CI", "TAIJI_TENANT", "TAIJI_REPOSITORY", "TAIJI_PIPELINE_ID", "TAIJI_PIPELINE_NUMBER",
     "TAIJI_PIPELINE_TRIGGER", "TAIJI_JOB_ID", "TAIJI_JOB_NAME", "TAIJI_JOB_ATTEMPT", "TAIJI_COMMIT_SHA",
-    "TAIJI_REF", "TAIJI_REF_NAME", "TAIJI_BRANCH", "TAIJI_TAG", "TAIJI_WORKSPACE",
+    "TAIJI_REF", "TAIJI_REF_NAME", "TAIJI_BRANCH", "TAIJI_TAG", "TAIJI_WORKSPACE", "TAIJI_GIT_URL",
     "TAIJI_HOOK_SOCKET", "TAIJI_HOOK_TOKEN", "TAIJI_MIRROR_USERNAME", "TAIJI_MIRROR_PASSWORD",
 })
 
@@ -242,6 +246,8 @@ def load(overrides: dict | None = None) -> dict:
         "CICD_HEARTBEAT_SECONDS": _int("TAIJI_CICD_HEARTBEAT_SECONDS", "3", minimum=1),
         "CICD_RUNNER_LOST_SECONDS": _int("TAIJI_CICD_RUNNER_LOST_SECONDS", "60", minimum=2),
         "CICD_KILL_GRACE_SECONDS": _int("TAIJI_CICD_KILL_GRACE_SECONDS", "5"),
+        "CICD_JENKINS_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_CICD_JENKINS_ALLOWED_HOSTS", "")
+                                            .split(",") if p.strip()),
         "TX_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_TX_ALLOWED_HOSTS", "").split(",")
                                   if p.strip()),
         "VCS_MIRROR_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", "")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -112,3 +113,18 @@ def refusal(url: str, entries: tuple[str, ...], *, unresolved_ok: bool = False) 
     except ValueError:
         host = ""
     return host_refusal(host, entries, unresolved_ok=unresolved_ok)
+
+
+def connect(addresses: Sequence, port: int, timeout: float | None = None, source=None) -> socket.socket:
+    """A TCP connection to the first of ``addresses`` (those a check allowed) that answers, as
+    ``socket.create_connection`` does for the addresses a name resolves to. HTTP clients pinned to
+    checked addresses open their sockets here instead of resolving the host name again."""
+    if not addresses:
+        raise OSError("no address was allowed for this host")
+    failure: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((str(address), port), timeout, source)
+        except OSError as exc:
+            failure = exc
+    raise failure

@@ -56,6 +56,7 @@ BEAT_SCHEDULE = {
     "cicd-reap-jobs": {"task": "cicd.reap_jobs", "schedule": timedelta(seconds=15)},
     "cicd-run-schedules": {"task": "cicd.run_schedules", "schedule": timedelta(minutes=1)},
     "cicd-expire-artifacts": {"task": "cicd.expire_artifacts", "schedule": timedelta(hours=1)},
+    "cicd-poll-jenkins": {"task": "cicd.poll_jenkins", "schedule": timedelta(seconds=3)},
 }
 
 

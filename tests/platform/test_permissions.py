@@ -134,7 +134,7 @@ def test_the_grants_are_the_documented_policy(app):
     package_admin = package_writes | {"bpr:repository:admin"}
     pipeline_reads = {"cicd:pipeline:read"}
     pipeline_runs = pipeline_reads | {"cicd:pipeline:run"}
-    pipeline_admin = pipeline_runs | {"cicd:secret:write"}
+    pipeline_admin = pipeline_runs | {"cicd:secret:write", "cicd:runner:manage"}
     # Every user manages their own account (a scoped token only if it lists the scope).
     account = {"iam:account:write"}
     reads = reads | account

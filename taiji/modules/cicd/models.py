@@ -48,6 +48,7 @@ class FailureReason(enum.StrEnum):
     CANCELED = "canceled"
     OUTPUT_LIMIT = "output_limit"
     SYSTEM = "system"  # the checkout or the artifact upload failed, not the script
+    UNSTABLE = "unstable"  # Jenkins: the build ran but is unstable (its tests failed)
 
 
 class Trigger(enum.StrEnum):

@@ -13,6 +13,7 @@ class Perm(enum.StrEnum):
     PIPELINE_READ = "cicd:pipeline:read"
     PIPELINE_RUN = "cicd:pipeline:run"
     SECRET_WRITE = "cicd:secret:write"  # noqa: S105 - a permission name, not a password
+    RUNNER_MANAGE = "cicd:runner:manage"
 
     @property
     def description(self) -> str:
@@ -25,11 +26,14 @@ _DESCRIPTIONS = {
     "cicd:secret:write": _l(
         "See the names of, create, replace and delete the tenant's CI secrets (their values are never "
         "shown)"),
+    "cicd:runner:manage": _l(
+        "Register, change, test and remove the tenant's Jenkins controllers, trigger their jobs, and choose "
+        "each repository's default runner"),
 }
 
 TENANT_GRANTS = {
-    TenantRole.OWNER: {Perm.PIPELINE_READ, Perm.PIPELINE_RUN, Perm.SECRET_WRITE},
-    TenantRole.ADMIN: {Perm.PIPELINE_READ, Perm.PIPELINE_RUN, Perm.SECRET_WRITE},
+    TenantRole.OWNER: {Perm.PIPELINE_READ, Perm.PIPELINE_RUN, Perm.SECRET_WRITE, Perm.RUNNER_MANAGE},
+    TenantRole.ADMIN: {Perm.PIPELINE_READ, Perm.PIPELINE_RUN, Perm.SECRET_WRITE, Perm.RUNNER_MANAGE},
     TenantRole.MEMBER: {Perm.PIPELINE_READ, Perm.PIPELINE_RUN},
     TenantRole.VIEWER: {Perm.PIPELINE_READ},
 }

@@ -26,6 +26,8 @@ DEFAULT_TIMEOUT = 30 * 60
 MAX_TIMEOUT = 24 * 3600
 DEFAULT_EXPIRE = 30 * 24 * 3600
 MAX_FILE_SIZE = 256 * 1024
+# What `runner:` may name (None in the parsed file: the repository's default runner).
+RUNNERS = ("builtin", "jenkins")
 # A real pipeline file is a few levels deep and has hundreds of values; these bounds are far
 # above that and far below what would hurt a worker (safeyaml refuses aliases besides).
 YAML_LIMITS = safeyaml.Limits(max_bytes=MAX_FILE_SIZE, max_depth=32, max_nodes=20_000)
@@ -302,15 +304,46 @@ def _semantic_errors(
                 (*base, "reports", "junit") if isinstance(junit, str) else (*base, "reports", "junit", index)
             )
             _check_glob(pattern, lines.of(path), f"job '{name}' reports.junit", errors, path_like=True)
-        if job.get("runner", "builtin") != "builtin":
+        if job.get("runner", "builtin") not in RUNNERS:
             errors.append(
                 FileError(
                     lines.of((*base, "runner")),
-                    f"job '{name}': runner '{job['runner']}' is not available (only builtin)",
+                    f"job '{name}': runner '{job['runner']}' is not available ({', '.join(RUNNERS)})",
                 )
             )
+        errors.extend(_jenkins_errors(name, job, lines))
     errors.extend(_cycle_errors(jobs, lines))
     return errors
+
+
+def _jenkins_errors(name: str, job: dict, lines: _Lines) -> list[FileError]:
+    """`jenkins:` runs the job on Jenkins: it cannot name another runner, and a job that triggers an
+    existing Jenkins job has no script of its own."""
+    options = job.get("jenkins")
+    if options is None:
+        return []
+    where = lines.of(("jobs", name, "jenkins"), key=True)
+    errors = []
+    if job.get("runner", "jenkins") != "jenkins":
+        errors.append(FileError(where, f"job '{name}': `jenkins:` runs it on Jenkins, but its runner is "
+                                       f"'{job['runner']}'"))
+    if options.get("job") and "script" in job:
+        errors.append(FileError(where, f"job '{name}': a job that triggers the Jenkins job "
+                                       f"'{options['job']}' has no script of its own"))
+    if options.get("parameters") and not options.get("job"):
+        errors.append(FileError(where, f"job '{name}': `jenkins.parameters` are for an existing Jenkins job "
+                                       "(`jenkins.job`)"))
+    return errors
+
+
+def _jenkins_spec(job: dict) -> dict | None:
+    options = job.get("jenkins")
+    if options is None:
+        return None
+    out = {k: options[k] for k in ("controller", "job", "checkout") if k in options}
+    if options.get("parameters"):
+        out["parameters"] = {k: _env_text(v) for k, v in options["parameters"].items()}
+    return out
 
 
 def _cycle_errors(jobs: dict, lines: _Lines) -> list[FileError]:
@@ -349,7 +382,7 @@ def _normalise(data: dict) -> dict:
     on = data.get("on")
     jobs = {}
     for position, (name, job) in enumerate(data["jobs"].items()):
-        script = job["script"]
+        script = job.get("script", [])
         artifacts = job.get("artifacts") or {}
         junit = (job.get("reports") or {}).get("junit")
         jobs[name] = {
@@ -361,6 +394,8 @@ def _normalise(data: dict) -> dict:
             "timeout": parse_duration(job["timeout"]) if "timeout" in job else DEFAULT_TIMEOUT,
             "when": job.get("when", "on_success"),
             "allow_failure": bool(job.get("allow_failure", False)),
+            "runner": "jenkins" if "jenkins" in job else job.get("runner"),
+            "jenkins": _jenkins_spec(job),
             "junit": [junit] if isinstance(junit, str) else list(junit or []),
             "artifacts": {
                 "paths": list(artifacts.get("paths") or []),

@@ -56,7 +56,10 @@ class JobOut(Schema):
     allow_failure = fields.Boolean()
     failure_reason = fields.String(
         allow_none=True,
-        metadata={"description": "timeout | exit_status | runner_lost | canceled | output_limit | system"},
+        metadata={
+            "description": "timeout | exit_status | runner_lost | canceled | output_limit | system "
+            "| unstable (Jenkins)"
+        },
     )
     exit_code = fields.Integer(allow_none=True)
     attempt = fields.Integer()

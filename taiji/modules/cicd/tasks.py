@@ -1,4 +1,5 @@
-"""CI's Celery tasks: run a job (queue ``cicd.builtin``), reap lost jobs, run schedules, expire artifacts."""
+"""CI's Celery tasks: run a job (queue ``cicd.builtin``), reap lost jobs, run schedules, expire artifacts,
+hand jobs to Jenkins and follow their builds."""
 
 from __future__ import annotations
 
@@ -31,3 +32,27 @@ def run_schedules() -> int:
 def expire_artifacts() -> int:
     """Delete artifacts past their `expire_in`."""
     return _expire()
+
+
+@celery.task(name="cicd.jenkins_dispatch", acks_late=True)
+def jenkins_dispatch(job_id: int, attempt: int) -> str:
+    """Hand one attempt of a job to its Jenkins controller (a duplicate delivery does nothing)."""
+    from .jenkins.builds import dispatch
+
+    return dispatch(job_id, attempt)
+
+
+@celery.task(name="cicd.jenkins_follow", acks_late=True)
+def jenkins_follow(job_id: int) -> bool:
+    """Poll one job's Jenkins build now (a cancel stops it without waiting for the next poll)."""
+    from .jenkins.follow import follow_job
+
+    return follow_job(job_id)
+
+
+@celery.task(name="cicd.poll_jenkins", acks_late=True)
+def poll_jenkins() -> int:
+    """Follow every Jenkins build Taiji waits for: queue, console text, result (every few seconds)."""
+    from .jenkins.follow import follow_all
+
+    return follow_all()

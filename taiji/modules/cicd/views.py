@@ -205,8 +205,11 @@ def _read_window(job, start: int, end: int) -> tuple[str, int]:
 
 def _job_context(job) -> dict:
     t = tenancy.current()
+    from .jenkins.builds import latest_build
+
     return {"job": job, "pipeline": job.pipeline, "live": job.status not in JOB_DONE,
-            "can_run": auth.can(Perm.PIPELINE_RUN, t), "manual": job.status == JobStatus.MANUAL}
+            "can_run": auth.can(Perm.PIPELINE_RUN, t), "manual": job.status == JobStatus.MANUAL,
+            "jenkins_build": latest_build(job) if job.runner == "jenkins" else None}
 
 
 @bp.get(JOB)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import http.client
 import json
 import select
-import socket
 import ssl
 import threading
 import time
@@ -25,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
+from taiji.platform import egress
 from taiji.platform.tx.models import FAIL, OK, UNKNOWN
 
 FAIL_STATUSES = frozenset({409, 422})
@@ -164,23 +164,9 @@ def _open(scheme: str, host: str, port: int | None, timeout: float,
     if pinned is not None:
         # http.client opens its socket through this attribute; TLS is then wrapped around that
         # socket with server_hostname=host, so the certificate is still checked for the name.
-        conn._create_connection = lambda address, timeout=None, source=None: _connect_any(
+        conn._create_connection = lambda address, timeout=None, source=None: egress.connect(
             pinned, address[1], timeout, source)
     return conn
-
-
-def _connect_any(addresses: tuple[str, ...], port: int, timeout, source) -> socket.socket:
-    """A connection to the first of ``addresses`` that answers (as create_connection does for
-    the addresses a name resolves to)."""
-    if not addresses:
-        raise OSError("no address was allowed for this host")
-    failure: OSError | None = None
-    for address in addresses:
-        try:
-            return socket.create_connection((address, port), timeout, source)
-        except OSError as exc:
-            failure = exc
-    raise failure
 
 
 def _dropped(conn: http.client.HTTPConnection) -> bool:

@@ -205,3 +205,7 @@ def ci(ci_app):
         db.session.remove()
     yield state
     state.join(timeout=20)
+
+
+# The Jenkins runner's fixtures (a fake controller on loopback, allowed by the egress policy).
+from tests.modules.cicd.jenkins_helpers import allow_loopback, fake  # noqa: E402, F401

@@ -76,3 +76,32 @@ PERMISSION_REQUESTS["cicd:secret:write"] = {
     "path": "/api/v1/tenants/{t}/cicd/secrets",
     "body": {"name": "MATRIX_TOKEN", "value": "matrix-value"},
 }
+
+
+# Jenkins controllers: one fake controller on loopback serves every seeded tenant.
+_FAKE_JENKINS = []
+
+
+def fake_jenkins_url() -> str:
+    from tests.fakes.jenkins import FakeJenkins
+
+    if not _FAKE_JENKINS:
+        _FAKE_JENKINS.append(FakeJenkins(users={"taiji": "seeded-token"}).start())
+    return _FAKE_JENKINS[0].url
+
+
+def _seed_controller(tenant, owner, known):
+    from taiji.modules.cicd.jenkins import controllers
+
+    data = {"name": f"jenkins-of-{tenant.slug}", "url": fake_jenkins_url(), "username": "taiji",
+            "token": "seeded-token"}
+    return controllers.create_controller(tenant, data).name
+
+
+ISOLATION_SEEDERS["controller"] = _seed_controller
+ISOLATION_SEEDERS["jenkins_job"] = lambda tenant, owner, known: "deploy"
+PERMISSION_REQUESTS["cicd:runner:manage"] = {
+    "method": "POST",
+    "path": "/api/v1/tenants/{t}/cicd/jenkins/controllers",
+    "body": {"name": "matrix", "url": "http://10.0.0.1:8080", "username": "taiji", "token": "matrix-token"},
+}

@@ -72,7 +72,17 @@ BROKEN = [
     ("env value a mapping", "jobs:\n  a:\n    script: x\n    env:\n      A: {b: c}\n", 5, "is not of type"),
     ("bad job name", "jobs:\n  'my job': {script: x}\n", 2, "'my job' is not a valid name"),
     ("duplicate key", "jobs:\n  a: {script: x}\n  a: {script: y}\n", 3, "duplicate key 'a'"),
-    ("other runner", "jobs:\n  a:\n    script: x\n    runner: jenkins\n", 4, "not available"),
+    ("other runner", "jobs:\n  a:\n    script: x\n    runner: kubernetes\n", 4, "not available"),
+    ("jenkins on another runner", "jobs:\n  a:\n    script: x\n    runner: builtin\n    jenkins: {}\n", 5,
+     "`jenkins:` runs it on Jenkins"),
+    ("existing jenkins job with a script", "jobs:\n  a:\n    script: x\n    jenkins: {job: deploy}\n", 4,
+     "has no script of its own"),
+    ("jenkins parameters without a job", "jobs:\n  a:\n    script: x\n    jenkins: {parameters: {A: b}}\n", 4,
+     "are for an existing Jenkins job"),
+    ("jenkins job without a name", "jobs:\n  a:\n    jenkins: {controller: main}\n", 2,
+     "'script' is a required property"),
+    ("jenkins unknown key", "jobs:\n  a:\n    script: x\n    jenkins: {agent: any}\n", 4,
+     "unknown key 'agent'"),
     (
         "unknown publish repository",
         "jobs:\n  a:\n    script: x\n    artifacts:\n      paths: [d]\n"
@@ -180,3 +190,22 @@ def test_huge_or_binary_files_are_refused_cleanly():
         "nested too deeply" in pf.parse("jobs: " + "[" * 5000).message
         or not pf.parse("jobs: " + "[" * 5000).ok
     )
+
+
+def test_jenkins_jobs_parse_to_what_the_jenkins_runner_needs():
+    from taiji.modules.cicd import pipeline_file
+
+    result = pipeline_file.parse(
+        "jobs:\n"
+        "  build:\n    runner: jenkins\n    script: [make]\n"
+        "  deploy:\n    needs: [build]\n"
+        "    jenkins: {controller: farm, job: folder/deploy, parameters: {V: 1, ON: true}}\n"
+        "  local:\n    script: [echo]\n"
+    )
+    assert result.ok, result.message
+    jobs = result.config["jobs"]
+    assert (jobs["build"]["runner"], jobs["build"]["jenkins"]) == ("jenkins", None)
+    assert jobs["deploy"]["runner"] == "jenkins" and jobs["deploy"]["script"] == []
+    assert jobs["deploy"]["jenkins"] == {"controller": "farm", "job": "folder/deploy",
+                                         "parameters": {"V": "1", "ON": "true"}}
+    assert jobs["local"]["runner"] is None  # the repository's default runner decides

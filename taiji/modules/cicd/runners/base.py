@@ -36,6 +36,6 @@ def register_runner(runner: Runner) -> None:
 
 def get_runner(name: str) -> Runner:
     if name not in _runners:
-        from . import builtin  # noqa: F401 - registers itself
+        from . import builtin, jenkins  # noqa: F401 - they register themselves
 
     return _runners[name]

@@ -13,7 +13,7 @@ from taiji.platform.errors import Invalid, NotFound, field_error
 
 from .. import pipeline_file
 from ..models import Job, JobStatus, Pipeline, PipelineStatus, Trigger
-from . import scheduler
+from . import runner_settings, scheduler
 
 ZERO_SHA = "0" * 40
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
@@ -169,6 +169,8 @@ def create_pipeline(
     if error is not None:
         scheduler.finish_pipeline(pipeline, PipelineStatus.ERROR, error=error)
         return pipeline
+    settings = runner_settings.find_settings(tenant.id, repository)
+    default_runner = settings.default_runner if settings else None
     for name, spec in config["jobs"].items():
         db.session.add(
             Job(
@@ -181,6 +183,7 @@ def create_pipeline(
                 when=spec["when"],
                 allow_failure=spec["allow_failure"],
                 status=JobStatus.CREATED.value,
+                runner=runner_settings.job_runner(spec, default_runner),
             )
         )
     pipeline.status = PipelineStatus.PENDING.value

@@ -318,7 +318,8 @@ def cancel_jobs(jobs: list[Job]) -> list[Job]:
             finished_at=utcnow(),
         ):
             canceled.append(job)
-            if was == JobStatus.RUNNING:
+            # A remote runner also has something to stop while the job is pending (a queue item).
+            if was in (JobStatus.PENDING, JobStatus.RUNNING):
                 after_commit(_canceler(job.runner, job.id, job.attempt))
     return canceled
 
