@@ -1,7 +1,7 @@
 """CICD: Jenkins controllers, the builds Taiji follows on them, each repository's default runner
 
 Revision ID: 5b1e0c9d7a23
-Revises: 3c9e5a7d1f42
+Revises: 31486e71a897
 Created: 2026-12-06 13:00:00
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from taiji.platform.db import UTCDateTime
 
 revision = '5b1e0c9d7a23'
-down_revision = '3c9e5a7d1f42'
+down_revision = '31486e71a897'
 branch_labels = None
 depends_on = None
 
