@@ -109,6 +109,10 @@ SETTINGS: tuple[Setting, ...] = (
             "A running job silent this long is runner_lost and retried once."),
     Setting("TAIJI_CICD_KILL_GRACE_SECONDS", "5",
             "Between SIGTERM and SIGKILL when a job is canceled or times out, seconds."),
+    Setting("TAIJI_CICD_MAX_JOBS", "8",
+            "Pipeline jobs running at once on the whole platform, all tenants together; free slots go "
+            "to the tenant with the fewest running. Keep it below the job slots of the `taiji runner` "
+            "processes (each has TAIJI_CICD_MAX_JOBS + 2 unless -c says otherwise)."),
 )
 
 # Variables Taiji *sets* for processes it starts — pipeline jobs (docs/pipeline-format.md), git
@@ -241,6 +245,7 @@ def load(overrides: dict | None = None) -> dict:
         "CICD_HEARTBEAT_SECONDS": _int("TAIJI_CICD_HEARTBEAT_SECONDS", "3", minimum=1),
         "CICD_RUNNER_LOST_SECONDS": _int("TAIJI_CICD_RUNNER_LOST_SECONDS", "60", minimum=2),
         "CICD_KILL_GRACE_SECONDS": _int("TAIJI_CICD_KILL_GRACE_SECONDS", "5"),
+        "CICD_MAX_JOBS": _int("TAIJI_CICD_MAX_JOBS", "8", minimum=1),
         "TX_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_TX_ALLOWED_HOSTS", "").split(",")
                                   if p.strip()),
         "VCS_MIRROR_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", "")
