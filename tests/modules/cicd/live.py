@@ -36,11 +36,16 @@ class Worker:
         return self.procs.get("runner") or self.procs["worker"]
 
     def kill(self, sig=signal.SIGKILL):
-        """Stop every process of the pair (its whole process group)."""
+        """Stop every process of the pair (its whole process group); SIGKILL after 30 s."""
         for proc in self.procs.values():
             if proc.poll() is None:
                 os.killpg(proc.pid, sig)
+        for proc in self.procs.values():
+            try:
                 proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a warm shutdown waits for running jobs
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
 
     def die(self, role: str = "runner") -> None:
         """The process itself dies at once, as when the kernel's OOM killer picks it: SIGKILL to it

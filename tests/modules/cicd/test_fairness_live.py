@@ -54,11 +54,9 @@ class Install:
         self.broker_url = os.environ.get("TAIJI_TEST_BROKER_URL") or "filesystem://"
         self.env = live_env(self.database_url, self.broker_url, self.data_dir, TAIJI_EXTRA_MODULES=PROBE,
                             **settings)
-        overrides = {key.removeprefix("TAIJI_"): value for key, value in settings.items()}
-        if "CICD_MAX_JOBS" in overrides:
-            overrides["CICD_MAX_JOBS"] = int(overrides["CICD_MAX_JOBS"])
+        overrides = {**FAST, **{key.removeprefix("TAIJI_"): int(value) for key, value in settings.items()}}
         self.app = create_app(app_overrides(self.database_url, self.data_dir, BROKER_URL=self.broker_url,
-                                            **FAST, **overrides))
+                                            **overrides))
         with self.app.app_context():
             upgrade(directory=str(ROOT / "taiji" / "migrations"))
             if not self.broker_url.startswith("filesystem"):
@@ -87,11 +85,22 @@ class Install:
         return started
 
     def close(self, app) -> None:
+        import sqlalchemy as sa
+
+        from taiji.modules.cicd.models import Job
+        from taiji.modules.cicd.runners import leftovers
         from taiji.platform.db import db
+        from taiji.platform.tenancy import Tenant
 
         for started in self.processes:
             started.kill(signal.SIGTERM)
         with self.app.app_context():
+            # Whatever a failed test left running (a job waiting for its gate, a lost attempt).
+            for job in db.session.execute(sa.select(Job)).scalars():
+                slug = db.session.get(Tenant, job.tenant_id).slug
+                for attempt in range(1, job.attempt + 1):
+                    leftovers.stop(leftovers.identity(job, attempt, slug))
+            db.session.remove()
             db.engine.dispose()
         init_celery(app)  # the Celery app is process-wide: hand it back
 
@@ -264,27 +273,32 @@ def test_the_platform_cap_holds_and_a_freed_slot_goes_to_the_tenant_with_fewest_
         seen.append(_active_everywhere(platform))
         return sorted(_statuses(first, many).values()) == ["created"] * 2 + ["running"] * 3
 
-    _wait("three of the first tenant's five jobs to run", three_running, timeout=120, tail=pair.tail)
-    one = second.run(second.repo({".taiji.yml": f"jobs:\n  b1:\n    script: ['{GATED}']\n"}),
-                     variables={"GATES": str(gates)})
-    for _ in range(15):  # the cap is full: the second tenant's job waits, the first tenant's too
-        seen.append(_active_everywhere(platform))
-        time.sleep(0.2)
-    assert _statuses(second, one) == {"b1": "created"}
-    assert [_statuses(first, many)[f"a{n}"] for n in (4, 5)] == ["created", "created"]
-    (gates / "a1").touch()  # a slot frees up: the second tenant runs 0 jobs, the first 2
-    _wait("the second tenant's job to run", lambda: _statuses(second, one)["b1"] == "running", tail=pair.tail)
-    assert [_statuses(first, many)[f"a{n}"] for n in (4, 5)] == ["created", "created"]
-    (gates / "a2").touch()  # now 1 against 1: the pipeline waiting longer goes first
-    _wait("the first tenant's fourth job to run", lambda: _statuses(first, many)["a4"] == "running",
-          tail=pair.tail)
-    for name in ("a3", "a4", "a5", "b1"):
-        (gates / name).touch()
-    for ci, pipeline_id in ((first, many), (second, one)):
-        done = _wait("the pipelines to finish",
-                     lambda ci=ci, pipeline_id=pipeline_id: (p := ci.pipeline(pipeline_id))["status"]
-                     in ("success", "failed") and p, tail=pair.tail)
-        assert done["status"] == "success"
+    try:
+        _wait("three of the first tenant's five jobs to run", three_running, timeout=120, tail=pair.tail)
+        one = second.run(second.repo({".taiji.yml": f"jobs:\n  b1:\n    script: ['{GATED}']\n"}),
+                         variables={"GATES": str(gates)})
+        for _ in range(15):  # the cap is full: the second tenant's job waits, the first tenant's too
+            seen.append(_active_everywhere(platform))
+            time.sleep(0.2)
+        assert _statuses(second, one) == {"b1": "created"}
+        assert [_statuses(first, many)[f"a{n}"] for n in (4, 5)] == ["created", "created"]
+        (gates / "a1").touch()  # a slot frees up: the second tenant runs 0 jobs, the first 2
+        _wait("the second tenant's job to run", lambda: _statuses(second, one)["b1"] == "running",
+              tail=pair.tail)
+        assert [_statuses(first, many)[f"a{n}"] for n in (4, 5)] == ["created", "created"]
+        (gates / "a2").touch()  # now 1 against 1: the pipeline waiting longer goes first
+        _wait("the first tenant's fourth job to run", lambda: _statuses(first, many)["a4"] == "running",
+              tail=pair.tail)
+        for name in ("a3", "a4", "a5", "b1"):
+            (gates / name).touch()
+        for ci, pipeline_id in ((first, many), (second, one)):
+            done = _wait("the pipelines to finish",
+                         lambda ci=ci, pipeline_id=pipeline_id: (p := ci.pipeline(pipeline_id))["status"]
+                         in ("success", "failed") and p, tail=pair.tail)
+            assert done["status"] == "success"
+    finally:
+        for name in ("a1", "a2", "a3", "a4", "a5", "b1"):
+            (gates / name).touch()
     assert max(seen) == 3, seen
 
 
@@ -309,35 +323,110 @@ def test_a_runner_killed_mid_job_leaves_nothing_running_and_the_retry_runs_alone
         rows = (row.partition(" ") for row in text.splitlines())
         return [float(t) for a, _, t in rows if a == str(attempt)]
 
-    _wait("the first attempt's loop", lambda: len(lines(1)) > 5, tail=doomed.tail)
-    doomed.die("runner")  # the runner process dies at once; the platform's worker lives on
+    try:
+        _wait("the first attempt's loop", lambda: len(lines(1)) > 5, tail=doomed.tail)
+        doomed.die("runner")  # the runner process dies at once; the platform's worker lives on
 
-    def reaped():
+        def reaped():
+            with ci.ctx():
+                try:
+                    ids = builtin.reap()
+                    db.session.commit()
+                    return ids
+                finally:
+                    db.session.remove()
+
+        _wait("the reaper to take the silent job back", reaped, timeout=60)
+        job = ci.pipeline(pipeline_id)["jobs"]["deploy"]
         with ci.ctx():
-            try:
-                ids = builtin.reap()
-                db.session.commit()
-                return ids
-            finally:
-                db.session.remove()
+            from taiji.modules.cicd import services
 
-    _wait("the reaper to take the silent job back", reaped, timeout=60)
-    job = ci.pipeline(pipeline_id)["jobs"]["deploy"]
-    with ci.ctx():
-        from taiji.modules.cicd import services
+            first_attempt = leftovers.identity(services.get_job(ci.tenant(), job["id"]), 1, ci.tenant_slug)
+            db.session.remove()
+        assert leftovers.find(first_attempt) == []  # nothing of the lost attempt runs any more
+        last_of_first = max(lines(1))
+        rescuer = platform.worker("rescuer", roles=("runner",))
+        done = _wait("the retry to finish",
+                     lambda: (p := ci.pipeline(pipeline_id))["status"] in ("success", "failed") and p,
+                     tail=rescuer.tail)
+        job = done["jobs"]["deploy"]
+        text = ci.log(job["id"])
+        assert (done["status"], job["status"], job["attempt"]) == ("success", "success", 2), text
+        assert "attempt 2 done" in text and "runner lost" in text
+        second = lines(2)
+        assert second and min(second) > last_of_first
+        assert max(lines(1)) == last_of_first  # the first attempt wrote nothing while the second ran
+    finally:
+        with ci.ctx():
+            from taiji.modules.cicd import services
 
-        first_attempt = leftovers.identity(services.get_job(ci.tenant(), job["id"]), 1, ci.tenant_slug)
-        db.session.remove()
-    assert leftovers.find(first_attempt) == []  # nothing of the lost attempt runs any more
-    last_of_first = max(lines(1))
-    rescuer = platform.worker("rescuer", roles=("runner",))
-    done = _wait("the retry to finish",
-                 lambda: (p := ci.pipeline(pipeline_id))["status"] in ("success", "failed") and p,
-                 tail=rescuer.tail)
-    job = done["jobs"]["deploy"]
-    text = ci.log(job["id"])
-    assert (done["status"], job["status"], job["attempt"]) == ("success", "success", 2), text
-    assert "attempt 2 done" in text and "runner lost" in text
-    second = lines(2)
-    assert second and min(second) > last_of_first
-    assert max(lines(1)) == last_of_first  # the first attempt wrote nothing while the second ran
+            job = services.get_job(ci.tenant(), ci.pipeline(pipeline_id)["jobs"]["deploy"]["id"])
+            for attempt in (1, 2):  # whatever a failure left behind
+                leftovers.stop(leftovers.identity(job, attempt, ci.tenant_slug))
+            db.session.remove()
+
+
+def _cut_off(install: Install):
+    """Take the database away from every process of the install but this one: PostgreSQL refuses
+    new connections and ends the open ones; SQLite is held by this process alone (an exclusive
+    transaction). Returns what gives it back."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    url = make_url(install.database_url)
+    if url.get_backend_name() == "postgresql":
+        admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS false')
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": url.database})
+
+        def give_back():
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS true')
+            admin.dispose()
+
+        return give_back
+    import sqlite3
+
+    holder = sqlite3.connect(url.database, isolation_level=None, timeout=30)
+    holder.execute("BEGIN EXCLUSIVE")
+
+    def release():
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    return release
+
+
+def test_a_runner_cut_off_from_the_database_stops_its_job_before_another_attempt_may_start(
+    install, tmp_path
+):
+    """A runner that is alive but cannot record its heartbeats: the reaper will hand its job to
+    another attempt once TAIJI_CICD_RUNNER_LOST_SECONDS have passed, so the runner must have
+    stopped the job's processes by then, on its own."""
+    lease = 10
+    platform = install(TAIJI_CICD_RUNNER_LOST_SECONDS=str(lease))
+    ci = platform.tenant()
+    pair = platform.worker("cut")
+    marker = tmp_path / "alive"
+    line = '(while true; do date +%s.%N >> "$MARKER"; sleep 0.1; done) & sleep 300'
+    pipeline_id = ci.run(ci.repo({".taiji.yml": f"jobs:\n  deploy:\n    script: ['{line}']\n"}),
+                         variables={"MARKER": str(marker)})
+
+    def stamps() -> list[float]:
+        return [float(t) for t in marker.read_text().split()] if marker.exists() else []
+
+    _wait("the job's loop", lambda: len(stamps()) > 5, tail=pair.tail)
+    give_back = _cut_off(platform)
+    cut = time.time()
+    try:
+        time.sleep(lease + 2)
+        last = max(stamps())
+    finally:
+        give_back()
+    assert last - cut < lease - 2, f"the job ran {last - cut:.1f}s after its runner lost the database"
+    time.sleep(2)
+    assert max(stamps()) == last  # and nothing of it came back with the database
+    # Nobody recorded an outcome: the reaper hands the job to attempt 2, which now runs alone.
+    assert ci.pipeline(pipeline_id)["jobs"]["deploy"]["status"] == "running"

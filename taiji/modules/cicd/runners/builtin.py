@@ -116,12 +116,14 @@ def _beat(job: Job, attempt: int):
     lease = current_app.config["CICD_RUNNER_LOST_SECONDS"]
     give_up = lease / 2
     last_recorded = [time.monotonic()]
+    # A plain id: reading the ORM object's after a commit reloads it, which fails with the database.
+    job_id = job.id
 
     def stamp() -> int:
         db.session.commit()
         updated = db.session.execute(
             sa.update(Job)
-            .where(Job.id == job.id, Job.attempt == attempt, Job.status == JobStatus.RUNNING.value)
+            .where(Job.id == job_id, Job.attempt == attempt, Job.status == JobStatus.RUNNING.value)
             .values(heartbeat_at=utcnow())
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -129,7 +131,7 @@ def _beat(job: Job, attempt: int):
         return updated
 
     def owner() -> str:
-        row = db.session.execute(sa.select(Job.status, Job.attempt).where(Job.id == job.id)).one_or_none()
+        row = db.session.execute(sa.select(Job.status, Job.attempt).where(Job.id == job_id)).one_or_none()
         db.session.commit()
         if row is None or row.attempt != attempt:
             return "runner_lost"
@@ -148,7 +150,7 @@ def _beat(job: Job, attempt: int):
             db.session.rollback()
             if time.monotonic() - last_recorded[0] >= give_up:
                 log.warning("no heartbeat recorded for %.0fs: stopping the job", give_up,
-                            extra={"job": job.id})
+                            extra={"job": job_id})
                 return "runner_lost"
             return None
 
