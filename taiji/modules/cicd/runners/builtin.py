@@ -378,8 +378,7 @@ def reap(now: dt.datetime | None = None) -> list[int]:
     reaped = []
     for job in stale:
         lost_worker, attempt = job.worker, job.attempt
-        slug = db.session.execute(sa.select(Tenant.slug).where(Tenant.id == job.tenant_id)).scalar_one()
-        if leftovers.stop(leftovers.identity(job, attempt, slug)):
+        if not leftovers.stop_lost_attempt(job, attempt):
             continue  # something of the lost attempt still runs here: no retry beside it
         if attempt < 2:
             if not scheduler.transition(

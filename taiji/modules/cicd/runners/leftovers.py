@@ -63,6 +63,18 @@ def find(needles: tuple[bytes, ...]) -> list[int]:
     return found
 
 
+def stop_lost_attempt(job, attempt: int) -> bool:
+    """Kill what the lost ``attempt`` of ``job`` left running on this host; True once nothing of it
+    runs here any more (the reaper retries only then)."""
+    import sqlalchemy as sa
+
+    from taiji.platform.db import db
+    from taiji.platform.tenancy import Tenant
+
+    slug = db.session.execute(sa.select(Tenant.slug).where(Tenant.id == job.tenant_id)).scalar_one()
+    return not stop(identity(job, attempt, slug))
+
+
 def stop(needles: tuple[bytes, ...], timeout: float = 10.0) -> list[int]:
     """SIGKILL every process of an attempt (its ``identity``) on this host until none is left.
     Returns the ones still there after ``timeout`` seconds (empty: the attempt is over here)."""
