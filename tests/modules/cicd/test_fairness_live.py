@@ -56,7 +56,8 @@ class Install:
         # is tested is where and when jobs start and end, the same for every runner).
         self.env = live_env(self.database_url, self.broker_url, self.data_dir, TAIJI_EXTRA_MODULES=PROBE,
                             TAIJI_CICD_RUNNER="host", **settings)
-        overrides = {**FAST, **{key.removeprefix("TAIJI_"): int(value) for key, value in settings.items()}}
+        overrides = {**FAST, "CICD_RUNNER": "host",
+                     **{key.removeprefix("TAIJI_"): int(value) for key, value in settings.items()}}
         self.app = create_app(app_overrides(self.database_url, self.data_dir, BROKER_URL=self.broker_url,
                                             **overrides))
         with self.app.app_context():
