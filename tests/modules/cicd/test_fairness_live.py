@@ -125,6 +125,7 @@ def _push(ci: CI, repository: str, files: dict) -> None:
 
     from taiji.platform import events
     from taiji.platform.db import db
+    from taiji.platform.errors import Conflict
 
     for attempt in range(10):
         with ci.ctx():
@@ -135,7 +136,7 @@ def _push(ci: CI, repository: str, files: dict) -> None:
                                             "pusher": None, "commits": []})
                 db.session.commit()
                 return
-            except OperationalError:
+            except (OperationalError, Conflict):
                 db.session.rollback()
                 if attempt == 9:
                     raise
@@ -151,15 +152,17 @@ def _run(ci: CI, files: dict, variables: dict) -> int:
 
     from taiji.modules.cicd import services
     from taiji.platform.db import db
+    from taiji.platform.errors import Conflict
 
-    repository = ci.repo(files)
+    repository = f"r{uuid.uuid4().hex[:8]}"
     for attempt in range(10):
         with ci.ctx():
             try:
+                make_hosted(ci.tenant(), repository, files)
                 pipeline_id = services.run_pipeline(ci.tenant(), repository, "main", variables=variables).id
                 db.session.commit()
                 return pipeline_id
-            except OperationalError:
+            except (OperationalError, Conflict):  # Conflict: the quota check met SQLite's writer
                 db.session.rollback()
                 if attempt == 9:
                     raise
