@@ -282,7 +282,7 @@ def _wait_done(conn, repository: str, after: int | None, timeout: float):
 
 
 def check(install: Install, runner: Runner, conn) -> None:
-    """One job first: it shows whether this runner runs here at all (and warms it up)."""
+    """One job first, not measured: it shows whether this runner runs here at all, and warms up."""
     import sqlalchemy as sa
 
     from taiji.modules.cicd.models import Job
@@ -321,8 +321,11 @@ def latencies(install: Install, runner: Runner, conn, round_no: int) -> None:
         while not _first_line_seen(conn, repository, marker):
             conn.commit()
             if time.perf_counter() - started > 120:
-                raise SystemExit(f"{runner.name}: push {marker} produced no output line in 120 s "
-                                 f"(see {install.tmp})")
+                row = _wait_done(conn, repository, None, timeout=1)
+                why = _failure(conn, row.id) if row is not None else f"see {install.tmp}"
+                runner.unavailable = f"push {marker} produced no output line in 120 s ({why})"
+                proc.wait()
+                return
             time.sleep(0.005)
         conn.commit()
         runner.first_lines.append(time.perf_counter() - started)
@@ -343,9 +346,35 @@ def wide(install: Install, runner: Runner, conn, round_no: int) -> None:
     proc = _push(work, {".taiji.yml": "jobs:\n" + jobs, "round.txt": f"{round_no}\n"})
     row = _wait_done(conn, repository, before.id if before else None, timeout=900)
     proc.wait()
-    if row is None or row.status != "success":
-        raise SystemExit(f"{runner.name}: the {WIDE}-job pipeline did not succeed (see {install.tmp})")
-    runner.wide.append(time.perf_counter() - started)
+    if row is None:
+        runner.unavailable = f"the {WIDE}-job pipeline did not finish within 900 s (see {install.tmp})"
+    elif row.status != "success":
+        runner.unavailable = f"the {WIDE}-job pipeline failed: {_failure(conn, row.id)}"
+    else:
+        runner.wide.append(time.perf_counter() - started)
+
+
+def _failure(conn, pipeline_id: int) -> str:
+    """The first failed job of the pipeline and the last red line of its log (the runner's reason)."""
+    import sqlalchemy as sa
+
+    from taiji.modules.cicd.models import Job, LogChunk
+
+    job = conn.execute(
+        sa.select(Job.id, Job.name, Job.failure_reason)
+        .where(Job.pipeline_id == pipeline_id, Job.status == "failed")
+        .order_by(Job.id)
+        .limit(1)
+    ).first()
+    if job is None:
+        conn.commit()
+        return "no job failed"
+    text = "".join(conn.execute(sa.select(LogChunk.text).where(LogChunk.job_id == job.id)
+                                .order_by(LogChunk.seq)).scalars())
+    conn.commit()
+    red = [line for line in text.splitlines() if "\x1b[31m" in line]
+    reason = red[0].replace("\x1b[31m", "").replace("\x1b[0m", "").strip() if red else job.failure_reason
+    return f"job {job.name} ({job.failure_reason}): {reason[:200]}"
 
 
 def _ms(seconds: float) -> str:
@@ -409,12 +438,13 @@ def main() -> None:
                 for runner in turn:
                     install.start(runner.name)
                     try:
-                        if round_no == 0 or not runner.first_lines:
-                            check(install, runner, conn)
-                            if runner.unavailable:
-                                continue
+                        # Also the turn's warm-up: the fresh processes connect, caches fill.
+                        check(install, runner, conn)
+                        if runner.unavailable:
+                            continue
                         latencies(install, runner, conn, round_no)
-                        wide(install, runner, conn, round_no)
+                        if not runner.unavailable:
+                            wide(install, runner, conn, round_no)
                     finally:
                         install.stop()
     finally:
