@@ -115,3 +115,39 @@ def test_a_job_runs_no_longer_than_its_tenants_longest_job_time(ci):
     job = state["jobs"]["endless"]
     assert (state["status"], job["status"], job["reason"]) == ("failed", "failed", "timeout")
     assert "longer than its timeout (3s)" in ci.log(job["id"])
+
+
+def test_a_remote_runners_job_takes_no_slot_of_the_platforms_cap(ci_app):
+    """A build on the tenant's Jenkins controller uses none of the platform's runners: it starts
+    though the cap is reached (the tenant's quota still counts it)."""
+    from taiji.modules.cicd import services
+    from taiji.modules.cicd.models import Job
+    from taiji.modules.cicd.services import capacity
+    from taiji.platform.db import db
+    from tests.factories import make_tenant, make_user
+    from tests.modules.cicd.conftest import make_hosted
+
+    cap = ci_app.config["CICD_MAX_JOBS"]
+    try:
+        ci_app.config["CICD_MAX_JOBS"] = 0  # the platform's runners are all taken
+        with ci_app.app_context():
+            tenant = make_tenant(owner=make_user(email=f"remote-{uuid.uuid4().hex[:8]}@example.com"))
+            make_hosted(tenant, "svc", {".taiji.yml": "jobs:\n  here:\n    script: [echo]\n"
+                                                      "  there:\n    script: [echo]\n"})
+            pipeline = services.run_pipeline(tenant, "svc", "main")
+            db.session.commit()
+            assert {j.name: j.status for j in pipeline.jobs} == {"here": "created", "there": "created"}
+            # What a file's `runner: jenkins` (or the repository's default runner) makes.
+            db.session.execute(sa.update(Job).where(Job.pipeline_id == pipeline.id, Job.name == "there")
+                               .values(runner="jenkins"))
+            db.session.commit()
+            capacity.dispatch()
+            db.session.commit()
+            db.session.refresh(pipeline)
+            states = {j.name: j.status for j in pipeline.jobs}
+            services.cancel_pipeline(tenant, pipeline.id)
+            db.session.commit()
+            db.session.remove()
+        assert states == {"here": "created", "there": "pending"}
+    finally:
+        ci_app.config["CICD_MAX_JOBS"] = cap

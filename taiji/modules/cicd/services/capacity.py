@@ -7,6 +7,10 @@ waiting longest among equals, never more than the tenant's own quota (``cicd.con
 tenant with a hundred waiting jobs gets its share, and another tenant's first job starts at the
 next free slot instead of after the hundred.
 
+The cap is about the platform's own runners: a job of a remote runner (a build on the tenant's
+Jenkins controller) takes no slot of it and starts even when the cap is reached, within the
+tenant's quota, which counts every job.
+
 Counting and starting under one lock is what keeps the cap: every change that adds an active job
 (created -> pending) is made by a pass, so two passes never both see the same slot free. Changes
 that remove one (a job finishing, canceled, lost) need no lock; a pass that runs before their
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections import deque
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -43,6 +47,8 @@ DEFAULT_JOB_TIME = 3600
 _OPEN = [PipelineStatus.CREATED.value, PipelineStatus.PENDING.value, PipelineStatus.RUNNING.value]
 # One key for the whole platform (tenant 0 does not exist), derived like the quotas' keys.
 LOCK_KEY = quotas.lock_key(0, "cicd.scheduler")
+# Runners whose jobs run elsewhere (a Jenkins controller's executors), not in `taiji runner`.
+REMOTE_RUNNERS = frozenset({"jenkins"})
 
 
 def _longest_active_timeout(tenant) -> int:
@@ -94,25 +100,34 @@ class _Waiting:
         return (self.active, self.pipelines[0], self.tenant_id)
 
 
-def _active_by_tenant() -> dict[int, int]:
-    return dict(
-        db.session.execute(
-            sa.select(Job.tenant_id, sa.func.count())
-            .where(Job.status.in_([s.value for s in JOB_ACTIVE]))
-            .group_by(Job.tenant_id)
-        ).all()
-    )
+def _active() -> tuple[dict[int, int], int]:
+    """Active jobs per tenant (every runner), and those of the platform's own runners (the cap's)."""
+    per_tenant: dict[int, int] = defaultdict(int)
+    local = 0
+    for tenant_id, runner, count in db.session.execute(
+        sa.select(Job.tenant_id, Job.runner, sa.func.count())
+        .where(Job.status.in_([s.value for s in JOB_ACTIVE]))
+        .group_by(Job.tenant_id, Job.runner)
+    ).all():
+        per_tenant[tenant_id] += count
+        if runner not in REMOTE_RUNNERS:
+            local += count
+    return per_tenant, local
 
 
-def _waiting(active: dict[int, int]) -> list[_Waiting]:
-    """Tenants with jobs that wait (for their needs or a slot), each with its open pipelines, oldest first."""
-    rows = db.session.execute(
+def _waiting(active: dict[int, int], remote_only: bool) -> list[_Waiting]:
+    """Tenants with jobs that wait (for their needs or a slot), each with its open pipelines, oldest
+    first; ``remote_only``: only pipelines with a waiting job of a remote runner (the cap is full)."""
+    stmt = (
         sa.select(Job.tenant_id, Job.pipeline_id)
         .join(Pipeline, Pipeline.id == Job.pipeline_id)
         .where(Job.status == JobStatus.CREATED.value, Pipeline.status.in_(_OPEN))
         .group_by(Job.tenant_id, Job.pipeline_id)
         .order_by(Job.pipeline_id)
-    ).all()
+    )
+    if remote_only:
+        stmt = stmt.where(Job.runner.in_(REMOTE_RUNNERS))
+    rows = db.session.execute(stmt).all()
     tenants: dict[int, _Waiting] = {}
     for tenant_id, pipeline_id in rows:
         if tenant_id not in tenants:
@@ -132,36 +147,39 @@ def dispatch(first: Pipeline | None = None) -> list[Job]:
     lock()
     if first is not None:
         scheduler.advance(first, slots=0)  # skips and settles; starting is done below, in turn
-    cap = current_app.config["CICD_MAX_JOBS"]
-    active = _active_by_tenant()
-    free = cap - sum(active.values())
+    active, local = _active()
+    free = current_app.config["CICD_MAX_JOBS"] - local
     started: list[Job] = []
-    if free <= 0:
-        return started
-    heap = [(w.key(), w) for w in _waiting(active)]
+    heap = [(w.key(), w) for w in _waiting(active, remote_only=free <= 0)]
     heapq.heapify(heap)
     refreshed: set[int] = set()
-    while free > 0 and heap:
+
+    def can_start(job: Job) -> bool:
+        return free > 0 or job.runner in REMOTE_RUNNERS
+
+    while heap:
         _, waiting = heapq.heappop(heap)
         if waiting.limit is not None and waiting.active >= waiting.limit:
             continue
-        job = _start_one(waiting, refreshed)
+        job = _start_one(waiting, refreshed, can_start)
         if job is None:
             continue
         started.append(job)
         waiting.active += 1
-        free -= 1
+        if job.runner not in REMOTE_RUNNERS:
+            free -= 1
         if waiting.pipelines:
             heapq.heappush(heap, (waiting.key(), waiting))
     return started
 
 
-def _start_one(waiting: _Waiting, refreshed: set[int]) -> Job | None:
+def _start_one(waiting: _Waiting, refreshed: set[int], can_start) -> Job | None:
     """Start the next startable job of the tenant's oldest pipeline that has one."""
     while waiting.pipelines:
         pipeline = db.session.get(Pipeline, waiting.pipelines[0])
         # Read each pipeline once per pass; the pass's own changes keep the objects current.
-        now_started = scheduler.advance(pipeline, slots=1, refresh=pipeline.id not in refreshed)
+        now_started = scheduler.advance(pipeline, slots=1, refresh=pipeline.id not in refreshed,
+                                        can_start=can_start)
         refreshed.add(pipeline.id)
         if now_started:
             _hold_to_job_time(now_started[0])

@@ -9,6 +9,7 @@ time for the whole platform (``capacity.dispatch``), so two schedulers never cou
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -70,12 +71,19 @@ def _blocked(job: Job, jobs: dict[str, Job]) -> str | None:
     return None
 
 
-def advance(pipeline: Pipeline, *, slots: int | None = None, refresh: bool = True) -> list[Job]:
+def advance(
+    pipeline: Pipeline,
+    *,
+    slots: int | None = None,
+    refresh: bool = True,
+    can_start: Callable[[Job], bool] | None = None,
+) -> list[Job]:
     """Start what can start, skip what can never run, settle the pipeline when nothing is left.
 
-    ``slots`` is how many jobs may start (``capacity.dispatch`` decides it: the platform's cap and
-    the tenant's quota). ``refresh=False`` trusts the loaded rows (read already in this pass).
-    Returns the jobs started (made pending); each goes to its runner after the commit.
+    ``slots`` is how many jobs may start and ``can_start`` which (``capacity.dispatch`` decides:
+    the platform's cap and the tenant's quota). ``refresh=False`` trusts the loaded rows (read
+    already in this pass). Returns the jobs started (made pending); each goes to its runner after
+    the commit.
     """
     if pipeline.done:
         return []
@@ -102,6 +110,7 @@ def advance(pipeline: Pipeline, *, slots: int | None = None, refresh: bool = Tru
             elif (
                 verdict is None
                 and (slots is None or slots > 0)
+                and (can_start is None or can_start(job))
                 and transition(
                     job,
                     JobStatus.CREATED,
