@@ -51,7 +51,7 @@ def main():
 
     \b
     Start everything on one machine:   taiji up
-    Or each part on its own:           taiji web | taiji worker | taiji scheduler
+    Or each part on its own:           taiji web | taiji worker | taiji runner | taiji scheduler
     First administrator by hand:       taiji users create EMAIL --admin
 
     Settings come from TAIJI_* environment variables; `taiji settings` lists them.
@@ -133,10 +133,10 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 STOP_TIMEOUT = 20
 
 
-@main.command(short_help="Run web server, worker and scheduler together.")
+@main.command(short_help="Run web server, worker, runner and scheduler together.")
 @click.option("--no-migrate", is_flag=True, help="Do not apply pending migrations first.")
 def up(no_migrate):
-    """Run web server, worker and scheduler together; Ctrl-C stops all three.
+    """Run web server, worker, job runner and scheduler together; Ctrl-C stops all four.
 
     On first start this also creates the database and the first platform administrator,
     whose password is printed once (unless TAIJI_ADMIN_PASSWORD sets it).
@@ -151,8 +151,10 @@ def up(no_migrate):
 
         database.engine.dispose()
     exe = [sys.executable, "-m", "taiji.cli"]
+    # The platform's work and pipeline jobs in processes of their own: jobs never take the
+    # threads that deliver events and run transactions.
     commands = {"web": [*exe, "web", "--no-bootstrap"], "worker": [*exe, "worker"],
-                "scheduler": [*exe, "scheduler"]}
+                "runner": [*exe, "runner"], "scheduler": [*exe, "scheduler"]}
     requests = []
 
     def on_signal(signum, _frame):
@@ -229,18 +231,58 @@ def web(no_bootstrap, workers):
     os.execv(sys.executable, [sys.executable, "-m", *args, "taiji.wsgi:app"])  # noqa: S606
 
 
-@main.command(short_help="Run a background worker.")
+PLATFORM_QUEUE = "taiji"
+
+
+def _job_queue() -> str:
+    from taiji.modules.cicd.runners.builtin import QUEUE
+
+    return QUEUE
+
+
+@main.command(short_help="Run a background worker for the platform's own work.")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=4, show_default=True,
               help="Tasks run at once (threads).")
-@click.option("--queues", "-Q", default="taiji,cicd.builtin", show_default=True,
-              help="Queues to consume: `taiji` (events and platform work), `cicd.builtin` (pipeline jobs).")
+@click.option("--queues", "-Q", default=PLATFORM_QUEUE, show_default=True,
+              help="Queues to consume. Pipeline jobs are not among them: `taiji runner` runs those.")
 def worker(concurrency, queues):
-    """Run a background worker: event delivery and every other background task."""
+    """Run a background worker: event delivery, the transaction engine, notifications, mirrors and
+    every other task of the platform itself. Pipeline jobs run in `taiji runner`, a pool of its own,
+    so that long jobs never hold up the platform's work.
+    """
+    names = [name.strip() for name in queues.split(",") if name.strip()]
+    if _job_queue() in names:
+        raise click.UsageError(
+            f"Pipeline jobs (queue {_job_queue()}) run in `taiji runner`, not in a worker: jobs that "
+            "share a worker's threads hold up events, transactions and notifications while they run.")
     _metrics_env()
     app = get_app()
     celery = app.extensions["celery"]
     celery.worker_main(["worker", f"--loglevel={app.config['LOG_LEVEL']}", "--pool=threads",
-                        f"--concurrency={concurrency}", "-Q", queues,
+                        f"--concurrency={concurrency}", "-Q", ",".join(names), "-n", "worker@%h",
+                        "--without-gossip", "--without-mingle"])
+
+
+@main.command(short_help="Run pipeline jobs, in a pool of their own.")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=None,
+              help="Jobs run at once (threads; default: TAIJI_CICD_MAX_JOBS + 2).")
+def runner(concurrency):
+    """Run pipeline jobs: a process of its own, whose threads do nothing else, beside `taiji worker`.
+
+    How many jobs run at once on the whole platform is TAIJI_CICD_MAX_JOBS (the scheduler shares
+    them fairly between tenants); give the runners together more slots than that, so that a job
+    the scheduler starts never waits in the queue behind others.
+    """
+    _metrics_env()
+    app = get_app()
+    cap = app.config["CICD_MAX_JOBS"]
+    concurrency = concurrency or cap + 2
+    if concurrency < cap:
+        click.echo(f"Note: this runner runs {concurrency} jobs at once, TAIJI_CICD_MAX_JOBS is {cap}: unless "
+                   "other runners take the rest, started jobs wait in the queue in arrival order.", err=True)
+    celery = app.extensions["celery"]
+    celery.worker_main(["worker", f"--loglevel={app.config['LOG_LEVEL']}", "--pool=threads",
+                        f"--concurrency={concurrency}", "-Q", _job_queue(), "-n", "runner@%h",
                         "--without-gossip", "--without-mingle"])
 
 

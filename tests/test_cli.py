@@ -27,7 +27,8 @@ from tests.fakes.event_probe import records, wait_for
 
 TOKEN = re.compile(r"^tj_pat_[A-Za-z0-9_-]{40,}$")
 COMMANDS = [
-    ["up"], ["web"], ["worker"], ["scheduler"], ["db"], ["db", "upgrade"], ["users"], ["users", "create"],
+    ["up"], ["web"], ["worker"], ["runner"], ["scheduler"], ["db"], ["db", "upgrade"], ["users"],
+    ["users", "create"],
     ["tokens"], ["tokens", "create"], ["tenants"], ["tenants", "create"], ["settings"],
     ["clients"], ["clients", "create"], ["keys"], ["keys", "rotate"],
     ["pipelines"], ["pipelines", "list"], ["pipelines", "run"], ["pipelines", "cancel"],
@@ -54,7 +55,7 @@ def test_top_level_help_lists_every_command_with_a_whole_sentence():
     assert result.exit_code == 0
     listed = re.findall(r"^  (\w+)\s{2,}(.+)$", result.output.split("Commands:")[1], re.MULTILINE)
     assert [name for name, _ in listed] == [
-        "up", "web", "worker", "scheduler", "db", "users", "tokens", "tenants", "demo", "pipelines",
+        "up", "web", "worker", "runner", "scheduler", "db", "users", "tokens", "tenants", "demo", "pipelines",
         "settings", "clients", "keys"]
     for name, summary in listed:
         assert summary.endswith(".") and not summary.endswith("..."), f"{name}: {summary!r} is cut short"
@@ -167,6 +168,14 @@ def test_bad_input_is_a_clear_error_without_a_traceback(install, args, message):
     assert done.stdout == ""
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_worker_refuses_to_run_pipeline_jobs_among_the_platforms_work():
+    """Jobs in a worker's threads held up every tenant's events while they ran (issue 13)."""
+    result = CliRunner().invoke(main, ["worker", "-Q", "taiji,cicd.builtin"])
+    assert result.exit_code == 2
+    assert "Pipeline jobs (queue cicd.builtin) run in `taiji runner`, not in a worker" in result.output
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.live
@@ -296,7 +305,7 @@ def test_up_serves_delivers_events_and_stops_on_ctrl_c(tmp_path):
         assert code == 0, first.err.read_text()[-3000:]
         assert took < 30
         assert "Taiji stopped." in first.stdout()
-        assert len(first.children) == 3
+        assert len(first.children) == 4  # web, worker, runner, scheduler
         assert all(_gone(pid) for pid in first.children)
         assert _http(f"{base}/healthz")[0] is None
     finally:
@@ -306,7 +315,7 @@ def test_up_serves_delivers_events_and_stops_on_ctrl_c(tmp_path):
     try:
         second.wait_until(lambda: "Taiji is at" in second.stdout(), "the second start")
         assert "password" not in second.stdout()
-        # Ctrl-C while the three are still starting stops them all the same.
+        # Ctrl-C while the four are still starting stops them all the same.
         code, took = second.ctrl_c()
         assert code == 0
         assert took < 30

@@ -114,6 +114,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Comma-separated hosts or CIDR ranges a tenant's Jenkins controllers may be at although they "
             "are loopback, link-local or otherwise reserved (refused by default; public and private "
             "ranges are allowed)."),
+    Setting("TAIJI_CICD_MAX_JOBS", "8",
+            "Pipeline jobs running at once on the whole platform, all tenants together; free slots go "
+            "to the tenant with the fewest running. Keep it below the job slots of the `taiji runner` "
+            "processes (each has TAIJI_CICD_MAX_JOBS + 2 unless -c says otherwise)."),
 )
 
 # Variables Taiji *sets* for processes it starts — pipeline jobs (docs/pipeline-format.md), git
@@ -248,6 +252,7 @@ def load(overrides: dict | None = None) -> dict:
         "CICD_KILL_GRACE_SECONDS": _int("TAIJI_CICD_KILL_GRACE_SECONDS", "5"),
         "CICD_JENKINS_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_CICD_JENKINS_ALLOWED_HOSTS", "")
                                             .split(",") if p.strip()),
+        "CICD_MAX_JOBS": _int("TAIJI_CICD_MAX_JOBS", "8", minimum=1),
         "TX_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_TX_ALLOWED_HOSTS", "").split(",")
                                   if p.strip()),
         "VCS_MIRROR_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", "")

@@ -29,17 +29,19 @@ UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"
 
 
 class WorkerProcess:
-    """One `taiji worker` subprocess, in its own process group so that stopping it stops all."""
+    """One `taiji worker` subprocess (or ``command="runner"``: a `taiji runner`), in its own process
+    group so that stopping it stops all."""
 
-    def __init__(self, env: dict, log_path: Path):
+    def __init__(self, env: dict, log_path: Path, command: str = "worker"):
         self.env = env
         self.log_path = log_path
+        self.command = command
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "taiji.cli", "worker", "--concurrency", "4"],
+                [sys.executable, "-m", "taiji.cli", self.command, "--concurrency", "4"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
 

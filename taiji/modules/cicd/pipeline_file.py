@@ -87,6 +87,16 @@ def parse_duration(value) -> int | None:
     return total or None
 
 
+def format_duration(seconds: int) -> str:
+    """``5400`` -> ``"1h30m"``: a duration as people write it in the file."""
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
 def glob_regex(pattern: str) -> re.Pattern:
     """Git-style glob: ``*`` and ``?`` stay within one path segment, ``**`` crosses them."""
     out, i = [], 0
@@ -239,7 +249,7 @@ def _check_glob(pattern: str, line: int | None, what: str, errors: list, *, path
 
 
 def _semantic_errors(
-    data: dict, lines: _Lines, repository_exists: Callable[[str], bool] | None
+    data: dict, lines: _Lines, repository_exists: Callable[[str], bool] | None, max_timeout: int | None = None
 ) -> list[FileError]:
     errors: list[FileError] = []
     on = data.get("on") or {}
@@ -272,6 +282,15 @@ def _semantic_errors(
                         lines.of((*base, "timeout")),
                         f"job '{name}': timeout {job['timeout']!r} must be a duration "
                         "like 90s, 10m or 1h30m, at most 24h",
+                    )
+                )
+            elif max_timeout is not None and seconds > max_timeout:
+                errors.append(
+                    FileError(
+                        lines.of((*base, "timeout")),
+                        f"job '{name}': timeout {job['timeout']!r} is longer than this tenant's longest "
+                        f"job time, {format_duration(max_timeout)}: ask for at most that, or ask a "
+                        "platform administrator to raise the tenant's quota cicd.job_timeout_seconds",
                     )
                 )
         artifacts = job.get("artifacts") or {}
@@ -378,7 +397,9 @@ def _cycle_errors(jobs: dict, lines: _Lines) -> list[FileError]:
     return []
 
 
-def _normalise(data: dict) -> dict:
+def _normalise(data: dict, max_timeout: int | None = None) -> dict:
+    # A job that names no timeout gets the default, or the tenant's limit when that is shorter.
+    default_timeout = DEFAULT_TIMEOUT if max_timeout is None else min(DEFAULT_TIMEOUT, max_timeout)
     on = data.get("on")
     jobs = {}
     for position, (name, job) in enumerate(data["jobs"].items()):
@@ -391,7 +412,7 @@ def _normalise(data: dict) -> dict:
             "needs": list(job.get("needs") or []),
             "env": {k: _env_text(v) for k, v in (job.get("env") or {}).items()},
             "secrets": list(job.get("secrets") or []),
-            "timeout": parse_duration(job["timeout"]) if "timeout" in job else DEFAULT_TIMEOUT,
+            "timeout": parse_duration(job["timeout"]) if "timeout" in job else default_timeout,
             "when": job.get("when", "on_success"),
             "allow_failure": bool(job.get("allow_failure", False)),
             "runner": "jenkins" if "jenkins" in job else job.get("runner"),
@@ -427,8 +448,14 @@ def _env_text(value) -> str:
     return str(value)
 
 
-def parse(text: str | bytes, *, repository_exists: Callable[[str], bool] | None = None) -> ParseResult:
-    """Parse and check a `.taiji.yml`; ``repository_exists`` checks `publish` targets when given."""
+def parse(
+    text: str | bytes,
+    *,
+    repository_exists: Callable[[str], bool] | None = None,
+    max_timeout: int | None = None,
+) -> ParseResult:
+    """Parse and check a `.taiji.yml`; ``repository_exists`` checks `publish` targets when given,
+    ``max_timeout`` (seconds) is the tenant's longest job time."""
     if isinstance(text, bytes):
         if len(text) > MAX_FILE_SIZE:
             return ParseResult(
@@ -446,11 +473,11 @@ def parse(text: str | bytes, *, repository_exists: Callable[[str], bool] | None 
         return ParseResult(errors=exc.errors)
     errors = _schema_errors(data, lines)
     if not errors:
-        errors = _semantic_errors(data, lines, repository_exists)
+        errors = _semantic_errors(data, lines, repository_exists, max_timeout)
     if errors:
         errors.sort(key=lambda e: (e.line or 0, e.message))
         return ParseResult(errors=errors)
-    return ParseResult(config=_normalise(data))
+    return ParseResult(config=_normalise(data, max_timeout))
 
 
 def push_matches(config: dict, ref: str) -> bool:

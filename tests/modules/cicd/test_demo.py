@@ -1,8 +1,9 @@
-"""`taiji demo` end to end: a served Taiji, a real `taiji worker`, the real git client pushing the
+"""`taiji demo` end to end: a served Taiji, a real `taiji worker` and `taiji runner`, the real git
+client pushing the
 example product, its pipelines running the examples' own tests, and pip installing the
 published wheels from the package index into a fresh virtualenv.
 
-The ``stack`` fixture (server + worker on a committed sibling database) is reused by the
+The ``stack`` fixture (server, worker and runner on a committed sibling database) is reused by the
 browser test in tests/e2e/test_pipelines.py.
 """
 
@@ -32,23 +33,29 @@ class Stack:
     app: object
     worker: WorkerProcess
     tmp: Path
+    runner: WorkerProcess | None = None
 
     def wait_for(self, check, timeout: float, what: str, interval: float = 0.3):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.worker.assert_alive()
+            if self.runner is not None:
+                self.runner.assert_alive()
             with self.app.app_context():
                 value = check()
                 db.session.remove()
             if value:
                 return value
             time.sleep(interval)
-        raise AssertionError(f"timed out waiting for {what}\n--- worker log ---\n{self.worker.log_tail()}")
+        runner = self.runner.log_tail() if self.runner is not None else ""
+        raise AssertionError(f"timed out waiting for {what}\n--- worker log ---\n{self.worker.log_tail()}"
+                             f"\n--- runner log ---\n{runner}")
 
 
 @pytest.fixture(scope="module")
 def stack(app, tmp_path_factory):
-    """Taiji served on a free port and one `taiji worker`, sharing a committed database and a broker
+    """Taiji served on a free port, a `taiji worker` and a `taiji runner`, sharing a committed database
+    and a broker
     (``TAIJI_TEST_BROKER_URL`` when set, else the embedded filesystem broker)."""
     from flask_migrate import upgrade
     from werkzeug.serving import make_server
@@ -84,9 +91,12 @@ def stack(app, tmp_path_factory):
     })
     worker = WorkerProcess(env, tmp / "worker.log")
     worker.start()
+    runner = WorkerProcess(env, tmp / "runner.log", command="runner")
+    runner.start()
     try:
-        yield Stack(url=url, app=served, worker=worker, tmp=tmp)
+        yield Stack(url=url, app=served, worker=worker, tmp=tmp, runner=runner)
     finally:
+        runner.stop()
         worker.stop()
         server.shutdown()
         thread.join(timeout=10)

@@ -1,6 +1,6 @@
-"""End to end with real `taiji worker` processes and the real broker (TAIJI_TEST_BROKER_URL, else the
-embedded filesystem one): a push event starts a pipeline that a worker runs; a worker killed
-mid-job loses the job to another worker, which finishes it."""
+"""End to end with real `taiji worker` and `taiji runner` processes and the real broker
+(TAIJI_TEST_BROKER_URL, else the embedded filesystem one): a push event starts a pipeline that a
+runner runs; a runner killed mid-job loses the job to another, which finishes it."""
 
 from __future__ import annotations
 
@@ -16,33 +16,11 @@ import pytest
 from taiji.platform.tasks import init_celery
 from tests.conftest import ROOT, app_overrides, sibling_database
 from tests.modules.cicd.conftest import CI, FAST, make_hosted
+from tests.modules.cicd.live import Worker, live_env
+
+__all__ = ["Worker"]  # the mirror's live test starts its workers with this class too
 
 pytestmark = pytest.mark.live
-
-
-class Worker:
-    def __init__(self, env: dict, log_path):
-        self.env, self.log_path, self.proc = env, log_path, None
-
-    def start(self):
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "taiji.cli", "worker", "--concurrency", "4"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            self.proc.wait(timeout=20)
-
-    def tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
 
 
 @pytest.fixture(scope="module")
@@ -67,19 +45,7 @@ def live(app, tmp_path_factory):
         ci = CI(live_app, tenant.slug, owner.email)
         db.session.commit()
         db.session.remove()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAIJI_", "PROMETHEUS_"))}
-    env.update(
-        {
-            "TAIJI_DATABASE_URL": database_url,
-            "TAIJI_BROKER_URL": broker_url,
-            "TAIJI_DATA_DIR": str(data_dir),
-            "TAIJI_SECRET_KEY": "test-secret-key",
-            "PYTHONPATH": str(ROOT),
-            "TAIJI_CICD_HEARTBEAT_SECONDS": "1",
-            "TAIJI_CICD_KILL_GRACE_SECONDS": "1",
-            "TAIJI_CICD_RUNNER_LOST_SECONDS": "4",
-        }
-    )
+    env = live_env(database_url, broker_url, data_dir)
     workers: list[Worker] = []
 
     def worker(name: str) -> Worker:

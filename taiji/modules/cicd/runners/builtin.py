@@ -27,6 +27,7 @@ from ..services import scheduler
 from ..services.artifacts import store_artifact
 from ..services.logs import append_log
 from ..services.secrets import secret_values
+from . import leftovers
 from .base import Runner, register_runner
 from .process import LineLimits, LogWriter, retrying, run_line
 from .workspace import WorkspaceError, checkout, find_files, junit_summary, make_venv
@@ -105,27 +106,53 @@ def job_environment(job: Job, workspace: Path, secrets: dict[str, str], venv: Pa
 
 
 def _beat(job: Job, attempt: int):
-    """Heartbeat: stamp the row; report "canceled" or "runner_lost" when the job is no longer ours."""
+    """Heartbeat: stamp the row; report "canceled" or "runner_lost" when the job is no longer ours.
+
+    The reaper hands a job whose heartbeat is older than TAIJI_CICD_RUNNER_LOST_SECONDS to another
+    attempt. A runner that cannot record its heartbeat (the database out of its reach) must not
+    let its attempt run into that retry: after half that time without a recorded beat it reports
+    "runner_lost" itself, and the line's processes are killed well before the retry may start.
+    """
+    lease = current_app.config["CICD_RUNNER_LOST_SECONDS"]
+    give_up = lease / 2
+    last_recorded = [time.monotonic()]
+    # A plain id: reading the ORM object's after a commit reloads it, which fails with the database.
+    job_id = job.id
 
     def stamp() -> int:
         db.session.commit()
         updated = db.session.execute(
             sa.update(Job)
-            .where(Job.id == job.id, Job.attempt == attempt, Job.status == JobStatus.RUNNING.value)
+            .where(Job.id == job_id, Job.attempt == attempt, Job.status == JobStatus.RUNNING.value)
             .values(heartbeat_at=utcnow())
             .execution_options(synchronize_session=False)
         ).rowcount
         db.session.commit()
         return updated
 
-    def beat() -> str | None:
-        if retrying(stamp):
-            return None
-        row = db.session.execute(sa.select(Job.status, Job.attempt).where(Job.id == job.id)).one_or_none()
+    def owner() -> str:
+        row = db.session.execute(sa.select(Job.status, Job.attempt).where(Job.id == job_id)).one_or_none()
         db.session.commit()
         if row is None or row.attempt != attempt:
             return "runner_lost"
         return "canceled"
+
+    def beat() -> str | None:
+        started = time.monotonic()
+        try:
+            if stamp():
+                last_recorded[0] = started
+                return None
+            return owner()
+        except sa.exc.DBAPIError:
+            # One failed beat is nothing (the next comes soon); only a silence that would let the
+            # reaper start another attempt stops this one.
+            db.session.rollback()
+            if time.monotonic() - last_recorded[0] >= give_up:
+                log.warning("no heartbeat recorded for %.0fs: stopping the job", give_up,
+                            extra={"job": job_id})
+                return "runner_lost"
+            return None
 
     return beat
 
@@ -351,6 +378,8 @@ def reap(now: dt.datetime | None = None) -> list[int]:
     reaped = []
     for job in stale:
         lost_worker, attempt = job.worker, job.attempt
+        if not leftovers.stop_lost_attempt(job, attempt):
+            continue  # something of the lost attempt still runs here: no retry beside it
         if attempt < 2:
             if not scheduler.transition(
                 job,

@@ -109,6 +109,7 @@ def retry_job(tenant, job_id: int, *, actor=None) -> Job:
     if not job.done:
         raise Conflict(f"Job '{job.name}' is {job.status}; only a finished job can be retried.")
     pipeline = job.pipeline
+    scheduler.lock()  # before the rows it changes: a scheduling pass may be settling this pipeline
     _reset(job, actor)
     # The jobs skipped because this one failed get their chance again.
     for other in pipeline.jobs:
@@ -181,6 +182,7 @@ def play_job(tenant, job_id: int, *, actor=None) -> Job:
     job = get_job(tenant, job_id)
     if job.status != JobStatus.MANUAL:
         raise Conflict(f"Job '{job.name}' is {job.status}; only a job waiting in 'manual' can be played.")
+    scheduler.lock()  # before the rows it changes: a scheduling pass may be settling this pipeline
     scheduler.transition(
         job,
         JobStatus.MANUAL,

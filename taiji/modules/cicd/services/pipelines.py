@@ -14,6 +14,7 @@ from taiji.platform.errors import Invalid, NotFound, field_error
 from .. import pipeline_file
 from ..models import Job, JobStatus, Pipeline, PipelineStatus, Trigger
 from . import runner_settings, scheduler
+from .capacity import job_time_limit
 
 ZERO_SHA = "0" * 40
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
@@ -136,7 +137,9 @@ def create_pipeline(
         if text is None:
             error = f"{pipeline_file.FILE_NAME}: no such file at {sha[:12]}"
         else:
-            result = pipeline_file.parse(text, repository_exists=publish_exists(tenant))
+            result = pipeline_file.parse(
+                text, repository_exists=publish_exists(tenant), max_timeout=job_time_limit(tenant)
+            )
             config, error = (result.config, None) if result.ok else (None, result.message)
     pipeline = Pipeline(
         tenant_id=tenant.id,
@@ -257,7 +260,9 @@ def on_push(tenant, payload: dict) -> Pipeline | None:
     text = vcs.read_file(repo, after, pipeline_file.FILE_NAME)
     if text is None:
         return None
-    result = pipeline_file.parse(text, repository_exists=publish_exists(tenant))
+    result = pipeline_file.parse(
+        text, repository_exists=publish_exists(tenant), max_timeout=job_time_limit(tenant)
+    )
     if result.ok:
         from . import schedules
 

@@ -2,21 +2,21 @@
 
 Every state change of a job goes through a compare-and-set UPDATE (``WHERE status = <expected>``):
 two workers that finish jobs of one pipeline at once cannot both start the same next job.
-On PostgreSQL the tenant's row is also locked (``FOR UPDATE``) while jobs are started, so the
-concurrency quota is not overrun by two schedulers counting at the same moment.
+Which jobs start, within the platform's cap and the tenants' quotas, is decided by one pass at a
+time for the whole platform (``capacity.dispatch``), so two schedulers never count the same slot.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.attributes import set_committed_value
 
 from taiji.platform import events, quotas
-from taiji.platform.db import after_commit, db, is_postgres, utcnow
-from taiji.platform.tenancy import Tenant
+from taiji.platform.db import after_commit, db, utcnow
 
 from ..models import JOB_ACTIVE, JOB_DONE, FailureReason, Job, JobStatus, Pipeline, PipelineStatus
 
@@ -57,14 +57,6 @@ def transition(job: Job, expected, **values) -> bool:
     return True
 
 
-def _lock_tenant(tenant_id: int) -> None:
-    if is_postgres():
-        # FOR NO KEY UPDATE: plain FOR UPDATE would also wait for every transaction that inserted a
-        # row pointing at the tenant (their foreign-key checks hold KEY SHARE until commit), and two
-        # of those locking in turn deadlock.
-        db.session.execute(sa.select(Tenant.id).where(Tenant.id == tenant_id).with_for_update(key_share=True))
-
-
 def _blocked(job: Job, jobs: dict[str, Job]) -> str | None:
     """None when the job may start; "wait" while a need is unfinished; "skip" when one failed."""
     for name in job.needs:
@@ -79,18 +71,28 @@ def _blocked(job: Job, jobs: dict[str, Job]) -> str | None:
     return None
 
 
-def advance(pipeline: Pipeline, *, slots: int | None = None) -> list[Job]:
+def advance(
+    pipeline: Pipeline,
+    *,
+    slots: int | None = None,
+    refresh: bool = True,
+    can_start: Callable[[Job], bool] | None = None,
+) -> list[Job]:
     """Start what can start, skip what can never run, settle the pipeline when nothing is left.
 
-    ``slots`` is how many jobs the tenant may still start (the quota minus active jobs).
-    Returns the jobs started (made pending); each goes to its runner after the commit.
+    ``slots`` is how many jobs may start and ``can_start`` which (``capacity.dispatch`` decides:
+    the platform's cap and the tenant's quota). ``refresh=False`` trusts the loaded rows (read
+    already in this pass). Returns the jobs started (made pending); each goes to its runner after
+    the commit.
     """
     if pipeline.done:
         return []
-    db.session.refresh(pipeline)
+    if refresh:
+        db.session.refresh(pipeline)
     jobs = {job.name: job for job in pipeline.jobs}
-    for job in jobs.values():
-        db.session.refresh(job)
+    if refresh:
+        for job in jobs.values():
+            db.session.refresh(job)
     started: list[Job] = []
     changed = True
     while changed:
@@ -108,6 +110,7 @@ def advance(pipeline: Pipeline, *, slots: int | None = None) -> list[Job]:
             elif (
                 verdict is None
                 and (slots is None or slots > 0)
+                and (can_start is None or can_start(job))
                 and transition(
                     job,
                     JobStatus.CREATED,
@@ -223,33 +226,19 @@ def mark_started(pipeline: Pipeline) -> None:
 
 
 def advance_tenant(tenant_id: int, first: Pipeline | None = None) -> list[Job]:
-    """Advance ``first`` and then every other open pipeline of the tenant, oldest first, within the
-    tenant's concurrency quota (jobs held back by the quota start when a slot frees up)."""
-    _lock_tenant(tenant_id)
-    tenant = db.session.get(Tenant, tenant_id)
-    limit = quotas.limit_of(tenant, QUOTA)
-    slots = None if limit is None else max(0, limit - _count_active(tenant))
-    started: list[Job] = []
-    pipelines = list(
-        db.session.execute(
-            sa.select(Pipeline)
-            .where(
-                Pipeline.tenant_id == tenant_id,
-                Pipeline.status.in_(
-                    [PipelineStatus.CREATED.value, PipelineStatus.PENDING.value, PipelineStatus.RUNNING.value]
-                ),
-            )
-            .order_by(Pipeline.id)
-        ).scalars()
-    )
-    if first is not None:
-        pipelines = [first] + [p for p in pipelines if p.id != first.id]
-    for pipeline in pipelines:
-        now_started = advance(pipeline, slots=slots)
-        started += now_started
-        if slots is not None:
-            slots -= len(now_started)
-    return started
+    """Something changed in the tenant's pipelines (``first``, when given): settle it, then start
+    what may start on the whole platform, fairly (``capacity.dispatch``). ``tenant_id`` is kept
+    for callers; a slot that frees up goes to whichever tenant's turn it is."""
+    from .capacity import dispatch
+
+    return dispatch(first)
+
+
+def lock() -> None:
+    """Take the platform's scheduler lock before changing job rows (see ``capacity.lock``)."""
+    from .capacity import lock as take
+
+    take()
 
 
 def finish_job(
@@ -271,6 +260,7 @@ def finish_job(
     }
     if junit is not None:
         values["junit"] = junit
+    lock()
     stmt = sa.update(Job).where(Job.id == job.id, Job.status == JobStatus.RUNNING.value)
     if attempt is not None:
         stmt = stmt.where(Job.attempt == attempt)
@@ -306,6 +296,7 @@ def publish_job_finished(job: Job) -> None:
 def cancel_jobs(jobs: list[Job]) -> list[Job]:
     """Cancel what has not finished; running ones are killed by their runner's heartbeat loop."""
     canceled = []
+    lock()
     for job in jobs:
         if job.status in JOB_DONE:
             continue
