@@ -29,6 +29,8 @@ MAX_FILE_SIZE = 256 * 1024
 # A real pipeline file is a few levels deep and has hundreds of values; these bounds are far
 # above that and far below what would hurt a worker (safeyaml refuses aliases besides).
 YAML_LIMITS = safeyaml.Limits(max_bytes=MAX_FILE_SIZE, max_depth=32, max_nodes=20_000)
+# Runners a job may name (`runner:`); whether the platform allows one is asked of ``runner_check``.
+KNOWN_RUNNERS = ("sandbox", "docker", "host")
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
 
 
@@ -236,10 +238,31 @@ def _check_glob(pattern: str, line: int | None, what: str, errors: list, *, path
         )
 
 
+def _runner_errors(
+    runner, path: tuple, what: str, lines: _Lines, runner_check: Callable[[str], str | None] | None
+) -> list[FileError]:
+    if runner is None:
+        return []
+    if runner not in KNOWN_RUNNERS:
+        return [
+            FileError(
+                lines.of(path),
+                f"{what}: runner '{runner}' is not available (use one of: {', '.join(KNOWN_RUNNERS)})",
+            )
+        ]
+    refusal = runner_check(runner) if runner_check else None
+    return [FileError(lines.of(path), f"{what}: {refusal}")] if refusal else []
+
+
 def _semantic_errors(
-    data: dict, lines: _Lines, repository_exists: Callable[[str], bool] | None
+    data: dict,
+    lines: _Lines,
+    repository_exists: Callable[[str], bool] | None,
+    runner_check: Callable[[str], str | None] | None = None,
 ) -> list[FileError]:
     errors: list[FileError] = []
+    default = data.get("default") or {}
+    errors += _runner_errors(default.get("runner"), ("default", "runner"), "default", lines, runner_check)
     on = data.get("on") or {}
     for kind in ("branches", "tags"):
         for index, pattern in enumerate((on.get("push") or {}).get(kind) or []):
@@ -302,13 +325,7 @@ def _semantic_errors(
                 (*base, "reports", "junit") if isinstance(junit, str) else (*base, "reports", "junit", index)
             )
             _check_glob(pattern, lines.of(path), f"job '{name}' reports.junit", errors, path_like=True)
-        if job.get("runner", "builtin") != "builtin":
-            errors.append(
-                FileError(
-                    lines.of((*base, "runner")),
-                    f"job '{name}': runner '{job['runner']}' is not available (only builtin)",
-                )
-            )
+        errors += _runner_errors(job.get("runner"), (*base, "runner"), f"job '{name}'", lines, runner_check)
     errors.extend(_cycle_errors(jobs, lines))
     return errors
 
@@ -347,6 +364,7 @@ def _cycle_errors(jobs: dict, lines: _Lines) -> list[FileError]:
 
 def _normalise(data: dict) -> dict:
     on = data.get("on")
+    default = data.get("default") or {}
     jobs = {}
     for position, (name, job) in enumerate(data["jobs"].items()):
         script = job["script"]
@@ -369,6 +387,9 @@ def _normalise(data: dict) -> dict:
                 else DEFAULT_EXPIRE,
                 "publish": (artifacts.get("publish") or {}).get("repository"),
             },
+            # None: the platform decides (TAIJI_CICD_RUNNER, TAIJI_CICD_DEFAULT_IMAGE).
+            "runner": job.get("runner") or default.get("runner"),
+            "image": job.get("image") or default.get("image"),
         }
     return {
         # No `on:` at all: every branch push runs (the friendliest default for a first file).
@@ -392,8 +413,14 @@ def _env_text(value) -> str:
     return str(value)
 
 
-def parse(text: str | bytes, *, repository_exists: Callable[[str], bool] | None = None) -> ParseResult:
-    """Parse and check a `.taiji.yml`; ``repository_exists`` checks `publish` targets when given."""
+def parse(
+    text: str | bytes,
+    *,
+    repository_exists: Callable[[str], bool] | None = None,
+    runner_check: Callable[[str], str | None] | None = None,
+) -> ParseResult:
+    """Parse and check a `.taiji.yml`; ``repository_exists`` checks `publish` targets when given,
+    ``runner_check`` says why a runner a job names is refused on this platform (or None)."""
     if isinstance(text, bytes):
         if len(text) > MAX_FILE_SIZE:
             return ParseResult(
@@ -411,7 +438,7 @@ def parse(text: str | bytes, *, repository_exists: Callable[[str], bool] | None 
         return ParseResult(errors=exc.errors)
     errors = _schema_errors(data, lines)
     if not errors:
-        errors = _semantic_errors(data, lines, repository_exists)
+        errors = _semantic_errors(data, lines, repository_exists, runner_check)
     if errors:
         errors.sort(key=lambda e: (e.line or 0, e.message))
         return ParseResult(errors=errors)
