@@ -118,6 +118,20 @@ SETTINGS: tuple[Setting, ...] = (
             "Pipeline jobs running at once on the whole platform, all tenants together; free slots go "
             "to the tenant with the fewest running. Keep it below the job slots of the `taiji runner` "
             "processes (each has TAIJI_CICD_MAX_JOBS + 2 unless -c says otherwise)."),
+    Setting("TAIJI_CICD_RUNNER", "auto",
+            "Where jobs run unless their file says otherwise: auto (docker when TAIJI_DOCKER_HOST is set, "
+            "else sandbox), sandbox, docker, or host (NOT isolated: single-user installs only; only this "
+            "setting enables it). See docs/runners.md."),
+    Setting("TAIJI_CICD_DISK_MB", "2048",
+            "Disk a job may use for its checkout, Python environment, temporary files and artifacts, MiB; "
+            "a job over it fails with disk_limit (0: none)."),
+    Setting("TAIJI_CICD_SANDBOX_UID", "64000",
+            "Unprivileged host user id the sandbox's jobs run as when the worker runs as root (its group "
+            "id is the same number); ignored otherwise (jobs then run as the worker's user, in a user "
+            "namespace)."),
+    Setting("TAIJI_CICD_SANDBOX_BLOCKED_NETWORKS", "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10",
+            "Comma-separated CIDR ranges sandboxed jobs cannot reach, besides the host itself, link-local "
+            "addresses and the database and broker (always refused). Empty to allow private networks."),
 )
 
 # Variables Taiji *sets* for processes it starts — pipeline jobs (docs/pipeline-format.md), git
@@ -253,6 +267,14 @@ def load(overrides: dict | None = None) -> dict:
         "CICD_JENKINS_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_CICD_JENKINS_ALLOWED_HOSTS", "")
                                             .split(",") if p.strip()),
         "CICD_MAX_JOBS": _int("TAIJI_CICD_MAX_JOBS", "8", minimum=1),
+        "CICD_RUNNER": _choice("TAIJI_CICD_RUNNER", "auto", ("auto", "sandbox", "docker", "host")),
+        "CICD_DISK_MB": _int("TAIJI_CICD_DISK_MB", "2048"),
+        "CICD_SANDBOX_UID": _int("TAIJI_CICD_SANDBOX_UID", "64000", minimum=1),
+        "CICD_SANDBOX_BLOCKED_NETWORKS": tuple(
+            # Unlike most settings, set-but-empty means "none", not the default.
+            p.strip() for p in os.environ.get("TAIJI_CICD_SANDBOX_BLOCKED_NETWORKS",
+                                              "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10").split(",")
+            if p.strip()),
         "TX_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_TX_ALLOWED_HOSTS", "").split(",")
                                   if p.strip()),
         "VCS_MIRROR_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", "")

@@ -26,11 +26,14 @@ DEFAULT_TIMEOUT = 30 * 60
 MAX_TIMEOUT = 24 * 3600
 DEFAULT_EXPIRE = 30 * 24 * 3600
 MAX_FILE_SIZE = 256 * 1024
-# What `runner:` may name (None in the parsed file: the repository's default runner).
-RUNNERS = ("builtin", "jenkins")
 # A real pipeline file is a few levels deep and has hundreds of values; these bounds are far
 # above that and far below what would hurt a worker (safeyaml refuses aliases besides).
 YAML_LIMITS = safeyaml.Limits(max_bytes=MAX_FILE_SIZE, max_depth=32, max_nodes=20_000)
+# Runners a job may name (`runner:`; None in the parsed file: the repository's default runner, else
+# the platform's); whether the platform allows one is asked of ``runner_check``.
+KNOWN_RUNNERS = ("sandbox", "docker", "host", "jenkins")
+# What files said before runners could be chosen (the only value then): the platform's default.
+LEGACY_DEFAULT = "builtin"
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
 
 
@@ -248,10 +251,32 @@ def _check_glob(pattern: str, line: int | None, what: str, errors: list, *, path
         )
 
 
+def _runner_errors(
+    runner, path: tuple, what: str, lines: _Lines, runner_check: Callable[[str], str | None] | None
+) -> list[FileError]:
+    if runner is None or runner == LEGACY_DEFAULT:
+        return []
+    if runner not in KNOWN_RUNNERS:
+        return [
+            FileError(
+                lines.of(path),
+                f"{what}: runner '{runner}' is not available (use one of: {', '.join(KNOWN_RUNNERS)})",
+            )
+        ]
+    refusal = runner_check(runner) if runner_check else None
+    return [FileError(lines.of(path), f"{what}: {refusal}")] if refusal else []
+
+
 def _semantic_errors(
-    data: dict, lines: _Lines, repository_exists: Callable[[str], bool] | None, max_timeout: int | None = None
+    data: dict,
+    lines: _Lines,
+    repository_exists: Callable[[str], bool] | None,
+    runner_check: Callable[[str], str | None] | None = None,
+    max_timeout: int | None = None,
 ) -> list[FileError]:
     errors: list[FileError] = []
+    default = data.get("default") or {}
+    errors += _runner_errors(default.get("runner"), ("default", "runner"), "default", lines, runner_check)
     on = data.get("on") or {}
     for kind in ("branches", "tags"):
         for index, pattern in enumerate((on.get("push") or {}).get(kind) or []):
@@ -323,13 +348,7 @@ def _semantic_errors(
                 (*base, "reports", "junit") if isinstance(junit, str) else (*base, "reports", "junit", index)
             )
             _check_glob(pattern, lines.of(path), f"job '{name}' reports.junit", errors, path_like=True)
-        if job.get("runner", "builtin") not in RUNNERS:
-            errors.append(
-                FileError(
-                    lines.of((*base, "runner")),
-                    f"job '{name}': runner '{job['runner']}' is not available ({', '.join(RUNNERS)})",
-                )
-            )
+        errors += _runner_errors(job.get("runner"), (*base, "runner"), f"job '{name}'", lines, runner_check)
         errors.extend(_jenkins_errors(name, job, lines))
     errors.extend(_cycle_errors(jobs, lines))
     return errors
@@ -401,6 +420,7 @@ def _normalise(data: dict, max_timeout: int | None = None) -> dict:
     # A job that names no timeout gets the default, or the tenant's limit when that is shorter.
     default_timeout = DEFAULT_TIMEOUT if max_timeout is None else min(DEFAULT_TIMEOUT, max_timeout)
     on = data.get("on")
+    default = data.get("default") or {}
     jobs = {}
     for position, (name, job) in enumerate(data["jobs"].items()):
         script = job.get("script", [])
@@ -415,7 +435,6 @@ def _normalise(data: dict, max_timeout: int | None = None) -> dict:
             "timeout": parse_duration(job["timeout"]) if "timeout" in job else default_timeout,
             "when": job.get("when", "on_success"),
             "allow_failure": bool(job.get("allow_failure", False)),
-            "runner": "jenkins" if "jenkins" in job else job.get("runner"),
             "jenkins": _jenkins_spec(job),
             "junit": [junit] if isinstance(junit, str) else list(junit or []),
             "artifacts": {
@@ -425,6 +444,10 @@ def _normalise(data: dict, max_timeout: int | None = None) -> dict:
                 else DEFAULT_EXPIRE,
                 "publish": (artifacts.get("publish") or {}).get("repository"),
             },
+            # None: the repository's default runner, else the platform's (TAIJI_CICD_RUNNER);
+            # the image: TAIJI_CICD_DEFAULT_IMAGE when none is named.
+            "runner": "jenkins" if "jenkins" in job else _runner(job.get("runner") or default.get("runner")),
+            "image": job.get("image") or default.get("image"),
         }
     return {
         # No `on:` at all: every branch push runs (the friendliest default for a first file).
@@ -442,6 +465,10 @@ def _normalise(data: dict, max_timeout: int | None = None) -> dict:
     }
 
 
+def _runner(name: str | None) -> str | None:
+    return None if name == LEGACY_DEFAULT else name
+
+
 def _env_text(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -452,9 +479,11 @@ def parse(
     text: str | bytes,
     *,
     repository_exists: Callable[[str], bool] | None = None,
+    runner_check: Callable[[str], str | None] | None = None,
     max_timeout: int | None = None,
 ) -> ParseResult:
     """Parse and check a `.taiji.yml`; ``repository_exists`` checks `publish` targets when given,
+    ``runner_check`` says why a runner a job names is refused on this platform (or None),
     ``max_timeout`` (seconds) is the tenant's longest job time."""
     if isinstance(text, bytes):
         if len(text) > MAX_FILE_SIZE:
@@ -473,7 +502,7 @@ def parse(
         return ParseResult(errors=exc.errors)
     errors = _schema_errors(data, lines)
     if not errors:
-        errors = _semantic_errors(data, lines, repository_exists, max_timeout)
+        errors = _semantic_errors(data, lines, repository_exists, runner_check, max_timeout)
     if errors:
         errors.sort(key=lambda e: (e.line or 0, e.message))
         return ParseResult(errors=errors)

@@ -57,13 +57,20 @@ class JobOut(Schema):
     failure_reason = fields.String(
         allow_none=True,
         metadata={
-            "description": "timeout | exit_status | runner_lost | canceled | output_limit | system "
-            "| unstable (Jenkins)"
+            "description": "timeout | exit_status | runner_lost | canceled | output_limit | disk_limit "
+            "| system | unstable (Jenkins)"
         },
     )
     exit_code = fields.Integer(allow_none=True)
     attempt = fields.Integer()
-    runner = fields.String()
+    runner = fields.String(metadata={"description": "Where the job runs: sandbox | docker | host"})
+    isolated = fields.Function(
+        lambda job: job.runner != "host",
+        metadata={"description": "False on the host runner: the job ran unisolated, as the worker's user"},
+    )
+    image = fields.Function(
+        lambda job: job.spec.get("image"), metadata={"description": "`image:` of the file (docker runner)"}
+    )
     worker = fields.String(allow_none=True)
     queued_at = fields.DateTime(allow_none=True)
     started_at = fields.DateTime(allow_none=True)

@@ -1,17 +1,16 @@
 """The built-in runner: Celery workers consuming the ``cicd.builtin`` queue run the jobs themselves.
 
-A job runs in ``TAIJI_DATA_DIR/cicd/workspaces/<job>-<attempt>``, each script line as its own
-process group with the job's environment only (never the worker's: no TAIJI_SECRET_KEY, no
-database URL). The loop around a line writes the log, enforces the limits and heartbeats; a
-canceled job is noticed there, from whichever process canceled it.
+This is the job lifecycle, one piece of code for every executor (executor.py): claim the job,
+check it out in ``TAIJI_DATA_DIR/cicd/workspaces/<job>-<attempt>/workspace``, run each script line
+through the executor with the job's environment only (never the worker's: no TAIJI_SECRET_KEY, no
+database URL), write the log, enforce the limits and heartbeat (a canceled job is noticed there,
+from whichever process canceled it), collect artifacts and reports, finish.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -24,13 +23,14 @@ from taiji.platform.tenancy import Tenant
 
 from ..models import FailureReason, Job, JobStatus
 from ..services import scheduler
-from ..services.artifacts import store_artifact
-from ..services.logs import append_log
 from ..services.secrets import secret_values
-from . import leftovers
-from .base import Runner, register_runner
+from .base import BUILTIN_KINDS, Runner, default_runner, register_runner
+from .collect import collect
+from .disk import JobDisk
+from .executor import ExecLimits, Executor, ExecutorError, JobContext, executor_class, make_executor
 from .process import LineLimits, LogWriter, retrying, run_line
-from .workspace import WorkspaceError, checkout, find_files, junit_summary, make_venv
+from .reaper import reap  # noqa: F401 - `builtin.reap` is the name the task and tests use
+from .workspace import WorkspaceError, checkout, junit_summary
 
 log = logging.getLogger("taiji.cicd.runner")
 
@@ -48,7 +48,10 @@ class BuiltinRunner(Runner):
         run_job.apply_async((job_id, attempt), queue=self.queue)
 
 
-register_runner(BuiltinRunner())
+_builtin = BuiltinRunner()
+register_runner(_builtin)
+for _kind in BUILTIN_KINDS:
+    register_runner(_builtin, name=_kind)
 
 
 def worker_name() -> str:
@@ -59,19 +62,61 @@ def workspaces_root() -> Path:
     return Path(current_app.config["DATA_DIR"]) / "cicd" / "workspaces"
 
 
-def job_environment(job: Job, workspace: Path, secrets: dict[str, str], venv: Path | None) -> dict[str, str]:
-    """The job's whole environment: built from scratch, nothing inherited from the worker."""
+def executor_kind(job: Job) -> str:
+    """The executor that runs ``job``'s lines: its runner, decided when the pipeline was made
+    (jobs made before runners were chosen say ``builtin``: the platform's default now)."""
+    if job.runner in BUILTIN_KINDS:
+        return job.runner
+    return default_runner(current_app.config)
+
+
+def _no_executor(kind: str) -> str | None:
+    if executor_class(kind) is not None:
+        return None
+    if kind == "docker":
+        return (
+            "runner 'docker': no Docker engine is configured on this platform "
+            "(an administrator sets TAIJI_DOCKER_HOST)"
+        )
+    return f"runner '{kind}' is not available on this platform"
+
+
+def job_context(job: Job, attempt: int, tenant_slug: str, disk: JobDisk) -> JobContext:
+    config = current_app.config
+    root = disk.root
+    return JobContext(
+        job_id=job.id,
+        attempt=attempt,
+        tenant_id=job.tenant_id,
+        tenant=tenant_slug,
+        name=job.name,
+        spec=dict(job.spec),
+        root=root,
+        workspace=root / "workspace",
+        limits=ExecLimits(
+            cpu_seconds=config["CICD_CPU_SECONDS"],
+            memory_bytes=config["CICD_MEMORY_MB"] * 1024 * 1024,
+            disk_bytes=disk.limit,
+            file_bytes=0 if disk.enforced_by_kernel else disk.limit,
+        ),
+        config=config,
+        image=job.spec.get("image"),
+    )
+
+
+def job_environment(job: Job, workspace: str, secrets: dict[str, str]) -> dict[str, str]:
+    """The job's whole environment: built from scratch, nothing inherited from the worker (the
+    executor adds HOME, TMPDIR and its Python environment). ``workspace``: as the job sees it."""
     config = current_app.config
     pipeline = job.pipeline
     tenant_slug = db.session.execute(sa.select(Tenant.slug).where(Tenant.id == job.tenant_id)).scalar_one()
     path = config["CICD_JOB_PATH"]
     env = {
         "PATH": path,
-        "HOME": str(workspace),
+        "HOME": workspace,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "TERM": "xterm",
-        "TMPDIR": str(workspace / ".tmp"),
     }
     env.update(job.spec.get("env") or {})
     env.update(pipeline.variables or {})
@@ -92,16 +137,13 @@ def job_environment(job: Job, workspace: Path, secrets: dict[str, str], venv: Pa
             "TAIJI_COMMIT_SHA": pipeline.sha,
             "TAIJI_REF": ref,
             "TAIJI_REF_NAME": ref.removeprefix("refs/heads/").removeprefix("refs/tags/"),
-            "TAIJI_WORKSPACE": str(workspace),
+            "TAIJI_WORKSPACE": workspace,
         }
     )
     if ref.startswith("refs/tags/"):
         env["TAIJI_TAG"] = env["TAIJI_REF_NAME"]
     else:
         env["TAIJI_BRANCH"] = env["TAIJI_REF_NAME"]
-    if venv is not None:
-        env["VIRTUAL_ENV"] = str(venv)
-        env["PATH"] = f"{venv / 'bin'}:{env['PATH']}"
     return env
 
 
@@ -157,19 +199,6 @@ def _beat(job: Job, attempt: int):
     return beat
 
 
-def _hold_write_lock(job: Job) -> None:
-    """Start a unit of work with a write (it doubles as a heartbeat). On SQLite, a transaction that
-    reads first and writes later is refused when another thread wrote in between; one that writes
-    first waits for the lock instead."""
-    db.session.commit()
-    db.session.execute(
-        sa.update(Job)
-        .where(Job.id == job.id)
-        .values(heartbeat_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-
-
 def execute(job_id: int, attempt: int) -> str:
     """Run one attempt of a job to its end. Returns the outcome (for logs and tests).
 
@@ -190,9 +219,23 @@ def execute(job_id: int, attempt: int) -> str:
         return "not-pending"
     job = db.session.get(Job, job_id)
     db.session.refresh(job)
+    if job.runner not in BUILTIN_KINDS:  # made before runners were chosen: record the one used
+        job.runner = executor_kind(job)
     scheduler.mark_started(job.pipeline)
     db.session.commit()
     return _run(job, attempt)
+
+
+def _check_secrets(missing: list[str], withheld: list[str], ref: str) -> None:
+    if missing:
+        raise WorkspaceError(f"secret(s) {', '.join(missing)} are not set for this tenant or repository")
+    if withheld:
+        raise WorkspaceError(
+            f"secret(s) {', '.join(withheld)} are protected: they are given only to pipelines of a "
+            f"protected branch (one whose protection names who may push), started by a push or "
+            f"schedule there or by someone who may push there; this pipeline ({ref}) is not "
+            "one. Run it on such a branch, or an owner or admin can unprotect the secret"
+        )
 
 
 def _run(job: Job, attempt: int) -> str:
@@ -203,54 +246,59 @@ def _run(job: Job, attempt: int) -> str:
         job.tenant_id, pipeline.repository, spec.get("secrets") or [], protected=pipeline.protected
     )
     writer = LogWriter(job, list(secrets.values()))
-    workspace = workspaces_root() / f"{job.id}-{attempt}"
-    venv_dir = workspaces_root() / f"{job.id}-{attempt}.venv"
+    tenant_slug = db.session.execute(sa.select(Tenant.slug).where(Tenant.id == job.tenant_id)).scalar_one()
+    disk = JobDisk(workspaces_root() / f"{job.id}-{attempt}", config["CICD_DISK_MB"] * 1024 * 1024)
     started = time.monotonic()
     deadline = started + int(spec.get("timeout") or 1800)
     reason, exit_code, junit = None, None, None
+    executor: Executor | None = None
     written = [0]
+    kind = executor_kind(job)
     try:
-        writer.write(
-            f"{CYAN}Running on {worker_name()} (attempt {attempt}){RESET}\n"
-            f"{CYAN}Checking out {pipeline.sha[:12]} ({pipeline.ref}){RESET}\n"
-        )
-        if missing:
-            raise WorkspaceError(f"secret(s) {', '.join(missing)} are not set for this tenant or repository")
-        if withheld:
-            raise WorkspaceError(
-                f"secret(s) {', '.join(withheld)} are protected: they are given only to pipelines of a "
-                f"protected branch (one whose protection names who may push), started by a push or "
-                f"schedule there or by someone who may push there; this pipeline ({pipeline.ref}) is not "
-                "one. Run it on such a branch, or an owner or admin can unprotect the secret"
-            )
+        writer.write(f"{CYAN}Running on {worker_name()} (attempt {attempt}), runner {kind}{RESET}\n")
+        _check_secrets(missing, withheld, pipeline.ref)
         if not pipeline.source:
             raise WorkspaceError("the pipeline names no repository to check out")
-        writer.write(checkout(pipeline.source, pipeline.sha, workspace, config["CICD_JOB_PATH"]))
-        (workspace / ".tmp").mkdir(exist_ok=True)
-        venv = make_venv(config["CICD_JOB_PYTHON"], venv_dir, config["CICD_JOB_PATH"])
-        env = job_environment(job, workspace, secrets, venv)
+        if why := _no_executor(kind):
+            raise ExecutorError(why)
+        disk.create()
+        context = job_context(job, attempt, tenant_slug, disk)
+        executor = make_executor(kind, context)
+        writer.write(f"{CYAN}{executor.describe()}{RESET}\n")
+        if not executor.isolated:
+            writer.write(f"{RED}This job is NOT isolated: it runs as the worker's user on its host.{RESET}\n")
+        executor.prepare()
+        writer.write(f"{CYAN}Checking out {pipeline.sha[:12]} ({pipeline.ref}){RESET}\n")
+        writer.write(checkout(pipeline.source, pipeline.sha, context.workspace, config["CICD_JOB_PATH"]))
+        env = job_environment(job, executor.job_workspace, secrets)
+        env.update(executor.setup(env))
         limits = LineLimits(
             deadline=deadline,
             output_bytes=config["CICD_OUTPUT_LIMIT_MB"] * 1024 * 1024,
-            cpu_seconds=config["CICD_CPU_SECONDS"],
-            memory_bytes=config["CICD_MEMORY_MB"] * 1024 * 1024,
             grace=config["CICD_KILL_GRACE_SECONDS"],
             heartbeat=config["CICD_HEARTBEAT_SECONDS"],
         )
         beat = _beat(job, attempt)
+
+        def check() -> str | None:
+            return FailureReason.DISK_LIMIT.value if disk.full() else None
+
         for line in spec["script"]:
             writer.write(f"{BOLD}{GREEN}$ {line}{RESET}\n")
-            result = run_line(
-                line, cwd=str(workspace), env=env, writer=writer, limits=limits, beat=beat, written=written
-            )
+            proc = executor.spawn(line, env)
+            result = run_line(proc, writer=writer, limits=limits, beat=beat, written=written, check=check)
             exit_code, reason = result.exit_code, result.reason
+            if reason == FailureReason.EXIT_STATUS.value and disk.full():
+                reason = FailureReason.DISK_LIMIT.value  # the line failed because the disk was full
             if reason:
                 break
-        junit = junit_summary(workspace, spec.get("junit") or [])
+        if reason:
+            executor.stop(limits.grace)
+        junit = junit_summary(context.workspace, spec.get("junit") or [])
         if reason is None:
-            reason = _collect(job, workspace, writer)
-    except WorkspaceError as exc:
-        reason = FailureReason.SYSTEM.value
+            reason = collect(job, context.workspace, writer)
+    except (WorkspaceError, ExecutorError, OSError) as exc:
+        reason = FailureReason.DISK_LIMIT.value if disk.full() else FailureReason.SYSTEM.value
         writer.write(f"{RED}{exc}{RESET}\n")
     except Exception as exc:  # the runner's own failure must still finish the job
         log.exception("job failed in the runner", extra={"job": job.id})
@@ -258,15 +306,32 @@ def _run(job: Job, attempt: int) -> str:
         reason = FailureReason.SYSTEM.value
         writer.write(f"{RED}The runner failed: {exc.__class__.__name__}: {exc}{RESET}\n")
     finally:
-        shutil.rmtree(workspace, ignore_errors=True)
-        shutil.rmtree(venv_dir, ignore_errors=True)
+        _release(executor, disk, job.id)
     return _finish(job, attempt, reason, exit_code, junit, writer, time.monotonic() - started)
+
+
+def _release(executor: Executor | None, disk: JobDisk, job_id: int) -> None:
+    """Nothing of the job outlives it: its processes, then its folder."""
+    if executor is not None:
+        try:
+            executor.stop(0)
+        except Exception:
+            log.exception("could not stop the job's executor", extra={"job": job_id})
+        try:
+            executor.teardown()
+        except Exception:
+            log.exception("could not tear the job's executor down", extra={"job": job_id})
+    try:
+        disk.release()
+    except Exception:
+        log.exception("could not remove the job's folder", extra={"job": job_id})
 
 
 _MESSAGES = {
     "exit_status": "Job failed: exit status {code}",
     "timeout": "Job failed: it ran longer than its timeout ({timeout}s) and was stopped",
     "output_limit": "Job failed: its log passed the output limit and it was stopped",
+    "disk_limit": "Job failed: it used all the disk a job may use ({disk} MiB) and was stopped",
     "canceled": "Job canceled: its processes were stopped",
     "runner_lost": "This attempt was taken over by another worker",
     "system": "Job failed: the runner could not prepare or finish it",
@@ -277,7 +342,9 @@ def _finish(job: Job, attempt: int, reason, exit_code, junit, writer: LogWriter,
     if reason is None:
         writer.write(f"{GREEN}Job succeeded in {seconds:.1f}s{RESET}\n")
     else:
-        text = _MESSAGES.get(reason, reason).format(code=exit_code, timeout=job.spec.get("timeout"))
+        text = _MESSAGES.get(reason, reason).format(
+            code=exit_code, timeout=job.spec.get("timeout"), disk=current_app.config["CICD_DISK_MB"]
+        )
         writer.write(f"{RED}{text}{RESET}\n")
     writer.flush(final=True)
     if reason == "runner_lost":
@@ -301,117 +368,3 @@ def _finish(job: Job, attempt: int, reason, exit_code, junit, writer: LogWriter,
 
     retrying(record)
     return reason or "success"
-
-
-def _collect(job: Job, workspace: Path, writer: LogWriter) -> str | None:
-    """Keep the artifacts; publish those under `publish`. Returns a failure reason or None."""
-    artifacts = job.spec.get("artifacts") or {}
-    files = find_files(workspace, artifacts.get("paths") or [])
-    if artifacts.get("paths") and not files:
-        writer.write(f"{CYAN}No files matched artifacts.paths {artifacts['paths']}{RESET}\n")
-    stored = []
-    _hold_write_lock(job)
-    for rel, path in files:
-        stored.append(store_artifact(job, path, rel, expire_in=artifacts.get("expire_in")))
-        writer.write(f"{CYAN}Artifact {rel} ({path.stat().st_size} bytes){RESET}\n")
-    db.session.commit()
-    repository = artifacts.get("publish")
-    if not repository or not stored:
-        return None
-    from taiji.modules.bpr import services as bpr_services
-
-    from ..services.artifacts import artifact_file
-
-    tenant = db.session.get(Tenant, job.tenant_id)
-    failed = False
-    for artifact in stored:
-        source = {
-            "pipeline": job.pipeline_id,
-            "job": job.id,
-            "repository": job.pipeline.repository,
-            "sha": job.pipeline.sha,
-        }
-        _hold_write_lock(job)
-        try:
-            with db.session.begin_nested():
-                result = bpr_services.publish_artifact(
-                    tenant,
-                    repository,
-                    artifact_file(job, artifact.id),
-                    path=artifact.path.rsplit("/", 1)[-1],
-                    actor=None,
-                    source=source,
-                )
-            artifact.published = {"repository": repository, **_jsonable(result)}
-            writer.write(f"{GREEN}Published {artifact.path} to {repository}{RESET}\n")
-        except Exception as exc:  # a refused upload (duplicate, quota) fails the job, with the reason
-            failed = True
-            detail = getattr(exc, "detail", None) or str(exc)
-            artifact.published = {"repository": repository, "error": detail[:500]}
-            writer.write(f"{RED}Could not publish {artifact.path} to {repository}: {detail}{RESET}\n")
-        db.session.commit()
-    return FailureReason.SYSTEM.value if failed else None
-
-
-def _jsonable(result) -> dict:
-    if not isinstance(result, dict):
-        return {}
-    return {k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v) for k, v in result.items()}
-
-
-def reap(now: dt.datetime | None = None) -> list[int]:
-    """Jobs whose runner stopped heartbeating: retried once (attempt 2), then failed runner_lost."""
-    now = now or utcnow()
-    cutoff = now - dt.timedelta(seconds=current_app.config["CICD_RUNNER_LOST_SECONDS"])
-    stale = list(
-        db.session.execute(
-            sa.select(Job)
-            .where(
-                Job.status == JobStatus.RUNNING.value,
-                sa.or_(
-                    Job.heartbeat_at < cutoff, sa.and_(Job.heartbeat_at.is_(None), Job.started_at < cutoff)
-                ),
-            )
-            .limit(100)
-        ).scalars()
-    )
-    reaped = []
-    for job in stale:
-        lost_worker, attempt = job.worker, job.attempt
-        if not leftovers.stop_lost_attempt(job, attempt):
-            continue  # something of the lost attempt still runs here: no retry beside it
-        if attempt < 2:
-            if not scheduler.transition(
-                job,
-                JobStatus.RUNNING,
-                status=JobStatus.CREATED.value,
-                attempt=attempt + 1,
-                worker=None,
-                heartbeat_at=None,
-                started_at=None,
-            ):
-                continue
-            append_log(
-                job,
-                f"\n{RED}--- runner lost: {lost_worker} stopped sending heartbeats; "
-                f"retrying as attempt {attempt + 1} ---{RESET}\n",
-            )
-            scheduler.advance_tenant(job.tenant_id, job.pipeline)
-        else:
-            if not scheduler.transition(
-                job,
-                JobStatus.RUNNING,
-                status=JobStatus.FAILED.value,
-                failure_reason=FailureReason.RUNNER_LOST.value,
-                finished_at=now,
-            ):
-                continue
-            append_log(
-                job,
-                f"\n{RED}--- runner lost again: {lost_worker} stopped sending heartbeats; "
-                f"the job failed ---{RESET}\n",
-            )
-            scheduler.publish_job_finished(job)
-            scheduler.advance_tenant(job.tenant_id, job.pipeline)
-        reaped.append(job.id)
-    return reaped

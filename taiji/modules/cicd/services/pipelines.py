@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import selectinload
 
 from taiji.platform import audit, auth
@@ -108,6 +109,13 @@ def publish_exists(tenant):
     return exists
 
 
+def runner_check(name: str) -> str | None:
+    """The parser's question: may a job ask for runner ``name`` here?"""
+    from ..runners.base import runner_refusal
+
+    return runner_refusal(name, current_app.config)
+
+
 def create_pipeline(
     tenant,
     repository: str,
@@ -138,7 +146,8 @@ def create_pipeline(
             error = f"{pipeline_file.FILE_NAME}: no such file at {sha[:12]}"
         else:
             result = pipeline_file.parse(
-                text, repository_exists=publish_exists(tenant), max_timeout=job_time_limit(tenant)
+                text, repository_exists=publish_exists(tenant), runner_check=runner_check,
+                max_timeout=job_time_limit(tenant),
             )
             config, error = (result.config, None) if result.ok else (None, result.message)
     pipeline = Pipeline(
@@ -261,7 +270,8 @@ def on_push(tenant, payload: dict) -> Pipeline | None:
     if text is None:
         return None
     result = pipeline_file.parse(
-        text, repository_exists=publish_exists(tenant), max_timeout=job_time_limit(tenant)
+        text, repository_exists=publish_exists(tenant), runner_check=runner_check,
+        max_timeout=job_time_limit(tenant),
     )
     if result.ok:
         from . import schedules

@@ -7,13 +7,15 @@ runners. A job's own `runner:` (or `jenkins:`) always wins over the repository's
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask import current_app
 
 from taiji.platform import audit
 from taiji.platform.db import db
 from taiji.platform.errors import NotFound, field_error
 
 from ..jenkins.models import RepositorySettings
-from ..pipeline_file import RUNNERS
+from ..pipeline_file import KNOWN_RUNNERS
+from ..runners.base import default_runner, runner_refusal
 
 
 def _vcs():
@@ -49,8 +51,11 @@ def set_settings(tenant, repository: str, data: dict, *, actor=None) -> Reposito
     runner = data.get("default_runner") or None
     if runner == "platform":
         runner = None
-    if runner is not None and runner not in RUNNERS:
-        raise field_error("default_runner", f"Choose one of: platform, {', '.join(RUNNERS)}.")
+    if runner is not None and runner not in KNOWN_RUNNERS:
+        raise field_error("default_runner", f"Choose one of: platform, {', '.join(KNOWN_RUNNERS)}.")
+    refusal = runner_refusal(runner, current_app.config) if runner else None
+    if refusal:
+        raise field_error("default_runner", refusal[0].upper() + refusal[1:] + ".")
     controller = (data.get("jenkins_controller") or "").strip() or None
     if controller is not None:
         if runner != "jenkins":
@@ -78,5 +83,6 @@ def set_settings(tenant, repository: str, data: dict, *, actor=None) -> Reposito
 
 
 def job_runner(spec: dict, default: str | None) -> str:
-    """The runner of one job: its own `runner:` (or `jenkins:`), else the repository's default."""
-    return spec.get("runner") or default or "builtin"
+    """The runner of one job: its own `runner:` (or `jenkins:`), else the repository's default, else
+    the platform's (``TAIJI_CICD_RUNNER``)."""
+    return spec.get("runner") or default or default_runner(current_app.config)
