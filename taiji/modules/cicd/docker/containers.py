@@ -1,0 +1,348 @@
+"""One job attempt on a Docker engine: its network, its service containers and its job container.
+
+The job container idles under the engine's init (tini) while each script line runs in it as an
+``exec`` of uid 1000; the checkout is copied in at ``/workspace`` (the engine may be on another
+machine, so nothing of the worker's file system is mounted) and what the job keeps is copied out.
+Everything this module makes carries labels naming tenant, job and attempt, so that a retry can
+find and remove what an earlier attempt left behind, whichever worker made it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import queue
+import tarfile
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import docker
+import docker.errors
+import docker.types
+import requests.exceptions
+
+from . import firewall
+from .engine import EngineError
+
+LABEL = "org.taiji.cicd"
+JOB_USER = "1000:1000"
+WORKSPACE = "/workspace"
+HOME = "/home/taiji"
+# tini (the engine's --init) reaps what the job orphans; the shell loop only keeps PID 2 alive.
+IDLE = ["/bin/sh", "-c", "while :; do sleep 3600; done"]
+STOP_SECONDS = 10
+
+
+class JobError(Exception):
+    """The job cannot run as written (unknown image, missing credentials...): the message says why,
+    for the job's log, in the user's terms."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpus: float
+    memory_mb: int
+    pids: int
+    cpu_seconds: int
+
+
+@dataclass(frozen=True)
+class Service:
+    """An extra container of the job, reachable from it as ``alias`` on the job's network."""
+
+    image: str
+    alias: str
+    env: dict[str, str] = field(default_factory=dict)
+    command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    credentials: dict | None = None
+
+
+@dataclass(frozen=True)
+class Owner:
+    tenant_id: int
+    job_id: int
+    attempt: int
+
+    def labels(self, role: str) -> dict[str, str]:
+        return {
+            LABEL: "1",
+            f"{LABEL}.tenant": str(self.tenant_id),
+            f"{LABEL}.job": str(self.job_id),
+            f"{LABEL}.attempt": str(self.attempt),
+            f"{LABEL}.role": role,
+        }
+
+
+def remove_attempts(client: docker.DockerClient, job_id: int, *, keep_attempt: int | None = None) -> int:
+    """Remove the containers and networks of this job's attempts (all but ``keep_attempt``).
+
+    A worker that died mid-job leaves its container running; the retry must not run beside it
+    (a deploy twice at once), so this runs before a retry starts anything. Returns how many
+    containers it removed."""
+    removed = 0
+    selector = {"label": [f"{LABEL}.job={job_id}"]}
+    for container in client.containers.list(all=True, filters=selector):
+        if keep_attempt is not None and container.labels.get(f"{LABEL}.attempt") == str(keep_attempt):
+            continue
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+            removed += 1
+    for network in client.networks.list(filters=selector):
+        if keep_attempt is not None and (network.attrs.get("Labels") or {}).get(f"{LABEL}.attempt") == str(
+                keep_attempt):
+            continue
+        with contextlib.suppress(docker.errors.NotFound):
+            network.remove()
+    return removed
+
+
+class JobContainer:
+    """The containers and network of one attempt. ``start`` … ``remove``; ``remove`` always runs."""
+
+    def __init__(self, client: docker.DockerClient, owner: Owner, *, limits: Limits, hostname: str = "job"):
+        self.client = client
+        self.owner = owner
+        self.limits = limits
+        self.hostname = hostname
+        self.suffix = uuid.uuid4().hex[:10]
+        self.network = None
+        self.container = None
+        self.services: list = []
+
+    # -- setting up ---------------------------------------------------------------------------
+
+    def create_network(self) -> None:
+        """A bridge of its own (``taiji…``, guarded by the host rules in firewall.py)."""
+        name = f"taiji-job-{self.owner.job_id}-{self.owner.attempt}-{self.suffix}"
+        self.network = self.client.networks.create(
+            name,
+            driver="bridge",
+            labels=self.owner.labels("network"),
+            options={
+                "com.docker.network.bridge.name": f"{firewall.BRIDGE_PREFIX}{self.suffix}",
+                # The job and its services talk to each other; nothing else is on this network.
+                "com.docker.network.bridge.enable_icc": "true",
+                "com.docker.network.bridge.enable_ip_masquerade": "true",
+            },
+        )
+
+    def _host_config(self, *, job: bool) -> dict:
+        limits = self.limits
+        config = {
+            "mem_limit": f"{limits.memory_mb}m" if limits.memory_mb else None,
+            "memswap_limit": f"{limits.memory_mb}m" if limits.memory_mb else None,
+            "nano_cpus": int(limits.cpus * 1e9),
+            "pids_limit": limits.pids,
+            "security_opt": ["no-new-privileges"],
+            # No IPv6: the host rules guard IPv4 and IPv6 alike, but a link-local IPv6 route to the
+            # host's bridge address is one more door than the job needs.
+            "sysctls": {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"},
+            "log_config": docker.types.LogConfig(type="none"),
+            "init": True,
+            "network": self.network.name,
+        }
+        if job:
+            config.update(
+                {
+                    "user": JOB_USER,
+                    "cap_drop": ["ALL"],
+                    "ulimits": [
+                        docker.types.Ulimit(name="cpu", soft=limits.cpu_seconds, hard=limits.cpu_seconds),
+                        docker.types.Ulimit(name="core", soft=0, hard=0),
+                    ],
+                }
+            )
+        return {k: v for k, v in config.items() if v is not None}
+
+    def start_service(self, service: Service, image: str) -> None:
+        """Start a service container, known on the job's network by its alias."""
+        container = self.client.containers.create(
+            image,
+            name=f"taiji-job-{self.owner.job_id}-{self.owner.attempt}-{self.suffix}-{service.alias}"[:120],
+            command=list(service.command) if service.command else None,
+            entrypoint=list(service.entrypoint) if service.entrypoint else None,
+            environment=dict(service.env),
+            hostname=service.alias[:63],
+            labels=self.owner.labels("service"),
+            detach=True,
+            networking_config={self.network.name: self.client.api.create_endpoint_config(
+                aliases=[service.alias])},
+            **self._host_config(job=False),
+        )
+        self.services.append(container)
+        container.start()
+
+    def create_job_container(self, image: str) -> None:
+        self.container = self.client.containers.create(
+            image,
+            name=f"taiji-job-{self.owner.job_id}-{self.owner.attempt}-{self.suffix}",
+            entrypoint=IDLE,
+            command=[],
+            working_dir=WORKSPACE,
+            hostname=self.hostname[:63],
+            labels=self.owner.labels("job"),
+            detach=True,
+            **self._host_config(job=True),
+        )
+
+    def copy_in(self, workspace: Path) -> None:
+        """The checkout into /workspace (owned by the job's user), plus an empty home."""
+        with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
+            with tarfile.open(fileobj=spool, mode="w") as tar:
+                tar.addfile(_dir_entry(HOME.lstrip("/")))
+                tar.addfile(_dir_entry(WORKSPACE.lstrip("/")))
+                for path in sorted(workspace.rglob("*")):
+                    rel = path.relative_to(workspace).as_posix()
+                    info = tar.gettarinfo(str(path), arcname=f"{WORKSPACE.lstrip('/')}/{rel}")
+                    info.uid = info.gid = 1000
+                    info.uname = info.gname = ""
+                    if info.isreg():
+                        with path.open("rb") as fh:
+                            tar.addfile(info, fh)
+                    else:
+                        tar.addfile(info)
+            spool.seek(0)
+            self.client.api.put_archive(self.container.id, "/", spool)
+
+    def start(self) -> None:
+        self.container.start()
+
+    # -- running ------------------------------------------------------------------------------
+
+    def exec_stream(self, line: str, env: dict[str, str]) -> tuple[str, Iterator[bytes]]:
+        """Start ``line`` under ``sh -c`` as the job's user; returns the exec id and its output."""
+        exec_id = self.client.api.exec_create(
+            self.container.id,
+            ["/bin/sh", "-c", line],
+            user=JOB_USER,
+            workdir=WORKSPACE,
+            environment=[f"{k}={v}" for k, v in env.items()],
+        )["Id"]
+        return exec_id, self.client.api.exec_start(exec_id, stream=True)
+
+    def exit_code(self, exec_id: str) -> int | None:
+        return self.client.api.exec_inspect(exec_id).get("ExitCode")
+
+    def terminate(self) -> None:
+        """SIGTERM to every process of the job's user: the job gets a moment to clean up."""
+        with contextlib.suppress(docker.errors.APIError):
+            exec_id = self.client.api.exec_create(self.container.id, ["/bin/sh", "-c", "kill -TERM -1"],
+                                                  user=JOB_USER)["Id"]
+            self.client.api.exec_start(exec_id)
+
+    def kill(self) -> None:
+        """Every process of the job, at once: PID 1 (tini) dies and the namespace with it."""
+        for container in [self.container, *self.services]:
+            if container is None:
+                continue
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                container.kill()
+
+    # -- collecting and cleaning up -----------------------------------------------------------
+
+    def copy_out(self, patterns_match: Callable[[str], bool], target: Path, *, max_bytes: int) -> int:
+        """Copy the workspace files ``patterns_match`` selects (relative paths) into ``target``.
+
+        Only regular files are copied, under their own relative path; links and devices the job
+        made are skipped, so nothing the job writes can point outside ``target``. Returns bytes."""
+        stream, _stat = self.client.api.get_archive(self.container.id, WORKSPACE)
+        total = 0
+        root = target.resolve()
+        with tarfile.open(fileobj=_IterReader(stream), mode="r|") as tar:
+            for member in tar:
+                name = PurePosixPath(member.name)
+                if not member.isreg() or not name.parts or name.parts[0] != WORKSPACE.strip("/"):
+                    continue
+                rel = PurePosixPath(*name.parts[1:])
+                if not rel.parts or ".." in rel.parts or not patterns_match(rel.as_posix()):
+                    continue
+                total += member.size
+                if total > max_bytes:
+                    raise JobError(f"the files to keep are larger than {max_bytes // (1024 * 1024)} MiB")
+                dest = root / Path(*rel.parts)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                source = tar.extractfile(member)
+                with dest.open("wb") as out:
+                    while chunk := source.read(1024 * 1024):
+                        out.write(chunk)
+        return total
+
+    def remove(self) -> None:
+        """The containers and the network, whatever state they are in."""
+        for container in [self.container, *self.services]:
+            if container is None:
+                continue
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+        if self.network is not None:
+            with contextlib.suppress(docker.errors.NotFound):
+                self.network.remove()
+
+
+def _dir_entry(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode = 0o755
+    info.uid = info.gid = 1000
+    info.mtime = int(time.time())
+    return info
+
+
+class _IterReader(io.RawIOBase):
+    """A file over the SDK's chunk iterator, for tarfile's stream mode."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self.chunks = iter(chunks)
+        self.buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        while not self.buffer:
+            try:
+                self.buffer = next(self.chunks)
+            except StopIteration:
+                return 0
+        size = min(len(target), len(self.buffer))
+        target[:size] = self.buffer[:size]
+        self.buffer = self.buffer[size:]
+        return size
+
+
+def pump(chunks: Iterator[bytes]) -> queue.Queue:
+    """Read an exec's output in a thread, so that the caller can watch the clock meanwhile.
+    The queue ends with None (stream over) or the exception that ended it."""
+    out: queue.Queue = queue.Queue(maxsize=256)
+
+    def run() -> None:
+        try:
+            for chunk in chunks:
+                out.put(chunk)
+            out.put(None)
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            out.put(exc)
+
+    threading.Thread(target=run, name="taiji-exec-output", daemon=True).start()
+    return out
+
+
+def engine_call(what: str):
+    """Turn engine failures into EngineError naming the step (for the job's log)."""
+
+    @contextlib.contextmanager
+    def guard():
+        try:
+            yield
+        except docker.errors.APIError as exc:
+            raise EngineError(f"{what}: {exc.explanation or exc}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise EngineError(f"{what}: the Docker engine does not answer ({exc})") from exc
+
+    return guard()

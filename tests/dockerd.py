@@ -1,0 +1,158 @@
+"""A real Docker engine for the tests, and the default job image in it.
+
+CI (.ci/run) starts ``dockerd`` on a private socket and exports ``TAIJI_TEST_DOCKER_HOST``; the
+tests then use that engine and the image it bootstrapped. Elsewhere, when Debian's ``docker.io``
+is installed and we are root, the session starts its own ``dockerd`` on a private socket, data
+root and address pool in a temporary folder (never the machine's /var/run/docker.sock), and
+stops it at the end. Without either, the Docker tests are skipped.
+
+The image comes from ``taiji images bootstrap``'s own code; its root file system is cached by
+content key in ``TAIJI_TEST_IMAGE_CACHE`` (default ``~/.cache/taiji/test-images``), so a session
+imports it (seconds) instead of running mmdebstrap again (a minute).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+IMAGE_CACHE = Path(os.environ.get("TAIJI_TEST_IMAGE_CACHE")
+                   or Path.home() / ".cache" / "taiji" / "test-images")
+
+
+@dataclass
+class Dockerd:
+    """A dockerd this session started: its folder, process and sockets."""
+
+    root: Path
+    proc: subprocess.Popen
+    host: str
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        # dockerd unmounts its layers on the way out; whatever it left must not fail the session.
+        subprocess.run(["umount", "-R", "-l", str(self.root / "exec")], capture_output=True, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def can_start_dockerd() -> str | None:
+    """Why this machine cannot run a private dockerd, or None when it can."""
+    if os.geteuid() != 0:
+        return "starting dockerd needs root"
+    for tool in ("dockerd", "containerd", "runc"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (Debian: apt-get install docker.io)"
+    return None
+
+
+def start_dockerd(*, tls: dict | None = None, tcp_port: int | None = None) -> Dockerd:
+    """A dockerd on a private socket, data root and address pool, in a fresh temporary folder.
+
+    No default bridge (``docker0`` belongs to whoever else runs an engine here); jobs make their
+    own networks, from a /16 picked at random so that two engines of this machine rarely meet.
+    """
+    root = Path(tempfile.mkdtemp(prefix="taiji-dockerd-", dir="/tmp"))
+    sock = root / "docker.sock"
+    pool = f"10.{random.randint(100, 250)}.0.0/16"
+    command = [
+        "dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+        "--pidfile", str(root / "docker.pid"), "-H", f"unix://{sock}", "--bridge", "none",
+        "--default-address-pool", f"base={pool},size=24", "--containerd-namespace", f"taiji{root.name[-6:]}",
+        "--containerd-plugins-namespace", f"taiji{root.name[-6:]}p",
+    ]
+    if tls is not None and tcp_port is not None:
+        command += ["-H", f"tcp://127.0.0.1:{tcp_port}", "--tlsverify", "--tlscacert", tls["ca"],
+                    "--tlscert", tls["cert"], "--tlskey", tls["key"]]
+    log = open(root / "dockerd.log", "wb")  # noqa: SIM115 - the daemon writes it for its whole life
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    daemon = Dockerd(root=root, proc=proc, host=f"unix://{sock}")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        if sock.exists() and _answers(daemon.host):
+            return daemon
+        time.sleep(0.2)
+    log_file = root / "dockerd.log"
+    tail = log_file.read_text(errors="replace")[-3000:] if log_file.exists() else ""
+    daemon.stop()
+    raise RuntimeError(f"dockerd did not come up: {tail}")
+
+
+def _answers(host: str) -> bool:
+    import docker
+
+    try:
+        client = docker.DockerClient(base_url=host, timeout=5, version="1.41")
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def docker_host():
+    """``unix://…`` of a running engine (CI's, or one started here); skips when there is none."""
+    given = os.environ.get("TAIJI_TEST_DOCKER_HOST", "").strip()
+    if given:
+        yield given
+        return
+    reason = can_start_dockerd()
+    if reason:
+        pytest.skip(f"no Docker engine: TAIJI_TEST_DOCKER_HOST is not set and {reason}")
+    daemon = start_dockerd()
+    try:
+        yield daemon.host
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_client(docker_host):
+    import docker
+
+    client = docker.DockerClient(base_url=docker_host, timeout=120, version="1.41")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def job_image(docker_client) -> str:
+    """The default job image (``taiji images bootstrap`` with no options) in the test engine."""
+    from taiji.modules.cicd.docker.images import bootstrap, recipe
+
+    rec = recipe()
+    IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        # Old tarballs of earlier recipes are a quarter GiB each.
+        for stale in IMAGE_CACHE.glob(f"{rec.name}-*.tar"):
+            if stale.name != f"{rec.name}-{rec.key}.tar":
+                stale.unlink()
+    bootstrap(docker_client, rec, cache_dir=IMAGE_CACHE, progress=lambda line: None)
+    return rec.reference
