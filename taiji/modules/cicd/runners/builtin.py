@@ -1,14 +1,14 @@
 """The built-in runner: Celery workers consuming the ``cicd.builtin`` queue run the jobs themselves.
 
-A job runs in ``TAIJI_DATA_DIR/cicd/workspaces/<job>-<attempt>``, each script line as its own
-process group with the job's environment only (never the worker's: no TAIJI_SECRET_KEY, no
-database URL). The loop around a line writes the log, enforces the limits and heartbeats; a
-canceled job is noticed there, from whichever process canceled it.
+This is the job lifecycle, one piece of code for every executor (executor.py): claim the job,
+check it out in ``TAIJI_DATA_DIR/cicd/workspaces/<job>-<attempt>/workspace``, run each script line
+through the executor with the job's environment only (never the worker's: no TAIJI_SECRET_KEY, no
+database URL), write the log, enforce the limits and heartbeat (a canceled job is noticed there,
+from whichever process canceled it), collect artifacts and reports, finish.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import shutil
@@ -24,12 +24,13 @@ from taiji.platform.tenancy import Tenant
 
 from ..models import FailureReason, Job, JobStatus
 from ..services import scheduler
-from ..services.artifacts import store_artifact
-from ..services.logs import append_log
 from ..services.secrets import secret_values
 from .base import Runner, register_runner
+from .collect import collect
+from .executor import ExecLimits, Executor, ExecutorError, JobContext, executor_class, make_executor
 from .process import LineLimits, LogWriter, retrying, run_line
-from .workspace import WorkspaceError, checkout, find_files, junit_summary, make_venv
+from .reaper import reap  # noqa: F401 - `builtin.reap` is the name the task and tests use
+from .workspace import WorkspaceError, checkout, junit_summary
 
 log = logging.getLogger("taiji.cicd.runner")
 
@@ -58,19 +59,46 @@ def workspaces_root() -> Path:
     return Path(current_app.config["DATA_DIR"]) / "cicd" / "workspaces"
 
 
-def job_environment(job: Job, workspace: Path, secrets: dict[str, str], venv: Path | None) -> dict[str, str]:
-    """The job's whole environment: built from scratch, nothing inherited from the worker."""
+def executor_kind(job: Job) -> str:
+    """The executor that runs ``job``'s lines."""
+    return job.runner if executor_class(job.runner) is not None else "host"
+
+
+def job_context(job: Job, attempt: int, tenant_slug: str) -> JobContext:
+    config = current_app.config
+    root = workspaces_root() / f"{job.id}-{attempt}"
+    return JobContext(
+        job_id=job.id,
+        attempt=attempt,
+        tenant_id=job.tenant_id,
+        tenant=tenant_slug,
+        name=job.name,
+        spec=dict(job.spec),
+        root=root,
+        workspace=root / "workspace",
+        limits=ExecLimits(
+            cpu_seconds=config["CICD_CPU_SECONDS"],
+            memory_bytes=config["CICD_MEMORY_MB"] * 1024 * 1024,
+            disk_bytes=0,
+        ),
+        config=config,
+        image=job.spec.get("image"),
+    )
+
+
+def job_environment(job: Job, workspace: str, secrets: dict[str, str]) -> dict[str, str]:
+    """The job's whole environment: built from scratch, nothing inherited from the worker (the
+    executor adds HOME, TMPDIR and its Python environment). ``workspace``: as the job sees it."""
     config = current_app.config
     pipeline = job.pipeline
     tenant_slug = db.session.execute(sa.select(Tenant.slug).where(Tenant.id == job.tenant_id)).scalar_one()
     path = config["CICD_JOB_PATH"]
     env = {
         "PATH": path,
-        "HOME": str(workspace),
+        "HOME": workspace,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "TERM": "xterm",
-        "TMPDIR": str(workspace / ".tmp"),
     }
     env.update(job.spec.get("env") or {})
     env.update(pipeline.variables or {})
@@ -91,16 +119,13 @@ def job_environment(job: Job, workspace: Path, secrets: dict[str, str], venv: Pa
             "TAIJI_COMMIT_SHA": pipeline.sha,
             "TAIJI_REF": ref,
             "TAIJI_REF_NAME": ref.removeprefix("refs/heads/").removeprefix("refs/tags/"),
-            "TAIJI_WORKSPACE": str(workspace),
+            "TAIJI_WORKSPACE": workspace,
         }
     )
     if ref.startswith("refs/tags/"):
         env["TAIJI_TAG"] = env["TAIJI_REF_NAME"]
     else:
         env["TAIJI_BRANCH"] = env["TAIJI_REF_NAME"]
-    if venv is not None:
-        env["VIRTUAL_ENV"] = str(venv)
-        env["PATH"] = f"{venv / 'bin'}:{env['PATH']}"
     return env
 
 
@@ -130,19 +155,6 @@ def _beat(job: Job, attempt: int):
     return beat
 
 
-def _hold_write_lock(job: Job) -> None:
-    """Start a unit of work with a write (it doubles as a heartbeat). On SQLite, a transaction that
-    reads first and writes later is refused when another thread wrote in between; one that writes
-    first waits for the lock instead."""
-    db.session.commit()
-    db.session.execute(
-        sa.update(Job)
-        .where(Job.id == job.id)
-        .values(heartbeat_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-
-
 def execute(job_id: int, attempt: int) -> str:
     """Run one attempt of a job to its end. Returns the outcome (for logs and tests).
 
@@ -168,6 +180,18 @@ def execute(job_id: int, attempt: int) -> str:
     return _run(job, attempt)
 
 
+def _check_secrets(missing: list[str], withheld: list[str], ref: str) -> None:
+    if missing:
+        raise WorkspaceError(f"secret(s) {', '.join(missing)} are not set for this tenant or repository")
+    if withheld:
+        raise WorkspaceError(
+            f"secret(s) {', '.join(withheld)} are protected: they are given only to pipelines of a "
+            f"protected branch (one whose protection names who may push), started by a push or "
+            f"schedule there or by someone who may push there; this pipeline ({ref}) is not "
+            "one. Run it on such a branch, or an owner or admin can unprotect the secret"
+        )
+
+
 def _run(job: Job, attempt: int) -> str:
     config = current_app.config
     pipeline = job.pipeline
@@ -176,53 +200,47 @@ def _run(job: Job, attempt: int) -> str:
         job.tenant_id, pipeline.repository, spec.get("secrets") or [], protected=pipeline.protected
     )
     writer = LogWriter(job, list(secrets.values()))
-    workspace = workspaces_root() / f"{job.id}-{attempt}"
-    venv_dir = workspaces_root() / f"{job.id}-{attempt}.venv"
+    tenant_slug = db.session.execute(sa.select(Tenant.slug).where(Tenant.id == job.tenant_id)).scalar_one()
+    context = job_context(job, attempt, tenant_slug)
     started = time.monotonic()
     deadline = started + int(spec.get("timeout") or 1800)
     reason, exit_code, junit = None, None, None
+    executor: Executor | None = None
     written = [0]
     try:
-        writer.write(
-            f"{CYAN}Running on {worker_name()} (attempt {attempt}){RESET}\n"
-            f"{CYAN}Checking out {pipeline.sha[:12]} ({pipeline.ref}){RESET}\n"
-        )
-        if missing:
-            raise WorkspaceError(f"secret(s) {', '.join(missing)} are not set for this tenant or repository")
-        if withheld:
-            raise WorkspaceError(
-                f"secret(s) {', '.join(withheld)} are protected: they are given only to pipelines of a "
-                f"protected branch (one whose protection names who may push), started by a push or "
-                f"schedule there or by someone who may push there; this pipeline ({pipeline.ref}) is not "
-                "one. Run it on such a branch, or an owner or admin can unprotect the secret"
-            )
+        writer.write(f"{CYAN}Running on {worker_name()} (attempt {attempt}){RESET}\n")
+        _check_secrets(missing, withheld, pipeline.ref)
         if not pipeline.source:
             raise WorkspaceError("the pipeline names no repository to check out")
-        writer.write(checkout(pipeline.source, pipeline.sha, workspace, config["CICD_JOB_PATH"]))
-        (workspace / ".tmp").mkdir(exist_ok=True)
-        venv = make_venv(config["CICD_JOB_PYTHON"], venv_dir, config["CICD_JOB_PATH"])
-        env = job_environment(job, workspace, secrets, venv)
+        executor = make_executor(executor_kind(job), context)
+        writer.write(f"{CYAN}Executor: {executor.describe()}{RESET}\n")
+        shutil.rmtree(context.root, ignore_errors=True)
+        context.root.mkdir(parents=True)
+        executor.prepare()
+        writer.write(f"{CYAN}Checking out {pipeline.sha[:12]} ({pipeline.ref}){RESET}\n")
+        writer.write(checkout(pipeline.source, pipeline.sha, context.workspace, config["CICD_JOB_PATH"]))
+        env = job_environment(job, executor.job_workspace, secrets)
+        env.update(executor.setup(env))
         limits = LineLimits(
             deadline=deadline,
             output_bytes=config["CICD_OUTPUT_LIMIT_MB"] * 1024 * 1024,
-            cpu_seconds=config["CICD_CPU_SECONDS"],
-            memory_bytes=config["CICD_MEMORY_MB"] * 1024 * 1024,
             grace=config["CICD_KILL_GRACE_SECONDS"],
             heartbeat=config["CICD_HEARTBEAT_SECONDS"],
         )
         beat = _beat(job, attempt)
         for line in spec["script"]:
             writer.write(f"{BOLD}{GREEN}$ {line}{RESET}\n")
-            result = run_line(
-                line, cwd=str(workspace), env=env, writer=writer, limits=limits, beat=beat, written=written
-            )
+            proc = executor.spawn(line, env)
+            result = run_line(proc, writer=writer, limits=limits, beat=beat, written=written)
             exit_code, reason = result.exit_code, result.reason
             if reason:
                 break
-        junit = junit_summary(workspace, spec.get("junit") or [])
+        if reason:
+            executor.stop(limits.grace)
+        junit = junit_summary(context.workspace, spec.get("junit") or [])
         if reason is None:
-            reason = _collect(job, workspace, writer)
-    except WorkspaceError as exc:
+            reason = collect(job, context.workspace, writer)
+    except (WorkspaceError, ExecutorError) as exc:
         reason = FailureReason.SYSTEM.value
         writer.write(f"{RED}{exc}{RESET}\n")
     except Exception as exc:  # the runner's own failure must still finish the job
@@ -231,9 +249,22 @@ def _run(job: Job, attempt: int) -> str:
         reason = FailureReason.SYSTEM.value
         writer.write(f"{RED}The runner failed: {exc.__class__.__name__}: {exc}{RESET}\n")
     finally:
-        shutil.rmtree(workspace, ignore_errors=True)
-        shutil.rmtree(venv_dir, ignore_errors=True)
+        _release(executor, context)
     return _finish(job, attempt, reason, exit_code, junit, writer, time.monotonic() - started)
+
+
+def _release(executor: Executor | None, context: JobContext) -> None:
+    """Nothing of the job outlives it: its processes, then its folder."""
+    if executor is not None:
+        try:
+            executor.stop(0)
+        except Exception:
+            log.exception("could not stop the job's executor", extra={"job": context.job_id})
+        try:
+            executor.teardown()
+        except Exception:
+            log.exception("could not tear the job's executor down", extra={"job": context.job_id})
+    shutil.rmtree(context.root, ignore_errors=True)
 
 
 _MESSAGES = {
@@ -274,115 +305,3 @@ def _finish(job: Job, attempt: int, reason, exit_code, junit, writer: LogWriter,
 
     retrying(record)
     return reason or "success"
-
-
-def _collect(job: Job, workspace: Path, writer: LogWriter) -> str | None:
-    """Keep the artifacts; publish those under `publish`. Returns a failure reason or None."""
-    artifacts = job.spec.get("artifacts") or {}
-    files = find_files(workspace, artifacts.get("paths") or [])
-    if artifacts.get("paths") and not files:
-        writer.write(f"{CYAN}No files matched artifacts.paths {artifacts['paths']}{RESET}\n")
-    stored = []
-    _hold_write_lock(job)
-    for rel, path in files:
-        stored.append(store_artifact(job, path, rel, expire_in=artifacts.get("expire_in")))
-        writer.write(f"{CYAN}Artifact {rel} ({path.stat().st_size} bytes){RESET}\n")
-    db.session.commit()
-    repository = artifacts.get("publish")
-    if not repository or not stored:
-        return None
-    from taiji.modules.bpr import services as bpr_services
-
-    from ..services.artifacts import artifact_file
-
-    tenant = db.session.get(Tenant, job.tenant_id)
-    failed = False
-    for artifact in stored:
-        source = {
-            "pipeline": job.pipeline_id,
-            "job": job.id,
-            "repository": job.pipeline.repository,
-            "sha": job.pipeline.sha,
-        }
-        _hold_write_lock(job)
-        try:
-            with db.session.begin_nested():
-                result = bpr_services.publish_artifact(
-                    tenant,
-                    repository,
-                    artifact_file(job, artifact.id),
-                    path=artifact.path.rsplit("/", 1)[-1],
-                    actor=None,
-                    source=source,
-                )
-            artifact.published = {"repository": repository, **_jsonable(result)}
-            writer.write(f"{GREEN}Published {artifact.path} to {repository}{RESET}\n")
-        except Exception as exc:  # a refused upload (duplicate, quota) fails the job, with the reason
-            failed = True
-            detail = getattr(exc, "detail", None) or str(exc)
-            artifact.published = {"repository": repository, "error": detail[:500]}
-            writer.write(f"{RED}Could not publish {artifact.path} to {repository}: {detail}{RESET}\n")
-        db.session.commit()
-    return FailureReason.SYSTEM.value if failed else None
-
-
-def _jsonable(result) -> dict:
-    if not isinstance(result, dict):
-        return {}
-    return {k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v) for k, v in result.items()}
-
-
-def reap(now: dt.datetime | None = None) -> list[int]:
-    """Jobs whose runner stopped heartbeating: retried once (attempt 2), then failed runner_lost."""
-    now = now or utcnow()
-    cutoff = now - dt.timedelta(seconds=current_app.config["CICD_RUNNER_LOST_SECONDS"])
-    stale = list(
-        db.session.execute(
-            sa.select(Job)
-            .where(
-                Job.status == JobStatus.RUNNING.value,
-                sa.or_(
-                    Job.heartbeat_at < cutoff, sa.and_(Job.heartbeat_at.is_(None), Job.started_at < cutoff)
-                ),
-            )
-            .limit(100)
-        ).scalars()
-    )
-    reaped = []
-    for job in stale:
-        lost_worker, attempt = job.worker, job.attempt
-        if attempt < 2:
-            if not scheduler.transition(
-                job,
-                JobStatus.RUNNING,
-                status=JobStatus.CREATED.value,
-                attempt=attempt + 1,
-                worker=None,
-                heartbeat_at=None,
-                started_at=None,
-            ):
-                continue
-            append_log(
-                job,
-                f"\n{RED}--- runner lost: {lost_worker} stopped sending heartbeats; "
-                f"retrying as attempt {attempt + 1} ---{RESET}\n",
-            )
-            scheduler.advance_tenant(job.tenant_id, job.pipeline)
-        else:
-            if not scheduler.transition(
-                job,
-                JobStatus.RUNNING,
-                status=JobStatus.FAILED.value,
-                failure_reason=FailureReason.RUNNER_LOST.value,
-                finished_at=now,
-            ):
-                continue
-            append_log(
-                job,
-                f"\n{RED}--- runner lost again: {lost_worker} stopped sending heartbeats; "
-                f"the job failed ---{RESET}\n",
-            )
-            scheduler.publish_job_finished(job)
-            scheduler.advance_tenant(job.tenant_id, job.pipeline)
-        reaped.append(job.id)
-    return reaped

@@ -1,14 +1,10 @@
-"""One script line as a child process group: output into the log, limits, timeout, cancel, heartbeat."""
+"""Following one script line: output into the log (secrets masked), limits, timeout, cancel, heartbeat."""
 
 from __future__ import annotations
 
 import codecs
 import contextlib
-import os
-import resource
 import selectors
-import signal
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from taiji.platform.db import db
 
 from ..services.logs import CHUNK_BYTES, append_log
+from .executor import LineProcess
 
 # Output reaches the log within this long (the issue asks for at most 0.5 s): short enough that
 # a viewer sees a line as it is printed, long enough that a chatty job is a few commits a second.
@@ -109,67 +106,32 @@ class LineResult:
     reason: str | None  # None = the line succeeded
 
 
-def _limits(cpu_seconds: int, memory_bytes: int) -> Callable[[], None]:
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
-        if memory_bytes:
-            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
-
-
-def kill_group(proc: subprocess.Popen, grace: float) -> None:
-    """SIGTERM to the whole group, SIGKILL to whatever is left after ``grace`` seconds."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 @dataclass
 class LineLimits:
     deadline: float  # time.monotonic() value
     output_bytes: int
-    cpu_seconds: int
-    memory_bytes: int
     grace: float
     heartbeat: float
 
 
 def run_line(
-    line: str,
+    proc: LineProcess,
     *,
-    cwd: str,
-    env: dict,
     writer: LogWriter,
     limits: LineLimits,
     beat: Callable[[], str | None],
     written: list[int],
+    check: Callable[[], str | None] | None = None,
 ) -> LineResult:
-    """Run one line with ``/bin/sh -c`` in a new session. ``beat`` is called every heartbeat and
-    returns a reason to stop ("canceled", "runner_lost") or None. ``written`` counts output bytes
-    across the job's lines (one-element list)."""
-    proc = subprocess.Popen(  # noqa: S603 - the line is the job's own script, run in its sandbox
-        ["/bin/sh", "-c", line],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=_limits(limits.cpu_seconds, limits.memory_bytes),
-    )
-    fd = proc.stdout.fileno()
-    os.set_blocking(fd, False)
+    """Follow one started line to its end: its output into the log, the limits, the heartbeat.
+
+    ``beat`` is called every heartbeat and returns a reason to stop ("canceled", "runner_lost") or
+    None; ``check`` (cheap, called every tenth of a second) likewise ("disk_limit"). ``written``
+    counts output bytes across the job's lines (one-element list). On a reason the line is killed
+    (the lifecycle then stops the whole job)."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     selector = selectors.DefaultSelector()
-    selector.register(fd, selectors.EVENT_READ)
+    selector.register(proc.fileno(), selectors.EVENT_READ)
     last_beat = time.monotonic()
     exited_at = None
     reason = None
@@ -178,13 +140,12 @@ def run_line(
         while True:
             if not eof:
                 for _key, _mask in selector.select(timeout=0.1):
-                    try:
-                        data = os.read(fd, 65536)
-                    except BlockingIOError:
+                    data = proc.read()
+                    if data is None:
                         continue
                     if not data:
                         eof = True
-                        selector.unregister(fd)
+                        selector.unregister(proc.fileno())
                         break
                     written[0] += len(data)
                     writer.write(decoder.decode(data))
@@ -204,6 +165,8 @@ def run_line(
             if now >= limits.deadline:
                 reason = "timeout"
                 break
+            if check is not None and (reason := check()):
+                break
             if now - last_beat >= limits.heartbeat:
                 last_beat = now
                 writer.flush()
@@ -214,24 +177,15 @@ def run_line(
     finally:
         selector.close()
     if reason:
-        kill_group(proc, limits.grace)
-    else:
-        # Whatever the line left running in its group goes with it.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        proc.kill(limits.grace)
     rest = b""
-    try:
-        while chunk := os.read(fd, 65536):
+    with contextlib.suppress(OSError):
+        while len(rest) <= 1 << 20 and (chunk := proc.read()):
             rest += chunk
-            if len(rest) > 1 << 20:
-                break
-    except (BlockingIOError, OSError):
-        pass
-    proc.stdout.close()
-    proc.wait()
+    exit_code = proc.finish()
     tail = decoder.decode(rest, final=True)
     if tail:
         writer.write(tail)
     if reason:
-        return LineResult(proc.returncode, reason)
-    return LineResult(proc.returncode, None if proc.returncode == 0 else "exit_status")
+        return LineResult(exit_code, reason)
+    return LineResult(exit_code, None if exit_code == 0 else "exit_status")
