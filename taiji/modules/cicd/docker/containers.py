@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import queue
 import tarfile
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,9 +31,10 @@ LABEL = "org.taiji.cicd"
 JOB_USER = "1000:1000"
 WORKSPACE = "/workspace"
 HOME = "/home/taiji"
-# tini (the engine's --init) reaps what the job orphans; the shell loop only keeps PID 2 alive.
-IDLE = ["/bin/sh", "-c", "while :; do sleep 3600; done"]
-STOP_SECONDS = 10
+# The container's own process: tini (the engine's --init) reaps what the job orphans, ``sleep`` keeps
+# the container up for at most its lifetime. It runs as root without capabilities, so that the job's
+# uid can signal all of its own processes (kill -1) without ending the container.
+MAIN_USER = "0:0"
 
 
 class JobError(Exception):
@@ -79,24 +78,21 @@ class Owner:
         }
 
 
-def remove_attempts(client: docker.DockerClient, job_id: int, *, keep_attempt: int | None = None) -> int:
-    """Remove the containers and networks of this job's attempts (all but ``keep_attempt``).
+def remove_attempts(client: docker.DockerClient, job_id: int, *, attempt: int | None = None) -> int:
+    """Remove the containers and networks of this job's attempts (all, or only ``attempt``).
 
     A worker that died mid-job leaves its container running; the retry must not run beside it
     (a deploy twice at once), so this runs before a retry starts anything. Returns how many
     containers it removed."""
     removed = 0
-    selector = {"label": [f"{LABEL}.job={job_id}"]}
-    for container in client.containers.list(all=True, filters=selector):
-        if keep_attempt is not None and container.labels.get(f"{LABEL}.attempt") == str(keep_attempt):
-            continue
+    selector = [f"{LABEL}.job={job_id}"]
+    if attempt is not None:
+        selector.append(f"{LABEL}.attempt={attempt}")
+    for container in client.containers.list(all=True, filters={"label": selector}):
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
             removed += 1
-    for network in client.networks.list(filters=selector):
-        if keep_attempt is not None and (network.attrs.get("Labels") or {}).get(f"{LABEL}.attempt") == str(
-                keep_attempt):
-            continue
+    for network in client.networks.list(filters={"label": selector}):
         with contextlib.suppress(docker.errors.NotFound):
             network.remove()
     return removed
@@ -150,7 +146,7 @@ class JobContainer:
         if job:
             config.update(
                 {
-                    "user": JOB_USER,
+                    "user": MAIN_USER,
                     "cap_drop": ["ALL"],
                     "ulimits": [
                         docker.types.Ulimit(name="cpu", soft=limits.cpu_seconds, hard=limits.cpu_seconds),
@@ -178,11 +174,11 @@ class JobContainer:
         self.services.append(container)
         container.start()
 
-    def create_job_container(self, image: str) -> None:
+    def create_job_container(self, image: str, *, lifetime: int) -> None:
         self.container = self.client.containers.create(
             image,
             name=f"taiji-job-{self.owner.job_id}-{self.owner.attempt}-{self.suffix}",
-            entrypoint=IDLE,
+            entrypoint=["sleep", str(lifetime)],
             command=[],
             working_dir=WORKSPACE,
             hostname=self.hostname[:63],
@@ -229,10 +225,10 @@ class JobContainer:
     def exit_code(self, exec_id: str) -> int | None:
         return self.client.api.exec_inspect(exec_id).get("ExitCode")
 
-    def terminate(self) -> None:
-        """SIGTERM to every process of the job's user: the job gets a moment to clean up."""
+    def signal_all(self, signal: str) -> None:
+        """``signal`` (TERM, KILL) to every process of the job's user in the container."""
         with contextlib.suppress(docker.errors.APIError):
-            exec_id = self.client.api.exec_create(self.container.id, ["/bin/sh", "-c", "kill -TERM -1"],
+            exec_id = self.client.api.exec_create(self.container.id, ["/bin/sh", "-c", f"kill -{signal} -1"],
                                                   user=JOB_USER)["Id"]
             self.client.api.exec_start(exec_id)
 
@@ -314,23 +310,6 @@ class _IterReader(io.RawIOBase):
         target[:size] = self.buffer[:size]
         self.buffer = self.buffer[size:]
         return size
-
-
-def pump(chunks: Iterator[bytes]) -> queue.Queue:
-    """Read an exec's output in a thread, so that the caller can watch the clock meanwhile.
-    The queue ends with None (stream over) or the exception that ended it."""
-    out: queue.Queue = queue.Queue(maxsize=256)
-
-    def run() -> None:
-        try:
-            for chunk in chunks:
-                out.put(chunk)
-            out.put(None)
-        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-            out.put(exc)
-
-    threading.Thread(target=run, name="taiji-exec-output", daemon=True).start()
-    return out
 
 
 def engine_call(what: str):

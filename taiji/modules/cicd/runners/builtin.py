@@ -213,6 +213,7 @@ def _run(job: Job, attempt: int) -> str:
         if not pipeline.source:
             raise WorkspaceError("the pipeline names no repository to check out")
         executor = make_executor(executor_kind(job), context)
+        executor.log = lambda text: writer.write(f"{CYAN}{text}{RESET}\n")
         writer.write(f"{CYAN}Executor: {executor.describe()}{RESET}\n")
         shutil.rmtree(context.root, ignore_errors=True)
         context.root.mkdir(parents=True)
@@ -237,6 +238,7 @@ def _run(job: Job, attempt: int) -> str:
                 break
         if reason:
             executor.stop(limits.grace)
+        executor.gather()
         junit = junit_summary(context.workspace, spec.get("junit") or [])
         if reason is None:
             reason = collect(job, context.workspace, writer)

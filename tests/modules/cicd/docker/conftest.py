@@ -1,0 +1,71 @@
+"""Jobs on a real Docker engine: the session's engine (tests/dockerd.py), the bootstrapped image, and
+a committed CI database whose jobs run in containers."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.conftest import ROOT, app_overrides, sibling_database
+from tests.modules.cicd.conftest import CI, FAST
+
+
+class DockerCI(CI):
+    """CI whose jobs run on the docker executor."""
+
+    def run(self, repository: str, ref: str = "main", variables: dict | None = None) -> int:
+        import sqlalchemy as sa
+
+        from taiji.modules.cicd.models import Job
+        from taiji.platform.db import db
+
+        pipeline_id = super().run(repository, ref, variables)
+        with self.ctx():
+            db.session.execute(sa.update(Job).where(Job.pipeline_id == pipeline_id).values(runner="docker"))
+            self._done()
+        return pipeline_id
+
+    def job_row(self, job_id: int) -> dict:
+        from taiji.modules.cicd.models import Job
+        from taiji.platform.db import db
+
+        with self.ctx():
+            try:
+                job = db.session.get(Job, job_id)
+                return {"runner": job.runner, "image": job.image, "image_digest": job.image_digest}
+            finally:
+                self._done()
+
+
+@pytest.fixture(scope="module")
+def docker_app(tmp_path_factory, docker_host, job_image):
+    from flask_migrate import upgrade
+
+    from taiji.platform.app import create_app
+    from taiji.platform.db import db
+
+    tmp = tmp_path_factory.mktemp("cicd-docker")
+    app = create_app(app_overrides(sibling_database("cicd_docker", tmp), tmp / "data", **FAST,
+                                   DOCKER_HOST=docker_host, CICD_DEFAULT_IMAGE=job_image))
+    with app.app_context():
+        upgrade(directory=str(ROOT / "taiji" / "migrations"))
+        db.session.remove()
+    return app
+
+
+@pytest.fixture
+def dci(docker_app):
+    """A fresh tenant in the committed database; its jobs run in containers."""
+    from taiji.platform.db import db
+    from tests.factories import make_tenant, make_user
+
+    state = DockerCI(docker_app)
+    with docker_app.app_context():
+        owner = make_user(email=f"ci-{uuid.uuid4().hex[:8]}@example.com")
+        tenant = make_tenant(owner=owner)
+        state.tenant_slug, state.owner_email = tenant.slug, owner.email
+        db.session.commit()
+        db.session.remove()
+    yield state
+    state.join(timeout=30)
