@@ -38,6 +38,37 @@ class DockerCI(CI):
                 self._done()
 
 
+class Listener:
+    """A TCP server of the test: it answers every connection with a secret and counts them."""
+
+    def __init__(self, address: str):
+        import socket
+        import threading
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((address, 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, peer = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(peer)
+            try:
+                conn.sendall(b"HOST-SECRET\n")
+            finally:
+                conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 @pytest.fixture(scope="module")
 def docker_app(tmp_path_factory, docker_host, job_image):
     from flask_migrate import upgrade
