@@ -3,6 +3,9 @@ a committed CI database whose jobs run in containers."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -25,6 +28,27 @@ class DockerCI(CI):
             db.session.execute(sa.update(Job).where(Job.pipeline_id == pipeline_id).values(runner="docker"))
             self._done()
         return pipeline_id
+
+    def execute_in_process(self, job_id: int, attempt: int, log_path) -> subprocess.Popen:
+        """Run one attempt in a process of its own, as a worker would (so that it can be killed)."""
+        config = self.app.config
+        overrides = {key: config[key] for key in ("DOCKER_HOST", "CICD_DEFAULT_IMAGE", *FAST)}
+        source = (
+            "import json, sys\n"
+            "from pathlib import Path\n"
+            "from taiji.platform.app import create_app\n"
+            "from taiji.modules.cicd.runners import builtin\n"
+            "from tests.conftest import app_overrides\n"
+            "url, data, extra, job, attempt = json.loads(sys.argv[1])\n"
+            "app = create_app(app_overrides(url, Path(data), **extra))\n"
+            "with app.app_context():\n"
+            "    builtin.execute(job, attempt)\n"
+        )
+        url = config["SQLALCHEMY_DATABASE_URI"]
+        argument = json.dumps([url, config["DATA_DIR"], overrides, job_id, attempt])
+        with open(log_path, "ab") as log:
+            return subprocess.Popen([sys.executable, "-c", source, argument], cwd=ROOT, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
 
     def job_row(self, job_id: int) -> dict:
         from taiji.modules.cicd.models import Job
