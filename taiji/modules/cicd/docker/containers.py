@@ -139,7 +139,9 @@ class JobContainer:
             # No IPv6: the host rules guard IPv4 and IPv6 alike, but a link-local IPv6 route to the
             # host's bridge address is one more door than the job needs.
             "sysctls": {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"},
-            "log_config": docker.types.LogConfig(type="none"),
+            # A service's own output explains why it stopped; the job's goes through its execs.
+            "log_config": docker.types.LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"})
+            if not job else docker.types.LogConfig(type="none"),
             "init": True,
             "network": self.network.name,
         }
