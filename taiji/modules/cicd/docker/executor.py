@@ -107,7 +107,7 @@ class DockerExecutor(Executor):
 
         job = db.session.get(Job, self.context.job_id)
         pipeline = job.pipeline
-        values, missing, withheld = secret_values(ctx_tenant(self.context), pipeline.repository, [name],
+        values, missing, withheld = secret_values(self.context.tenant_id, pipeline.repository, [name],
                                                   protected=pipeline.protected)
         if missing:
             raise JobError(f"the registry credentials secret {name} is not set for this tenant or repository")
@@ -255,12 +255,6 @@ class DockerExecutor(Executor):
             return
         client = connect(settings)
         remove_attempts(client, int(job_id), attempt=int(attempt))
-
-
-def ctx_tenant(context: JobContext) -> object:
-    from taiji.platform.tenancy import Tenant
-
-    return db.session.get(Tenant, context.tenant_id)
 
 
 def _record(job_id: int, **values) -> None:
