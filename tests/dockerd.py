@@ -85,7 +85,7 @@ def start_dockerd(*, tls: dict | None = None, tcp_port: int | None = None) -> Do
     ]
     if tls is not None and tcp_port is not None:
         command += ["-H", f"tcp://127.0.0.1:{tcp_port}", "--tlsverify", "--tlscacert", tls["ca"],
-                    "--tlscert", tls["cert"], "--tlskey", tls["key"]]
+                    "--tlscert", tls["server_cert"], "--tlskey", tls["server_key"]]
     log = open(root / "dockerd.log", "wb")  # noqa: SIM115 - the daemon writes it for its whole life
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True)
@@ -156,3 +156,52 @@ def job_image(docker_client) -> str:
                 stale.unlink()
     bootstrap(docker_client, rec, cache_dir=IMAGE_CACHE, progress=lambda line: None)
     return rec.reference
+
+
+def make_tls_files(folder: Path) -> dict[str, str]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as Docker's own PEM layout
+    (ca.pem, cert.pem, key.pem for the client; server-*.pem for dockerd)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Taiji test engine CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+
+    def issue(name: str, usage, alt=None):
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                   .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
+        if alt is not None:
+            builder = builder.add_extension(x509.SubjectAlternativeName([alt]), critical=False)
+        cert = builder.sign(ca_key, hashes.SHA256())
+        return (cert.public_bytes(serialization.Encoding.PEM),
+                key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+
+    server_cert, server_key = issue("127.0.0.1", ExtendedKeyUsageOID.SERVER_AUTH,
+                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+    client_cert, client_key = issue("taiji-worker", ExtendedKeyUsageOID.CLIENT_AUTH)
+    files = {"ca": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem",
+             "server_cert": folder / "server-cert.pem", "server_key": folder / "server-key.pem"}
+    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files["cert"].write_bytes(client_cert)
+    files["key"].write_bytes(client_key)
+    files["server_cert"].write_bytes(server_cert)
+    files["server_key"].write_bytes(server_key)
+    for path in files.values():
+        path.chmod(0o600)
+    return {name: str(path) for name, path in files.items()}

@@ -99,6 +99,11 @@ def connect(settings: EngineSettings, *, fresh: bool = False) -> docker.DockerCl
                                              version="1.41", max_pool_size=32)
             except docker.errors.DockerException as exc:
                 raise EngineError(f"cannot reach the Docker engine at {settings.host}: {exc}") from exc
+            # The SDK's API client is a requests session: without this, REQUESTS_CA_BUNDLE or
+            # CURL_CA_BUNDLE in the worker's environment would replace the engine's own CA (any
+            # certificate of that bundle would then pass for the engine) and HTTPS_PROXY would
+            # route the engine's API through a proxy.
+            client.api.trust_env = False
             if not fresh:
                 _clients[settings] = client
         return client
