@@ -61,6 +61,11 @@ class JobOut(Schema):
     exit_code = fields.Integer(allow_none=True)
     attempt = fields.Integer()
     runner = fields.String()
+    image = fields.String(allow_none=True, metadata={"description": "The image a container ran it in."})
+    image_digest = fields.String(
+        allow_none=True,
+        metadata={"description": "The image's registry digest (sha256:…), else its id (a local image)."},
+    )
     worker = fields.String(allow_none=True)
     queued_at = fields.DateTime(allow_none=True)
     started_at = fields.DateTime(allow_none=True)
