@@ -109,6 +109,20 @@ SETTINGS: tuple[Setting, ...] = (
             "A running job silent this long is runner_lost and retried once."),
     Setting("TAIJI_CICD_KILL_GRACE_SECONDS", "5",
             "Between SIGTERM and SIGKILL when a job is canceled or times out, seconds."),
+    Setting("TAIJI_CICD_RUNNER", "auto",
+            "Where jobs run unless their file says otherwise: auto (docker when TAIJI_DOCKER_HOST is set, "
+            "else sandbox), sandbox, docker, or host (NOT isolated: single-user installs only; only this "
+            "setting enables it). See docs/runners.md."),
+    Setting("TAIJI_CICD_DISK_MB", "2048",
+            "Disk a job may use for its checkout, Python environment, temporary files and artifacts, MiB; "
+            "a job over it fails with disk_limit (0: none)."),
+    Setting("TAIJI_CICD_SANDBOX_UID", "64000",
+            "Unprivileged host user id the sandbox's jobs run as when the worker runs as root (its group "
+            "id is the same number); ignored otherwise (jobs then run as the worker's user, in a user "
+            "namespace)."),
+    Setting("TAIJI_CICD_SANDBOX_BLOCKED_NETWORKS", "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10",
+            "Comma-separated CIDR ranges sandboxed jobs cannot reach, besides the host itself, link-local "
+            "addresses and the database and broker (always refused). Empty to allow private networks."),
     Setting("TAIJI_DOCKER_HOST", "",
             "Docker engine for CI jobs: unix:///path/to/docker.sock, or tcp://host:port with TLS client "
             "certificates; no Docker runner when empty."),
@@ -271,6 +285,14 @@ def load(overrides: dict | None = None) -> dict:
         "CICD_HEARTBEAT_SECONDS": _int("TAIJI_CICD_HEARTBEAT_SECONDS", "3", minimum=1),
         "CICD_RUNNER_LOST_SECONDS": _int("TAIJI_CICD_RUNNER_LOST_SECONDS", "60", minimum=2),
         "CICD_KILL_GRACE_SECONDS": _int("TAIJI_CICD_KILL_GRACE_SECONDS", "5"),
+        "CICD_RUNNER": _choice("TAIJI_CICD_RUNNER", "auto", ("auto", "sandbox", "docker", "host")),
+        "CICD_DISK_MB": _int("TAIJI_CICD_DISK_MB", "2048"),
+        "CICD_SANDBOX_UID": _int("TAIJI_CICD_SANDBOX_UID", "64000", minimum=1),
+        "CICD_SANDBOX_BLOCKED_NETWORKS": tuple(
+            # Unlike most settings, set-but-empty means "none", not the default.
+            p.strip() for p in os.environ.get("TAIJI_CICD_SANDBOX_BLOCKED_NETWORKS",
+                                              "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10").split(",")
+            if p.strip()),
         # CI jobs on a Docker engine (taiji/modules/cicd/docker).
         "DOCKER_HOST": _env("TAIJI_DOCKER_HOST", ""),
         "DOCKER_TLS_CA": _env("TAIJI_DOCKER_TLS_CA", ""),

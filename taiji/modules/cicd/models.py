@@ -47,6 +47,7 @@ class FailureReason(enum.StrEnum):
     RUNNER_LOST = "runner_lost"
     CANCELED = "canceled"
     OUTPUT_LIMIT = "output_limit"
+    DISK_LIMIT = "disk_limit"  # the job used all the disk it may (TAIJI_CICD_DISK_MB)
     SYSTEM = "system"  # the checkout or the artifact upload failed, not the script
 
 

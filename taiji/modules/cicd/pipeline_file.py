@@ -30,6 +30,8 @@ MAX_FILE_SIZE = 256 * 1024
 # A real pipeline file is a few levels deep and has hundreds of values; these bounds are far
 # above that and far below what would hurt a worker (safeyaml refuses aliases besides).
 YAML_LIMITS = safeyaml.Limits(max_bytes=MAX_FILE_SIZE, max_depth=32, max_nodes=20_000)
+# Runners a job may name (`runner:`); whether the platform allows one is asked of ``runner_check``.
+KNOWN_RUNNERS = ("sandbox", "docker", "host")
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
 
 
@@ -237,10 +239,32 @@ def _check_glob(pattern: str, line: int | None, what: str, errors: list, *, path
         )
 
 
+def _runner_errors(
+    runner, path: tuple, what: str, lines: _Lines, runner_check: Callable[[str], str | None] | None
+) -> list[FileError]:
+    if runner is None:
+        return []
+    if runner not in KNOWN_RUNNERS:
+        return [
+            FileError(
+                lines.of(path),
+                f"{what}: runner '{runner}' is not available (use one of: {', '.join(KNOWN_RUNNERS)})",
+            )
+        ]
+    refusal = runner_check(runner) if runner_check else None
+    return [FileError(lines.of(path), f"{what}: {refusal}")] if refusal else []
+
+
 def _semantic_errors(
-    data: dict, lines: _Lines, repository_exists: Callable[[str], bool] | None
+    data: dict,
+    lines: _Lines,
+    repository_exists: Callable[[str], bool] | None,
+    runner_check: Callable[[str], str | None] | None = None,
 ) -> list[FileError]:
     errors: list[FileError] = []
+    default = data.get("default") or {}
+    errors += _runner_errors(default.get("runner"), ("default", "runner"), "default", lines, runner_check)
+    errors += _image_errors(default.get("image"), ("default",), "default", lines)
     on = data.get("on") or {}
     for kind in ("branches", "tags"):
         for index, pattern in enumerate((on.get("push") or {}).get(kind) or []):
@@ -304,31 +328,31 @@ def _semantic_errors(
             )
             _check_glob(pattern, lines.of(path), f"job '{name}' reports.junit", errors, path_like=True)
         errors.extend(_container_errors(name, job, lines))
-        if job.get("runner", "builtin") != "builtin":
-            errors.append(
-                FileError(
-                    lines.of((*base, "runner")),
-                    f"job '{name}': runner '{job['runner']}' is not available (only builtin)",
-                )
-            )
+        errors += _runner_errors(job.get("runner"), (*base, "runner"), f"job '{name}'", lines, runner_check)
     errors.extend(_cycle_errors(jobs, lines))
     return errors
 
 
+def _image_errors(image, base: tuple, what: str, lines: _Lines) -> list[FileError]:
+    from .docker.reference import parse_reference
+
+    if image is None:
+        return []
+    reference = image["name"] if isinstance(image, dict) else image
+    path = (*base, "image", "name") if isinstance(image, dict) else (*base, "image")
+    try:
+        parse_reference(reference)
+    except ValueError as exc:
+        return [FileError(lines.of(path), f"{what} image: {exc}")]
+    return []
+
+
 def _container_errors(name: str, job: dict, lines: _Lines) -> list[FileError]:
     """Image references Docker would refuse, service aliases that clash, unsplittable commands."""
-    from .docker.reference import default_alias, parse_reference
+    from .docker.reference import default_alias
 
-    errors = []
     base = ("jobs", name)
-    image = job.get("image")
-    if image is not None:
-        reference = image["name"] if isinstance(image, dict) else image
-        path = (*base, "image", "name") if isinstance(image, dict) else (*base, "image")
-        try:
-            parse_reference(reference)
-        except ValueError as exc:
-            errors.append(FileError(lines.of(path), f"job '{name}' image: {exc}"))
+    errors = _image_errors(job.get("image"), base, f"job '{name}'", lines)
     aliases: dict[str, int] = {}
     for index, item in enumerate(job.get("services") or []):
         path = (*base, "services", index)
@@ -385,6 +409,7 @@ def _cycle_errors(jobs: dict, lines: _Lines) -> list[FileError]:
 
 def _normalise(data: dict) -> dict:
     on = data.get("on")
+    default = data.get("default") or {}
     jobs = {}
     for position, (name, job) in enumerate(data["jobs"].items()):
         script = job["script"]
@@ -408,6 +433,9 @@ def _normalise(data: dict) -> dict:
                 else DEFAULT_EXPIRE,
                 "publish": (artifacts.get("publish") or {}).get("repository"),
             },
+            # None: the platform decides (TAIJI_CICD_RUNNER, TAIJI_CICD_DEFAULT_IMAGE).
+            "runner": job.get("runner") or default.get("runner"),
+            "image": job.get("image") or default.get("image"),
         }
     return {
         # No `on:` at all: every branch push runs (the friendliest default for a first file).
@@ -426,10 +454,8 @@ def _normalise(data: dict) -> dict:
 
 
 def _container_spec(job: dict) -> dict:
-    """`image` and `services` as the docker runner reads them (absent when the job has none)."""
+    """`services` as the docker runner reads them (absent when the job has none)."""
     spec = {}
-    if "image" in job:
-        spec["image"] = job["image"]
     services = []
     for item in job.get("services") or []:
         if isinstance(item, str):
@@ -462,8 +488,14 @@ def _env_text(value) -> str:
     return str(value)
 
 
-def parse(text: str | bytes, *, repository_exists: Callable[[str], bool] | None = None) -> ParseResult:
-    """Parse and check a `.taiji.yml`; ``repository_exists`` checks `publish` targets when given."""
+def parse(
+    text: str | bytes,
+    *,
+    repository_exists: Callable[[str], bool] | None = None,
+    runner_check: Callable[[str], str | None] | None = None,
+) -> ParseResult:
+    """Parse and check a `.taiji.yml`; ``repository_exists`` checks `publish` targets when given,
+    ``runner_check`` says why a runner a job names is refused on this platform (or None)."""
     if isinstance(text, bytes):
         if len(text) > MAX_FILE_SIZE:
             return ParseResult(
@@ -481,7 +513,7 @@ def parse(text: str | bytes, *, repository_exists: Callable[[str], bool] | None 
         return ParseResult(errors=exc.errors)
     errors = _schema_errors(data, lines)
     if not errors:
-        errors = _semantic_errors(data, lines, repository_exists)
+        errors = _semantic_errors(data, lines, repository_exists, runner_check)
     if errors:
         errors.sort(key=lambda e: (e.line or 0, e.message))
         return ParseResult(errors=errors)

@@ -46,6 +46,11 @@ class ArtifactOut(Schema):
     published = fields.Dict(allow_none=True)
 
 
+def _image_name(image) -> str | None:
+    """`image:` of the file: a reference, or {name, credentials}."""
+    return image.get("name") if isinstance(image, dict) else image
+
+
 class JobOut(Schema):
     id = fields.Integer()
     pipeline_id = fields.Integer()
@@ -56,12 +61,22 @@ class JobOut(Schema):
     allow_failure = fields.Boolean()
     failure_reason = fields.String(
         allow_none=True,
-        metadata={"description": "timeout | exit_status | runner_lost | canceled | output_limit | system"},
+        metadata={
+            "description": "timeout | exit_status | runner_lost | canceled | output_limit | disk_limit "
+            "| system"
+        },
     )
     exit_code = fields.Integer(allow_none=True)
     attempt = fields.Integer()
-    runner = fields.String()
-    image = fields.String(allow_none=True, metadata={"description": "The image a container ran it in."})
+    runner = fields.String(metadata={"description": "Where the job runs: sandbox | docker | host"})
+    isolated = fields.Function(
+        lambda job: job.runner != "host",
+        metadata={"description": "False on the host runner: the job ran unisolated, as the worker's user"},
+    )
+    image = fields.Function(
+        lambda job: job.image or _image_name(job.spec.get("image")),
+        metadata={"description": "The image the job ran in (docker runner), else the one its file names"},
+    )
     image_digest = fields.String(
         allow_none=True,
         metadata={"description": "The image's registry digest (sha256:…), else its id (a local image)."},

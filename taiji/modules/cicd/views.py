@@ -7,6 +7,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -61,8 +62,14 @@ def _list(form: RunPipelineForm | None = None, *, repository: str | None = None,
         page = Page(items=[], total=0, page=1, page_size=20)
     form = form or RunPipelineForm(repository=filters["repository"] or None)
     return render_template("cicd/pipelines.html", page=page, filters=filters, statuses=STATUSES,
-                           form=form, fixed_repository=repository,
+                           form=form, fixed_repository=repository, host_runner=_host_runner(),
                            can_run=auth.can(Perm.PIPELINE_RUN, t)), status
+
+
+def _host_runner(jobs=()) -> bool:
+    """Whether to warn that jobs are not isolated: the platform runs jobs on the host, or one of
+    these jobs did."""
+    return current_app.config.get("CICD_RUNNER") == "host" or any(j.runner == "host" for j in jobs)
 
 
 @bp.get("/t/<tenant>/pipelines")
@@ -146,7 +153,8 @@ def job_graph(jobs) -> dict:
 def _pipeline_context(pipeline) -> dict:
     t = tenancy.current()
     return {"pipeline": pipeline, "jobs": pipeline.jobs, "graph": job_graph(pipeline.jobs),
-            "live": not pipeline.done, "can_run": auth.can(Perm.PIPELINE_RUN, t)}
+            "live": not pipeline.done, "can_run": auth.can(Perm.PIPELINE_RUN, t),
+            "host_runner": _host_runner(pipeline.jobs)}
 
 
 @bp.get(PIPELINE)

@@ -78,10 +78,11 @@ def resolve(client: docker.DockerClient, text: str, *, credentials: dict | None,
         image = client.images.get(ref.text)
     except docker.errors.ImageNotFound as exc:
         raise JobError(f"the image {ref.text} was pulled but the engine cannot find it: {exc}") from exc
+    except docker.errors.APIError as exc:
+        # The engine's words about the registry (not found, unauthorized, unreachable): the job's error.
+        raise JobError(_explain(ref, str(exc.explanation or exc), credentials_name)) from exc
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        if isinstance(exc, docker.errors.APIError) and exc.status_code and exc.status_code < 500:
-            raise JobError(_explain(ref, str(exc.explanation or exc), credentials_name)) from exc
-        raise EngineError(f"pulling {ref.text}: {exc}") from exc
+        raise EngineError(f"pulling {ref.text}: the Docker engine does not answer ({exc})") from exc
     digest = ref.digest
     if not digest:
         for repo_digest in image.attrs.get("RepoDigests") or []:

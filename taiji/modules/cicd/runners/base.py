@@ -1,4 +1,4 @@
-"""The runner interface, shaped for the built-in Celery runner and a later Jenkins one.
+"""The runner interface, shaped for the built-in Celery runner and a remote (Jenkins) one.
 
 The scheduler owns job states; a runner only receives "start this job" and "cancel this job".
 A runner reports back through the job row: it claims the job (pending -> running), writes log
@@ -28,10 +28,12 @@ class Runner(abc.ABC):
 
 
 _runners: dict[str, Runner] = {}
+# Names of the built-in runner's executors: a job on any of them goes to the built-in pool.
+BUILTIN_KINDS = ("sandbox", "docker", "host")
 
 
-def register_runner(runner: Runner) -> None:
-    _runners[runner.name] = runner
+def register_runner(runner: Runner, name: str | None = None) -> None:
+    _runners[name or runner.name] = runner
 
 
 def get_runner(name: str) -> Runner:
@@ -39,3 +41,25 @@ def get_runner(name: str) -> Runner:
         from . import builtin  # noqa: F401 - registers itself
 
     return _runners[name]
+
+
+def default_runner(config) -> str:
+    """Where a job runs when its file names no runner: ``TAIJI_CICD_RUNNER``, where ``auto`` is
+    docker when a Docker engine is configured, else the sandbox."""
+    chosen = config.get("CICD_RUNNER") or "auto"
+    if chosen == "auto":
+        return "docker" if config.get("DOCKER_HOST") else "sandbox"
+    return chosen
+
+
+def runner_refusal(name: str, config) -> str | None:
+    """Why a pipeline file may not ask for runner ``name`` on this platform, or None.
+
+    ``host`` runs jobs without isolation: only an administrator enables it, by making it the
+    platform's runner. (An engine that is missing is the job's error, not the file's.)"""
+    if name == "host" and config.get("CICD_RUNNER") != "host":
+        return (
+            "runner 'host' is not enabled on this platform "
+            "(only an administrator enables it, with TAIJI_CICD_RUNNER=host)"
+        )
+    return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -25,8 +24,9 @@ from taiji.platform.tenancy import Tenant
 from ..models import FailureReason, Job, JobStatus
 from ..services import scheduler
 from ..services.secrets import secret_values
-from .base import Runner, register_runner
+from .base import BUILTIN_KINDS, Runner, default_runner, register_runner
 from .collect import collect
+from .disk import JobDisk
 from .executor import ExecLimits, Executor, ExecutorError, JobContext, executor_class, make_executor
 from .process import LineLimits, LogWriter, retrying, run_line
 from .reaper import reap  # noqa: F401 - `builtin.reap` is the name the task and tests use
@@ -48,7 +48,10 @@ class BuiltinRunner(Runner):
         run_job.apply_async((job_id, attempt), queue=self.queue)
 
 
-register_runner(BuiltinRunner())
+_builtin = BuiltinRunner()
+register_runner(_builtin)
+for _kind in BUILTIN_KINDS:
+    register_runner(_builtin, name=_kind)
 
 
 def worker_name() -> str:
@@ -60,13 +63,27 @@ def workspaces_root() -> Path:
 
 
 def executor_kind(job: Job) -> str:
-    """The executor that runs ``job``'s lines."""
-    return job.runner if executor_class(job.runner) is not None else "host"
+    """The executor that runs ``job``'s lines: its runner, decided when the pipeline was made
+    (jobs made before runners were chosen say ``builtin``: the platform's default now)."""
+    if job.runner in BUILTIN_KINDS:
+        return job.runner
+    return default_runner(current_app.config)
 
 
-def job_context(job: Job, attempt: int, tenant_slug: str) -> JobContext:
+def _no_executor(kind: str) -> str | None:
+    if executor_class(kind) is not None:
+        return None
+    if kind == "docker":
+        return (
+            "runner 'docker': no Docker engine is configured on this platform "
+            "(an administrator sets TAIJI_DOCKER_HOST)"
+        )
+    return f"runner '{kind}' is not available on this platform"
+
+
+def job_context(job: Job, attempt: int, tenant_slug: str, disk: JobDisk) -> JobContext:
     config = current_app.config
-    root = workspaces_root() / f"{job.id}-{attempt}"
+    root = disk.root
     return JobContext(
         job_id=job.id,
         attempt=attempt,
@@ -79,7 +96,8 @@ def job_context(job: Job, attempt: int, tenant_slug: str) -> JobContext:
         limits=ExecLimits(
             cpu_seconds=config["CICD_CPU_SECONDS"],
             memory_bytes=config["CICD_MEMORY_MB"] * 1024 * 1024,
-            disk_bytes=0,
+            disk_bytes=disk.limit,
+            file_bytes=0 if disk.enforced_by_kernel else disk.limit,
         ),
         config=config,
         image=job.spec.get("image"),
@@ -175,6 +193,8 @@ def execute(job_id: int, attempt: int) -> str:
         return "not-pending"
     job = db.session.get(Job, job_id)
     db.session.refresh(job)
+    if job.runner not in BUILTIN_KINDS:  # made before runners were chosen: record the one used
+        job.runner = executor_kind(job)
     scheduler.mark_started(job.pipeline)
     db.session.commit()
     return _run(job, attempt)
@@ -201,22 +221,27 @@ def _run(job: Job, attempt: int) -> str:
     )
     writer = LogWriter(job, list(secrets.values()))
     tenant_slug = db.session.execute(sa.select(Tenant.slug).where(Tenant.id == job.tenant_id)).scalar_one()
-    context = job_context(job, attempt, tenant_slug)
+    disk = JobDisk(workspaces_root() / f"{job.id}-{attempt}", config["CICD_DISK_MB"] * 1024 * 1024)
     started = time.monotonic()
     deadline = started + int(spec.get("timeout") or 1800)
     reason, exit_code, junit = None, None, None
     executor: Executor | None = None
     written = [0]
+    kind = executor_kind(job)
     try:
-        writer.write(f"{CYAN}Running on {worker_name()} (attempt {attempt}){RESET}\n")
+        writer.write(f"{CYAN}Running on {worker_name()} (attempt {attempt}), runner {kind}{RESET}\n")
         _check_secrets(missing, withheld, pipeline.ref)
         if not pipeline.source:
             raise WorkspaceError("the pipeline names no repository to check out")
-        executor = make_executor(executor_kind(job), context)
+        if why := _no_executor(kind):
+            raise ExecutorError(why)
+        disk.create()
+        context = job_context(job, attempt, tenant_slug, disk)
+        executor = make_executor(kind, context)
         executor.log = lambda text: writer.write(f"{CYAN}{text}{RESET}\n")
-        writer.write(f"{CYAN}Executor: {executor.describe()}{RESET}\n")
-        shutil.rmtree(context.root, ignore_errors=True)
-        context.root.mkdir(parents=True)
+        writer.write(f"{CYAN}{executor.describe()}{RESET}\n")
+        if not executor.isolated:
+            writer.write(f"{RED}This job is NOT isolated: it runs as the worker's user on its host.{RESET}\n")
         executor.prepare()
         writer.write(f"{CYAN}Checking out {pipeline.sha[:12]} ({pipeline.ref}){RESET}\n")
         writer.write(checkout(pipeline.source, pipeline.sha, context.workspace, config["CICD_JOB_PATH"]))
@@ -229,11 +254,17 @@ def _run(job: Job, attempt: int) -> str:
             heartbeat=config["CICD_HEARTBEAT_SECONDS"],
         )
         beat = _beat(job, attempt)
+
+        def check() -> str | None:
+            return FailureReason.DISK_LIMIT.value if disk.full() else None
+
         for line in spec["script"]:
             writer.write(f"{BOLD}{GREEN}$ {line}{RESET}\n")
             proc = executor.spawn(line, env)
-            result = run_line(proc, writer=writer, limits=limits, beat=beat, written=written)
+            result = run_line(proc, writer=writer, limits=limits, beat=beat, written=written, check=check)
             exit_code, reason = result.exit_code, result.reason
+            if reason == FailureReason.EXIT_STATUS.value and disk.full():
+                reason = FailureReason.DISK_LIMIT.value  # the line failed because the disk was full
             if reason:
                 break
         if reason:
@@ -242,8 +273,8 @@ def _run(job: Job, attempt: int) -> str:
         junit = junit_summary(context.workspace, spec.get("junit") or [])
         if reason is None:
             reason = collect(job, context.workspace, writer)
-    except (WorkspaceError, ExecutorError) as exc:
-        reason = FailureReason.SYSTEM.value
+    except (WorkspaceError, ExecutorError, OSError) as exc:
+        reason = FailureReason.DISK_LIMIT.value if disk.full() else FailureReason.SYSTEM.value
         writer.write(f"{RED}{exc}{RESET}\n")
     except Exception as exc:  # the runner's own failure must still finish the job
         log.exception("job failed in the runner", extra={"job": job.id})
@@ -251,28 +282,32 @@ def _run(job: Job, attempt: int) -> str:
         reason = FailureReason.SYSTEM.value
         writer.write(f"{RED}The runner failed: {exc.__class__.__name__}: {exc}{RESET}\n")
     finally:
-        _release(executor, context)
+        _release(executor, disk, job.id)
     return _finish(job, attempt, reason, exit_code, junit, writer, time.monotonic() - started)
 
 
-def _release(executor: Executor | None, context: JobContext) -> None:
+def _release(executor: Executor | None, disk: JobDisk, job_id: int) -> None:
     """Nothing of the job outlives it: its processes, then its folder."""
     if executor is not None:
         try:
             executor.stop(0)
         except Exception:
-            log.exception("could not stop the job's executor", extra={"job": context.job_id})
+            log.exception("could not stop the job's executor", extra={"job": job_id})
         try:
             executor.teardown()
         except Exception:
-            log.exception("could not tear the job's executor down", extra={"job": context.job_id})
-    shutil.rmtree(context.root, ignore_errors=True)
+            log.exception("could not tear the job's executor down", extra={"job": job_id})
+    try:
+        disk.release()
+    except Exception:
+        log.exception("could not remove the job's folder", extra={"job": job_id})
 
 
 _MESSAGES = {
     "exit_status": "Job failed: exit status {code}",
     "timeout": "Job failed: it ran longer than its timeout ({timeout}s) and was stopped",
     "output_limit": "Job failed: its log passed the output limit and it was stopped",
+    "disk_limit": "Job failed: it used all the disk a job may use ({disk} MiB) and was stopped",
     "canceled": "Job canceled: its processes were stopped",
     "runner_lost": "This attempt was taken over by another worker",
     "system": "Job failed: the runner could not prepare or finish it",
@@ -283,7 +318,9 @@ def _finish(job: Job, attempt: int, reason, exit_code, junit, writer: LogWriter,
     if reason is None:
         writer.write(f"{GREEN}Job succeeded in {seconds:.1f}s{RESET}\n")
     else:
-        text = _MESSAGES.get(reason, reason).format(code=exit_code, timeout=job.spec.get("timeout"))
+        text = _MESSAGES.get(reason, reason).format(
+            code=exit_code, timeout=job.spec.get("timeout"), disk=current_app.config["CICD_DISK_MB"]
+        )
         writer.write(f"{RED}{text}{RESET}\n")
     writer.flush(final=True)
     if reason == "runner_lost":

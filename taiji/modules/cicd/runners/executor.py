@@ -55,6 +55,8 @@ class ExecLimits:
     memory_bytes: int  # 0: none
     disk_bytes: int  # the job's folder (workspace, its environment, temporary files); 0: none
     pids: int = 0  # processes of the job at once; 0: none
+    # Largest file a process may write (RLIMIT_FSIZE); set when the disk limit is only watched.
+    file_bytes: int = 0
 
 
 @dataclass
@@ -234,4 +236,4 @@ def _load() -> None:
     # The executors register themselves when imported; the import is here, not at module top,
     # because they import this module.
     from ..docker import executor  # noqa: F401
-    from . import host  # noqa: F401
+    from . import host, sandbox  # noqa: F401

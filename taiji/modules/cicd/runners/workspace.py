@@ -30,18 +30,26 @@ def _git_env(path: str) -> dict:
 
 
 def checkout(source: str, sha: str, workspace: Path, path: str) -> str:
-    """A fresh clone of ``source`` at ``sha`` in ``workspace``; returns git's output for the log."""
-    if workspace.exists():
-        shutil.rmtree(workspace)
-    workspace.parent.mkdir(parents=True, exist_ok=True)
+    """A fresh clone of ``source`` at ``sha`` in ``workspace`` (made, or emptied: an executor may
+    already have it mounted elsewhere); returns git's output for the log."""
+    workspace.mkdir(parents=True, exist_ok=True)
+    for entry in workspace.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
     env = _git_env(path)
     commands = [
-        # --no-hardlinks is not needed: the clone only reads the source's objects through links.
-        ["git", "clone", "--quiet", "--no-checkout", source, str(workspace)],
+        # --no-local: a local clone would hard-link the hosted repository's object files, and a
+        # job writing into its checkout's .git/objects would then write into the repository.
+        ["git", "clone", "--no-local", "--quiet", "--no-checkout", source, str(workspace)],
         [
             "git",
             "-C",
             str(workspace),
+            # The folder may already belong to the sandbox's user; no job has run in it yet.
+            "-c",
+            f"safe.directory={workspace}",
             "-c",
             "advice.detachedHead=false",
             "checkout",

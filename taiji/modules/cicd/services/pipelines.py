@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import selectinload
 
 from taiji.platform import audit, auth
@@ -107,6 +108,20 @@ def publish_exists(tenant):
     return exists
 
 
+def runner_check(name: str) -> str | None:
+    """The parser's question: may a job ask for runner ``name`` here?"""
+    from ..runners.base import runner_refusal
+
+    return runner_refusal(name, current_app.config)
+
+
+def job_runner(spec: dict) -> str:
+    """The runner a job gets: what its file says, else the platform's default."""
+    from ..runners.base import default_runner
+
+    return spec.get("runner") or default_runner(current_app.config)
+
+
 def create_pipeline(
     tenant,
     repository: str,
@@ -136,7 +151,9 @@ def create_pipeline(
         if text is None:
             error = f"{pipeline_file.FILE_NAME}: no such file at {sha[:12]}"
         else:
-            result = pipeline_file.parse(text, repository_exists=publish_exists(tenant))
+            result = pipeline_file.parse(
+                text, repository_exists=publish_exists(tenant), runner_check=runner_check
+            )
             config, error = (result.config, None) if result.ok else (None, result.message)
     pipeline = Pipeline(
         tenant_id=tenant.id,
@@ -180,6 +197,7 @@ def create_pipeline(
                 spec={**spec, "env": {**config["env"], **spec["env"]}},
                 when=spec["when"],
                 allow_failure=spec["allow_failure"],
+                runner=job_runner(spec),
                 status=JobStatus.CREATED.value,
             )
         )
@@ -254,7 +272,7 @@ def on_push(tenant, payload: dict) -> Pipeline | None:
     text = vcs.read_file(repo, after, pipeline_file.FILE_NAME)
     if text is None:
         return None
-    result = pipeline_file.parse(text, repository_exists=publish_exists(tenant))
+    result = pipeline_file.parse(text, repository_exists=publish_exists(tenant), runner_check=runner_check)
     if result.ok:
         from . import schedules
 

@@ -15,24 +15,12 @@ from tests.modules.cicd.conftest import CI, FAST
 
 
 class DockerCI(CI):
-    """CI whose jobs run on the docker executor."""
-
-    def run(self, repository: str, ref: str = "main", variables: dict | None = None) -> int:
-        import sqlalchemy as sa
-
-        from taiji.modules.cicd.models import Job
-        from taiji.platform.db import db
-
-        pipeline_id = super().run(repository, ref, variables)
-        with self.ctx():
-            db.session.execute(sa.update(Job).where(Job.pipeline_id == pipeline_id).values(runner="docker"))
-            self._done()
-        return pipeline_id
+    """CI whose jobs run on the docker executor (the platform's runner: TAIJI_CICD_RUNNER=docker)."""
 
     def execute_in_process(self, job_id: int, attempt: int, log_path) -> subprocess.Popen:
         """Run one attempt in a process of its own, as a worker would (so that it can be killed)."""
         config = self.app.config
-        overrides = {key: config[key] for key in ("DOCKER_HOST", "CICD_DEFAULT_IMAGE", *FAST)}
+        overrides = {key: config[key] for key in ("DOCKER_HOST", "CICD_DEFAULT_IMAGE", "CICD_RUNNER", *FAST)}
         source = (
             "import json, sys\n"
             "from pathlib import Path\n"
@@ -102,7 +90,8 @@ def docker_app(tmp_path_factory, docker_host, job_image):
 
     tmp = tmp_path_factory.mktemp("cicd-docker")
     app = create_app(app_overrides(sibling_database("cicd_docker", tmp), tmp / "data", **FAST,
-                                   DOCKER_HOST=docker_host, CICD_DEFAULT_IMAGE=job_image))
+                                   DOCKER_HOST=docker_host, CICD_DEFAULT_IMAGE=job_image,
+                                   CICD_RUNNER="docker"))
     with app.app_context():
         upgrade(directory=str(ROOT / "taiji" / "migrations"))
         db.session.remove()
