@@ -222,7 +222,9 @@ def _schema_errors(data: dict, lines: _Lines) -> list[FileError]:
         if error.validator == "oneOf" and "length of time" in str(error.schema.get("description", "")):
             message = f"{error.instance!r} is not a duration like 90s, 10m or 1h30m"
         elif error.validator == "oneOf":
-            message = f"{error.instance!r} has the wrong type"
+            # The alternative of the value's own type says what is wrong with it ('' is too short).
+            own = [e for e in error.context if e.validator != "type" and not e.path]
+            message = own[0].message if own else f"{error.instance!r} has the wrong type"
         errors.append(FileError(lines.of(path), f"{where}: {message}"))
     return errors
 
