@@ -224,8 +224,12 @@ class JobContainer:
         )["Id"]
         return exec_id, self.client.api.exec_start(exec_id, stream=True)
 
-    def exit_code(self, exec_id: str) -> int | None:
-        return self.client.api.exec_inspect(exec_id).get("ExitCode")
+    def disk_used(self) -> int:
+        """Bytes the job container wrote into its own layer (the engine's SizeRw)."""
+        # The SDK's inspect has no argument for ?size=1, hence its lower-level calls.
+        url = self.client.api._url("/containers/{0}/json", self.container.id)
+        state = self.client.api._result(self.client.api._get(url, params={"size": 1}), json=True)
+        return int(state.get("SizeRw") or 0)
 
     def signal_all(self, signal: str) -> None:
         """``signal`` (TERM, KILL) to every process of the job's user in the container."""

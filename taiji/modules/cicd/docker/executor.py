@@ -35,6 +35,7 @@ from .engine import EngineError, connect, settings_from
 from .reference import default_alias
 
 INSPECT_SECONDS = 0.5  # how often a line's exit is asked for while its output is still open
+DISK_SECONDS = 2.0  # how often the container's disk use is measured while a line runs
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -70,6 +71,7 @@ class DockerExecutor(Executor):
         self.client = None
         self.image_path = DEFAULT_PATH
         self._lines: list[DockerLine] = []
+        self._disk_checked, self._disk_full = 0.0, False
 
     def describe(self) -> str:
         return f"docker executor: image {self.image} on {self.settings.host}"
@@ -212,6 +214,21 @@ class DockerExecutor(Executor):
                     why = "it ran out of memory"
                 return f"the job's container stopped ({why})"
         return f"the Docker engine refused to run the line: {exc.explanation or exc}"
+
+    def disk_full(self, final: bool = False) -> bool:
+        """The container's own layer (the checkout, /tmp, the home, installs) against the job's disk
+        limit: the engine cannot cap it on every storage driver, so it is measured (cheap on
+        overlay2: the engine sums the layer's files) every DISK_SECONDS, and after every line."""
+        limit = self.context.limits.disk_bytes
+        if not limit or self.job is None or self.job.container is None:
+            return False
+        now = time.monotonic()
+        if not final and now - self._disk_checked < DISK_SECONDS:
+            return self._disk_full
+        self._disk_checked = now
+        with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+            self._disk_full = self.job.disk_used() > limit
+        return self._disk_full
 
     def gather(self) -> None:
         """Bring back the files the lifecycle will collect (artifacts, JUnit reports)."""

@@ -256,7 +256,7 @@ def _run(job: Job, attempt: int) -> str:
         beat = _beat(job, attempt)
 
         def check() -> str | None:
-            return FailureReason.DISK_LIMIT.value if disk.full() else None
+            return FailureReason.DISK_LIMIT.value if disk.full() or executor.disk_full() else None
 
         for line in spec["script"]:
             writer.write(f"{BOLD}{GREEN}$ {line}{RESET}\n")
@@ -265,6 +265,9 @@ def _run(job: Job, attempt: int) -> str:
             exit_code, reason = result.exit_code, result.reason
             if reason == FailureReason.EXIT_STATUS.value and disk.full():
                 reason = FailureReason.DISK_LIMIT.value  # the line failed because the disk was full
+            elif reason in (None, FailureReason.EXIT_STATUS.value) and executor.disk_full(final=True):
+                # Past the limit where nothing stops a write (a container's own file system).
+                reason = FailureReason.DISK_LIMIT.value
             if reason:
                 break
         if reason:

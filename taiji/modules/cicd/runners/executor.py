@@ -141,6 +141,12 @@ class Executor(abc.ABC):
     def spawn(self, line: str, env: dict[str, str]) -> LineProcess:
         """Start ``/bin/sh -c line`` in ``job_workspace`` with exactly ``env``."""
 
+    def disk_full(self, final: bool = False) -> bool:
+        """Whether the job wrote more than its disk limit where the lifecycle cannot see it (a
+        container's own file system). Called often: measure at most every few seconds unless
+        ``final`` (after a line)."""
+        return False
+
     def gather(self) -> None:  # noqa: B027 - executors that show the job the checkout itself
         """After the last line, before the lifecycle collects: an executor whose job worked on a
         copy of the checkout (a remote container) brings back the files the job's spec collects."""

@@ -104,7 +104,8 @@ jobs:
 
 @pytest.fixture
 def limits(docker_app):
-    saved = {key: docker_app.config[key] for key in ("CICD_MEMORY_MB", "CICD_PIDS", "CICD_CPUS")}
+    keys = ("CICD_MEMORY_MB", "CICD_PIDS", "CICD_CPUS", "CICD_DISK_MB")
+    saved = {key: docker_app.config[key] for key in keys}
     yield docker_app.config
     docker_app.config.update(saved)
 
@@ -134,3 +135,25 @@ jobs:
     assert "thread 64" not in threads_log
     assert (memory["reason"], memory["exit_code"]) == ("exit_status", 137), memory_log
     assert "allocated" not in memory_log.replace("print('allocated'", "")
+
+
+def test_a_job_that_fills_its_disk_fails_with_that_reason(dci, limits, docker_client):
+    limits["CICD_DISK_MB"] = 40
+    repo = dci.repo({".taiji.yml": """
+jobs:
+  burst:
+    script:
+      - dd if=/dev/zero of=/tmp/burst bs=1M count=80 status=none
+      - echo never here
+  steady:
+    script:
+      - while true; do dd if=/dev/zero bs=1M count=5 status=none >> /home/taiji/steady; sleep 0.2; done
+"""})
+    began = time.monotonic()
+    state = dci.drive(dci.run(repo), timeout=120)
+    burst, steady = state["jobs"]["burst"], state["jobs"]["steady"]
+    assert (burst["status"], burst["reason"]) == ("failed", "disk_limit"), dci.log(burst["id"])
+    assert "never here" not in dci.log(burst["id"]).replace("$ echo never here", "")
+    assert (steady["status"], steady["reason"]) == ("failed", "disk_limit"), dci.log(steady["id"])
+    assert time.monotonic() - began < 60
+    assert _containers(docker_client, steady["id"]) == []
