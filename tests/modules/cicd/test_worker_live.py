@@ -5,11 +5,13 @@ mid-job loses the job to another worker, which finishes it."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -236,6 +238,73 @@ jobs:
     text = live.log(job["id"])
     assert (done["status"], job["status"], job["attempt"]) == ("success", "success", 2), text
     assert "first attempt" in text and "runner lost" in text and "finished on attempt 2" in text
+
+
+def test_a_dead_workers_job_processes_die_with_it_and_its_folder_goes_at_the_next_start(live):
+    """The worker dies mid-job: every process of the job (daemons included) is gone at once, before
+    any retry; the next worker started on the host removes the lost attempt's folder; the retry
+    runs alone."""
+    from taiji.modules.cicd.runners import builtin
+    from taiji.platform.db import db
+    from tests.modules.cicd.test_runner import processes_with
+
+    marker = f"{4000 + random.random():.7f}"
+    doomed = live.worker("doomed-again")
+    repository = f"dead{uuid.uuid4().hex[:6]}"
+    with live.ctx():
+        make_hosted(
+            live.tenant(),
+            repository,
+            {
+                ".taiji.yml": f"""
+jobs:
+  deploy:
+    script:
+      - |
+        if [ "$TAIJI_JOB_ATTEMPT" = 1 ]; then
+          setsid sleep {marker} </dev/null >/dev/null 2>&1 &
+          nohup setsid -f sleep {marker} </dev/null >/dev/null 2>&1
+          echo daemons up; sleep 60
+        fi
+      - echo attempt $TAIJI_JOB_ATTEMPT ran alone
+"""
+            },
+        )
+        db.session.commit()
+        db.session.remove()
+    pipeline_id = live.run(repository)
+    job_id = live.pipeline(pipeline_id)["jobs"]["deploy"]["id"]
+    _wait(live, "the daemons of the first attempt", lambda: "daemons up\n" in live.log(job_id), worker=doomed)
+    assert len(processes_with(marker)) >= 3  # the two daemons and the line's own sleep... and the line
+    folder = Path(live.app.config["DATA_DIR"]) / "cicd" / "workspaces" / f"{job_id}-1"
+    assert folder.is_dir()
+    doomed.kill()  # SIGKILL, without a word
+    _wait(live, "every process of the job to be gone", lambda: not processes_with(marker), timeout=10)
+    assert folder.exists()  # its worker could not clean up
+
+    def reaped():
+        with live.ctx():
+            try:
+                ids = builtin.reap()
+                db.session.commit()
+                return ids
+            finally:
+                db.session.remove()
+
+    _wait(live, "the reaper to notice the silent job", reaped, timeout=30)
+    rescuer = live.worker("rescuer-again")
+    _wait(live, "the lost attempt's folder to be removed", lambda: not folder.exists(), worker=rescuer)
+    done = _wait(
+        live,
+        "the retry to finish",
+        lambda: (p := live.pipeline(pipeline_id))["status"] in ("success", "failed") and p,
+        worker=rescuer,
+    )
+    text = live.log(job_id)
+    assert (done["status"], done["jobs"]["deploy"]["attempt"]) == ("success", 2), text
+    assert "attempt 2 ran alone" in text
+    assert not processes_with(marker)
+    rescuer.kill(signal.SIGTERM)
 
 
 def _serve(app):
