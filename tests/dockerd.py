@@ -13,6 +13,7 @@ imports it (seconds) instead of running mmdebstrap again (a minute).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import random
@@ -116,21 +117,63 @@ def _answers(host: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def docker_host():
-    """``unix://…`` of a running engine (CI's, or one started here); skips when there is none."""
+_started: Dockerd | None = None
+_images: dict[str, str] = {}
+
+
+def engine_host() -> str:
+    """The engine of this session: CI's (TAIJI_TEST_DOCKER_HOST), else a dockerd started here once
+    and stopped when the session ends. Raises RuntimeError saying why there is none."""
+    global _started
     given = os.environ.get("TAIJI_TEST_DOCKER_HOST", "").strip()
     if given:
-        yield given
-        return
-    reason = can_start_dockerd()
-    if reason:
-        pytest.skip(f"no Docker engine: TAIJI_TEST_DOCKER_HOST is not set and {reason}")
-    daemon = start_dockerd()
+        return given
+    if _started is None:
+        reason = can_start_dockerd()
+        if reason:
+            raise RuntimeError(f"no Docker engine: TAIJI_TEST_DOCKER_HOST is not set and {reason}")
+        _started = start_dockerd()
+        atexit.register(_started.stop)
+    return _started.host
+
+
+def engine_missing() -> str | None:
+    """Why this session has no engine (for skips), or None."""
+    if os.environ.get("TAIJI_TEST_DOCKER_HOST", "").strip():
+        return None
+    return can_start_dockerd()
+
+
+def default_job_image(host: str) -> str:
+    """The default job image (`taiji images bootstrap` with no options) in the engine at ``host``."""
+    if host not in _images:
+        import docker
+
+        from taiji.modules.cicd.docker.images import bootstrap, recipe
+
+        rec = recipe()
+        IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            # Old tarballs of earlier recipes are a quarter GiB each.
+            for stale in IMAGE_CACHE.glob(f"{rec.name}-*.tar"):
+                if stale.name != f"{rec.name}-{rec.key}.tar":
+                    stale.unlink()
+        client = docker.DockerClient(base_url=host, timeout=300, version="1.41")
+        try:
+            bootstrap(client, rec, cache_dir=IMAGE_CACHE, progress=lambda line: None)
+        finally:
+            client.close()
+        _images[host] = rec.reference
+    return _images[host]
+
+
+@pytest.fixture(scope="session")
+def docker_host() -> str:
+    """``unix://…`` of a running engine (CI's, or one started here); skips when there is none."""
     try:
-        yield daemon.host
-    finally:
-        daemon.stop()
+        return engine_host()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -143,19 +186,9 @@ def docker_client(docker_host):
 
 
 @pytest.fixture(scope="session")
-def job_image(docker_client) -> str:
-    """The default job image (``taiji images bootstrap`` with no options) in the test engine."""
-    from taiji.modules.cicd.docker.images import bootstrap, recipe
-
-    rec = recipe()
-    IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        # Old tarballs of earlier recipes are a quarter GiB each.
-        for stale in IMAGE_CACHE.glob(f"{rec.name}-*.tar"):
-            if stale.name != f"{rec.name}-{rec.key}.tar":
-                stale.unlink()
-    bootstrap(docker_client, rec, cache_dir=IMAGE_CACHE, progress=lambda line: None)
-    return rec.reference
+def job_image(docker_host) -> str:
+    """The default job image in the test engine."""
+    return default_job_image(docker_host)
 
 
 def make_tls_files(folder: Path) -> dict[str, str]:

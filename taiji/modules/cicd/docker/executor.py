@@ -82,7 +82,7 @@ class DockerExecutor(Executor):
         ctx = self.context
         try:
             self.client = connect(self.settings)
-            firewall.ensure(self.settings, ctx.config["DOCKER_FIREWALL"])
+            firewall.ensure(self.settings, ctx.config)
             with engine_call("removing what earlier attempts left"):
                 removed = remove_attempts(self.client, ctx.job_id)
             if removed:

@@ -98,3 +98,62 @@ jobs:
     finally:
         server.remove(force=True)
         other.remove()
+
+
+@pytest.fixture
+def private_network_server():
+    """A machine on a private network beside the host, as the platform's database server would be:
+    a network namespace behind a veth pair (10.250.N.2), routed by the host, with a TCP server."""
+    import subprocess
+    import sys
+    import time
+
+    suffix = uuid.uuid4().hex[:6]
+    namespace, outer, inner = f"taiji-priv-{suffix}", f"tpo{suffix}", f"tpi{suffix}"
+    subnet = f"10.250.{int(suffix[:2], 16)}"
+
+    def ip(*args, check=True):
+        return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
+
+    ip("netns", "add", namespace)
+    server = None
+    try:
+        ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+        ip("link", "set", inner, "netns", namespace)
+        ip("addr", "add", f"{subnet}.1/24", "dev", outer)
+        ip("link", "set", outer, "up")
+        ip("netns", "exec", namespace, "ip", "addr", "add", f"{subnet}.2/24", "dev", inner)
+        ip("netns", "exec", namespace, "ip", "link", "set", inner, "up")
+        ip("netns", "exec", namespace, "ip", "link", "set", "lo", "up")
+        ip("netns", "exec", namespace, "ip", "route", "add", "default", "via", f"{subnet}.1")
+        serve = ("import socket\ns = socket.socket(); s.bind(('0.0.0.0', 5433)); s.listen(8)\n"
+                 "while True:\n    c, _ = s.accept(); c.sendall(b'PRIVATE-DB\\n'); c.close()\n")
+        server = subprocess.Popen(["ip", "netns", "exec", namespace, sys.executable, "-c", serve])
+        time.sleep(0.5)
+        yield f"{subnet}.2:5433"
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait()
+        ip("link", "del", outer, check=False)
+        ip("netns", "del", namespace, check=False)
+
+
+def test_a_job_cannot_reach_a_server_on_the_hosts_private_network(dci, private_network_server):
+    import socket
+
+    # The host itself reaches it (the route exists, the server answers) ...
+    host, port = private_network_server.split(":")
+    with socket.create_connection((host, int(port)), timeout=3) as conn:
+        assert conn.recv(100) == b"PRIVATE-DB\n"
+    # ... the job, whose packets the host would forward there, does not.
+    repo = dci.repo({"probe.py": PROBE, ".taiji.yml": f"""
+jobs:
+  probe:
+    script: ["python probe.py {private_network_server}"]
+"""})
+    state = dci.drive(dci.run(repo), timeout=120)
+    log = dci.log(state["jobs"]["probe"]["id"])
+    assert state["status"] == "success", log
+    assert f"PROBE {private_network_server} failed" in log, log
+    assert "PRIVATE-DB" not in log
