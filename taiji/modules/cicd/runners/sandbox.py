@@ -34,6 +34,7 @@ from pathlib import Path
 from .executor import Executor, ExecutorError, JobContext, LineProcess, PopenLine, register_executor
 from .host import rlimits
 from .sandbox_ns import (
+    IP,
     JOB_DIR,
     NSENTER,
     SLIRP,
@@ -77,11 +78,11 @@ FOLDERS = {"workspace": "/workspace", "tmp": "/tmp", "venv": "/venv"}  # noqa: S
 
 
 def available(config) -> str | None:
-    missing = [tool for tool in (BWRAP, SLIRP, UNSHARE, NSENTER) if not os.access(tool, os.X_OK)]
+    missing = [tool for tool in (BWRAP, SLIRP, UNSHARE, NSENTER, IP) if not os.access(tool, os.X_OK)]
     if missing:
         return (
             f"the sandbox runner needs {', '.join(Path(m).name for m in missing)} on the worker "
-            "(Debian packages bubblewrap, slirp4netns, util-linux)"
+            "(Debian packages bubblewrap, slirp4netns, util-linux, iproute2)"
         )
     return None
 

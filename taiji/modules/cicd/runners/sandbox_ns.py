@@ -31,6 +31,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -91,9 +92,14 @@ class SandboxHolder:
         start the network."""
         try:
             self._start_holder()
-            self._bind(folders)
-            self._route()
-            self._start_slirp()
+            # Three independent steps, each a few process starts: side by side.
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                steps = [pool.submit(self._bind, folders), pool.submit(self._route)]
+                try:
+                    self._start_slirp()
+                finally:
+                    for step in steps:
+                        step.result()
         except BaseException:
             self.stop()
             raise
@@ -153,10 +159,14 @@ class SandboxHolder:
             if self.holder.poll() is not None:
                 raise ExecutorError("the sandbox could not make its namespaces (unshare failed)")
             with contextlib.suppress(OSError):
+                # Ready once unshare has exec'd sleep: by then it has also written the user
+                # namespace's uid map (joined before, a process would hold no capability there).
                 if (
                     _ns_link(pid, "user") != own_user
                     and _ns_link(pid, "net") != own_net
                     and _ns_link(pid, "mnt") != own_mnt
+                    and Path(f"/proc/{pid}/comm").read_text().strip() == "sleep"
+                    and Path(f"/proc/{pid}/uid_map").read_text().strip()
                 ):
                     kinds = ("user", "net", "mnt")
                     fds = [os.open(f"/proc/{pid}/ns/{k}", os.O_RDONLY | os.O_CLOEXEC) for k in kinds]
