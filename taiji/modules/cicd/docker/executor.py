@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -33,6 +34,8 @@ from . import firewall, pulls
 from .containers import JobContainer, JobError, Limits, Owner, Service, engine_call, remove_attempts
 from .engine import EngineError, connect, settings_from
 from .reference import default_alias
+
+log = logging.getLogger("taiji.cicd.docker")
 
 INSPECT_SECONDS = 0.5  # how often a line's exit is asked for while its output is still open
 DISK_SECONDS = 2.0  # how often the container's disk use is measured while a line runs
@@ -270,8 +273,11 @@ class DockerExecutor(Executor):
         settings = settings_from(config)
         if settings is None or not job_id.isdigit() or not attempt.isdigit():
             return
-        client = connect(settings)
-        remove_attempts(client, int(job_id), attempt=int(attempt))
+        try:
+            remove_attempts(connect(settings), int(job_id), attempt=int(attempt))
+        except (EngineError, docker.errors.DockerException, requests.exceptions.RequestException):
+            # The engine is away: the retry's own start removes the attempt's containers.
+            log.warning("could not remove a lost attempt's containers", extra={"job": job_id})
 
 
 def _record(job_id: int, **values) -> None:
