@@ -222,11 +222,28 @@ def _schema_errors(data: dict, lines: _Lines) -> list[FileError]:
         if error.validator == "oneOf" and "length of time" in str(error.schema.get("description", "")):
             message = f"{error.instance!r} is not a duration like 90s, 10m or 1h30m"
         elif error.validator == "oneOf":
-            # The alternative of the value's own type says what is wrong with it ('' is too short).
-            own = [e for e in error.context if e.validator != "type" and not e.path]
-            message = own[0].message if own else f"{error.instance!r} has the wrong type"
+            message = _one_of_message(error)
         errors.append(FileError(lines.of(path), f"{where}: {message}"))
     return errors
+
+
+def _one_of_message(error) -> str:
+    """What is wrong with a value that fits none of the alternatives: said by the alternative of
+    the value's own type ('' is too short; a service's alias does not match)."""
+    branches: dict = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    for subs in branches.values():
+        if any(sub.validator == "type" and not sub.relative_path for sub in subs):
+            continue  # the value is not of this alternative's type
+        sub = subs[0]
+        where = ".".join(str(p) for p in sub.relative_path)
+        text = sub.message
+        if sub.validator == "additionalProperties":
+            extra = sorted(set(sub.instance) - set(sub.schema.get("properties", {})))
+            text = f"unknown key '{extra[0]}'" if extra else text
+        return f"{where}: {text}" if where else text
+    return f"{error.instance!r} has the wrong type"
 
 
 def _check_glob(pattern: str, line: int | None, what: str, errors: list, *, path_like: bool = False) -> None:

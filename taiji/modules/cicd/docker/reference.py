@@ -36,6 +36,8 @@ def parse_reference(text: str) -> Reference:
     """A ``name[:tag][@digest]`` reference, or ValueError. Image ids (``sha256:…``) are refused:
     an id names whatever the engine happens to hold, which is not the tenant's to choose."""
     text = (text or "").strip()
+    if re.fullmatch(r"(sha256:)?[a-f0-9]{12,64}", text):
+        raise ValueError(f"'{text[:100]}' is an image id; name the image by its reference instead")
     match = REFERENCE.match(text) if len(text) <= MAX_REFERENCE else None
     if match is None:
         raise ValueError(f"'{text[:100]}' is not an image reference (name[:tag][@sha256:digest])")
@@ -43,8 +45,6 @@ def parse_reference(text: str) -> Reference:
     if domain and not ("." in domain or ":" in domain or domain == "localhost"):
         # "team/app": the first component is a namespace on Docker Hub, not a host.
         path, domain = f"{domain}/{path}", None
-    if domain is None and re.fullmatch(r"[a-f0-9]{64}", path):
-        raise ValueError(f"'{text[:100]}' is an image id; name the image by its reference instead")
     repository = f"{domain}/{path}" if domain else path
     tag = match["tag"] or ("" if match["digest"] else "latest")
     return Reference(text=text, registry=domain or DEFAULT_REGISTRY, repository=repository, tag=tag,
