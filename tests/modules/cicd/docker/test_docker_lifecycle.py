@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -100,6 +101,13 @@ jobs:
     # Attempt 1's container went before attempt 2 ran: never two deploys at once.
     assert _containers(docker_client, job_id) == []
     assert log.index("Removed 1 container(s) left by an earlier attempt") < log.rindex("$ if [")
+    # What the next worker start on this host does: the dead attempt's folder goes too.
+    from taiji.modules.cicd.runners.sweep import sweep_workspaces
+
+    with dci.ctx():
+        sweep_workspaces()
+        db.session.remove()
+    assert not (Path(dci.app.config["DATA_DIR"]) / "cicd" / "workspaces" / f"{job_id}-1").exists()
 
 
 @pytest.fixture
