@@ -21,9 +21,9 @@ def _client():
     return client, config
 
 
-@click.group()
+@click.group(short_help="Build and list CI job images on the Docker engine.")
 def images():
-    """Job images on the Docker engine that runs CI jobs (TAIJI_DOCKER_HOST)."""
+    """Build and list the images CI jobs run in, on the Docker engine of TAIJI_DOCKER_HOST."""
 
 
 @images.command("bootstrap")
