@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,8 @@ import yaml
 from croniter import croniter
 
 from taiji.platform import safeyaml
+
+from .docker import file as container_file
 
 FILE_NAME = ".taiji.yml"
 SCHEMA_PATH = Path(__file__).with_name("taiji-yml.schema.json")
@@ -283,7 +284,8 @@ def _semantic_errors(
     errors: list[FileError] = []
     default = data.get("default") or {}
     errors += _runner_errors(default.get("runner"), ("default", "runner"), "default", lines, runner_check)
-    errors += _image_errors(default.get("image"), ("default",), "default", lines)
+    for path, message in container_file.image_errors(default.get("image"), ("default",), "default"):
+        errors.append(FileError(lines.of(path), message))
     on = data.get("on") or {}
     for kind in ("branches", "tags"):
         for index, pattern in enumerate((on.get("push") or {}).get(kind) or []):
@@ -346,51 +348,10 @@ def _semantic_errors(
                 (*base, "reports", "junit") if isinstance(junit, str) else (*base, "reports", "junit", index)
             )
             _check_glob(pattern, lines.of(path), f"job '{name}' reports.junit", errors, path_like=True)
-        errors.extend(_container_errors(name, job, lines))
+        for path, message in container_file.job_errors(name, job):
+            errors.append(FileError(lines.of(path), message))
         errors += _runner_errors(job.get("runner"), (*base, "runner"), f"job '{name}'", lines, runner_check)
     errors.extend(_cycle_errors(jobs, lines))
-    return errors
-
-
-def _image_errors(image, base: tuple, what: str, lines: _Lines) -> list[FileError]:
-    from .docker.reference import parse_reference
-
-    if image is None:
-        return []
-    reference = image["name"] if isinstance(image, dict) else image
-    path = (*base, "image", "name") if isinstance(image, dict) else (*base, "image")
-    try:
-        parse_reference(reference)
-    except ValueError as exc:
-        return [FileError(lines.of(path), f"{what} image: {exc}")]
-    return []
-
-
-def _container_errors(name: str, job: dict, lines: _Lines) -> list[FileError]:
-    """Image references Docker would refuse, service aliases that clash, unsplittable commands."""
-    from .docker.reference import default_alias
-
-    base = ("jobs", name)
-    errors = _image_errors(job.get("image"), base, f"job '{name}'", lines)
-    aliases: dict[str, int] = {}
-    for index, item in enumerate(job.get("services") or []):
-        path = (*base, "services", index)
-        item = {"name": item} if isinstance(item, str) else item
-        try:
-            alias = item.get("alias") or default_alias(item["name"])
-        except ValueError as exc:
-            errors.append(FileError(lines.of(path), f"job '{name}' services: {exc}"))
-            continue
-        if alias in aliases:
-            message = f"job '{name}' services: two services are called '{alias}' (give one an alias)"
-            errors.append(FileError(lines.of(path), message))
-        aliases[alias] = index
-        for key in ("command", "entrypoint"):
-            if isinstance(item.get(key), str):
-                try:
-                    shlex.split(item[key])
-                except ValueError as exc:
-                    errors.append(FileError(lines.of((*path, key)), f"job '{name}' services {key}: {exc}"))
     return errors
 
 
@@ -444,7 +405,7 @@ def _normalise(data: dict) -> dict:
             "when": job.get("when", "on_success"),
             "allow_failure": bool(job.get("allow_failure", False)),
             "junit": [junit] if isinstance(junit, str) else list(junit or []),
-            **_container_spec(job),
+            **container_file.services_spec(job),
             "artifacts": {
                 "paths": list(artifacts.get("paths") or []),
                 "expire_in": parse_duration(artifacts["expire_in"])
@@ -470,35 +431,6 @@ def _normalise(data: dict) -> dict:
         "env": {k: _env_text(v) for k, v in (data.get("env") or {}).items()},
         "jobs": jobs,
     }
-
-
-def _container_spec(job: dict) -> dict:
-    """`services` as the docker runner reads them (absent when the job has none)."""
-    spec = {}
-    services = []
-    for item in job.get("services") or []:
-        if isinstance(item, str):
-            item = {"name": item}
-        env = {**(item.get("variables") or {}), **(item.get("env") or {})}
-        services.append(
-            {
-                "image": item["name"],
-                "credentials": item.get("credentials"),
-                "alias": item.get("alias"),
-                "env": {k: _env_text(v) for k, v in env.items()},
-                "command": _argv(item.get("command")),
-                "entrypoint": _argv(item.get("entrypoint")),
-            }
-        )
-    if services:
-        spec["services"] = services
-    return spec
-
-
-def _argv(value) -> list[str] | None:
-    if value is None:
-        return None
-    return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
 
 
 def _env_text(value) -> str:
