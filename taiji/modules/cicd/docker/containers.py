@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import tarfile
 import tempfile
 import time
@@ -249,30 +250,29 @@ class JobContainer:
     # -- collecting and cleaning up -----------------------------------------------------------
 
     def copy_out(self, patterns_match: Callable[[str], bool], target: Path, *, max_bytes: int) -> int:
-        """Copy the workspace files ``patterns_match`` selects (relative paths) into ``target``.
+        """Copy the workspace files ``patterns_match`` selects (relative paths) into ``target``, an
+        empty folder. Returns the bytes copied.
 
-        Only regular files are copied, under their own relative path; links and devices the job
-        made are skipped, so nothing the job writes can point outside ``target``. Returns bytes."""
+        Only regular files come back, each under its own relative path, into folders made here:
+        links and devices the job made are skipped, and no path is ever followed through a link,
+        so nothing the job (or its repository) arranges can place a file outside ``target``."""
         stream, _stat = self.client.api.get_archive(self.container.id, WORKSPACE)
         total = 0
-        root = target.resolve()
+        root = WORKSPACE.strip("/")
         with tarfile.open(fileobj=_IterReader(stream), mode="r|") as tar:
             for member in tar:
                 name = PurePosixPath(member.name)
-                if not member.isreg() or not name.parts or name.parts[0] != WORKSPACE.strip("/"):
+                if not member.isreg() or not name.parts or name.parts[0] != root:
                     continue
-                rel = PurePosixPath(*name.parts[1:])
-                if not rel.parts or ".." in rel.parts or not patterns_match(rel.as_posix()):
+                rel = name.parts[1:]
+                if not rel or any(part in ("", ".", "..") for part in rel):
+                    continue
+                if not patterns_match("/".join(rel)):
                     continue
                 total += member.size
                 if total > max_bytes:
                     raise JobError(f"the files to keep are larger than {max_bytes // (1024 * 1024)} MiB")
-                dest = root / Path(*rel.parts)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                source = tar.extractfile(member)
-                with dest.open("wb") as out:
-                    while chunk := source.read(1024 * 1024):
-                        out.write(chunk)
+                _write_new(target, rel, tar.extractfile(member))
         return total
 
     def remove(self) -> None:
@@ -285,6 +285,24 @@ class JobContainer:
         if self.network is not None:
             with contextlib.suppress(docker.errors.NotFound):
                 self.network.remove()
+
+
+def _write_new(root: Path, parts: tuple[str, ...], source) -> None:
+    """``root/parts…`` as a new file, its folders made (or found) as real folders, never links."""
+    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for part in parts[:-1]:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=folder)
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=folder)
+    finally:
+        os.close(folder)
+    with os.fdopen(fd, "wb") as out:
+        while chunk := source.read(1024 * 1024):
+            out.write(chunk)
 
 
 def _dir_entry(name: str) -> tarfile.TarInfo:

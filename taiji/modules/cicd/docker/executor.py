@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -242,9 +243,14 @@ class DockerExecutor(Executor):
         if not patterns:
             return
         limit = self.context.limits.disk_bytes or 1024 * 1024 * 1024
+        # What the lifecycle collects is what the job left in its container, into an empty folder:
+        # the worker's checkout (and any link its repository holds) plays no part.
+        workspace = self.context.workspace
+        shutil.rmtree(workspace, ignore_errors=True)
+        workspace.mkdir()
         try:
             with engine_call("copying the job's files back"):
-                self.job.copy_out(_selector(patterns), self.context.workspace, max_bytes=limit)
+                self.job.copy_out(_selector(patterns), workspace, max_bytes=limit)
         except (EngineError, JobError) as exc:
             raise ExecutorError(str(exc)) from exc
 
