@@ -36,6 +36,7 @@ HOME = "/home/taiji"
 # the container up for at most its lifetime. It runs as root without capabilities, so that the job's
 # uid can signal all of its own processes (kill -1) without ending the container.
 MAIN_USER = "0:0"
+SERVICE_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE"]
 
 
 class JobError(Exception):
@@ -146,6 +147,10 @@ class JobContainer:
             "init": True,
             "network": self.network.name,
         }
+        if not job:
+            # A service may run as root (many images set themselves up so, then switch users), but
+            # with only the capabilities that takes: no raw sockets, device nodes, chroot or audit.
+            config.update({"cap_drop": ["ALL"], "cap_add": SERVICE_CAPABILITIES})
         if job:
             config.update(
                 {

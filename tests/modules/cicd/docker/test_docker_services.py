@@ -69,3 +69,40 @@ jobs:
     assert (job["status"], job["reason"]) == ("failed", "system"), log
     assert "the service db" in log and "exit status 3" in log and "no config given" in log
     assert "$ echo never" not in log
+
+
+# Serves its own capabilities (and who it runs as) to whoever asks.
+WHOAMI = (
+    "import http.server, os\n"
+    "status = open('/proc/self/status').read()\n"
+    "caps = ' '.join(line for line in status.splitlines() if line.startswith('Cap'))\n"
+    "body = ('uid=%d %s' % (os.getuid(), caps)).encode()\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        self.send_response(200); self.end_headers(); self.wfile.write(body)\n"
+    "http.server.HTTPServer(('', 7000), H).serve_forever()\n"
+)
+
+
+def test_a_service_may_run_as_root_but_without_raw_sockets_or_device_nodes(dci, job_image):
+    import json
+
+    repo = dci.repo({"client.py": CLIENT, ".taiji.yml": f"""
+jobs:
+  probe:
+    services:
+      - {{name: {job_image}, alias: rooted, entrypoint: [python3, -c, {json.dumps(WHOAMI)}]}}
+    script: ["python client.py http://rooted:7000/"]
+"""})
+    state = dci.drive(dci.run(repo), timeout=120)
+    log = dci.log(state["jobs"]["probe"]["id"])
+    assert state["status"] == "success", log
+    [line] = [line for line in log.splitlines() if line.startswith("answer: uid=")]
+    assert line.startswith("answer: uid=0 ")  # root in the service's own container...
+    effective = int(line.split("CapEff:")[1].split()[0], 16)
+    names = {0: "CHOWN", 1: "DAC_OVERRIDE", 3: "FOWNER", 5: "KILL", 6: "SETGID", 7: "SETUID",
+             10: "NET_BIND_SERVICE", 13: "NET_RAW", 18: "SYS_CHROOT", 27: "MKNOD", 29: "AUDIT_WRITE",
+             31: "SETFCAP"}
+    held = {name for bit, name in names.items() if effective >> bit & 1}
+    # ... with what setting itself up takes, and nothing of Docker's other defaults.
+    assert held == {"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID", "NET_BIND_SERVICE"}, line
