@@ -33,6 +33,8 @@ MAX_FILE_SIZE = 256 * 1024
 YAML_LIMITS = safeyaml.Limits(max_bytes=MAX_FILE_SIZE, max_depth=32, max_nodes=20_000)
 # Runners a job may name (`runner:`); whether the platform allows one is asked of ``runner_check``.
 KNOWN_RUNNERS = ("sandbox", "docker", "host")
+# What files said before runners could be chosen (the only value then): the platform's default.
+LEGACY_DEFAULT = "builtin"
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
 
 
@@ -262,7 +264,7 @@ def _check_glob(pattern: str, line: int | None, what: str, errors: list, *, path
 def _runner_errors(
     runner, path: tuple, what: str, lines: _Lines, runner_check: Callable[[str], str | None] | None
 ) -> list[FileError]:
-    if runner is None:
+    if runner is None or runner == LEGACY_DEFAULT:
         return []
     if runner not in KNOWN_RUNNERS:
         return [
@@ -414,7 +416,7 @@ def _normalise(data: dict) -> dict:
                 "publish": (artifacts.get("publish") or {}).get("repository"),
             },
             # None: the platform decides (TAIJI_CICD_RUNNER, TAIJI_CICD_DEFAULT_IMAGE).
-            "runner": job.get("runner") or default.get("runner"),
+            "runner": _runner(job.get("runner") or default.get("runner")),
             "image": job.get("image") or default.get("image"),
         }
     return {
@@ -431,6 +433,10 @@ def _normalise(data: dict) -> dict:
         "env": {k: _env_text(v) for k, v in (data.get("env") or {}).items()},
         "jobs": jobs,
     }
+
+
+def _runner(name: str | None) -> str | None:
+    return None if name == LEGACY_DEFAULT else name
 
 
 def _env_text(value) -> str:

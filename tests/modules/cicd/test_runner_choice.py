@@ -25,6 +25,9 @@ def test_default_gives_every_job_its_runner_and_image_unless_the_job_says_otherw
     assert (jobs["b"]["runner"], jobs["b"]["image"]) == ("sandbox", "debian:12")
     bare = pf.parse("jobs:\n  a: {script: x}\n").config["jobs"]["a"]
     assert (bare["runner"], bare["image"]) == (None, None)
+    # What a file could say before runners were chosen still means "the platform's default".
+    legacy = pf.parse("jobs:\n  a:\n    script: x\n    runner: builtin\n")
+    assert legacy.ok and legacy.config["jobs"]["a"]["runner"] is None
 
 
 @pytest.mark.parametrize(

@@ -105,6 +105,9 @@ def release(root: Path) -> None:
             # Something still holds it (a process of a lost attempt being killed): detach it now,
             # the kernel frees it when the last user goes.
             subprocess.run(["umount", "-l", str(root)], capture_output=True, timeout=60)  # noqa: S603, S607
+        if os.path.ismount(root):
+            log.error("could not unmount a job folder", extra={"folder": str(root), "why": done.stderr[:200]})
+            return
     shutil.rmtree(root, ignore_errors=True)
     root.with_name(root.name + ".img").unlink(missing_ok=True)
 

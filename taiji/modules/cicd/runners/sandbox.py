@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import shutil
 import stat
 import subprocess
@@ -267,8 +268,6 @@ def _memfd(name: str, data: bytes) -> int:
 
 
 def _read_blocking(line: PopenLine) -> bytes:
-    import select
-
     while True:
         data = line.read()
         if data is not None:
