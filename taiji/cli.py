@@ -433,8 +433,10 @@ def demo(base_url, wait_seconds, new_password):
 
 def _add_module_commands() -> None:
     from taiji.modules.cicd.commands import pipelines
+    from taiji.modules.cicd.docker.commands import images
 
     main.add_command(pipelines)
+    main.add_command(images)
 
 
 _add_module_commands()

@@ -32,6 +32,7 @@ COMMANDS = [
     ["tokens"], ["tokens", "create"], ["tenants"], ["tenants", "create"], ["settings"],
     ["clients"], ["clients", "create"], ["keys"], ["keys", "rotate"],
     ["pipelines"], ["pipelines", "list"], ["pipelines", "run"], ["pipelines", "cancel"],
+    ["images"], ["images", "bootstrap"], ["images", "list"],
 ]
 
 
@@ -56,7 +57,7 @@ def test_top_level_help_lists_every_command_with_a_whole_sentence():
     listed = re.findall(r"^  (\w+)\s{2,}(.+)$", result.output.split("Commands:")[1], re.MULTILINE)
     assert [name for name, _ in listed] == [
         "up", "web", "worker", "runner", "scheduler", "db", "users", "tokens", "tenants", "demo", "pipelines",
-        "settings", "clients", "keys"]
+        "images", "settings", "clients", "keys"]
     for name, summary in listed:
         assert summary.endswith(".") and not summary.endswith("..."), f"{name}: {summary!r} is cut short"
 

@@ -132,6 +132,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TAIJI_CICD_SANDBOX_BLOCKED_NETWORKS", "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10",
             "Comma-separated CIDR ranges sandboxed jobs cannot reach, besides the host itself, link-local "
             "addresses and the database and broker (always refused). Empty to allow private networks."),
+    Setting("TAIJI_DOCKER_HOST", "",
+            "Docker engine for CI jobs: unix:///path/to/docker.sock, or tcp://host:port with TLS client "
+            "certificates; no Docker runner when empty."),
+    Setting("TAIJI_DOCKER_TLS_CA", "", "CA certificate (PEM file) that signed a tcp:// engine's one."),
+    Setting("TAIJI_DOCKER_TLS_CERT", "", "Client certificate (PEM file) Taiji shows a tcp:// engine."),
+    Setting("TAIJI_DOCKER_TLS_KEY", "", "Private key (PEM file) of TAIJI_DOCKER_TLS_CERT."),
+    Setting("TAIJI_DOCKER_CERT_PATH", "",
+            "Folder with ca.pem, cert.pem and key.pem, instead of the three TAIJI_DOCKER_TLS_* files."),
+    Setting("TAIJI_DOCKER_FIREWALL", "auto",
+            "auto: Taiji adds the iptables rules that keep job containers away from the engine's host "
+            "(needs a unix:// engine and root); external: the operator installed them (docs/runners.md)."),
+    Setting("TAIJI_CICD_DEFAULT_IMAGE", "taiji/python:bookworm",
+            "Image of a Docker job that names none (`taiji images bootstrap` builds this one)."),
+    Setting("TAIJI_CICD_REGISTRY_ALLOWED_HOSTS", "",
+            "Comma-separated hosts or CIDR ranges job images may be pulled from although they are "
+            "loopback, link-local or otherwise reserved (refused by default; public and private ranges "
+            "are allowed)."),
+    Setting("TAIJI_CICD_CPUS", "2", "CPUs a Docker job's container may use (fractions allowed)."),
+    Setting("TAIJI_CICD_PIDS", "1024", "Processes and threads a Docker job's container may have at once."),
 )
 
 # Variables Taiji *sets* for processes it starts — pipeline jobs (docs/pipeline-format.md), git
@@ -162,6 +181,17 @@ def _int(name: str, default: str, minimum: int = 0) -> int:
         raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
     if number < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {number}.")
+    return number
+
+
+def _float(name: str, default: str, minimum: float = 0) -> float:
+    value = _env(name, default)
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {value!r}.") from None
+    if not number >= minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}.")
     return number
 
 
@@ -275,6 +305,18 @@ def load(overrides: dict | None = None) -> dict:
             p.strip() for p in os.environ.get("TAIJI_CICD_SANDBOX_BLOCKED_NETWORKS",
                                               "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10").split(",")
             if p.strip()),
+        # CI jobs on a Docker engine (taiji/modules/cicd/docker).
+        "DOCKER_HOST": _env("TAIJI_DOCKER_HOST", ""),
+        "DOCKER_TLS_CA": _env("TAIJI_DOCKER_TLS_CA", ""),
+        "DOCKER_TLS_CERT": _env("TAIJI_DOCKER_TLS_CERT", ""),
+        "DOCKER_TLS_KEY": _env("TAIJI_DOCKER_TLS_KEY", ""),
+        "DOCKER_CERT_PATH": _env("TAIJI_DOCKER_CERT_PATH", ""),
+        "DOCKER_FIREWALL": _choice("TAIJI_DOCKER_FIREWALL", "auto", ("auto", "external")),
+        "CICD_DEFAULT_IMAGE": _env("TAIJI_CICD_DEFAULT_IMAGE", "taiji/python:bookworm"),
+        "CICD_REGISTRY_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_CICD_REGISTRY_ALLOWED_HOSTS", "")
+                                             .split(",") if p.strip()),
+        "CICD_CPUS": _float("TAIJI_CICD_CPUS", "2", minimum=0.01),
+        "CICD_PIDS": _int("TAIJI_CICD_PIDS", "1024", minimum=16),
         "TX_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_TX_ALLOWED_HOSTS", "").split(",")
                                   if p.strip()),
         "VCS_MIRROR_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", "")

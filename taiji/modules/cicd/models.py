@@ -135,6 +135,9 @@ class Job(TenantOwnedMixin, TimestampMixin, Model):
     when: Mapped[str] = mapped_column(sa.String(20), default="on_success")
     runner: Mapped[str] = mapped_column(sa.String(50), default="builtin")
     worker: Mapped[str | None] = mapped_column(sa.String(255))
+    # Container runners: the image the job ran in, and its digest (the registry's, else the image id).
+    image: Mapped[str | None] = mapped_column(sa.String(255))
+    image_digest: Mapped[str | None] = mapped_column(sa.String(100))
     heartbeat_at: Mapped[timestamp | None]
     queued_at: Mapped[timestamp | None]
     started_at: Mapped[timestamp | None]

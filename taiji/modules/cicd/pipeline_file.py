@@ -20,6 +20,8 @@ from croniter import croniter
 
 from taiji.platform import safeyaml
 
+from .docker import file as container_file
+
 FILE_NAME = ".taiji.yml"
 SCHEMA_PATH = Path(__file__).with_name("taiji-yml.schema.json")
 DEFAULT_TIMEOUT = 30 * 60
@@ -234,9 +236,28 @@ def _schema_errors(data: dict, lines: _Lines) -> list[FileError]:
         if error.validator == "oneOf" and "length of time" in str(error.schema.get("description", "")):
             message = f"{error.instance!r} is not a duration like 90s, 10m or 1h30m"
         elif error.validator == "oneOf":
-            message = f"{error.instance!r} has the wrong type"
+            message = _one_of_message(error)
         errors.append(FileError(lines.of(path), f"{where}: {message}"))
     return errors
+
+
+def _one_of_message(error) -> str:
+    """What is wrong with a value that fits none of the alternatives: said by the alternative of
+    the value's own type ('' is too short; a service's alias does not match)."""
+    branches: dict = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    for subs in branches.values():
+        if any(sub.validator == "type" and not sub.relative_path for sub in subs):
+            continue  # the value is not of this alternative's type
+        sub = subs[0]
+        where = ".".join(str(p) for p in sub.relative_path)
+        text = sub.message
+        if sub.validator == "additionalProperties":
+            extra = sorted(set(sub.instance) - set(sub.schema.get("properties", {})))
+            text = f"unknown key '{extra[0]}'" if extra else text
+        return f"{where}: {text}" if where else text
+    return f"{error.instance!r} has the wrong type"
 
 
 def _check_glob(pattern: str, line: int | None, what: str, errors: list, *, path_like: bool = False) -> None:
@@ -277,6 +298,8 @@ def _semantic_errors(
     errors: list[FileError] = []
     default = data.get("default") or {}
     errors += _runner_errors(default.get("runner"), ("default", "runner"), "default", lines, runner_check)
+    for path, message in container_file.image_errors(default.get("image"), ("default",), "default"):
+        errors.append(FileError(lines.of(path), message))
     on = data.get("on") or {}
     for kind in ("branches", "tags"):
         for index, pattern in enumerate((on.get("push") or {}).get(kind) or []):
@@ -348,6 +371,8 @@ def _semantic_errors(
                 (*base, "reports", "junit") if isinstance(junit, str) else (*base, "reports", "junit", index)
             )
             _check_glob(pattern, lines.of(path), f"job '{name}' reports.junit", errors, path_like=True)
+        for path, message in container_file.job_errors(name, job):
+            errors.append(FileError(lines.of(path), message))
         errors += _runner_errors(job.get("runner"), (*base, "runner"), f"job '{name}'", lines, runner_check)
         errors.extend(_jenkins_errors(name, job, lines))
     errors.extend(_cycle_errors(jobs, lines))
@@ -437,6 +462,7 @@ def _normalise(data: dict, max_timeout: int | None = None) -> dict:
             "allow_failure": bool(job.get("allow_failure", False)),
             "jenkins": _jenkins_spec(job),
             "junit": [junit] if isinstance(junit, str) else list(junit or []),
+            **container_file.services_spec(job),
             "artifacts": {
                 "paths": list(artifacts.get("paths") or []),
                 "expire_in": parse_duration(artifacts["expire_in"])

@@ -46,6 +46,11 @@ class ArtifactOut(Schema):
     published = fields.Dict(allow_none=True)
 
 
+def _image_name(image) -> str | None:
+    """`image:` of the file: a reference, or {name, credentials}."""
+    return image.get("name") if isinstance(image, dict) else image
+
+
 class JobOut(Schema):
     id = fields.Integer()
     pipeline_id = fields.Integer()
@@ -69,7 +74,12 @@ class JobOut(Schema):
         metadata={"description": "False on the host runner: the job ran unisolated, as the worker's user"},
     )
     image = fields.Function(
-        lambda job: job.spec.get("image"), metadata={"description": "`image:` of the file (docker runner)"}
+        lambda job: job.image or _image_name(job.spec.get("image")),
+        metadata={"description": "The image the job ran in (docker runner), else the one its file names"},
+    )
+    image_digest = fields.String(
+        allow_none=True,
+        metadata={"description": "The image's registry digest (sha256:…), else its id (a local image)."},
     )
     worker = fields.String(allow_none=True)
     queued_at = fields.DateTime(allow_none=True)

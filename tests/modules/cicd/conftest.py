@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.conftest import ROOT, app_overrides, sibling_database
+from tests.dockerd import docker_client, docker_host, job_image  # noqa: F401 - fixtures
 
 FAST = {"CICD_HEARTBEAT_SECONDS": 1, "CICD_KILL_GRACE_SECONDS": 1, "CICD_RUNNER_LOST_SECONDS": 4}
 

@@ -32,7 +32,22 @@ def _host_needs_root() -> str | None:
     return None if os.geteuid() == 0 else "the host row assumes the worker runs as root, as on these machines"
 
 
+def _docker_engine() -> dict[str, str]:
+    # The session's engine (CI's, or a private dockerd) and the bootstrapped default image in it.
+    from tests.dockerd import default_job_image, engine_host
+
+    host = engine_host()
+    return {"TAIJI_DOCKER_HOST": host, "TAIJI_CICD_DEFAULT_IMAGE": default_job_image(host)}
+
+
+def _docker_missing() -> str | None:
+    from tests.dockerd import engine_missing
+
+    return engine_missing()
+
+
 ROWS: list[Row] = [
     Row("host", escapes=True, skip=_host_needs_root),
     Row("sandbox", escapes=False, skip=_sandbox_missing),
+    Row("docker", escapes=False, worker_env=_docker_engine, skip=_docker_missing),
 ]

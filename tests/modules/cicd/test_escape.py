@@ -193,7 +193,7 @@ def _set_victim_up(ci: CI, row: Row, canaries: dict) -> dict:
     victim_file = (
         "jobs:\n  victim:\n    secrets: [VICTIM_SECRET]\n"
         f"    runner: {row.kind}\n"
-        "    script: ['printf %s \"$WORKSPACE_CANARY\" > victim.txt', 'sleep 300']\n"
+        "    script: ['printf %s \"$WORKSPACE_CANARY\" > victim.txt', 'echo victim ready', 'sleep 300']\n"
     )
     with ci.ctx():
         tenant = ci.tenant()
@@ -299,7 +299,10 @@ def battle(request, app, tmp_path_factory):
             worker=worker,
         )
         victim_path = data_dir / "cicd" / "workspaces" / f"{victim_job['id']}-1" / "workspace" / "victim.txt"
-        _wait("the victim's workspace file", victim_path.exists, worker=worker)
+        # The file is written (on docker, inside the victim's own container: the path above is
+        # where it would be on the worker's host, which is what the attacker tries).
+        _wait("the victim's workspace file", lambda: "victim ready\n" in victim.log(victim_job["id"]),
+              worker=worker)
         ports = {
             "taiji": int(url.rsplit(":", 1)[1]),
             "listener": listener.port,

@@ -264,6 +264,7 @@ def _run(job: Job, attempt: int) -> str:
         disk.create()
         context = job_context(job, attempt, tenant_slug, disk)
         executor = make_executor(kind, context)
+        executor.log = lambda text: writer.write(f"{CYAN}{text}{RESET}\n")
         writer.write(f"{CYAN}{executor.describe()}{RESET}\n")
         if not executor.isolated:
             writer.write(f"{RED}This job is NOT isolated: it runs as the worker's user on its host.{RESET}\n")
@@ -281,7 +282,7 @@ def _run(job: Job, attempt: int) -> str:
         beat = _beat(job, attempt)
 
         def check() -> str | None:
-            return FailureReason.DISK_LIMIT.value if disk.full() else None
+            return FailureReason.DISK_LIMIT.value if disk.full() or executor.disk_full() else None
 
         for line in spec["script"]:
             writer.write(f"{BOLD}{GREEN}$ {line}{RESET}\n")
@@ -290,10 +291,14 @@ def _run(job: Job, attempt: int) -> str:
             exit_code, reason = result.exit_code, result.reason
             if reason == FailureReason.EXIT_STATUS.value and disk.full():
                 reason = FailureReason.DISK_LIMIT.value  # the line failed because the disk was full
+            elif reason in (None, FailureReason.EXIT_STATUS.value) and executor.disk_full(final=True):
+                # Past the limit where nothing stops a write (a container's own file system).
+                reason = FailureReason.DISK_LIMIT.value
             if reason:
                 break
         if reason:
             executor.stop(limits.grace)
+        executor.gather()
         junit = junit_summary(context.workspace, spec.get("junit") or [])
         if reason is None:
             reason = collect(job, context.workspace, writer)

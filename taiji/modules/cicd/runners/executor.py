@@ -116,6 +116,9 @@ class Executor(abc.ABC):
 
     def __init__(self, context: JobContext):
         self.context = context
+        # The lifecycle points this at the job's log: what the executor did (an image pulled, a
+        # service started) is told there, in order with the rest.
+        self.log: Callable[[str], None] = lambda text: None
 
     @property
     def job_workspace(self) -> str:
@@ -137,6 +140,16 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def spawn(self, line: str, env: dict[str, str]) -> LineProcess:
         """Start ``/bin/sh -c line`` in ``job_workspace`` with exactly ``env``."""
+
+    def disk_full(self, final: bool = False) -> bool:
+        """Whether the job wrote more than its disk limit where the lifecycle cannot see it (a
+        container's own file system). Called often: measure at most every few seconds unless
+        ``final`` (after a line)."""
+        return False
+
+    def gather(self) -> None:  # noqa: B027 - executors that show the job the checkout itself
+        """After the last line, before the lifecycle collects: an executor whose job worked on a
+        copy of the checkout (a remote container) brings back the files the job's spec collects."""
 
     @abc.abstractmethod
     def stop(self, grace: float) -> None:
@@ -228,4 +241,5 @@ def make_executor(kind: str, context: JobContext) -> Executor:
 def _load() -> None:
     # The executors register themselves when imported; the import is here, not at module top,
     # because they import this module.
+    from ..docker import executor  # noqa: F401
     from . import host, sandbox  # noqa: F401

@@ -1,0 +1,1 @@
+"""CI on a Docker engine: the connection (TAIJI_DOCKER_HOST), job images, and job containers."""

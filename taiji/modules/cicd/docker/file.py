@@ -1,0 +1,81 @@
+"""`image:` and `services:` of `.taiji.yml`: checked and normalised for the docker runner.
+
+Checks return (path in the file, message) pairs; pipeline_file.py turns the path into its line.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from .reference import default_alias, parse_reference
+
+
+def image_errors(image, base: tuple, what: str) -> list[tuple[tuple, str]]:
+    """An `image:` (a reference, or {name, credentials}) Docker would refuse."""
+    if image is None:
+        return []
+    reference = image["name"] if isinstance(image, dict) else image
+    path = (*base, "image", "name") if isinstance(image, dict) else (*base, "image")
+    try:
+        parse_reference(reference)
+    except ValueError as exc:
+        return [(path, f"{what} image: {exc}")]
+    return []
+
+
+def job_errors(name: str, job: dict) -> list[tuple[tuple, str]]:
+    """The job's image; its services' images, aliases (unique) and commands (splittable)."""
+    base = ("jobs", name)
+    errors = image_errors(job.get("image"), base, f"job '{name}'")
+    aliases: set[str] = set()
+    for index, item in enumerate(job.get("services") or []):
+        path = (*base, "services", index)
+        item = {"name": item} if isinstance(item, str) else item
+        try:
+            alias = item.get("alias") or default_alias(item["name"])
+        except ValueError as exc:
+            errors.append((path, f"job '{name}' services: {exc}"))
+            continue
+        if alias in aliases:
+            message = f"job '{name}' services: two services are called '{alias}' (give one an alias)"
+            errors.append((path, message))
+        aliases.add(alias)
+        for key in ("command", "entrypoint"):
+            if isinstance(item.get(key), str):
+                try:
+                    shlex.split(item[key])
+                except ValueError as exc:
+                    errors.append(((*path, key), f"job '{name}' services {key}: {exc}"))
+    return errors
+
+
+def services_spec(job: dict) -> dict:
+    """`services` as the docker runner reads them (absent when the job has none)."""
+    services = []
+    for item in job.get("services") or []:
+        if isinstance(item, str):
+            item = {"name": item}
+        env = {**(item.get("variables") or {}), **(item.get("env") or {})}
+        services.append(
+            {
+                "image": item["name"],
+                "credentials": item.get("credentials"),
+                "alias": item.get("alias"),
+                "env": {k: _text(v) for k, v in env.items()},
+                "command": _argv(item.get("command")),
+                "entrypoint": _argv(item.get("entrypoint")),
+            }
+        )
+    return {"services": services} if services else {}
+
+
+def _argv(value) -> list[str] | None:
+    if value is None:
+        return None
+    return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
