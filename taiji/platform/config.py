@@ -129,9 +129,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Unprivileged host user id the sandbox's jobs run as when the worker runs as root (its group "
             "id is the same number); ignored otherwise (jobs then run as the worker's user, in a user "
             "namespace)."),
-    Setting("TAIJI_CICD_SANDBOX_BLOCKED_NETWORKS", "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10",
-            "Comma-separated CIDR ranges sandboxed jobs cannot reach, besides the host itself, link-local "
-            "addresses and the database and broker (always refused). Empty to allow private networks."),
+    Setting("TAIJI_CICD_BLOCKED_NETWORKS", "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10",
+            "Comma-separated CIDR ranges CI jobs (sandbox and docker runners) cannot reach, besides the host "
+            "itself, link-local addresses and the database and broker (always refused). Empty to allow "
+            "private networks."),
     Setting("TAIJI_DOCKER_HOST", "",
             "Docker engine for CI jobs: unix:///path/to/docker.sock, or tcp://host:port with TLS client "
             "certificates; no Docker runner when empty."),
@@ -300,9 +301,9 @@ def load(overrides: dict | None = None) -> dict:
         "CICD_RUNNER": _choice("TAIJI_CICD_RUNNER", "auto", ("auto", "sandbox", "docker", "host")),
         "CICD_DISK_MB": _int("TAIJI_CICD_DISK_MB", "2048"),
         "CICD_SANDBOX_UID": _int("TAIJI_CICD_SANDBOX_UID", "64000", minimum=1),
-        "CICD_SANDBOX_BLOCKED_NETWORKS": tuple(
+        "CICD_BLOCKED_NETWORKS": tuple(
             # Unlike most settings, set-but-empty means "none", not the default.
-            p.strip() for p in os.environ.get("TAIJI_CICD_SANDBOX_BLOCKED_NETWORKS",
+            p.strip() for p in os.environ.get("TAIJI_CICD_BLOCKED_NETWORKS",
                                               "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10").split(",")
             if p.strip()),
         # CI jobs on a Docker engine (taiji/modules/cicd/docker).

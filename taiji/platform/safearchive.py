@@ -26,7 +26,7 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -263,3 +263,26 @@ def _tar_member(source: BinaryIO, match: Match, limits: Limits) -> tuple[str, by
     except (tarfile.TarError, zlib.error, EOFError, OSError) as exc:
         raise ArchiveRefused(f"The file is not a readable tar.gz archive ({exc}).") from None
     return None
+
+
+def tar_stream_files(source: BinaryIO,
+                     limits: Limits = Limits()) -> Iterator[tuple[tuple[str, ...], int, BinaryIO]]:
+    """The regular files of an uncompressed tar stream, as ``(path parts, size, reader)``.
+
+    For archives another program made from files a user controls (a container's folder that
+    Docker packs): links, devices and folders are skipped, so is any member whose name would leave
+    the archive's folder; the member count is bounded. Each reader is valid until the next item.
+    """
+    try:
+        with tarfile.open(fileobj=source, mode="r|") as archive:
+            for count, info in enumerate(archive, start=1):
+                if count > limits.max_members:
+                    raise ArchiveRefused(f"The archive holds more than {limits.max_members} members.")
+                if not info.isreg() or not safe_name(info.name):
+                    continue
+                parts = tuple(part for part in info.name.split("/") if part not in ("", "."))
+                reader = archive.extractfile(info)
+                if parts and ".." not in parts and reader is not None:
+                    yield parts, info.size, reader
+    except (tarfile.TarError, EOFError) as exc:
+        raise ArchiveRefused(f"The tar stream is not readable ({exc}).") from None

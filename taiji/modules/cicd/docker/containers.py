@@ -18,12 +18,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import docker
 import docker.errors
 import docker.types
 import requests.exceptions
+
+from taiji.platform import safearchive
 
 from . import firewall
 from .engine import EngineError
@@ -264,20 +266,17 @@ class JobContainer:
         stream, _stat = self.client.api.get_archive(self.container.id, WORKSPACE)
         total = 0
         root = WORKSPACE.strip("/")
-        with tarfile.open(fileobj=_IterReader(stream), mode="r|") as tar:
-            for member in tar:
-                name = PurePosixPath(member.name)
-                if not member.isreg() or not name.parts or name.parts[0] != root:
+        try:
+            for parts, size, reader in safearchive.tar_stream_files(_IterReader(stream)):
+                rel = parts[1:]
+                if parts[0] != root or not rel or not patterns_match("/".join(rel)):
                     continue
-                rel = name.parts[1:]
-                if not rel or any(part in ("", ".", "..") for part in rel):
-                    continue
-                if not patterns_match("/".join(rel)):
-                    continue
-                total += member.size
+                total += size
                 if total > max_bytes:
                     raise JobError(f"the files to keep are larger than {max_bytes // (1024 * 1024)} MiB")
-                _write_new(target, rel, tar.extractfile(member))
+                _write_new(target, rel, reader)
+        except safearchive.ArchiveRefused as exc:
+            raise JobError(f"the job's files could not be read back: {exc}") from None
         return total
 
     def remove(self) -> None:

@@ -9,7 +9,7 @@ iptables rules on the engine's host refuse:
 
 - everything a job bridge sends to the host itself (INPUT, IPv4 and IPv6);
 - forwarded traffic leaving a job bridge for link-local addresses, the ranges of
-  TAIJI_CICD_SANDBOX_BLOCKED_NETWORKS (private ranges by default, as for sandboxed jobs) and the
+  TAIJI_CICD_BLOCKED_NETWORKS (private ranges by default, as for sandboxed jobs) and the
   addresses of the platform's database, broker and Redis; the host's DNS resolvers stay reachable
   on port 53, since the engine's DNS for containers asks them from inside the container.
 
@@ -86,7 +86,7 @@ def forward_rules(config: Mapping) -> tuple[list[tuple[str, ...]], list[tuple[st
     """The TAIJI-JOBS chain: what is let through first, then what is refused."""
     accept = [("-d", f"{ns}/32", "-p", proto, "--dport", "53", "-j", "ACCEPT")
               for ns in nameservers() for proto in ("udp", "tcp")]
-    blocked = [LINK_LOCAL, *(config.get("CICD_SANDBOX_BLOCKED_NETWORKS") or ()), *platform_addresses(config)]
+    blocked = [LINK_LOCAL, *(config.get("CICD_BLOCKED_NETWORKS") or ()), *platform_addresses(config)]
     reject = []
     for network in dict.fromkeys(blocked):
         try:

@@ -212,7 +212,7 @@ class SandboxHolder:
             raise ExecutorError(f"the sandbox could not mount the job's folders: {done.stderr.strip()[:300]}")
 
     def _route(self) -> None:
-        commands = "".join(f"route add unreachable {net}\n" for net in self.blocked)
+        commands = "".join(f"route replace unreachable {net}\n" for net in self.blocked)
         commands += "link set lo up\n"
         done = subprocess.run(  # noqa: S603 - fixed arguments
             [*self.enter(), IP, "-batch", "-"],
@@ -279,7 +279,7 @@ def blocked_networks(config: Mapping) -> list[str]:
     nets = set(ALWAYS_BLOCKED)
     nets.update(_host_addresses())
     nets.update(_service_addresses(_service_urls(config)))
-    for value in config.get("CICD_SANDBOX_BLOCKED_NETWORKS") or ():
+    for value in config.get("CICD_BLOCKED_NETWORKS") or ():
         try:
             net = ipaddress.ip_network(value, strict=False)
         except ValueError:
