@@ -76,6 +76,37 @@ jobs:
     assert "Jenkins build #1 started" in ci.log(job["id"])
 
 
+def test_artifacts_of_a_jenkins_build_are_published_to_a_binary_repository(ci, fake, allow_loopback):
+    from taiji.modules.bpr import services as bpr
+    from taiji.platform.db import db
+
+    register(ci, fake)
+    with ci.ctx():
+        bpr.create_repository(ci.tenant(), {"name": "files", "kind": "generic"})
+        db.session.commit()
+        db.session.remove()
+    repo = ci.repo(
+        _file("""
+jobs:
+  package:
+    runner: jenkins
+    jenkins: {checkout: false}
+    script:
+      - mkdir -p dist && echo tarball-bytes > dist/app-1.0.tar
+    artifacts: {paths: [dist/], publish: {repository: files}}
+""")
+    )
+    state = drive(ci, ci.run(repo))
+    job = state["jobs"]["package"]
+    assert job["status"] == "success", ci.log(job["id"])
+    [(path, _size, published)] = job["artifacts"]
+    assert path == "dist/app-1.0.tar" and published["repository"] == "files" and "error" not in published
+    assert "Published dist/app-1.0.tar to files" in ci.log(job["id"])
+    with ci.ctx():
+        assert bpr.find_file(bpr.get_repository(ci.tenant(), "files"), "app-1.0.tar") is not None
+        db.session.remove()
+
+
 def _job(state: dict) -> dict:
     return next(iter(state["jobs"].values()))
 

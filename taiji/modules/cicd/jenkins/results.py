@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from ..models import Job
 from ..pipeline_file import glob_match
+from ..runners import collect
 from ..services.artifacts import store_artifact
 from . import client
 from .builds import CYAN, RED, RESET
@@ -67,6 +68,7 @@ def artifacts(server, job: Job, build: JenkinsBuild, info: dict, output) -> str 
         return None
     listed = [a for a in info.get("artifacts") or [] if isinstance(a, dict)][:MAX_ARTIFACTS]
     total = 0
+    stored = []
     for entry in listed:
         path = str(entry.get("relativePath") or "")
         if not any(glob_match(p.rstrip("/"), path) or path.startswith(p.rstrip("/") + "/") for p in patterns):
@@ -95,6 +97,7 @@ def artifacts(server, job: Job, build: JenkinsBuild, info: dict, output) -> str 
                         return "artifacts too large"
                     out.write(block)
             response.close()
-            store_artifact(job, target, path, expire_in=artifacts.get("expire_in"))
+            stored.append(store_artifact(job, target, path, expire_in=artifacts.get("expire_in")))
         output.note(f"{CYAN}Artifact {path} ({size} bytes){RESET}\n")
-    return None
+    # As on Taiji's own runners: `artifacts.publish` sends them on to a binary repository.
+    return "artifacts not published" if collect.publish(job, stored, output.note) else None

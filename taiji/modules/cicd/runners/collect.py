@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -42,7 +43,13 @@ def collect(job: Job, workspace: Path, writer: LogWriter) -> str | None:
         stored.append(store_artifact(job, path, rel, expire_in=artifacts.get("expire_in")))
         writer.write(f"{CYAN}Artifact {rel} ({path.stat().st_size} bytes){RESET}\n")
     db.session.commit()
-    repository = artifacts.get("publish")
+    return publish(job, stored, writer.write)
+
+
+def publish(job: Job, stored: list, write: Callable[[str], None]) -> str | None:
+    """Publish the kept artifacts ``stored`` to the binary repository the job's `artifacts.publish`
+    names (any runner's job). Returns a failure reason, or None."""
+    repository = (job.spec.get("artifacts") or {}).get("publish")
     if not repository or not stored:
         return None
     from taiji.modules.bpr import services as bpr_services
@@ -70,12 +77,12 @@ def collect(job: Job, workspace: Path, writer: LogWriter) -> str | None:
                     source=source,
                 )
             artifact.published = {"repository": repository, **_jsonable(result)}
-            writer.write(f"{GREEN}Published {artifact.path} to {repository}{RESET}\n")
+            write(f"{GREEN}Published {artifact.path} to {repository}{RESET}\n")
         except Exception as exc:  # a refused upload (duplicate, quota) fails the job, with the reason
             failed = True
             detail = getattr(exc, "detail", None) or str(exc)
             artifact.published = {"repository": repository, "error": detail[:500]}
-            writer.write(f"{RED}Could not publish {artifact.path} to {repository}: {detail}{RESET}\n")
+            write(f"{RED}Could not publish {artifact.path} to {repository}: {detail}{RESET}\n")
         db.session.commit()
     return FailureReason.SYSTEM.value if failed else None
 
