@@ -161,6 +161,8 @@ class FakeJenkins:
         self.build_url: str | None = None
         # A result every build ends with, whatever its steps did (NOT_BUILT, ...): scripted states.
         self.force_result: str | None = None
+        # Seconds every request waits before it is answered: a controller that hangs.
+        self.hang: float = 0
         self.jobs: dict[str, FakeJob] = {}
         self.queue: dict[int, QueueItem] = {}
         self.requests: list[dict] = []
@@ -230,6 +232,8 @@ class FakeJenkins:
                 "body": body,
             }
         )
+        if self.hang:
+            time.sleep(self.hang)
         try:
             response = self._route(request, body)
         except _Answer as answer:

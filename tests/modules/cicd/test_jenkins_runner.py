@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.modules.cicd.jenkins_helpers import build_row, drive, poll, register
+from tests.fakes.jenkins import FakeJenkins
+from tests.modules.cicd.jenkins_helpers import TOKEN, build_row, drive, poll, register
 
 pytestmark = pytest.mark.live
 
@@ -457,3 +458,32 @@ def test_when_nobody_polled_for_too_long_the_retry_stops_the_first_build(ci, fak
     builds = fake.generated()[0].builds
     assert [(b.number, b.result) for b in builds] == [(1, "ABORTED"), (2, "SUCCESS")]
     assert builds[1].parameters["TAIJI_JOB_ATTEMPT"] == "2"
+
+
+def test_a_hanging_controller_costs_a_poll_one_timeout_not_one_per_build(ci, allow_loopback, monkeypatch):
+    from taiji.modules.cicd.jenkins import client
+
+    monkeypatch.setattr(client, "TIMEOUT", 1)
+    with FakeJenkins(users={"taiji": TOKEN}) as slow, FakeJenkins(users={"taiji": TOKEN}) as quick:
+        register(ci, slow, name="slow")
+        register(ci, quick, name="quick")
+        body = "jobs:\n" + "".join(
+            f"  s{i}:\n    jenkins: {{controller: slow, checkout: false}}\n    script: [sleep 30]\n"
+            for i in range(3)
+        )
+        body += "  q:\n    jenkins: {controller: quick, checkout: false}\n"
+        body += "    script: [sleep 2, echo quick-done]\n"
+        pipeline_id = ci.run(ci.repo(_file(body)))
+        names = ("s0", "s1", "s2", "q")
+        drive(ci, pipeline_id, until=lambda s: all(s["jobs"][n]["status"] == "running" for n in names))
+        slow.hang = 5
+        asked = len(slow.requests)
+        poll(ci)
+        # Three builds on the hanging controller: it was asked once this round, and the round went
+        # on to the other controller's build after one timeout.
+        assert len(slow.requests) - asked == 1, slow.requests[asked:]
+        state = drive(ci, pipeline_id, until=lambda s: s["jobs"]["q"]["status"] == "success", timeout=30)
+        assert "quick-done" in ci.log(state["jobs"]["q"]["id"])
+        for name in ("s0", "s1", "s2"):
+            assert state["jobs"][name]["status"] == "running"  # still followed, not failed yet
+        slow.hang = 0

@@ -74,13 +74,19 @@ def open_builds(limit: int = 200) -> list[int]:
 
 
 def follow_all() -> int:
-    """Poll every open build once (each in its own unit of work). Returns how many were polled."""
+    """Poll every open build once (each in its own unit of work). Returns how many were polled.
+
+    A controller that did not answer one build's poll is not asked again in the same round: its
+    other builds count the same trouble (their lost-runner clocks run on), so that one hanging
+    controller costs the round one request timeout, not one per build, and the other controllers'
+    builds are followed on time."""
     ids = open_builds()
     db.session.commit()
     polled = 0
+    down: dict[int, client.JenkinsError] = {}
     for build_id in ids:
         try:
-            if follow(build_id):
+            if follow(build_id, down):
                 polled += 1
             db.session.commit()
         except Exception:  # one build's trouble must not stop the others'
@@ -116,8 +122,9 @@ def _lease(build_id: int) -> bool:
     return bool(taken)
 
 
-def follow(build_id: int) -> bool:
-    """One poll of one build (see the module text). False when another poll holds it."""
+def follow(build_id: int, down: dict[int, client.JenkinsError] | None = None) -> bool:
+    """One poll of one build (see the module text). False when another poll holds it. ``down``:
+    the controllers (by id) that did not answer earlier in this round, and why."""
     if not _lease(build_id):
         return False
     build = db.session.get(JenkinsBuild, build_id)
@@ -125,7 +132,7 @@ def follow(build_id: int) -> bool:
     job = db.session.get(Job, build.job_id)
     db.session.refresh(job)
     try:
-        _follow(job, build)
+        _follow(job, build, {} if down is None else down)
     finally:
         build.lease_until = None
         db.session.flush()
@@ -178,7 +185,7 @@ def _stop_remote(server, build: JenkinsBuild) -> None:
         server.cancel_queue(build.queue_id)
 
 
-def _follow(job: Job, build: JenkinsBuild) -> None:
+def _follow(job: Job, build: JenkinsBuild, down: dict[int, client.JenkinsError]) -> None:
     now = utcnow()
     superseded = job.attempt != build.attempt
     if build.queue_id is None:
@@ -201,6 +208,9 @@ def _follow(job: Job, build: JenkinsBuild) -> None:
                 "ran the build",
             )
         build.done = True
+        return
+    if controller.id in down:
+        _trouble(job, build, down[controller.id])
         return
     handle = controllers.handle(controller)
     output = _Log(job, build)
@@ -230,6 +240,8 @@ def _follow(job: Job, build: JenkinsBuild) -> None:
         if not client.expected(exc):
             log.exception("following a Jenkins build failed", extra={"job": job.id})
         error = client.explain(exc, handle)
+        if error.kind == client.UNREACHABLE:
+            down[controller.id] = error
         _trouble(job, build, error)
 
 
