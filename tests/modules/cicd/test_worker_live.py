@@ -301,7 +301,8 @@ def _git(*args, cwd):
         "GIT_COMMITTER_NAME": "Dev",
         "GIT_COMMITTER_EMAIL": "dev@example.com",
     }
-    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True,
+                          timeout=120)
 
 
 def test_git_push_builds_a_wheel_that_pip_installs_from_the_index(live, tmp_path):
