@@ -43,3 +43,24 @@ def test_an_offset_inside_a_character_never_returns_broken_text(tenant):
     piece, next_offset, _ = services.read_log(job, offset=0, limit=4)
     assert piece == "ab" and next_offset == 2
     assert services.read_log(job, offset=10**12) == ("", services.log_size(job), False)
+
+
+def test_a_reader_whose_job_row_is_older_than_the_log_still_reaches_its_end(tenant):
+    # A viewer loaded the job, then the runner (another process) wrote more: the page that reads
+    # past the size the viewer knows must move it on, not send it back to read the same page again.
+    job = _job(tenant)
+    services.append_log(job, "first part\n")
+    db.session.commit()
+    stale_size = job.log_size
+    db.session.execute(
+        sa.insert(LogChunk).values(job_id=job.id, seq=job.log_seq, offset=stale_size, text="written later\n")
+    )
+    pieces, offset = [], 0
+    for _ in range(10):
+        piece, offset, _done = services.read_log(job, offset=offset)
+        if not piece:
+            break
+        pieces.append(piece)
+    assert "".join(pieces) == "first part\nwritten later\n"
+    assert job.log_size == stale_size and offset == len("first part\nwritten later\n")
+    assert services.read_log(job, offset=offset) == ("", offset, False)  # polling stays at the end

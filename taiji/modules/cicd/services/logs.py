@@ -61,8 +61,10 @@ def read_log(job: Job, offset: int = 0, limit: int = CHUNK_BYTES) -> tuple[str, 
     )
     out = bytearray()
     position = offset
+    data_end = job.log_size
     for chunk_offset, text in db.session.execute(stmt):
         data = text.encode("utf-8")
+        data_end = max(data_end, chunk_offset + len(data))
         skip = max(0, position - chunk_offset)
         take = data[skip : skip + (limit - len(out))]
         out += take
@@ -82,6 +84,9 @@ def read_log(job: Job, offset: int = 0, limit: int = CHUNK_BYTES) -> tuple[str, 
         if end - back < width:
             end = back
     text = bytes(out[lead:end]).decode("utf-8", errors="replace")
-    next_offset = min(offset + end, job.log_size)
+    # Where this page really ended: the chunks may run past ``job.log_size`` when the runner wrote
+    # more after the job row was read (a caller that stopped at the stale size would read the same
+    # page again for ever). An offset past the end with nothing read comes back to the end.
+    next_offset = offset + end if end else min(offset, data_end)
     done = job.done and next_offset >= job.log_size
     return text, next_offset, done
