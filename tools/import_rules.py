@@ -101,14 +101,15 @@ class PublicFacesContract(Contract):
                 lines = tuple(sorted(d["line_number"] for d in graph.get_import_details(
                     importer=importer, imported=imported)))
                 broken.append({"importer": importer, "imported": imported, "lines": lines,
-                               "why": f"is not {self.container}.{other}, its services or events"})
+                               "why": f"is not {self.container}.{other}, nor its {' or '.join(self.faces)}"})
         root = self.container.split(".")[0]
         spec = importlib.util.find_spec(root)
         folder = Path(spec.origin).parent if spec and spec.origin else None
+        known = set(graph.modules)
         for importer in modules if folder else []:
             source = _source_file(folder, root, importer)
             if source is not None:
-                broken.extend(_PrivateReach(self, importer, source, graph.modules).run())
+                broken.extend(_PrivateReach(self, importer, source, known).run())
         return ContractCheck(kept=not broken, metadata={"broken": broken})
 
     def render_broken_contract(self, check: ContractCheck) -> None:
