@@ -25,7 +25,7 @@ run: $(STAMP)
 	$(BIN)/taiji up --no-migrate
 
 lint: $(STAMP)
-	$(BIN)/ruff check taiji tests bench docs
+	$(BIN)/ruff check taiji tests bench docs tools
 	$(BIN)/lint-imports
 	$(BIN)/python docs/settings_table.py --check
 

@@ -15,20 +15,8 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
-_app = None
-
-
-def get_app():
-    global _app
-    if _app is None:
-        from taiji.platform.app import create_app
-        from taiji.platform.config import ConfigError
-
-        try:
-            _app = create_app()
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from exc
-    return _app
+from taiji.platform.commands import get_app
+from taiji.platform.commands import service_message as _service_message
 
 
 def _metrics_env() -> None:
@@ -92,16 +80,6 @@ def _ensure_admin(app) -> None:
             click.echo(f"  password: {password}")
             click.echo("This password is shown only now; change it after signing in.")
         click.echo("=" * 60)
-
-
-def _service_message(exc) -> str:
-    details = [exc.detail]
-    for fields in (exc.errors or {}).values():
-        for messages in (fields.values() if isinstance(fields, dict) else [fields]):
-            for message in messages if isinstance(messages, list) else [str(messages)]:
-                if message not in details:
-                    details.append(message)
-    return " ".join(details)
 
 
 def _upgrade(app) -> None:

@@ -13,7 +13,7 @@ def _tenant(slug: str):
 
 def _run(body):
     """Run ``body`` in the app's unit of work; a service error is a one-line message, exit 1."""
-    from taiji.cli import _service_message, get_app
+    from taiji.platform.commands import get_app, service_message
     from taiji.platform.db import db
     from taiji.platform.errors import ServiceError
 
@@ -22,7 +22,7 @@ def _run(body):
             result = body()
         except ServiceError as exc:
             db.session.rollback()
-            raise click.ClickException(_service_message(exc)) from exc
+            raise click.ClickException(service_message(exc)) from exc
         db.session.commit()
         return result
 
