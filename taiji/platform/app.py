@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from taiji.platform import api as api_mod
 from taiji.platform import auth, config, events, filemodes, headers, limits, observability, web
 from taiji.platform import tx as _tx  # noqa: F401  (registers the engine's tables and tasks)
+from taiji.platform.tx import local as tx_local
 from taiji.platform.db import db, ping_when_idle
 from taiji.platform.errors import ServiceError
 from taiji.platform.quotas import QuotaExceeded
@@ -93,6 +94,8 @@ def _register(app: Flask, module) -> None:
             events.subscribe(name, handler)
     for task_module in module.tasks:
         importlib.import_module(task_module)
+    for step in module.tx_steps:
+        tx_local.register(step, module=module.code)
 
 
 def _finish_unit_of_work(response):
