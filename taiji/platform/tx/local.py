@@ -10,8 +10,8 @@ never ran does nothing, and an action arriving after its compensation is refused
 What a handler's outcome means to the engine, as an HTTP answer would:
 
 - it returns (any JSON-able value, shown in the call log): OK;
-- it raises ``StepRefused`` or a ``ServiceError`` (a definite refusal, nothing done — its unit
-  of work is rolled back): FAIL;
+- it raises ``StepRefused``, a ``ServiceError`` or ``QuotaExceeded`` (a definite refusal,
+  nothing done — its unit of work is rolled back): FAIL;
 - any other exception, or a failing commit: UNKNOWN — retried, as a timeout would be.
 
 docs/tx.md ("Local steps") is the guide for module authors.
@@ -29,6 +29,7 @@ from typing import Any
 
 from taiji.platform.db import Base, db
 from taiji.platform.errors import ServiceError
+from taiji.platform.quotas import QuotaExceeded
 from taiji.platform.tx.models import FAIL, OK, UNKNOWN
 from taiji.platform.tx.protocol import Answer, summarize
 from taiji.tx.barrier import Barrier
@@ -162,9 +163,10 @@ def invoke(value: str, *, gid: str, branch: str, op: str, payload: dict, attempt
     except StepRefused as exc:
         session.rollback()
         return Answer(FAIL, None, None, f"refused: {exc.detail}"[:1000], _elapsed(started))
-    except ServiceError as exc:
+    except (ServiceError, QuotaExceeded) as exc:
         session.rollback()
-        return Answer(FAIL, None, None, f"refused: {exc.detail}"[:1000], _elapsed(started))
+        detail = exc.detail if isinstance(exc, ServiceError) else str(exc)
+        return Answer(FAIL, None, None, f"refused: {detail}"[:1000], _elapsed(started))
     except Exception as exc:
         session.rollback()
         log.warning("local step raised; its outcome counts as unknown", exc_info=True,
