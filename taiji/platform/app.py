@@ -12,12 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from taiji.platform import api as api_mod
 from taiji.platform import auth, config, events, filemodes, headers, limits, observability, web
 from taiji.platform import tx as _tx  # noqa: F401  (registers the engine's tables and tasks)
-from taiji.platform.tx import local as tx_local
 from taiji.platform.db import db, ping_when_idle
 from taiji.platform.errors import ServiceError
 from taiji.platform.quotas import QuotaExceeded
 from taiji.platform.ratelimit import limiter
 from taiji.platform.tasks import init_celery
+from taiji.platform.tx import local as tx_local
 
 # The subsystems this build enables, lowest layer first. Listed as import paths so that
 # the kernel never imports a module (DESIGN.md's layering); adding one is a one-line change.

@@ -117,7 +117,8 @@ STEPS = [
 def saga_steps(slug: str, name: str, owner_id: int) -> list[dict]:
     payload = {"slug": slug, "name": name, "owner_id": owner_id}
     return [
-        {"name": "tenant", "action": target(TENANT_ROW), "compensate": target(TENANT_ROW), "payload": payload},
+        {"name": "tenant", "action": target(TENANT_ROW), "compensate": target(TENANT_ROW),
+         "payload": payload},
         {"name": "owner", "action": target(OWNER), "compensate": target(OWNER), "payload": payload},
         {"name": "announce", "action": target(ANNOUNCE), "payload": payload},
     ]

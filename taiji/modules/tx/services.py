@@ -17,7 +17,8 @@ def _check_egress(specs: list[dict], field: str, keys: tuple[str, ...]) -> None:
     for i, spec in enumerate(specs):
         named = spec.get("local")
         if isinstance(named, str) and local.lookup(named) is not None and not local.lookup(named).tenants:
-            errors[f"{field}.{i}.local"] = [f"The local step '{named}' is not offered to tenants' transactions."]
+            errors[f"{field}.{i}.local"] = [f"The local step '{named}' is not offered to tenants' "
+                                            "transactions."]
         for key in keys:
             url = spec.get(key)
             if local.is_local(url):

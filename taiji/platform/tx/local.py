@@ -43,7 +43,7 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 BARRIER = Barrier("tx_barrier", metadata=Base.metadata)
 
 
-class StepRefused(Exception):  # noqa: N818 — the name says what the engine hears
+class StepRefused(Exception):
     """A handler's definite refusal: nothing was done, and the engine records FAIL (not retried)."""
 
     def __init__(self, detail: str):

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from taiji.platform.db import Page, after_commit, db, is_postgres, paginate, utcnow
 from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
-from taiji.platform.tx import options as opts
 from taiji.platform.tx import local, plans, protocol
+from taiji.platform.tx import options as opts
 from taiji.platform.tx.models import (
     ANY_TENANT,
     PENDING,

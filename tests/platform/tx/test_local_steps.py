@@ -40,7 +40,8 @@ def test_a_saga_of_local_steps_runs_each_once_in_order_and_logs_every_call(local
     calls = services.timeline(tx)
     assert [(c.branch_name, c.op, c.url, c.result) for c in calls] == [
         ("reserve", "action", "local:txfake.step", OK), ("charge", "action", "local:txfake.step", OK)]
-    assert '"barrier": "applied"' in calls[0].response_summary and '"done": "action"' in calls[0].response_summary
+    assert '"barrier": "applied"' in calls[0].response_summary
+    assert '"done": "action"' in calls[0].response_summary
     assert calls[0].request_summary == '{"step": "reserve"}' and calls[0].duration_ms is not None
 
 
@@ -181,7 +182,8 @@ def test_tcc_branches_of_local_steps_confirm_or_cancel(local_participant):
 
 
 @pytest.mark.parametrize(("step", "field", "why"), [
-    ({"name": "a", "action": "local:nobody.nothing"}, "steps.0.action", "No local step handler 'nobody.nothing'"),
+    ({"name": "a", "action": "local:nobody.nothing"}, "steps.0.action",
+     "No local step handler 'nobody.nothing'"),
     ({"name": "a", "action": "local:txfake.branch"}, "steps.0.action", "has no action handler"),
     ({"name": "a", "local": "txfake.missing"}, "steps.0.local", "No local step handler"),
     ({"name": "a", "local": "Not A Name"}, "steps.0.local", "Name a registered local step"),
