@@ -234,8 +234,10 @@ def _tx_platform_saga(tenant) -> dict:
 
 PERMISSION_REQUESTS["tx:platform:read"] = {"method": "GET", "path": "/api/v1/tx/transactions",
                                           "scope": "platform"}
-PERMISSION_REQUESTS["tx:platform:operate"] = {"method": "POST", "path": "/api/v1/tx/transactions/{gid}/actions/retry",
-                                              "body": {}, "scope": "platform", "prepare": _tx_platform_saga}
+PERMISSION_REQUESTS["tx:platform:operate"] = {
+    "method": "POST", "path": "/api/v1/tx/transactions/{gid}/actions/retry", "body": {}, "scope": "platform",
+    "prepare": _tx_platform_saga,
+}
 
 
 # IAM roles and groups: a custom role and a group of the tenant, the group bound to the role.
