@@ -223,6 +223,23 @@ PERMISSION_REQUESTS["tx:transaction:operate"] = {
 }
 
 
+def _tx_platform_saga(tenant) -> dict:
+    """A saga of the platform's own (no tenant), for the platform operator's requests."""
+    from taiji.platform.tx import services as tx
+
+    gid = f"platform-{tenant.slug}"
+    tx.submit_saga([{"name": "reserve", "action": "http://10.255.255.1/reserve"}], gid=gid)
+    return {"gid": gid}
+
+
+PERMISSION_REQUESTS["tx:platform:read"] = {"method": "GET", "path": "/api/v1/tx/transactions",
+                                          "scope": "platform"}
+PERMISSION_REQUESTS["tx:platform:operate"] = {
+    "method": "POST", "path": "/api/v1/tx/transactions/{gid}/actions/retry", "body": {}, "scope": "platform",
+    "prepare": _tx_platform_saga,
+}
+
+
 # IAM roles and groups: a custom role and a group of the tenant, the group bound to the role.
 def _iam_seed_role(tenant, owner, known):
     from taiji.modules.iam.roles import services as roles

@@ -17,6 +17,7 @@ from taiji.platform.errors import ServiceError
 from taiji.platform.quotas import QuotaExceeded
 from taiji.platform.ratelimit import limiter
 from taiji.platform.tasks import init_celery
+from taiji.platform.tx import local as tx_local
 
 # The subsystems this build enables, lowest layer first. Listed as import paths so that
 # the kernel never imports a module (DESIGN.md's layering); adding one is a one-line change.
@@ -93,6 +94,8 @@ def _register(app: Flask, module) -> None:
             events.subscribe(name, handler)
     for task_module in module.tasks:
         importlib.import_module(task_module)
+    for step in module.tx_steps:
+        tx_local.register(step, module=module.code)
 
 
 def _finish_unit_of_work(response):

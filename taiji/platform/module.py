@@ -37,3 +37,5 @@ class Module:
     event_handlers: dict[str, list[Callable]] = field(default_factory=dict)
     tasks: list[str] = field(default_factory=list)  # import paths of task modules
     setup: Callable[[Any], None] | None = None  # called with the app after registration
+    # In-process transaction steps (taiji.platform.tx.local.LocalStep), named '<code>.<name>'.
+    tx_steps: list = field(default_factory=list)

@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import Module, NavItem
 
-from . import events, permissions, services
+from . import events, permissions, provisioning, services
 from .api import blp as api_blp
 from .views import bp
 
@@ -33,4 +33,5 @@ module = Module(
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
     event_handlers=events.HANDLERS,
     setup=_setup,
+    tx_steps=provisioning.STEPS,
 )

@@ -54,21 +54,21 @@ def _validate_name(name: str) -> str:
 
 
 def create_tenant(slug: str, name: str, *, owner_id: int) -> Tenant:
-    """Create a tenant with ``owner_id`` as its first owner; publishes ``tm.tenant.created``."""
+    """Create a tenant with ``owner_id`` as its first owner; publishes ``tm.tenant.created``.
+
+    Runs the provisioning saga inline (``provisioning.provision``): the caller's unit of work is
+    committed first, and each step commits its own.
+    """
+    from . import provisioning
+
     slug = validate_slug(slug)
     name = _validate_name(name)
     if tenant_by_slug(slug) is not None:
         raise Conflict(f"The slug '{slug}' is taken.", errors={"json": {"slug": ["Already taken."]}})
-    if iam.get_user(owner_id) is None:
+    owner = iam.get_user(owner_id)
+    if owner is None:
         raise field_error("owner", "No such user.")
-    tenant = Tenant(slug=slug, name=name)
-    db.session.add(tenant)
-    db.session.flush()
-    _add_member(tenant, owner_id, TenantRole.OWNER, invited_by_id=None)
-    audit.record("tm.tenant.created", "tenant", slug, tenant=tenant, details={"name": name})
-    events.publish("tm.tenant.created", {"tenant": slug, "tenant_id": tenant.id, "name": name,
-                                          "owner_id": owner_id}, tenant=tenant)
-    return tenant
+    return provisioning.provision(slug, name, owner_id, created_by=owner.email)
 
 
 def get_tenant(slug: str) -> Tenant:

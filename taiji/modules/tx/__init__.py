@@ -20,6 +20,8 @@ module = Module(
          NavItem(_l("Notifications"), "tx.notifications", permission=permissions.Perm.TRANSACTION_READ,
                  icon="send", order=41),
          NavItem(_l("Messages"), "tx.messages_list", permission=permissions.Perm.TRANSACTION_READ,
-                 icon="mail-forward", order=42)],
+                 icon="mail-forward", order=42),
+         NavItem(_l("Transactions"), "tx.platform_transactions", scope="platform",
+                 permission=permissions.Perm.PLATFORM_READ, icon="arrows-exchange", order=12)],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
 )

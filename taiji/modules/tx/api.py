@@ -97,6 +97,45 @@ class TransactionAction(MethodView):
         return _detail(transaction)
 
 
+# The platform's own transactions (no tenant): tenant provisioning and the like.
+P = "/tx/transactions"
+
+
+@blp.route(P)
+class PlatformTransactions(MethodView):
+    @auth.require(Perm.PLATFORM_READ)
+    @blp.arguments(TransactionQueryIn, location="query")
+    @blp.response(200, TransactionOut(many=True))
+    @blp.paginate()
+    def get(self, query, pagination_parameters):
+        """The platform's own transactions (tenant provisioning …), newest first; same filters"""
+        page = services.list_transactions(None, **query, page=pagination_parameters.page,
+                                          page_size=pagination_parameters.page_size)
+        set_page_count(pagination_parameters, page)
+        return page.items
+
+
+@blp.route(P + "/<gid>")
+class PlatformTransactionItem(MethodView):
+    @auth.require(Perm.PLATFORM_READ)
+    @blp.response(200, TransactionDetailOut)
+    def get(self, gid):
+        """One of the platform's transactions with the timeline of every call (local steps included)"""
+        return _detail(services.get_transaction(None, gid))
+
+
+@blp.route(P + "/<gid>/actions/<operation>")
+class PlatformTransactionAction(MethodView):
+    @auth.require(Perm.PLATFORM_OPERATE)
+    @blp.arguments(ActionIn)
+    @blp.response(200, TransactionDetailOut)
+    def post(self, data, gid, operation):
+        """retry, stop, forward, compensate or skip a step of one of the platform's transactions"""
+        if operation not in OPERATIONS:
+            raise NotFound(f"No action '{operation}'; use one of: {', '.join(OPERATIONS)}.")
+        return _detail(services.operate(None, gid, operation, principal=auth.current_principal(), **data))
+
+
 @blp.route(T + "/notifications")
 class Notifications(MethodView):
     @auth.require(Perm.TRANSACTION_READ)

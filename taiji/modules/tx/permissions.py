@@ -12,6 +12,9 @@ from taiji.platform.auth import TenantRole
 class Perm(enum.StrEnum):
     TRANSACTION_READ = "tx:transaction:read"
     TRANSACTION_OPERATE = "tx:transaction:operate"
+    # The platform's own transactions (no tenant: tenant provisioning, later installs).
+    PLATFORM_READ = "tx:platform:read"
+    PLATFORM_OPERATE = "tx:platform:operate"
 
     @property
     def description(self) -> str:
@@ -22,6 +25,9 @@ _DESCRIPTIONS = {
     "tx:transaction:read": _l("See the tenant's distributed transactions and the timeline of their calls"),
     "tx:transaction:operate": _l("Submit sagas and TCC transactions; retry, stop, forward, compensate, "
                               "skip steps"),
+    "tx:platform:read": _l("See the platform's own transactions (tenant provisioning) and their calls"),
+    "tx:platform:operate": _l("Retry, stop, forward, compensate and skip steps of the platform's own "
+                              "transactions"),
 }
 
 TENANT_GRANTS = {

@@ -10,9 +10,16 @@ OPERATIONS = ("retry", "stop", "forward", "compensate", "skip")
 _url = fields.String(validate=validate.Length(max=2000), allow_none=True)
 
 
+_LOCAL = fields.String(load_default=None, validate=validate.Length(max=200), metadata={
+    "description": "A module's registered step offered to tenants ('<module>.<step>'), in place of the "
+                   "URLs; a URL field may also name one as 'local:<module>.<step>'"})
+
+
 class StepIn(Schema):
     name = fields.String(required=True)
-    action = fields.String(required=True, validate=validate.Length(max=2000))
+    action = fields.String(load_default=None, validate=validate.Length(max=2000),
+                           metadata={"description": "The participant's URL, or 'local:<module>.<step>'"})
+    local = _LOCAL
     compensate = _url
     payload = fields.Dict(load_default=None, allow_none=True)
     depends_on = fields.List(fields.String(), load_default=None, allow_none=True,
@@ -22,7 +29,8 @@ class StepIn(Schema):
 
 class BranchIn(Schema):
     name = fields.String(required=True)
-    try_ = fields.String(required=True, data_key="try", validate=validate.Length(max=2000))
+    try_ = fields.String(load_default=None, data_key="try", validate=validate.Length(max=2000))
+    local = _LOCAL
     confirm = _url
     cancel = _url
     payload = fields.Dict(load_default=None, allow_none=True)

@@ -7,7 +7,7 @@ import datetime as dt
 
 from taiji.platform import audit
 from taiji.platform.errors import Invalid, field_error
-from taiji.platform.tx import egress, messages, notify
+from taiji.platform.tx import egress, local, messages, notify
 from taiji.platform.tx import services as tx
 from taiji.platform.tx.models import Transaction
 
@@ -15,9 +15,20 @@ from taiji.platform.tx.models import Transaction
 def _check_egress(specs: list[dict], field: str, keys: tuple[str, ...]) -> None:
     errors: dict[str, list[str]] = {}
     for i, spec in enumerate(specs):
+        named = spec.get("local")
+        if isinstance(named, str) and local.lookup(named) is not None and not local.lookup(named).tenants:
+            errors[f"{field}.{i}.local"] = [f"The local step '{named}' is not offered to tenants' "
+                                            "transactions."]
         for key in keys:
             url = spec.get(key)
-            if isinstance(url, str) and url.startswith(("http://", "https://")):
+            if local.is_local(url):
+                # A module's own handler: only those it offers to tenants (the rest are the
+                # platform's, e.g. TM's provisioning, and would act beyond the tenant).
+                name = url[len(local.SCHEME):]
+                if local.lookup(name) is not None and not local.lookup(name).tenants:
+                    errors[f"{field}.{i}.{key}"] = [f"The local step '{name}' is not offered to tenants' "
+                                                    "transactions."]
+            elif isinstance(url, str) and url.startswith(("http://", "https://")):
                 reason = egress.refusal(url)
                 if reason:
                     errors[f"{field}.{i}.{key}"] = [reason]

@@ -34,14 +34,43 @@ def _filters() -> dict:
     return filters
 
 
+def _urls(tenant: str | None):
+    """URLs of the pages of one scope: a tenant's transactions, or the platform's own (None)."""
+    def tx_url(name: str, **values) -> str:
+        if tenant is None:
+            return url_for(f"tx.platform_{name}", **values)
+        return url_for(f"tx.{name}", tenant=tenant, **values)
+    return tx_url
+
+
+def _list(tenant_slug: str | None, tenant):
+    filters = _filters()
+    number = max(1, request.args.get("page", 1, type=int) or 1)
+    page = services.list_transactions(tenant, **filters, page=number)
+    if tenant is None:
+        scope = {"scope_name": _("Platform"), "pager_endpoint": "tx.platform_transactions",
+                 "pager_args": dict(filters),
+                 "empty_text": _("The platform's own multi-step operations, such as creating a tenant, "
+                                 "appear here with every step they run.")}
+    else:
+        scope = {"scope_name": tenant.name, "pager_endpoint": "tx.transactions",
+                 "pager_args": {"tenant": tenant_slug, **filters},
+                 "empty_text": _("Sagas and TCC transactions your services submit through the API appear "
+                                 "here, with every call they make.")}
+    return render_template("tx/transactions.html", page=page, filters=filters, states=STATES, kinds=KINDS,
+                           ages=AGES, tx_url=_urls(tenant_slug), **scope)
+
+
 @bp.get("/t/<tenant>/transactions")
 @auth.require(Perm.TRANSACTION_READ)
 def transactions(tenant):
-    filters = _filters()
-    page = services.list_transactions(tenancy.current(), **filters,
-                                      page=max(1, request.args.get("page", 1, type=int) or 1))
-    return render_template("tx/transactions.html", page=page, filters=filters, states=STATES, kinds=KINDS,
-                           ages=AGES)
+    return _list(tenant, tenancy.current())
+
+
+@bp.get("/admin/transactions")
+@auth.require(Perm.PLATFORM_READ)
+def platform_transactions():
+    return _list(None, None)
 
 
 def refusals(tx) -> dict[str, str | None]:
@@ -67,9 +96,19 @@ def refusals(tx) -> dict[str, str | None]:
 @auth.require(Perm.TRANSACTION_READ)
 def transaction(tenant, gid):
     t = tenancy.current()
+    return _item(tenant, t, gid, auth.can(Perm.TRANSACTION_OPERATE, t))
+
+
+@bp.get("/admin/transactions/<gid>")
+@auth.require(Perm.PLATFORM_READ)
+def platform_transaction(gid):
+    return _item(None, None, gid, auth.can(Perm.PLATFORM_OPERATE, None))
+
+
+def _item(tenant_slug, t, gid, can_operate: bool):
     tx = services.get_transaction(t, gid)
     context = {"tx": tx, "calls": services.timeline(tx), "refusals": refusals(tx),
-               "live": tx.state in ACTIVE_STATES, "can_operate": auth.can(Perm.TRANSACTION_OPERATE, t)}
+               "live": tx.state in ACTIVE_STATES, "can_operate": can_operate, "tx_url": _urls(tenant_slug)}
     if request.headers.get("HX-Request"):
         # htmx polling: only the part that changes, which stops polling once the transaction waits.
         return render_template("tx/_live.html", **context)
@@ -79,10 +118,19 @@ def transaction(tenant, gid):
 @bp.post(ITEM + "/<operation>")
 @auth.require(Perm.TRANSACTION_OPERATE)
 def operate(tenant, gid, operation):
+    return _operate(tenant, tenancy.current(), gid, operation)
+
+
+@bp.post("/admin/transactions/<gid>/<operation>")
+@auth.require(Perm.PLATFORM_OPERATE)
+def platform_operate(gid, operation):
+    return _operate(None, None, gid, operation)
+
+
+def _operate(tenant, t, gid, operation):
     if operation not in OPERATIONS:
         abort(404)
-    t = tenancy.current()
-    services.get_transaction(t, gid)  # another tenant's transaction is not found
+    services.get_transaction(t, gid)  # another tenant's (or a tenant's, here) transaction is not found
     try:
         services.operate(t, gid, operation, principal=auth.current_principal(),
                          step=request.form.get("step") or None)
@@ -93,7 +141,7 @@ def operate(tenant, gid, operation):
                "forward": _("Moving forward past the failing step."),
                "compensate": _("Compensating what was done."),
                "skip": _("The step is skipped.")}[operation], "success")
-    return redirect(url_for("tx.transaction", tenant=tenant, gid=gid))
+    return redirect(_urls(tenant)("transaction", gid=gid))
 
 
 # -- best-effort notifications and two-phase messages -----------------------------------------

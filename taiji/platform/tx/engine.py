@@ -29,7 +29,7 @@ from sqlalchemy.orm import selectinload
 
 from taiji.platform import audit, events
 from taiji.platform.db import db, is_postgres, utcnow
-from taiji.platform.tx import egress, plans, protocol
+from taiji.platform.tx import egress, local, plans, protocol
 from taiji.platform.tx import options as opts
 from taiji.platform.tx.models import (
     ACTIVE_STATES,
@@ -84,6 +84,7 @@ class _Begun:
     timeout: float
     # A tenant's transaction: the address is checked again right before the call (egress.py).
     guarded: bool = False
+    tenant_id: int | None = None
 
 
 def new_owner() -> str:
@@ -155,7 +156,7 @@ class Executor:
         branch = move.branch
         self._begun = _Begun(call_id, branch.id, branch.name, move.op, move.url, tx.kind,
                              branch.payload or {}, branch.attempts, float(tx.options["timeout"]),
-                             guarded=tx.tenant_id is not None)
+                             guarded=tx.tenant_id is not None, tenant_id=tx.tenant_id)
 
     # -- stepping ---------------------------------------------------------------------------
 
@@ -258,7 +259,7 @@ class Executor:
             branch, move, payload = self._pending_begun
             self._begun = _Begun(call_id, branch.id, branch.name, move.op, move.url, tx.kind, payload,
                                  branch.attempts, float(tx.options["timeout"]),
-                                 guarded=tx.tenant_id is not None)
+                                 guarded=tx.tenant_id is not None, tenant_id=tx.tenant_id)
             self._new_call = self._pending_begun = None
         if not committed or release:
             # After a commit in the pipeline this sends nothing: it ends the session's unit of
@@ -270,15 +271,12 @@ class Executor:
         return outcome
 
     def _make_call(self, begun: _Begun) -> str:
-        verdict = egress.check(begun.url) if begun.guarded else None
-        if verdict is not None and verdict.refused:
-            # Not called at all, and the reason shows in the timeline: a definite FAIL, unless the
-            # name merely does not resolve right now (UNKNOWN, asked again like a refused connection).
-            answer = protocol.Answer(UNKNOWN if verdict.unresolved else FAIL, None, None, verdict.refused, 0)
+        if local.is_local(begun.url):
+            # A module's own handler, run here in a unit of work of its own (local.py).
+            answer = local.invoke(begun.url, gid=self.gid, branch=begun.branch, op=begun.op,
+                                  payload=begun.payload, attempt=begun.attempt, tenant_id=begun.tenant_id)
         else:
-            answer = protocol.call(begun.url, gid=self.gid, branch=begun.branch, op=begun.op, kind=begun.kind,
-                                   payload=begun.payload, attempt=begun.attempt, timeout=begun.timeout,
-                                   addresses=verdict.addresses if verdict is not None else None)
+            answer = self._http_call(begun)
         self._begun = None
         now = utcnow()
         self._answer = (begun.call_id, {
@@ -289,6 +287,16 @@ class Executor:
         if outcome == "parked":
             return self._boundary("parked", release=True)
         return self._proceed(now, "called")
+
+    def _http_call(self, begun: _Begun) -> protocol.Answer:
+        verdict = egress.check(begun.url) if begun.guarded else None
+        if verdict is not None and verdict.refused:
+            # Not called at all, and the reason shows in the timeline: a definite FAIL, unless the
+            # name merely does not resolve right now (UNKNOWN, asked again like a refused connection).
+            return protocol.Answer(UNKNOWN if verdict.unresolved else FAIL, None, None, verdict.refused, 0)
+        return protocol.call(begun.url, gid=self.gid, branch=begun.branch, op=begun.op, kind=begun.kind,
+                             payload=begun.payload, attempt=begun.attempt, timeout=begun.timeout,
+                             addresses=verdict.addresses if verdict is not None else None)
 
     def _adopt_orphan(self, orphan) -> str:
         tx = self.tx

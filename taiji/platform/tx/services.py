@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from taiji.platform.db import Page, after_commit, db, is_postgres, paginate, utcnow
 from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
+from taiji.platform.tx import local, plans, protocol
 from taiji.platform.tx import options as opts
-from taiji.platform.tx import plans, protocol
 from taiji.platform.tx.models import (
     ANY_TENANT,
     PENDING,
@@ -72,11 +72,12 @@ def submit_tcc(branches: list[dict], *, gid: str | None = None, tenant=None, bus
     rows = []
     for i, spec in enumerate(_steps_list(branches, "branches")):
         where = f"branches.{i}"
+        spec = _expand_local(spec, where, ("try", "confirm", "cancel"))
         rows.append(_Draft(position=i, name=_name(spec, where), depends_on=None, action_url=None,
                            compensate_url=None,
-                           try_url=_url(spec.get("try"), f"{where}.try", required=True),
-                           confirm_url=_url(spec.get("confirm"), f"{where}.confirm"),
-                           cancel_url=_url(spec.get("cancel"), f"{where}.cancel"),
+                           try_url=_url(spec.get("try"), f"{where}.try", required=True, op="try"),
+                           confirm_url=_url(spec.get("confirm"), f"{where}.confirm", op="confirm"),
+                           cancel_url=_url(spec.get("cancel"), f"{where}.cancel", op="cancel"),
                            payload=_payload(spec.get("payload"), where)))
     _check_unique(rows)
     return _submit(TCC, rows, gid, tenant, business_key, options, created_by, owner)
@@ -201,10 +202,11 @@ def _saga_branch(i: int, spec: dict) -> _Draft:
     if depends_on is not None and (not isinstance(depends_on, list | tuple)
                                    or not all(isinstance(d, str) for d in depends_on)):
         raise field_error(f"{where}.depends_on", "Must be a list of step names.")
+    spec = _expand_local(spec, where, ("action", "compensate"))
     return _Draft(position=i, name=_name(spec, where), try_url=None, confirm_url=None, cancel_url=None,
                   depends_on=list(depends_on) if depends_on is not None else None,
-                  action_url=_url(spec.get("action"), f"{where}.action", required=True),
-                  compensate_url=_url(spec.get("compensate"), f"{where}.compensate"),
+                  action_url=_url(spec.get("action"), f"{where}.action", required=True, op="action"),
+                  compensate_url=_url(spec.get("compensate"), f"{where}.compensate", op="compensate"),
                   payload=_payload(spec.get("payload"), where))
 
 
@@ -215,14 +217,38 @@ def _name(spec: dict, where: str) -> str:
     return name
 
 
-def _url(value, field: str, required: bool = False) -> str | None:
+def _expand_local(spec: dict, where: str, ops: tuple[str, ...]) -> dict:
+    """``{"local": "tm.tenant_row"}`` names a registered step for every op it has a handler for."""
+    name = spec.get("local")
+    if name is None:
+        return spec
+    if not isinstance(name, str) or not local.NAME_PATTERN.match(name):
+        raise field_error(f"{where}.local", "Name a registered local step as '<module>.<name>'.")
+    step = local.lookup(name)
+    if step is None:
+        raise field_error(f"{where}.local", f"No local step handler '{name}' is registered.")
+    taken = [op for op in ops if spec.get(op)]
+    if taken:
+        raise field_error(f"{where}.{taken[0]}", "Give either 'local' or the operations' targets, not both.")
+    return {**spec, **{op: local.target(name) for op in ops if step.handler(op) is not None}}
+
+
+def _url(value, field: str, required: bool = False, op: str | None = None) -> str | None:
     if value is None or value == "":
         if required:
             raise field_error(field, "A URL is required.")
         return None
+    if local.is_local(value) and op is not None:
+        # Refused now, not when the engine gets there: a name that is not registered would
+        # otherwise only show up as a failing step.
+        reason = local.refusal(value, op, tenant=False)
+        if reason:
+            raise field_error(field, reason)
+        return value
     parts = urlsplit(value) if isinstance(value, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 2000:
-        raise field_error(field, "Must be an absolute http(s) URL of at most 2000 characters.")
+        raise field_error(field, "Must be an absolute http(s) URL of at most 2000 characters"
+                                 + (", or 'local:<module>.<step>'." if op else "."))
     return value
 
 

@@ -3,6 +3,8 @@ in the same transaction as the change: a change that fails or rolls back publish
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import sqlalchemy as sa
 
@@ -70,16 +72,50 @@ def test_failed_changes_publish_nothing(api_as, admin, tenant):
     assert {name: len(_events(name)) for name in counts} == counts
 
 
-def test_rolled_back_tenant_takes_its_events_with_it(app, admin):
+def test_tenant_creation_failing_half_way_leaves_nothing_and_its_saga_shows_why(app, admin):
+    # The platform's default allows no member at all: the owner step is refused by the quota.
+    from taiji.modules.tm import provisioning
+    from taiji.platform import quotas
+    from taiji.platform.tx import services as tx
+    from taiji.platform.tx.models import FAIL, OK, ROLLED_BACK
+
     owner = make_user()
-    services.create_tenant("ghost", "Ghost", owner_id=owner.id)
-    db.session.flush()
-    assert [e for e in _events("tm.tenant.created") if e.payload["tenant"] == "ghost"]
-    db.session.rollback()
-    assert not [e for e in _events("tm.tenant.created") if e.payload["tenant"] == "ghost"]
-    assert not [e for e in _events("tm.member.added") if e.payload["user_id"] == owner.id]
+    meter = next(m for m in quotas.meters() if m.name == services.MEMBERS_METER)
+    quotas.register(dataclasses.replace(meter, default_limit=0))
+    try:
+        with pytest.raises(services.Conflict) as refused:
+            services.create_tenant("ghost", "Ghost", owner_id=owner.id)
+    finally:
+        quotas.register(meter)
+    assert "Quota 'members' exceeded" in refused.value.detail
     with pytest.raises(services.NotFound):
         services.get_tenant("ghost")
+    assert not [e for e in _events("tm.tenant.created") if e.payload["tenant"] == "ghost"]
+    assert not [e for e in _events("tm.member.added") if e.payload["user_id"] == owner.id]
+    saga = tx.list_transactions(tenant=None, business_key="tenant:ghost").items[0]
+    assert saga.state == ROLLED_BACK
+    assert [(c.branch_name, c.op, c.result) for c in tx.timeline(saga)] == [
+        ("tenant", "action", OK), ("owner", "action", FAIL), ("owner", "compensate", OK),
+        ("tenant", "compensate", OK)]
+    assert {b.name: b.state for b in saga.branches} == {"tenant": "compensated", "owner": "compensated",
+                                                        "announce": "pending"}
+    assert all(c.url.startswith("local:tm.") for c in tx.timeline(saga))
+    assert provisioning.TENANT_ROW in saga.branches[0].action_url
+
+
+def test_a_created_tenant_is_usable_at_once_and_its_saga_succeeded(app, admin):
+    from taiji.platform.tx import services as tx
+    from taiji.platform.tx.models import SUCCEEDED
+
+    owner = make_user()
+    tenant = services.create_tenant("swift", "Swift", owner_id=owner.id)
+
+    assert services.get_member(tenant, owner.id).role == "owner"
+    saga = tx.list_transactions(tenant=None, business_key="tenant:swift").items[0]
+    assert saga.state == SUCCEEDED and saga.created_by == owner.email
+    assert [b.name for b in saga.branches] == ["tenant", "owner", "announce"]
+    [created] = [e for e in _events("tm.tenant.created") if e.payload["tenant"] == "swift"]
+    assert created.payload["owner_id"] == owner.id
 
 
 def test_removal_that_fails_midway_publishes_nothing(tenant):

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.platform.tx.conftest import participant, participant_server  # noqa: F401  (fixtures)
+from tests.platform.tx.conftest import (  # noqa: F401  (fixtures)
+    _local_steps,
+    local_participant,
+    participant,
+    participant_server,
+)
 
 
 @pytest.fixture

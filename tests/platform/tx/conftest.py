@@ -59,3 +59,49 @@ def drive(gid: str, timeout: float = 20.0):
         else:
             wait = (tx.next_attempt_at - utcnow()).total_seconds() if tx.next_attempt_at else 0
         time.sleep(min(max(wait, 0.0), 0.5) + 0.001)
+
+
+@pytest.fixture(scope="session")
+def _local_steps(app):
+    import sqlalchemy as sa
+
+    from tests.fakes import local_participant
+
+    # An engine of its own: inside a test, db.engine is the test's connection, rolled back at its end.
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    handle = local_participant.install(engine)
+    engine.dispose()
+    return handle
+
+
+@pytest.fixture
+def local_participant(_local_steps):
+    _local_steps.reset()
+    yield _local_steps
+    _local_steps.reset()
+
+
+class _Http:
+    """The HTTP participant behind the same two helpers as the local one, for shared tests."""
+
+    kind = "http"
+
+    def __init__(self, participant):
+        self.participant = participant
+
+    def __getattr__(self, name):
+        return getattr(self.participant, name)
+
+    def saga_steps(self, *names, **kw):
+        return saga_steps(self.participant, *names, **kw)
+
+    def tcc_branches(self, *names):
+        return tcc_branches(self.participant, *names)
+
+
+@pytest.fixture(params=["http", "local"])
+def any_participant(request):
+    """The correctness tests that apply to both run against an HTTP participant and local steps."""
+    if request.param == "http":
+        return _Http(request.getfixturevalue("participant"))
+    return request.getfixturevalue("local_participant")

@@ -1,5 +1,6 @@
 """An engine killed at any persisted boundary: another one resumes every unfinished transaction
-from the database alone, and the outcome stays consistent (correctness test 13 of issue 7)."""
+from the database alone, and the outcome stays consistent (correctness test 13 of issue 7) —
+with HTTP participants and with local steps (``any_participant``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from taiji.platform.db import db, utcnow
 from taiji.platform.tx import engine, services
 from taiji.platform.tx.models import ACTIVE_STATES, ROLLED_BACK, SUCCEEDED
 
-from .conftest import FAST, saga_steps, tcc_branches
+from .conftest import FAST
 
 # Generous retry budgets: every crash after a call began costs one UNKNOWN attempt.
 PATIENT = {**FAST, "backoff": 0.0, "action_retries": 50, "retries": 50}
@@ -26,14 +27,14 @@ def _later() -> dt.datetime:
 def _scenario(participant, kind: str) -> str:
     gid = f"crash-{uuid.uuid4().hex[:12]}"
     if kind == "saga-ok":
-        services.submit_saga(saga_steps(participant, "a", "b"), gid=gid, options=PATIENT)
+        services.submit_saga(participant.saga_steps("a", "b"), gid=gid, options=PATIENT)
     elif kind == "saga-rollback":
         participant.always("c", "action", "fail")
         participant.script("a", "compensate", "error")
-        services.submit_saga(saga_steps(participant, "a", "c"), gid=gid, options=PATIENT)
+        services.submit_saga(participant.saga_steps("a", "c"), gid=gid, options=PATIENT)
     else:
         participant.always("c", "try", "fail")
-        services.submit_tcc(tcc_branches(participant, "a", "c"), gid=gid, options=PATIENT)
+        services.submit_tcc(participant.tcc_branches("a", "c"), gid=gid, options=PATIENT)
     db.session.commit()
     return gid
 
@@ -66,7 +67,8 @@ def _assert_consistent(participant, gid: str, tx) -> None:
 
 
 @pytest.mark.parametrize("kind", ["saga-ok", "saga-rollback", "tcc-cancel"])
-def test_a_new_engine_for_every_move_brings_the_transaction_to_a_consistent_end(participant, kind):
+def test_a_new_engine_for_every_move_brings_the_transaction_to_a_consistent_end(any_participant, kind):
+    participant = any_participant
     # Each engine makes one move (a begun call also gets made) and dies holding its lease.
     gid = _scenario(participant, kind)
     engines = 0
@@ -91,7 +93,8 @@ def test_a_new_engine_for_every_move_brings_the_transaction_to_a_consistent_end(
 
 
 @pytest.mark.parametrize("kind", ["saga-ok", "saga-rollback", "tcc-cancel"])
-def test_engine_killed_once_at_each_boundary_resumes_every_transaction(participant, kind):
+def test_engine_killed_once_at_each_boundary_resumes_every_transaction(any_participant, kind):
+    participant = any_participant
     crash_at = 0
     while True:
         participant.reset()
