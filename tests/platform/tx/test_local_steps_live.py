@@ -74,11 +74,13 @@ def _engine(url, data_dir, owner, gids, *, later=False, start_at=None, crash_exi
         env["TXFAKE_CRASH_EXITS"] = "1"
     argv = [sys.executable, "-c", ENGINE_SCRIPT, url, str(data_dir), owner, str(start_at or 0),
             "later" if later else "now", *gids]
-    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def _calls(tx) -> list[Call]:
-    return list(db.session.execute(sa.select(Call).where(Call.transaction_id == tx.id).order_by(Call.id)).scalars())
+    query = sa.select(Call).where(Call.transaction_id == tx.id).order_by(Call.id)
+    return list(db.session.execute(query).scalars())
 
 
 def test_an_engine_process_killed_after_a_steps_commit_is_resumed_and_the_step_applies_once(live_app):
