@@ -131,18 +131,21 @@ class _ReplayRefusedRequests:
 
 
 def _keep_body(environ) -> bytes | None:
-    """Read the request's body whole when it is small enough to run the request again, and hand
-    the app a copy; None for a body that streams (chunked, or too large) or ended early."""
+    """Read the request's body whole when the app would read it whole anyway (JSON, a form) and it
+    is small, and hand the app a copy; None for a body that streams (an upload, a push: the app
+    reads those as they arrive), a large one, or one that ended early."""
     if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         return None
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return None
-    if not 0 <= length <= REPLAY_BODY_BYTES:
-        return None
     if length == 0:
         return b""
+    kind = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    whole = kind in ("application/json", "application/x-www-form-urlencoded") or kind.endswith("+json")
+    if not whole or not 0 < length <= REPLAY_BODY_BYTES:
+        return None
     chunks, remaining = [], length
     try:
         while remaining > 0:
