@@ -94,10 +94,15 @@ def _create(base: str, token: str, slug: str, number: int) -> list[tuple[int, st
     return [(response.status_code, f"{urlsplit(response.url).path} {response.text[:200]}")]
 
 
-def test_sign_ins_and_api_writes_never_fail_while_jobs_stream_logs(tmp_path):
+def test_sign_ins_and_api_writes_never_fail_while_jobs_stream_logs(app, tmp_path):
+    from taiji.platform.tasks import init_celery
+
     data_dir = tmp_path / "data"
     database_url = sibling_database("busy", tmp_path)
-    email, token, slug, jobs = _seed(database_url, data_dir)
+    try:
+        email, token, slug, jobs = _seed(database_url, data_dir)
+    finally:
+        init_celery(app)  # the Celery app is process-wide: the seeding app took it; hand it back
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = live_env(database_url, "memory://", data_dir, TAIJI_PORT=str(port), TAIJI_BASE_URL=base,
