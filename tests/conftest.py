@@ -295,7 +295,7 @@ def _isolated(request):
 
 
 class _FreshRequestClient(FlaskClient):
-    """Each request starts with an empty ``g``, as in production.
+    """Each request starts with an empty ``g``, and its response is closed, as in production.
 
     The test's app context (pushed by ``_isolated``) is shared by the requests made inside
     it, so without this one request's caller (``g._principal``) would answer for the next.
@@ -304,6 +304,10 @@ class _FreshRequestClient(FlaskClient):
     def open(self, *args, **kwargs):
         if has_app_context():
             g.__dict__.clear()
+        # Read the body and close the response at once, as a WSGI server does when it has sent it:
+        # a file response left open until the garbage collector finds it is a ResourceWarning (an
+        # error here) in whichever later test that happens. A test of a stream passes buffered=False.
+        kwargs.setdefault("buffered", True)
         return super().open(*args, **kwargs)
 
 
