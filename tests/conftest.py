@@ -17,8 +17,11 @@ have alone (one Docker engine, module-scoped live servers) run in one xdist grou
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -163,12 +166,65 @@ def pytest_collection_modifyitems(config, items):
       group per parameter, so the rows may run side by side.
     Everything else is spread test by test. Only ``--dist loadgroup`` reads the groups.
     """
+    groups = {}
     for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        group = _xdist_group(item)
+        marker = item.get_closest_marker("xdist_group")
+        group = marker.args[0] if marker else _xdist_group(item)
         if group:
-            item.add_marker(pytest.mark.xdist_group(group))
+            if not marker:
+                item.add_marker(pytest.mark.xdist_group(group))
+            groups[item.nodeid] = group
+    # pytest-xdist 3.8 tells the controller a test's group by renaming the test (``item._nodeid``),
+    # which pytest 9 no longer reads: the groups are handed to _GroupScheduling in a file instead.
+    folder = os.environ.get(GROUPS_FOLDER)
+    if folder and xdist_worker():
+        (Path(folder) / f"{xdist_worker()}.json").write_text(json.dumps(groups))
+
+
+GROUPS_FOLDER = "TAIJI_TEST_XDIST_GROUPS"
+
+
+def pytest_configure(config):
+    # In the controller, before it starts the workers: the folder where they leave their groups.
+    if xdist_worker() is None and config.getoption("dist", "no") == "loadgroup" \
+            and config.getoption("numprocesses", None):
+        os.environ[GROUPS_FOLDER] = tempfile.mkdtemp(prefix="taiji-xdist-groups-")
+
+
+def pytest_unconfigure(config):
+    folder = os.environ.get(GROUPS_FOLDER)
+    if xdist_worker() is None and folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") == "loadgroup" and os.environ.get(GROUPS_FOLDER):
+        return _group_scheduler(config, log)
+    return None
+
+
+def _group_scheduling():
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        """``--dist loadgroup`` with the groups the workers wrote (every worker collects the same
+        tests): a group goes to one worker whole, any other test is a unit of its own."""
+
+        _groups: dict | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self._groups is None:
+                self._groups = {}
+                for path in Path(os.environ[GROUPS_FOLDER]).glob("*.json"):
+                    self._groups.update(json.loads(path.read_text()))
+            group = self._groups.get(nodeid)
+            return f"group:{group}" if group else nodeid
+
+    return GroupScheduling
+
+
+def _group_scheduler(config, log):
+    return _group_scheduling()(config, log)
 
 
 def _xdist_group(item) -> str | None:
