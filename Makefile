@@ -29,8 +29,13 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python docs/settings_table.py --check
 
+# The tests run in parallel: one pytest-xdist worker per core, at most 4, each with databases and
+# folders of its own (tests/conftest.py). TEST_WORKERS=0 runs them in this one process;
+# PYTEST_ARGS adds options (CI: --durations=25).
+TEST_WORKERS ?= auto
+PYTEST_ARGS ?=
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --maxprocesses 4 $(PYTEST_ARGS)
 
 # Load test on loopback; wrk comes from Debian (installed here when missing and we are root).
 bench: $(STAMP)

@@ -4,15 +4,27 @@ The database is SQLite unless ``TAIJI_TEST_DATABASE_URL`` names a real server (C
 The schema is built by the migrations, once per session. Each test runs inside an outer
 transaction that is rolled back at its end; the application's own commits become savepoints.
 
-Tests that need committed data seen by other processes (workers, a served app) use the
-``live_database_url`` fixture instead: a second, separate database.
+Tests that need committed data seen by other processes (workers, a served app) use
+``sibling_database`` instead: a second, separate database.
+
+Under pytest-xdist (``make test`` runs ``pytest -n auto --dist loadgroup``) every worker is an
+install of its own: its own PostgreSQL database (``<name>_gw0``…, and siblings derived from it),
+its own Redis database for the broker (the given number plus the worker's index) and its own
+temporary folders; see ``_derive_worker_settings``. Tests that share something no worker can
+have alone (one Docker engine, module-scoped live servers) run in one xdist group each:
+``pytest_collection_modifyitems`` below.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import tempfile
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import sqlalchemy as sa
@@ -25,10 +37,69 @@ from taiji.platform.db import db
 from .factories import make_tenant, make_token, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
+# Fixtures of tests/dockerd.py: tests using them share the session's Docker engine (see below).
+DOCKER_FIXTURES = frozenset({"docker_host", "docker_client", "job_image"})
+DOCKER_TESTS = ROOT / "tests" / "modules" / "cicd" / "docker"  # some start engines of their own too
+
+
+def xdist_worker() -> str | None:
+    """``gw0``, ``gw1``… in a pytest-xdist worker (xdist sets it before conftests load), else None."""
+    return os.environ.get("PYTEST_XDIST_WORKER") or None
+
+
+def _derive_worker_settings() -> None:
+    """Point this xdist worker's TAIJI_TEST_* settings at resources of its own.
+
+    Rewriting the environment (rather than each reader) reaches every place that reads them: the
+    fixtures, the tests that read the broker URL themselves, and the processes they start. Done
+    once per process: a child that imports this file inherits the rewritten values and the marker.
+    """
+    worker = xdist_worker()
+    if worker is None or os.environ.get("TAIJI_TEST_WORKER") == worker:
+        return
+    index = int(worker.removeprefix("gw"))
+    database = os.environ.get("TAIJI_TEST_DATABASE_URL")
+    if database:
+        url = make_url(database)
+        os.environ["TAIJI_TEST_DATABASE_URL"] = url.set(database=f"{url.database}_{worker}").render_as_string(
+            hide_password=False)
+    broker = os.environ.get("TAIJI_TEST_BROKER_URL")
+    if broker and broker.startswith(("redis://", "rediss://")):
+        parts = urlsplit(broker)
+        number = int(parts.path.strip("/") or 0) + index
+        os.environ["TAIJI_TEST_BROKER_URL"] = urlunsplit(parts._replace(path=f"/{number}"))
+    os.environ["TAIJI_TEST_WORKER"] = worker
+
+
+_derive_worker_settings()
 
 
 def _base_url() -> str | None:
     return os.environ.get("TAIJI_TEST_DATABASE_URL") or None
+
+
+def _check_broker() -> None:
+    """Empty the tests' Redis database before the session, so that no message of an earlier, killed
+    run is taken by this run's workers (its ids would name rows of the fresh database); refuse a
+    database number the server does not have, saying how to fix it, instead of failing in every
+    live test."""
+    url = os.environ.get("TAIJI_TEST_BROKER_URL")
+    if not url or not url.startswith(("redis://", "rediss://")):
+        return
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        client.flushdb()
+    except redis.exceptions.ResponseError as exc:
+        raise pytest.UsageError(
+            f"TAIJI_TEST_BROKER_URL={url}: {exc}. Under pytest-xdist worker N uses the given database "
+            "number + N; give a lower number or fewer workers (-n).") from exc
+    finally:
+        client.close()
+
+
+_siblings: list[str] = []
 
 
 def _reset_database(url: str) -> None:
@@ -53,12 +124,125 @@ def sibling_database(suffix: str, tmp_dir: Path) -> str:
         return f"sqlite:///{tmp_dir / f'taiji-{suffix}.db'}"
     url = make_url(base)
     name = f"{url.database}_{suffix}"
-    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    _recreate_database(url, name)
+    if name not in _siblings:
+        _siblings.append(name)
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _admin(url):
+    return sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
+def _recreate_database(url, name: str) -> None:
+    admin = _admin(url)
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_databases(url, names: list[str]) -> None:
+    admin = _admin(url)
+    with admin.connect() as conn:
+        for name in names:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the node ids
+def pytest_collection_modifyitems(config, items):
+    """Keep together, on one xdist worker, the tests that share something expensive or single.
+
+    - ``docker``: every test of the session's Docker engine (tests/dockerd.py), and the Docker
+      tests that start engines of their own beside it. CI gives the workers one engine, and what
+      Taiji makes in it is found by job id (containers.py removes a job's leftovers by its
+      label), which two workers' databases both number from 1.
+    - ``e2e``: the browser tests share one served app and one Chromium per session; one worker
+      running them all starts those once and keeps a second Chromium off a 2-core machine.
+    - a module whose tests use a module-scoped fixture (a committed database, a served app, a
+      ``taiji worker``): its tests stay on one worker, which sets the fixture up once instead of
+      once per worker; a parametrized module-scoped fixture (the escape suite's rows) makes one
+      group per parameter, so the rows may run side by side.
+    Everything else is spread test by test. Only ``--dist loadgroup`` reads the groups.
+    """
+    groups = {}
+    for item in items:
+        marker = item.get_closest_marker("xdist_group")
+        group = marker.args[0] if marker else _xdist_group(item)
+        if group:
+            if not marker:
+                item.add_marker(pytest.mark.xdist_group(group))
+            groups[item.nodeid] = group
+    # pytest-xdist 3.8 tells the controller a test's group by renaming the test (``item._nodeid``),
+    # which pytest 9 no longer reads: the groups are handed to _GroupScheduling in a file instead.
+    folder = os.environ.get(GROUPS_FOLDER)
+    if folder and xdist_worker():
+        (Path(folder) / f"{xdist_worker()}.json").write_text(json.dumps(groups))
+
+
+GROUPS_FOLDER = "TAIJI_TEST_XDIST_GROUPS"
+
+
+def pytest_configure(config):
+    # In the controller, before it starts the workers: the folder where they leave their groups.
+    if xdist_worker() is None and config.getoption("dist", "no") == "loadgroup" \
+            and config.getoption("numprocesses", None):
+        os.environ[GROUPS_FOLDER] = tempfile.mkdtemp(prefix="taiji-xdist-groups-")
+
+
+def pytest_unconfigure(config):
+    folder = os.environ.get(GROUPS_FOLDER)
+    if xdist_worker() is None and folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") == "loadgroup" and os.environ.get(GROUPS_FOLDER):
+        return _group_scheduler(config, log)
+    return None
+
+
+def _group_scheduling():
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        """``--dist loadgroup`` with the groups the workers wrote (every worker collects the same
+        tests): a group goes to one worker whole, any other test is a unit of its own."""
+
+        _groups: dict | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self._groups is None:
+                self._groups = {}
+                for path in Path(os.environ[GROUPS_FOLDER]).glob("*.json"):
+                    self._groups.update(json.loads(path.read_text()))
+            group = self._groups.get(nodeid)
+            return f"group:{group}" if group else nodeid
+
+    return GroupScheduling
+
+
+def _group_scheduler(config, log):
+    return _group_scheduling()(config, log)
+
+
+def _xdist_group(item) -> str | None:
+    names = set(getattr(item, "fixturenames", ()))
+    path = Path(str(item.path))
+    if names & DOCKER_FIXTURES or DOCKER_TESTS in path.parents:
+        return "docker"
+    if ROOT / "tests" / "e2e" in path.parents:
+        return "e2e"
+    definitions = getattr(item, "_fixtureinfo", None)
+    scoped = sorted(name for name, defs in (definitions.name2fixturedefs.items() if definitions else ())
+                    if defs and defs[-1].scope == "module")
+    if not scoped:
+        return None
+    callspec = getattr(item, "callspec", None)
+    params = [f"{name}={callspec.indices[name]}" for name in scoped
+              if callspec is not None and name in callspec.indices]
+    return "::".join([str(path.relative_to(ROOT)), *params])
 
 
 def app_overrides(database_url: str, data_dir: Path, **extra) -> dict:
@@ -84,10 +268,36 @@ def app_overrides(database_url: str, data_dir: Path, **extra) -> dict:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
-    url = _base_url() or f"sqlite:///{tmp_path_factory.mktemp('db') / 'taiji-test.db'}"
-    _reset_database(url)
-    return url
+def database_url(tmp_path_factory):
+    """The session's database, empty. An xdist worker's own PostgreSQL database is created here and
+    dropped at the end with the siblings the session made (the one given is only emptied)."""
+    _check_broker()
+    base = _base_url()
+    url = base or f"sqlite:///{tmp_path_factory.mktemp('db') / 'taiji-test.db'}"
+    own = base is not None and xdist_worker() is not None
+    if own:
+        _recreate_database(make_url(url), make_url(url).database)
+    else:
+        _reset_database(url)
+    yield url
+    if base is not None:
+        _drop_databases(make_url(base), [*_siblings, *([make_url(base).database] if own else [])])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_mount_outlives_the_session(tmp_path_factory):
+    """Unmount what the session's jobs left mounted under its temporary folder (a job's disk-limited
+    folder, when its runner was killed and no later runner of that install started to sweep it):
+    otherwise the folder cannot be removed and each run leaves a loop device behind."""
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+    try:
+        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return
+    points = [line.split()[4] for line in mounts if len(line.split()) > 4]
+    for point in sorted((p for p in points if p.startswith(base + "/")), reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False, timeout=30)
 
 
 @pytest.fixture(scope="session")
@@ -104,8 +314,12 @@ def app(database_url, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _isolated(request, app):
+def _isolated(request):
     """Run the test inside one outer transaction, rolled back at its end."""
+    if request.node.get_closest_marker("no_database"):
+        yield None
+        return
+    app = request.getfixturevalue("app")
     if request.node.get_closest_marker("live"):
         yield None
         return
@@ -137,7 +351,7 @@ def _isolated(request, app):
 
 
 class _FreshRequestClient(FlaskClient):
-    """Each request starts with an empty ``g``, as in production.
+    """Each request starts with an empty ``g``, and its response is closed, as in production.
 
     The test's app context (pushed by ``_isolated``) is shared by the requests made inside
     it, so without this one request's caller (``g._principal``) would answer for the next.
@@ -146,6 +360,10 @@ class _FreshRequestClient(FlaskClient):
     def open(self, *args, **kwargs):
         if has_app_context():
             g.__dict__.clear()
+        # Read the body and close the response at once, as a WSGI server does when it has sent it:
+        # a file response left open until the garbage collector finds it is a ResourceWarning (an
+        # error here) in whichever later test that happens. A test of a stream passes buffered=False.
+        kwargs.setdefault("buffered", True)
         return super().open(*args, **kwargs)
 
 

@@ -426,10 +426,29 @@ def test_demo_shows_the_owners_password_first_and_a_second_run_finishes_what_the
     assert "the code of hello-service (unchanged)" in third.stdout
 
 
+class _LockReleasedAtFirstPause:
+    """Stands in for the demo's ``time``: the first pause the demo takes (after its first write was
+    refused) ends the other writer's transaction. The lock is held exactly until the demo has been
+    refused once, however slow the machine, instead of for a fixed time that a loaded machine
+    could outlast or undercut."""
+
+    def __init__(self, release):
+        self._release = release
+        self.pauses = 0
+
+    def sleep(self, seconds: float) -> None:
+        if self._release is not None:
+            self._release()
+            self._release = None
+        self.pauses += 1
+        time.sleep(seconds)
+
+    monotonic = staticmethod(time.monotonic)
+
+
 @pytest.mark.live
-def test_demo_waits_out_a_busy_database_and_a_lost_password_can_be_replaced(fresh):
+def test_demo_waits_out_a_busy_database_and_a_lost_password_can_be_replaced(fresh, monkeypatch):
     import sqlite3
-    import threading
 
     from taiji.modules.cicd import demo
 
@@ -437,16 +456,21 @@ def test_demo_waits_out_a_busy_database_and_a_lost_password_can_be_replaced(fres
     url, served = serve()
     database = env["TAIJI_DATABASE_URL"]
     lines: list[str] = []
+    clock = None
     if database.startswith("sqlite:///"):
         # Another process holds the database (the server or worker writing) longer than SQLite's
         # busy timeout: the demo's first write fails once and is tried again.
-        holder = sqlite3.connect(database[len("sqlite:///"):], isolation_level=None, check_same_thread=False)
+        holder = sqlite3.connect(database[len("sqlite:///"):], isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")
-        threading.Timer(6.5, lambda: holder.execute("ROLLBACK")).start()
+        clock = _LockReleasedAtFirstPause(lambda: holder.execute("ROLLBACK"))
+        monkeypatch.setattr(demo, "time", clock)
     with served.app_context():
         result = demo.run(url, wait=0, echo=lines.append)
         db.session.remove()
     assert result.finished, result.left
+    if clock is not None:
+        holder.close()
+        assert clock.pauses >= 1  # it was refused while the lock was held, and tried again
     assert lines[0].startswith("Sign in as the demo tenant's owner") and lines[2].startswith("  password: ")
     again = taiji("demo", "--base-url", url, "--wait", "0", "--new-password", env=env, timeout=180)
     assert again.returncode == 0, again.stdout + again.stderr

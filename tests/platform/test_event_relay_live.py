@@ -21,6 +21,7 @@ from taiji.platform.db import db
 from taiji.platform.tasks import init_celery
 from tests.conftest import ROOT, app_overrides, sibling_database
 from tests.fakes.event_probe import records, wait_for
+from tests.modules.cicd.live import die_with_the_test_process
 
 pytestmark = pytest.mark.live
 
@@ -43,6 +44,7 @@ class WorkerProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "taiji.cli", self.command, "--concurrency", "4"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=die_with_the_test_process,
             )
 
     def ensure_started(self) -> None:

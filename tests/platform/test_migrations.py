@@ -60,3 +60,28 @@ def test_history_upgrades_from_empty_downgrades_to_base_and_upgrades_again(empty
         with engine.connect() as connection:
             assert _differences(connection) == []
         db.session.remove()
+
+
+@pytest.mark.no_database  # with two heads the session's app cannot migrate: this test must still say why
+def test_the_history_is_one_line_from_one_base_to_one_head():
+    """Two changes that each add a migration on the same parent both pass their own suite and fork
+    the history; `taiji db upgrade` then refuses to run ("multiple heads"). This test catches the
+    fork when the second change is merged, and says which revisions to re-chain."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    scripts = ScriptDirectory.from_config(config)
+    heads, bases = scripts.get_heads(), scripts.get_bases()
+    assert len(heads) == 1, f"several migration heads {heads}: re-chain all but one onto another's head"
+    assert len(bases) == 1, f"several first migrations {bases}: give all but one a down_revision"
+    every = {script.revision: script for script in scripts.walk_revisions()}
+    merges = [rev for rev, script in every.items() if isinstance(script.down_revision, tuple | list)]
+    forks = [rev for rev, script in every.items() if len(script.nextrev) > 1]
+    assert not merges and not forks, f"merges {merges}, branch points {forks}: keep the history linear"
+    chain, revision = [], heads[0]
+    while revision is not None:
+        chain.append(revision)
+        revision = every[revision].down_revision
+    assert chain[-1] == bases[0] and sorted(chain) == sorted(every), "a revision is off the head's line"

@@ -18,6 +18,8 @@ class Row:
     worker_env: Callable[[], dict[str, str]] = field(default=dict)
     # Why the row cannot run on this machine, or None.
     skip: Callable[[], str | None] = field(default=lambda: None)
+    # The xdist group of a row whose jobs run on something the session shares (tests/conftest.py).
+    xdist_group: str | None = None
 
 
 def _sandbox_missing() -> str | None:
@@ -49,5 +51,5 @@ def _docker_missing() -> str | None:
 ROWS: list[Row] = [
     Row("host", escapes=True, skip=_host_needs_root),
     Row("sandbox", escapes=False, skip=_sandbox_missing),
-    Row("docker", escapes=False, worker_env=_docker_engine, skip=_docker_missing),
+    Row("docker", escapes=False, worker_env=_docker_engine, skip=_docker_missing, xdist_group="docker"),
 ]

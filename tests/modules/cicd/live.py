@@ -11,6 +11,15 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 
+def die_with_the_test_process() -> None:
+    """``preexec_fn`` of a worker the tests start in a session of its own: the kernel kills it when
+    the test process ends (PR_SET_PDEATHSIG), so that a killed test run leaves no `taiji worker`
+    taking the next run's tasks off the same broker database (which failed that run's live tests)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG (Linux)
+
+
 class Worker:
     """What runs pipelines in production: a `taiji worker` (events and every other platform task)
     and a `taiji runner` (the jobs), each a process of its own, as `taiji up` starts them.
@@ -27,7 +36,8 @@ class Worker:
                 args += ["--concurrency", str(self.concurrency)]
             with self.log_path.with_name(f"{self.log_path.stem}-{role}.log").open("ab") as log:
                 self.procs[role] = subprocess.Popen(
-                    args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                    args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True, preexec_fn=die_with_the_test_process,
                 )
         return self
 

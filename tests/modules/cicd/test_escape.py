@@ -224,7 +224,9 @@ def _wait(what, predicate, timeout=90, worker=None):
     raise AssertionError(f"timed out waiting for {what}\n{worker.tail() if worker else ''}")
 
 
-@pytest.fixture(scope="module", params=ROWS, ids=lambda row: row.kind)
+@pytest.fixture(scope="module", params=[
+    pytest.param(row, id=row.kind, marks=[pytest.mark.xdist_group(row.xdist_group)] * bool(row.xdist_group))
+    for row in ROWS])
 def battle(request, app, tmp_path_factory):
     from flask_migrate import upgrade
 

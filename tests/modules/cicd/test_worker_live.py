@@ -57,6 +57,7 @@ def live(app, tmp_path_factory):
         return started
 
     ci.worker = worker
+    ci.workers = workers
     try:
         yield ci
     finally:
@@ -65,6 +66,16 @@ def live(app, tmp_path_factory):
         with live_app.app_context():
             db.engine.dispose()
         init_celery(app)
+
+
+@pytest.fixture(autouse=True)
+def _workers_stop_with_their_test(live):
+    """A test's workers stop when it ends, passed or failed: a worker left running would take the
+    next test's job, which then ran somewhere that test does not expect (and cannot kill)."""
+    started = len(live.workers)
+    yield
+    for worker in live.workers[started:]:
+        worker.kill(signal.SIGTERM)
 
 
 def _push(ci: CI, repository: str, files: dict) -> str:
@@ -150,7 +161,6 @@ def test_a_push_event_runs_the_pipeline_on_a_worker_once(live):
         db.session.remove()
     time.sleep(3)
     assert len(_pipelines(live, repository)) == 1
-    worker.kill(signal.SIGTERM)  # the next test wants to know which worker holds its job
 
 
 def test_a_job_whose_worker_dies_is_runner_lost_and_retried_on_another(live):
@@ -216,7 +226,7 @@ def test_a_dead_workers_job_processes_die_with_it_and_its_folder_goes_at_the_nex
     from tests.modules.cicd.test_runner import processes_with
 
     marker = f"{4000 + random.random():.7f}"
-    live.worker("doomed-again")
+    doomed = live.worker("doomed-again")
     repository = f"dead{uuid.uuid4().hex[:6]}"
     with live.ctx():
         make_hosted(
@@ -245,14 +255,15 @@ jobs:
     assert len(processes_with(marker)) >= 3  # the two daemons and the line's own sleep... and the line
     folder = Path(live.app.config["DATA_DIR"]) / "cicd" / "workspaces" / f"{job_id}-1"
     assert folder.is_dir()
-    # Whichever of this module's workers took the job dies (an earlier test's may have).
+    # The earlier tests stopped their workers, so the job is this test's runner's (a `taiji runner`:
+    # jobs run there, not in `taiji worker`); it dies without a word.
     with live.ctx():
         from taiji.modules.cicd import services
 
         pid = int(services.get_job(live.tenant(), job_id).worker.rpartition(":")[2])
         db.session.remove()
-    assert "worker" in psutil.Process(pid).cmdline()
-    os.killpg(pid, signal.SIGKILL)  # without a word
+    assert pid == doomed.procs["runner"].pid, psutil.Process(pid).cmdline()
+    os.killpg(pid, signal.SIGKILL)
     _wait(live, "every process of the job to be gone", lambda: not processes_with(marker), timeout=10)
     assert folder.exists()  # its worker could not clean up
 
