@@ -20,7 +20,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from tests.conftest import ROOT, app_overrides, sibling_database
+from tests.conftest import ROOT, app_overrides
 from tests.factories import PASSWORD
 from tests.modules.cicd.live import live_env
 
@@ -79,7 +79,9 @@ def _sign_in(base: str, email: str) -> list[tuple[int, str]]:
                         timeout=30)
     answers += [(r.status_code, urlsplit(r.url).path) for r in (*done.history, done)]
     if "/login" in urlsplit(done.url).path or done.status_code != 200:
-        answers.append((0, "signed out at the end"))  # not signed in: fails the test below
+        # Not signed in: fails the test below, with the page's reason.
+        reason = re.search(r"Sign-in did not complete \(([^)]*)\)", done.text)
+        answers.append((0, f"signed out at the end: {reason.group(1) if reason else done.text[:300]}"))
     return answers
 
 
@@ -98,7 +100,8 @@ def test_sign_ins_and_api_writes_never_fail_while_jobs_stream_logs(app, tmp_path
     from taiji.platform.tasks import init_celery
 
     data_dir = tmp_path / "data"
-    database_url = sibling_database("busy", tmp_path)
+    # Always SQLite, whatever the suite's database: the embedded default is what this is about.
+    database_url = f"sqlite:///{tmp_path / 'busy.db'}"
     try:
         email, token, slug, jobs = _seed(database_url, data_dir)
     finally:

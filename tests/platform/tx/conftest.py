@@ -3,6 +3,7 @@ the part of the worker and timer (advance, wait until due, advance again)."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -18,10 +19,15 @@ FAST = {"backoff": 0.05, "backoff_factor": 2.0, "backoff_max": 1.0, "redo_backof
         "action_retries": 2, "retries": 2, "redo_retries": 2}
 
 
+_instances = itertools.count()
+
+
 @pytest.fixture(scope="session")
 def participant_server(tmp_path_factory):
-    server = Participant(sibling_database("participant", tmp_path_factory.mktemp("participant")),
-                         hang_seconds=1.0).start()
+    # tests/modules/tx re-exports this fixture, which makes it a second session fixture: each
+    # instance needs a database of its own (recreating a shared one cut the other's connections).
+    url = sibling_database(f"participant{next(_instances)}", tmp_path_factory.mktemp("participant"))
+    server = Participant(url, hang_seconds=1.0).start()
     yield server
     server.stop()
 
