@@ -180,15 +180,23 @@ def attempt(nid: str, *, now: dt.datetime | None = None) -> str | None:
     """
     now = now or utcnow()
     lease = now + dt.timedelta(seconds=TIMEOUT + LEASE_MARGIN)
-    planned = db.session.scalar(sa.select(Notification.next_attempt_at).where(Notification.nid == nid))
-    claimed = db.session.execute(
-        sa.update(Notification).where(
-            Notification.nid == nid, Notification.state == PENDING, Notification.next_attempt_at <= now,
-            # A lease run out is not taken over here: recover_abandoned counts that attempt first.
-            Notification.lease_until.is_(None))
-        .values(lease_until=lease, attempts=Notification.attempts + 1)
-        .execution_options(synchronize_session=False)).rowcount
-    db.session.commit()
+    try:
+        planned = db.session.scalar(sa.select(Notification.next_attempt_at).where(Notification.nid == nid))
+        claimed = db.session.execute(
+            sa.update(Notification).where(
+                Notification.nid == nid, Notification.state == PENDING, Notification.next_attempt_at <= now,
+                # A lease run out is not taken over here: recover_abandoned counts that attempt first.
+                Notification.lease_until.is_(None))
+            .values(lease_until=lease, attempts=Notification.attempts + 1)
+            .execution_options(synchronize_session=False)).rowcount
+        db.session.commit()
+    except sa.exc.OperationalError as exc:
+        # SQLite refuses a claim while another worker's claim holds the database ("database is
+        # locked"): that worker is the one making the attempt, as with a claim that found a lease.
+        if db.engine.dialect.name != "sqlite" or "locked" not in str(exc.orig):
+            raise
+        db.session.rollback()
+        return None
     if not claimed:
         return None
     row = db.session.execute(sa.select(Notification).where(Notification.nid == nid)
