@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -82,7 +81,8 @@ def seed_products(site: Site) -> str:
     for i in range(PRODUCTS):
         body = json.dumps({"slug": f"product-{i:02d}", "name": f"Product {i}",
                            "description": "A product of the benchmark."}).encode()
-        request = urllib.request.Request(f"{site.server.url}/api/v1/tenants/{seed.BENCH_TENANT}/products",
+        request = urllib.request.Request(  # noqa: S310 (loopback)
+            f"{site.server.url}/api/v1/tenants/{seed.BENCH_TENANT}/products",
                                          data=body, headers=headers, method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
             if response.status != 201:
@@ -132,7 +132,7 @@ def main() -> int:
         if args.only:
             wanted = set(args.only.split(","))
             rows = [r for r in rows if any(w in r[0] for w in wanted)]
-        for name, target, path, headers in rows:  # warm-up: pools, caches, imports in both workers
+        for _name, target, path, headers in rows:  # warm-up: pools, caches, imports in both workers
             measure(target, path, headers, 2, args.connections, data_dir)
         for i in range(args.rounds):
             for name, target, path, headers in (rows if i % 2 == 0 else list(reversed(rows))):

@@ -485,18 +485,20 @@ def principal_from_token(token: str) -> Principal | None:
     found = db.session.execute(_TOKEN_STATEMENT, {"token_hash": _hash_token(token)}).first()
     if found is None:
         return None
-    token_id, scopes, expires_at, revoked_at, last_used_at, user_id, email, name, locale, status, is_admin = found
+    token_id, scopes, expires_at, revoked_at, last_used, user_id, email, name, locale, status, admin = found
     now = utcnow()
-    if revoked_at is not None or (expires_at is not None and expires_at <= now) or status != UserStatus.ACTIVE:
+    expired = expires_at is not None and expires_at <= now
+    if revoked_at is not None or expired or status != UserStatus.ACTIVE:
         return None
     # Write last use at most once a minute: a hot token must not turn every read into a write.
     # It is written once the request's own work has committed, in a transaction of its own: the
     # token's row is never held locked while a request runs (two long uploads made with one
     # token would otherwise wait for each other, or fail on SQLite).
-    if last_used_at is None or now - last_used_at > dt.timedelta(minutes=1):
+    if last_used is None or now - last_used > dt.timedelta(minutes=1):
         after_commit(functools.partial(_record_token_use, token_id, now))
-    return Principal(user_id=user_id, email=email, name=name, is_admin=bool(is_admin), via="token",
-                     locale=locale, scopes=frozenset(scopes) if scopes is not None else None, token_id=token_id)
+    return Principal(user_id=user_id, email=email, name=name, is_admin=bool(admin), via="token",
+                     locale=locale,
+                     scopes=frozenset(scopes) if scopes is not None else None, token_id=token_id)
 
 
 def _record_token_use(token_id: int, now: dt.datetime) -> None:
