@@ -124,9 +124,10 @@ def _generic_calls(tenant, owner, args) -> list[dict]:
 PROTOCOL_SEEDERS = {"git": _git_calls, "pypi": _pypi_calls, "bpr": _generic_calls}
 
 
-def protocol_calls(app, tenant, owner, args) -> list[tuple[str, str]]:
-    """(method, path with query) for every method of every protocol route with a tenant in its URL,
-    filled with ``tenant``'s data; fails naming a route the seeders do not know."""
+def protocol_calls(app, tenant, owner, args) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(method, path with query, the permissions the route declares) for every method of every
+    protocol route with a tenant in its URL, filled with ``tenant``'s data; fails naming a route the
+    seeders do not know."""
     import pytest
 
     calls, unknown = [], []
@@ -142,7 +143,8 @@ def protocol_calls(app, tenant, owner, args) -> list[tuple[str, str]]:
             if path is None:
                 unknown.append(rule.rule)
                 continue
-            calls.append((method, path + (f"?{variant['?']}" if "?" in variant else "")))
+            query = f"?{variant['?']}" if "?" in variant else ""
+            calls.append((method, path + query, declaration.permissions))
     if unknown:
         pytest.fail(f"protocol routes the walk cannot fill: {sorted(set(unknown))}; add their first "
                     "path segment to tests/platform/route_seeds.PROTOCOL_SEEDERS")

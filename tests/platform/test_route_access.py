@@ -11,9 +11,14 @@ it accepts, one seeded tenant's URL is called three times:
   scopes are every permission of the catalog except the declared ones: 403;
 - by the same owner's unscoped token: anything but 401, 403 or a 5xx;
 - by nobody: 401 (API) or the sign-in page (console).
+
+Protocol routes (git, the package index, generic files) are walked alike, with the token as their
+clients send it: lacking every permission the route declares, 403; holding them, past the gate.
 """
 
 from __future__ import annotations
+
+import base64
 
 import pytest
 from flask import Flask
@@ -22,7 +27,7 @@ from flask.views import MethodView
 from taiji.platform import auth
 from taiji.platform.auth import catalog
 from tests.factories import make_token
-from tests.platform.route_seeds import build_path, seed_tenant
+from tests.platform.route_seeds import build_path, protocol_calls, seed_tenant
 
 # Console pages that delete or end something: called last, deepest first, so that the holder's
 # requests do not remove what a later route's URL names.
@@ -178,3 +183,42 @@ def test_each_route_asks_the_anonymous_to_sign_in(app, client, seeded):
         if not signing_in:
             wrong[f"{method} {path}"] = response.status_code
     assert not wrong, f"answered an anonymous caller: {wrong}"
+
+
+# -- protocol routes ---------------------------------------------------------------------------------
+
+
+def _protocol_walk(app, seeded):
+    from taiji.platform.db import db
+
+    calls = protocol_calls(app, seeded["tenant"], seeded["owner"], seeded["args"])
+    db.session.commit()
+    # The holder's DELETE removes the file the reads name: reads and writes first.
+    return sorted(calls, key=lambda call: (call[0] == "DELETE", call[1], call[0]))
+
+
+def _not_smart_http(path: str, response) -> bool:
+    """git's route answers 404 before any check for a service its method does not serve."""
+    return path.startswith("/git/") and response.status_code == 404 and b"smart-HTTP" in response.data
+
+
+def test_each_protocol_route_refuses_a_token_that_lacks_its_permissions(app, client, seeded):
+    everything = set(catalog.permissions)
+    wrong = {}
+    for method, path, permissions in _protocol_walk(app, seeded):
+        token = make_token(seeded["owner"], scopes=sorted(everything - set(permissions)))
+        for header in (f"Bearer {token}", "Basic " + base64.b64encode(f"token:{token}".encode()).decode()):
+            response = client.open(path, method=method, headers={"Authorization": header}, data=b"")
+            if response.status_code != 403 and not _not_smart_http(path, response):
+                wrong[f"{method} {path} {header.split()[0]}"] = response.status_code
+    assert not wrong, f"answered without the declared permissions: {wrong}"
+
+
+def test_each_protocol_route_lets_the_holder_of_its_permissions_past(app, client, seeded):
+    token = make_token(seeded["owner"])
+    wrong = {}
+    for method, path, _permissions in _protocol_walk(app, seeded):
+        response = client.open(path, method=method, headers={"Authorization": f"Bearer {token}"}, data=b"")
+        if response.status_code in (401, 403) or response.status_code >= 500:
+            wrong[f"{method} {path}"] = (response.status_code, response.get_data(as_text=True)[:200])
+    assert not wrong, f"refused (or failed) with every permission held: {wrong}"

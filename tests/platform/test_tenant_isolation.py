@@ -219,7 +219,7 @@ def protocol_walk(app, two_tenants):
     from taiji.platform.db import db
 
     db.session.commit()
-    assert {path.split("/")[1] for _method, path in calls} >= {"git", "pypi", "bpr"}, calls
+    assert {path.split("/")[1] for _method, path, _needs in calls} >= {"git", "pypi", "bpr"}, calls
     return calls
 
 
@@ -230,7 +230,7 @@ def test_a_token_of_another_tenant_gets_nothing_from_protocol_routes(app, client
     secret = generic_file_content(two_tenants["tenant_a"])
     before = database_state()
     answers, leaks = {}, {}
-    for method, path in protocol_walk:
+    for method, path, _needs in protocol_walk:
         for headers in _credentials(token):
             response = client.open(path, method=method, headers=headers, data=b"")
             answers[f"{method} {path} {headers['Authorization'].split()[0]}"] = response.status_code
@@ -244,7 +244,7 @@ def test_a_token_of_another_tenant_gets_nothing_from_protocol_routes(app, client
 def test_the_anonymous_are_challenged_on_protocol_routes(app, client, two_tenants, protocol_walk):
     before = database_state()
     wrong = {}
-    for method, path in protocol_walk:
+    for method, path, _needs in protocol_walk:
         response = client.open(path, method=method, data=b"")
         if path.split("/")[1] == "git" and response.status_code == 404 and b"smart-HTTP" in response.data:
             continue  # not a smart-HTTP request at all (a service that method does not serve)
@@ -260,7 +260,7 @@ def test_the_same_protocol_reads_succeed_for_tenant_a_owner(app, client, two_ten
     token = make_token(two_tenants["owner_a"])
     secret = generic_file_content(two_tenants["tenant_a"])
     failures = {}
-    for method, path in protocol_walk:
+    for method, path, _needs in protocol_walk:
         if method != "GET":
             continue
         for headers in _credentials(token):
