@@ -185,15 +185,24 @@ class Declaration:
 
 def _declare(target, declaration: Declaration, wrap=None):
     """Record ``declaration`` on a view function, or on each HTTP method of a MethodView class that
-    does not declare its own (wrapped by ``wrap`` when given)."""
+    does not declare its own, inherited ones included (wrapped by ``wrap``, else passed through, so
+    that a base class's function is never marked for its subclass)."""
     if isinstance(target, type):
         setattr(target, _ACCESS, declaration)
         for name in _HTTP_METHODS:
-            method = target.__dict__.get(name)
+            method = getattr(target, name, None)
             if method is not None and declaration_of(method) is None:
-                setattr(target, name, wrap(method) if wrap else _marked(method, declaration))
+                setattr(target, name, wrap(method) if wrap else _marked(_passthrough(method), declaration))
         return target
     return wrap(target) if wrap else _marked(target, declaration)
+
+
+def _passthrough(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 def _marked(view, declaration: Declaration):
@@ -259,13 +268,7 @@ def protocol(*permissions: str):
 
 def public_endpoint(app, endpoint: str) -> None:
     """Declare public a view that a library registered (static files, the OpenAPI document)."""
-    view = app.view_functions[endpoint]
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        return view(*args, **kwargs)
-
-    app.view_functions[endpoint] = public(wrapper)
+    app.view_functions[endpoint] = public(_passthrough(app.view_functions[endpoint]))
 
 
 def permissions_of(view) -> Iterable[str]:
@@ -278,8 +281,8 @@ IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})  # Flask answers them through G
 def route_declarations(app) -> list[tuple[object, str, Declaration | None]]:
     """(rule, method, declaration or None) for every rule and method of ``app``'s URL map.
 
-    A MethodView's method is judged by its own declaration, else its class's; a method the class
-    routes but does not define is undeclared."""
+    A MethodView's method is judged by its own declaration (a declaration on the class marks each
+    method it has when decorated); a method the class routes but does not define is undeclared."""
     found = []
     for rule in app.url_map.iter_rules():
         view = app.view_functions.get(rule.endpoint)
@@ -287,7 +290,7 @@ def route_declarations(app) -> list[tuple[object, str, Declaration | None]]:
         for method in sorted((rule.methods or set()) - IGNORED_METHODS):
             if view_class is not None:
                 handler = getattr(view_class, method.lower(), None)
-                declaration = (declaration_of(handler) or declaration_of(view_class)) if handler else None
+                declaration = declaration_of(handler) if handler is not None else None
             else:
                 declaration = declaration_of(view)
             found.append((rule, method, declaration))

@@ -121,10 +121,24 @@ def test_the_check_names_a_route_and_a_method_that_declare_nothing():
         def delete(self):
             return "", 204
 
+    class Base(MethodView):
+        def get(self):
+            return {}
+
+    @blp.route("/inherited")
+    @auth.public
+    class Inherited(Base):
+        pass
+
+    @blp.route("/base")
+    class Plain(Base):
+        pass
+
     small.register_blueprint(web)
     Api(small).register_blueprint(blp)
 
     assert auth.undeclared_routes(small) == [
+        "GET /api/v1/proof/base (proof_api.Plain)",  # the base class's function was not marked
         "GET /forgot (proof.forgot)",
         "POST /api/v1/proof/half (proof_api.Half)",
     ]
@@ -132,6 +146,7 @@ def test_the_check_names_a_route_and_a_method_that_declare_nothing():
     with small.test_client() as client:
         assert client.delete("/api/v1/proof/whole").status_code == 401
         assert client.get("/api/v1/proof/half").status_code == 401
+        assert client.get("/api/v1/proof/inherited").status_code == 200
     assert auth.declaration_of(Whole.delete) == auth.Declaration(auth.PERMISSION, ("proof:write",))
 
 
