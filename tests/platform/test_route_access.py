@@ -10,7 +10,8 @@ it accepts, one seeded tenant's URL is called three times:
 - by a token of the tenant's owner (a platform administrator, who holds every permission) whose
   scopes are every permission of the catalog except the declared ones: 403;
 - by the same owner's unscoped token: anything but 401, 403 or a 5xx;
-- by nobody: 401 (API) or the sign-in page (console).
+- by nobody: 401 (API) or the sign-in page (console);
+- by a viewer and by a member of the tenant whose built-in role lacks the permission: 403.
 
 Protocol routes (git, the package index, generic files) are walked alike, with the token as their
 clients send it: lacking every permission the route declares, 403; holding them, past the gate.
@@ -26,7 +27,7 @@ from flask.views import MethodView
 
 from taiji.platform import auth
 from taiji.platform.auth import catalog
-from tests.factories import make_token
+from tests.factories import make_member, make_token
 from tests.platform.route_seeds import build_path, protocol_calls, seed_tenant
 
 # Console pages that delete or end something: called last, deepest first, so that the holder's
@@ -172,6 +173,30 @@ def test_each_route_refuses_a_token_that_lacks_its_permissions(app, client, seed
         if response.status_code != 403:
             wrong[f"{method} {path} (needs {', '.join(missing)})"] = response.status_code
     assert not wrong, f"answered without the declared permission: {wrong}"
+
+
+@pytest.mark.parametrize("role", ["viewer", "member"])
+def test_each_route_refuses_a_member_whose_role_lacks_its_permissions(app, client, seeded, role):
+    """The same through roles: a member of the tenant (a plain user of the platform) whose built-in
+    role lacks a route's permission is refused, at the tenant and at the platform."""
+    token = make_token(make_member(seeded["tenant"], role))
+    at_tenant = catalog.tenant_role_permissions(role)
+    at_platform = catalog.platform_role_permissions("user")
+    wrong, checked = {}, 0
+    for method, path, permissions in permission_calls(app, seeded["args"]):
+        held = at_tenant if _tenant_path(path, seeded["tenant"]) else at_platform
+        if set(permissions) <= held:
+            continue
+        checked += 1
+        response = _send(client, method, path, token)
+        if response.status_code != 403:
+            wrong[f"{method} {path} (needs {', '.join(permissions)})"] = response.status_code
+    assert checked and not wrong, f"answered a {role} without the permission: {wrong}"
+
+
+def _tenant_path(path: str, tenant) -> bool:
+    return path.startswith((f"/t/{tenant.slug}/", f"/api/v1/tenants/{tenant.slug}/")) \
+        or path in (f"/t/{tenant.slug}", f"/api/v1/tenants/{tenant.slug}")
 
 
 def test_each_route_lets_the_holder_of_its_permissions_past(app, client, seeded):
