@@ -60,10 +60,18 @@ def permission_calls(app, args: dict) -> list[tuple[str, str, tuple[str, ...]]]:
 
 
 def _send(client, method: str, path: str, token: str | None):
+    """The answer to an empty request (JSON on the API, a form on the console). A stream of events
+    is closed unread: the walk asks only whether the gate let the caller through."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    if path.startswith("/api/"):
-        return client.open(path, method=method, json={} if method != "GET" else None, headers=headers)
-    return client.open(path, method=method, data={} if method != "GET" else None, headers=headers)
+    body = {"json": {}} if path.startswith("/api/") else {"data": {}}
+    response = client.open(path, method=method, headers=headers, buffered=False,
+                           **(body if method != "GET" else {}))
+    try:
+        if response.mimetype != "text/event-stream":
+            response.get_data()
+    finally:
+        response.close()
+    return response
 
 
 # -- every route declares ------------------------------------------------------------------------
