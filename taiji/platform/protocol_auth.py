@@ -83,8 +83,14 @@ class Protocol:
         return f'{self.scheme} realm="{self.realm}"'
 
     def say(self, template: str, **names) -> str:
-        """A message, its ``{placeholders}`` filled from the URL's arguments and ``names``."""
-        return template.format(**{**(request.view_args or {}), **names})
+        """A message, its ``{placeholders}`` filled from the URL's arguments and ``names``; one that
+        names nothing known is left as written rather than failing the request."""
+        return template.format_map(_Names({**(request.view_args or {}), **names}))
+
+
+class _Names(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
 
 def _token() -> tuple[str | None, bool]:
@@ -141,16 +147,15 @@ def authorize(
     tenant_slug: str | None = None,
     find: Callable[[object], object | None] | None = None,
     is_public: Callable[[object], bool] | None = None,
-    principal=False,
 ) -> Granted:
     """Authenticate the caller and authorize ``permission`` at the tenant, or raise ``Refusal``.
 
     The tenant is given, or named by ``tenant_slug`` (default: the URL's ``tenant_slug``
     argument). ``find(tenant)`` looks the resource up (None: it does not exist); without it the
     tenant is the resource. ``is_public(resource)`` says whether anyone may read it; ``writing``
-    requests never read publicly. ``principal`` skips authentication when the view did it already.
+    requests never read publicly.
     """
-    caller = authenticate(protocol, writing=writing) if principal is False else principal
+    caller = authenticate(protocol, writing=writing)
     if tenant is None:
         slug = tenant_slug if tenant_slug is not None else (request.view_args or {}).get("tenant_slug", "")
         tenant = tenancy.tenant_by_slug(slug) if re.match(tenancy.SLUG_PATTERN, slug or "") else None
