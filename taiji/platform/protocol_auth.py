@@ -158,7 +158,7 @@ def authorize(
     caller = authenticate(protocol, writing=writing)
     if tenant is None:
         slug = tenant_slug if tenant_slug is not None else (request.view_args or {}).get("tenant_slug", "")
-        tenant = tenancy.tenant_by_slug(slug) if re.match(tenancy.SLUG_PATTERN, slug or "") else None
+        tenant = tenancy.tenant_by_slug(slug) if re.fullmatch(tenancy.SLUG_PATTERN, slug or "") else None
     resource = (find(tenant) if find is not None else tenant) if tenant is not None else None
     public_read = (
         not writing
