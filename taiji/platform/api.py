@@ -99,6 +99,10 @@ class TaijiApi(Api):
         # Before any module adds its rules, so that every ``<int:...>`` of the app is bounded.
         app.url_map.converters["int"] = IdConverter
         super().init_app(app, *args, **kwargs)
+        from taiji.platform import auth
+
+        for endpoint in [e for e in app.view_functions if e.startswith("api-docs.")]:
+            auth.public_endpoint(app, endpoint)  # the OpenAPI document and its viewer
 
     def _register_responses(self):
         """The shared responses (NOT_FOUND, DEFAULT_ERROR …) that operations refer to, errors as
