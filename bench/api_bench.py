@@ -10,7 +10,11 @@ else the machine does falls on all of them alike:
 Beside req/s, each row gives the CPU the server's processes and the database's backends spent per
 request: the figure that does not move with the machine's other work.
 
-    python -m bench.api_bench [--seconds 8] [--rounds 3]
+    python -m bench.api_bench [--seconds 8] [--rounds 3] [--baseline DIR]
+
+``--baseline DIR`` serves the same database a second time from another checkout of Taiji (e.g. a
+`git worktree` of an earlier commit) and measures its authenticated rows in the same rounds: a
+before/after comparison side by side, on one machine at one time.
 """
 
 from __future__ import annotations
@@ -103,6 +107,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=WEB_WORKERS * WEB_THREADS)
     parser.add_argument("--only", default="", help="comma-separated row names to run (default: all)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another checkout of Taiji to serve the same database beside this one")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="taiji-api-bench-"))
@@ -112,12 +118,19 @@ def main() -> int:
                 "TAIJI_ADMIN_EMAIL": "admin@bench.example.com", **REUSE_PORT}
     base_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     bare = BareSite(url="", env={**base_env, "TAIJI_PORT": str(free_port())}, data_dir=data_dir)
-    site = None
+    site = baseline = None
     results: dict[str, list] = {}
     try:
         site = prepare(url, data_dir / "taiji", base_env, 1)
         site.start()
         bare.start()
+        baseline = None
+        if args.baseline is not None:
+            env = {**site.env, "TAIJI_PORT": str(free_port()),
+                   "PYTHONPATH": str(args.baseline.resolve())}
+            baseline = Site(url=site.url, env=env, data_dir=data_dir / "baseline", people=site.people)
+            baseline.data_dir.mkdir(parents=True, exist_ok=True)
+            baseline.start()
         product = seed_products(site)
         token = {"Authorization": f"Bearer {site.people['owner_token']}"}
         t = f"/api/v1/tenants/{seed.BENCH_TENANT}"
@@ -129,6 +142,9 @@ def main() -> int:
             (f"GET products (page of 20 of {PRODUCTS})", site, f"{t}/products", token),
             ("GET one product", site, f"{t}/products/{product}", token),
         ]
+        if baseline is not None:
+            rows += [(f"{name} [baseline]", baseline, path, headers)
+                     for name, target, path, headers in rows if target is site]
         if args.only:
             wanted = set(args.only.split(","))
             rows = [r for r in rows if any(w in r[0] for w in wanted)]
@@ -140,7 +156,7 @@ def main() -> int:
                 results.setdefault(name, []).append(
                     measure(target, path, headers, args.seconds, args.connections, data_dir))
     finally:
-        for s in (site, bare):
+        for s in (site, bare, baseline):
             if s is not None and s.server is not None:
                 s.server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
