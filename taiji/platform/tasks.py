@@ -27,9 +27,13 @@ class UnitOfWorkTask(Task):
     abstract = True
 
     def __call__(self, *args, **kwargs):
+        from flask import current_app, has_app_context
+
         from taiji.platform.db import db
 
-        app = self.app.flask_app
+        # A task run in-process (eager, or called directly) belongs to the app in context; a worker's
+        # task to the app Celery serves. Each app has its own modules' registrations.
+        app = current_app._get_current_object() if has_app_context() else self.app.flask_app
         with app.app_context():
             try:
                 result = super().__call__(*args, **kwargs)
