@@ -38,6 +38,8 @@ def example_app(app, database_url, tmp_path_factory):
     example.metadata.create_all(engine)  # what the module's migration would do
     yield application
     init_celery(app)  # the Celery application is process-wide: hand it back to the session's app
+    for pooled in db._app_engines[application].values():
+        pooled.dispose()  # no connection of this app is left for the garbage collector to find open
     example.metadata.drop_all(engine)
     engine.dispose()
 
