@@ -116,9 +116,10 @@ class Runner:
 
 
 def _known_runner_setting() -> bool:
-    from taiji.platform.config import SETTINGS
+    from taiji.platform.app import ENABLED_MODULES
+    from taiji.platform.config import all_settings
 
-    return any(setting.name == "TAIJI_CICD_RUNNER" for setting in SETTINGS)
+    return any(setting.name == "TAIJI_CICD_RUNNER" for setting in all_settings(ENABLED_MODULES))
 
 
 def _availability(name: str) -> str | None:

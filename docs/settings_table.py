@@ -1,4 +1,5 @@
-"""Keep the README's table of TAIJI_* settings in step with taiji/platform/config.py.
+"""Keep the README's table of TAIJI_* settings in step with taiji/platform/config.py and the
+enabled modules' own settings (``Module(settings=[...])``).
 
     .venv/bin/python docs/settings_table.py          # rewrite the table in README.md
     .venv/bin/python docs/settings_table.py --check  # exit 1 when the README is out of date
@@ -21,10 +22,12 @@ def _cell(text: str) -> str:
 
 def render() -> str:
     sys.path.insert(0, str(ROOT))
-    from taiji.platform.config import SETTINGS
+    from taiji.platform.app import ENABLED_MODULES
+    from taiji.platform.config import all_settings
 
     lines = ["| setting | default | meaning |", "| --- | --- | --- |"]
-    for setting in SETTINGS:
+    # The kernel's settings, then each enabled module's own (Module.settings).
+    for setting in all_settings(ENABLED_MODULES):
         default = f"`{setting.default}`" if setting.default else "(empty)"
         lines.append(f"| `{setting.name}` | {_cell(default)} | {_cell(setting.help)} |")
     return "\n".join(lines)

@@ -409,23 +409,13 @@ def demo(base_url, wait_seconds, new_password):
         sys.exit(1)
 
 
-def _add_module_commands() -> None:
-    from taiji.modules.cicd.commands import pipelines
-    from taiji.modules.cicd.docker.commands import images
-
-    main.add_command(pipelines)
-    main.add_command(images)
-
-
-_add_module_commands()
-
-
 @main.command("settings", short_help="List every TAIJI_* setting with its default and value.")
 def show_settings():
     """List every TAIJI_* setting with its default and current value."""
-    from taiji.platform.config import SETTINGS
+    from taiji.platform.app import ENABLED_MODULES
+    from taiji.platform.config import all_settings, extra_modules
 
-    for setting in SETTINGS:
+    for setting in all_settings((*ENABLED_MODULES, *extra_modules())):
         current = os.environ.get(setting.name) or ""
         if current and ("PASSWORD" in setting.name or "SECRET" in setting.name):
             current = "(secret)"
@@ -442,15 +432,23 @@ def _hide_password(url: str) -> str:
     return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
 
 
-def _add_module_commands() -> None:
-    """Command groups that belong to a module live beside it."""
-    from taiji.modules.iam.oauth.cli import clients, keys
+def add_module_commands(group: click.Group, module_paths) -> None:
+    """The commands of the modules at ``module_paths`` (Module.cli_commands), beside the kernel's."""
+    import importlib
 
-    main.add_command(clients)
-    main.add_command(keys)
+    for path in module_paths:
+        for command in importlib.import_module(path).module.cli_commands:
+            group.add_command(command)
 
 
-_add_module_commands()
+def _add_enabled_module_commands() -> None:
+    from taiji.platform.app import ENABLED_MODULES
+    from taiji.platform.config import extra_modules
+
+    add_module_commands(main, (*ENABLED_MODULES, *extra_modules()))
+
+
+_add_enabled_module_commands()
 
 if __name__ == "__main__":
     main()

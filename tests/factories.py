@@ -116,184 +116,34 @@ ISOLATION_SEEDERS: dict = {}
 # "scope" ("tenant" or "platform"), "if_match" (bool), "prepare" (tenant -> dict, optional)}
 PERMISSION_REQUESTS: dict = {}
 
-# IAM's OpenID Connect provider (platform scope: the client registry)
-PERMISSION_REQUESTS["iam:client:write"] = {
-    "method": "POST",
-    "path": "/api/v1/oauth/clients",
-    "body": {"name": "Matrix tool", "redirect_uris": ["https://tool.example.com/callback"]},
-    "scope": "platform",
-}
+# Each enabled module names the test module that registers its seeders and requests
+# (``Module(seeders="tests.modules.<code>.seeders")``), or gives seeder callables
+# ``seed(tenant, owner, known) -> {URL argument: value}`` in the list: see ``seed_tenant``.
+# A new module edits none of this file.
+def _load_module_seeders() -> None:
+    from taiji.platform.app import ENABLED_MODULES
+
+    for path in ENABLED_MODULES:
+        seeders = importlib.import_module(path).module.seeders
+        if isinstance(seeders, str):
+            importlib.import_module(seeders)
 
 
-# SPM, the product catalog: a product with a component, a third-party dependency and two draft versions.
-def _spm_seed_product(tenant, owner, known):
-    from taiji.modules.spm import services as spm
+def seed_tenant(app, tenant, owner, known: dict) -> dict:
+    """Representative rows of every module of ``app`` in ``tenant``: {URL argument: identifier}.
 
-    # Named after the tenant: tenant B holds the same kinds of rows under other names.
-    return spm.create_product(tenant, {"slug": f"product-of-{tenant.slug}", "name": "Isolation"}).slug
-
-
-def _spm_seed_component(tenant, owner, known):
-    from taiji.modules.spm import services as spm
-
-    product = spm.get_product(tenant, known["product"])
-    return spm.create_component(tenant, product, {"name": f"api-of-{tenant.slug}", "layer": "base",
-                                                  "provides": [{"name": "iso", "version": "v1"}]}).name
-
-
-def _spm_seed_dependency(tenant, owner, known):
-    from taiji.modules.spm import services as spm
-
-    component = spm.get_component(tenant, spm.get_product(tenant, known["product"]), known["component"])
-    return spm.add_dependency(tenant, component, {"name": "left-pad", "version_range": "^1"}).id
+    ``known`` holds what was seeded before (a product before its component) and is updated.
+    """
+    seeded: dict = {}
+    for module in app.extensions["taiji"].modules:
+        if isinstance(module.seeders, str):
+            continue  # registered in ISOLATION_SEEDERS when imported, below
+        for seed in module.seeders:
+            values = seed(tenant, owner, {**known, **seeded})
+            seeded.update(values)
+    for name, seed in ISOLATION_SEEDERS.items():
+        seeded[name] = seed(tenant, owner, {**known, **seeded})
+    return seeded
 
 
-def _spm_seed_version(version, released):
-    def seed(tenant, owner, known):
-        from taiji.modules.spm import services as spm
-
-        product = spm.get_product(tenant, known["product"])
-        row = spm.create_version(tenant, product, version)
-        if released:  # so that its bill of materials can be read
-            spm.release(tenant, product, row)
-        return row.version
-
-    return seed
-
-
-ISOLATION_SEEDERS["product"] = _spm_seed_product
-ISOLATION_SEEDERS["component"] = _spm_seed_component
-ISOLATION_SEEDERS["dependency_id"] = _spm_seed_dependency
-ISOLATION_SEEDERS["version"] = _spm_seed_version("1.0.0", released=True)
-ISOLATION_SEEDERS["other"] = _spm_seed_version("1.1.0", released=False)
-ISOLATION_SEEDERS["api"] = lambda tenant, owner, known: "iso"  # the API the seeded component provides
-ISOLATION_SEEDERS["api_version"] = lambda tenant, owner, known: "v1"
-ISOLATION_SEEDERS["action"] = lambda tenant, owner, known: "release"  # console: /versions/<version>/<action>
-
-PERMISSION_REQUESTS["spm:product:read"] = {"method": "GET", "path": "/api/v1/tenants/{t}/products"}
-PERMISSION_REQUESTS["spm:product:write"] = {
-    "method": "POST",
-    "path": "/api/v1/tenants/{t}/products",
-    "body": {"slug": "matrix-product", "name": "Matrix"},
-}
-PERMISSION_REQUESTS["spm:rules:write"] = {
-    "method": "PUT",
-    "path": "/api/v1/tenants/{t}/catalog/rules",
-    "body": {"severities": {"same-layer": "error"}},
-    "if_match": True,
-}
-
-# TX: the transaction console and API
-def _tx_seed_transaction(tenant, owner, known):
-    from taiji.platform.tx import services as tx
-
-    # A private-range address nobody answers on: the saga stays where it is while the walk runs.
-    return tx.submit_saga([{"name": "reserve", "action": "http://10.255.255.1/reserve"}],
-                          gid=f"iso-{tenant.slug}", tenant=tenant).gid
-
-
-ISOLATION_SEEDERS["gid"] = _tx_seed_transaction
-ISOLATION_SEEDERS["operation"] = lambda tenant, owner, known: "retry"
-
-
-def _tx_seed_notification(tenant, owner, known):
-    from taiji.platform.tx import notify
-
-    return notify.notify("http://10.255.255.1/hook", {"n": 1}, secret="isolation-secret-123", tenant=tenant,
-                         nid=f"iso-{tenant.slug}").nid
-
-
-ISOLATION_SEEDERS["nid"] = _tx_seed_notification
-
-
-def _tx_seed_message(tenant, owner, known):
-    from taiji.platform.tx import messages
-
-    return messages.prepare("iso.topic", {"n": 1}, check_url=None, mid=f"iso-{tenant.slug}",
-                            tenant=tenant).mid
-
-
-ISOLATION_SEEDERS["mid"] = _tx_seed_message
-
-PERMISSION_REQUESTS["tx:transaction:read"] = {"method": "GET", "path": "/api/v1/tenants/{t}/tx/transactions"}
-PERMISSION_REQUESTS["tx:transaction:operate"] = {
-    "method": "POST",
-    "path": "/api/v1/tenants/{t}/tx/sagas",
-    "body": {"steps": [{"name": "reserve", "action": "http://10.255.255.1/reserve"}]},
-}
-
-
-def _tx_platform_saga(tenant) -> dict:
-    """A saga of the platform's own (no tenant), for the platform operator's requests."""
-    from taiji.platform.tx import services as tx
-
-    gid = f"platform-{tenant.slug}"
-    tx.submit_saga([{"name": "reserve", "action": "http://10.255.255.1/reserve"}], gid=gid)
-    return {"gid": gid}
-
-
-PERMISSION_REQUESTS["tx:platform:read"] = {"method": "GET", "path": "/api/v1/tx/transactions",
-                                          "scope": "platform"}
-PERMISSION_REQUESTS["tx:platform:operate"] = {
-    "method": "POST", "path": "/api/v1/tx/transactions/{gid}/actions/retry", "body": {}, "scope": "platform",
-    "prepare": _tx_platform_saga,
-}
-
-
-# IAM roles and groups: a custom role and a group of the tenant, the group bound to the role.
-def _iam_seed_role(tenant, owner, known):
-    from taiji.modules.iam.roles import services as roles
-
-    return roles.create_role(tenant, {"key": f"role-{tenant.slug}", "name": "Isolation",
-                                      "permissions": ["tm:member:read"]}).key
-
-
-def _iam_seed_group(tenant, owner, known):
-    from taiji.modules.iam.roles import services as roles
-
-    return roles.create_group(tenant, {"key": f"group-{tenant.slug}", "name": "Isolation"}).key
-
-
-def _iam_seed_binding(tenant, owner, known):
-    from taiji.modules.iam.roles import services as roles
-
-    return roles.bind(tenant, known["role"], group=known["group"])["id"]
-
-
-ISOLATION_SEEDERS["role"] = _iam_seed_role
-ISOLATION_SEEDERS["group"] = _iam_seed_group
-ISOLATION_SEEDERS["binding_id"] = _iam_seed_binding
-
-PERMISSION_REQUESTS["iam:role:read"] = {"method": "GET", "path": "/api/v1/tenants/{t}/roles"}
-PERMISSION_REQUESTS["iam:role:write"] = {
-    "method": "POST",
-    "path": "/api/v1/tenants/{t}/groups",
-    "body": {"key": "matrix-group", "name": "Matrix"},
-}
-PERMISSION_REQUESTS["iam:directory:write"] = {
-    "method": "PUT",
-    "path": "/api/v1/tenants/{t}/directory",
-    "body": {"url": "ldap://127.0.0.1:9/", "user_base": "dc=example,dc=com"},
-}
-
-
-# The email domains a tenant claims for its directory.
-def _iam_seed_domain(tenant, owner, known):
-    from taiji.modules.iam.directory import domains
-
-    return domains.add_domain(tenant, f"{tenant.slug}.example").domain
-
-
-ISOLATION_SEEDERS["domain"] = _iam_seed_domain
-PERMISSION_REQUESTS["iam:domain:write"] = {
-    "method": "POST",
-    "path": "/api/v1/tenants/{t}/directory/domains",
-    "body": {"domain": "matrix.example"},
-}
-PERMISSION_REQUESTS["iam:domain:approve"] = {"method": "GET", "path": "/api/v1/directory-domains",
-                                            "scope": "platform"}
-
-
-# Modules added later keep their seeders beside their tests; importing them registers them.
-for _code in ("vcs", "bpr", "cicd"):
-    importlib.import_module(f"tests.modules.{_code}.seeders")
+_load_module_seeders()

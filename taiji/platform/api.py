@@ -156,10 +156,12 @@ class TaijiApi(Api):
 
 
 def _console_error(error: HTTPException, detail: str, headers: dict):
-    from flask import redirect, url_for
+    from flask import redirect
+
+    from taiji.platform.web import kernel_url
 
     if error.code == 401:
-        return redirect(url_for("iam.login", next=request.full_path.rstrip("?")))
+        return redirect(kernel_url("login", next=request.full_path.rstrip("?")))
     html = render_template("errors/error.html", error=error, detail=detail)
     return html, error.code, {k: v for k, v in headers.items() if k != "WWW-Authenticate"}
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import io
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from flask import Flask, g, request
 from flask_migrate import Migrate
@@ -11,25 +14,36 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import IntegrityError
 
 from taiji.platform import api as api_mod
-from taiji.platform import auth, config, events, filemodes, headers, limits, observability, web
+from taiji.platform import auth, config, events, filemodes, headers, limits, observability, quotas, web
+from taiji.platform import registry as registries
 from taiji.platform import tx as _tx  # noqa: F401  (registers the engine's tables and tasks)
 from taiji.platform.db import WRITE_LOCK_ENVIRON, db, ping_when_idle
 from taiji.platform.errors import ServiceError
+from taiji.platform.module import EventSpec, Periodic
 from taiji.platform.quotas import QuotaExceeded
 from taiji.platform.ratelimit import limiter
 from taiji.platform.tasks import init_celery
 from taiji.platform.tx import local as tx_local
 
-# The subsystems this build enables, lowest layer first. Listed as import paths so that
-# the kernel never imports a module (DESIGN.md's layering); adding one is a one-line change.
-ENABLED_MODULES: tuple[str, ...] = (
-    "taiji.modules.iam",
-    "taiji.modules.tm",
-    "taiji.modules.spm",
-    "taiji.modules.tx",
-    "taiji.modules.vcs",
-    "taiji.modules.bpr",
-    "taiji.modules.cicd",
+# The subsystems this build enables, lowest layer first: import paths listed in taiji/modules/__init__.py
+# (the kernel names no module; adding one is a one-line change there).
+ENABLED_MODULES: tuple[str, ...] = tuple(importlib.import_module("taiji.modules").ENABLED_MODULES)
+
+# The kernel's own periodic work; each module adds its own (Module.periodic).
+KERNEL_PERIODIC = (
+    Periodic("relay-outbox", "platform.relay_outbox", timedelta(seconds=10)),
+    Periodic("purge-idempotency", "platform.purge_idempotency", timedelta(hours=1)),
+    Periodic("purge-outbox", "platform.purge_outbox", timedelta(hours=6)),
+    Periodic("tx-process-due", "tx.process_due", timedelta(seconds=5)),
+)
+
+# The events the kernel publishes itself (the transaction engine's); modules declare theirs.
+KERNEL_EVENTS = (
+    EventSpec("tx.transaction.parked", {"gid": str, "kind": str, "phase": str, "business_key": (str, None),
+                                        "reason": (str, None)},
+              "A transaction stopped for an operator (taiji.platform.tx.engine)."),
+    EventSpec("tx.message.*", {"message_id": str, "topic": str, "payload": Any},
+              "A transactional message submitted on a topic (taiji.platform.tx.messages)."),
 )
 
 csrf = CSRFProtect()
@@ -37,8 +51,13 @@ migrate = Migrate()
 
 
 def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = None) -> Flask:
+    """The application with the modules at ``modules`` (import paths; default ENABLED_MODULES) and
+    TAIJI_EXTRA_MODULES: exactly their registrations, kept on this app (taiji.platform.registry)."""
     app = Flask("taiji", static_folder=None, template_folder=None)
-    app.config.update(config.load(overrides))
+    paths = modules if modules is not None else ENABLED_MODULES
+    paths = tuple(dict.fromkeys((*paths, *config.extra_modules(overrides))))
+    loaded = [importlib.import_module(path).module for path in paths]
+    app.config.update(config.load(overrides, settings=[s for m in loaded for s in m.settings]))
     observability.configure_logging(app.config["LOG_LEVEL"])
     filemodes.secure_install(app.config)
 
@@ -50,19 +69,24 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
     csrf.init_app(app)
     limiter.init_app(app)
     api_mod.api.init_app(app)
-    web.init_app(app)
-    init_celery(app)
+    folders = (_translations(path, module) for path, module in zip(paths, loaded, strict=True))
+    web.init_app(app, [folder for folder in folders if folder])
+    registry = registries.install(app)
+    registry.modules = loaded
+    for periodic in KERNEL_PERIODIC:
+        registry.periodic[periodic.name] = periodic.entry()
+    for spec in KERNEL_EVENTS:
+        registry.events[spec.name] = spec
 
     app.register_blueprint(observability.bp)
     csrf.exempt(observability.bp)
 
-    loaded = []
-    paths = modules if modules is not None else ENABLED_MODULES
-    for path in (*paths, *app.config["EXTRA_MODULES"]):
-        module = importlib.import_module(path).module
-        _register(app, module)
-        loaded.append(module)
+    with app.app_context():
+        for module in loaded:
+            _register(app, registry, module)
+        _check_subscriptions(registry)
     app.extensions["taiji_modules"] = loaded
+    init_celery(app)  # after the modules: the schedule is theirs and the kernel's
 
     app.before_request(observability.start_request)
     app.before_request(limits.check)  # before anything reads the body (idempotency hashes it)
@@ -77,27 +101,71 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
     app.register_error_handler(QuotaExceeded, _service_error)
     app.teardown_appcontext(_teardown)
     app.wsgi_app = _ReplayRefusedRequests(app.wsgi_app)
-    for module in loaded:
-        if module.setup:
-            module.setup(app)
+    with app.app_context():
+        for module in loaded:
+            if module.setup:
+                module.setup(app)
     return app
 
 
-def _register(app: Flask, module) -> None:
+def _register(app: Flask, registry, module) -> None:
     for enum_cls, tenant_grants, platform_grants in module.permissions:
-        auth.catalog.declare(enum_cls, tenant_grants, platform_grants)
+        registry.catalog.declare(enum_cls, tenant_grants, platform_grants)
     for blp in module.api_blueprints:
         api_mod.api.register_blueprint(blp)
         csrf.exempt(blp)  # bearer tokens only; the session cookie never authenticates the API
     for bp in module.blueprints:
         app.register_blueprint(bp)
+    for exempt in module.csrf_exempt:
+        csrf.exempt(exempt)
+    for spec in module.events:
+        if not spec.name.startswith(f"{module.code}."):
+            raise ModuleError(f"module {module.code!r} declares the event {spec.name!r}: a module's events "
+                              f"are named '{module.code}.<what>'")
+        events.declare(spec)
     for name, handlers in module.event_handlers.items():
         for handler in handlers:
             events.subscribe(name, handler)
     for task_module in module.tasks:
         importlib.import_module(task_module)
+    for periodic in module.periodic:
+        if periodic.name in registry.periodic:
+            raise ModuleError(f"module {module.code!r}: the periodic entry {periodic.name!r} is taken")
+        registry.periodic[periodic.name] = periodic.entry()
+    meters = module.quota_meters() if callable(module.quota_meters) else module.quota_meters
+    for meter in meters:
+        quotas.register(meter)
     for step in module.tx_steps:
         tx_local.register(step, module=module.code)
+    registry.settings.extend(module.settings)
+    registry.cli_commands.extend(module.cli_commands)
+    for role, endpoint in module.kernel_endpoints.items():
+        if role in registry.kernel_endpoints:
+            raise ModuleError(f"module {module.code!r} provides the {role!r} page, which another module "
+                              "provides too")
+        registry.kernel_endpoints[role] = endpoint
+
+
+def _check_subscriptions(registry) -> None:
+    """A handler of an event nobody declares would never run: refuse to start."""
+    for name in sorted(registry.handlers):
+        if registry.event_spec(name) is None:
+            subscribers = ", ".join(sorted(registry.handlers[name]))
+            raise ModuleError(f"{subscribers} subscribe(s) to the event {name!r}, which no enabled module "
+                              "declares (Module.events); enable its publisher or correct the name")
+
+
+def _translations(path: str, module) -> str | None:
+    """A module's own catalogue folder: Module.translations, else ``translations`` beside it."""
+    if module.translations:
+        return module.translations
+    package = importlib.import_module(path)
+    folder = Path(package.__file__).parent / "translations"
+    return str(folder) if folder.is_dir() else None
+
+
+class ModuleError(RuntimeError):
+    """An enabled module's registration contradicts another's or the kernel's."""
 
 
 # A request body up to this size is kept, so that the request can run again (db.py says when).

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import wraps
 
 from flask import abort, g, request
+from werkzeug.local import LocalProxy
 
 from taiji.platform import tenancy
 
@@ -74,7 +75,14 @@ class PermissionCatalog:
         return self.platform_roles.get(role, set())
 
 
-catalog = PermissionCatalog()
+def _current_registry():
+    from taiji.platform import registry as registries
+
+    return registries.current()
+
+
+# The current application's catalog (taiji.platform.registry): each app has the permissions of its modules.
+catalog: PermissionCatalog = LocalProxy(lambda: _current_registry().catalog)  # type: ignore[assignment]
 
 
 @dataclass
@@ -95,7 +103,8 @@ class _Registry:
     tenant_ids_of: Callable[[int], Iterable[int]] | None = None
 
 
-registry = _Registry()
+# The current application's hooks, set by the module that authenticates (IAM's setup).
+registry: _Registry = LocalProxy(lambda: _current_registry().auth)  # type: ignore[assignment]
 
 _ANON = object()
 

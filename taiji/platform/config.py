@@ -8,16 +8,95 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
 class Setting:
+    """One ``TAIJI_*`` variable. The kernel's are read by ``load`` below; a module declares its own
+    in ``Module(settings=[...])`` with a ``parse`` (``integer``, ``number``, ``choice``, ``csv`` or
+    any ``(name, text) -> value``), and ``load`` puts the parsed value under ``key`` (the name
+    without ``TAIJI_``) in the app's config."""
+
     name: str
     default: str
     help: str
+    parse: Callable[[str, str], Any] | None = None
+    key: str | None = None
+    # Set but empty means "" (none), not the default (e.g. a list that may be emptied on purpose).
+    empty_is_value: bool = False
+
+    @property
+    def config_key(self) -> str:
+        return self.key or self.name.removeprefix("TAIJI_")
+
+    def read(self) -> Any:
+        """The value from the environment (the default when unset), parsed and validated."""
+        raw = os.environ.get(self.name)
+        if raw is None or (raw.strip() == "" and not self.empty_is_value):
+            raw = self.default
+        raw = raw.strip()
+        return self.parse(self.name, raw) if self.parse is not None else raw
+
+
+def integer(minimum: int = 0) -> Callable[[str, str], int]:
+    def parse(name: str, value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
+        if number < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}, not {number}.")
+        return number
+
+    return parse
+
+
+def number(minimum: float = 0) -> Callable[[str, str], float]:
+    def parse(name: str, value: str) -> float:
+        try:
+            result = float(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, not {value!r}.") from None
+        if not result >= minimum:
+            raise ConfigError(f"{name} must be at least {minimum}, not {value}.")
+        return result
+
+    return parse
+
+
+def choice(*choices: str) -> Callable[[str, str], str]:
+    def parse(name: str, value: str) -> str:
+        for option in choices:
+            if value.lower() == option.lower():
+                return option
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+
+    return parse
+
+
+def csv(name: str, value: str) -> tuple[str, ...]:
+    """Comma-separated items, blanks dropped."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def module_settings(module_paths) -> list[Setting]:
+    """The settings the modules at ``module_paths`` (import paths) declare, in order."""
+    import importlib
+
+    found = []
+    for path in module_paths:
+        found.extend(importlib.import_module(path).module.settings)
+    return found
+
+
+def all_settings(module_paths) -> tuple[Setting, ...]:
+    """The kernel's settings followed by those of the modules at ``module_paths``."""
+    return (*SETTINGS, *module_settings(module_paths))
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -96,62 +175,6 @@ SETTINGS: tuple[Setting, ...] = (
             "Requests to /oauth/token allowed per client and, separately, per address."),
     Setting("TAIJI_OAUTH_INTROSPECT_RATE_LIMIT", "6000 per minute",
             "Requests to /oauth/introspect allowed per client and per address."),
-    Setting("TAIJI_CICD_JOB_PATH", "/usr/local/bin:/usr/bin:/bin",
-            "PATH of pipeline jobs on the built-in runner (jobs see none of the worker's environment)."),
-    Setting("TAIJI_CICD_JOB_PYTHON", "python3",
-            "Python that makes each job a fresh virtual environment (`python`, `pip` on its PATH); "
-            "empty for none."),
-    Setting("TAIJI_CICD_CPU_SECONDS", "3600", "CPU time limit of each job script line, seconds."),
-    Setting("TAIJI_CICD_MEMORY_MB", "4096", "Address-space limit of each job process, MiB (0: none)."),
-    Setting("TAIJI_CICD_OUTPUT_LIMIT_MB", "100", "Log size at which a job is stopped (output_limit), MiB."),
-    Setting("TAIJI_CICD_HEARTBEAT_SECONDS", "3",
-            "How often a running job reports it is alive and looks for a cancel."),
-    Setting("TAIJI_CICD_RUNNER_LOST_SECONDS", "60",
-            "A running job silent this long is runner_lost and retried once."),
-    Setting("TAIJI_CICD_KILL_GRACE_SECONDS", "5",
-            "Between SIGTERM and SIGKILL when a job is canceled or times out, seconds."),
-    Setting("TAIJI_CICD_JENKINS_ALLOWED_HOSTS", "",
-            "Comma-separated hosts or CIDR ranges a tenant's Jenkins controllers may be at although they "
-            "are loopback, link-local or otherwise reserved (refused by default; public and private "
-            "ranges are allowed)."),
-    Setting("TAIJI_CICD_MAX_JOBS", "8",
-            "Pipeline jobs running at once on the whole platform, all tenants together; free slots go "
-            "to the tenant with the fewest running. Keep it below the job slots of the `taiji runner` "
-            "processes (each has TAIJI_CICD_MAX_JOBS + 2 unless -c says otherwise)."),
-    Setting("TAIJI_CICD_RUNNER", "auto",
-            "Where jobs run unless their file says otherwise: auto (docker when TAIJI_DOCKER_HOST is set, "
-            "else sandbox), sandbox, docker, or host (NOT isolated: single-user installs only; only this "
-            "setting enables it). See docs/runners.md."),
-    Setting("TAIJI_CICD_DISK_MB", "2048",
-            "Disk a job may use for its checkout, Python environment, temporary files and artifacts, MiB; "
-            "a job over it fails with disk_limit (0: none)."),
-    Setting("TAIJI_CICD_SANDBOX_UID", "64000",
-            "Unprivileged host user id the sandbox's jobs run as when the worker runs as root (its group "
-            "id is the same number); ignored otherwise (jobs then run as the worker's user, in a user "
-            "namespace)."),
-    Setting("TAIJI_CICD_BLOCKED_NETWORKS", "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10",
-            "Comma-separated CIDR ranges CI jobs (sandbox and docker runners) cannot reach, besides the host "
-            "itself, link-local addresses and the database and broker (always refused). Empty to allow "
-            "private networks."),
-    Setting("TAIJI_DOCKER_HOST", "",
-            "Docker engine for CI jobs: unix:///path/to/docker.sock, or tcp://host:port with TLS client "
-            "certificates; no Docker runner when empty."),
-    Setting("TAIJI_DOCKER_TLS_CA", "", "CA certificate (PEM file) that signed a tcp:// engine's one."),
-    Setting("TAIJI_DOCKER_TLS_CERT", "", "Client certificate (PEM file) Taiji shows a tcp:// engine."),
-    Setting("TAIJI_DOCKER_TLS_KEY", "", "Private key (PEM file) of TAIJI_DOCKER_TLS_CERT."),
-    Setting("TAIJI_DOCKER_CERT_PATH", "",
-            "Folder with ca.pem, cert.pem and key.pem, instead of the three TAIJI_DOCKER_TLS_* files."),
-    Setting("TAIJI_DOCKER_FIREWALL", "auto",
-            "auto: Taiji adds the iptables rules that keep job containers away from the engine's host "
-            "(needs a unix:// engine and root); external: the operator installed them (docs/runners.md)."),
-    Setting("TAIJI_CICD_DEFAULT_IMAGE", "taiji/python:bookworm",
-            "Image of a Docker job that names none (`taiji images bootstrap` builds this one)."),
-    Setting("TAIJI_CICD_REGISTRY_ALLOWED_HOSTS", "",
-            "Comma-separated hosts or CIDR ranges job images may be pulled from although they are "
-            "loopback, link-local or otherwise reserved (refused by default; public and private ranges "
-            "are allowed)."),
-    Setting("TAIJI_CICD_CPUS", "2", "CPUs a Docker job's container may use (fractions allowed)."),
-    Setting("TAIJI_CICD_PIDS", "1024", "Processes and threads a Docker job's container may have at once."),
 )
 
 # Variables Taiji *sets* for processes it starts — pipeline jobs (docs/pipeline-format.md), git
@@ -242,8 +265,19 @@ def broker_options(broker_url: str, data_dir: Path) -> dict:
     return options
 
 
-def load(overrides: dict | None = None) -> dict:
-    """Build the Flask config mapping from the environment, then apply ``overrides``."""
+def extra_modules(overrides: dict | None = None) -> tuple[str, ...]:
+    """TAIJI_EXTRA_MODULES (or the EXTRA_MODULES override): more modules to enable."""
+    overrides = overrides or {}
+    if "EXTRA_MODULES" in overrides:
+        return tuple(overrides["EXTRA_MODULES"])
+    return csv("TAIJI_EXTRA_MODULES", _env("TAIJI_EXTRA_MODULES", ""))
+
+
+def load(overrides: dict | None = None, settings: Iterable[Setting] = ()) -> dict:
+    """Build the Flask config mapping from the environment, then apply ``overrides``.
+
+    ``settings``: the enabled modules' own declarations, read from the environment beside the kernel's.
+    """
     overrides = overrides or {}
     data_dir = Path(overrides.get("DATA_DIR") or _env("TAIJI_DATA_DIR", "./instance")).resolve()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: filemodes.py
@@ -286,38 +320,6 @@ def load(overrides: dict | None = None) -> dict:
         "OAUTH_INSECURE_TRANSPORT": _env("TAIJI_OAUTH_INSECURE_TRANSPORT", "false"),
         "OAUTH_TOKEN_RATE_LIMIT": _env("TAIJI_OAUTH_TOKEN_RATE_LIMIT", "600 per minute"),
         "OAUTH_INTROSPECT_RATE_LIMIT": _env("TAIJI_OAUTH_INTROSPECT_RATE_LIMIT", "6000 per minute"),
-        # The built-in CI runner (taiji/modules/cicd/runners/builtin.py).
-        "CICD_JOB_PATH": _env("TAIJI_CICD_JOB_PATH", "/usr/local/bin:/usr/bin:/bin"),
-        "CICD_JOB_PYTHON": os.environ.get("TAIJI_CICD_JOB_PYTHON", "python3").strip(),
-        "CICD_CPU_SECONDS": _int("TAIJI_CICD_CPU_SECONDS", "3600", minimum=1),
-        "CICD_MEMORY_MB": _int("TAIJI_CICD_MEMORY_MB", "4096"),
-        "CICD_OUTPUT_LIMIT_MB": _int("TAIJI_CICD_OUTPUT_LIMIT_MB", "100", minimum=1),
-        "CICD_HEARTBEAT_SECONDS": _int("TAIJI_CICD_HEARTBEAT_SECONDS", "3", minimum=1),
-        "CICD_RUNNER_LOST_SECONDS": _int("TAIJI_CICD_RUNNER_LOST_SECONDS", "60", minimum=2),
-        "CICD_KILL_GRACE_SECONDS": _int("TAIJI_CICD_KILL_GRACE_SECONDS", "5"),
-        "CICD_JENKINS_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_CICD_JENKINS_ALLOWED_HOSTS", "")
-                                            .split(",") if p.strip()),
-        "CICD_MAX_JOBS": _int("TAIJI_CICD_MAX_JOBS", "8", minimum=1),
-        "CICD_RUNNER": _choice("TAIJI_CICD_RUNNER", "auto", ("auto", "sandbox", "docker", "host")),
-        "CICD_DISK_MB": _int("TAIJI_CICD_DISK_MB", "2048"),
-        "CICD_SANDBOX_UID": _int("TAIJI_CICD_SANDBOX_UID", "64000", minimum=1),
-        "CICD_BLOCKED_NETWORKS": tuple(
-            # Unlike most settings, set-but-empty means "none", not the default.
-            p.strip() for p in os.environ.get("TAIJI_CICD_BLOCKED_NETWORKS",
-                                              "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10").split(",")
-            if p.strip()),
-        # CI jobs on a Docker engine (taiji/modules/cicd/docker).
-        "DOCKER_HOST": _env("TAIJI_DOCKER_HOST", ""),
-        "DOCKER_TLS_CA": _env("TAIJI_DOCKER_TLS_CA", ""),
-        "DOCKER_TLS_CERT": _env("TAIJI_DOCKER_TLS_CERT", ""),
-        "DOCKER_TLS_KEY": _env("TAIJI_DOCKER_TLS_KEY", ""),
-        "DOCKER_CERT_PATH": _env("TAIJI_DOCKER_CERT_PATH", ""),
-        "DOCKER_FIREWALL": _choice("TAIJI_DOCKER_FIREWALL", "auto", ("auto", "external")),
-        "CICD_DEFAULT_IMAGE": _env("TAIJI_CICD_DEFAULT_IMAGE", "taiji/python:bookworm"),
-        "CICD_REGISTRY_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_CICD_REGISTRY_ALLOWED_HOSTS", "")
-                                             .split(",") if p.strip()),
-        "CICD_CPUS": _float("TAIJI_CICD_CPUS", "2", minimum=0.01),
-        "CICD_PIDS": _int("TAIJI_CICD_PIDS", "1024", minimum=16),
         "TX_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_TX_ALLOWED_HOSTS", "").split(",")
                                   if p.strip()),
         "VCS_MIRROR_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", "")
@@ -366,6 +368,8 @@ def load(overrides: dict | None = None) -> dict:
                                   or f"taiji-sqlite://{data_dir / 'ratelimits.db'}"),
         "RATELIMIT_HEADERS_ENABLED": True,
     }
+    for setting in settings:
+        config[setting.config_key] = setting.read()
     config.update(overrides)
     return config
 

@@ -17,13 +17,18 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 from celery.signals import worker_ready
+from flask import current_app, has_app_context
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from taiji.platform import registry as registries
 from taiji.platform.db import Model, after_commit, db, intpk, is_postgres, timestamp, utcnow
 from taiji.platform.tasks import celery
 
 log = logging.getLogger("taiji.events")
+
+# Event names under these prefixes are the kernel's; it declares them (KERNEL_EVENTS in app.py).
+KERNEL_NAMESPACES = ("platform",)
 
 MAX_DELIVERY_ATTEMPTS = 12
 RELAY_BATCH = 500
@@ -69,7 +74,9 @@ class Event:
         return f"<Event {self.name} {self.id}>"
 
 
-_handlers: dict[str, dict[str, Callable[[Event], None]]] = {}
+def _handlers() -> dict[str, dict[str, Callable[[Event], None]]]:
+    """The current application's subscriptions (taiji.platform.registry)."""
+    return registries.current().handlers
 
 
 def handler_name(func: Callable) -> str:
@@ -77,19 +84,50 @@ def handler_name(func: Callable) -> str:
 
 
 def subscribe(name: str, func: Callable[[Event], None]) -> None:
-    _handlers.setdefault(name, {})[handler_name(func)] = func
+    _handlers().setdefault(name, {})[handler_name(func)] = func
 
 
 def unsubscribe(name: str, func: Callable[[Event], None]) -> None:
-    _handlers.get(name, {}).pop(handler_name(func), None)
+    _handlers().get(name, {}).pop(handler_name(func), None)
 
 
 def handlers_for(name: str) -> dict[str, Callable[[Event], None]]:
-    return dict(_handlers.get(name, {}))
+    return dict(_handlers().get(name, {}))
+
+
+class EventPayloadError(ValueError):
+    """A published payload does not fit the schema its publisher declared (checked under TESTING)."""
+
+
+def declare(spec) -> None:
+    """Record an event someone publishes (a module's ``EventSpec``; create_app calls this)."""
+    events = registries.current().events
+    known = events.get(spec.name)
+    if known is not None and known != spec:
+        raise ValueError(f"event {spec.name!r} is declared twice")
+    events[spec.name] = spec
+
+
+def check_payload(name: str, payload) -> None:
+    """Refuse a payload that does not fit its declared schema; refuse an undeclared event in the
+    namespace of an enabled module or of the kernel (``<code>.…``), whose publisher must declare it."""
+    registry = registries.current()
+    spec = registry.event_spec(name)
+    if spec is None:
+        namespace = name.split(".", 1)[0]
+        if namespace in {module.code for module in registry.modules} | set(KERNEL_NAMESPACES):
+            raise EventPayloadError(f"event {name!r} is published but not declared: add an EventSpec "
+                                    f"to the events of module {namespace!r}")
+        return
+    problems = spec.problems(payload)
+    if problems:
+        raise EventPayloadError(f"event {name!r} does not fit its declared schema: {'; '.join(problems)}")
 
 
 def publish(name: str, payload: dict, *, tenant=None) -> OutboxEvent:
     """Publish ``name`` with a JSON ``payload`` as part of the current unit of work."""
+    if has_app_context() and current_app.config.get("TESTING"):
+        check_payload(name, payload)
     row = OutboxEvent(name=name, payload=payload, tenant_id=getattr(tenant, "id", tenant))
     db.session.add(row)
     after_commit(kick_relay, once=True)
@@ -123,9 +161,10 @@ def relay(limit: int = RELAY_BATCH) -> int:
         # Two relays at once split the rows instead of both sending every row.
         stmt = stmt.with_for_update(skip_locked=True)
     rows = list(db.session.execute(stmt).scalars())
+    handlers = _handlers()
     now = utcnow()
     for row in rows:
-        for name in _handlers.get(row.name, {}):
+        for name in handlers.get(row.name, {}):
             deliver_event.apply_async((str(row.id), name), retry=True)
         row.dispatched_at = now
     db.session.flush()
@@ -141,7 +180,7 @@ def deliver(event_id: str, name: str) -> bool:
     """
     event_uuid = uuid.UUID(event_id)
     row = db.session.get(OutboxEvent, event_uuid)
-    handler = _handlers.get(row.name, {}).get(name) if row is not None else None
+    handler = _handlers().get(row.name, {}).get(name) if row is not None else None
     if handler is None:
         log.warning("event or handler gone; dropping delivery", extra={"event_id": event_id, "handler": name})
         return False

@@ -1,10 +1,20 @@
-"""The ``Module`` object each subsystem exports; ``create_app`` registers the enabled ones."""
+"""The ``Module`` object each subsystem exports; ``create_app`` registers the enabled ones.
+
+``Module`` is the whole contract between a subsystem and the kernel: everything a module brings
+(routes, navigation, permissions, events, tasks and their schedule, quota meters, settings, shell
+commands, CSRF exemptions, transaction steps, test seeders, translations) is declared here and
+registered by ``create_app`` on *that* application (``taiji.platform.registry``). docs/architecture.md
+("How a module plugs in") shows each registration point.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from taiji.platform.config import Setting  # noqa: F401  (a module's settings: Module(settings=[Setting(...)]))
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,87 @@ class NavItem:
     badge: Callable[[Any], int] | None = None
 
 
+@dataclass(frozen=True)
+class Periodic:
+    """A task the scheduler (``taiji scheduler``) sends every ``interval`` (seconds or a timedelta).
+
+    ``name`` is the beat entry (``<code>-<what>``), ``task`` the Celery task name (``<code>.<verb>``);
+    the task itself is defined in one of the module's ``tasks`` modules.
+    """
+
+    name: str
+    task: str
+    interval: float | dt.timedelta
+
+    def entry(self) -> dict:
+        interval = self.interval
+        if not isinstance(interval, dt.timedelta):
+            interval = dt.timedelta(seconds=float(interval))
+        return {"task": self.task, "schedule": interval}
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """An event a module publishes, with the shape of its payload.
+
+    ``schema`` maps each field to its type: a Python type (``str``, ``int``, ``dict``, ``list``,
+    ``bool``, ``float``) or a tuple of them, ``None`` in the tuple allowing null. A field whose
+    name ends with ``?`` may be left out. Other fields are refused. A name ending with ``.*``
+    declares a family (``tx.message.*``). Payloads are checked when the app runs with TESTING.
+    """
+
+    name: str
+    schema: dict[str, Any]
+    description: str = ""
+
+    def matches(self, name: str) -> bool:
+        if self.name.endswith(".*"):
+            return name.startswith(self.name[:-1])
+        return name == self.name
+
+    def problems(self, payload: Any) -> list[str]:
+        """What is wrong with ``payload`` (empty when it fits the schema)."""
+        if not isinstance(payload, dict):
+            return [f"the payload is a {type(payload).__name__}, not an object"]
+        found = []
+        known = set()
+        for key, kind in self.schema.items():
+            optional = key.endswith("?")
+            name = key.rstrip("?")
+            known.add(name)
+            if name not in payload:
+                if not optional:
+                    found.append(f"'{name}' is missing")
+                continue
+            if not _fits(payload[name], kind):
+                found.append(f"'{name}' is {payload[name]!r}, not {_type_name(kind)}")
+        found.extend(f"'{extra}' is not declared" for extra in sorted(set(payload) - known))
+        return found
+
+
+def _kinds(kind) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _fits(value, kind) -> bool:
+    for one in _kinds(kind):
+        if one is None and value is None:
+            return True
+        if one is Any:
+            return True
+        if isinstance(one, type) and isinstance(value, one):
+            if one is int and isinstance(value, bool):
+                continue
+            return True
+        if one is float and isinstance(value, int) and not isinstance(value, bool):
+            return True
+    return False
+
+
+def _type_name(kind) -> str:
+    return " or ".join("null" if one is None else getattr(one, "__name__", str(one)) for one in _kinds(kind))
+
+
 @dataclass
 class Module:
     code: str
@@ -34,8 +125,29 @@ class Module:
     blueprints: list = field(default_factory=list)
     nav: list[NavItem] = field(default_factory=list)
     permissions: list[tuple] = field(default_factory=list)  # (enum, tenant_grants, platform_grants)
+    # Events this module publishes (EventSpec); handlers may subscribe only to declared events.
+    events: list[EventSpec] = field(default_factory=list)
     event_handlers: dict[str, list[Callable]] = field(default_factory=dict)
     tasks: list[str] = field(default_factory=list)  # import paths of task modules
+    periodic: list[Periodic] = field(default_factory=list)
+    # taiji.platform.quotas.Meter objects, or a callable returning them (called at registration).
+    quota_meters: list | Callable[[], list] = field(default_factory=list)
+    # TAIJI_* settings of this module (taiji.platform.config.Setting with a ``parse``); read at start.
+    settings: list = field(default_factory=list)
+    # click commands or groups added to the ``taiji`` command.
+    cli_commands: list = field(default_factory=list)
+    # Blueprints, view functions or endpoint names that take no CSRF token (token-authenticated).
+    csrf_exempt: list = field(default_factory=list)
+    # Endpoints the kernel's pages link to, by role: "login", "logout", "set_locale", "home",
+    # "tenant_home" (takes ``tenant=``). One enabled module provides each.
+    kernel_endpoints: dict[str, str] = field(default_factory=dict)
+    # For the platform-wide test walks: callables seed(tenant, owner, known) -> {URL argument: value}
+    # creating representative rows of this module in ``tenant``; or the import path of a test module
+    # that registers them (see tests/factories.py).
+    seeders: list | str = field(default_factory=list)
+    # A folder of gettext catalogues (``<folder>/<locale>/LC_MESSAGES/messages.mo``); None: the
+    # ``translations`` folder beside the module's ``__init__.py`` when there is one.
+    translations: str | None = None
     setup: Callable[[Any], None] | None = None  # called with the app after registration
     # In-process transaction steps (taiji.platform.tx.local.LocalStep), named '<code>.<name>'.
     tx_steps: list = field(default_factory=list)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from taiji.platform import registry as registries
 from taiji.platform.db import Model, TenantOwnedMixin, TimestampMixin, db, intpk
 
 
@@ -33,15 +34,17 @@ class Meter:
     unit: str = "count"  # "count" | "bytes"
 
 
-_meters: dict[str, Meter] = {}
+def _meters() -> dict[str, Meter]:
+    """The current application's meters (taiji.platform.registry)."""
+    return registries.current().meters
 
 
 def register(meter: Meter) -> None:
-    _meters[meter.name] = meter
+    _meters()[meter.name] = meter
 
 
 def meters() -> list[Meter]:
-    return sorted(_meters.values(), key=lambda m: m.name)
+    return sorted(_meters().values(), key=lambda m: m.name)
 
 
 class QuotaLimit(TenantOwnedMixin, TimestampMixin, Model):
@@ -63,7 +66,7 @@ class QuotaExceeded(Exception):
 
 
 def limit_of(tenant, name: str) -> int | None:
-    meter = _meters[name]
+    meter = _meters()[name]
     row = db.session.execute(
         sa.select(QuotaLimit.limit).where(QuotaLimit.tenant_id == tenant.id, QuotaLimit.name == name)
     ).first()
@@ -104,7 +107,7 @@ def check(tenant, name: str, adding: int = 1, *, serialize: bool = True) -> None
     counted by the next check: two callers can no longer both pass on the same room.
     ``serialize=False`` skips it where the growth is not written in this transaction anyway.
     """
-    meter = _meters[name]
+    meter = _meters()[name]
     if serialize:
         lock(tenant, name)
     limit = limit_of(tenant, name)
@@ -116,7 +119,7 @@ def check(tenant, name: str, adding: int = 1, *, serialize: bool = True) -> None
 
 
 def set_limit(tenant, name: str, limit: int | None) -> None:
-    if name not in _meters:
+    if name not in _meters():
         raise KeyError(name)
     row = db.session.execute(
         sa.select(QuotaLimit).where(QuotaLimit.tenant_id == tenant.id, QuotaLimit.name == name)

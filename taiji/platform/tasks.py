@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from datetime import timedelta
 from pathlib import Path
 
 from celery import Celery, Task
@@ -36,9 +35,13 @@ class UnitOfWorkTask(Task):
     abstract = True
 
     def __call__(self, *args, **kwargs):
+        from flask import current_app, has_app_context
+
         from taiji.platform.db import counting_commits, db, is_sqlite_busy, write_lock_first
 
-        app = self.app.flask_app
+        # A task run in-process (eager, or called directly) belongs to the app in context; a worker's
+        # task to the app Celery serves. Each app has its own modules' registrations.
+        app = current_app._get_current_object() if has_app_context() else self.app.flask_app
         for attempt in range(BUSY_RETRIES + 1):
             # The first run reads with a deferred BEGIN; a run again after SQLite refused it takes
             # the write lock at BEGIN, which cannot be refused that way again.
@@ -65,18 +68,6 @@ celery = Celery("taiji", task_cls=UnitOfWorkTask)
 celery.flask_app = None
 
 
-BEAT_SCHEDULE = {
-    "relay-outbox": {"task": "platform.relay_outbox", "schedule": timedelta(seconds=10)},
-    "purge-idempotency": {"task": "platform.purge_idempotency", "schedule": timedelta(hours=1)},
-    "purge-outbox": {"task": "platform.purge_outbox", "schedule": timedelta(hours=6)},
-    "tx-process-due": {"task": "tx.process_due", "schedule": timedelta(seconds=5)},
-    "cicd-reap-jobs": {"task": "cicd.reap_jobs", "schedule": timedelta(seconds=15)},
-    "cicd-run-schedules": {"task": "cicd.run_schedules", "schedule": timedelta(minutes=1)},
-    "cicd-expire-artifacts": {"task": "cicd.expire_artifacts", "schedule": timedelta(hours=1)},
-    "cicd-poll-jenkins": {"task": "cicd.poll_jenkins", "schedule": timedelta(seconds=3)},
-}
-
-
 def init_celery(app) -> Celery:
     """Point the Celery app at ``app``'s broker; the last Flask app created wins."""
     data_dir = Path(app.config["DATA_DIR"])
@@ -97,7 +88,8 @@ def init_celery(app) -> Celery:
         worker_prefetch_multiplier=1,
         task_always_eager=app.config.get("CELERY_ALWAYS_EAGER", False),
         task_default_queue="taiji",
-        beat_schedule=BEAT_SCHEDULE,
+        # The kernel's periodic work and that of the app's modules (Module.periodic), nothing else.
+        beat_schedule=dict(app.extensions["taiji"].periodic),
         beat_schedule_filename=str(data_dir / "celerybeat-schedule"),
         timezone="UTC",
         worker_hijack_root_logger=False,

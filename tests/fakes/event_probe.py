@@ -22,7 +22,7 @@ from celery.signals import task_postrun
 from flask import current_app
 
 from taiji.platform.db import after_commit
-from taiji.platform.module import Module
+from taiji.platform.module import EventSpec, Module
 
 
 def probe_dir(data_dir: str | Path) -> Path:
@@ -92,6 +92,8 @@ def _setup(app) -> None:
 module = Module(
     code="probe",
     title="Event probe",
+    events=[EventSpec("probe.ping", {"marker?": str, "sent?": str}),
+            EventSpec("probe.flaky", {"fail_times?": int})],
     event_handlers={
         "tm.tenant.created": [record],
         "probe.ping": [record],

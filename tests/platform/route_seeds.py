@@ -1,7 +1,7 @@
 """One seeded tenant whose data fills every URL argument of the URL map, for the per-route walks
 (tests/platform/test_route_access.py).
 
-Tenant-owned arguments come from the modules' ``ISOLATION_SEEDERS`` (tests/factories.py, which the
+Tenant-owned arguments come from the modules' seeders (tests/factories.py ``seed_tenant``, which the
 tenant-isolation walk uses too); the arguments of routes outside any tenant (an OAuth client, a
 personal token, a domain claim …) are seeded here. A route with an argument neither knows fails
 the walk, naming it.
@@ -9,10 +9,12 @@ the walk, naming it.
 
 from __future__ import annotations
 
+from flask import current_app
 from werkzeug.routing import Rule
 
 from taiji.platform import auth
-from tests.factories import ISOLATION_SEEDERS, make_invitation, make_member, make_tenant
+from tests.factories import make_invitation, make_member, make_tenant
+from tests.factories import seed_tenant as seed_modules
 
 
 def _platform_arguments(tenant, owner, known: dict) -> dict:
@@ -58,8 +60,8 @@ def seed_tenant(owner) -> tuple[object, dict]:
         "invitation_id": invitation.id,
         "name": tm.MEMBERS_METER,
     }
-    for name, seed in ISOLATION_SEEDERS.items():
-        args[name] = seed(tenant, owner, args)
+    # Every enabled module's seeders (Module.seeders: callables, or test modules that register them).
+    args.update(seed_modules(current_app, tenant, owner, args))
     args.update(_platform_arguments(tenant, owner, args))
     db.session.commit()
     return tenant, args

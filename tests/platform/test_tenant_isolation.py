@@ -15,15 +15,7 @@ from __future__ import annotations
 import pytest
 from werkzeug.routing import Rule
 
-from tests.factories import (
-    ISOLATION_SEEDERS,
-    database_state,
-    make_invitation,
-    make_member,
-    make_tenant,
-    make_token,
-    make_user,
-)
+from tests.factories import database_state, make_tenant, make_token, make_user, seed_tenant
 from tests.platform.route_seeds import generic_file_content, protocol_calls
 
 # Methods Flask adds by itself; HEAD is still walked because it runs the GET view.
@@ -32,32 +24,16 @@ SKIPPED_METHODS = {"OPTIONS"}
 
 @pytest.fixture
 def two_tenants(app):
-    """Tenant A with members, an invitation and a quota override; tenant B with its own owner."""
-    from taiji.modules.tm import services as tm
+    """Tenants A and B, each with representative data of every enabled module (its seeders)."""
     from taiji.platform.db import db
 
     owner_a = make_user()
     tenant_a = make_tenant(owner=owner_a)
-    member_a = make_member(tenant_a, "member")
-    invitation_a, _ = make_invitation(tenant_a)
-    tm.set_quota(tenant_a, tm.MEMBERS_METER, 50)
-    db.session.commit()
-
     owner_b = make_user()
     tenant_b = make_tenant(owner=owner_b)
-    make_member(tenant_b, "viewer")
-    make_invitation(tenant_b)
 
-    args = {
-        "tenant": tenant_a.slug,
-        "user_id": member_a.id,
-        "invitation_id": invitation_a.id,
-        "name": tm.MEMBERS_METER,
-    }
-    seeded_b: dict = {}
-    for name, seed in ISOLATION_SEEDERS.items():
-        args[name] = seed(tenant_a, owner_a, args)
-        seeded_b[name] = seed(tenant_b, owner_b, seeded_b)  # B has data of every kind too
+    args = {"tenant": tenant_a.slug, **seed_tenant(app, tenant_a, owner_a, {"tenant": tenant_a.slug})}
+    seeded_b = seed_tenant(app, tenant_b, owner_b, {"tenant": tenant_b.slug})  # B has data of every kind too
     db.session.commit()
     return {
         "tenant_a": tenant_a,
@@ -66,9 +42,9 @@ def two_tenants(app):
         "owner_b": owner_b,
         # URL argument -> a real identifier of tenant A's data.
         "args": args,
-        # The arguments that name rows owned by tenant A (a quota's name is the same everywhere).
-        # A seeded identifier spelled the same in both tenants (an API's name) names no row of A.
-        "owned_by_a": {"user_id", "invitation_id", *(n for n in ISOLATION_SEEDERS if args[n] != seeded_b[n])},
+        # The arguments that name rows owned by tenant A. A seeded identifier spelled the same in
+        # both tenants (a quota's name, an API's name) names no row of A.
+        "owned_by_a": {n for n in seeded_b if args[n] != seeded_b[n]},
     }
 
 
@@ -83,7 +59,8 @@ def build_path(rule: Rule, known: dict) -> str:
     if unknown:
         pytest.fail(
             f"{rule.rule} has URL arguments {sorted(unknown)} this test cannot fill; add a real "
-            "identifier of tenant A's data for each: register a seeder in tests.factories.ISOLATION_SEEDERS"
+            "identifier of tenant A's data for each: give the module a seeder (Module.seeders, see "
+            "tests/factories.py)"
         )
     path = rule.rule
     for name in rule.arguments:

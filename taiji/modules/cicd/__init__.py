@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask_babel import lazy_gettext as _l
 
-from taiji.platform.module import Module, NavItem
+from taiji.platform.module import Module, NavItem, Periodic
 
 from . import permissions
 from .api import blp as api_blp
-from .events import HANDLERS
+from .commands import pipelines
+from .docker.commands import images
+from .events import HANDLERS, PUBLISHED
 from .jenkins.api import blp as jenkins_api_blp
 from .jenkins.views import bp as jenkins_console_bp
+from .services.capacity import JOB_TIME_METER
+from .services.scheduler import CONCURRENCY_METER
+from .settings import SETTINGS
 from .views import bp as console_bp
 
 module = Module(
@@ -21,6 +28,17 @@ module = Module(
     nav=[NavItem(_l("Pipelines"), "cicd.pipelines", permission=permissions.Perm.PIPELINE_READ, icon="rocket",
                  order=30)],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
+    events=PUBLISHED,
     event_handlers=HANDLERS,
     tasks=["taiji.modules.cicd.tasks"],
+    periodic=[
+        Periodic("cicd-reap-jobs", "cicd.reap_jobs", timedelta(seconds=15)),
+        Periodic("cicd-run-schedules", "cicd.run_schedules", timedelta(minutes=1)),
+        Periodic("cicd-expire-artifacts", "cicd.expire_artifacts", timedelta(hours=1)),
+        Periodic("cicd-poll-jenkins", "cicd.poll_jenkins", timedelta(seconds=3)),
+    ],
+    quota_meters=[CONCURRENCY_METER, JOB_TIME_METER],
+    settings=SETTINGS,
+    cli_commands=[pipelines, images],
+    seeders="tests.modules.cicd.seeders",
 )

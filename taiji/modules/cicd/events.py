@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from taiji.platform.module import EventSpec
 from taiji.platform.tenancy import tenant_by_slug
 
 from . import services
@@ -28,3 +29,13 @@ def on_vcs_push(event) -> None:
 
 
 HANDLERS = {"vcs.push": [on_vcs_push]}
+
+_PIPELINE = {"tenant": str, "repository": str, "pipeline": int, "number": int, "ref": str, "sha": str,
+             "status": str, "trigger": str, "error": (str, None)}
+PUBLISHED = [
+    *(EventSpec(f"cicd.pipeline.{outcome}", _PIPELINE)
+      for outcome in ("started", "succeeded", "failed", "canceled")),
+    EventSpec("cicd.job.finished", {**_PIPELINE, "job": int, "name": str, "job_status": str, "attempt": int,
+                                    "failure_reason": (str, None), "exit_code": (int, None), "reports": dict,
+                                    "artifacts": list}),
+]

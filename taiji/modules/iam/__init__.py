@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 from taiji.platform import auth
-from taiji.platform.module import Module, NavItem
+from taiji.platform.module import EventSpec, Module, NavItem
 
 from . import directory, oauth, permissions, roles
 from .api import blp as api_blp
+from .directory import accounts
 from .views import bp
 
 
@@ -45,5 +46,11 @@ module = Module(
         oauth.PERMISSIONS,
         roles.PERMISSIONS,
     ],
+    events=[EventSpec(accounts.MEMBER_JOINED, {"tenant_id": int, "user_id": int, "role": str},
+                      "An upstream directory signed someone into a tenant for the first time.")],
+    csrf_exempt=oauth.CSRF_EXEMPT_VIEWS,
+    cli_commands=oauth.CLI_COMMANDS,
+    kernel_endpoints={"login": "iam.login", "logout": "iam.logout", "set_locale": "iam.set_locale"},
+    seeders="tests.modules.iam.seeders",
     setup=_setup,
 )

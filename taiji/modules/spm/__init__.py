@@ -8,14 +8,10 @@ from taiji.platform.module import Module, NavItem
 
 from . import api_analysis, permissions, services, views_edit
 from .api import blp as api_blp
-from .events import HANDLERS
+from .events import HANDLERS, PUBLISHED
 from .views import bp
 
 assert api_analysis and views_edit  # their routes register on api_blp and bp when imported
-
-
-def _setup(app) -> None:
-    services.register_meters()
 
 
 module = Module(
@@ -33,6 +29,8 @@ module = Module(
         )
     ],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
+    events=PUBLISHED,
     event_handlers=HANDLERS,
-    setup=_setup,
+    quota_meters=services.quota_meters,
+    seeders="tests.modules.spm.seeders",
 )

@@ -11,8 +11,19 @@ SPM subscribes to nothing yet.
 
 from __future__ import annotations
 
+from taiji.platform.module import EventSpec
+
 PRODUCT_CREATED = "spm.product.created"
 COMPONENT_CHANGED = "spm.component.changed"
 VERSION_RELEASED = "spm.version.released"
 
 HANDLERS: dict = {}
+
+_TENANT = {"tenant": str, "tenant_id": int}
+PUBLISHED = [
+    EventSpec(PRODUCT_CREATED, {**_TENANT, "product": str, "product_id": int, "name": str}),
+    EventSpec(COMPONENT_CHANGED, {**_TENANT, "product": str, "component": str, "component_id": int,
+                                  "change": str}),
+    EventSpec(VERSION_RELEASED, {**_TENANT, "product": str, "version": str, "version_id": int,
+                                 "components": dict}),
+]

@@ -10,11 +10,6 @@ from . import events, permissions, provisioning, services
 from .api import blp as api_blp
 from .views import bp
 
-
-def _setup(app) -> None:
-    services.register_meters()
-
-
 module = Module(
     code="tm",
     title=_l("Tenants"),
@@ -31,7 +26,10 @@ module = Module(
                 badge=lambda principal: services.count_pending_invitations(principal.email)),
     ],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
+    events=events.PUBLISHED,
     event_handlers=events.HANDLERS,
-    setup=_setup,
+    quota_meters=services.quota_meters,
+    kernel_endpoints={"home": "tm.home", "tenant_home": "tm.overview"},
+    seeders="tests.modules.tm.seeders",
     tx_steps=provisioning.STEPS,
 )

@@ -4,6 +4,7 @@ its services) and the handlers it subscribes."""
 from __future__ import annotations
 
 from taiji.platform.events import Event
+from taiji.platform.module import EventSpec
 
 from . import services
 
@@ -17,3 +18,12 @@ def record_directory_member(event: Event) -> None:
 
 
 HANDLERS = {DIRECTORY_MEMBER_JOINED: [record_directory_member]}
+
+_TENANT = {"tenant": str, "tenant_id": int}
+PUBLISHED = [
+    EventSpec("tm.tenant.created", {**_TENANT, "name": str, "owner_id": (int, None)}),
+    EventSpec("tm.tenant.suspended", _TENANT),
+    EventSpec("tm.tenant.reactivated", _TENANT),
+    EventSpec("tm.member.added", {**_TENANT, "user_id": int, "email": str, "role": str}),
+    EventSpec("tm.member.removed", {**_TENANT, "user_id": int, "email": str}),
+]

@@ -302,10 +302,11 @@ def audit_log(tenant: Tenant | None, *, action: str | None = None, page: int = 1
     return audit.query(tenant=tenant, action=_search_text(action), page=page, page_size=page_size)
 
 
-def register_meters() -> None:
+def quota_meters() -> list:
+    """TM's quota meters (Module.quota_meters)."""
     from flask_babel import lazy_gettext as _l
 
-    quotas.register(quotas.Meter(MEMBERS_METER, _l("Members"), 500, count_members))
+    return [quotas.Meter(MEMBERS_METER, _l("Members"), 500, count_members)]
 
 
 # Invitations live in their own file (they build on the member functions above); other modules

@@ -24,4 +24,5 @@ module = Module(
          NavItem(_l("Transactions"), "tx.platform_transactions", scope="platform",
                  permission=permissions.Perm.PLATFORM_READ, icon="arrows-exchange", order=12)],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
+    seeders="tests.modules.tx.seeders",
 )

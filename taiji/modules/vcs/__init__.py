@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask_babel import lazy_gettext as _l
 
-from taiji.platform.module import Module
+from taiji.platform.module import Module, Periodic
 
 from . import permissions, services
 from .api import blp as api_blp
-from .events import HANDLERS
+from .events import HANDLERS, PUBLISHED
 from .git_http import bp as git_bp
 from .views import NAV
 from .views import bp as console_bp
 from .webhooks import bp as hooks_bp
-
-
-def _setup(app) -> None:
-    services.register_meters()
-    # git sends no CSRF token: its pushes are authenticated by a token in HTTP Basic, never a cookie.
-    app.extensions["csrf"].exempt(git_bp)
-
 
 module = Module(
     code="vcs",
@@ -28,7 +23,17 @@ module = Module(
     blueprints=[git_bp, console_bp, hooks_bp],
     nav=[NAV],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
+    events=PUBLISHED,
     event_handlers=HANDLERS,
     tasks=["taiji.modules.vcs.tasks", "taiji.modules.vcs.mirror_tasks"],
-    setup=_setup,
+    periodic=[
+        Periodic("vcs-purge-repositories", "vcs.purge_repositories", timedelta(hours=1)),
+        Periodic("vcs-reconcile-pushes", "vcs.reconcile_pushes", timedelta(minutes=5)),
+        Periodic("vcs-tidy-storage", "vcs.tidy_storage", timedelta(hours=1)),
+        Periodic("vcs-fetch-due-mirrors", "vcs.fetch_due_mirrors", timedelta(minutes=1)),
+    ],
+    quota_meters=services.quota_meters,
+    # git sends no CSRF token: its pushes are authenticated by a token in HTTP Basic, never a cookie.
+    csrf_exempt=[git_bp],
+    seeders="tests.modules.vcs.seeders",
 )

@@ -12,6 +12,13 @@ VCS subscribes to nothing.
 
 from __future__ import annotations
 
+from taiji.platform.module import EventSpec
+
 PUSH = "vcs.push"
+
+PUBLISHED = [
+    EventSpec(PUSH, {"tenant": str, "repository": str, "ref": str, "before": str, "after": str,
+                     "pusher": (dict, None), "commits": list}),
+]
 
 HANDLERS: dict = {}

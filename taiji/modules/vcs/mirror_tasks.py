@@ -4,17 +4,13 @@ for mirrors that are due."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from taiji.platform.db import after_commit
-from taiji.platform.tasks import BEAT_SCHEDULE, celery
+from taiji.platform.tasks import celery
 
 from .services import mirrors
 
 log = logging.getLogger("taiji.vcs.mirrors")
-
-BEAT_SCHEDULE.setdefault("vcs-fetch-due-mirrors",
-                         {"task": "vcs.fetch_due_mirrors", "schedule": timedelta(minutes=1)})
 
 
 def enqueue_fetch(repo_id: int) -> None:

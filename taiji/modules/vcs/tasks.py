@@ -4,17 +4,11 @@ what interrupted pushes left on disk."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from taiji.platform.db import db
-from taiji.platform.tasks import BEAT_SCHEDULE, celery
+from taiji.platform.tasks import celery
 
 from . import services
 from .services import storage
-
-BEAT_SCHEDULE["vcs-purge-repositories"] = {"task": "vcs.purge_repositories", "schedule": timedelta(hours=1)}
-BEAT_SCHEDULE["vcs-reconcile-pushes"] = {"task": "vcs.reconcile_pushes", "schedule": timedelta(minutes=5)}
-BEAT_SCHEDULE["vcs-tidy-storage"] = {"task": "vcs.tidy_storage", "schedule": timedelta(hours=1)}
 
 
 @celery.task(name="vcs.purge_repositories", acks_late=True)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from taiji.platform import registry as registries
 from taiji.platform.db import Base, db
 from taiji.platform.errors import ServiceError
 from taiji.platform.quotas import QuotaExceeded
@@ -84,7 +85,11 @@ class StepCall:
     tenant_id: int | None
 
 
-_registry: dict[str, LocalStep] = {}
+def _steps() -> dict[str, LocalStep]:
+    """The current application's steps (taiji.platform.registry)."""
+    return registries.current().local_steps
+
+
 _current: contextvars.ContextVar[StepCall | None] = contextvars.ContextVar("taiji_tx_step", default=None)
 
 
@@ -94,18 +99,19 @@ def register(step: LocalStep, *, module: str | None = None) -> None:
         raise ValueError(f"local step name {step.name!r}: use '<module code>.<name>' in lowercase")
     if module is not None and step.name.split(".", 1)[0] != module:
         raise ValueError(f"local step {step.name!r} must be named '{module}.<name>'")
-    known = _registry.get(step.name)
+    registry = _steps()
+    known = registry.get(step.name)
     if known is not None and known != step:
         raise ValueError(f"local step {step.name!r} is registered twice")
-    _registry[step.name] = step
+    registry[step.name] = step
 
 
 def unregister(name: str) -> None:
-    _registry.pop(name, None)
+    _steps().pop(name, None)
 
 
 def lookup(name: str) -> LocalStep | None:
-    return _registry.get(name)
+    return _steps().get(name)
 
 
 def is_local(target: str | None) -> bool:
@@ -124,7 +130,7 @@ def current() -> StepCall | None:
 def refusal(value: str, op: str, *, tenant: bool) -> str | None:
     """Why ``value`` (``local:<name>``) cannot serve ``op``, or None when it can."""
     name = value[len(SCHEME):]
-    step = _registry.get(name)
+    step = _steps().get(name)
     if step is None:
         return f"No local step handler '{name}' is registered."
     if step.handler(op) is None:
@@ -144,7 +150,7 @@ def invoke(value: str, *, gid: str, branch: str, op: str, payload: dict, attempt
     """
     started = time.monotonic()
     name = value[len(SCHEME):]
-    step = _registry.get(name)
+    step = _steps().get(name)
     handler = step.handler(op) if step is not None else None
     if handler is None:
         # Registered when submitted, gone now (a module disabled, a worker on another version):

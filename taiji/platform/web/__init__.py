@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, request, session
+from flask import Blueprint, current_app, g, request, session, url_for
 from flask_babel import Babel, format_date, format_datetime, format_decimal
 from flask_babel import lazy_gettext as _l
 
@@ -11,7 +11,22 @@ from taiji.platform import auth, tenancy
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
 
-babel = Babel()
+
+def kernel_url(role: str, **values) -> str:
+    """The URL of the page an enabled module provides for ``role`` (``Module.kernel_endpoints``):
+    "login", "logout", "set_locale", "home", "tenant_home". The kernel's pages name no module."""
+    from taiji.platform import registry
+
+    endpoint = registry.current().kernel_endpoints.get(role)
+    if endpoint is None:
+        raise LookupError(f"no enabled module provides the {role!r} page (Module.kernel_endpoints)")
+    return url_for(endpoint, **values)
+
+
+def has_kernel_endpoint(role: str) -> bool:
+    from taiji.platform import registry
+
+    return role in registry.current().kernel_endpoints
 
 
 def select_locale() -> str:
@@ -78,9 +93,12 @@ def _context():
     }
 
 
-def init_app(app) -> None:
-    babel.init_app(app, locale_selector=select_locale,
-                   default_translation_directories="translations")
+def init_app(app, translation_directories: list[str] = ()) -> None:
+    """``translation_directories``: the modules' own catalogues, after the platform's."""
+    # A Babel of its own per application: its translations cache is per Babel, and apps with other
+    # modules (and so other catalogues) must not share it.
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(["translations", *translation_directories])
+    Babel().init_app(app, locale_selector=select_locale)
     app.register_blueprint(bp)
     auth.public_endpoint(app, "web.static")
     app.context_processor(_context)
@@ -88,3 +106,5 @@ def init_app(app) -> None:
     app.jinja_env.filters["date"] = lambda v, fmt="medium": format_date(v, fmt) if v else ""
     app.jinja_env.filters["number"] = lambda v: format_decimal(v) if v is not None else "∞"
     app.jinja_env.globals["_l"] = _l
+    app.jinja_env.globals["kernel_url"] = kernel_url
+    app.jinja_env.globals["has_kernel_endpoint"] = has_kernel_endpoint

@@ -106,7 +106,7 @@ def test_a_killed_server_leaves_a_temp_file_the_sweep_removes_once_stale(app, in
     sweeper = create_app(installation)
     try:
         streaming = [p for p in _wait_for(folder, 2) if p != cut_off]
-        assert platform_tasks.BEAT_SCHEDULE["bpr-sweep-uploads"]["task"] == "bpr.sweep_uploads"
+        assert sweeper.extensions["taiji"].periodic["bpr-sweep-uploads"]["task"] == "bpr.sweep_uploads"
         with sweeper.app_context():
             assert tasks.sweep_uploads.run() == 0  # within the hour it could be a slow upload
             an_hour_ago = time.time() - 3700

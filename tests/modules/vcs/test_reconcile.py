@@ -7,6 +7,7 @@ import os
 import time
 
 import sqlalchemy as sa
+from flask import current_app
 
 from taiji.modules.vcs import services, tasks
 from taiji.modules.vcs.services import reconcile
@@ -112,7 +113,8 @@ def test_external_and_deleted_repositories_are_not_checked(tenant):
     services.delete_repository(tenant, repo)
     db.session.commit()
     assert services.reconcile_pushes(grace_s=0) == 0
-    assert "vcs.reconcile_pushes" in {entry["task"] for entry in tasks.BEAT_SCHEDULE.values()}
+    scheduled = current_app.extensions["taiji"].periodic.values()
+    assert "vcs.reconcile_pushes" in {entry["task"] for entry in scheduled}
 
 
 def test_a_hook_arriving_after_the_task_publishes_nothing_more(app, tenant):

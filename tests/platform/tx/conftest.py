@@ -75,7 +75,8 @@ def _local_steps(app):
 
     # An engine of its own: inside a test, db.engine is the test's connection, rolled back at its end.
     engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-    handle = local_participant.install(engine)
+    with app.app_context():  # the steps are registered on the session's app (its registry)
+        handle = local_participant.install(engine)
     engine.dispose()
     return handle
 

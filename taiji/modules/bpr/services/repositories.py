@@ -36,13 +36,15 @@ def storage_used(tenant) -> int:
     )
 
 
-def register_meters() -> None:
+def quota_meters() -> list:
+    """BPR's quota meters (Module.quota_meters)."""
     from flask_babel import lazy_gettext as _l
 
-    quotas.register(quotas.Meter(REPOSITORIES_METER, _l("Binary repositories"), 100, count_repositories))
-    quotas.register(
-        quotas.Meter(STORAGE_METER, _l("Binary repository storage"), 10 * 1024**3, storage_used, unit="bytes")
-    )
+    return [
+        quotas.Meter(REPOSITORIES_METER, _l("Binary repositories"), 100, count_repositories),
+        quotas.Meter(STORAGE_METER, _l("Binary repository storage"), 10 * 1024**3, storage_used,
+                     unit="bytes"),
+    ]
 
 
 def find_repository(tenant, name: str) -> BprRepository | None:

@@ -10,10 +10,11 @@ import click
 def _client():
     from taiji.platform.config import ConfigError, load
 
+    from ..settings import SETTINGS
     from .engine import EngineError, client_for, describe
 
     try:
-        config = load()
+        config = load(settings=SETTINGS)
         client = client_for(config)
         click.echo(f"Engine {config['DOCKER_HOST']}: {describe(client)}")
     except (ConfigError, ValueError, EngineError) as exc:

@@ -59,10 +59,9 @@ def _longest_active_timeout(tenant) -> int:
     return max((int((spec or {}).get("timeout") or 0) for spec in specs), default=0)
 
 
-quotas.register(
-    quotas.Meter(JOB_TIME_QUOTA, _l("Longest run time of a job (seconds)"), DEFAULT_JOB_TIME,
-                 _longest_active_timeout, unit="seconds")
-)
+# Registered by the module (Module.quota_meters).
+JOB_TIME_METER = quotas.Meter(JOB_TIME_QUOTA, _l("Longest run time of a job (seconds)"), DEFAULT_JOB_TIME,
+                              _longest_active_timeout, unit="seconds")
 
 
 def job_time_limit(tenant) -> int:

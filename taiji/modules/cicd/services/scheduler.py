@@ -34,7 +34,9 @@ def _count_active(tenant) -> int:
     ).scalar_one()
 
 
-quotas.register(quotas.Meter(QUOTA, _l("Pipeline jobs running at once"), DEFAULT_CONCURRENCY, _count_active))
+# Registered by the module (Module.quota_meters).
+CONCURRENCY_METER = quotas.Meter(QUOTA, _l("Pipeline jobs running at once"), DEFAULT_CONCURRENCY,
+                                 _count_active)
 
 
 def transition(job: Job, expected, **values) -> bool:

@@ -31,7 +31,7 @@ from .products import (
     find_product,
     get_product,
     list_products,
-    register_meters,
+    quota_meters,
     update_product,
 )
 from .rules import DEFAULT_LAYERS, RULES, layers, settings, severities, update_settings
@@ -88,7 +88,7 @@ __all__ = [
     "list_versions",
     "product_dependencies",
     "product_graph",
-    "register_meters",
+    "quota_meters",
     "release",
     "remove_dependency",
     "sbom",

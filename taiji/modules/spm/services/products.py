@@ -21,10 +21,11 @@ def count_products(tenant) -> int:
     ).scalar_one()
 
 
-def register_meters() -> None:
+def quota_meters() -> list:
+    """SPM's quota meters (Module.quota_meters)."""
     from flask_babel import lazy_gettext as _l
 
-    quotas.register(quotas.Meter(PRODUCTS_METER, _l("Products"), 1000, count_products))
+    return [quotas.Meter(PRODUCTS_METER, _l("Products"), 1000, count_products)]
 
 
 def find_product(tenant, slug: str) -> Product | None:

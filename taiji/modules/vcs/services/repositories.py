@@ -53,10 +53,10 @@ def storage_used(tenant) -> int:
     return int(db.session.execute(sa.select(stored + held)).scalar_one())
 
 
-def register_meters() -> None:
-    quotas.register(quotas.Meter(REPOSITORIES_METER, _l("Repositories"), 200, count_repositories))
-    quotas.register(quotas.Meter(STORAGE_METER, _l("Repository storage"), 5 * 1024**3, storage_used,
-                                 unit="bytes"))
+def quota_meters() -> list:
+    """VCS's quota meters (Module.quota_meters)."""
+    return [quotas.Meter(REPOSITORIES_METER, _l("Repositories"), 200, count_repositories),
+            quotas.Meter(STORAGE_METER, _l("Repository storage"), 5 * 1024**3, storage_used, unit="bytes")]
 
 
 # -- names and paths -------------------------------------------------------------------------

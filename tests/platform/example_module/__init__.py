@@ -1,0 +1,46 @@
+"""An example module that uses every registration point of ``Module`` (taiji.platform.module).
+
+It lives in the test suite only: tests/platform/test_module_contract.py enables it beside the
+built-in modules (``create_app(modules=(*ENABLED_MODULES, "tests.platform.example_module"))``)
+and checks that each registration works. docs/architecture.md ("How a module plugs in") walks
+through the same points. Its one table is created by the test (a real module has a migration).
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from taiji.platform.config import Setting, integer
+from taiji.platform.module import EventSpec, Module, NavItem, Periodic
+from taiji.platform.quotas import Meter
+from taiji.platform.tx.local import LocalStep
+
+from . import api, commands, events, services, views
+from .permissions import PLATFORM_GRANTS, TENANT_GRANTS, Perm
+
+
+def _seed(tenant, owner, known) -> dict:
+    """For the platform walks: one note of ``tenant``, named by its id in URLs."""
+    return {"note_id": services.create_note(tenant, f"note of {tenant.slug}").id}
+
+
+module = Module(
+    code="example",
+    title=_l("Example notes"),
+    api_blueprints=[api.blp],
+    blueprints=[views.bp],
+    nav=[NavItem(_l("Example notes"), "example.notes", permission=Perm.NOTE_READ, order=990)],
+    permissions=[(Perm, TENANT_GRANTS, PLATFORM_GRANTS)],
+    events=[EventSpec(events.NOTE_CREATED, {"tenant": str, "tenant_id": int, "note_id": int, "title": str},
+                      "A note was written.")],
+    event_handlers={events.NOTE_CREATED: [events.on_note_created]},
+    tasks=["tests.platform.example_module.tasks"],
+    periodic=[Periodic("example-count-notes", "example.count_notes", 300)],
+    quota_meters=[Meter(services.NOTES_METER, _l("Example notes"), 2, services.count_notes)],
+    settings=[Setting("TAIJI_EXAMPLE_MAX_TITLE", "40", "Longest title of an example note, characters.",
+                      parse=integer(minimum=1))],
+    cli_commands=[commands.example_notes],
+    csrf_exempt=[views.hook],
+    seeders=[_seed],
+    tx_steps=[LocalStep("example.stamp", action=services.stamp, compensate=services.unstamp)],
+)

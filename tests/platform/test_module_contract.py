@@ -1,0 +1,309 @@
+"""``Module`` is the whole contract: an example module (tests/platform/example_module) that uses every
+registration point, enabled beside the built-in ones, works at each of them for real; and the
+registries are the application's own, so another app in the process sees none of it."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from taiji.platform import events, quotas, registry
+from taiji.platform.app import ENABLED_MODULES, ModuleError, create_app
+from taiji.platform.config import ConfigError
+from taiji.platform.db import db
+from taiji.platform.tasks import celery, init_celery
+from taiji.platform.tx import local as tx_local
+from tests.conftest import ROOT, _FreshRequestClient, app_overrides
+from tests.factories import make_member, make_tenant, make_token, make_user, seed_tenant
+from tests.platform.example_module import services as example
+
+EXAMPLE = "tests.platform.example_module"
+WITH_EXAMPLE = (*ENABLED_MODULES, EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def example_app(app, database_url, tmp_path_factory):
+    """The built-in modules and the example one, on the session's (migrated) database."""
+    overrides = app_overrides(database_url, tmp_path_factory.mktemp("example"))
+    application = create_app(overrides, modules=WITH_EXAMPLE)
+    engine = sa.create_engine(database_url)
+    example.metadata.create_all(engine)  # what the module's migration would do
+    yield application
+    init_celery(app)  # the Celery application is process-wide: hand it back to the session's app
+    for pooled in db._app_engines[application].values():
+        pooled.dispose()  # no connection of this app is left for the garbage collector to find open
+    example.metadata.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _isolated(example_app):
+    """As tests/conftest.py's, for the example app: each test in one transaction, rolled back."""
+    from taiji.modules.iam.oauth import keys
+    from taiji.modules.iam.oauth.server import forget_clients
+    from taiji.platform.ratelimit import limiter
+
+    init_celery(example_app)
+    with example_app.app_context():
+        engines = db._app_engines[example_app]
+        engine = engines[None]
+        connection = engine.connect()
+        outer = connection.begin()
+        engines[None] = connection
+        db.session.remove()
+        factory = db.session.session_factory
+        factory.kw["join_transaction_mode"] = "create_savepoint"
+        limiter.reset()
+        keys.invalidate_cache()
+        forget_clients()
+        example.received.clear()
+        try:
+            yield connection
+        finally:
+            db.session.remove()
+            outer.rollback()
+            connection.close()
+            engines[None] = engine
+            factory.kw.pop("join_transaction_mode", None)
+
+
+@pytest.fixture
+def client(example_app):
+    example_app.test_client_class = _FreshRequestClient
+    return example_app.test_client()
+
+
+def _api(client, user):
+    headers = {"Authorization": f"Bearer {make_token(user)}"}
+
+    def call(method, path, **kw):
+        return client.open(path, method=method, headers=headers, **kw)
+
+    return call
+
+
+def _sign_in(client, user):
+    from tests.conftest import complete_sign_in
+    from tests.factories import PASSWORD
+
+    form = {"email": user.email, "password": PASSWORD}
+    response = complete_sign_in(client, client.post("/login", data=form))
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+
+
+def test_routes_answer_and_enforce_the_modules_permissions(client):
+    owner = make_user()
+    tenant = make_tenant(owner=owner)
+    viewer = make_member(tenant, "viewer")
+    member = make_member(tenant, "member")
+    url = f"/api/v1/tenants/{tenant.slug}/example/notes"
+
+    created = _api(client, member)("POST", url, json={"title": "first"})
+    assert created.status_code == 201, created.json
+    assert created.json["title"] == "first"
+    refused = _api(client, viewer)("POST", url, json={"title": "second"})
+    assert refused.status_code == 403 and "example:note:write" in refused.json["detail"]
+    assert [n["title"] for n in _api(client, viewer)("GET", url).json] == ["first"]
+    # The module's permissions are in this app's catalog, with the grants it declared.
+    assert registry.current().catalog.tenant_role_permissions("viewer") >= {"example:note:read"}
+    assert "example:note:write" not in registry.current().catalog.tenant_role_permissions("viewer")
+
+
+def test_nav_entry_and_chinese_from_the_modules_own_catalogue(client):
+    owner = make_user()
+    tenant = make_tenant(owner=owner)
+    _sign_in(client, owner)
+    page = client.get(f"/t/{tenant.slug}/example/notes", headers={"Accept-Language": "zh-CN"})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert '<h1 data-testid="heading">示例笔记</h1>' in html  # from example_module/translations
+    assert f'href="/t/{tenant.slug}/example/notes"' in html  # its navigation entry
+    assert "成员" in html  # the platform's own catalogue still answers beside it
+    english = client.get(f"/t/{tenant.slug}/example/notes", headers={"Accept-Language": "en"})
+    assert "Example notes" in english.get_data(as_text=True)
+
+
+def test_quota_meter_is_registered_and_enforced(client):
+    owner = make_user()
+    tenant = make_tenant(owner=owner)
+    api = _api(client, owner)
+    url = f"/api/v1/tenants/{tenant.slug}/example/notes"
+    assert [api("POST", url, json={"title": t}).status_code for t in ("a", "b")] == [201, 201]
+    over = api("POST", url, json={"title": "c"})
+    assert over.status_code == 409 and "example.notes" in over.json["detail"]
+    usage = {row["name"]: row for row in api("GET", f"/api/v1/tenants/{tenant.slug}/quotas").json}
+    assert (usage["example.notes"]["used"], usage["example.notes"]["limit"]) == (2, 2)
+
+
+def test_setting_is_read_from_the_environment_with_its_type(client, monkeypatch, database_url, tmp_path):
+    owner = make_user()
+    tenant = make_tenant(owner=owner)
+    url = f"/api/v1/tenants/{tenant.slug}/example/notes"
+    too_long = _api(client, owner)("POST", url, json={"title": "x" * 41})
+    assert too_long.status_code == 422  # the default, 40
+    monkeypatch.setenv("TAIJI_EXAMPLE_MAX_TITLE", "5")
+    other = create_app(app_overrides(database_url, tmp_path / "data"), modules=WITH_EXAMPLE)
+    assert other.config["EXAMPLE_MAX_TITLE"] == 5
+    monkeypatch.setenv("TAIJI_EXAMPLE_MAX_TITLE", "none")
+    with pytest.raises(ConfigError, match="TAIJI_EXAMPLE_MAX_TITLE must be a whole number"):
+        create_app(app_overrides(database_url, tmp_path / "data"), modules=WITH_EXAMPLE)
+
+
+def test_published_event_fits_its_schema_and_reaches_the_handler(client, app):
+    owner = make_user()
+    tenant = make_tenant(owner=owner)
+    assert _api(client, owner)("POST", f"/api/v1/tenants/{tenant.slug}/example/notes",
+                               json={"title": "hello"}).status_code == 201
+    # Celery serves another app (the session's, which has no example module): a task run here, in
+    # this app's context, must still run in this app, with its subscriptions.
+    init_celery(app)
+    celery.conf.task_always_eager = True
+    try:
+        events.relay()
+    finally:
+        celery.conf.task_always_eager = False
+    assert [(p["tenant"], p["title"]) for p in example.received] == [(tenant.slug, "hello")]
+
+    with pytest.raises(events.EventPayloadError, match="'title' is missing"):
+        events.publish("example.note.created", {"tenant": "t", "tenant_id": 1, "note_id": 1})
+    with pytest.raises(events.EventPayloadError, match="'note_id' is 'one', not int"):
+        events.publish("example.note.created",
+                       {"tenant": "t", "tenant_id": 1, "note_id": "one", "title": "x"})
+    with pytest.raises(events.EventPayloadError, match="not declared"):
+        events.publish("example.note.deleted", {})
+
+
+def test_subscribing_to_an_event_nobody_declares_fails_at_start(database_url, tmp_path):
+    with pytest.raises(ModuleError, match=r"'example\.note\.deleted', which no enabled module declares"):
+        create_app(app_overrides(database_url, tmp_path / "data"),
+                   modules=(*WITH_EXAMPLE, "tests.platform.example_module.broken"))
+
+
+def test_periodic_entry_and_task(example_app):
+    from tests.platform.example_module import tasks
+
+    assert celery.conf.beat_schedule["example-count-notes"]["task"] == "example.count_notes"
+    assert tasks.count_notes.name in celery.tasks
+    make_tenant()
+    assert tasks.count_notes.run() == 0
+
+
+def test_cli_command_runs(example_app):
+    owner = make_user()
+    tenant = make_tenant(owner=owner)
+    example.create_note(tenant, "from the shell")
+    from taiji.cli import add_module_commands
+
+    group = click.Group("taiji")
+    add_module_commands(group, WITH_EXAMPLE)
+    result = CliRunner().invoke(group, ["example-notes", tenant.slug], obj=example_app)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == ["1 notes (titles up to 40)", "from the shell"]
+
+
+def test_the_taiji_command_lists_the_commands_of_extra_modules(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TAIJI_DATA_DIR": str(tmp_path),
+           "TAIJI_EXTRA_MODULES": EXAMPLE}
+    shown = subprocess.run([sys.executable, "-m", "taiji.cli", "--help"], env=env, cwd=ROOT,
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"^  example-notes\s+List a tenant's example notes\.$", shown.stdout, re.MULTILINE)
+
+
+def test_csrf_exempt_endpoint_takes_no_token(client, example_app, monkeypatch):
+    monkeypatch.setitem(example_app.config, "WTF_CSRF_ENABLED", True)
+    assert client.post("/example/hook").status_code == 200
+    assert client.post("/logout").status_code == 400  # a console form without its token
+
+
+def test_local_transaction_step_runs(example_app):
+    tenant = make_tenant()
+    note = example.create_note(tenant, "to stamp")
+    answer = tx_local.invoke("local:example.stamp", gid="example-1", branch="stamp", op="action",
+                             payload={"note_id": note.id}, attempt=1, tenant_id=None)
+    assert answer.result == "OK", answer
+    assert example.get_note(tenant, note.id).stamped is True
+
+
+def test_seeder_serves_the_isolation_walk(client, example_app):
+    owner_a, owner_b = make_user(), make_user()
+    tenant_a, tenant_b = make_tenant(owner=owner_a), make_tenant(owner=owner_b)
+    seeded = seed_tenant(example_app, tenant_a, owner_a, {"tenant": tenant_a.slug})
+    db.session.commit()
+    note_id = seeded["note_id"]
+    assert example.get_note(tenant_a, note_id).title == f"note of {tenant_a.slug}"
+    rule = next(r for r in example_app.url_map.iter_rules() if r.endpoint == "example.note")
+    assert set(rule.arguments) == {"tenant", "note_id"}
+    _sign_in(client, owner_b)
+    assert client.get(f"/t/{tenant_a.slug}/example/notes/{note_id}").status_code == 404
+    assert client.get(f"/t/{tenant_b.slug}/example/notes/{note_id}").status_code == 404
+    client.post("/logout")
+    _sign_in(client, owner_a)
+    assert client.get(f"/t/{tenant_a.slug}/example/notes/{note_id}").status_code == 200
+
+
+def test_registrations_belong_to_their_application(app, example_app):
+    """The session's app (built-in modules only) sees nothing of the example module."""
+    with app.app_context():
+        plain = registry.current()
+        assert "example:note:read" not in plain.catalog.permissions
+        assert "example.notes" not in {m.name for m in quotas.meters()}
+        assert tx_local.lookup("example.stamp") is None
+        assert not events.handlers_for("example.note.created")
+        assert plain.event_spec("example.note.created") is None
+        assert "example-count-notes" not in plain.periodic
+        assert "EXAMPLE_MAX_TITLE" not in app.config
+        assert not any(rule.endpoint.startswith("example") for rule in app.url_map.iter_rules())
+    with example_app.app_context():
+        mine = registry.current()
+        assert "example:note:read" in mine.catalog.permissions
+        assert tx_local.lookup("example.stamp") is not None
+        assert events.handlers_for("example.note.created")
+
+
+def test_an_app_without_cicd_schedules_nothing_of_cicd(app, database_url, tmp_path):
+    without = tuple(path for path in ENABLED_MODULES if not path.endswith(".cicd"))
+    plain = create_app(app_overrides(database_url, tmp_path / "data"), modules=without)
+    tasks = {entry["task"] for entry in plain.extensions["taiji"].periodic.values()}
+    assert tasks and not {t for t in tasks if t.startswith("cicd.")}
+    assert not [t for t in celery.conf.beat_schedule.values() if t["task"].startswith("cicd.")]
+    assert "platform.relay_outbox" in tasks and "vcs.reconcile_pushes" in tasks
+    assert "CICD_MAX_JOBS" not in plain.config
+    assert not [m for m in plain.extensions["taiji"].meters if m.startswith("cicd.")]
+
+
+MODULE_REFERENCE = re.compile(r"^(iam|tm|spm|vcs|bpr|cicd)[.:]|taiji\.modules\.")
+
+
+def test_the_kernel_names_no_module():
+    """No string of the kernel's code or templates names a module's endpoint, task or event."""
+    found = []
+    kernel = ROOT / "taiji" / "platform"
+    for path in kernel.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                      and node.body and isinstance(node.body[0], ast.Expr)
+                      and isinstance(node.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings \
+                    and MODULE_REFERENCE.search(node.value):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
+    for path in (kernel / "web" / "templates").rglob("*.html"):
+        for match in re.finditer(r"""url_for\(['"]([a-z_]+)\.""", path.read_text()):
+            if match.group(1) != "web":
+                found.append(f"{path.relative_to(ROOT)}: url_for('{match.group(1)}.…')")
+    assert not found, "the kernel names modules:\n" + "\n".join(found)
+
+
+def test_the_example_catalogue_is_compiled():
+    folder = Path(__file__).parent / "example_module" / "translations" / "zh_Hans" / "LC_MESSAGES"
+    assert (folder / "messages.mo").stat().st_mtime >= (folder / "messages.po").stat().st_mtime - 1
