@@ -152,6 +152,17 @@ SETTINGS: tuple[Setting, ...] = (
             "are allowed)."),
     Setting("TAIJI_CICD_CPUS", "2", "CPUs a Docker job's container may use (fractions allowed)."),
     Setting("TAIJI_CICD_PIDS", "1024", "Processes and threads a Docker job's container may have at once."),
+    Setting("TAIJI_LIVE_MAX_STREAMS", "500",
+            "Live streams (server-sent events: log tails, job graphs) one web worker process holds at "
+            "once; more are refused with 503 and the page polls instead. Each stream has a thread of "
+            "its own besides the 4 that serve requests (docs/operations.md)."),
+    Setting("TAIJI_LIVE_MAX_STREAMS_PER_USER", "20",
+            "Live streams one user (or, signed out, one address) may hold in one web worker process; "
+            "more are refused with 429."),
+    Setting("TAIJI_LIVE_HEARTBEAT_SECONDS", "15",
+            "An idle live stream sends a comment this often, so that proxies and clients see it is alive."),
+    Setting("TAIJI_LIVE_POLL_SECONDS", "1",
+            "Without Redis (the embedded install) a live stream looks at the database this often."),
 )
 
 # Variables Taiji *sets* for processes it starts — pipeline jobs (docs/pipeline-format.md), git
@@ -318,6 +329,13 @@ def load(overrides: dict | None = None) -> dict:
                                              .split(",") if p.strip()),
         "CICD_CPUS": _float("TAIJI_CICD_CPUS", "2", minimum=0.01),
         "CICD_PIDS": _int("TAIJI_CICD_PIDS", "1024", minimum=16),
+        # Live updates (taiji/platform/live.py).
+        "LIVE_MAX_STREAMS": _int("TAIJI_LIVE_MAX_STREAMS", "500", minimum=1),
+        "LIVE_MAX_STREAMS_PER_USER": _int("TAIJI_LIVE_MAX_STREAMS_PER_USER", "20", minimum=1),
+        "LIVE_HEARTBEAT_SECONDS": _float("TAIJI_LIVE_HEARTBEAT_SECONDS", "15", minimum=0.1),
+        "LIVE_POLL_SECONDS": _float("TAIJI_LIVE_POLL_SECONDS", "1", minimum=0.05),
+        # A notice lost on the way (Redis restarted) delays a stream at most this long.
+        "LIVE_RECHECK_SECONDS": 15.0,
         "TX_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_TX_ALLOWED_HOSTS", "").split(",")
                                   if p.strip()),
         "VCS_MIRROR_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", "")
