@@ -90,7 +90,8 @@ def test_a_long_log_arrives_a_page_at_a_time_and_the_stream_ends_with_the_job(ap
     response.close()
     events = []
     for block in body.split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(("retry", ":")))
+        lines = [line for line in block.splitlines() if not line.startswith(("retry", ":"))]
+        fields = dict(line.split(": ", 1) for line in lines)
         if fields:
             events.append(fields)
     logs = [e for e in events if e.get("event") == "log"]

@@ -130,8 +130,8 @@ def install(request, tmp_path_factory, app):
     })
     log = tmp / "web.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "taiji.cli", "web", "--no-bootstrap"], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen([sys.executable, "-m", "taiji.cli", "web", "--no-bootstrap"], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     served = Install(seeding, f"http://127.0.0.1:{port}", proc, log)
     try:
         def up():
@@ -141,8 +141,10 @@ def install(request, tmp_path_factory, app):
             return False
 
         wait_for(up, 60, "taiji web to answer")
-        served.tokens = {slug: served.run(lambda e=email: iam.create_token(iam.get_user_by_email(e), "live")[1])
-                         for email, slug in (("alice@example.com", "alpha"), ("bob@example.com", "beta"))}
+        def token(email: str) -> str:
+            return served.run(lambda: iam.create_token(iam.get_user_by_email(email), "live")[1])
+
+        served.tokens = {"alpha": token("alice@example.com"), "beta": token("bob@example.com")}
         yield served
     finally:
         if proc.poll() is None:
@@ -168,7 +170,8 @@ class Stream:
             headers["Last-Event-ID"] = last_event_id
         self.response = requests.get(url, headers=headers, stream=True, timeout=(5, 30))
         self.status = self.response.status_code
-        self._lines = self.response.iter_lines(chunk_size=1, decode_unicode=True) if self.status == 200 else None
+        ok = self.status == 200
+        self._lines = self.response.iter_lines(chunk_size=1, decode_unicode=True) if ok else None
 
     def next(self, kind: str | None = None) -> dict:
         """The next event (of ``kind``), as {"event", "id", "data"}; comments and other kinds skipped."""
@@ -222,8 +225,8 @@ def test_a_jobs_log_and_state_arrive_on_its_stream_and_a_reconnect_resumes(insta
     again = Stream(url, token, last_event_id=first["id"])
     assert again.status == 200
     second = again.next("log")
-    assert second["data"] == {"offset": len(b"first line\n"), "next": len("first line\nsecond line ✓\n".encode()),
-                              "text": "second line ✓\n"}
+    assert second["data"] == {"offset": len(b"first line\n"),
+                              "next": len("first line\nsecond line ✓\n".encode()), "text": "second line ✓\n"}
 
     install.write("alpha", job_id, "third line\n")
     assert again.next("log")["data"]["text"] == "third line\n"
@@ -264,8 +267,10 @@ def test_only_the_tenants_members_may_listen(install):
         assert outsider.status == 404, path
         assert Stream(install.base + path, None).status == 401, path
         # Bob's own tenant in the URL does not open Alice's job either: topics come from the server.
-        assert Stream(install.base + path.replace("/t/alpha/", "/t/beta/"), install.tokens["beta"]).status == 404
-    assert Stream(f"{install.base}/t/alpha/jobs/{job_id}/live?offset=x", install.tokens["alpha"]).status == 400
+        own = install.base + path.replace("/t/alpha/", "/t/beta/")
+        assert Stream(own, install.tokens["beta"]).status == 404
+    bad = f"{install.base}/t/alpha/jobs/{job_id}/live?offset=x"
+    assert Stream(bad, install.tokens["alpha"]).status == 400
 
 
 def _open_raw(base: str, path: str, token: str) -> socket.socket:
