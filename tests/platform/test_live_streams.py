@@ -273,6 +273,24 @@ def test_only_the_tenants_members_may_listen(install):
     assert Stream(bad, install.tokens["alpha"]).status == 400
 
 
+def test_a_stream_ends_when_its_caller_loses_access(install):
+    from taiji.modules.iam import services as iam
+
+    _pipeline_id, job_id = install.job("alpha", "app")
+    token = install.run(lambda: iam.create_token(iam.get_user_by_email("alice@example.com"), "revoked")[1])
+    stream = Stream(f"{install.base}/t/alpha/jobs/{job_id}/live", token)
+    stream.next("state")
+
+    def revoke():
+        user = iam.get_user_by_email("alice@example.com")
+        [row] = [t for t in iam.list_tokens(user) if t.name == "revoked"]
+        iam.revoke_token(user, row.id)
+
+    install.run(revoke)
+    assert stream.next("end")["data"] == {"reason": "forbidden"}
+    stream.close()
+
+
 def _open_raw(base: str, path: str, token: str) -> socket.socket:
     host, port = base.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)), timeout=10)
