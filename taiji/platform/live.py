@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import re
 import threading
 import time
@@ -420,7 +421,14 @@ def stream(topics: Iterable[str], step: Step, cursor: object = None, *,
                 except OSError:
                     return
             yield f"retry: {RETRY_MILLISECONDS}\n\n"
-            last_write = last_read = last_authorized = time.monotonic()
+            # Streams opened together (a page reloaded by many, a server restarted) would otherwise
+            # recheck and beat together: each starts at a random point of its intervals instead.
+            spread = random.random()
+            start = time.monotonic()
+            last_read = start
+            last_write = start - spread * heartbeat
+            last_authorized = start - spread * recheck
+            first = True
             woke = True
             while not sub.closed:
                 now = time.monotonic()
@@ -434,7 +442,8 @@ def stream(topics: Iterable[str], step: Step, cursor: object = None, *,
                         yield Event({"reason": "forbidden"}, "end").encode()
                         return
                 if woke or now - last_read >= every:
-                    last_read = now
+                    last_read = now - spread * every if first else now
+                    first = False
                     try:
                         found = step(position)
                     finally:
