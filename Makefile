@@ -42,6 +42,7 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || \
 		(apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)) || true
 	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.api_bench
 	$(BIN)/python -m bench.iam_bench
 	$(BIN)/python -m bench.tx_bench
 	$(BIN)/python -m bench.bpr_bench

@@ -21,10 +21,10 @@ from marshmallow import Schema, ValidationError, fields
 from sqlalchemy.orm import Mapped, mapped_column
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 from werkzeug.routing import IntegerConverter
 
-from taiji.platform.db import Model, db, intpk, timestamp, utcnow
+from taiji.platform.db import Model, db, intpk, is_sqlite_busy, timestamp, utcnow
 
 log = logging.getLogger("taiji.api")
 
@@ -33,6 +33,8 @@ API_PREFIX = "/api/v1"
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 10**9
+# Set on a request's WSGI environ when SQLite refused its unit of work for another writer.
+DATABASE_BUSY_ENVIRON = "taiji.database_busy"
 # The largest key a BIGINT column holds (PostgreSQL and SQLite alike).
 MAX_ID = 2**63 - 1
 
@@ -101,6 +103,10 @@ class TaijiApi(Api):
         # Before any module adds its rules, so that every ``<int:...>`` of the app is bounded.
         app.url_map.converters["int"] = IdConverter
         super().init_app(app, *args, **kwargs)
+        from taiji.platform import auth
+
+        for endpoint in [e for e in app.view_functions if e.startswith("api-docs.")]:
+            auth.public_endpoint(app, endpoint)  # the OpenAPI document and its viewer
 
     def _register_responses(self):
         """The shared responses (NOT_FOUND, DEFAULT_ERROR …) that operations refer to, errors as
@@ -167,6 +173,10 @@ api = TaijiApi(spec_kwargs={"extra_plugins": [ProblemJsonPlugin()]})
 
 def handle_unexpected(error: Exception):
     """Anything not an HTTP error: log it with the request id, answer a 500 problem."""
+    # An error raised while the response was finished (the commit) reaches here wrapped.
+    cause = getattr(error, "original_exception", None) or error
+    if is_sqlite_busy(cause):
+        return _database_busy()
     if isinstance(error, HTTPException):
         return api.handle_http_exception(error)
     log.exception("unhandled error", extra={"request_id": g.get("request_id")})
@@ -175,6 +185,22 @@ def handle_unexpected(error: Exception):
         description="Something went wrong on our side. Quote the request id when you report it."
     )
     return api.handle_http_exception(wrapped)
+
+
+def _database_busy():
+    """SQLite refused for another writer: the change was rolled back and can simply be sent again.
+
+    The request runs again with the write lock before anyone sees this (app._ReplayRefusedRequests);
+    it is answered only when that cannot be (a streamed body) or the lock stayed taken longer than
+    the busy timeout: a 503 with Retry-After, not a 500, since nothing broke.
+    """
+    db.session.rollback()
+    request.environ[DATABASE_BUSY_ENVIRON] = True
+    log.warning("database busy", extra={"request_id": g.get("request_id")})
+    busy = ServiceUnavailable(description="The database was busy with other changes; nothing was changed. "
+                                          "Send the request again.")
+    busy.data = {"message": busy.description, "headers": {"Retry-After": "1"}}
+    return api.handle_http_exception(busy)
 
 
 def _unstorable(value: str) -> str | None:

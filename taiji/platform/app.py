@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import io
 
 from flask import Flask, g, request
 from flask_migrate import Migrate
@@ -12,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from taiji.platform import api as api_mod
 from taiji.platform import auth, config, events, filemodes, headers, limits, observability, web
 from taiji.platform import tx as _tx  # noqa: F401  (registers the engine's tables and tasks)
-from taiji.platform.db import db, ping_when_idle
+from taiji.platform.db import WRITE_LOCK_ENVIRON, db, ping_when_idle
 from taiji.platform.errors import ServiceError
 from taiji.platform.quotas import QuotaExceeded
 from taiji.platform.ratelimit import limiter
@@ -75,6 +76,7 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
     app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(QuotaExceeded, _service_error)
     app.teardown_appcontext(_teardown)
+    app.wsgi_app = _ReplayRefusedRequests(app.wsgi_app)
     for module in loaded:
         if module.setup:
             module.setup(app)
@@ -96,6 +98,74 @@ def _register(app: Flask, module) -> None:
         importlib.import_module(task_module)
     for step in module.tx_steps:
         tx_local.register(step, module=module.code)
+
+
+# A request body up to this size is kept, so that the request can run again (db.py says when).
+REPLAY_BODY_BYTES = 1 << 20
+
+
+class _ReplayRefusedRequests:
+    """A request whose unit of work SQLite refused for another writer runs once more, whole, with
+    the write lock taken at BEGIN (db.py says why). The refused attempt was rolled back and its
+    answer is dropped unsent. Only a request whose body was kept can run again."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        body = _keep_body(environ)
+        if body is None:
+            return self.wsgi_app(environ, start_response)
+        held = []
+
+        def hold(status, headers, exc_info=None):
+            held[:] = [status, headers, exc_info]
+            return _no_write
+
+        answer = self.wsgi_app(environ, hold)
+        if environ.pop(api_mod.DATABASE_BUSY_ENVIRON, False):
+            if hasattr(answer, "close"):
+                answer.close()
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ[WRITE_LOCK_ENVIRON] = True
+            return self.wsgi_app(environ, start_response)
+        start_response(*held)
+        return answer
+
+
+def _keep_body(environ) -> bytes | None:
+    """Read the request's body whole when the app would read it whole anyway (JSON, a form) and it
+    is small, and hand the app a copy; None for a body that streams (an upload, a push: the app
+    reads those as they arrive), a large one, or one that ended early."""
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if length == 0:
+        return b""
+    kind = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    whole = kind in ("application/json", "application/x-www-form-urlencoded") or kind.endswith("+json")
+    if not whole or not 0 < length <= REPLAY_BODY_BYTES:
+        return None
+    chunks, remaining = [], length
+    try:
+        while remaining > 0:
+            chunk = environ["wsgi.input"].read(min(remaining, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    except Exception:  # the client went away: the app sees a short body and answers for it
+        remaining = -1
+    body = b"".join(chunks)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body if remaining == 0 else None
+
+
+def _no_write(data):  # Flask answers through the returned body, never through write()
+    raise AssertionError("write() is not used")
 
 
 def _finish_unit_of_work(response):

@@ -163,15 +163,68 @@ def enforce_tenant_membership() -> None:
                                "Ask a platform administrator to reactivate it.")
 
 
+# -- how a route declares its access -----------------------------------------------------------
+# Every view of the URL map says who may call it, in one of four ways; ``undeclared_routes`` lists
+# the views that say nothing, and a test of the full application fails on any.
+#   require(p, ...)   the caller must hold every permission (at the URL's tenant, else the platform)
+#   require_login     any signed-in user (require() with no permission)
+#   public            anyone, signed in or not (health checks, sign-in pages, discovery, static files)
+#   protocol(p, ...)  a wire protocol (git, PyPI, a registry): the view authenticates and authorizes
+#                     through taiji.platform.protocol_auth, and may check any of the permissions named
+
+PERMISSION, LOGIN, PUBLIC, PROTOCOL = "permission", "login", "public", "protocol"
+_ACCESS = "_taiji_access"
+_HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
+
+
+@dataclass(frozen=True)
+class Declaration:
+    kind: str  # PERMISSION | LOGIN | PUBLIC | PROTOCOL
+    permissions: tuple[str, ...] = ()
+
+
+def _declare(target, declaration: Declaration, wrap=None):
+    """Record ``declaration`` on a view function, or on each HTTP method of a MethodView class that
+    does not declare its own, inherited ones included (wrapped by ``wrap``, else passed through, so
+    that a base class's function is never marked for its subclass)."""
+    if isinstance(target, type):
+        setattr(target, _ACCESS, declaration)
+        for name in _HTTP_METHODS:
+            method = getattr(target, name, None)
+            if method is not None and declaration_of(method) is None:
+                setattr(target, name, wrap(method) if wrap else _marked(_passthrough(method), declaration))
+        return target
+    return wrap(target) if wrap else _marked(target, declaration)
+
+
+def _passthrough(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _marked(view, declaration: Declaration):
+    setattr(view, _ACCESS, declaration)
+    if declaration.kind in (PERMISSION, LOGIN):
+        view._taiji_permissions = declaration.permissions
+    return view
+
+
+def declaration_of(view) -> Declaration | None:
+    return getattr(view, _ACCESS, None)
+
+
 def require(*permissions: str, tenant_scoped: bool | None = None):
     """Route decorator: the caller must be signed in and hold every permission.
 
     On a ``<tenant>`` URL the permissions are checked at that tenant; elsewhere at the platform.
+    On a MethodView class it applies to each HTTP method that does not declare its own access.
     """
+    declaration = Declaration(PERMISSION if permissions else LOGIN, tuple(str(p) for p in permissions))
 
-    def decorator(view):
-        view._taiji_permissions = tuple(str(p) for p in permissions)
-
+    def wrap(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
             principal = current_principal()
@@ -183,8 +236,10 @@ def require(*permissions: str, tenant_scoped: bool | None = None):
                 abort(403, description=f"You need the permission {', '.join(missing)} for this.")
             return view(*args, **kwargs)
 
-        wrapper._taiji_permissions = view._taiji_permissions
-        return wrapper
+        return _marked(wrapper, declaration)
+
+    def decorator(view):
+        return _declare(view, declaration, wrap)
 
     return decorator
 
@@ -194,5 +249,55 @@ def require_login(view):
     return require()(view)
 
 
+def public(view):
+    """A page or endpoint anyone may use without signing in; nothing is checked."""
+    return _declare(view, Declaration(PUBLIC))
+
+
+def protocol(*permissions: str):
+    """A wire-protocol endpoint that authenticates and authorizes through ``protocol_auth``
+    (HTTP Basic or Bearer with a token, a challenge its clients understand); ``permissions`` are
+    those the view may check, for the record and the route walks."""
+    declaration = Declaration(PROTOCOL, tuple(str(p) for p in permissions))
+
+    def decorator(view):
+        return _declare(view, declaration)
+
+    return decorator
+
+
+def public_endpoint(app, endpoint: str) -> None:
+    """Declare public a view that a library registered (static files, the OpenAPI document)."""
+    app.view_functions[endpoint] = public(_passthrough(app.view_functions[endpoint]))
+
+
 def permissions_of(view) -> Iterable[str]:
     return getattr(view, "_taiji_permissions", ())
+
+
+IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})  # Flask answers them through GET or by itself
+
+
+def route_declarations(app) -> list[tuple[object, str, Declaration | None]]:
+    """(rule, method, declaration or None) for every rule and method of ``app``'s URL map.
+
+    A MethodView's method is judged by its own declaration (a declaration on the class marks each
+    method it has when decorated); a method the class routes but does not define is undeclared."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions.get(rule.endpoint)
+        view_class = getattr(view, "view_class", None)
+        for method in sorted((rule.methods or set()) - IGNORED_METHODS):
+            if view_class is not None:
+                handler = getattr(view_class, method.lower(), None)
+                declaration = declaration_of(handler) if handler is not None else None
+            else:
+                declaration = declaration_of(view)
+            found.append((rule, method, declaration))
+    return found
+
+
+def undeclared_routes(app) -> list[str]:
+    """``"METHOD /rule (endpoint)"`` of every route of ``app`` that declares no access."""
+    return sorted(f"{method} {rule.rule} ({rule.endpoint})"
+                  for rule, method, declaration in route_declarations(app) if declaration is None)

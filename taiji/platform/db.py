@@ -12,11 +12,14 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 import sqlalchemy as sa
+from flask import has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -142,8 +145,27 @@ def after_commit(callback: Callable[[], Any], *, once: bool = False) -> None:
     queued.append(callback)
 
 
+# Commits made in this context since ``counting_commits`` began (a task run again whole after
+# SQLite refused it must not have committed part of its work already).
+_commits: ContextVar[list[int] | None] = ContextVar("taiji_commits", default=None)
+
+
+@contextmanager
+def counting_commits() -> Iterator[list[int]]:
+    """Count the sessions' commits in this context: yields a one-item list holding the count."""
+    box = [0]
+    token = _commits.set(box)
+    try:
+        yield box
+    finally:
+        _commits.reset(token)
+
+
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
+    box = _commits.get()
+    if box is not None:
+        box[0] += 1
     callbacks = session.info.pop(_AFTER_COMMIT_KEY, [])
     for callback in callbacks:
         # The data is durable already: a failing callback must neither turn the commit into
@@ -160,6 +182,9 @@ def _drop_after_commit(session: Session, previous_transaction) -> None:
         session.info.pop(_AFTER_COMMIT_KEY, None)
 
 
+SQLITE_BUSY_TIMEOUT_MS = 20_000
+
+
 @event.listens_for(sa.engine.Engine, "connect")
 def _sqlite_connect(dbapi_connection, record) -> None:
     if isinstance(dbapi_connection, sqlite3.Connection):
@@ -167,18 +192,82 @@ def _sqlite_connect(dbapi_connection, record) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        # How long a writer waits for another's lock. Writers queue for it and SQLite's wait is
+        # polling, not a queue: on a loaded 2-core machine, with units run again under the lock
+        # (below), 5 s let replayed sign-ins time out; a request waiting longer than this is
+        # better answered 503 than kept.
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
 
 _SQLITE_CHANGES_AT_BEGIN = "taiji_changes_at_begin"
 
+# -- SQLite and concurrent writers ------------------------------------------------------------
+#
+# SQLite has one writer at a time. A deferred transaction (plain BEGIN) that has read and then
+# writes must turn its read snapshot into the write lock; when another connection committed in
+# between, SQLite refuses at once with SQLITE_BUSY_SNAPSHOT ("database is locked"): the busy timeout
+# cannot wait that out, the snapshot itself is stale. A transaction begun with BEGIN IMMEDIATE takes
+# the write lock first (waiting for it up to busy_timeout) and is never refused that way.
+#
+# Taiji's unit of work is a whole request or task, so taking the write lock at its start would hold
+# it while the unit hashes a password, renders a page or calls out over HTTP: writing requests
+# would run one at a time and starve the other processes' writers (measured: with two jobs
+# streaming logs and six clients signing in and creating through the API, the jobs' log writes
+# waited past the busy timeout again and again). So units of work begin deferred, as before — reads
+# run side by side and nothing holds the lock until the first write — and a unit that SQLite
+# refused is run again whole, this time with BEGIN IMMEDIATE, which cannot be refused for a stale
+# snapshot again (it can only wait for the lock):
+# - a request is replayed once by ``app._ReplayRefusedRequests`` when its body was small enough to
+#   keep (uploads that stream end their transaction before the body and write first afterwards);
+#   the refused attempt was rolled back and its answer never sent. Only the refused write and what
+#   the request did before it are done twice: side effects outside the database wait for the
+#   commit (``after_commit``), so they never ran.
+# - a Celery task runs again with the lock when it had committed nothing yet (tasks are idempotent
+#   already: delivery is at least once). See ``tasks.UnitOfWorkTask``.
+# What still cannot be done within busy_timeout is a 503 with Retry-After, never a 500.
+# PostgreSQL has row locks and no such refusal: none of this applies to it.
+
+# Set on a request's WSGI environ: begin its units of work with the write lock (a replay).
+WRITE_LOCK_ENVIRON = "taiji.sqlite_write_lock"
+# An explicit choice for the units of work begun in this context (a task run again).
+_write_lock: ContextVar[bool | None] = ContextVar("taiji_sqlite_write_lock", default=None)
+
+
+@contextmanager
+def write_lock_first(on: bool = True) -> Iterator[None]:
+    """On SQLite, units of work begun inside take the write lock at BEGIN (``on``) or read
+    with a deferred BEGIN (``on=False``), whatever the request. No effect on PostgreSQL."""
+    token = _write_lock.set(on)
+    try:
+        yield
+    finally:
+        _write_lock.reset(token)
+
+
+def _takes_write_lock() -> bool:
+    chosen = _write_lock.get()
+    if chosen is not None:
+        return chosen
+    return has_request_context() and bool(request.environ.get(WRITE_LOCK_ENVIRON))
+
+
+def is_sqlite_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` (a SQLAlchemy error or the driver's own) is SQLite refusing for another
+    writer: SQLITE_BUSY with its variants (BUSY_SNAPSHOT, BUSY_TIMEOUT) or SQLITE_LOCKED."""
+    orig = getattr(exc, "orig", exc)
+    if not isinstance(orig, sqlite3.OperationalError):
+        return False
+    return getattr(orig, "sqlite_errorcode", 0) & 0xFF in {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
 
 @event.listens_for(sa.engine.Engine, "begin")
 def _sqlite_begin(connection) -> None:
+    # pysqlite emits no BEGIN of its own (isolation_level=None at connect), so the transaction is
+    # begun here, as the SQLAlchemy SQLite dialect documents for pysqlite.
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _takes_write_lock() else "BEGIN")
         connection.info[_SQLITE_CHANGES_AT_BEGIN] = connection.connection.driver_connection.total_changes
 
 

@@ -22,6 +22,8 @@ from prometheus_client import (
 )
 from pythonjsonlogger.json import JsonFormatter
 
+from taiji.platform import auth
+
 # prometheus_client picks its storage when a metric is created: PROMETHEUS_MULTIPROC_DIR must
 # be set before this module is imported (``taiji`` commands do it first thing).
 REQUESTS = Counter("taiji_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
@@ -98,12 +100,14 @@ bp = Blueprint("ops", __name__)
 
 
 @bp.get("/healthz")
+@auth.public
 def healthz():
     """The process is alive."""
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@auth.public
 def readyz():
     """Database and broker reachable: 200; otherwise 503 naming what is down."""
     from taiji.platform.db import db
@@ -128,6 +132,7 @@ def readyz():
 
 
 @bp.get("/metrics")
+@auth.public  # an operator keeps it off the public network (docs/operations.md)
 def metrics():
     """Prometheus exposition; with a shared metrics folder it sums every process of the install."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -8,6 +8,8 @@ embedded default broker is kombu's filesystem transport, which needs no server.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,24 +26,39 @@ TRANSPORT_ALIASES["filesystem"] = "taiji.platform.fsbroker:Transport"
 log = logging.getLogger("taiji.tasks")
 
 
+# How often a task SQLite refused for another writer runs again (db.py says why), and the first
+# pause; the pauses double, with jitter so that two refused tasks do not meet again.
+BUSY_RETRIES = 5
+BUSY_PAUSE = 0.05
+
+
 class UnitOfWorkTask(Task):
     abstract = True
 
     def __call__(self, *args, **kwargs):
-        from taiji.platform.db import db
+        from taiji.platform.db import counting_commits, db, is_sqlite_busy, write_lock_first
 
         app = self.app.flask_app
-        with app.app_context():
-            try:
-                result = super().__call__(*args, **kwargs)
-            except BaseException:
-                db.session.rollback()
-                raise
-            else:
-                db.session.commit()
-                return result
-            finally:
-                db.session.remove()
+        for attempt in range(BUSY_RETRIES + 1):
+            # The first run reads with a deferred BEGIN; a run again after SQLite refused it takes
+            # the write lock at BEGIN, which cannot be refused that way again.
+            with app.app_context(), write_lock_first(attempt > 0), counting_commits() as commits:
+                try:
+                    result = super().__call__(*args, **kwargs)
+                    db.session.commit()
+                    return result
+                except BaseException as exc:
+                    db.session.rollback()
+                    # Only a task whose work is all in this one unit is run again: one that
+                    # committed part of it (a pipeline job) retries its own writes.
+                    if not (is_sqlite_busy(exc) and commits[0] == 0 and attempt < BUSY_RETRIES):
+                        raise
+                    log.info("database busy; running the task again",
+                             extra={"task": self.name, "attempt": attempt + 1})
+                finally:
+                    db.session.remove()
+            time.sleep(BUSY_PAUSE * 2**attempt * random.uniform(0.5, 1.5))  # jitter
+        raise AssertionError("unreachable")
 
 
 celery = Celery("taiji", task_cls=UnitOfWorkTask)

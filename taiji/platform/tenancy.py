@@ -47,8 +47,12 @@ class Tenant(TimestampMixin, Model):
         return f"<Tenant {self.slug}>"
 
 
+# Built once: every tenant URL resolves its slug, and building the statement cost more CPU than running it.
+_BY_SLUG = sa.select(Tenant).where(Tenant.slug == sa.bindparam("slug"))
+
+
 def tenant_by_slug(slug: str) -> Tenant | None:
-    return db.session.execute(sa.select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
+    return db.session.execute(_BY_SLUG, {"slug": slug}).scalar_one_or_none()
 
 
 def tenants_by_ids(ids) -> list[Tenant]:

@@ -4,6 +4,10 @@ Every rule with a ``<tenant>`` argument (REST and console), for every method it 
 called by the owner of tenant B with tenant A's slug and real identifiers of A's data. The
 answer must be 404 and the database must be exactly as before. A route added later is walked
 too; one with an argument this test does not know fails it until the table below learns it.
+
+Protocol routes (``auth.protocol``: git, the package index, generic files) are walked the same way
+with tokens as their clients send them, Basic and Bearer: another tenant's token gets 401, 403 or
+404 and nothing of A's data, and the database is exactly as before.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from tests.factories import (
     make_invitation,
     make_member,
     make_tenant,
+    make_token,
     make_user,
 )
+from tests.platform.route_seeds import generic_file_content, protocol_calls
 
 # Methods Flask adds by itself; HEAD is still walked because it runs the GET view.
 SKIPPED_METHODS = {"OPTIONS"}
@@ -197,3 +203,74 @@ def test_anonymous_caller_learns_nothing_about_tenants(app, anon_api, two_tenant
     missing = anon_api.get("/api/v1/tenants/no-such-tenant/members")
     assert existing.status_code == missing.status_code == 401
     assert existing.json["detail"] == missing.json["detail"]
+
+
+# -- protocol routes --------------------------------------------------------------------------------
+
+
+def _credentials(token: str) -> list[dict]:
+    import base64
+
+    basic = base64.b64encode(f"token:{token}".encode()).decode()
+    return [{"Authorization": f"Bearer {token}"}, {"Authorization": f"Basic {basic}"}]
+
+
+@pytest.fixture
+def protocol_walk(app, two_tenants):
+    calls = protocol_calls(app, two_tenants["tenant_a"], two_tenants["owner_a"], two_tenants["args"])
+    from taiji.platform.db import db
+
+    db.session.commit()
+    assert {path.split("/")[1] for _method, path, _needs in calls} >= {"git", "pypi", "bpr"}, calls
+    return calls
+
+
+def test_a_token_of_another_tenant_gets_nothing_from_protocol_routes(app, client, two_tenants, protocol_walk):
+    token = make_token(two_tenants["owner_b"])
+    for headers in _credentials(token):  # the token's first use writes last_used_at; let that settle
+        client.get("/api/v1/me", headers=headers)
+    secret = generic_file_content(two_tenants["tenant_a"])
+    before = database_state()
+    answers, leaks = {}, {}
+    for method, path, _needs in protocol_walk:
+        for headers in _credentials(token):
+            response = client.open(path, method=method, headers=headers, data=b"")
+            answers[f"{method} {path} {headers['Authorization'].split()[0]}"] = response.status_code
+            if response.status_code not in (401, 403, 404) or secret in response.data \
+                    or b"# service=" in response.data:
+                leaks[f"{method} {path} {headers['Authorization'].split()[0]}"] = response.status_code
+    assert answers and not leaks
+    assert database_state() == before
+
+
+def test_the_anonymous_are_challenged_on_protocol_routes(app, client, two_tenants, protocol_walk):
+    before = database_state()
+    wrong = {}
+    for method, path, _needs in protocol_walk:
+        response = client.open(path, method=method, data=b"")
+        if path.split("/")[1] == "git" and response.status_code == 404 and b"smart-HTTP" in response.data:
+            continue  # not a smart-HTTP request at all (a service that method does not serve)
+        challenge = response.headers.get("WWW-Authenticate", "")
+        if response.status_code != 401 or not challenge.startswith("Basic realm="):
+            wrong[f"{method} {path}"] = response.status_code
+    assert not wrong
+    assert database_state() == before
+
+
+def test_the_same_protocol_reads_succeed_for_tenant_a_owner(app, client, two_tenants, protocol_walk):
+    """Without this the refusals above could come from addresses that name nothing."""
+    token = make_token(two_tenants["owner_a"])
+    secret = generic_file_content(two_tenants["tenant_a"])
+    failures = {}
+    for method, path, _needs in protocol_walk:
+        if method != "GET":
+            continue
+        for headers in _credentials(token):
+            response = client.get(path, headers=headers)
+            if path.split("/")[1] == "git" and b"smart-HTTP" in response.data:
+                continue
+            if response.status_code != 200:
+                failures[f"GET {path}"] = response.status_code
+            if path.startswith("/bpr/") and response.data != secret:
+                failures[f"GET {path} content"] = response.data[:100]
+    assert not failures

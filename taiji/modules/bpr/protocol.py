@@ -3,26 +3,25 @@ DELETE) and the Python package index at ``/pypi/<tenant>/<repo>/`` (PEP 503 HTML
 JSON, twine uploads).
 
 These URLs take ``tenant_slug`` rather than ``tenant``: a public repository is read without
-signing in, so the kernel's "members only" gate cannot run first; this module applies the same
-rule itself (anonymous: 401 for anything not public; someone else's private repository: 404).
+signing in, so the kernel's "members only" gate cannot run first; the kernel's protocol helper
+(taiji.platform.protocol_auth) applies the same rule (anonymous: 401 for anything not public;
+someone else's private repository: 404).
 Clients authenticate with a token, as Bearer or as the password of HTTP Basic (``__token__``
 for twine); the console's session may read, never write (the routes are CSRF-exempt).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
-import re
 from urllib.parse import quote
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, NotAcceptable
+from werkzeug.http import HTTP_STATUS_CODES
 
-from taiji.platform import auth, content, tenancy
-from taiji.platform.errors import Forbidden, Invalid, NotFound, ServiceError
+from taiji.platform import auth, content, protocol_auth
+from taiji.platform.errors import Invalid, NotFound, ServiceError
 from taiji.platform.limits import body_limit
 from taiji.platform.quotas import QuotaExceeded
 
@@ -90,65 +89,37 @@ def _quota_error(error: QuotaExceeded):
 
 # -- who is calling -----------------------------------------------------------------------------
 
-
-def _principal():
-    header = request.headers.get("Authorization", "")
-    if header[:6].lower() == "basic ":
-        try:
-            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise ServiceError("The Authorization header is not valid HTTP Basic.") from None
-        _user, _, secret = decoded.partition(":")
-        principal = auth.registry.bearer_loader(secret) if secret and auth.registry.bearer_loader else None
-        if principal is None:
-            _unauthorized("The token is not valid (use a personal access token as the password).")
-        auth.set_principal(principal)
-        return principal
-    principal = auth.current_principal()
-    if principal is not None and principal.via != "token" and request.method not in ("GET", "HEAD"):
-        # A cookie must not be able to upload or delete: these routes have no CSRF token.
-        _unauthorized("Uploads and deletions need a token (Bearer, or Basic with the token as password).")
-    return principal
+PROTOCOL = protocol_auth.Protocol(
+    realm="taiji",
+    session_reads=True,
+    bad_credentials="The token is not valid (use a personal access token as the password).",
+    anonymous="Sign in with a token to use this repository.",
+    session_write="Uploads and deletions need a token (Bearer, or Basic with the token as password).",
+    not_found="No repository '{repo_name}' in tenant '{tenant_slug}'.",
+)
 
 
-def _unauthorized(detail: str):
-    from werkzeug.exceptions import Unauthorized
+@bp.errorhandler(protocol_auth.Refusal)
+def _refused(refusal: protocol_auth.Refusal):
+    return _problem(refusal.status, HTTP_STATUS_CODES.get(refusal.status, "Error"), refusal.detail,
+                    refusal.headers)
 
-    raise Unauthorized(description=detail)
+
+def _find(repo_name: str):
+    def find(tenant):
+        if "\x00" in repo_name:  # no repository has one, and PostgreSQL refuses it in a query
+            return None
+        return services.find_repository(tenant, repo_name)
+
+    return find
 
 
 def _resolve(tenant_slug: str, repo_name: str, permission: str):
     """The tenant and repository, if the caller may use them with ``permission``."""
-    principal = _principal()
-    tenant = tenancy.tenant_by_slug(tenant_slug) if re.match(tenancy.SLUG_PATTERN, tenant_slug) else None
-    if "\x00" in repo_name:  # no repository has one, and PostgreSQL refuses it in a query
-        tenant = None
-    repository = services.find_repository(tenant, repo_name) if tenant is not None else None
-    public_read = (
-        repository is not None
-        and repository.is_public
-        and permission == Perm.PACKAGE_READ
-        and tenant.is_active
-    )
-    if principal is None:
-        if public_read:
-            return tenant, repository
-        _unauthorized("Sign in with a token to use this repository.")
-    standing = auth.access(tenant) if tenant is not None else None
-    if (
-        tenant is None
-        or repository is None
-        or (not standing.member and not principal.is_admin and not public_read)
-    ):
-        raise NotFound(f"No repository '{repo_name}' in tenant '{tenant_slug}'.")
-    g.tenant = tenant
-    if public_read:
-        return tenant, repository
-    if not tenant.is_active and not principal.is_admin:
-        raise Forbidden(f"Tenant '{tenant_slug}' is suspended.")
-    if not auth.can(permission, tenant):
-        raise Forbidden(f"You need the permission {permission} for this.")
-    return tenant, repository
+    granted = protocol_auth.authorize(
+        PROTOCOL, permission, writing=permission != Perm.PACKAGE_READ, tenant_slug=tenant_slug,
+        find=_find(repo_name), is_public=lambda repository: repository.is_public)
+    return granted.tenant, granted.resource
 
 
 def _actor():
@@ -173,6 +144,7 @@ def _find_generic(repository, path: str):
 
 
 @bp.get("/bpr" + REPO + "/<path:path>")
+@auth.protocol(Perm.PACKAGE_READ)
 def generic_get(tenant_slug, repo_name, path):
     _tenant, repository = _resolve(tenant_slug, repo_name, Perm.PACKAGE_READ)
     if repository.kind != "generic":
@@ -184,6 +156,7 @@ def generic_get(tenant_slug, repo_name, path):
 
 
 @bp.put("/bpr" + REPO + "/<path:path>")
+@auth.protocol(Perm.PACKAGE_WRITE)
 @body_limit(None)  # streamed to disk, bounded by the storage quota (services.write_stream)
 def generic_put(tenant_slug, repo_name, path):
     tenant, repository = _resolve(tenant_slug, repo_name, Perm.PACKAGE_WRITE)
@@ -206,6 +179,7 @@ def generic_put(tenant_slug, repo_name, path):
 
 
 @bp.delete("/bpr" + REPO + "/<path:path>")
+@auth.protocol(Perm.REPOSITORY_ADMIN)
 def generic_delete(tenant_slug, repo_name, path):
     tenant, repository = _resolve(tenant_slug, repo_name, Perm.REPOSITORY_ADMIN)
     row = _find_generic(repository, path)
@@ -304,6 +278,7 @@ def _negotiated(payload: dict, template: str, **context) -> Response:
 
 
 @bp.get("/pypi" + REPO + "/simple/")
+@auth.protocol(Perm.PACKAGE_READ)
 def simple_root(tenant_slug, repo_name):
     _tenant, repository = _pypi(tenant_slug, repo_name)
     names = services.project_names(repository)
@@ -312,6 +287,7 @@ def simple_root(tenant_slug, repo_name):
 
 
 @bp.get("/pypi" + REPO + "/simple/<project>/")
+@auth.protocol(Perm.PACKAGE_READ)
 def simple_project(tenant_slug, repo_name, project):
     _tenant, repository = _pypi(tenant_slug, repo_name)
     normalized = services.normalize(project)
@@ -350,6 +326,7 @@ def simple_project(tenant_slug, repo_name, project):
 
 
 @bp.get("/pypi" + REPO + "/files/<package>/<filename>")
+@auth.protocol(Perm.PACKAGE_READ)
 def package_file(tenant_slug, repo_name, package, filename):
     _tenant, repository = _pypi(tenant_slug, repo_name)
     row = services.find_file(repository, f"{package}/{filename}")
@@ -359,6 +336,7 @@ def package_file(tenant_slug, repo_name, package, filename):
 
 
 @bp.post("/pypi" + REPO + "/")
+@auth.protocol(Perm.PACKAGE_WRITE)
 @body_limit(None)  # set in the view, once the repository and its quota are known
 def upload(tenant_slug, repo_name):
     """twine's legacy upload API: multipart form, ``:action=file_upload``, the file in ``content``."""

@@ -261,6 +261,7 @@ class SecretItem(MethodView):
 
 
 @blp.route("/schemas/taiji-yml.json")
+@auth.public  # the pipeline file's JSON Schema, for editors
 class PipelineSchema(MethodView):
     @blp.response(200, content_type="application/schema+json")
     def get(self):

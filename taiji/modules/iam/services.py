@@ -129,11 +129,14 @@ def member_profiles(tenant, user_ids: Iterable[int]) -> dict[int, Profile]:
     ids = list(set(user_ids))
     if not ids:
         return {}
-    stmt = (sa.select(User.id, User.email, User.name, RoleBinding.role)
-            .outerjoin(RoleBinding,
-                       sa.and_(RoleBinding.user_id == User.id, RoleBinding.tenant_id == tenant.id))
-            .where(User.id.in_(ids)))
-    return {uid: Profile(email, name, role) for uid, email, name, role in db.session.execute(stmt)}
+    rows = db.session.execute(_PROFILES, {"tid": tenant.id, "ids": ids})
+    return {uid: Profile(email, name, role) for uid, email, name, role in rows}
+
+
+_PROFILES = (sa.select(User.id, User.email, User.name, RoleBinding.role)
+             .outerjoin(RoleBinding, sa.and_(RoleBinding.user_id == User.id,
+                                             RoleBinding.tenant_id == sa.bindparam("tid")))
+             .where(User.id.in_(sa.bindparam("ids", expanding=True))))
 
 
 def list_users(*, search: str | None = None, page: int = 1, page_size: int = 20) -> Page[User]:
@@ -459,29 +462,43 @@ def _principal(user: User, via: str, scopes=None, token_id=None, admin: bool | N
                      token_id=token_id)
 
 
+def _token_statement() -> sa.Select:
+    t = PersonalAccessToken
+    admin = (sa.exists().where(RoleBinding.user_id == t.user_id, RoleBinding.tenant_id.is_(None),
+                               RoleBinding.role == PlatformRole.ADMIN.value)
+             .label("is_admin"))
+    return (sa.select(t.id, t.scopes, t.expires_at, t.revoked_at, t.last_used_at, User.id, User.email,
+                      User.name, User.locale, User.status, admin)
+            .join(User, User.id == t.user_id)
+            .where(t.token_hash == sa.bindparam("token_hash")))
+
+
+# This runs on every API call: one round trip for token, user and platform role, reading only the
+# columns a principal needs, with a statement built once (building it and loading ORM objects cost
+# more CPU than the query itself).
+_TOKEN_STATEMENT = _token_statement()
+
+
 def principal_from_token(token: str) -> Principal | None:
     if not token.startswith(TOKEN_PREFIX):
         return None
-    # One round trip for token, user and platform role: this runs on every API call.
-    admin = (sa.exists().where(RoleBinding.user_id == PersonalAccessToken.user_id,
-                               RoleBinding.tenant_id.is_(None), RoleBinding.role == PlatformRole.ADMIN.value)
-             .label("is_admin"))
-    found = db.session.execute(
-        sa.select(PersonalAccessToken, admin).where(PersonalAccessToken.token_hash == _hash_token(token))
-    ).first()
-    now = utcnow()
+    found = db.session.execute(_TOKEN_STATEMENT, {"token_hash": _hash_token(token)}).first()
     if found is None:
         return None
-    row, is_admin = found
-    if not row.is_valid(now) or not row.user.is_active:
+    token_id, scopes, expires_at, revoked_at, last_used, user_id, email, name, locale, status, admin = found
+    now = utcnow()
+    expired = expires_at is not None and expires_at <= now
+    if revoked_at is not None or expired or status != UserStatus.ACTIVE:
         return None
     # Write last use at most once a minute: a hot token must not turn every read into a write.
     # It is written once the request's own work has committed, in a transaction of its own: the
     # token's row is never held locked while a request runs (two long uploads made with one
     # token would otherwise wait for each other, or fail on SQLite).
-    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
-        after_commit(functools.partial(_record_token_use, row.id, now))
-    return _principal(row.user, "token", scopes=row.scopes, token_id=row.id, admin=bool(is_admin))
+    if last_used is None or now - last_used > dt.timedelta(minutes=1):
+        after_commit(functools.partial(_record_token_use, token_id, now))
+    return Principal(user_id=user_id, email=email, name=name, is_admin=bool(admin), via="token",
+                     locale=locale,
+                     scopes=frozenset(scopes) if scopes is not None else None, token_id=token_id)
 
 
 def _record_token_use(token_id: int, now: dt.datetime) -> None:

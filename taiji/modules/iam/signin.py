@@ -267,10 +267,12 @@ def register(bp) -> None:
     # throttles per account and client instead).
     address = limiter.limit(_login_limit, key_func=by_address, methods=["POST"],
                             error_message=_too_many_from_address)
-    bp.add_url_rule("/login", "login", address(login), methods=["GET", "POST"])
-    bp.add_url_rule("/login/mfa", "login_mfa", address(login_mfa), methods=["GET", "POST"])
-    bp.add_url_rule("/login/link", "request_link", address(request_link), methods=["POST"])
-    bp.add_url_rule("/login/link/<token>", "open_link", address(open_link), methods=["GET", "POST"])
-    bp.add_url_rule("/login/callback", "login_callback", login_callback, methods=["GET"])
-    bp.add_url_rule("/logout", "logout", logout, methods=["POST"])
+    # Signing in and out is for anyone: these pages are public (auth.public).
+    bp.add_url_rule("/login", "login", auth.public(address(login)), methods=["GET", "POST"])
+    bp.add_url_rule("/login/mfa", "login_mfa", auth.public(address(login_mfa)), methods=["GET", "POST"])
+    bp.add_url_rule("/login/link", "request_link", auth.public(address(request_link)), methods=["POST"])
+    bp.add_url_rule("/login/link/<token>", "open_link", auth.public(address(open_link)),
+                    methods=["GET", "POST"])
+    bp.add_url_rule("/login/callback", "login_callback", auth.public(login_callback), methods=["GET"])
+    bp.add_url_rule("/logout", "logout", auth.public(logout), methods=["POST"])
     bp.register_error_handler(429, _login_throttled)

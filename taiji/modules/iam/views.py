@@ -54,6 +54,7 @@ def _tenant_requires_mfa():
 
 
 @bp.post("/locale")
+@auth.public
 def set_locale():
     locale = request.form.get("locale")
     if locale in current_app.config["LANGUAGES"]:

@@ -189,7 +189,10 @@ def record_member(tenant_id: int, user_id: int, role: str) -> bool:
 
 def list_members(tenant: Tenant, *, search: str | None = None, role: str | None = None,
                  page: int = 1, page_size: int = 20) -> Page[MemberView]:
-    stmt = sa.select(Member).where(Member.tenant_id == tenant.id).order_by(Member.joined_at, Member.id)
+    # Columns, not Member objects: a page of a list is read, never changed, and loading objects
+    # cost more CPU than the query.
+    stmt = (sa.select(Member.user_id, Member.joined_at).where(Member.tenant_id == tenant.id)
+            .order_by(Member.joined_at, Member.id))
     if role or search:
         roles = iam.tenant_roles(tenant)
         ids = set(roles) if not role else {uid for uid, r in roles.items() if r == role}
@@ -199,11 +202,11 @@ def list_members(tenant: Tenant, *, search: str | None = None, role: str | None 
             ids = {uid for uid in ids if uid in users and (needle in users[uid].email or
                                                            needle in users[uid].name.lower())}
         stmt = stmt.where(Member.user_id.in_(ids))
-    page_ = paginate(stmt, page, page_size)
-    profiles = iam.member_profiles(tenant, [m.user_id for m in page_.items])
-    items = [MemberView(m.user_id, profiles[m.user_id].email, profiles[m.user_id].name,
-                        profiles[m.user_id].role or TenantRole.VIEWER.value, m.joined_at)
-             for m in page_.items if m.user_id in profiles]
+    page_ = paginate(stmt, page, page_size, scalars=False)
+    profiles = iam.member_profiles(tenant, [user_id for user_id, _ in page_.items])
+    items = [MemberView(user_id, profiles[user_id].email, profiles[user_id].name,
+                        profiles[user_id].role or TenantRole.VIEWER.value, joined_at)
+             for user_id, joined_at in page_.items if user_id in profiles]
     return Page(items=items, total=page_.total, page=page_.page, page_size=page_.page_size)
 
 

@@ -55,6 +55,7 @@ def _invitation_problem(error: ServiceError) -> str:
 
 
 @bp.get("/")
+@auth.public  # the anonymous are sent to the sign-in page
 def home():
     principal = auth.current_principal()
     if principal is None:
@@ -277,6 +278,7 @@ def tenant_status(slug):
 
 
 @bp.route("/invitations/<token>", methods=["GET", "POST"])
+@auth.public  # the token in the address is the credential; accepting signs in first
 def invitation(token):
     try:
         view = services.find_invitation(token)

@@ -1,19 +1,21 @@
 """Git over smart HTTP: ``/git/<tenant>/<repo>.git/...`` served by ``git http-backend``.
 
-This view authenticates (HTTP Basic, any user name, a personal access token as the password),
-authorizes, and then streams both ways: the request body is fed to the backend's stdin from a
+This view authenticates (HTTP Basic, any user name, a personal access token as the password, or
+Bearer) and authorizes through the kernel's protocol helper (taiji.platform.protocol_auth), and
+then streams both ways: the request body is fed to the backend's stdin from a
 thread while its stdout is handed to the client piece by piece, so neither a 20 MB push nor a
 clone is ever held in memory. Only the three smart-protocol routes are served.
 
 The URL argument is ``tenant_slug`` rather than ``tenant`` on purpose: the kernel's membership
 check on ``<tenant>`` URLs answers an anonymous caller with a sign-in redirect, whereas git needs
-a 401 with a Basic challenge, and public repositories are readable without being a member.
+a 401 with a Basic challenge, and public repositories are readable without being a member;
+protocol_auth applies the same membership rule itself.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -23,10 +25,9 @@ import threading
 
 from flask import Blueprint, Response, current_app, request
 
-from taiji.platform import auth
+from taiji.platform import auth, protocol_auth
 from taiji.platform.db import db
 from taiji.platform.limits import body_limit
-from taiji.platform.tenancy import SLUG_PATTERN, tenant_by_slug
 
 from . import services
 from .hooks import HookListener, PushContext
@@ -40,15 +41,21 @@ BACKEND = "/usr/lib/git-core/git-http-backend"
 CHUNK = 64 * 1024
 SERVICES = ("git-upload-pack", "git-receive-pack")
 GIT_PROTOCOL = re.compile(r"^[A-Za-z0-9=:.,_-]{1,200}$")
-REALM = 'Basic realm="Taiji"'
+# git asks for a user name and password on a Basic challenge (any name, a token as the password);
+# ``git -c http.extraHeader="Authorization: Bearer ..."`` works too.
+FETCH = protocol_auth.Protocol(
+    realm="Taiji",
+    bad_credentials="Authentication failed: the password must be a valid personal access token.",
+    anonymous="Authentication required: a personal access token is the password.",
+    not_found="Repository not found.",
+    forbidden="You need the permission {permission} to read this repository.",
+)
+PUSH = dataclasses.replace(FETCH,
+                           forbidden="You need the permission {permission} to push to this repository.")
 
 
 def _text(status: int, message: str, **headers) -> Response:
     return Response(message.rstrip("\n") + "\n", status=status, mimetype="text/plain", headers=headers)
-
-
-def _challenge(message: str = "Authentication required: a personal access token is the password.") -> Response:  # noqa: E501
-    return _text(401, message, **{"WWW-Authenticate": REALM})
 
 
 def _service(rest: str) -> str | None:
@@ -61,54 +68,25 @@ def _service(rest: str) -> str | None:
     return None
 
 
-def _principal_from_basic():
-    """(principal or None, whether credentials were sent and refused)."""
-    header = request.headers.get("Authorization", "")
-    loader = auth.registry.bearer_loader
-    if header[:7].lower() == "bearer ":  # git -c http.extraHeader="Authorization: Bearer ..."
-        principal = loader(header[7:].strip()) if loader is not None else None
-        return principal, principal is None
-    if header[:6].lower() != "basic ":
-        return None, False
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        return None, True
-    _, _, password = decoded.partition(":")
-    principal = loader(password.strip()) if password.strip() and loader is not None else None
-    return principal, principal is None
+def _repository(tenant):
+    return services.find_repository(tenant, request.view_args["repo_name"])
 
 
 @bp.route("/git/<tenant_slug>/<repo_name>.git/<path:rest>", methods=["GET", "POST"])
+@auth.protocol(Perm.REPOSITORY_READ, Perm.REPOSITORY_WRITE)
 @body_limit(None)  # a push streams into git; the storage quota bounds it
 def smart_http(tenant_slug: str, repo_name: str, rest: str):
     service = _service(rest)
     if service is None:
         return _text(404, "Not a Git smart-HTTP address.")
     writing = service == "git-receive-pack"
-    principal, refused = _principal_from_basic()
-    if refused:
-        return _challenge("Authentication failed: the password must be a valid personal access token.")
-    auth.set_principal(principal)
-
-    tenant = tenant_by_slug(tenant_slug) if re.match(SLUG_PATTERN, tenant_slug) else None
-    repo = services.find_repository(tenant, repo_name) if tenant is not None else None
-    standing = auth.access(tenant) if tenant is not None and principal is not None else None
-    member = standing is not None and (standing.member or principal.is_admin)
-    # A suspended tenant's public repositories are not served to outsiders either.
-    public_read = (repo is not None and repo.visibility == "public" and not writing and tenant.is_active)
-
-    if principal is None and not public_read:
-        # Anonymous: the same challenge whether or not the repository exists.
-        return _challenge()
-    if repo is None or (not member and not public_read):
-        return _text(404, "Repository not found.")
-    if member and not tenant.is_active and not principal.is_admin:
-        return _text(403, f"Tenant '{tenant.slug}' is suspended.")
-    needed = Perm.REPOSITORY_WRITE if writing else Perm.REPOSITORY_READ
-    if not public_read and not auth.can(needed, tenant):
-        doing = "push to" if writing else "read"
-        return _text(403, f"You need the permission {needed} to {doing} this repository.")
+    try:
+        granted = protocol_auth.authorize(
+            PUSH if writing else FETCH, Perm.REPOSITORY_WRITE if writing else Perm.REPOSITORY_READ,
+            writing=writing, find=_repository, is_public=lambda repo: repo.visibility == "public")
+    except protocol_auth.Refusal as refusal:
+        return _text(refusal.status, refusal.detail, **refusal.headers)
+    principal, tenant, repo = granted.principal, granted.tenant, granted.resource
 
     if repo.kind == "external":
         if writing:
@@ -130,7 +108,7 @@ def smart_http(tenant_slug: str, repo_name: str, rest: str):
         listener = HookListener(current_app._get_current_object(), PushContext(
             tenant_id=tenant.id, repository_id=repo.id,
             pusher={"id": principal.user_id, "email": principal.email, "name": principal.name},
-            roles=tuple(standing.roles), is_admin=principal.is_admin))
+            roles=granted.roles, is_admin=principal.is_admin))
     env = _cgi_environ(path, rest, principal, listener)
     if listener is not None:
         _limit_idle_upload()

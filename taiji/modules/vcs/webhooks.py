@@ -23,6 +23,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.http import HTTP_STATUS_CODES
 
 from taiji.platform import api as api_mod
+from taiji.platform import auth
 from taiji.platform.limits import body_limit
 
 from .services import external, mirror_pushes
@@ -191,6 +192,7 @@ def _json_of(body: bytes) -> bytes | str:
 
 
 @bp.post("/hooks/vcs/<hook_id>")
+@auth.protocol()  # a forge's delivery, authenticated by its signature or token (verify below)
 @body_limit(None)  # _read_body stops at MAX_BODY, the forges' own limit
 def receive(hook_id):
     found = external.source_by_hook(hook_id)

@@ -82,6 +82,7 @@ def init_app(app) -> None:
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories="translations")
     app.register_blueprint(bp)
+    auth.public_endpoint(app, "web.static")
     app.context_processor(_context)
     app.jinja_env.filters["datetime"] = lambda v, fmt="medium": format_datetime(v, fmt) if v else ""
     app.jinja_env.filters["date"] = lambda v, fmt="medium": format_date(v, fmt) if v else ""

@@ -159,6 +159,23 @@ def test_who_may_read_what(client, tenant, admin, make_repo):
     assert client.get(f"/bpr/{tenant.slug}/private/f.txt", headers=basic("tj_pat_wrong")).status_code == 401
 
 
+def test_credentials_that_are_sent_and_refused_are_401_even_on_a_public_repository(client, tenant, admin,
+                                                                                     make_repo):
+    """The protocols share the kernel's gate (platform/protocol_auth.py): a wrong, expired or malformed
+    token is refused with a challenge instead of being read as no token at all, as git does."""
+    make_repo("open", visibility="public")
+    client.put(f"/bpr/{tenant.slug}/open/f.txt", data=b"hi", headers=basic(make_token(admin)))
+    url = f"/bpr/{tenant.slug}/open/f.txt"
+    assert client.get(url).data == b"hi"
+    empty_password = "Basic " + base64.b64encode(b"__token__:").decode()
+    for header in ("Bearer tj_pat_wrong", "Bearer ", "Basic !!not-base64!!", empty_password,
+                   basic("tj_pat_wrong")["Authorization"]):
+        refused = client.get(url, headers={"Authorization": header})
+        assert refused.status_code == 401, header
+        assert refused.headers["WWW-Authenticate"] == 'Basic realm="taiji"'
+        assert refused.mimetype == "application/problem+json" and b"hi" not in refused.data
+
+
 def test_a_session_cookie_reads_but_never_writes(login, tenant, admin, make_repo):
     make_repo("files")
     console = login(admin)

@@ -3,8 +3,9 @@ storage quota but not together, and more repository creations at once than the c
 allows. Whatever the timing, the tenant never ends above its limit and the loser stores nothing.
 
 On PostgreSQL the loser waits for the winner's commit and is refused by the quota itself. On
-SQLite the loser's transaction can no longer become the writer once the winner committed: it is
-told to send again (409), and doing so gets the quota's refusal.
+SQLite the loser's transaction can no longer become the writer once the winner committed: a JSON
+request is then run again by the server with the write lock and gets the quota's refusal; an
+upload (its body streamed, not kept) is told to send again (503), and doing so gets it.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def test_two_uploads_that_fit_only_one_at_a_time_store_exactly_one(live):
     assert len(winners) == 1, {n: (r.status, r.body[:300]) for n, r in replies.items()}
     [winner], [loser] = winners, [n for n in names if n not in winners]
     refused = replies[loser]
-    if refused.status == 409 and RETRY in refused.detail:  # SQLite: the winner committed first
+    if refused.status == 503 and RETRY in refused.detail:  # SQLite: the winner committed first
         refused = _request(live, account, "PUT", f"/bpr/uploaders/drops/{loser}", bodies[loser], OCTETS)
     assert refused.status == 413, refused.body
     assert "nothing was stored" in refused.detail and "bpr.storage_bytes" in refused.detail
@@ -172,8 +173,8 @@ def test_more_repositories_created_at_once_than_the_quota_allows_make_exactly_th
         conn.send(body[:-1])
     replies = _together([lambda c=c, b=b: _finish(c, b[-1:]) for c, b in zip(conns, bodies, strict=True)])
 
-    for _ in range(20):  # SQLite: who lost the race to the writer's lock sends again
-        again = [i for i, r in enumerate(replies) if r.status == 409 and RETRY in r.detail]
+    for _ in range(20):  # SQLite: a create that waited past the busy timeout is sent again
+        again = [i for i, r in enumerate(replies) if r.status == 503 and RETRY in r.detail]
         if not again:
             break
         for i in again:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import OperationalError
 
-from taiji.platform.db import db
+from taiji.platform.db import db, write_lock_first
 
 from ..services.logs import CHUNK_BYTES, append_log
 from .executor import LineProcess
@@ -88,10 +88,15 @@ class LogWriter:
 
 def retrying(write: Callable[[], object], attempts: int = 6):
     """Run a short write, again after a rollback when the database was busy (SQLite's single
-    writer, a PostgreSQL deadlock victim): a busy moment must not lose a job's log or outcome."""
+    writer, a PostgreSQL deadlock victim): a busy moment must not lose a job's log or outcome.
+
+    On SQLite each attempt takes the write lock when its transaction begins: a rollback expired
+    the job row, and a transaction that read it first could not write once another process had
+    committed (platform/db.py); one that begins with the lock waits for it instead."""
     for attempt in range(attempts):
         try:
-            return write()
+            with write_lock_first():
+                return write()
         except OperationalError:
             db.session.rollback()
             if attempt == attempts - 1:

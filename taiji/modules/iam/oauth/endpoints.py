@@ -14,6 +14,7 @@ from wtforms.validators import ValidationError
 
 from taiji.modules.iam import services as iam
 from taiji.modules.iam import sessions as console_sessions
+from taiji.platform import auth
 from taiji.platform.ratelimit import by_address, by_oauth_client, limiter
 
 from . import consents, console, keys, services, settings, tokens
@@ -27,6 +28,7 @@ CSRF_EXEMPT = ("token", "introspect", "revoke", "userinfo", "end_session")
 
 
 @bp.get("/.well-known/openid-configuration")
+@auth.public
 def discovery():
     issuer = settings.issuer()
     body = {
@@ -77,6 +79,7 @@ def discovery():
 
 
 @bp.get("/oauth/jwks")
+@auth.public
 def jwks():
     response = jsonify(keys.public_jwks())
     # Shorter than the key activation delay, so caches see a new key before it signs.
@@ -92,6 +95,7 @@ def _authorize_error(error: OAuth2Error):
 
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
+@auth.public  # asks an anonymous caller to sign in, then for consent
 def authorize():
     # The identity provider's own session decides who is asking, not the console's.
     user = console_sessions.idp_user()
@@ -177,6 +181,7 @@ bp.register_error_handler(429, _throttled)
 
 
 @bp.post("/oauth/token")
+@auth.protocol()  # OAuth 2.0: the client authenticates itself (RFC 6749 §2.3)
 @limiter.limit(_token_limit, key_func=by_oauth_client)
 @limiter.limit(_token_limit, key_func=by_address)
 def token():
@@ -184,6 +189,7 @@ def token():
 
 
 @bp.post("/oauth/introspect")
+@auth.protocol()
 @limiter.limit(_introspect_limit, key_func=by_oauth_client)
 @limiter.limit(_introspect_limit, key_func=by_address)
 def introspect():
@@ -191,6 +197,7 @@ def introspect():
 
 
 @bp.post("/oauth/revoke")
+@auth.protocol()
 def revoke():
     return _guarded(lambda: server.create_endpoint_response("revocation"))
 
@@ -210,6 +217,7 @@ def _bearer_refused(status: int, error: str | None, description: str, **params):
 
 
 @bp.route("/oauth/userinfo", methods=["GET", "POST"])
+@auth.protocol()  # the access token is the credential (OIDC Core §5.3)
 def userinfo():
     header = request.headers.get("Authorization", "")
     if header[:7].lower() != "bearer ":
@@ -229,6 +237,7 @@ def userinfo():
 
 
 @bp.route("/oauth/logout", methods=["GET", "POST"])
+@auth.public  # RP-initiated logout; without an id_token_hint the user confirms
 def end_session():
     try:
         validated = server.validate_endpoint_request("end_session")
