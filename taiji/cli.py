@@ -198,9 +198,16 @@ def web(no_bootstrap, workers):
     if not no_bootstrap:
         _ensure_admin(app)
     bind = f"{app.config['HOST']}:{app.config['PORT']}"
+    # A thread per live stream beside the API's own (taiji.wsgi's gate keeps them apart); see
+    # docs/operations.md, "Live streams".
+    from taiji.platform.live import API_THREADS
+
+    threads = API_THREADS + app.config["LIVE_MAX_STREAMS"]
     # Requests are logged as JSON by the app itself, so gunicorn's access log stays off.
     args = ["gunicorn", "--bind", bind, "--workers", str(workers or app.config["WEB_WORKERS"]),
-            "--worker-class", "gthread", "--threads", "4", "--graceful-timeout", "10",
+            "--worker-class", "gthread", "--threads", str(threads), "--graceful-timeout", "10",
+            "--worker-connections", str(max(1000, threads + 500)),
+            "--config", "python:taiji.platform.gunicorn_conf",
             "--log-level", app.config["LOG_LEVEL"].lower()]
     if any(setting.name == "control_socket_disable" for setting in gunicorn.config.KNOWN_SETTINGS):
         # One control socket per user by default: two installs on a machine would share it.

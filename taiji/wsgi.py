@@ -7,5 +7,9 @@ from taiji.platform import config
 config.share_metrics()
 
 from taiji.platform.app import create_app  # noqa: E402
+from taiji.platform.live import API_THREADS, Gate  # noqa: E402
 
 app = create_app()
+# `taiji web` gives each gunicorn worker API_THREADS threads plus one per live stream; the gate
+# keeps the streams off the API's threads (docs/operations.md, "Live streams").
+app.wsgi_app = Gate(app.wsgi_app, API_THREADS)

@@ -64,7 +64,11 @@ def problem(status: int, detail: str | None = None, *, title: str | None = None,
 
 
 def is_api_request() -> bool:
-    return request.path.startswith(API_PREFIX) or request.path in ("/healthz", "/readyz")
+    from taiji.platform import live
+
+    # An event stream answers as the API does (401, problem+json): an EventSource follows no sign-in page.
+    return request.path.startswith(API_PREFIX) or request.path in ("/healthz", "/readyz") \
+        or live.is_stream_request()
 
 
 class IdConverter(IntegerConverter):

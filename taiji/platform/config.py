@@ -175,6 +175,17 @@ SETTINGS: tuple[Setting, ...] = (
             "Requests to /oauth/token allowed per client and, separately, per address."),
     Setting("TAIJI_OAUTH_INTROSPECT_RATE_LIMIT", "6000 per minute",
             "Requests to /oauth/introspect allowed per client and per address."),
+    Setting("TAIJI_LIVE_MAX_STREAMS", "500",
+            "Live streams (server-sent events: log tails, job graphs) one web worker process holds at "
+            "once; more are refused with 503 and the page polls instead. Each stream has a thread of "
+            "its own besides the 4 that serve requests (docs/operations.md)."),
+    Setting("TAIJI_LIVE_MAX_STREAMS_PER_USER", "20",
+            "Live streams one user (or, signed out, one address) may hold in one web worker process; "
+            "more are refused with 429."),
+    Setting("TAIJI_LIVE_HEARTBEAT_SECONDS", "15",
+            "An idle live stream sends a comment this often, so that proxies and clients see it is alive."),
+    Setting("TAIJI_LIVE_POLL_SECONDS", "1",
+            "Without Redis (the embedded install) a live stream looks at the database this often."),
 )
 
 # Variables Taiji *sets* for processes it starts — pipeline jobs (docs/pipeline-format.md), git
@@ -320,6 +331,13 @@ def load(overrides: dict | None = None, settings: Iterable[Setting] = ()) -> dic
         "OAUTH_INSECURE_TRANSPORT": _env("TAIJI_OAUTH_INSECURE_TRANSPORT", "false"),
         "OAUTH_TOKEN_RATE_LIMIT": _env("TAIJI_OAUTH_TOKEN_RATE_LIMIT", "600 per minute"),
         "OAUTH_INTROSPECT_RATE_LIMIT": _env("TAIJI_OAUTH_INTROSPECT_RATE_LIMIT", "6000 per minute"),
+        # Live updates (taiji/platform/live.py).
+        "LIVE_MAX_STREAMS": _int("TAIJI_LIVE_MAX_STREAMS", "500", minimum=1),
+        "LIVE_MAX_STREAMS_PER_USER": _int("TAIJI_LIVE_MAX_STREAMS_PER_USER", "20", minimum=1),
+        "LIVE_HEARTBEAT_SECONDS": _float("TAIJI_LIVE_HEARTBEAT_SECONDS", "15", minimum=0.1),
+        "LIVE_POLL_SECONDS": _float("TAIJI_LIVE_POLL_SECONDS", "1", minimum=0.05),
+        # A notice lost on the way (Redis restarted) delays a stream at most this long.
+        "LIVE_RECHECK_SECONDS": 15.0,
         "TX_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_TX_ALLOWED_HOSTS", "").split(",")
                                   if p.strip()),
         "VCS_MIRROR_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", "")

@@ -68,6 +68,8 @@ def test_watch_a_running_job_log_grow_live_and_cancel_it(stack, page, shot, tmp_
         "data-status", "running", timeout=30_000)
     shot(page, "pipeline-running")
 
+    asked = []
+    page.on("request", lambda request: asked.append(request.url))
     page.goto(f"{stack.url}/t/watch/jobs/{job_id}")
     page.evaluate("window.__sameDocument = true")
     expect(page.locator("[data-testid=job-log]")).to_contain_text("tick 3", timeout=30_000)
@@ -77,6 +79,9 @@ def test_watch_a_running_job_log_grow_live_and_cancel_it(stack, page, shot, tmp_
              ".length >= n")
     page.wait_for_function(grown, arg=before + 5, timeout=15_000)
     assert page.evaluate("window.__sameDocument") is True  # grown in place, not by reloading
+    # It grew from the job's event stream, not by polling for the log's end.
+    assert any(f"/jobs/{job_id}/live" in url for url in asked)
+    assert not [url for url in asked if f"/jobs/{job_id}/log?" in url]
     # Colours are rendered, not shown as escape codes.
     assert page.locator("[data-testid=job-log] .ansi-fg-green").count() > 5
     assert "\x1b" not in page.inner_text("[data-testid=job-log]")

@@ -17,7 +17,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from taiji.platform import auth, content, tenancy
+from taiji.platform import auth, content, live, tenancy
 from taiji.platform.db import Page
 from taiji.platform.errors import NotFound, ServiceError
 
@@ -187,6 +187,44 @@ def pipeline_action(tenant, pipeline_id, action):
     return redirect(url_for("cicd.pipeline", tenant=tenant, pipeline_id=pipeline_id))
 
 
+@bp.get(PIPELINE + "/live")
+@auth.require(Perm.PIPELINE_READ)
+@live.endpoint
+def pipeline_live(tenant, pipeline_id):
+    """Server-sent events of the job graph: ``state`` (the pipeline's and each job's status) when
+    anything changes, ``end`` once the pipeline has finished."""
+    t = tenancy.current()
+    item = services.get_pipeline(t, pipeline_id)
+    tenant_id, pipeline_id = t.id, item.id
+
+    def step(last):
+        row = services.get_pipeline(_tenant(tenant_id), pipeline_id)
+        state = {"status": row.status, "done": row.done,
+                 "jobs": {job.name: job.status for job in row.jobs}}
+        events = [live.Event(state, "state")] if state != last else []
+        return live.Round(events, state, finished=row.done)
+
+    return live.stream([services.pipeline_topic(tenant_id, pipeline_id)], step,
+                       still_allowed=_can_read(tenant_id))
+
+
+def _tenant(tenant_id: int):
+    """The stream's tenant, read afresh in each round (the request's row is long detached)."""
+    from taiji.platform.db import db
+
+    return db.session.get(tenancy.Tenant, tenant_id)
+
+
+def _can_read(tenant_id: int):
+    def check() -> bool:
+        tenant = _tenant(tenant_id)
+        principal = auth.current_principal()
+        return (tenant is not None and principal is not None
+                and (tenant.is_active or principal.is_admin) and auth.can(Perm.PIPELINE_READ, tenant))
+
+    return check
+
+
 # -- a job and its log ----------------------------------------------------------------------------
 
 
@@ -251,6 +289,42 @@ def log(tenant, job_id):
     more = next_offset < services.log_size(item)
     return render_template("cicd/_log_tail.html", job=item, html=ansi.to_html(text)[0], offset=next_offset,
                            done=done and not more, more=more)
+
+
+@bp.get(JOB + "/live")
+@auth.require(Perm.PIPELINE_READ)
+@live.endpoint
+def job_live(tenant, job_id):
+    """Server-sent events of a job: ``state`` when its status changes, ``log`` for each page of new
+    output (its id is the byte offset after it, so a reconnecting EventSource resumes from its
+    Last-Event-ID; a first connection starts at ``?offset``, else 0), ``end`` once the job has
+    finished and all of its log was sent. ``?format=html`` sends the console's HTML of the text."""
+    t = tenancy.current()
+    item = services.get_job(t, job_id)
+    tenant_id, job_id = t.id, item.id
+    start = live.last_event_id() or request.args.get("offset") or "0"
+    try:
+        offset = max(0, int(start))
+    except ValueError:
+        abort(400, description="Last-Event-ID (or offset) must be a byte offset into the log.")
+    as_html = request.args.get("format") == "html"
+
+    def step(cursor):
+        position, last_status = cursor
+        job = services.get_job(_tenant(tenant_id), job_id)
+        events = []
+        if job.status != last_status:
+            events.append(live.Event({"status": job.status, "done": job.done}, "state"))
+        text, next_offset, _done = services.read_log(job, offset=position, limit=POLL_CHUNK)
+        if next_offset > position:
+            data = {"offset": position, "next": next_offset}
+            data["html" if as_html else "text"] = ansi.to_html(text)[0] if as_html else text
+            events.append(live.Event(data, "log", id=str(next_offset)))
+        more = next_offset > position and next_offset < job.log_size
+        finished = job.done and not more and next_offset >= job.log_size
+        return live.Round(events, (next_offset, job.status), finished=finished, more=more)
+
+    return live.stream([services.job_topic(item)], step, (offset, None), still_allowed=_can_read(tenant_id))
 
 
 @bp.get(JOB + "/log.txt")

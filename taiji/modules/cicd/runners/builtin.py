@@ -23,6 +23,7 @@ from taiji.platform.tenancy import Tenant
 
 from ..models import FailureReason, Job, JobStatus
 from ..services import scheduler
+from ..services.logs import announce_job
 from ..services.secrets import secret_values
 from .base import BUILTIN_KINDS, Runner, default_runner, register_runner
 from .collect import collect
@@ -219,6 +220,7 @@ def execute(job_id: int, attempt: int) -> str:
         return "not-pending"
     job = db.session.get(Job, job_id)
     db.session.refresh(job)
+    announce_job(job)
     if job.runner not in BUILTIN_KINDS:  # made before runners were chosen: record the one used
         job.runner = executor_kind(job)
     scheduler.mark_started(job.pipeline)

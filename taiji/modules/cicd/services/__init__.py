@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .actions import cancel_job, cancel_pipeline, play_job, retry_job, retry_pipeline
 from .artifacts import artifact_file, expire_artifacts, get_artifact, list_artifacts
-from .logs import append_log, log_size, read_log
+from .logs import append_log, job_topic, log_size, pipeline_topic, read_log
 from .pipelines import (
     create_pipeline,
     get_job,
@@ -28,11 +28,13 @@ __all__ = [
     "get_job",
     "get_pipeline",
     "get_secret",
+    "job_topic",
     "list_artifacts",
     "list_pipelines",
     "list_secrets",
     "log_size",
     "on_push",
+    "pipeline_topic",
     "play_job",
     "read_log",
     "retry_job",

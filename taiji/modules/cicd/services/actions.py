@@ -11,6 +11,7 @@ from taiji.platform.errors import Conflict, NotFound
 from .. import pipeline_file
 from ..models import JOB_DONE, Job, JobStatus, Pipeline, PipelineStatus, Trigger
 from . import scheduler
+from .logs import announce_pipeline
 from .pipelines import _actor_email, _vcs, create_pipeline, get_job, get_pipeline, protected_run
 
 
@@ -175,6 +176,7 @@ def _reopen(pipeline: Pipeline) -> None:
             .execution_options(synchronize_session=False)
         )
         db.session.refresh(pipeline)
+        announce_pipeline(pipeline)
 
 
 def play_job(tenant, job_id: int, *, actor=None) -> Job:

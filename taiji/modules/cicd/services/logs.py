@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from taiji.platform import live
 from taiji.platform.db import db
 
 from ..models import Job, LogChunk
@@ -24,6 +25,26 @@ def _pieces(text: str):
         start = end
 
 
+def job_topic(job: Job) -> str:
+    """The live topic of a job: its log grew or its state changed."""
+    return live.topic(job.tenant_id, "cicd.job", job.id)
+
+
+def pipeline_topic(tenant_id: int, pipeline_id: int) -> str:
+    """The live topic of a pipeline: it or one of its jobs changed state."""
+    return live.topic(tenant_id, "cicd.pipeline", pipeline_id)
+
+
+def announce_job(job: Job) -> None:
+    """After the commit, tell the job's and its pipeline's viewers that its state changed."""
+    live.publish(job_topic(job), {"status": job.status})
+    live.publish(pipeline_topic(job.tenant_id, job.pipeline_id), {})
+
+
+def announce_pipeline(pipeline) -> None:
+    live.publish(pipeline_topic(pipeline.tenant_id, pipeline.id), {"status": pipeline.status})
+
+
 def append_log(job: Job, text: str) -> int:
     """Append ``text`` to the job's log as one or more chunks; returns the new log size in bytes.
 
@@ -35,6 +56,7 @@ def append_log(job: Job, text: str) -> int:
         job.log_seq += 1
         job.log_size += size
     db.session.flush()
+    live.publish(job_topic(job), {"size": job.log_size})
     return job.log_size
 
 

@@ -19,6 +19,7 @@ from taiji.platform import events, quotas
 from taiji.platform.db import after_commit, db, utcnow
 
 from ..models import JOB_ACTIVE, JOB_DONE, FailureReason, Job, JobStatus, Pipeline, PipelineStatus
+from .logs import announce_job, announce_pipeline
 
 log = logging.getLogger("taiji.cicd")
 
@@ -56,6 +57,8 @@ def transition(job: Job, expected, **values) -> bool:
     for key, value in values.items():
         # Committed values, not changes: a later flush must not write a stale status back.
         set_committed_value(job, key, value)
+    if "status" in values:
+        announce_job(job)
     return True
 
 
@@ -186,6 +189,7 @@ def finish_pipeline(pipeline: Pipeline, status: PipelineStatus, error: str | Non
         return False
     for key, value in values.items():
         set_committed_value(pipeline, key, value)
+    announce_pipeline(pipeline)
     name = {PipelineStatus.SUCCESS: "succeeded", PipelineStatus.CANCELED: "canceled"}.get(status, "failed")
     events.publish(f"cicd.pipeline.{name}", pipeline_payload(pipeline), tenant=pipeline.tenant_id)
     return True
@@ -224,6 +228,7 @@ def mark_started(pipeline: Pipeline) -> None:
     )
     if result.rowcount == 1:
         db.session.refresh(pipeline)
+        announce_pipeline(pipeline)
         events.publish("cicd.pipeline.started", pipeline_payload(pipeline), tenant=pipeline.tenant_id)
 
 
@@ -270,6 +275,7 @@ def finish_job(
     db.session.refresh(job)
     if result.rowcount != 1:
         return False
+    announce_job(job)
     publish_job_finished(job)
     advance_tenant(job.tenant_id, job.pipeline)
     return True

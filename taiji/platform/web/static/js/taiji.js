@@ -62,3 +62,89 @@ function followLog(box) {
 }
 
 document.querySelectorAll("[data-follow]").forEach(followLog);
+
+// Live updates. <el data-live="stream URL" data-live-target="id" data-live-refresh="URL">: an
+// EventSource on the stream; each `state` event fetches the fragment at data-live-refresh again (as
+// htmx's polling would) into #data-live-target, and while the stream is open that element's own
+// polling (hx-trigger="every …") is held back. On a job's log (<pre data-live-poll="URL">) each
+// `log` event adds its text before #log-tail. When the stream cannot be had (the server refused it,
+// an old browser, a proxy that buffers) the page polls as before.
+var liveHeld = {};  // ids of elements whose htmx polling a running stream replaces
+
+document.addEventListener("htmx:beforeRequest", function (event) {
+  var elt = event.detail.elt;
+  if (elt && elt.id && liveHeld[elt.id]) { event.preventDefault(); }
+});
+
+function liveRefresh(id, url) {
+  fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+    .then(function (response) { return response.ok ? response.text() : null; })
+    .then(function (html) {
+      var old = document.getElementById(id);
+      if (!html || !old) { return; }
+      var holder = document.createElement("div");
+      holder.innerHTML = html.trim();
+      var fresh = holder.firstElementChild;
+      if (!fresh) { return; }
+      old.replaceWith(fresh);
+      if (window.htmx) { window.htmx.process(fresh); }
+    })
+    .catch(function () {});
+}
+
+function startLive(el) {
+  if (!window.EventSource) { return; }  // polling stays on
+  var target = el.getAttribute("data-live-target");
+  var refresh = el.getAttribute("data-live-refresh");
+  var poll = el.getAttribute("data-live-poll");
+  var held = [target];
+  var source = new EventSource(el.getAttribute("data-live"));
+  // The log's own poller goes (a removed element polls no more); the fallback makes a new one.
+  if (poll) { plainTail(); }
+  var ended = false;
+  function hold(on) { held.forEach(function (id) { if (id) { liveHeld[id] = on; } }); }
+  hold(true);
+  source.addEventListener("state", function () { if (target && refresh) { liveRefresh(target, refresh); } });
+  source.addEventListener("log", function (event) {
+    var data = JSON.parse(event.data);
+    var tail = document.getElementById("log-tail");
+    if (!tail || Number(tail.getAttribute("data-offset")) !== data.offset) { return; }
+    tail.insertAdjacentHTML("beforebegin", data.html);
+    tail.setAttribute("data-offset", data.next);
+    var follow = document.querySelector(el.getAttribute("data-follow") || "#none");
+    if (follow && follow.checked) { el.scrollTop = el.scrollHeight; }
+  });
+  source.addEventListener("end", function () {
+    ended = true;
+    source.close();
+    hold(false);
+    var tail = document.getElementById("log-tail");
+    if (tail && poll) { tail.setAttribute("data-done", "1"); }
+    if (target && refresh) { liveRefresh(target, refresh); }
+  });
+  source.addEventListener("error", function () {
+    if (ended || source.readyState !== EventSource.CLOSED) { return; }  // the browser reconnects itself
+    hold(false);  // refused or gone for good: back to polling
+    var tail = document.getElementById("log-tail");
+    if (poll && tail && !tail.getAttribute("data-done") && window.htmx) {
+      // A poller from where the stream got to.
+      var fresh = plainTail();
+      fresh.setAttribute("hx-get", poll + "?offset=" + encodeURIComponent(fresh.getAttribute("data-offset")));
+      fresh.setAttribute("hx-trigger", "load");
+      fresh.setAttribute("hx-swap", "outerHTML");
+      window.htmx.process(fresh);
+    }
+  });
+}
+
+function plainTail() {
+  var tail = document.getElementById("log-tail");
+  var fresh = document.createElement("span");
+  fresh.id = "log-tail";
+  fresh.setAttribute("data-testid", "log-tail");
+  fresh.setAttribute("data-offset", tail.getAttribute("data-offset"));
+  tail.replaceWith(fresh);
+  return fresh;
+}
+
+document.querySelectorAll("[data-live]").forEach(startLive);

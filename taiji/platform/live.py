@@ -1,0 +1,554 @@
+"""Live updates: server-sent events, fanned out across processes.
+
+A module tells watchers that something changed with ``publish(topic, data)``; the notice leaves
+after the unit of work commits (a rolled-back change announces nothing), several notices for one
+topic in one commit go out as one. A route turns into an event stream with ``stream(...)``: it
+subscribes to topics it builds itself from what it has already authorized (``topic(tenant, ...)``,
+never a name the client sent) and, each time a notice arrives — or every ``LIVE_RECHECK_SECONDS``
+in case one was lost — asks its ``step`` for the events since the client's cursor, which it reads
+from the database. A notice is only a hint: the database stays the truth, so a lost or repeated
+notice costs a delay or a query, never a wrong page.
+
+Across processes notices travel through Redis pub/sub (``TAIJI_REDIS_URL``, else a ``redis://``
+``TAIJI_BROKER_URL``): each process holds one subscriber connection and fans notices out to its
+streams in memory. The embedded install has no Redis and runs web, worker and runner as separate
+processes, which no in-memory queue connects: there a stream looks at the database every
+``LIVE_POLL_SECONDS`` (and hears notices made in its own process at once). See docs/architecture.md,
+"Live updates", and docs/operations.md for how `taiji web` holds the streams.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from flask import Response, abort, current_app, g, request, stream_with_context
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from taiji.platform.db import after_commit, db
+
+log = logging.getLogger("taiji.live")
+
+CHANNEL_PREFIX = "taiji:live:"
+# Threads of a `taiji web` worker process that serve requests (streams get threads of their own).
+API_THREADS = 4
+_PART = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+_PENDING_KEY = "taiji_live_pending"
+# A client that reads nothing for this long while the server has something to send is dropped.
+SEND_TIMEOUT_SECONDS = 30
+# One event's text is at most this long (the step's own paging keeps it there); together with the
+# socket's send buffer this bounds what a stream holds for a client that stops reading.
+RETRY_MILLISECONDS = 3000
+
+
+# -- topics and publishing ----------------------------------------------------------------------
+
+
+def topic(tenant, *parts) -> str:
+    """A tenant-scoped topic: ``topic(tenant, "cicd.job", 42)`` -> ``"t7:cicd.job:42"``.
+
+    Parts are module-chosen names or integer ids; a client's text never becomes a topic."""
+    tenant_id = getattr(tenant, "id", tenant)
+    if not isinstance(tenant_id, int):
+        raise ValueError("a live topic belongs to a tenant (its id)")
+    names = []
+    for part in parts:
+        named = isinstance(part, str) and _PART.match(part)
+        if isinstance(part, bool) or not (isinstance(part, int) or named):
+            raise ValueError(f"not a topic part: {part!r}")
+        names.append(str(part))
+    return ":".join([f"t{tenant_id}", *names])
+
+
+def publish(topic_name: str, data: dict | None = None) -> None:
+    """Announce ``topic_name`` once the current unit of work commits (dropped on rollback).
+
+    Several publishes of one topic in one unit of work send one notice, with the last data."""
+    session = db.session()
+    pending = session.info.get(_PENDING_KEY)
+    if pending is None:
+        pending = session.info[_PENDING_KEY] = {}
+    pending[topic_name] = data or {}
+    after_commit(_send_pending, once=True)
+
+
+def _send_pending() -> None:
+    pending = db.session().info.pop(_PENDING_KEY, None) or {}
+    for name, data in pending.items():
+        publish_now(name, data)
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is None or not session.in_transaction():
+        session.info.pop(_PENDING_KEY, None)
+
+
+def publish_now(topic_name: str, data: dict | None = None) -> None:
+    """Send a notice now (outside a unit of work). Never raises: live updates are best effort."""
+    message = json.dumps(data or {}, separators=(",", ":"))
+    hub().deliver(topic_name, message)  # this process's own streams, without a round trip
+    backend = _backend()
+    if backend is not None:
+        backend.publish(topic_name, message)
+
+
+# -- the process's hub: topics -> waiting streams ---------------------------------------------------
+
+
+class Subscription:
+    """One stream's interest in some topics: a flag raised by notices (coalesced, so a stream that
+    is busy or slow never accumulates a queue) and the latest data per topic."""
+
+    def __init__(self, topics: Iterable[str]):
+        self.topics = tuple(topics)
+        self._cond = threading.Condition()
+        self._ready = False
+        self.closed = False
+
+    def notify(self) -> None:
+        with self._cond:
+            self._ready = True
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify()
+
+    def wait(self, timeout: float) -> bool:
+        """True when a notice came (or the stream must end) within ``timeout`` seconds."""
+        with self._cond:
+            if not self._ready and not self.closed:
+                self._cond.wait(timeout)
+            woke, self._ready = self._ready or self.closed, False
+            return woke
+
+
+class Hub:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._by_topic: dict[str, set[Subscription]] = {}
+        self._all: set[Subscription] = set()
+        self._per_user: dict[str, int] = {}
+        self._open = 0
+        self.stopping = False
+
+    def subscribe(self, topics: Iterable[str]) -> Subscription:
+        sub = Subscription(topics)
+        with self._lock:
+            if self.stopping:
+                sub.closed = True
+            for name in sub.topics:
+                self._by_topic.setdefault(name, set()).add(sub)
+            self._all.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            for name in sub.topics:
+                subs = self._by_topic.get(name)
+                if subs is not None:
+                    subs.discard(sub)
+                    if not subs:
+                        del self._by_topic[name]
+            self._all.discard(sub)
+
+    def deliver(self, topic_name: str, _message: str) -> None:
+        with self._lock:
+            subs = list(self._by_topic.get(topic_name, ()))
+        for sub in subs:
+            sub.notify()
+
+    def admit(self, who: str, per_process: int, per_user: int) -> str | None:
+        """Take a stream slot for ``who``; None when taken, else why not ("process" or "user")."""
+        with self._lock:
+            if self.stopping or self._open >= per_process:
+                return "process"
+            if self._per_user.get(who, 0) >= per_user:
+                return "user"
+            self._per_user[who] = self._per_user.get(who, 0) + 1
+            self._open += 1
+            return None
+
+    def release(self, who: str) -> None:
+        with self._lock:
+            self._open -= 1
+            left = self._per_user.get(who, 0) - 1
+            if left > 0:
+                self._per_user[who] = left
+            else:
+                self._per_user.pop(who, None)
+
+    def open_streams(self) -> int:
+        with self._lock:
+            return self._open
+
+    def shutdown(self) -> None:
+        """End every stream of this process (the server is stopping); new ones are refused."""
+        with self._lock:
+            self.stopping = True
+            subs = list(self._all)
+        for sub in subs:
+            sub.close()
+
+
+_hub = Hub()
+_hub_pid = os.getpid()
+
+
+def hub() -> Hub:
+    global _hub, _hub_pid
+    if _hub_pid != os.getpid():  # a forked child starts with no streams of its own
+        _hub, _hub_pid = Hub(), os.getpid()
+    return _hub
+
+
+def shutdown() -> None:
+    hub().shutdown()
+
+
+# -- Redis: one publisher and one subscriber connection per process ---------------------------------
+
+
+def redis_url(config) -> str:
+    """Where notices travel between processes: TAIJI_REDIS_URL, else a Redis broker; "" for none."""
+    url = config.get("REDIS_URL") or ""
+    if not url and str(config.get("BROKER_URL", "")).startswith(("redis://", "rediss://")):
+        url = config["BROKER_URL"]
+    return url
+
+
+class RedisBackend:
+    RETRY_AFTER_FAILURE = 5.0
+
+    def __init__(self, url: str):
+        import redis
+
+        self.url = url
+        self._redis = redis
+        self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        # Pub/sub channels are one namespace for the whole Redis server: installs that share it
+        # through different database numbers must not hear each other.
+        self.prefix = f"{CHANNEL_PREFIX}{self._client.connection_pool.connection_kwargs.get('db', 0)}:"
+        self._down_until = 0.0
+        self._listener: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.connected = threading.Event()
+
+    def publish(self, topic_name: str, message: str) -> None:
+        if time.monotonic() < self._down_until:
+            return  # a Redis outage must not hold every commit of a runner for seconds
+        try:
+            self._client.publish(self.prefix + topic_name, message)
+        except self._redis.RedisError:
+            self._down_until = time.monotonic() + self.RETRY_AFTER_FAILURE
+            log.warning("could not publish a live notice; streams fall back to polling", exc_info=True)
+
+    def ensure_listening(self, target: Hub) -> None:
+        with self._lock:
+            if self._listener is None or not self._listener.is_alive():
+                self._listener = threading.Thread(target=self._listen, args=(target,), name="taiji-live",
+                                                  daemon=True)
+                self._listener.start()
+
+    def _listen(self, target: Hub) -> None:
+        backoff = 0.5
+        while not target.stopping:
+            pubsub = None
+            try:
+                client = self._redis.Redis.from_url(self.url, socket_connect_timeout=2,
+                                                     health_check_interval=15)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.psubscribe(self.prefix + "*")
+                self.connected.set()
+                backoff = 0.5
+                while not target.stopping:
+                    message = pubsub.get_message(timeout=1.0)
+                    if message and message.get("type") == "pmessage":
+                        channel = message["channel"].decode()
+                        data = message["data"]
+                        target.deliver(channel[len(self.prefix):],
+                                       data.decode() if isinstance(data, bytes) else str(data))
+            except Exception:
+                self.connected.clear()
+                log.warning("live updates lost their Redis subscription; retrying", exc_info=True)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+            finally:
+                self.connected.clear()
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):  # closing a broken connection
+                        pubsub.close()
+
+
+_backends: dict[tuple[int, str], RedisBackend] = {}
+_backends_lock = threading.Lock()
+
+
+def _backend() -> RedisBackend | None:
+    try:
+        url = redis_url(current_app.config)
+    except RuntimeError:  # no application: nothing configured
+        return None
+    if not url:
+        return None
+    key = (os.getpid(), url)
+    with _backends_lock:
+        backend = _backends.get(key)
+        if backend is None:
+            backend = _backends[key] = RedisBackend(url)
+    return backend
+
+
+# -- streams --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Event:
+    """One server-sent event. ``id`` is the cursor a reconnecting client sends back."""
+
+    data: object
+    event: str | None = None
+    id: str | None = None
+
+    def encode(self) -> str:
+        lines = []
+        if self.event:
+            lines.append(f"event: {self.event}")
+        if self.id is not None:
+            lines.append(f"id: {self.id}")
+        text = self.data if isinstance(self.data, str) else json.dumps(self.data, separators=(",", ":"))
+        lines.extend(f"data: {line}" for line in text.split("\n"))
+        return "\n".join(lines) + "\n\n"
+
+
+@dataclass
+class Round:
+    """What one ``step(cursor)`` found: events to send, the cursor after them, whether the stream is
+    finished, and whether there is more to send right away (a long log read a page at a time)."""
+
+    events: list[Event]
+    cursor: object
+    finished: bool = False
+    more: bool = False
+
+
+Step = Callable[[object], Round]
+
+
+def endpoint(view):
+    """Marks a route that answers with ``stream(...)``: its refusals are problem+json (401, not the
+    console's sign-in redirect), whichever URL it has. Put it under ``auth.require``."""
+    view._taiji_live = True
+    return view
+
+
+def is_stream_request() -> bool:
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return bool(getattr(view, "_taiji_live", False))
+
+
+def last_event_id() -> str | None:
+    """The cursor of a reconnecting EventSource (its Last-Event-ID header), else ``?last_event_id``."""
+    return request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or None
+
+
+def _who() -> str:
+    from taiji.platform import auth
+
+    principal = auth.current_principal()
+    user = getattr(principal, "user_id", None) or getattr(principal, "id", None)
+    return f"user:{user}" if user is not None else f"ip:{request.remote_addr}"
+
+
+def stream(topics: Iterable[str], step: Step, cursor: object = None, *,
+           still_allowed: Callable[[], bool] | None = None) -> Response:
+    """Answer the current request with an event stream of ``topics``.
+
+    The route has authorized the caller and built the topics itself. Each round runs ``step`` with
+    the cursor and sends what it returns; the stream ends when ``step`` says finished (an ``end``
+    event), when the server stops, when the client goes away, or when ``still_allowed`` (asked every
+    recheck) says the caller lost access. Refused with 429 when the caller has
+    ``LIVE_MAX_STREAMS_PER_USER`` open in this process, 503 when the process holds
+    ``LIVE_MAX_STREAMS`` (a browser then falls back to polling)."""
+    config = current_app.config
+    who = _who()
+    the_hub = hub()
+    refused = the_hub.admit(who, config["LIVE_MAX_STREAMS"], config["LIVE_MAX_STREAMS_PER_USER"])
+    if refused == "user":
+        abort(Response(json.dumps({"title": "Too many streams", "status": 429,
+                                   "detail": "You have too many live streams open; close some."}),
+                       429, {"Retry-After": "10", "Content-Type": "application/problem+json"}))
+    if refused == "process":
+        abort(Response(json.dumps({"title": "Busy", "status": 503,
+                                   "detail": "This server holds as many live streams as it may."}),
+                       503, {"Retry-After": "10", "Content-Type": "application/problem+json"}))
+    topics = tuple(topics)
+    backend = _backend()
+    if backend is not None:
+        backend.ensure_listening(the_hub)
+    heartbeat = float(config["LIVE_HEARTBEAT_SECONDS"])
+    recheck = min(heartbeat, float(config["LIVE_RECHECK_SECONDS"]))
+    poll = float(config["LIVE_POLL_SECONDS"])
+    sock = request.environ.get("gunicorn.socket")
+    release_api_slot = request.environ.get("taiji.release_api_slot")
+
+    released = []
+
+    def release_slot() -> None:
+        # Once: from the stream's end, or from the response's close when it never started.
+        if not released:
+            released.append(True)
+            the_hub.release(who)
+
+    def frames() -> Iterator[str]:
+        sub = the_hub.subscribe(topics)  # before the first read: a change in between is not missed
+        position = cursor
+        try:
+            if sock is not None:
+                try:
+                    sock.settimeout(SEND_TIMEOUT_SECONDS)
+                except OSError:
+                    return
+            yield f"retry: {RETRY_MILLISECONDS}\n\n"
+            # Streams opened together (a page reloaded by many, a server restarted) would otherwise
+            # recheck and beat together: each starts at a random point of its intervals instead.
+            spread = random.random()
+            start = time.monotonic()
+            last_read = start
+            last_write = start - spread * heartbeat
+            last_authorized = start - spread * recheck
+            first = True
+            woke = True
+            while not sub.closed:
+                now = time.monotonic()
+                live = backend is not None and backend.connected.is_set()
+                # With Redis a notice wakes the stream and the database is read again only every
+                # recheck (a lost notice); without, the database is the only news: every poll.
+                every = recheck if live else poll
+                if still_allowed is not None and now - last_authorized >= recheck:
+                    last_authorized = now
+                    if not _allowed(still_allowed):
+                        yield Event({"reason": "forbidden"}, "end").encode()
+                        return
+                if woke or now - last_read >= every:
+                    last_read = now - spread * every if first else now
+                    first = False
+                    try:
+                        found = step(position)
+                    finally:
+                        db.session.remove()  # no connection is held between rounds
+                    position = found.cursor
+                    if found.events:
+                        yield "".join(e.encode() for e in found.events)
+                        last_write = time.monotonic()
+                    if found.finished:
+                        yield Event({}, "end").encode()
+                        return
+                    if found.more:
+                        continue  # woke stays True: the next page at once
+                now = time.monotonic()
+                if now - last_write >= heartbeat:
+                    yield ": keep-alive\n\n"
+                    last_write = now
+                deadline = min(last_read + every, last_write + heartbeat)
+                if still_allowed is not None:
+                    deadline = min(deadline, last_authorized + recheck)
+                woke = sub.wait(max(0.0, deadline - now))
+        finally:
+            the_hub.unsubscribe(sub)
+            release_slot()
+
+    response = Response(stream_with_context(frames()), mimetype="text/event-stream")
+    response.call_on_close(release_slot)
+    response.headers["Cache-Control"] = "no-cache, no-store"
+    response.headers["X-Accel-Buffering"] = "no"  # a proxy must pass events on as they come
+    if release_api_slot is not None:
+        # From here on this request holds a stream slot, not one of the API's threads (wsgi.py).
+        release_api_slot()
+    return response
+
+
+def _allowed(still_allowed: Callable[[], bool]) -> bool:
+    # The caller's standing may have changed since the stream began: resolve it afresh.
+    for key in ("_principal", "_access"):
+        g.pop(key, None)
+    try:
+        return bool(still_allowed())
+    finally:
+        db.session.remove()
+
+
+# -- serving: API requests and streams in one gunicorn worker --------------------------------------
+
+
+class Gate:
+    """WSGI middleware: at most ``api_threads`` requests of a process run the application at once;
+    a request that becomes an event stream gives its place back (``stream`` calls
+    ``environ["taiji.release_api_slot"]``) and holds a stream slot instead. gunicorn runs the
+    process with ``api_threads + LIVE_MAX_STREAMS`` threads, so open streams never take the
+    threads API requests need, and API requests never pile up past what they did before."""
+
+    def __init__(self, wsgi_app, api_threads: int):
+        self.wsgi_app = wsgi_app
+        self.slots = threading.BoundedSemaphore(api_threads)
+
+    def __call__(self, environ, start_response):
+        self.slots.acquire()
+        held = [True]
+
+        def release() -> None:
+            if held[0]:
+                held[0] = False
+                self.slots.release()
+
+        environ["taiji.release_api_slot"] = release
+        try:
+            body = self.wsgi_app(environ, start_response)
+        except BaseException:
+            release()
+            raise
+        return _Closing(body, release)
+
+
+class _Closing:
+    """The response body, giving the API slot back when the server closes it (after the last byte)."""
+
+    def __init__(self, body, release):
+        self.body, self._release = body, release
+
+    def __iter__(self):
+        return iter(self.body)
+
+    def close(self):
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._release()
+
+
+def gunicorn_post_worker_init(worker) -> None:
+    """gunicorn hook: on SIGTERM, end this worker's streams at once, so that the graceful stop
+    (10 s) waits only for API requests; EventSource clients reconnect to whichever server is up."""
+    import signal
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum, frame):
+        shutdown()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
