@@ -18,7 +18,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from taiji.platform import auth, mail, tenancy
+from taiji.platform import auth, mail
 from taiji.platform.errors import Forbidden, ServiceError
 
 from . import services, signin, verification
@@ -36,13 +36,14 @@ bp = Blueprint("iam", __name__, template_folder="templates")
 @bp.before_app_request
 def _tenant_requires_mfa():
     """A tenant that requires MFA sends console members without it to enrolment."""
-    slug = (request.view_args or {}).get("tenant")
-    if slug is None or request.path.startswith("/api/"):
+    if "tenant" not in (request.view_args or {}) or request.path.startswith("/api/"):
         return None
     principal = auth.current_principal()
     if principal is None or principal.via != "session":
         return None
-    tenant = tenancy.current() or tenancy.tenant_by_slug(slug)
+    # This hook may run before the kernel's membership check: ask the kernel for the tenant, so that
+    # one the caller may not open is a 404 here too, never a hint that it exists.
+    tenant = auth.url_tenant()
     if tenant is None or not tenant.mfa_required:
         return None
     user = services.get_user(principal.user_id)

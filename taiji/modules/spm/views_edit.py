@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from taiji.platform import auth, tenancy
+from taiji.platform import auth
 from taiji.platform.errors import ServiceError
 
 from . import services
@@ -41,11 +41,10 @@ def _place_errors(form, exc: ServiceError, fallback) -> None:
 @bp.route(COMPONENT + "/edit", methods=["GET", "POST"])
 @auth.require(Perm.PRODUCT_WRITE)
 def edit_component(tenant, product, component):
-    t = tenancy.current()
-    item = services.get_product(t, product)
-    row = services.get_component(t, item, component)
+    item = services.get_product(tenant, product)
+    row = services.get_component(tenant, item, component)
     form = ComponentEditForm(obj=row)
-    form.layer.choices = layer_choices(services.layers(t))
+    form.layer.choices = layer_choices(services.layers(tenant))
     if not form.is_submitted():
         form.layer.data = row.layer or ""
         for direction in ("provides", "consumes"):
@@ -54,7 +53,7 @@ def edit_component(tenant, product, component):
             )
     elif form.validate():
         try:
-            services.update_component(t, row, {
+            services.update_component(tenant, row, {
                 "kind": form.kind.data,
                 "layer": form.layer.data or None,
                 "owner": form.owner.data or "",
@@ -76,10 +75,9 @@ def edit_component(tenant, product, component):
 @bp.post(COMPONENT + "/delete")
 @auth.require(Perm.PRODUCT_WRITE)
 def delete_component(tenant, product, component):
-    t = tenancy.current()
-    row = services.get_component(t, services.get_product(t, product), component)
+    row = services.get_component(tenant, services.get_product(tenant, product), component)
     try:
-        services.delete_component(t, row)
+        services.delete_component(tenant, row)
     except ServiceError as exc:
         flash(exc.detail, "error")
     else:
@@ -88,9 +86,8 @@ def delete_component(tenant, product, component):
 
 
 def _dependency(tenant, product, component, dependency_id):
-    t = tenancy.current()
-    item = services.get_product(t, product)
-    return item, services.get_dependency(services.get_component(t, item, component), dependency_id)
+    item = services.get_product(tenant, product)
+    return item, services.get_dependency(services.get_component(tenant, item, component), dependency_id)
 
 
 @bp.route(DEPENDENCY + "/edit", methods=["GET", "POST"])
@@ -105,7 +102,7 @@ def edit_dependency(tenant, product, component, dependency_id):
         if dep.kind == "third-party":
             data.update(license=form.license.data or None, purl=form.purl.data or None)
         try:
-            services.update_dependency(tenancy.current(), dep, data)
+            services.update_dependency(tenant, dep, data)
         except ServiceError as exc:
             _place_errors(form, exc, form.version_range)
         else:
@@ -119,7 +116,7 @@ def edit_dependency(tenant, product, component, dependency_id):
 @auth.require(Perm.PRODUCT_WRITE)
 def delete_dependency(tenant, product, component, dependency_id):
     dep = _dependency(tenant, product, component, dependency_id)[1]
-    services.remove_dependency(tenancy.current(), dep)
+    services.remove_dependency(tenant, dep)
     flash(_("Dependency removed."), "success")
     return redirect(_product_url(tenant, product, "#dependencies"))
 
@@ -127,21 +124,19 @@ def delete_dependency(tenant, product, component, dependency_id):
 RULES = "/t/<tenant>/catalog/rules"
 
 
-def _rules_page(form: RulesForm, status: int = 200):
-    t = tenancy.current()
-    return render_template("spm/rules.html", form=form, can_change=auth.can(Perm.RULES_WRITE, t)), status
+def _rules_page(tenant, form: RulesForm, status: int = 200):
+    return render_template("spm/rules.html", form=form, can_change=auth.can(Perm.RULES_WRITE, tenant)), status
 
 
 @bp.get(RULES)
 @auth.require(Perm.PRODUCT_READ)
 def rules(tenant):
-    t = tenancy.current()
     form = RulesForm()
-    form.layers.data = ", ".join(services.layers(t))
-    severities = services.severities(t)
+    form.layers.data = ", ".join(services.layers(tenant))
+    severities = services.severities(tenant)
     for name, rule in RULE_FIELDS.items():
         getattr(form, name).data = severities[rule]
-    return _rules_page(form)
+    return _rules_page(tenant, form)
 
 
 @bp.post(RULES)
@@ -151,7 +146,7 @@ def save_rules(tenant):
     if form.validate_on_submit():
         try:
             services.update_settings(
-                tenancy.current(),
+                tenant,
                 layers=split_list(form.layers.data.lower()),
                 severities={rule: getattr(form, name).data for name, rule in RULE_FIELDS.items()},
             )
@@ -160,4 +155,4 @@ def save_rules(tenant):
         else:
             flash(_("Architecture rules saved."), "success")
             return redirect(url_for("spm.rules", tenant=tenant))
-    return _rules_page(form, 422)
+    return _rules_page(tenant, form, 422)
