@@ -8,8 +8,8 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from taiji.platform import auth
-from taiji.platform.errors import NotFound, ServiceError
-from taiji.platform.quotas import QuotaExceeded
+from taiji.platform.errors import NotFound
+from taiji.platform.web.console import page_arg, refusals
 
 from . import services
 from .forms import RepositoryForm, SettingsForm, YankForm, settings_of
@@ -22,18 +22,9 @@ REPO = LIST + "/<bpr_repo>"
 FILE = REPO + "/files/<int:bpr_file>"
 
 
-def _page() -> int:
-    return max(1, min(request.args.get("page", 1, type=int) or 1, 10**6))
-
-
-def _error_text(exc: ServiceError) -> str:
-    fields = (exc.errors or {}).get("json") or {}
-    return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items()) or exc.detail
-
-
 def _list_page(tenant, form, status=200):
     q = (request.args.get("q") or "").strip()[:100] or None
-    page = services.list_repositories(tenant, q=q, page=_page())
+    page = services.list_repositories(tenant, q=q, page=page_arg())
     return render_template(
         "bpr/repositories.html", page=page, form=form, q=q, used=services.storage_used(tenant)
     ), status
@@ -50,16 +41,12 @@ def repositories(tenant):
 def create_repository(tenant):
     form = RepositoryForm()
     if form.validate_on_submit():
-        try:
+        with refusals(form, "name") as outcome:
             repository = services.create_repository(
                 tenant,
                 {"name": form.name.data, "kind": form.kind.data, **settings_of(form, form.kind.data)},
             )
-        except ServiceError as exc:
-            form.name.errors.append(_error_text(exc))
-        except QuotaExceeded as exc:
-            form.name.errors.append(str(exc))
-        else:
+        if outcome.ok:
             flash(_("Repository %(name)s created.", name=repository.name), "success")
             return redirect(url_for("bpr.repository", tenant=tenant, bpr_repo=repository.name))
     return _list_page(tenant, form, 422)
@@ -68,9 +55,9 @@ def create_repository(tenant):
 def _repository_page(tenant, repository, settings_form=None, status=200):
     q = (request.args.get("q") or "").strip()[:200] or None
     if repository.kind == "pypi":
-        listing = services.list_packages(repository, q=q, page=_page())
+        listing = services.list_packages(repository, q=q, page=page_arg())
     else:
-        listing = services.list_files(repository, q=q, page=_page())
+        listing = services.list_files(repository, q=q, page=page_arg())
     form = settings_form or SettingsForm(formdata=None, obj=repository)
     can_admin = auth.can(Perm.REPOSITORY_ADMIN, tenant)
     plan = services.retention_plan(tenant, repository) if can_admin else []
@@ -100,11 +87,9 @@ def settings(tenant, bpr_repo):
     item = services.get_repository(tenant, bpr_repo)
     form = SettingsForm()
     if form.validate_on_submit():
-        try:
+        with refusals(form, "description") as outcome:
             services.update_repository(tenant, item, settings_of(form, item.kind))
-        except ServiceError as exc:
-            form.description.errors.append(_error_text(exc))
-        else:
+        if outcome.ok:
             flash(_("Settings of %(name)s saved.", name=item.name), "success")
             return redirect(url_for("bpr.repository", tenant=tenant, bpr_repo=bpr_repo))
     return _repository_page(tenant, item, form, 422)
@@ -168,11 +153,9 @@ def yank(tenant, bpr_repo, bpr_file):
     row = services.get_file(item, bpr_file)
     form = YankForm()
     form.validate_on_submit()
-    try:
+    with refusals(category="danger") as outcome:
         services.set_yanked(tenant, item, row, not row.yanked, form.reason.data)
-    except ServiceError as exc:
-        flash(exc.detail, "danger")
-    else:
+    if outcome.ok:
         flash(
             _("%(file)s yanked.", file=row.filename)
             if row.yanked

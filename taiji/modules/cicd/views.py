@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from taiji.platform import auth, content
 from taiji.platform.db import Page
 from taiji.platform.errors import NotFound, ServiceError
+from taiji.platform.web.console import page_arg, refusals, refused
 
 from . import ansi, services
 from .forms import RunPipelineForm, SecretForm, parse_variables
@@ -37,10 +38,6 @@ POLL_CHUNK = 64 * 1024
 STATUSES = [s.value for s in PipelineStatus]
 
 
-def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
-
-
 def _filters(repository: str | None = None) -> dict:
     filters = {key: (request.args.get(key) or "").strip() or None for key in ("repository", "status", "ref")}
     if filters["status"] not in (None, *STATUSES):
@@ -53,7 +50,7 @@ def _filters(repository: str | None = None) -> dict:
 def _list(tenant, form: RunPipelineForm | None = None, *, repository: str | None = None, status: int = 200):
     filters = _filters(repository)
     try:
-        page = services.list_pipelines(tenant, **filters, page=_page(), per_page=20)
+        page = services.list_pipelines(tenant, **filters, page=page_arg(), per_page=20)
     except NotFound:
         if repository is not None:
             raise  # the repository's own page: it does not exist
@@ -88,24 +85,15 @@ def repository_pipelines(tenant, repository):
 def run(tenant):
     form = RunPipelineForm()
     if form.validate_on_submit():
-        try:
+        with refusals(form, "repository") as outcome:
             pipeline = services.run_pipeline(
                 tenant, form.repository.data.strip(), form.ref.data.strip(),
                 variables=parse_variables(form.variables.data), actor=auth.current_principal(),
                 trigger="manual")
-        except ServiceError as exc:
-            form.repository.errors.append(error_text(exc))
-        else:
+        if outcome.ok:
             flash(_("Pipeline #%(n)s started.", n=pipeline.number), "success")
             return redirect(url_for("cicd.pipeline", tenant=tenant, pipeline_id=pipeline.id))
     return _list(tenant, form, status=422)
-
-
-def error_text(exc: ServiceError) -> str:
-    fields = (exc.errors or {}).get("json") or {}
-    parts = [f"{name}: {' '.join(m if isinstance(m, str) else str(m) for m in messages)}"
-             for name, messages in fields.items()]
-    return "; ".join([exc.detail, *parts]) if parts else exc.detail
 
 
 # -- a pipeline ---------------------------------------------------------------------------------
@@ -288,11 +276,9 @@ def job_action(tenant, job_id, action):
     actions = {"cancel": services.cancel_job, "retry": services.retry_job, "play": services.play_job}
     if action not in actions:
         abort(404)
-    try:
+    with refusals(message=refused) as outcome:
         actions[action](tenant, item.id, actor=auth.current_principal())
-    except ServiceError as exc:
-        flash(_("Refused: %(why)s", why=exc.detail), "error")
-    else:
+    if outcome.ok:
         flash({"cancel": _("Job canceled."), "retry": _("The job runs again."),
                "play": _("The job is started.")}[action], "success")
     return redirect(url_for("cicd.job", tenant=tenant, job_id=job_id))
@@ -317,13 +303,11 @@ def secrets(tenant):
 def set_secret(tenant):
     form = SecretForm()
     if form.validate_on_submit():
-        try:
+        with refusals(form, "name") as outcome:
             services.set_secret(tenant, form.name.data, form.value.data,
                                 repository=(form.repository.data or "").strip() or None,
                                 protected=form.protected.data, actor=auth.current_principal())
-        except ServiceError as exc:
-            form.name.errors.append(error_text(exc))
-        else:
+        if outcome.ok:
             flash(_("Secret %(name)s saved.", name=form.name.data), "success")
             return redirect(url_for("cicd.secrets", tenant=tenant))
     return _secrets_page(tenant, form, 422)
@@ -333,11 +317,9 @@ def set_secret(tenant):
 @auth.require(Perm.SECRET_WRITE)
 def delete_secret(tenant):
     name = request.form.get("name") or ""
-    try:
+    with refusals(message=refused) as outcome:
         services.delete_secret(tenant, name, repository=request.form.get("repository") or None,
                                actor=auth.current_principal())
-    except ServiceError as exc:
-        flash(_("Refused: %(why)s", why=exc.detail), "error")
-    else:
+    if outcome.ok:
         flash(_("Secret %(name)s deleted.", name=name), "success")
     return redirect(url_for("cicd.secrets", tenant=tenant))

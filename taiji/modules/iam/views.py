@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 
 from taiji.platform import auth, mail
 from taiji.platform.errors import Forbidden, ServiceError
+from taiji.platform.web.console import page_arg
 
 from . import services, signin, verification
 from . import sessions as console_sessions
@@ -227,7 +228,7 @@ def revoke_token(token_id):
 @bp.get("/admin/users")
 @auth.require(Perm.USER_READ, tenant_scoped=False)
 def users():
-    page = services.list_users(search=request.args.get("q"), page=request.args.get("page", 1, type=int))
+    page = services.list_users(search=request.args.get("q"), page=page_arg())
     return render_template("iam/users.html", page=page, form=UserForm(),
                            locks=lockout.locks_for(u.email for u in page.items))
 

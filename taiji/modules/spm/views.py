@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from wtforms.fields.choices import SelectChoice
 
 from taiji.platform import auth
-from taiji.platform.errors import ServiceError
+from taiji.platform.web.console import page_arg, refusals
 
 from . import graph_svg, services
 from .forms import (
@@ -32,10 +32,6 @@ def layer_choices(layers: list[str]) -> list[SelectChoice]:
     return [SelectChoice("", _("No layer")), *[SelectChoice(layer) for layer in layers]]
 
 
-def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
-
-
 def _filters() -> dict:
     return {key: (request.args.get(key) or None) for key in ("q", "tag", "owner", "lifecycle", "layer")}
 
@@ -44,7 +40,7 @@ def _list_page(tenant, form: ProductForm, status: int = 200):
     filters = _filters()
     if filters["lifecycle"] not in (None, *dict(LIFECYCLE_CHOICES)):
         filters["lifecycle"] = None
-    page = services.list_products(tenant, **filters, page=_page())
+    page = services.list_products(tenant, **filters, page=page_arg())
     return render_template(
         "spm/products.html",
         page=page,
@@ -66,7 +62,7 @@ def products(tenant):
 def create_product(tenant):
     form = ProductForm()
     if form.validate_on_submit():
-        try:
+        with refusals(form, "slug") as outcome:
             product = services.create_product(
                 tenant,
                 {
@@ -78,9 +74,7 @@ def create_product(tenant):
                     "tags": split_list(form.tags.data),
                 },
             )
-        except ServiceError as exc:
-            form.slug.errors.append(exc.detail)
-        else:
+        if outcome.ok:
             flash(_("Product %(name)s created.", name=product.name), "success")
             return redirect(url_for("spm.product", tenant=tenant, product=product.slug))
     return _list_page(tenant, form, 422)
@@ -129,7 +123,7 @@ def add_component(tenant, product):
     form = ComponentForm()
     form.layer.choices = layer_choices(services.layers(tenant))
     if form.validate_on_submit():
-        try:
+        with refusals(form, "name") as outcome:
             services.create_component(
                 tenant,
                 item,
@@ -145,17 +139,10 @@ def add_component(tenant, product):
                     "consumes": parse_apis(form.consumes.data),
                 },
             )
-        except ServiceError as exc:
-            form.name.errors.append(exc.detail if not exc.errors else error_text(exc))
-        else:
+        if outcome.ok:
             flash(_("Component %(name)s added.", name=form.name.data), "success")
             return redirect(url_for("spm.product", tenant=tenant, product=product) + "#components")
     return _product_page(tenant, item, component_form=form, status=422)
-
-
-def error_text(exc: ServiceError) -> str:
-    fields = (exc.errors or {}).get("json") or {}
-    return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items()) or exc.detail
 
 
 @bp.post(PRODUCT + "/dependencies")
@@ -166,7 +153,7 @@ def add_dependency(tenant, product):
     components = services.list_components(tenant, item, page_size=100).items
     form.source.choices = [SelectChoice(c.name) for c in components]
     if form.validate_on_submit():
-        try:
+        with refusals(form, "target") as outcome:
             source = services.get_component(tenant, item, form.source.data)
             services.add_dependency(
                 tenant,
@@ -179,9 +166,7 @@ def add_dependency(tenant, product):
                     "purl": form.purl.data or None,
                 },
             )
-        except ServiceError as exc:
-            form.target.errors.append(error_text(exc))
-        else:
+        if outcome.ok:
             flash(_("Dependency added."), "success")
             return redirect(url_for("spm.product", tenant=tenant, product=product) + "#dependencies")
     return _product_page(tenant, item, dependency_form=form, status=422)
@@ -193,11 +178,9 @@ def cut_version(tenant, product):
     item = services.get_product(tenant, product)
     form = VersionForm()
     if form.validate_on_submit():
-        try:
+        with refusals(form, "version") as outcome:
             services.create_version(tenant, item, form.version.data, form.notes.data or "")
-        except ServiceError as exc:
-            form.version.errors.append(error_text(exc))
-        else:
+        if outcome.ok:
             flash(_("Version %(v)s cut as a draft.", v=form.version.data), "success")
             return redirect(url_for("spm.product", tenant=tenant, product=product) + "#versions")
     return _product_page(tenant, item, version_form=form, status=422)
@@ -208,7 +191,7 @@ def cut_version(tenant, product):
 def version_action(tenant, product, version, action):
     item = services.get_product(tenant, product)
     row = services.get_version(item, version)
-    try:
+    with refusals() as outcome:
         if action == "release":
             services.release(tenant, item, row)
         elif action in ("deprecate", "retire"):
@@ -216,8 +199,6 @@ def version_action(tenant, product, version, action):
         else:
             flash(_("Unknown action."), "error")
             return redirect(url_for("spm.product", tenant=tenant, product=product) + "#versions")
-    except ServiceError as exc:
-        flash(exc.detail, "error")
-    else:
+    if outcome.ok:
         flash(_("Version %(v)s is now %(status)s.", v=row.version, status=row.status), "success")
     return redirect(url_for("spm.product", tenant=tenant, product=product) + "#versions")

@@ -7,12 +7,12 @@ from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from taiji.platform import auth
-from taiji.platform.errors import ServiceError
+from taiji.platform.web.console import refusals
 
 from . import services
 from .forms import ComponentEditForm, DependencyEditForm, RulesForm, parse_apis, split_list
 from .permissions import Perm
-from .views import PRODUCT, bp, error_text, layer_choices
+from .views import PRODUCT, bp, layer_choices
 
 COMPONENT = PRODUCT + "/components/<component>"
 DEPENDENCY = COMPONENT + "/dependencies/<int:dependency_id>"
@@ -23,19 +23,6 @@ RULE_FIELDS = {"same_layer": "same-layer", "upward_dependency": "upward-dependen
 
 def _product_url(tenant: str, product: str, anchor: str) -> str:
     return url_for("spm.product", tenant=tenant, product=product) + anchor
-
-
-def _place_errors(form, exc: ServiceError, fallback) -> None:
-    """Show each field error of ``exc`` under its field; the rest under ``fallback``."""
-    fields = (exc.errors or {}).get("json") or {}
-    placed = False
-    for name, messages in fields.items():
-        target = getattr(form, name.split(".")[0], None)
-        if target is not None and hasattr(target, "errors"):
-            target.errors = [*target.errors, *messages]
-            placed = True
-    if not placed:
-        fallback.errors = [*fallback.errors, error_text(exc)]
 
 
 @bp.route(COMPONENT + "/edit", methods=["GET", "POST"])
@@ -52,7 +39,7 @@ def edit_component(tenant, product, component):
                 f"{a.name}:{a.type}:{a.version}" for a in row.apis if a.direction == direction
             )
     elif form.validate():
-        try:
+        with refusals(form, "kind") as outcome:
             services.update_component(tenant, row, {
                 "kind": form.kind.data,
                 "layer": form.layer.data or None,
@@ -63,9 +50,7 @@ def edit_component(tenant, product, component):
                 "provides": parse_apis(form.provides.data),
                 "consumes": parse_apis(form.consumes.data),
             })
-        except ServiceError as exc:
-            _place_errors(form, exc, form.kind)
-        else:
+        if outcome.ok:
             flash(_("Component %(name)s saved.", name=row.name), "success")
             return redirect(_product_url(tenant, product, "#components"))
     status = 422 if form.errors else 200
@@ -76,11 +61,9 @@ def edit_component(tenant, product, component):
 @auth.require(Perm.PRODUCT_WRITE)
 def delete_component(tenant, product, component):
     row = services.get_component(tenant, services.get_product(tenant, product), component)
-    try:
+    with refusals() as outcome:
         services.delete_component(tenant, row)
-    except ServiceError as exc:
-        flash(exc.detail, "error")
-    else:
+    if outcome.ok:
         flash(_("Component %(name)s deleted.", name=component), "success")
     return redirect(_product_url(tenant, product, "#components"))
 
@@ -101,11 +84,9 @@ def edit_dependency(tenant, product, component, dependency_id):
         data = {"version_range": form.version_range.data}
         if dep.kind == "third-party":
             data.update(license=form.license.data or None, purl=form.purl.data or None)
-        try:
+        with refusals(form, "version_range") as outcome:
             services.update_dependency(tenant, dep, data)
-        except ServiceError as exc:
-            _place_errors(form, exc, form.version_range)
-        else:
+        if outcome.ok:
             flash(_("Dependency saved."), "success")
             return redirect(_product_url(tenant, product, "#dependencies"))
     status = 422 if form.errors else 200
@@ -144,15 +125,13 @@ def rules(tenant):
 def save_rules(tenant):
     form = RulesForm()
     if form.validate_on_submit():
-        try:
+        with refusals(form, "layers") as outcome:
             services.update_settings(
                 tenant,
                 layers=split_list(form.layers.data.lower()),
                 severities={rule: getattr(form, name).data for name, rule in RULE_FIELDS.items()},
             )
-        except ServiceError as exc:
-            form.layers.errors = [*form.layers.errors, error_text(exc)]
-        else:
+        if outcome.ok:
             flash(_("Architecture rules saved."), "success")
             return redirect(url_for("spm.rules", tenant=tenant))
     return _rules_page(tenant, form, 422)

@@ -12,6 +12,7 @@ from taiji.platform.db import utcnow
 from taiji.platform.errors import Conflict, Forbidden, ServiceError
 from taiji.platform.quotas import QuotaExceeded
 from taiji.platform.tenancy import TenantStatus
+from taiji.platform.web.console import page_arg, refusals
 from taiji.platform.web.messages import password_problem, quota_problem
 
 from . import services
@@ -19,10 +20,6 @@ from .forms import ROLE_CHOICES, SLUG_RULE, InviteForm, RegisterForm, RenameForm
 from .permissions import Perm
 
 bp = Blueprint("tm", __name__, template_folder="templates")
-
-
-def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
 
 
 def _member_problem(error: Exception) -> str:
@@ -127,7 +124,7 @@ def overview(tenant):
 @bp.get("/t/<tenant>/members")
 @auth.require(Perm.MEMBER_READ)
 def members(tenant):
-    page = services.list_members(tenant, search=request.args.get("q"), page=_page())
+    page = services.list_members(tenant, search=request.args.get("q"), page=page_arg())
     invitations = services.list_invitations(tenant, page=1, page_size=50)
     return render_template("tm/members.html", page=page, invitations=invitations.items,
                            form=InviteForm(), roles=ROLE_CHOICES, now=utcnow(),
@@ -177,12 +174,10 @@ def revoke_invitation(tenant, invitation_id):
 @auth.require(Perm.MEMBER_WRITE)
 def change_role(tenant, user_id):
     services.get_member(tenant, user_id)  # someone not in this tenant is a 404, not a flash
-    try:
+    with refusals(message=_member_problem) as outcome:
         services.change_role(tenant, user_id, request.form.get("role", ""),
                              actor=auth.current_principal())
-    except ServiceError as exc:
-        flash(_member_problem(exc), "error")
-    else:
+    if outcome.ok:
         flash(_("Role changed."), "success")
     return redirect(url_for("tm.members", tenant=tenant))
 
@@ -194,10 +189,9 @@ def remove_member(tenant, user_id):
     if user_id != principal.user_id and not auth.can(Perm.MEMBER_WRITE, tenant):
         abort(403)
     services.get_member(tenant, user_id)  # someone not in this tenant is a 404, not a flash
-    try:
+    with refusals(message=_member_problem) as outcome:
         services.remove_member(tenant, user_id, actor=principal)
-    except ServiceError as exc:
-        flash(_member_problem(exc), "error")
+    if not outcome.ok:
         return redirect(url_for("tm.members", tenant=tenant))
     if user_id == principal.user_id:
         flash(_("You left %(name)s.", name=tenant.name), "success")
@@ -209,7 +203,7 @@ def remove_member(tenant, user_id):
 @bp.get("/t/<tenant>/audit")
 @auth.require(Perm.AUDIT_READ)
 def audit_log(tenant):
-    page = services.audit_log(tenant, action=request.args.get("action") or None, page=_page())
+    page = services.audit_log(tenant, action=request.args.get("action") or None, page=page_arg())
     return render_template("tm/audit.html", page=page)
 
 
@@ -232,7 +226,7 @@ def settings(tenant):
 @bp.get("/admin/tenants")
 @auth.require(Perm.TENANT_CREATE, tenant_scoped=False)
 def admin_tenants():
-    page = services.list_tenants(auth.current_principal(), search=request.args.get("q"), page=_page())
+    page = services.list_tenants(auth.current_principal(), search=request.args.get("q"), page=page_arg())
     return render_template("tm/admin_tenants.html", page=page, form=TenantForm())
 
 

@@ -8,10 +8,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 
 from taiji.platform import auth
-from taiji.platform.errors import ServiceError
 from taiji.platform.tx import messages, notify
 from taiji.platform.tx.models import ACTIVE_STATES, FINAL_STATES, KINDS, SAGA, STATES, TCC
 from taiji.platform.tx.plans import BACKWARD_PHASE
+from taiji.platform.web import console
 
 from . import services
 from .permissions import Perm
@@ -45,7 +45,7 @@ def _urls(tenant):
 
 def _list(tenant):
     filters = _filters()
-    number = max(1, request.args.get("page", 1, type=int) or 1)
+    number = console.page_arg()
     page = services.list_transactions(tenant, **filters, page=number)
     if tenant is None:
         scope = {"scope_name": _("Platform"), "pager_endpoint": "tx.platform_transactions",
@@ -130,12 +130,10 @@ def _operate(tenant, gid, operation):
     if operation not in OPERATIONS:
         abort(404)
     services.get_transaction(tenant, gid)  # another tenant's (or a tenant's, here) transaction is not found
-    try:
+    with console.refusals(message=console.refused) as outcome:
         services.operate(tenant, gid, operation, principal=auth.current_principal(),
                          step=request.form.get("step") or None)
-    except ServiceError as exc:
-        flash(_("Refused: %(why)s", why=exc.detail), "error")
-    else:
+    if outcome.ok:
         flash({"retry": _("Retrying now."), "stop": _("The transaction is stopped."),
                "forward": _("Moving forward past the failing step."),
                "compensate": _("Compensating what was done."),
@@ -159,7 +157,7 @@ def _state_filter(states: tuple[str, ...]) -> str | None:
 def notifications(tenant):
     state = _state_filter(notify.STATES)
     page = services.list_notifications(tenant, state=state,
-                                       page=max(1, request.args.get("page", 1, type=int) or 1))
+                                       page=console.page_arg())
     return render_template("tx/notifications.html", page=page, state=state, states=notify.STATES)
 
 
@@ -185,11 +183,9 @@ def notification_stop(tenant, nid):
 
 def _notification_action(tenant, nid, action):
     services.get_notification(tenant, nid)  # another tenant's notification is not found
-    try:
+    with console.refusals(message=console.refused) as outcome:
         services.act_on_notification(tenant, nid, action, principal=auth.current_principal())
-    except ServiceError as exc:
-        flash(_("Refused: %(why)s", why=exc.detail), "error")
-    else:
+    if outcome.ok:
         if action == "retry":
             flash(_("The next attempt is made now."), "success")
         else:
@@ -202,7 +198,7 @@ def _notification_action(tenant, nid, action):
 def messages_list(tenant):
     state = _state_filter(messages.STATES)
     page = services.list_messages(tenant, state=state,
-                                  page=max(1, request.args.get("page", 1, type=int) or 1))
+                                  page=console.page_arg())
     return render_template("tx/messages.html", page=page, state=state, states=messages.STATES)
 
 
@@ -217,10 +213,8 @@ def message(tenant, mid):
 @auth.require(Perm.TRANSACTION_OPERATE)
 def message_recheck(tenant, mid):
     services.get_message(tenant, mid)
-    try:
+    with console.refusals(message=console.refused) as outcome:
         services.recheck_message(tenant, mid, principal=auth.current_principal())
-    except ServiceError as exc:
-        flash(_("Refused: %(why)s", why=exc.detail), "error")
-    else:
+    if outcome.ok:
         flash(_("The participant is asked again now."), "success")
     return redirect(url_for("tx.message", tenant=tenant, mid=mid))

@@ -13,8 +13,9 @@ from pygments.lexers import TextLexer, get_lexer_for_filename
 from pygments.util import ClassNotFound
 
 from taiji.platform import auth, content
-from taiji.platform.errors import NotFound, ServiceError
+from taiji.platform.errors import NotFound
 from taiji.platform.module import NavItem
+from taiji.platform.web.console import page_arg, refusals
 
 from . import services
 from .forms import PROVIDER_CHOICES, ExternalForm, RepositoryForm
@@ -32,10 +33,6 @@ PYGMENTS_CSS = Markup(_FORMATTER.get_style_defs(".highlight"))  # noqa: S704 - P
 HIGHLIGHT_LIMIT = 200 * 1024
 
 
-def _page() -> int:
-    return max(1, min(request.args.get("page", 1, type=int) or 1, 100_000))
-
-
 def _repo(tenant, name: str):
     return services.get_repository(tenant, name)
 
@@ -46,7 +43,7 @@ def _http_url(tenant, repo) -> str:
 
 def _list_page(tenant, form: RepositoryForm, status: int = 200, created: dict | None = None):
     q = (request.args.get("q") or "").strip()[:63] or None
-    page = services.list_repositories(tenant, name=q, page=_page())
+    page = services.list_repositories(tenant, name=q, page=page_arg())
     return render_template("vcs/repositories.html", page=page, form=form, q=q, created=created,
                            providers=dict(PROVIDER_CHOICES)), status
 
@@ -65,14 +62,13 @@ def create_repository(tenant):
         return _list_page(tenant, form, 422)
     data = {"name": (form.name.data or "").strip(), "description": form.description.data or ""}
     spec = form.external_spec()
-    try:
+    with refusals(form, "name", names=SERVICE_FIELDS) as outcome:
         if spec is None:
             repo = services.create_repository(tenant, data, actor=auth.current_principal())
         else:
             repo, answer = external.create_external(tenant, {**data, "external": spec},
                                                     actor=auth.current_principal())
-    except ServiceError as exc:
-        _form_errors(form, exc)
+    if not outcome.ok:
         return _list_page(tenant, form, 422)
     if spec is None:
         flash(_("Repository %(name)s created.", name=repo.name), "success")
@@ -81,16 +77,8 @@ def create_repository(tenant):
     return _home(tenant, repo, secret=answer)
 
 
-def _form_errors(form: RepositoryForm, exc: ServiceError) -> None:
-    fields = ((exc.errors or {}).get("json") or {}) if exc.errors else {}
-    placed = False
-    for name, messages in fields.items():
-        target = {"mirror_credentials": "password", "provider": "provider"}.get(name, name)
-        if hasattr(form, target):
-            getattr(form, target).errors = [*getattr(form, target).errors, *messages]
-            placed = True
-    if not placed:
-        form.name.errors = [*form.name.errors, exc.detail]
+# The service's name of a field -> the form's.
+SERVICE_FIELDS = {"mirror_credentials": "password"}
 
 
 def _home(tenant, repo, secret: dict | None = None, external_form: ExternalForm | None = None,
@@ -136,13 +124,9 @@ def update_external(tenant, repo):
         raise NotFound("This repository has no external source.")
     form = ExternalForm()
     if form.validate_on_submit():
-        try:
+        with refusals(form, "url", names=SERVICE_FIELDS) as outcome:
             external.update_source(tenant, row, form.changes(), actor=auth.current_principal())
-        except ServiceError as exc:
-            fields = (exc.errors or {}).get("json") or {}
-            target = form.password if "mirror_credentials" in fields else form.url
-            target.errors = [*target.errors, exc.detail]
-        else:
+        if outcome.ok:
             flash(_("The external repository's settings are saved."), "success")
             return redirect(url_for("vcs.repository", tenant=tenant, repo=repo))
     return _home(tenant, row, external_form=form, status=422)
@@ -231,7 +215,7 @@ def raw(tenant, repo, file_at):
 def commits(tenant, repo, ref):
     row = _repo(tenant, repo)
     path = browse.check_path(request.args.get("path"))
-    page = browse.log(row, ref, path, page=_page())
+    page = browse.log(row, ref, path, page=page_arg())
     return render_template("vcs/commits.html", repo=row, rev=ref, path=path, page=page)
 
 

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 
 from taiji.platform import auth
 from taiji.platform.errors import ServiceError
+from taiji.platform.web.console import refusals, refused
 
 from ..forms import parse_variables
 from ..permissions import Perm
@@ -19,11 +20,6 @@ bp = Blueprint("cicd_jenkins", __name__, template_folder="../templates")
 
 LIST = "/t/<tenant>/pipelines/jenkins"
 ITEM = LIST + "/<controller>"
-
-
-def _error(exc: ServiceError) -> str:
-    fields = (exc.errors or {}).get("json") or {}
-    return " ".join(m for messages in fields.values() for m in messages) or exc.detail
 
 
 def _form_data(form: ControllerForm, *, creating: bool) -> dict:
@@ -63,13 +59,11 @@ def create(tenant):
         if not form.token.data:
             form.token.errors.append(_("Give the user's API token."))
         else:
-            try:
+            with refusals(form, "url") as outcome:
                 row = controllers.create_controller(
                     tenant, _form_data(form, creating=True), actor=auth.current_principal()
                 )
-            except ServiceError as exc:
-                form.url.errors.append(_error(exc))
-            else:
+            if outcome.ok:
                 flash(_("Jenkins controller %(name)s registered.", name=row.name), "success")
                 return redirect(url_for("cicd_jenkins.controller", tenant=tenant, controller=row.name))
     return _list_page(tenant, form, 422)
@@ -101,13 +95,11 @@ def update(tenant, controller):
     form = ControllerForm(name=row.name)
     form.name.data = row.name
     if form.validate_on_submit():
-        try:
+        with refusals(form, "url") as outcome:
             controllers.update_controller(
                 tenant, row, _form_data(form, creating=False), actor=auth.current_principal()
             )
-        except ServiceError as exc:
-            form.url.errors.append(_error(exc))
-        else:
+        if outcome.ok:
             flash(_("Jenkins controller %(name)s saved.", name=row.name), "success")
             return redirect(url_for("cicd_jenkins.controller", tenant=tenant, controller=row.name))
     return _item_page(tenant, row, form, status=422)
@@ -158,14 +150,12 @@ def build(tenant, controller, jenkins_job):
     if not form.validate_on_submit():
         flash(" ".join(form.parameters.errors) or _("Refused: the form expired; try again."), "error")
     else:
-        try:
+        with refusals(message=refused) as outcome:
             queued = controllers.trigger_remote_job(
                 tenant, row, jenkins_job, parse_variables(form.parameters.data),
                 actor=auth.current_principal(),
             )
-        except ServiceError as exc:
-            flash(_("Refused: %(why)s", why=_error(exc)), "error")
-        else:
+        if outcome.ok:
             flash(
                 _("Jenkins queued %(job)s (queue item %(n)s).", job=jenkins_job, n=queued["queue_id"]),
                 "success",
@@ -215,11 +205,9 @@ def save_repository_settings(tenant, repository):
             if form.default_runner.data == "jenkins"
             else None,
         }
-        try:
+        with refusals(form, "default_runner") as outcome:
             runner_settings.set_settings(tenant, repository, data, actor=auth.current_principal())
-        except ServiceError as exc:
-            form.default_runner.errors.append(_error(exc))
-        else:
+        if outcome.ok:
             flash(_("The default runner of %(repo)s is saved.", repo=repository), "success")
             return redirect(url_for("cicd_jenkins.repository_settings", tenant=tenant, repository=repository))
     return _settings_page(tenant, repository, form, 422)

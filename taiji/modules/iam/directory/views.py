@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from taiji.platform import auth
 from taiji.platform.db import commit
 from taiji.platform.errors import Conflict, NotFound, ServiceError
+from taiji.platform.web.console import page_arg
 
 from ..roles.permissions import Perm
 from . import domains, services
@@ -163,7 +164,7 @@ def claims():
     status = request.args.get("status") or None
     if status not in (None, DomainStatus.PENDING, DomainStatus.VERIFIED):
         abort(400, description=_("Unknown status."))
-    page = domains.list_claims(status, page=request.args.get("page", 1, type=int))
+    page = domains.list_claims(status, page=page_arg())
     return render_template("iam_directory/claims.html", page=page, claims=domains.describe_claims(page.items),
                            status=status)
 

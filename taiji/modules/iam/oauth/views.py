@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from taiji.platform import auth, crypto
 from taiji.platform.db import commit
 from taiji.platform.errors import ServiceError
+from taiji.platform.web.console import page_arg
 
 from . import services
 from .permissions import OAuthPerm
@@ -65,7 +66,7 @@ def _errors(exc: ServiceError) -> dict:
 @bp.get("/admin/clients")
 @auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)
 def clients():
-    page = services.list_clients(page=request.args.get("page", 1, type=int), page_size=50)
+    page = services.list_clients(page=page_arg(), page_size=50)
     return render_template("iam_oauth/clients.html", page=page, values={}, errors={}, grant_types=GRANT_TYPES)
 
 

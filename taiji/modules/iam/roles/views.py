@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from taiji.platform import auth
 from taiji.platform.db import commit
 from taiji.platform.errors import Conflict, NotFound, ServiceError
+from taiji.platform.web.console import page_arg
 
 from . import services
 from .permissions import Perm
@@ -30,10 +31,6 @@ def _resolve_path_first():
             raise NotFound(f"No binding {args['binding_id']}.")
     if "group" in args:
         services.get_group(t, args["group"])
-
-
-def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
 
 
 def _problem(error: ServiceError) -> str:
@@ -76,7 +73,7 @@ def _grantable(tenant):
 def roles(tenant):
     return render_template(
         "iam_roles/roles.html",
-        page=services.list_roles(tenant, page=_page()),
+        page=services.list_roles(tenant, page=page_arg()),
         permissions=services.assignable_permissions(),
     )
 
@@ -149,7 +146,7 @@ def unbind(tenant, role, binding_id):
 @auth.require(Perm.ROLE_READ)
 def groups(tenant):
     return render_template(
-        "iam_roles/groups.html", page=services.list_groups(tenant, page=_page())
+        "iam_roles/groups.html", page=services.list_groups(tenant, page=page_arg())
     )
 
 
@@ -165,7 +162,8 @@ def create_group(tenant):
 @auth.require(Perm.ROLE_READ)
 def group(tenant, group):
     row = services.get_group(tenant, group)
-    return render_template("iam_roles/group.html", group=row, page=services.group_members(row, page=_page()))
+    return render_template("iam_roles/group.html", group=row,
+                           page=services.group_members(row, page=page_arg()))
 
 
 @bp.post("/t/<tenant>/groups/<group>/members")
