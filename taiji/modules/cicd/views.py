@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 
 from taiji.platform import auth, content
 from taiji.platform.db import Page
-from taiji.platform.errors import NotFound, ServiceError
+from taiji.platform.errors import NotFound
 from taiji.platform.web.console import page_arg, refusals, refused
 
 from . import ansi, services
@@ -160,10 +160,9 @@ def pipeline_action(tenant, pipeline_id, action):
     actions = {"cancel": services.cancel_pipeline, "retry": services.retry_pipeline}
     if action not in actions:
         abort(404)
-    try:
+    with refusals(message=refused) as outcome:
         result = actions[action](tenant, item.id, actor=auth.current_principal())
-    except ServiceError as exc:
-        flash(_("Refused: %(why)s", why=exc.detail), "error")
+    if not outcome.ok:
         return redirect(url_for("cicd.pipeline", tenant=tenant, pipeline_id=pipeline_id))
     if action == "retry":
         flash(_("Pipeline #%(n)s runs the same commit again.", n=result.number), "success")

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from taiji.platform import auth
 from taiji.platform.db import commit
 from taiji.platform.errors import Conflict, NotFound, ServiceError
-from taiji.platform.web.console import page_arg
+from taiji.platform.web.console import page_arg, refusals
 
 from . import services
 from .permissions import Perm
@@ -54,11 +54,9 @@ def _problem(error: ServiceError) -> str:
 
 
 def _attempt(work, success: str) -> None:
-    try:
+    with refusals(category="danger", message=_problem) as outcome:
         work()
-    except ServiceError as exc:
-        flash(_problem(exc), "danger")
-    else:
+    if outcome.ok:
         commit()
         flash(success, "success")
 
