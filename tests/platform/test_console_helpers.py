@@ -106,3 +106,28 @@ def test_refusals_keeps_the_outcome_and_flashes_without_a_form(app):
         with refusals() as outcome:
             pass
         assert outcome.ok
+
+
+@pytest.mark.parametrize(("locale", "texts"), [
+    ("en", ["No products yet", "Products"]),
+    ("zh_Hans", ["暂无产品", "产品"]),
+])
+def test_the_list_card_renders_in_both_languages(client, login, tenant, locale, texts):
+    login(make_member(tenant, "owner"))
+    client.post("/locale", data={"locale": locale})
+    page = client.get(f"/t/{tenant.slug}/products").get_data(as_text=True)
+    assert all(text in page for text in texts)
+    assert 'data-testid="empty-state"' in page
+
+
+def test_the_list_card_shows_rows_columns_and_the_pager(client, login, tenant, api_as):
+    owner = make_member(tenant, "owner")
+    api = api_as(owner)
+    for n in range(26):
+        assert api.post(f"/api/v1/tenants/{tenant.slug}/products",
+                        json={"slug": f"p{n:02d}", "name": f"Product {n}"}).status_code == 201
+    login(owner)
+    client.post("/locale", data={"locale": "zh_Hans"})
+    page = client.get(f"/t/{tenant.slug}/products").get_data(as_text=True)
+    assert page.count('data-testid="product-row"') > 0 and "<th>产品</th>" in page
+    assert 'class="pagination' in page and f"/t/{tenant.slug}/products?page=2" in page
