@@ -131,3 +131,10 @@ def test_the_list_card_shows_rows_columns_and_the_pager(client, login, tenant, a
     page = client.get(f"/t/{tenant.slug}/products").get_data(as_text=True)
     assert page.count('data-testid="product-row"') > 0 and "<th>产品</th>" in page
     assert 'class="pagination' in page and f"/t/{tenant.slug}/products?page=2" in page
+
+
+def test_a_console_wording_replaces_the_whole_refusal_under_the_field(app):
+    with app.test_request_context("/", method="POST"):
+        form = _Form()
+        apply_service_error(form, field_error("owners", "bad"), field="name", message=lambda e: "Use names.")
+        assert form.name.errors == ["Use names."] and not form.owners.errors

@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 
 from taiji.platform import auth, mail
 from taiji.platform.errors import Forbidden, ServiceError
-from taiji.platform.web.console import page_arg
+from taiji.platform.web.console import page_arg, refusals
 
 from . import services, signin, verification
 from . import sessions as console_sessions
@@ -73,11 +73,9 @@ def profile():
     user = services.get_user(auth.current_principal().user_id)
     form = ProfileForm(obj=user)
     if form.validate_on_submit():
-        try:
+        with refusals(form, "name", message=lambda error: _("A name is required.")) as outcome:
             services.update_profile(user, form.name.data)
-        except ServiceError:
-            form.name.errors.append(_("A name is required."))
-        else:
+        if outcome.ok:
             flash(_("Profile saved."), "success")
             return redirect(url_for("iam.profile"))
     status = 422 if form.errors else 200
@@ -156,11 +154,10 @@ def change_password():
             g.commit_on_error = True  # the failure counts towards the lockout
             form.current.errors.append(_("The current password is not right."))
         else:
-            try:
+            weak = lambda error: mfa_views.password_message(form.new.data, user.email)  # noqa: E731
+            with refusals(form, "new", message=weak) as outcome:
                 services.set_password(user, form.new.data)
-            except ServiceError:
-                form.new.errors.append(mfa_views.password_message(form.new.data, user.email))
-            else:
+            if outcome.ok:
                 console_sessions.revoke_all(user)
                 services.start_session(user)
                 flash(_("Password changed. Your other sessions have ended."), "success")

@@ -212,11 +212,10 @@ def audit_log(tenant):
 def settings(tenant):
     form = RenameForm(obj=tenant)
     if form.validate_on_submit():
-        try:
+        too_long = lambda error: _("Enter a name of at most 100 characters.")  # noqa: E731
+        with refusals(form, "name", message=too_long) as outcome:
             services.rename_tenant(tenant, form.name.data)
-        except ServiceError:
-            form.name.errors.append(_("Enter a name of at most 100 characters."))
-        else:
+        if outcome.ok:
             services.set_mfa_required(tenant, bool(form.mfa_required.data))
             flash(_("Settings saved."), "success")
             return redirect(url_for("tm.settings", tenant=tenant.slug))

@@ -70,10 +70,13 @@ def apply_service_error(form, error: Exception, field: str | None = None,
 
     Each field error goes under its field (``"owners.0"`` under ``owners``); what names no field of
     the form goes under ``field`` when given, else with the form's own errors (``form.form_errors``).
-    ``message(error)`` words the refusal for the console instead of its detail; ``names`` maps a
-    service's field name to the form's where they differ."""
+    ``message(error)``, when given, words the whole refusal for the console instead (one message,
+    under ``field``); ``names`` maps a service's field name to the form's where they differ."""
     if not isinstance(error, REFUSALS):
         return False
+    if message is not None:
+        _add(form, field, message(error))
+        return True
     leftover = []
     for name, messages in field_errors(error).items():
         base = name.split(".")[0]
@@ -82,15 +85,17 @@ def apply_service_error(form, error: Exception, field: str | None = None,
             target.errors = [*target.errors, *messages]
         else:
             leftover.append(f"{name}: {' '.join(messages)}")
-    placed = bool(field_errors(error)) and not leftover
-    if not placed:
-        text = message(error) if message is not None else ("; ".join(leftover) or error_message(error))
-        target = form._fields.get(field) if field else None
-        if target is not None:
-            target.errors = [*target.errors, text]
-        else:
-            form.form_errors = [*form.form_errors, text]
+    if leftover or not field_errors(error):
+        _add(form, field, "; ".join(leftover) or error_message(error))
     return True
+
+
+def _add(form, field: str | None, text: str) -> None:
+    target = form._fields.get(field) if field else None
+    if target is not None:
+        target.errors = [*target.errors, text]
+    else:
+        form.form_errors = [*form.form_errors, text]
 
 
 @dataclass

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from taiji.platform import auth, crypto
 from taiji.platform.db import commit
 from taiji.platform.errors import ServiceError
-from taiji.platform.web.console import page_arg
+from taiji.platform.web.console import page_arg, refusals
 
 from . import services
 from .permissions import OAuthPerm
@@ -115,10 +115,10 @@ def update_client(client_id):
 @bp.post("/admin/clients/<client_id>/secret")
 @auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)
 def rotate_secret(client_id):
-    try:
+    no_secret = lambda error: _("A public client has no secret to rotate.")  # noqa: E731
+    with refusals(category="danger", message=no_secret) as outcome:
         row, secret = services.rotate_client_secret(client_id)
-    except ServiceError:
-        flash(_("A public client has no secret to rotate."), "danger")
+    if not outcome.ok:
         return redirect(url_for("iam_clients.client", client_id=client_id))
     commit()
     return _show_once(row.client_id, secret)
