@@ -151,10 +151,15 @@ def can(permission: str, tenant=None) -> bool:
 
 
 def enforce_tenant_membership() -> None:
-    """Before every request on a ``<tenant>`` URL: unknown tenant or non-member -> 404."""
+    """Before every request on a ``<tenant>`` URL: unknown tenant or non-member -> 404.
+
+    Once the caller passed, the URL's ``tenant`` argument becomes the ``Tenant`` itself, so a view's
+    ``tenant`` parameter is the object (``str(tenant)`` is its slug, so URLs still build from it).
+    Idempotent: a hook that must see the tenant before this one runs calls ``url_tenant()``.
+    """
     view_args = request.view_args or {}
     slug = view_args.get("tenant")
-    if slug is None:
+    if slug is None or isinstance(slug, tenancy.Tenant):
         return
     principal = current_principal()
     if principal is None:
@@ -163,13 +168,25 @@ def enforce_tenant_membership() -> None:
         abort(401)
     if not re.match(tenancy.SLUG_PATTERN, slug):
         abort(404, description="No such tenant.")
-    tenant = tenancy.resolve(slug)
-    standing = access(tenant)
-    if not standing.member and not principal.is_admin:
+    tenant = tenancy.tenant_by_slug(slug)
+    # Not yet the request's tenant (g.tenant): a page answering a non-member (the 404 page's
+    # tenant switcher, say) must not be able to show anything of it.
+    if tenant is None or not (access(tenant).member or principal.is_admin):
         abort(404, description=f"No tenant '{slug}'.")
+    g.tenant = tenant
     if not tenant.is_active and not principal.is_admin:
         abort(403, description=f"Tenant '{slug}' is suspended. "
                                "Ask a platform administrator to reactivate it.")
+    request.view_args["tenant"] = tenant
+
+
+def url_tenant():
+    """The URL's tenant for a caller who may open it (the membership check runs here if it has not
+    yet), or None on a URL without one. Never resolves a tenant for a caller who is not a member."""
+    if "tenant" not in (request.view_args or {}):
+        return None
+    enforce_tenant_membership()
+    return request.view_args["tenant"]
 
 
 # -- how a route declares its access -----------------------------------------------------------

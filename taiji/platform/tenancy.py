@@ -46,6 +46,11 @@ class Tenant(TimestampMixin, Model):
     def __repr__(self) -> str:
         return f"<Tenant {self.slug}>"
 
+    def __str__(self) -> str:
+        # A route's <tenant> argument is the Tenant once the membership check has passed, so that
+        # url_for(..., tenant=tenant) (and any URL rebuilt from request.view_args) spells the slug.
+        return self.slug
+
 
 # Built once: every tenant URL resolves its slug, and building the statement cost more CPU than running it.
 _BY_SLUG = sa.select(Tenant).where(Tenant.slug == sa.bindparam("slug"))

@@ -35,10 +35,6 @@ R = T + "/<bpr_repo>"
 F = R + "/files/<int:bpr_file>"
 
 
-def _t():
-    return tenancy.current()
-
-
 @blp.before_request
 def _resolve_path_first():
     """A repository or file this tenant does not have is a 404 whatever the body or If-Match."""
@@ -51,8 +47,8 @@ def _resolve_path_first():
         services.get_file(repository, args["bpr_file"])
 
 
-def _repo(name):
-    return services.get_repository(_t(), name)
+def _repo(tenant, name):
+    return services.get_repository(tenant, name)
 
 
 @blp.route(T)
@@ -64,7 +60,7 @@ class Repositories(MethodView):
     def get(self, query, tenant, pagination_parameters):
         """Repositories of the tenant, by name"""
         page = services.list_repositories(
-            _t(), **query, page=pagination_parameters.page, page_size=pagination_parameters.page_size
+            tenant, **query, page=pagination_parameters.page, page_size=pagination_parameters.page_size
         )
         set_page_count(pagination_parameters, page)
         return page.items
@@ -74,7 +70,7 @@ class Repositories(MethodView):
     @blp.response(201, BprRepositoryOut)
     def post(self, data, tenant):
         """Create a repository of kind `generic` or `pypi` (counts against `bpr.repositories`)"""
-        return services.create_repository(_t(), data)
+        return services.create_repository(tenant, data)
 
 
 @blp.route(R)
@@ -84,7 +80,7 @@ class RepositoryItem(MethodView):
     @blp.response(200, BprRepositoryOut)
     def get(self, tenant, bpr_repo):
         """One repository, with its size and file count"""
-        return _repo(bpr_repo)
+        return _repo(tenant, bpr_repo)
 
     @auth.require(Perm.REPOSITORY_ADMIN)
     @blp.etag
@@ -92,18 +88,18 @@ class RepositoryItem(MethodView):
     @blp.response(200, BprRepositoryOut)
     def patch(self, data, tenant, bpr_repo):
         """Change description, immutability, visibility or retention rules; needs If-Match"""
-        item = _repo(bpr_repo)
+        item = _repo(tenant, bpr_repo)
         blp.check_etag(item, BprRepositoryOut)
-        return services.update_repository(_t(), item, data)
+        return services.update_repository(tenant, item, data)
 
     @auth.require(Perm.REPOSITORY_ADMIN)
     @blp.etag
     @blp.response(204)
     def delete(self, tenant, bpr_repo):
         """Delete a repository and every file in it; needs If-Match"""
-        item = _repo(bpr_repo)
+        item = _repo(tenant, bpr_repo)
         blp.check_etag(item, BprRepositoryOut)
-        services.delete_repository(_t(), item)
+        services.delete_repository(tenant, item)
 
 
 @blp.route(R + "/files")
@@ -115,7 +111,7 @@ class Files(MethodView):
     def get(self, query, tenant, bpr_repo, pagination_parameters):
         """Files of the repository, newest first; search by path, or one package's files"""
         page = services.list_files(
-            _repo(bpr_repo),
+            _repo(tenant, bpr_repo),
             **query,
             page=pagination_parameters.page,
             page_size=pagination_parameters.page_size,
@@ -130,14 +126,14 @@ class FileItem(MethodView):
     @blp.response(200, BprFileOut)
     def get(self, tenant, bpr_repo, bpr_file):
         """One file with its sha256 and download address"""
-        return services.get_file(_repo(bpr_repo), bpr_file)
+        return services.get_file(_repo(tenant, bpr_repo), bpr_file)
 
     @auth.require(Perm.REPOSITORY_ADMIN)
     @blp.response(204)
     def delete(self, tenant, bpr_repo, bpr_file):
         """Delete a file"""
-        repository = _repo(bpr_repo)
-        services.delete_file(_t(), repository, services.get_file(repository, bpr_file))
+        repository = _repo(tenant, bpr_repo)
+        services.delete_file(tenant, repository, services.get_file(repository, bpr_file))
 
 
 @blp.route(F + "/yank")
@@ -147,9 +143,9 @@ class Yank(MethodView):
     @blp.response(200, BprFileOut)
     def post(self, data, tenant, bpr_repo, bpr_file):
         """Yank a package file (PEP 592) with a reason, or unyank it with `{"yanked": false}`"""
-        repository = _repo(bpr_repo)
+        repository = _repo(tenant, bpr_repo)
         row = services.get_file(repository, bpr_file)
-        return services.set_yanked(_t(), repository, row, data["yanked"], data.get("reason"))
+        return services.set_yanked(tenant, repository, row, data["yanked"], data.get("reason"))
 
 
 @blp.route(R + "/packages")
@@ -161,7 +157,7 @@ class Packages(MethodView):
     def get(self, query, tenant, bpr_repo, pagination_parameters):
         """Projects of a package index, each with its versions newest first"""
         page = services.list_packages(
-            _repo(bpr_repo),
+            _repo(tenant, bpr_repo),
             **query,
             page=pagination_parameters.page,
             page_size=pagination_parameters.page_size,
@@ -186,12 +182,12 @@ class Retention(MethodView):
     @blp.response(200, BprRetentionOut)
     def get(self, tenant, bpr_repo):
         """What the retention rules would delete now (a dry run; nothing changes)"""
-        repository = _repo(bpr_repo)
-        return _retention(repository, services.retention_plan(_t(), repository), False)
+        repository = _repo(tenant, bpr_repo)
+        return _retention(repository, services.retention_plan(tenant, repository), False)
 
     @auth.require(Perm.REPOSITORY_ADMIN)
     @blp.response(200, BprRetentionOut)
     def post(self, tenant, bpr_repo):
         """Apply the retention rules now; answers what was deleted"""
-        repository = _repo(bpr_repo)
-        return _retention(repository, services.apply_retention(_t(), repository), True)
+        repository = _repo(tenant, bpr_repo)
+        return _retention(repository, services.apply_retention(tenant, repository), True)

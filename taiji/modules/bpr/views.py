@@ -7,9 +7,9 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from taiji.platform import auth, tenancy
-from taiji.platform.errors import NotFound, ServiceError
-from taiji.platform.quotas import QuotaExceeded
+from taiji.platform import auth
+from taiji.platform.errors import NotFound
+from taiji.platform.web.console import page_arg, refusals
 
 from . import services
 from .forms import RepositoryForm, SettingsForm, YankForm, settings_of
@@ -22,28 +22,18 @@ REPO = LIST + "/<bpr_repo>"
 FILE = REPO + "/files/<int:bpr_file>"
 
 
-def _page() -> int:
-    return max(1, min(request.args.get("page", 1, type=int) or 1, 10**6))
-
-
-def _error_text(exc: ServiceError) -> str:
-    fields = (exc.errors or {}).get("json") or {}
-    return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items()) or exc.detail
-
-
-def _list_page(form, status=200):
-    t = tenancy.current()
+def _list_page(tenant, form, status=200):
     q = (request.args.get("q") or "").strip()[:100] or None
-    page = services.list_repositories(t, q=q, page=_page())
+    page = services.list_repositories(tenant, q=q, page=page_arg())
     return render_template(
-        "bpr/repositories.html", page=page, form=form, q=q, used=services.storage_used(t)
+        "bpr/repositories.html", page=page, form=form, q=q, used=services.storage_used(tenant)
     ), status
 
 
 @bp.get(LIST)
 @auth.require(Perm.PACKAGE_READ)
 def repositories(tenant):
-    return _list_page(RepositoryForm(formdata=None))
+    return _list_page(tenant, RepositoryForm(formdata=None))
 
 
 @bp.post(LIST)
@@ -51,31 +41,26 @@ def repositories(tenant):
 def create_repository(tenant):
     form = RepositoryForm()
     if form.validate_on_submit():
-        try:
+        with refusals(form, "name") as outcome:
             repository = services.create_repository(
-                tenancy.current(),
+                tenant,
                 {"name": form.name.data, "kind": form.kind.data, **settings_of(form, form.kind.data)},
             )
-        except ServiceError as exc:
-            form.name.errors.append(_error_text(exc))
-        except QuotaExceeded as exc:
-            form.name.errors.append(str(exc))
-        else:
+        if outcome.ok:
             flash(_("Repository %(name)s created.", name=repository.name), "success")
             return redirect(url_for("bpr.repository", tenant=tenant, bpr_repo=repository.name))
-    return _list_page(form, 422)
+    return _list_page(tenant, form, 422)
 
 
-def _repository_page(repository, settings_form=None, status=200):
-    t = tenancy.current()
+def _repository_page(tenant, repository, settings_form=None, status=200):
     q = (request.args.get("q") or "").strip()[:200] or None
     if repository.kind == "pypi":
-        listing = services.list_packages(repository, q=q, page=_page())
+        listing = services.list_packages(repository, q=q, page=page_arg())
     else:
-        listing = services.list_files(repository, q=q, page=_page())
+        listing = services.list_files(repository, q=q, page=page_arg())
     form = settings_form or SettingsForm(formdata=None, obj=repository)
-    can_admin = auth.can(Perm.REPOSITORY_ADMIN, t)
-    plan = services.retention_plan(t, repository) if can_admin else []
+    can_admin = auth.can(Perm.REPOSITORY_ADMIN, tenant)
+    plan = services.retention_plan(tenant, repository) if can_admin else []
     return render_template(
         "bpr/repository.html",
         repository=repository,
@@ -83,7 +68,7 @@ def _repository_page(repository, settings_form=None, status=200):
         q=q,
         form=form,
         plan=plan,
-        url=services.repository_url(t, repository),
+        url=services.repository_url(tenant, repository),
         base=current_app.config["BASE_URL"].rstrip("/"),
         plan_bytes=sum(i["file"].size for i in plan),
         can_admin=can_admin,
@@ -93,32 +78,28 @@ def _repository_page(repository, settings_form=None, status=200):
 @bp.get(REPO)
 @auth.require(Perm.PACKAGE_READ)
 def repository(tenant, bpr_repo):
-    return _repository_page(services.get_repository(tenancy.current(), bpr_repo))
+    return _repository_page(tenant, services.get_repository(tenant, bpr_repo))
 
 
 @bp.post(REPO + "/settings")
 @auth.require(Perm.REPOSITORY_ADMIN)
 def settings(tenant, bpr_repo):
-    t = tenancy.current()
-    item = services.get_repository(t, bpr_repo)
+    item = services.get_repository(tenant, bpr_repo)
     form = SettingsForm()
     if form.validate_on_submit():
-        try:
-            services.update_repository(t, item, settings_of(form, item.kind))
-        except ServiceError as exc:
-            form.description.errors.append(_error_text(exc))
-        else:
+        with refusals(form, "description") as outcome:
+            services.update_repository(tenant, item, settings_of(form, item.kind))
+        if outcome.ok:
             flash(_("Settings of %(name)s saved.", name=item.name), "success")
             return redirect(url_for("bpr.repository", tenant=tenant, bpr_repo=bpr_repo))
-    return _repository_page(item, form, 422)
+    return _repository_page(tenant, item, form, 422)
 
 
 @bp.post(REPO + "/retention")
 @auth.require(Perm.REPOSITORY_ADMIN)
 def apply_retention(tenant, bpr_repo):
-    t = tenancy.current()
-    item = services.get_repository(t, bpr_repo)
-    deleted = services.apply_retention(t, item)
+    item = services.get_repository(tenant, bpr_repo)
+    deleted = services.apply_retention(tenant, item)
     flash(ngettext("Retention deleted %(num)s file.", "Retention deleted %(num)s files.", len(deleted)),
           "success")
     return redirect(url_for("bpr.repository", tenant=tenant, bpr_repo=bpr_repo))
@@ -127,9 +108,8 @@ def apply_retention(tenant, bpr_repo):
 @bp.post(REPO + "/delete")
 @auth.require(Perm.REPOSITORY_ADMIN)
 def delete_repository(tenant, bpr_repo):
-    t = tenancy.current()
-    item = services.get_repository(t, bpr_repo)
-    services.delete_repository(t, item)
+    item = services.get_repository(tenant, bpr_repo)
+    services.delete_repository(tenant, item)
     flash(_("Repository %(name)s deleted.", name=bpr_repo), "success")
     return redirect(url_for("bpr.repositories", tenant=tenant))
 
@@ -137,8 +117,7 @@ def delete_repository(tenant, bpr_repo):
 @bp.get(REPO + "/packages/<bpr_package>")
 @auth.require(Perm.PACKAGE_READ)
 def package(tenant, bpr_repo, bpr_package):
-    t = tenancy.current()
-    item = services.get_repository(t, bpr_repo)
+    item = services.get_repository(tenant, bpr_repo)
     rows = services.project_files(item, services.normalize(bpr_package)) if item.kind == "pypi" else []
     if not rows:
         raise NotFound(_("No package '%(name)s' in this repository.", name=bpr_package))
@@ -147,40 +126,36 @@ def package(tenant, bpr_repo, bpr_package):
         repository=item,
         name=rows[0].package,
         rows=rows,
-        url=services.repository_url(t, item),
-        can_admin=auth.can(Perm.REPOSITORY_ADMIN, t),
+        url=services.repository_url(tenant, item),
+        can_admin=auth.can(Perm.REPOSITORY_ADMIN, tenant),
     )
 
 
 @bp.get(FILE)
 @auth.require(Perm.PACKAGE_READ)
 def file(tenant, bpr_repo, bpr_file):
-    t = tenancy.current()
-    item = services.get_repository(t, bpr_repo)
+    item = services.get_repository(tenant, bpr_repo)
     row = services.get_file(item, bpr_file)
     return render_template(
         "bpr/file.html",
         repository=item,
         row=row,
         form=YankForm(formdata=None),
-        download=services.file_url(t, item, row),
-        can_admin=auth.can(Perm.REPOSITORY_ADMIN, t),
+        download=services.file_url(tenant, item, row),
+        can_admin=auth.can(Perm.REPOSITORY_ADMIN, tenant),
     )
 
 
 @bp.post(FILE + "/yank")
 @auth.require(Perm.REPOSITORY_ADMIN)
 def yank(tenant, bpr_repo, bpr_file):
-    t = tenancy.current()
-    item = services.get_repository(t, bpr_repo)
+    item = services.get_repository(tenant, bpr_repo)
     row = services.get_file(item, bpr_file)
     form = YankForm()
     form.validate_on_submit()
-    try:
-        services.set_yanked(t, item, row, not row.yanked, form.reason.data)
-    except ServiceError as exc:
-        flash(exc.detail, "danger")
-    else:
+    with refusals(category="danger") as outcome:
+        services.set_yanked(tenant, item, row, not row.yanked, form.reason.data)
+    if outcome.ok:
         flash(
             _("%(file)s yanked.", file=row.filename)
             if row.yanked
@@ -193,9 +168,8 @@ def yank(tenant, bpr_repo, bpr_file):
 @bp.post(FILE + "/delete")
 @auth.require(Perm.REPOSITORY_ADMIN)
 def delete_file(tenant, bpr_repo, bpr_file):
-    t = tenancy.current()
-    item = services.get_repository(t, bpr_repo)
+    item = services.get_repository(tenant, bpr_repo)
     row = services.get_file(item, bpr_file)
-    services.delete_file(t, item, row)
+    services.delete_file(tenant, item, row)
     flash(_("%(file)s deleted.", file=row.filename), "success")
     return redirect(url_for("bpr.repository", tenant=tenant, bpr_repo=bpr_repo))

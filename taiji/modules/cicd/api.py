@@ -7,7 +7,7 @@ import json
 from flask import Response, jsonify
 from flask.views import MethodView
 
-from taiji.platform import auth, content, tenancy
+from taiji.platform import auth, content
 from taiji.platform.api import Blueprint, set_page_count
 from taiji.platform.errors import NotFound
 
@@ -48,7 +48,7 @@ class Pipelines(MethodView):
     def get(self, query, tenant, pagination_parameters):
         """The tenant's pipelines, newest first; filter by repository, status and ref"""
         page = services.list_pipelines(
-            tenancy.current(),
+            tenant,
             **query,
             page=pagination_parameters.page,
             per_page=pagination_parameters.page_size,
@@ -66,7 +66,7 @@ class RepositoryPipelines(MethodView):
     def get(self, query, tenant, repository, pagination_parameters):
         """One repository's pipelines, newest first"""
         page = services.list_pipelines(
-            tenancy.current(),
+            tenant,
             repository=repository,
             **query,
             page=pagination_parameters.page,
@@ -81,7 +81,7 @@ class RepositoryPipelines(MethodView):
     def post(self, data, tenant, repository):
         """Run the repository's `.taiji.yml` at a branch, tag or commit, with optional variables"""
         return services.run_pipeline(
-            tenancy.current(), repository, data["ref"], variables=data["variables"], actor=_principal()
+            tenant, repository, data["ref"], variables=data["variables"], actor=_principal()
         )
 
 
@@ -91,7 +91,7 @@ class PipelineItem(MethodView):
     @blp.response(200, PipelineOut)
     def get(self, tenant, pipeline_id):
         """One pipeline with its jobs and their states"""
-        return services.get_pipeline(tenancy.current(), pipeline_id)
+        return services.get_pipeline(tenant, pipeline_id)
 
 
 @blp.route(T + "/pipelines/<int:pipeline_id>/cancel")
@@ -100,7 +100,7 @@ class PipelineCancel(MethodView):
     @blp.response(200, PipelineOut)
     def post(self, tenant, pipeline_id):
         """Cancel the pipeline: its running jobs' processes are killed (idempotent)"""
-        return services.cancel_pipeline(tenancy.current(), pipeline_id, actor=_principal())
+        return services.cancel_pipeline(tenant, pipeline_id, actor=_principal())
 
 
 @blp.route(T + "/pipelines/<int:pipeline_id>/retry")
@@ -109,7 +109,7 @@ class PipelineRetry(MethodView):
     @blp.response(201, PipelineOut)
     def post(self, tenant, pipeline_id):
         """Run a finished pipeline again: a new pipeline of the same commit and variables"""
-        return services.retry_pipeline(tenancy.current(), pipeline_id, actor=_principal())
+        return services.retry_pipeline(tenant, pipeline_id, actor=_principal())
 
 
 @blp.route(T + "/jobs/<int:job_id>")
@@ -118,14 +118,14 @@ class JobItem(MethodView):
     @blp.response(200, JobDetailOut)
     def get(self, tenant, job_id):
         """One job: timing, exit code, why it failed, its artifacts"""
-        return services.get_job(tenancy.current(), job_id)
+        return services.get_job(tenant, job_id)
 
 
 def _job_action(action: str):
     @auth.require(Perm.PIPELINE_RUN)
     @blp.response(200, JobDetailOut)
     def post(self, tenant, job_id):
-        return getattr(services, f"{action}_job")(tenancy.current(), job_id, actor=_principal())
+        return getattr(services, f"{action}_job")(tenant, job_id, actor=_principal())
 
     post.__doc__ = {
         "cancel": "Cancel the job (its processes are killed)",
@@ -172,7 +172,7 @@ class JobLog(MethodView):
     def get(self, query, tenant, job_id):
         """The job's log as plain text from byte `offset` (X-Next-Offset says where to go on; X-Log-Complete
         says the job finished and nothing follows). `format=json` gives the same as a JSON object."""
-        return _log_response(services.get_job(tenancy.current(), job_id), query)
+        return _log_response(services.get_job(tenant, job_id), query)
 
 
 @blp.route(T + "/pipelines/<int:pipeline_id>/jobs/<job>/log")
@@ -182,7 +182,7 @@ class PipelineJobLog(MethodView):
     @blp.response(200, content_type="text/plain")
     def get(self, query, tenant, pipeline_id, job):
         """A job's log, the job named by its name in the pipeline (or its id)"""
-        pipeline = services.get_pipeline(tenancy.current(), pipeline_id)
+        pipeline = services.get_pipeline(tenant, pipeline_id)
         found = next((j for j in pipeline.jobs if j.name == job or str(j.id) == job), None)
         if found is None:
             raise NotFound(f"No job '{job}' in pipeline {pipeline_id}.")
@@ -195,7 +195,7 @@ class JobArtifacts(MethodView):
     @blp.response(200, ArtifactOut(many=True))
     def get(self, tenant, job_id):
         """The files the job kept (until they expire)"""
-        return services.list_artifacts(services.get_job(tenancy.current(), job_id))
+        return services.list_artifacts(services.get_job(tenant, job_id))
 
 
 @blp.route(T + "/jobs/<int:job_id>/artifacts/<int:artifact_id>")
@@ -204,7 +204,7 @@ class JobArtifactFile(MethodView):
     @blp.response(200, content_type="application/octet-stream")
     def get(self, tenant, job_id, artifact_id):
         """Download one artifact (X-Checksum-Sha256 carries its digest)"""
-        job = services.get_job(tenancy.current(), job_id)
+        job = services.get_job(tenant, job_id)
         row = services.get_artifact(job, artifact_id)
         response = content.send_user_file(
             services.artifact_file(job, artifact_id), row.path.rsplit("/", 1)[-1], etag=row.sha256,
@@ -225,7 +225,7 @@ class Secrets(MethodView):
     def get(self, query, tenant, pagination_parameters):
         """The tenant's CI secrets: names, scopes and protection, never values"""
         page = services.list_secrets(
-            tenancy.current(),
+            tenant,
             repository=query["repository"],
             page=pagination_parameters.page,
             per_page=pagination_parameters.page_size,
@@ -240,7 +240,7 @@ class Secrets(MethodView):
     def post(self, data, tenant):
         """Set a secret (write-only): 201 when new, 200 when its value was replaced"""
         secret, created = services.set_secret(
-            tenancy.current(),
+            tenant,
             data["name"],
             data["value"],
             repository=data["repository"],
@@ -257,7 +257,7 @@ class SecretItem(MethodView):
     @blp.response(204)
     def delete(self, query, tenant, secret):
         """Delete a secret (tenant-wide, or `?repository=` for one repository's own value)"""
-        services.delete_secret(tenancy.current(), secret, repository=query["repository"], actor=_principal())
+        services.delete_secret(tenant, secret, repository=query["repository"], actor=_principal())
 
 
 @blp.route("/schemas/taiji-yml.json")

@@ -19,7 +19,8 @@ from flask_babel import gettext as _
 
 from taiji.platform import auth, content, live, tenancy
 from taiji.platform.db import Page
-from taiji.platform.errors import NotFound, ServiceError
+from taiji.platform.errors import NotFound
+from taiji.platform.web.console import page_arg, refusals, refused
 
 from . import ansi, services
 from .forms import RunPipelineForm, SecretForm, parse_variables
@@ -37,10 +38,6 @@ POLL_CHUNK = 64 * 1024
 STATUSES = [s.value for s in PipelineStatus]
 
 
-def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
-
-
 def _filters(repository: str | None = None) -> dict:
     filters = {key: (request.args.get(key) or "").strip() or None for key in ("repository", "status", "ref")}
     if filters["status"] not in (None, *STATUSES):
@@ -50,11 +47,10 @@ def _filters(repository: str | None = None) -> dict:
     return filters
 
 
-def _list(form: RunPipelineForm | None = None, *, repository: str | None = None, status: int = 200):
-    t = tenancy.current()
+def _list(tenant, form: RunPipelineForm | None = None, *, repository: str | None = None, status: int = 200):
     filters = _filters(repository)
     try:
-        page = services.list_pipelines(t, **filters, page=_page(), per_page=20)
+        page = services.list_pipelines(tenant, **filters, page=page_arg(), per_page=20)
     except NotFound:
         if repository is not None:
             raise  # the repository's own page: it does not exist
@@ -63,7 +59,7 @@ def _list(form: RunPipelineForm | None = None, *, repository: str | None = None,
     form = form or RunPipelineForm(repository=filters["repository"] or None)
     return render_template("cicd/pipelines.html", page=page, filters=filters, statuses=STATUSES,
                            form=form, fixed_repository=repository, host_runner=_host_runner(),
-                           can_run=auth.can(Perm.PIPELINE_RUN, t)), status
+                           can_run=auth.can(Perm.PIPELINE_RUN, tenant)), status
 
 
 def _host_runner(jobs=()) -> bool:
@@ -75,13 +71,13 @@ def _host_runner(jobs=()) -> bool:
 @bp.get("/t/<tenant>/pipelines")
 @auth.require(Perm.PIPELINE_READ)
 def pipelines(tenant):
-    return _list()
+    return _list(tenant)
 
 
 @bp.get("/t/<tenant>/repositories/<repository>/pipelines")
 @auth.require(Perm.PIPELINE_READ)
 def repository_pipelines(tenant, repository):
-    return _list(repository=repository)
+    return _list(tenant, repository=repository)
 
 
 @bp.post("/t/<tenant>/pipelines")
@@ -89,24 +85,15 @@ def repository_pipelines(tenant, repository):
 def run(tenant):
     form = RunPipelineForm()
     if form.validate_on_submit():
-        try:
+        with refusals(form, "repository") as outcome:
             pipeline = services.run_pipeline(
-                tenancy.current(), form.repository.data.strip(), form.ref.data.strip(),
+                tenant, form.repository.data.strip(), form.ref.data.strip(),
                 variables=parse_variables(form.variables.data), actor=auth.current_principal(),
                 trigger="manual")
-        except ServiceError as exc:
-            form.repository.errors.append(error_text(exc))
-        else:
+        if outcome.ok:
             flash(_("Pipeline #%(n)s started.", n=pipeline.number), "success")
             return redirect(url_for("cicd.pipeline", tenant=tenant, pipeline_id=pipeline.id))
-    return _list(form, status=422)
-
-
-def error_text(exc: ServiceError) -> str:
-    fields = (exc.errors or {}).get("json") or {}
-    parts = [f"{name}: {' '.join(m if isinstance(m, str) else str(m) for m in messages)}"
-             for name, messages in fields.items()]
-    return "; ".join([exc.detail, *parts]) if parts else exc.detail
+    return _list(tenant, form, status=422)
 
 
 # -- a pipeline ---------------------------------------------------------------------------------
@@ -150,17 +137,16 @@ def job_graph(jobs) -> dict:
     return {"nodes": nodes, "edges": edges, "width": width, "height": height, "w": NODE_W, "h": NODE_H}
 
 
-def _pipeline_context(pipeline) -> dict:
-    t = tenancy.current()
+def _pipeline_context(tenant, pipeline) -> dict:
     return {"pipeline": pipeline, "jobs": pipeline.jobs, "graph": job_graph(pipeline.jobs),
-            "live": not pipeline.done, "can_run": auth.can(Perm.PIPELINE_RUN, t),
+            "live": not pipeline.done, "can_run": auth.can(Perm.PIPELINE_RUN, tenant),
             "host_runner": _host_runner(pipeline.jobs)}
 
 
 @bp.get(PIPELINE)
 @auth.require(Perm.PIPELINE_READ)
 def pipeline(tenant, pipeline_id):
-    context = _pipeline_context(services.get_pipeline(tenancy.current(), pipeline_id))
+    context = _pipeline_context(tenant, services.get_pipeline(tenant, pipeline_id))
     if request.headers.get("HX-Request"):
         # The polled part only; it stops polling by itself once the pipeline is finished.
         return render_template("cicd/_pipeline_live.html", **context)
@@ -170,15 +156,13 @@ def pipeline(tenant, pipeline_id):
 @bp.post(PIPELINE + "/<action>")
 @auth.require(Perm.PIPELINE_RUN)
 def pipeline_action(tenant, pipeline_id, action):
-    t = tenancy.current()
-    item = services.get_pipeline(t, pipeline_id)
+    item = services.get_pipeline(tenant, pipeline_id)
     actions = {"cancel": services.cancel_pipeline, "retry": services.retry_pipeline}
     if action not in actions:
         abort(404)
-    try:
-        result = actions[action](t, item.id, actor=auth.current_principal())
-    except ServiceError as exc:
-        flash(_("Refused: %(why)s", why=exc.detail), "error")
+    with refusals(message=refused) as outcome:
+        result = actions[action](tenant, item.id, actor=auth.current_principal())
+    if not outcome.ok:
         return redirect(url_for("cicd.pipeline", tenant=tenant, pipeline_id=pipeline_id))
     if action == "retry":
         flash(_("Pipeline #%(n)s runs the same commit again.", n=result.number), "success")
@@ -193,9 +177,8 @@ def pipeline_action(tenant, pipeline_id, action):
 def pipeline_live(tenant, pipeline_id):
     """Server-sent events of the job graph: ``state`` (the pipeline's and each job's status) when
     anything changes, ``end`` once the pipeline has finished."""
-    t = tenancy.current()
-    item = services.get_pipeline(t, pipeline_id)
-    tenant_id, pipeline_id = t.id, item.id
+    item = services.get_pipeline(tenant, pipeline_id)
+    tenant_id, pipeline_id = tenant.id, item.id
 
     def step(last):
         row = services.get_pipeline(_tenant(tenant_id), pipeline_id)
@@ -249,20 +232,19 @@ def _read_window(job, start: int, end: int) -> tuple[str, int]:
     return text, start
 
 
-def _job_context(job) -> dict:
-    t = tenancy.current()
+def _job_context(tenant, job) -> dict:
     from .jenkins.builds import latest_build
 
     return {"job": job, "pipeline": job.pipeline, "live": job.status not in JOB_DONE,
-            "can_run": auth.can(Perm.PIPELINE_RUN, t), "manual": job.status == JobStatus.MANUAL,
+            "can_run": auth.can(Perm.PIPELINE_RUN, tenant), "manual": job.status == JobStatus.MANUAL,
             "jenkins_build": latest_build(job) if job.runner == "jenkins" else None}
 
 
 @bp.get(JOB)
 @auth.require(Perm.PIPELINE_READ)
 def job(tenant, job_id):
-    item = services.get_job(tenancy.current(), job_id)
-    context = _job_context(item)
+    item = services.get_job(tenant, job_id)
+    context = _job_context(tenant, item)
     if request.headers.get("HX-Request"):
         return render_template("cicd/_job_summary.html", **context)
     size = services.log_size(item)
@@ -278,7 +260,7 @@ def job(tenant, job_id):
 def log(tenant, job_id):
     """htmx fragments of the log: ``?offset=N`` the text written since N (the live tail),
     ``?before=N`` the page that ends at N ("load earlier")."""
-    item = services.get_job(tenancy.current(), job_id)
+    item = services.get_job(tenant, job_id)
     before = request.args.get("before", type=int)
     if before is not None:
         before = max(0, min(before, services.log_size(item)))
@@ -299,9 +281,8 @@ def job_live(tenant, job_id):
     output (its id is the byte offset after it, so a reconnecting EventSource resumes from its
     Last-Event-ID; a first connection starts at ``?offset``, else 0), ``end`` once the job has
     finished and all of its log was sent. ``?format=html`` sends the console's HTML of the text."""
-    t = tenancy.current()
-    item = services.get_job(t, job_id)
-    tenant_id, job_id = t.id, item.id
+    item = services.get_job(tenant, job_id)
+    tenant_id, job_id = tenant.id, item.id
     start = live.last_event_id() or request.args.get("offset") or "0"
     try:
         offset = max(0, int(start))
@@ -331,7 +312,7 @@ def job_live(tenant, job_id):
 @auth.require(Perm.PIPELINE_READ)
 def raw_log(tenant, job_id):
     """The whole log as plain text, streamed in pieces (escape codes kept, as written)."""
-    item = services.get_job(tenancy.current(), job_id)
+    item = services.get_job(tenant, job_id)
     end = services.log_size(item)
 
     def pieces():
@@ -352,7 +333,7 @@ def raw_log(tenant, job_id):
 @bp.get(JOB + "/artifacts/<int:artifact_id>")
 @auth.require(Perm.PIPELINE_READ)
 def artifact(tenant, job_id, artifact_id):
-    item = services.get_job(tenancy.current(), job_id)
+    item = services.get_job(tenant, job_id)
     row = services.get_artifact(item, artifact_id)
     path = services.artifact_file(item, artifact_id)
     # A job writes whatever it likes (an .html report, an .svg): always a download, never a page.
@@ -362,16 +343,13 @@ def artifact(tenant, job_id, artifact_id):
 @bp.post(JOB + "/<action>")
 @auth.require(Perm.PIPELINE_RUN)
 def job_action(tenant, job_id, action):
-    t = tenancy.current()
-    item = services.get_job(t, job_id)
+    item = services.get_job(tenant, job_id)
     actions = {"cancel": services.cancel_job, "retry": services.retry_job, "play": services.play_job}
     if action not in actions:
         abort(404)
-    try:
-        actions[action](t, item.id, actor=auth.current_principal())
-    except ServiceError as exc:
-        flash(_("Refused: %(why)s", why=exc.detail), "error")
-    else:
+    with refusals(message=refused) as outcome:
+        actions[action](tenant, item.id, actor=auth.current_principal())
+    if outcome.ok:
         flash({"cancel": _("Job canceled."), "retry": _("The job runs again."),
                "play": _("The job is started.")}[action], "success")
     return redirect(url_for("cicd.job", tenant=tenant, job_id=job_id))
@@ -380,16 +358,15 @@ def job_action(tenant, job_id, action):
 # -- secrets --------------------------------------------------------------------------------------
 
 
-def _secrets_page(form: SecretForm | None = None, status: int = 200):
-    t = tenancy.current()
-    return render_template("cicd/secrets.html", secrets=services.list_secrets(t, per_page=100).items,
+def _secrets_page(tenant, form: SecretForm | None = None, status: int = 200):
+    return render_template("cicd/secrets.html", secrets=services.list_secrets(tenant, per_page=100).items,
                            form=form or SecretForm()), status
 
 
 @bp.get("/t/<tenant>/pipelines/secrets")
 @auth.require(Perm.SECRET_WRITE)
 def secrets(tenant):
-    return _secrets_page()
+    return _secrets_page(tenant)
 
 
 @bp.post("/t/<tenant>/pipelines/secrets")
@@ -397,27 +374,23 @@ def secrets(tenant):
 def set_secret(tenant):
     form = SecretForm()
     if form.validate_on_submit():
-        try:
-            services.set_secret(tenancy.current(), form.name.data, form.value.data,
+        with refusals(form, "name") as outcome:
+            services.set_secret(tenant, form.name.data, form.value.data,
                                 repository=(form.repository.data or "").strip() or None,
                                 protected=form.protected.data, actor=auth.current_principal())
-        except ServiceError as exc:
-            form.name.errors.append(error_text(exc))
-        else:
+        if outcome.ok:
             flash(_("Secret %(name)s saved.", name=form.name.data), "success")
             return redirect(url_for("cicd.secrets", tenant=tenant))
-    return _secrets_page(form, 422)
+    return _secrets_page(tenant, form, 422)
 
 
 @bp.post("/t/<tenant>/pipelines/secrets/delete")
 @auth.require(Perm.SECRET_WRITE)
 def delete_secret(tenant):
     name = request.form.get("name") or ""
-    try:
-        services.delete_secret(tenancy.current(), name, repository=request.form.get("repository") or None,
+    with refusals(message=refused) as outcome:
+        services.delete_secret(tenant, name, repository=request.form.get("repository") or None,
                                actor=auth.current_principal())
-    except ServiceError as exc:
-        flash(_("Refused: %(why)s", why=exc.detail), "error")
-    else:
+    if outcome.ok:
         flash(_("Secret %(name)s deleted.", name=name), "success")
     return redirect(url_for("cicd.secrets", tenant=tenant))

@@ -18,8 +18,9 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from taiji.platform import auth, mail, tenancy
+from taiji.platform import auth, mail
 from taiji.platform.errors import Forbidden, ServiceError
+from taiji.platform.web.console import page_arg, refusals
 
 from . import services, signin, verification
 from . import sessions as console_sessions
@@ -36,13 +37,14 @@ bp = Blueprint("iam", __name__, template_folder="templates")
 @bp.before_app_request
 def _tenant_requires_mfa():
     """A tenant that requires MFA sends console members without it to enrolment."""
-    slug = (request.view_args or {}).get("tenant")
-    if slug is None or request.path.startswith("/api/"):
+    if "tenant" not in (request.view_args or {}) or request.path.startswith("/api/"):
         return None
     principal = auth.current_principal()
     if principal is None or principal.via != "session":
         return None
-    tenant = tenancy.current() or tenancy.tenant_by_slug(slug)
+    # This hook may run before the kernel's membership check: ask the kernel for the tenant, so that
+    # one the caller may not open is a 404 here too, never a hint that it exists.
+    tenant = auth.url_tenant()
     if tenant is None or not tenant.mfa_required:
         return None
     user = services.get_user(principal.user_id)
@@ -71,11 +73,9 @@ def profile():
     user = services.get_user(auth.current_principal().user_id)
     form = ProfileForm(obj=user)
     if form.validate_on_submit():
-        try:
+        with refusals(form, "name", message=lambda error: _("A name is required.")) as outcome:
             services.update_profile(user, form.name.data)
-        except ServiceError:
-            form.name.errors.append(_("A name is required."))
-        else:
+        if outcome.ok:
             flash(_("Profile saved."), "success")
             return redirect(url_for("iam.profile"))
     status = 422 if form.errors else 200
@@ -154,11 +154,10 @@ def change_password():
             g.commit_on_error = True  # the failure counts towards the lockout
             form.current.errors.append(_("The current password is not right."))
         else:
-            try:
+            weak = lambda error: mfa_views.password_message(form.new.data, user.email)  # noqa: E731
+            with refusals(form, "new", message=weak) as outcome:
                 services.set_password(user, form.new.data)
-            except ServiceError:
-                form.new.errors.append(mfa_views.password_message(form.new.data, user.email))
-            else:
+            if outcome.ok:
                 console_sessions.revoke_all(user)
                 services.start_session(user)
                 flash(_("Password changed. Your other sessions have ended."), "success")
@@ -226,7 +225,7 @@ def revoke_token(token_id):
 @bp.get("/admin/users")
 @auth.require(Perm.USER_READ, tenant_scoped=False)
 def users():
-    page = services.list_users(search=request.args.get("q"), page=request.args.get("page", 1, type=int))
+    page = services.list_users(search=request.args.get("q"), page=page_arg())
     return render_template("iam/users.html", page=page, form=UserForm(),
                            locks=lockout.locks_for(u.email for u in page.items))
 

@@ -36,10 +36,6 @@ P = T + "/products/<product>"
 C = P + "/components/<component>"
 
 
-def _t():
-    return tenancy.current()
-
-
 @blp.before_request
 def _resolve_path_first():
     """Look up the product, component, dependency and versions a URL names before the body or
@@ -58,12 +54,12 @@ def _resolve_path_first():
             services.get_version(product, args[key])
 
 
-def _product(slug):
-    return services.get_product(_t(), slug)
+def _product(tenant, slug):
+    return services.get_product(tenant, slug)
 
 
-def _component(product, name):
-    return services.get_component(_t(), _product(product), name)
+def _component(tenant, product, name):
+    return services.get_component(tenant, _product(tenant, product), name)
 
 
 @blp.route(T + "/products")
@@ -75,7 +71,7 @@ class Products(MethodView):
     def get(self, query, tenant, pagination_parameters):
         """Products of the tenant; filter by text, tag, owner, lifecycle or layer"""
         page = services.list_products(
-            _t(), **query, page=pagination_parameters.page, page_size=pagination_parameters.page_size
+            tenant, **query, page=pagination_parameters.page, page_size=pagination_parameters.page_size
         )
         set_page_count(pagination_parameters, page)
         return page.items
@@ -85,7 +81,7 @@ class Products(MethodView):
     @blp.response(201, ProductOut)
     def post(self, data, tenant):
         """Create a product (counts against the tenant's `products` quota)"""
-        return services.create_product(_t(), data)
+        return services.create_product(tenant, data)
 
 
 @blp.route(P)
@@ -95,7 +91,7 @@ class ProductItem(MethodView):
     @blp.response(200, ProductOut)
     def get(self, tenant, product):
         """One product"""
-        return _product(product)
+        return _product(tenant, product)
 
     @auth.require(Perm.PRODUCT_WRITE)
     @blp.etag
@@ -103,9 +99,9 @@ class ProductItem(MethodView):
     @blp.response(200, ProductOut)
     def patch(self, data, tenant, product):
         """Change a product; needs If-Match"""
-        item = _product(product)
+        item = _product(tenant, product)
         blp.check_etag(item, ProductOut)
-        return services.update_product(_t(), item, data)
+        return services.update_product(tenant, item, data)
 
     @auth.require(Perm.PRODUCT_WRITE)
     @blp.etag
@@ -113,9 +109,9 @@ class ProductItem(MethodView):
     def delete(self, tenant, product):
         """Delete a product and its components; refused while versions are in use or other products
         depend on it; needs If-Match"""
-        item = _product(product)
+        item = _product(tenant, product)
         blp.check_etag(item, ProductOut)
-        services.delete_product(_t(), item)
+        services.delete_product(tenant, item)
 
 
 @blp.route(T + "/components")
@@ -127,7 +123,7 @@ class CatalogComponents(MethodView):
     def get(self, query, tenant, pagination_parameters):
         """Search every component of the tenant by text, layer, owner, kind, tag or lifecycle"""
         page = services.list_components(
-            _t(), None, **query, page=pagination_parameters.page, page_size=pagination_parameters.page_size
+            tenant, None, **query, page=pagination_parameters.page, page_size=pagination_parameters.page_size
         )
         set_page_count(pagination_parameters, page)
         return page.items
@@ -142,8 +138,8 @@ class Components(MethodView):
     def get(self, query, tenant, product, pagination_parameters):
         """Components of a product"""
         page = services.list_components(
-            _t(),
-            _product(product),
+            tenant,
+            _product(tenant, product),
             **query,
             page=pagination_parameters.page,
             page_size=pagination_parameters.page_size,
@@ -156,7 +152,7 @@ class Components(MethodView):
     @blp.response(201, ComponentOut)
     def post(self, data, tenant, product):
         """Add a component; publishes spm.component.changed"""
-        return services.create_component(_t(), _product(product), data)
+        return services.create_component(tenant, _product(tenant, product), data)
 
 
 @blp.route(C)
@@ -166,7 +162,7 @@ class ComponentItem(MethodView):
     @blp.response(200, ComponentOut)
     def get(self, tenant, product, component):
         """One component"""
-        return _component(product, component)
+        return _component(tenant, product, component)
 
     @auth.require(Perm.PRODUCT_WRITE)
     @blp.etag
@@ -174,18 +170,18 @@ class ComponentItem(MethodView):
     @blp.response(200, ComponentOut)
     def patch(self, data, tenant, product, component):
         """Change a component (lists of APIs are replaced whole); needs If-Match"""
-        item = _component(product, component)
+        item = _component(tenant, product, component)
         blp.check_etag(item, ComponentOut)
-        return services.update_component(_t(), item, data)
+        return services.update_component(tenant, item, data)
 
     @auth.require(Perm.PRODUCT_WRITE)
     @blp.etag
     @blp.response(204)
     def delete(self, tenant, product, component):
         """Delete a component; refused while others depend on it; needs If-Match"""
-        item = _component(product, component)
+        item = _component(tenant, product, component)
         blp.check_etag(item, ComponentOut)
-        services.delete_component(_t(), item)
+        services.delete_component(tenant, item)
 
 
 @blp.route(C + "/dependencies")
@@ -194,14 +190,14 @@ class Dependencies(MethodView):
     @blp.response(200, DependencyOut(many=True))
     def get(self, tenant, product, component):
         """What the component depends on directly: components and third-party products"""
-        return services.list_dependencies(_component(product, component))
+        return services.list_dependencies(_component(tenant, product, component))
 
     @auth.require(Perm.PRODUCT_WRITE)
     @blp.arguments(DependencyIn)
     @blp.response(201, DependencyOut)
     def post(self, data, tenant, product, component):
         """Declare a dependency on a component (`component`) or a third-party product (`name`)"""
-        return services.add_dependency(_t(), _component(product, component), data)
+        return services.add_dependency(tenant, _component(tenant, product, component), data)
 
 
 @blp.route(C + "/dependencies/<int:dependency_id>")
@@ -211,7 +207,7 @@ class DependencyItem(MethodView):
     @blp.response(200, DependencyOut)
     def get(self, tenant, product, component, dependency_id):
         """One dependency"""
-        return services.get_dependency(_component(product, component), dependency_id)
+        return services.get_dependency(_component(tenant, product, component), dependency_id)
 
     @auth.require(Perm.PRODUCT_WRITE)
     @blp.etag
@@ -219,15 +215,15 @@ class DependencyItem(MethodView):
     @blp.response(200, DependencyOut)
     def patch(self, data, tenant, product, component, dependency_id):
         """Change a dependency's version range (and a third party's license or purl); needs If-Match"""
-        item = services.get_dependency(_component(product, component), dependency_id)
+        item = services.get_dependency(_component(tenant, product, component), dependency_id)
         blp.check_etag(item, DependencyOut)
-        return services.update_dependency(_t(), item, data)
+        return services.update_dependency(tenant, item, data)
 
     @auth.require(Perm.PRODUCT_WRITE)
     @blp.etag
     @blp.response(204)
     def delete(self, tenant, product, component, dependency_id):
         """Remove a dependency; needs If-Match"""
-        item = services.get_dependency(_component(product, component), dependency_id)
+        item = services.get_dependency(_component(tenant, product, component), dependency_id)
         blp.check_etag(item, DependencyOut)
-        services.remove_dependency(_t(), item)
+        services.remove_dependency(tenant, item)

@@ -11,7 +11,7 @@ from taiji.platform.api import set_page_count
 from taiji.platform.errors import field_error
 
 from . import services
-from .api import C, P, T, _component, _product, _t, blp
+from .api import C, P, T, _component, _product, blp
 from .permissions import Perm
 from .schemas import (
     ExportQueryIn,
@@ -35,9 +35,9 @@ V = P + "/versions/<version>"
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 
 
-def _rules():
-    t = _t()
-    return {"layers": services.layers(t), "severities": services.severities(t), "rules": services.RULES}
+def _rules(tenant):
+    return {"layers": services.layers(tenant), "severities": services.severities(tenant),
+            "rules": services.RULES}
 
 
 @blp.route(T + "/catalog/rules")
@@ -47,7 +47,7 @@ class Rules(MethodView):
     @blp.response(200, RulesOut)
     def get(self, tenant):
         """The tenant's layers (highest first) and the severity of each architecture rule"""
-        return _rules()
+        return _rules(tenant)
 
     @auth.require(Perm.RULES_WRITE)
     @blp.etag
@@ -55,9 +55,9 @@ class Rules(MethodView):
     @blp.response(200, RulesOut)
     def put(self, data, tenant):
         """Change layers or severities (error refuses releases, warning only reports); needs If-Match"""
-        blp.check_etag(_rules(), RulesOut)
-        services.update_settings(_t(), layers=data.get("layers"), severities=data.get("severities"))
-        return _rules()
+        blp.check_etag(_rules(tenant), RulesOut)
+        services.update_settings(tenant, layers=data.get("layers"), severities=data.get("severities"))
+        return _rules(tenant)
 
 
 @blp.route(P + "/violations")
@@ -67,7 +67,7 @@ class Violations(MethodView):
     @blp.response(200, ViolationOut(many=True))
     def get(self, query, tenant, product):
         """Architecture-rule violations involving the product's components, errors first"""
-        found = services.check(_t(), _product(product))
+        found = services.check(tenant, _product(tenant, product))
         return [v for v in found if query["severity"] in (None, v.severity)]
 
 
@@ -78,9 +78,9 @@ class Graph(MethodView):
     @blp.response(200)
     def get(self, query, tenant, product):
         """The product's dependency graph: nodes (with layer and violation), edges (with kinds)"""
-        item = _product(product)
-        focus = services.get_component(_t(), item, query["focus"]) if query["focus"] else None
-        return services.product_graph(_t(), item, focus)
+        item = _product(tenant, product)
+        focus = services.get_component(tenant, item, query["focus"]) if query["focus"] else None
+        return services.product_graph(tenant, item, focus)
 
 
 @blp.route(C + "/depends-on")
@@ -94,8 +94,8 @@ class DependsOn(MethodView):
 
         Paginated; `max_depth` stops the walk that many edges away."""
         page = services.depends_on(
-            _t(),
-            _component(product, component),
+            tenant,
+            _component(tenant, product, component),
             max_depth=query["max_depth"],
             page=pagination_parameters.page,
             page_size=pagination_parameters.page_size,
@@ -115,8 +115,8 @@ class Impact(MethodView):
 
         Paginated; `max_depth` stops the walk that many edges away."""
         page = services.impact(
-            _t(),
-            _component(product, component),
+            tenant,
+            _component(tenant, product, component),
             max_depth=query["max_depth"],
             page=pagination_parameters.page,
             page_size=pagination_parameters.page_size,
@@ -131,7 +131,8 @@ class ApiRetirement(MethodView):
     @blp.response(200, RetirementOut)
     def get(self, tenant, product, component, api, api_version):
         """What breaks if the component stopped providing `api` at `api_version`"""
-        return services.api_retirement_impact(_t(), _component(product, component), api, api_version)
+        return services.api_retirement_impact(tenant, _component(tenant, product, component), api,
+                                              api_version)
 
 
 @blp.route(P + "/versions")
@@ -143,7 +144,7 @@ class Versions(MethodView):
     def get(self, query, tenant, product, pagination_parameters):
         """Versions of the product, newest first"""
         page = services.list_versions(
-            _product(product),
+            _product(tenant, product),
             status=query["status"],
             page=pagination_parameters.page,
             page_size=pagination_parameters.page_size,
@@ -156,7 +157,7 @@ class Versions(MethodView):
     @blp.response(201, VersionDetailOut)
     def post(self, data, tenant, product):
         """Cut a draft version (semantic version)"""
-        version = services.create_version(_t(), _product(product), data["version"], data["notes"])
+        version = services.create_version(tenant, _product(tenant, product), data["version"], data["notes"])
         return _detail(version)
 
 
@@ -180,7 +181,7 @@ class VersionItem(MethodView):
     @blp.response(200, VersionDetailOut)
     def get(self, tenant, product, version):
         """One version with its contents (live while a draft, frozen once released)"""
-        return _detail(services.get_version(_product(product), version))
+        return _detail(services.get_version(_product(tenant, product), version))
 
     @auth.require(Perm.PRODUCT_WRITE)
     @blp.etag
@@ -188,32 +189,32 @@ class VersionItem(MethodView):
     @blp.response(200, VersionDetailOut)
     def patch(self, data, tenant, product, version):
         """Change a draft's notes; a released version is immutable (409); needs If-Match"""
-        item = _product(product)
+        item = _product(tenant, product)
         row = services.get_version(item, version)
         blp.check_etag(_detail(row), VersionDetailOut)
-        return _detail(services.update_version(_t(), item, row, data["notes"]))
+        return _detail(services.update_version(tenant, item, row, data["notes"]))
 
     @auth.require(Perm.PRODUCT_WRITE)
     @blp.etag
     @blp.response(204)
     def delete(self, tenant, product, version):
         """Delete a draft; a released version is immutable (409); needs If-Match"""
-        item = _product(product)
+        item = _product(tenant, product)
         row = services.get_version(item, version)
         blp.check_etag(_detail(row), VersionDetailOut)
-        services.delete_version(_t(), item, row)
+        services.delete_version(tenant, item, row)
 
 
 def _transition(action: str):
     @auth.require(Perm.PRODUCT_WRITE)
     @blp.response(200, VersionDetailOut)
     def post(self, tenant, product, version):
-        item = _product(product)
+        item = _product(tenant, product)
         row = services.get_version(item, version)
         if action == "release":
-            services.release(_t(), item, row)
+            services.release(tenant, item, row)
         else:
-            services.set_status(_t(), item, row, {"deprecate": "deprecated", "retire": "retired"}[action])
+            services.set_status(tenant, item, row, {"deprecate": "deprecated", "retire": "retired"}[action])
         return _detail(row)
 
     post.__doc__ = {
@@ -235,7 +236,7 @@ class VersionCompare(MethodView):
     @blp.response(200)
     def get(self, tenant, product, version, other):
         """What changed from this version to `other`: components, dependencies, third parties"""
-        item = _product(product)
+        item = _product(tenant, product)
         return services.compare(services.get_version(item, version), services.get_version(item, other))
 
 
@@ -245,8 +246,8 @@ class VersionSbom(MethodView):
     @blp.response(200, content_type="application/vnd.cyclonedx+json")
     def get(self, tenant, product, version):
         """CycloneDX 1.6 JSON bill of materials of a released version"""
-        item = _product(product)
-        document = services.sbom(_t(), item, services.get_version(item, version))
+        item = _product(tenant, product)
+        document = services.sbom(tenant, item, services.get_version(item, version))
         filename = f"{item.slug}-{version}.cdx.json"
         return Response(
             document,
@@ -277,7 +278,7 @@ class CatalogImport(MethodView):
                 f"Send the YAML with Content-Type application/yaml (got '{request.mimetype or 'none'}').",
             )
         text = request.get_data(as_text=True)
-        report = services.import_catalog(_t(), text)
+        report = services.import_catalog(tenant, text)
         return report
 
 
@@ -288,5 +289,5 @@ class CatalogExport(MethodView):
     @blp.response(200, content_type="application/yaml")
     def get(self, query, tenant):
         """The catalog (or one `product`) as Backstage catalog-info.yaml"""
-        item = _product(query["product"]) if query["product"] else None
-        return Response(services.export_catalog(_t(), item), mimetype="application/yaml")
+        item = _product(tenant, query["product"]) if query["product"] else None
+        return Response(services.export_catalog(tenant, item), mimetype="application/yaml")

@@ -7,8 +7,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from wtforms.fields.choices import SelectChoice
 
-from taiji.platform import auth, tenancy
-from taiji.platform.errors import ServiceError
+from taiji.platform import auth
+from taiji.platform.web.console import page_arg, refusals
 
 from . import graph_svg, services
 from .forms import (
@@ -32,26 +32,21 @@ def layer_choices(layers: list[str]) -> list[SelectChoice]:
     return [SelectChoice("", _("No layer")), *[SelectChoice(layer) for layer in layers]]
 
 
-def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
-
-
 def _filters() -> dict:
     return {key: (request.args.get(key) or None) for key in ("q", "tag", "owner", "lifecycle", "layer")}
 
 
-def _list_page(form: ProductForm, status: int = 200):
-    t = tenancy.current()
+def _list_page(tenant, form: ProductForm, status: int = 200):
     filters = _filters()
     if filters["lifecycle"] not in (None, *dict(LIFECYCLE_CHOICES)):
         filters["lifecycle"] = None
-    page = services.list_products(t, **filters, page=_page())
+    page = services.list_products(tenant, **filters, page=page_arg())
     return render_template(
         "spm/products.html",
         page=page,
         form=form,
         filters=filters,
-        layers=services.layers(t),
+        layers=services.layers(tenant),
         lifecycles=LIFECYCLE_CHOICES,
     ), status
 
@@ -59,7 +54,7 @@ def _list_page(form: ProductForm, status: int = 200):
 @bp.get("/t/<tenant>/products")
 @auth.require(Perm.PRODUCT_READ)
 def products(tenant):
-    return _list_page(ProductForm())
+    return _list_page(tenant, ProductForm())
 
 
 @bp.post("/t/<tenant>/products")
@@ -67,9 +62,9 @@ def products(tenant):
 def create_product(tenant):
     form = ProductForm()
     if form.validate_on_submit():
-        try:
+        with refusals(form, "slug") as outcome:
             product = services.create_product(
-                tenancy.current(),
+                tenant,
                 {
                     "slug": form.slug.data,
                     "name": form.name.data,
@@ -79,25 +74,23 @@ def create_product(tenant):
                     "tags": split_list(form.tags.data),
                 },
             )
-        except ServiceError as exc:
-            form.slug.errors.append(exc.detail)
-        else:
+        if outcome.ok:
             flash(_("Product %(name)s created.", name=product.name), "success")
             return redirect(url_for("spm.product", tenant=tenant, product=product.slug))
-    return _list_page(form, 422)
+    return _list_page(tenant, form, 422)
 
 
-def _product_page(product, *, component_form=None, dependency_form=None, version_form=None, status=200):
-    t = tenancy.current()
-    layers = services.layers(t)
-    components = services.list_components(t, product, page=1, page_size=100)
+def _product_page(tenant, product, *, component_form=None, dependency_form=None, version_form=None,
+                  status=200):
+    layers = services.layers(tenant)
+    components = services.list_components(tenant, product, page=1, page_size=100)
     component_form = component_form or ComponentForm()
     component_form.layer.choices = layer_choices(layers)
     dependency_form = dependency_form or DependencyForm()
     dependency_form.source.choices = [SelectChoice(c.name) for c in components.items]
     focus = request.args.get("focus") or None
-    focus_component = services.find_component(t, product, focus) if focus else None
-    graph = services.product_graph(t, product, focus_component)
+    focus_component = services.find_component(tenant, product, focus) if focus else None
+    graph = services.product_graph(tenant, product, focus_component)
     return render_template(
         "spm/product.html",
         product=product,
@@ -120,20 +113,19 @@ def _product_page(product, *, component_form=None, dependency_form=None, version
 @bp.get(PRODUCT)
 @auth.require(Perm.PRODUCT_READ)
 def product(tenant, product):
-    return _product_page(services.get_product(tenancy.current(), product))
+    return _product_page(tenant, services.get_product(tenant, product))
 
 
 @bp.post(PRODUCT + "/components")
 @auth.require(Perm.PRODUCT_WRITE)
 def add_component(tenant, product):
-    t = tenancy.current()
-    item = services.get_product(t, product)
+    item = services.get_product(tenant, product)
     form = ComponentForm()
-    form.layer.choices = layer_choices(services.layers(t))
+    form.layer.choices = layer_choices(services.layers(tenant))
     if form.validate_on_submit():
-        try:
+        with refusals(form, "name") as outcome:
             services.create_component(
-                t,
+                tenant,
                 item,
                 {
                     "name": form.name.data,
@@ -147,32 +139,24 @@ def add_component(tenant, product):
                     "consumes": parse_apis(form.consumes.data),
                 },
             )
-        except ServiceError as exc:
-            form.name.errors.append(exc.detail if not exc.errors else error_text(exc))
-        else:
+        if outcome.ok:
             flash(_("Component %(name)s added.", name=form.name.data), "success")
             return redirect(url_for("spm.product", tenant=tenant, product=product) + "#components")
-    return _product_page(item, component_form=form, status=422)
-
-
-def error_text(exc: ServiceError) -> str:
-    fields = (exc.errors or {}).get("json") or {}
-    return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items()) or exc.detail
+    return _product_page(tenant, item, component_form=form, status=422)
 
 
 @bp.post(PRODUCT + "/dependencies")
 @auth.require(Perm.PRODUCT_WRITE)
 def add_dependency(tenant, product):
-    t = tenancy.current()
-    item = services.get_product(t, product)
+    item = services.get_product(tenant, product)
     form = DependencyForm()
-    components = services.list_components(t, item, page_size=100).items
+    components = services.list_components(tenant, item, page_size=100).items
     form.source.choices = [SelectChoice(c.name) for c in components]
     if form.validate_on_submit():
-        try:
-            source = services.get_component(t, item, form.source.data)
+        with refusals(form, "target") as outcome:
+            source = services.get_component(tenant, item, form.source.data)
             services.add_dependency(
-                t,
+                tenant,
                 source,
                 {
                     "component": form.target.data or None,
@@ -182,47 +166,39 @@ def add_dependency(tenant, product):
                     "purl": form.purl.data or None,
                 },
             )
-        except ServiceError as exc:
-            form.target.errors.append(error_text(exc))
-        else:
+        if outcome.ok:
             flash(_("Dependency added."), "success")
             return redirect(url_for("spm.product", tenant=tenant, product=product) + "#dependencies")
-    return _product_page(item, dependency_form=form, status=422)
+    return _product_page(tenant, item, dependency_form=form, status=422)
 
 
 @bp.post(PRODUCT + "/versions")
 @auth.require(Perm.PRODUCT_WRITE)
 def cut_version(tenant, product):
-    t = tenancy.current()
-    item = services.get_product(t, product)
+    item = services.get_product(tenant, product)
     form = VersionForm()
     if form.validate_on_submit():
-        try:
-            services.create_version(t, item, form.version.data, form.notes.data or "")
-        except ServiceError as exc:
-            form.version.errors.append(error_text(exc))
-        else:
+        with refusals(form, "version") as outcome:
+            services.create_version(tenant, item, form.version.data, form.notes.data or "")
+        if outcome.ok:
             flash(_("Version %(v)s cut as a draft.", v=form.version.data), "success")
             return redirect(url_for("spm.product", tenant=tenant, product=product) + "#versions")
-    return _product_page(item, version_form=form, status=422)
+    return _product_page(tenant, item, version_form=form, status=422)
 
 
 @bp.post(PRODUCT + "/versions/<version>/<action>")
 @auth.require(Perm.PRODUCT_WRITE)
 def version_action(tenant, product, version, action):
-    t = tenancy.current()
-    item = services.get_product(t, product)
+    item = services.get_product(tenant, product)
     row = services.get_version(item, version)
-    try:
+    with refusals() as outcome:
         if action == "release":
-            services.release(t, item, row)
+            services.release(tenant, item, row)
         elif action in ("deprecate", "retire"):
-            services.set_status(t, item, row, {"deprecate": "deprecated", "retire": "retired"}[action])
+            services.set_status(tenant, item, row, {"deprecate": "deprecated", "retire": "retired"}[action])
         else:
             flash(_("Unknown action."), "error")
             return redirect(url_for("spm.product", tenant=tenant, product=product) + "#versions")
-    except ServiceError as exc:
-        flash(exc.detail, "error")
-    else:
+    if outcome.ok:
         flash(_("Version %(v)s is now %(status)s.", v=row.version, status=row.status), "success")
     return redirect(url_for("spm.product", tenant=tenant, product=product) + "#versions")

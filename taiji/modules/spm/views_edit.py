@@ -6,13 +6,13 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from taiji.platform import auth, tenancy
-from taiji.platform.errors import ServiceError
+from taiji.platform import auth
+from taiji.platform.web.console import refusals
 
 from . import services
 from .forms import ComponentEditForm, DependencyEditForm, RulesForm, parse_apis, split_list
 from .permissions import Perm
-from .views import PRODUCT, bp, error_text, layer_choices
+from .views import PRODUCT, bp, layer_choices
 
 COMPONENT = PRODUCT + "/components/<component>"
 DEPENDENCY = COMPONENT + "/dependencies/<int:dependency_id>"
@@ -25,27 +25,13 @@ def _product_url(tenant: str, product: str, anchor: str) -> str:
     return url_for("spm.product", tenant=tenant, product=product) + anchor
 
 
-def _place_errors(form, exc: ServiceError, fallback) -> None:
-    """Show each field error of ``exc`` under its field; the rest under ``fallback``."""
-    fields = (exc.errors or {}).get("json") or {}
-    placed = False
-    for name, messages in fields.items():
-        target = getattr(form, name.split(".")[0], None)
-        if target is not None and hasattr(target, "errors"):
-            target.errors = [*target.errors, *messages]
-            placed = True
-    if not placed:
-        fallback.errors = [*fallback.errors, error_text(exc)]
-
-
 @bp.route(COMPONENT + "/edit", methods=["GET", "POST"])
 @auth.require(Perm.PRODUCT_WRITE)
 def edit_component(tenant, product, component):
-    t = tenancy.current()
-    item = services.get_product(t, product)
-    row = services.get_component(t, item, component)
+    item = services.get_product(tenant, product)
+    row = services.get_component(tenant, item, component)
     form = ComponentEditForm(obj=row)
-    form.layer.choices = layer_choices(services.layers(t))
+    form.layer.choices = layer_choices(services.layers(tenant))
     if not form.is_submitted():
         form.layer.data = row.layer or ""
         for direction in ("provides", "consumes"):
@@ -53,8 +39,8 @@ def edit_component(tenant, product, component):
                 f"{a.name}:{a.type}:{a.version}" for a in row.apis if a.direction == direction
             )
     elif form.validate():
-        try:
-            services.update_component(t, row, {
+        with refusals(form, "kind") as outcome:
+            services.update_component(tenant, row, {
                 "kind": form.kind.data,
                 "layer": form.layer.data or None,
                 "owner": form.owner.data or "",
@@ -64,9 +50,7 @@ def edit_component(tenant, product, component):
                 "provides": parse_apis(form.provides.data),
                 "consumes": parse_apis(form.consumes.data),
             })
-        except ServiceError as exc:
-            _place_errors(form, exc, form.kind)
-        else:
+        if outcome.ok:
             flash(_("Component %(name)s saved.", name=row.name), "success")
             return redirect(_product_url(tenant, product, "#components"))
     status = 422 if form.errors else 200
@@ -76,21 +60,17 @@ def edit_component(tenant, product, component):
 @bp.post(COMPONENT + "/delete")
 @auth.require(Perm.PRODUCT_WRITE)
 def delete_component(tenant, product, component):
-    t = tenancy.current()
-    row = services.get_component(t, services.get_product(t, product), component)
-    try:
-        services.delete_component(t, row)
-    except ServiceError as exc:
-        flash(exc.detail, "error")
-    else:
+    row = services.get_component(tenant, services.get_product(tenant, product), component)
+    with refusals() as outcome:
+        services.delete_component(tenant, row)
+    if outcome.ok:
         flash(_("Component %(name)s deleted.", name=component), "success")
     return redirect(_product_url(tenant, product, "#components"))
 
 
 def _dependency(tenant, product, component, dependency_id):
-    t = tenancy.current()
-    item = services.get_product(t, product)
-    return item, services.get_dependency(services.get_component(t, item, component), dependency_id)
+    item = services.get_product(tenant, product)
+    return item, services.get_dependency(services.get_component(tenant, item, component), dependency_id)
 
 
 @bp.route(DEPENDENCY + "/edit", methods=["GET", "POST"])
@@ -104,11 +84,9 @@ def edit_dependency(tenant, product, component, dependency_id):
         data = {"version_range": form.version_range.data}
         if dep.kind == "third-party":
             data.update(license=form.license.data or None, purl=form.purl.data or None)
-        try:
-            services.update_dependency(tenancy.current(), dep, data)
-        except ServiceError as exc:
-            _place_errors(form, exc, form.version_range)
-        else:
+        with refusals(form, "version_range") as outcome:
+            services.update_dependency(tenant, dep, data)
+        if outcome.ok:
             flash(_("Dependency saved."), "success")
             return redirect(_product_url(tenant, product, "#dependencies"))
     status = 422 if form.errors else 200
@@ -119,7 +97,7 @@ def edit_dependency(tenant, product, component, dependency_id):
 @auth.require(Perm.PRODUCT_WRITE)
 def delete_dependency(tenant, product, component, dependency_id):
     dep = _dependency(tenant, product, component, dependency_id)[1]
-    services.remove_dependency(tenancy.current(), dep)
+    services.remove_dependency(tenant, dep)
     flash(_("Dependency removed."), "success")
     return redirect(_product_url(tenant, product, "#dependencies"))
 
@@ -127,21 +105,19 @@ def delete_dependency(tenant, product, component, dependency_id):
 RULES = "/t/<tenant>/catalog/rules"
 
 
-def _rules_page(form: RulesForm, status: int = 200):
-    t = tenancy.current()
-    return render_template("spm/rules.html", form=form, can_change=auth.can(Perm.RULES_WRITE, t)), status
+def _rules_page(tenant, form: RulesForm, status: int = 200):
+    return render_template("spm/rules.html", form=form, can_change=auth.can(Perm.RULES_WRITE, tenant)), status
 
 
 @bp.get(RULES)
 @auth.require(Perm.PRODUCT_READ)
 def rules(tenant):
-    t = tenancy.current()
     form = RulesForm()
-    form.layers.data = ", ".join(services.layers(t))
-    severities = services.severities(t)
+    form.layers.data = ", ".join(services.layers(tenant))
+    severities = services.severities(tenant)
     for name, rule in RULE_FIELDS.items():
         getattr(form, name).data = severities[rule]
-    return _rules_page(form)
+    return _rules_page(tenant, form)
 
 
 @bp.post(RULES)
@@ -149,15 +125,13 @@ def rules(tenant):
 def save_rules(tenant):
     form = RulesForm()
     if form.validate_on_submit():
-        try:
+        with refusals(form, "layers") as outcome:
             services.update_settings(
-                tenancy.current(),
+                tenant,
                 layers=split_list(form.layers.data.lower()),
                 severities={rule: getattr(form, name).data for name, rule in RULE_FIELDS.items()},
             )
-        except ServiceError as exc:
-            form.layers.errors = [*form.layers.errors, error_text(exc)]
-        else:
+        if outcome.ok:
             flash(_("Architecture rules saved."), "success")
             return redirect(url_for("spm.rules", tenant=tenant))
-    return _rules_page(form, 422)
+    return _rules_page(tenant, form, 422)

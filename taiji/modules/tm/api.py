@@ -6,7 +6,7 @@ from flask import abort
 from flask.views import MethodView
 
 from taiji.modules.iam import services as iam
-from taiji.platform import auth, tenancy
+from taiji.platform import auth
 from taiji.platform.api import Blueprint, set_page_count
 from taiji.platform.db import utcnow
 from taiji.platform.tenancy import TenantStatus
@@ -36,10 +36,6 @@ from .schemas import (
 blp = Blueprint("tm_api", __name__, url_prefix="/api/v1", description="Tenants, members, invitations, quotas")
 
 T = "/tenants/<tenant>"
-
-
-def _tenant():
-    return tenancy.current()
 
 
 @blp.route("/tenants")
@@ -79,7 +75,7 @@ class TenantItem(MethodView):
     @blp.response(200, TenantOut)
     def get(self, tenant):
         """One tenant"""
-        return _tenant()
+        return tenant
 
     @auth.require(Perm.TENANT_READ)
     @blp.etag
@@ -87,7 +83,7 @@ class TenantItem(MethodView):
     @blp.response(200, TenantOut)
     def patch(self, data, tenant):
         """Rename, require MFA (tm:tenant:write), suspend or reactivate (tm:tenant:suspend); needs If-Match"""
-        item = _tenant()
+        item = tenant
         blp.check_etag(item, TenantOut)
         if "name" in data:
             if not auth.can(Perm.TENANT_WRITE, item):
@@ -112,7 +108,7 @@ class Members(MethodView):
     @blp.paginate()
     def get(self, query, tenant, pagination_parameters):
         """Members with their roles"""
-        page = services.list_members(_tenant(), search=query["q"], role=query["role"],
+        page = services.list_members(tenant, search=query["q"], role=query["role"],
                                      page=pagination_parameters.page,
                                      page_size=pagination_parameters.page_size)
         set_page_count(pagination_parameters, page)
@@ -127,7 +123,7 @@ class Members(MethodView):
         The answer is the same whether or not the email has an account (as `POST .../invitations`);
         with a mail server the link is mailed to them and is not in the answer.
         """
-        invitation, token = services.invite(_tenant(), data["email"], data["role"],
+        invitation, token = services.invite(tenant, data["email"], data["role"],
                                             actor=auth.current_principal())
         return _invitation_out(invitation, token)
 
@@ -138,23 +134,23 @@ class MemberItem(MethodView):
     @blp.response(200, MemberOut)
     def get(self, tenant, user_id):
         """One member"""
-        return services.get_member(_tenant(), user_id)
+        return services.get_member(tenant, user_id)
 
     @auth.require(Perm.MEMBER_WRITE)
     @blp.arguments(MemberPatchIn)
     @blp.response(200, MemberOut)
     def patch(self, data, tenant, user_id):
         """Change a member's role (only owners grant or take the owner role)"""
-        return services.change_role(_tenant(), user_id, data["role"], actor=auth.current_principal())
+        return services.change_role(tenant, user_id, data["role"], actor=auth.current_principal())
 
     @auth.require(Perm.TENANT_READ)
     @blp.response(204)
     def delete(self, tenant, user_id):
         """Remove a member (tm:member:write), or leave the tenant yourself; never the last owner"""
         principal = auth.current_principal()
-        if user_id != principal.user_id and not auth.can(Perm.MEMBER_WRITE, _tenant()):
+        if user_id != principal.user_id and not auth.can(Perm.MEMBER_WRITE, tenant):
             abort(403, description=f"You need the permission {Perm.MEMBER_WRITE} for this.")
-        services.remove_member(_tenant(), user_id, actor=principal)
+        services.remove_member(tenant, user_id, actor=principal)
 
 
 def _invitation_out(invitation, token=None):
@@ -174,7 +170,7 @@ class Invitations(MethodView):
     @blp.paginate()
     def get(self, query, tenant, pagination_parameters):
         """Pending invitations (all of them with `all=true`)"""
-        page = services.list_invitations(_tenant(), pending_only=not query["all"],
+        page = services.list_invitations(tenant, pending_only=not query["all"],
                                          page=pagination_parameters.page,
                                          page_size=pagination_parameters.page_size)
         set_page_count(pagination_parameters, page)
@@ -190,7 +186,7 @@ class Invitations(MethodView):
         says `delivery: mail`, without the link. Without one the answer carries the link to send
         them (`accept_url`, shown once); an account made through such a link has an unverified email.
         """
-        invitation, token = services.invite(_tenant(), data["email"], data["role"],
+        invitation, token = services.invite(tenant, data["email"], data["role"],
                                             actor=auth.current_principal())
         return _invitation_out(invitation, token)
 
@@ -201,7 +197,7 @@ class InvitationItem(MethodView):
     @blp.response(204)
     def delete(self, tenant, invitation_id):
         """Withdraw a pending invitation"""
-        services.revoke_invitation(_tenant(), invitation_id)
+        services.revoke_invitation(tenant, invitation_id)
 
 
 @blp.route("/invitations/<token>/accept")
@@ -268,7 +264,7 @@ class Quotas(MethodView):
     @blp.response(200, QuotaOut(many=True))
     def get(self, tenant):
         """Each quota with its current usage and limit (null = unlimited)"""
-        return services.quota_usage(_tenant())
+        return services.quota_usage(tenant)
 
 
 @blp.route(T + "/quotas/<name>")
@@ -278,7 +274,7 @@ class QuotaItem(MethodView):
     @blp.response(200, QuotaOut)
     def put(self, data, tenant, name):
         """Set a quota's limit (platform administrators); null removes the limit"""
-        item = _tenant()
+        item = tenant
         services.set_quota(item, name, data["limit"])
         return next(q for q in services.quota_usage(item) if q["name"] == name)
 
@@ -291,7 +287,7 @@ class TenantAudit(MethodView):
     @blp.paginate()
     def get(self, query, tenant, pagination_parameters):
         """The tenant's audit log, newest first"""
-        page = services.audit_log(_tenant(), action=query["action"], page=pagination_parameters.page,
+        page = services.audit_log(tenant, action=query["action"], page=pagination_parameters.page,
                                   page_size=pagination_parameters.page_size)
         set_page_count(pagination_parameters, page)
         return page.items

@@ -7,11 +7,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 
 from taiji.modules.iam import services as iam
-from taiji.platform import auth, mail, tenancy
+from taiji.platform import auth, mail
 from taiji.platform.db import utcnow
 from taiji.platform.errors import Conflict, Forbidden, ServiceError
 from taiji.platform.quotas import QuotaExceeded
 from taiji.platform.tenancy import TenantStatus
+from taiji.platform.web.console import page_arg, refusals
 from taiji.platform.web.messages import password_problem, quota_problem
 
 from . import services
@@ -19,10 +20,6 @@ from .forms import ROLE_CHOICES, SLUG_RULE, InviteForm, RegisterForm, RenameForm
 from .permissions import Perm
 
 bp = Blueprint("tm", __name__, template_folder="templates")
-
-
-def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
 
 
 def _member_problem(error: Exception) -> str:
@@ -120,17 +117,15 @@ def decline_my_invitation(invitation_id):
 @bp.get("/t/<tenant>/")
 @auth.require(Perm.TENANT_READ)
 def overview(tenant):
-    t = tenancy.current()
-    return render_template("tm/overview.html", quotas=services.quota_usage(t),
-                           members=services.count_members(t))
+    return render_template("tm/overview.html", quotas=services.quota_usage(tenant),
+                           members=services.count_members(tenant))
 
 
 @bp.get("/t/<tenant>/members")
 @auth.require(Perm.MEMBER_READ)
 def members(tenant):
-    t = tenancy.current()
-    page = services.list_members(t, search=request.args.get("q"), page=_page())
-    invitations = services.list_invitations(t, page=1, page_size=50)
+    page = services.list_members(tenant, search=request.args.get("q"), page=page_arg())
+    invitations = services.list_invitations(tenant, page=1, page_size=50)
     return render_template("tm/members.html", page=page, invitations=invitations.items,
                            form=InviteForm(), roles=ROLE_CHOICES, now=utcnow(),
                            new_invitation=session.pop("new_invitation", None),
@@ -140,11 +135,10 @@ def members(tenant):
 @bp.post("/t/<tenant>/invitations")
 @auth.require(Perm.MEMBER_WRITE)
 def invite(tenant):
-    t = tenancy.current()
     form = InviteForm()
     if form.validate_on_submit():
         try:
-            invitation, token = services.invite(t, form.email.data, form.role.data,
+            invitation, token = services.invite(tenant, form.email.data, form.role.data,
                                                 actor=auth.current_principal())
         except (ServiceError, QuotaExceeded) as exc:
             target = form.role if isinstance(exc, Forbidden) else form.email
@@ -157,9 +151,9 @@ def invite(tenant):
                 # The link is shown once, on the page that follows; only its hash is stored.
                 session["new_invitation"] = {"email": invitation.email, "url": services.invitation_url(token)}
                 flash(_("Invitation created for %(email)s.", email=invitation.email), "success")
-            return redirect(url_for("tm.members", tenant=t.slug))
-    page = services.list_members(t, page=1)
-    invitations = services.list_invitations(t, page=1, page_size=50)
+            return redirect(url_for("tm.members", tenant=tenant.slug))
+    page = services.list_members(tenant, page=1)
+    invitations = services.list_invitations(tenant, page=1, page_size=50)
     return render_template("tm/members.html", page=page, invitations=invitations.items, form=form,
                            roles=ROLE_CHOICES, now=utcnow(), mail_available=mail.configured()), 422
 
@@ -168,7 +162,7 @@ def invite(tenant):
 @auth.require(Perm.MEMBER_WRITE)
 def revoke_invitation(tenant, invitation_id):
     try:
-        services.revoke_invitation(tenancy.current(), invitation_id)
+        services.revoke_invitation(tenant, invitation_id)
     except Conflict:
         flash(_("Only a pending invitation can be withdrawn."), "error")
     else:
@@ -179,13 +173,11 @@ def revoke_invitation(tenant, invitation_id):
 @bp.post("/t/<tenant>/members/<int:user_id>/role")
 @auth.require(Perm.MEMBER_WRITE)
 def change_role(tenant, user_id):
-    services.get_member(tenancy.current(), user_id)  # someone not in this tenant is a 404, not a flash
-    try:
-        services.change_role(tenancy.current(), user_id, request.form.get("role", ""),
+    services.get_member(tenant, user_id)  # someone not in this tenant is a 404, not a flash
+    with refusals(message=_member_problem) as outcome:
+        services.change_role(tenant, user_id, request.form.get("role", ""),
                              actor=auth.current_principal())
-    except ServiceError as exc:
-        flash(_member_problem(exc), "error")
-    else:
+    if outcome.ok:
         flash(_("Role changed."), "success")
     return redirect(url_for("tm.members", tenant=tenant))
 
@@ -194,17 +186,15 @@ def change_role(tenant, user_id):
 @auth.require(Perm.TENANT_READ)
 def remove_member(tenant, user_id):
     principal = auth.current_principal()
-    t = tenancy.current()
-    if user_id != principal.user_id and not auth.can(Perm.MEMBER_WRITE, t):
+    if user_id != principal.user_id and not auth.can(Perm.MEMBER_WRITE, tenant):
         abort(403)
-    services.get_member(t, user_id)  # someone not in this tenant is a 404, not a flash
-    try:
-        services.remove_member(t, user_id, actor=principal)
-    except ServiceError as exc:
-        flash(_member_problem(exc), "error")
+    services.get_member(tenant, user_id)  # someone not in this tenant is a 404, not a flash
+    with refusals(message=_member_problem) as outcome:
+        services.remove_member(tenant, user_id, actor=principal)
+    if not outcome.ok:
         return redirect(url_for("tm.members", tenant=tenant))
     if user_id == principal.user_id:
-        flash(_("You left %(name)s.", name=t.name), "success")
+        flash(_("You left %(name)s.", name=tenant.name), "success")
         return redirect(url_for("tm.home"))
     flash(_("Member removed."), "success")
     return redirect(url_for("tm.members", tenant=tenant))
@@ -213,31 +203,29 @@ def remove_member(tenant, user_id):
 @bp.get("/t/<tenant>/audit")
 @auth.require(Perm.AUDIT_READ)
 def audit_log(tenant):
-    page = services.audit_log(tenancy.current(), action=request.args.get("action") or None, page=_page())
+    page = services.audit_log(tenant, action=request.args.get("action") or None, page=page_arg())
     return render_template("tm/audit.html", page=page)
 
 
 @bp.route("/t/<tenant>/settings", methods=["GET", "POST"])
 @auth.require(Perm.TENANT_WRITE)
 def settings(tenant):
-    t = tenancy.current()
-    form = RenameForm(obj=t)
+    form = RenameForm(obj=tenant)
     if form.validate_on_submit():
-        try:
-            services.rename_tenant(t, form.name.data)
-        except ServiceError:
-            form.name.errors.append(_("Enter a name of at most 100 characters."))
-        else:
-            services.set_mfa_required(t, bool(form.mfa_required.data))
+        too_long = lambda error: _("Enter a name of at most 100 characters.")  # noqa: E731
+        with refusals(form, "name", message=too_long) as outcome:
+            services.rename_tenant(tenant, form.name.data)
+        if outcome.ok:
+            services.set_mfa_required(tenant, bool(form.mfa_required.data))
             flash(_("Settings saved."), "success")
-            return redirect(url_for("tm.settings", tenant=t.slug))
+            return redirect(url_for("tm.settings", tenant=tenant.slug))
     return render_template("tm/settings.html", form=form), 422 if form.errors else 200
 
 
 @bp.get("/admin/tenants")
 @auth.require(Perm.TENANT_CREATE, tenant_scoped=False)
 def admin_tenants():
-    page = services.list_tenants(auth.current_principal(), search=request.args.get("q"), page=_page())
+    page = services.list_tenants(auth.current_principal(), search=request.args.get("q"), page=page_arg())
     return render_template("tm/admin_tenants.html", page=page, form=TenantForm())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from taiji.platform import auth, tenancy
+from taiji.platform import auth
 from taiji.platform.api import Blueprint, set_page_count
 from taiji.platform.errors import NotFound
 
@@ -47,7 +47,7 @@ class Sagas(MethodView):
     @blp.response(201, TransactionOut)
     def post(self, data, tenant):
         """Submit a saga: ordered steps, or a DAG with `depends_on`; each an action and compensation URL"""
-        return services.submit_saga(tenancy.current(), data, principal=auth.current_principal())
+        return services.submit_saga(tenant, data, principal=auth.current_principal())
 
 
 @blp.route(T + "/tcc")
@@ -57,7 +57,7 @@ class Tccs(MethodView):
     @blp.response(201, TransactionOut)
     def post(self, data, tenant):
         """Submit a TCC transaction: branches with try, confirm and cancel URLs"""
-        return services.submit_tcc(tenancy.current(), data, principal=auth.current_principal())
+        return services.submit_tcc(tenant, data, principal=auth.current_principal())
 
 
 @blp.route(T + "/transactions")
@@ -68,7 +68,7 @@ class Transactions(MethodView):
     @blp.paginate()
     def get(self, query, tenant, pagination_parameters):
         """The tenant's transactions, newest first; filter by state, kind, business key and age"""
-        page = services.list_transactions(tenancy.current(), **query, page=pagination_parameters.page,
+        page = services.list_transactions(tenant, **query, page=pagination_parameters.page,
                                           page_size=pagination_parameters.page_size)
         set_page_count(pagination_parameters, page)
         return page.items
@@ -80,7 +80,7 @@ class TransactionItem(MethodView):
     @blp.response(200, TransactionDetailOut)
     def get(self, tenant, gid):
         """One transaction with its steps and the timeline of every call"""
-        return _detail(services.get_transaction(tenancy.current(), gid))
+        return _detail(services.get_transaction(tenant, gid))
 
 
 @blp.route(T + "/transactions/<gid>/actions/<operation>")
@@ -92,8 +92,7 @@ class TransactionAction(MethodView):
         """retry, stop, forward, compensate or skip (with `step`); idempotent, 409 where it makes no sense"""
         if operation not in OPERATIONS:
             raise NotFound(f"No action '{operation}'; use one of: {', '.join(OPERATIONS)}.")
-        t = tenancy.current()
-        transaction = services.operate(t, gid, operation, principal=auth.current_principal(), **data)
+        transaction = services.operate(tenant, gid, operation, principal=auth.current_principal(), **data)
         return _detail(transaction)
 
 
@@ -144,7 +143,7 @@ class Notifications(MethodView):
     @blp.paginate()
     def get(self, query, tenant, pagination_parameters):
         """The tenant's notifications, newest first; filter by state"""
-        page = services.list_notifications(tenancy.current(), **query, page=pagination_parameters.page,
+        page = services.list_notifications(tenant, **query, page=pagination_parameters.page,
                                            page_size=pagination_parameters.page_size)
         set_page_count(pagination_parameters, page)
         return page.items
@@ -154,7 +153,7 @@ class Notifications(MethodView):
     @blp.response(201, NotificationOut)
     def post(self, data, tenant):
         """Send a signed best-effort notification: repeated on the schedule until a 2xx with the ack body"""
-        return services.send_notification(tenancy.current(), data)
+        return services.send_notification(tenant, data)
 
 
 @blp.route(T + "/notifications/<nid>")
@@ -163,7 +162,7 @@ class NotificationItem(MethodView):
     @blp.response(200, NotificationDetailOut)
     def get(self, tenant, nid):
         """How a notification went: delivered, pending (with the next attempt) or given up; every attempt"""
-        return services.notification_detail(tenancy.current(), nid)
+        return services.notification_detail(tenant, nid)
 
 
 @blp.route(T + "/notifications/<nid>/retry")
@@ -172,7 +171,7 @@ class NotificationRetry(MethodView):
     @blp.response(200, NotificationDetailOut)
     def post(self, tenant, nid):
         """Make the next attempt of a pending notification now (idempotent; 409 once it is finished)"""
-        return services.act_on_notification(tenancy.current(), nid, "retry",
+        return services.act_on_notification(tenant, nid, "retry",
                                             principal=auth.current_principal())
 
 
@@ -182,7 +181,7 @@ class NotificationStop(MethodView):
     @blp.response(200, NotificationDetailOut)
     def post(self, tenant, nid):
         """Make no more attempts of a pending notification (idempotent; 409 once delivered or given up)"""
-        return services.act_on_notification(tenancy.current(), nid, "stop",
+        return services.act_on_notification(tenant, nid, "stop",
                                             principal=auth.current_principal())
 
 
@@ -194,7 +193,7 @@ class Messages(MethodView):
     @blp.paginate()
     def get(self, query, tenant, pagination_parameters):
         """The tenant's two-phase messages, newest first; filter by state"""
-        page = services.list_messages(tenancy.current(), **query, page=pagination_parameters.page,
+        page = services.list_messages(tenant, **query, page=pagination_parameters.page,
                                       page_size=pagination_parameters.page_size)
         set_page_count(pagination_parameters, page)
         return page.items
@@ -204,7 +203,7 @@ class Messages(MethodView):
     @blp.response(201, MessageOut)
     def post(self, data, tenant):
         """Prepare a two-phase message; submit it after your local commit, or let the check-back decide"""
-        return services.prepare_message(tenancy.current(), data)
+        return services.prepare_message(tenant, data)
 
 
 @blp.route(T + "/messages/<mid>")
@@ -213,7 +212,7 @@ class MessageItem(MethodView):
     @blp.response(200, MessageDetailOut)
     def get(self, tenant, mid):
         """A message's state, payload and every check-back call"""
-        return services.message_detail(tenancy.current(), mid)
+        return services.message_detail(tenant, mid)
 
 
 @blp.route(T + "/messages/<mid>/recheck")
@@ -222,7 +221,7 @@ class MessageRecheck(MethodView):
     @blp.response(200, MessageDetailOut)
     def post(self, tenant, mid):
         """Ask the participant's check-back URL now (idempotent; 409 once submitted or aborted)"""
-        return services.recheck_message(tenancy.current(), mid, principal=auth.current_principal())
+        return services.recheck_message(tenant, mid, principal=auth.current_principal())
 
 
 @blp.route(T + "/messages/<mid>/submit")
@@ -231,7 +230,7 @@ class MessageSubmit(MethodView):
     @blp.response(200, MessageOut)
     def post(self, tenant, mid):
         """Publish a prepared message (idempotent; 409 once aborted)"""
-        return services.decide_message(tenancy.current(), mid, submit=True)
+        return services.decide_message(tenant, mid, submit=True)
 
 
 @blp.route(T + "/messages/<mid>/abort")
@@ -240,4 +239,4 @@ class MessageAbort(MethodView):
     @blp.response(200, MessageOut)
     def post(self, tenant, mid):
         """Drop a prepared message (idempotent; 409 once published)"""
-        return services.decide_message(tenancy.current(), mid, submit=False)
+        return services.decide_message(tenant, mid, submit=False)

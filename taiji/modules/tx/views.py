@@ -7,11 +7,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from taiji.platform import auth, tenancy
-from taiji.platform.errors import ServiceError
+from taiji.platform import auth
 from taiji.platform.tx import messages, notify
 from taiji.platform.tx.models import ACTIVE_STATES, FINAL_STATES, KINDS, SAGA, STATES, TCC
 from taiji.platform.tx.plans import BACKWARD_PHASE
+from taiji.platform.web import console
 
 from . import services
 from .permissions import Perm
@@ -34,7 +34,7 @@ def _filters() -> dict:
     return filters
 
 
-def _urls(tenant: str | None):
+def _urls(tenant):
     """URLs of the pages of one scope: a tenant's transactions, or the platform's own (None)."""
     def tx_url(name: str, **values) -> str:
         if tenant is None:
@@ -43,9 +43,9 @@ def _urls(tenant: str | None):
     return tx_url
 
 
-def _list(tenant_slug: str | None, tenant):
+def _list(tenant):
     filters = _filters()
-    number = max(1, request.args.get("page", 1, type=int) or 1)
+    number = console.page_arg()
     page = services.list_transactions(tenant, **filters, page=number)
     if tenant is None:
         scope = {"scope_name": _("Platform"), "pager_endpoint": "tx.platform_transactions",
@@ -54,23 +54,23 @@ def _list(tenant_slug: str | None, tenant):
                                  "appear here with every step they run.")}
     else:
         scope = {"scope_name": tenant.name, "pager_endpoint": "tx.transactions",
-                 "pager_args": {"tenant": tenant_slug, **filters},
+                 "pager_args": {"tenant": tenant, **filters},
                  "empty_text": _("Sagas and TCC transactions your services submit through the API appear "
                                  "here, with every call they make.")}
     return render_template("tx/transactions.html", page=page, filters=filters, states=STATES, kinds=KINDS,
-                           ages=AGES, tx_url=_urls(tenant_slug), **scope)
+                           ages=AGES, tx_url=_urls(tenant), **scope)
 
 
 @bp.get("/t/<tenant>/transactions")
 @auth.require(Perm.TRANSACTION_READ)
 def transactions(tenant):
-    return _list(tenant, tenancy.current())
+    return _list(tenant)
 
 
 @bp.get("/admin/transactions")
 @auth.require(Perm.PLATFORM_READ)
 def platform_transactions():
-    return _list(None, None)
+    return _list(None)
 
 
 def refusals(tx) -> dict[str, str | None]:
@@ -95,20 +95,19 @@ def refusals(tx) -> dict[str, str | None]:
 @bp.get(ITEM)
 @auth.require(Perm.TRANSACTION_READ)
 def transaction(tenant, gid):
-    t = tenancy.current()
-    return _item(tenant, t, gid, auth.can(Perm.TRANSACTION_OPERATE, t))
+    return _item(tenant, gid, auth.can(Perm.TRANSACTION_OPERATE, tenant))
 
 
 @bp.get("/admin/transactions/<gid>")
 @auth.require(Perm.PLATFORM_READ)
 def platform_transaction(gid):
-    return _item(None, None, gid, auth.can(Perm.PLATFORM_OPERATE, None))
+    return _item(None, gid, auth.can(Perm.PLATFORM_OPERATE, None))
 
 
-def _item(tenant_slug, t, gid, can_operate: bool):
-    tx = services.get_transaction(t, gid)
+def _item(tenant, gid, can_operate: bool):
+    tx = services.get_transaction(tenant, gid)
     context = {"tx": tx, "calls": services.timeline(tx), "refusals": refusals(tx),
-               "live": tx.state in ACTIVE_STATES, "can_operate": can_operate, "tx_url": _urls(tenant_slug)}
+               "live": tx.state in ACTIVE_STATES, "can_operate": can_operate, "tx_url": _urls(tenant)}
     if request.headers.get("HX-Request"):
         # htmx polling: only the part that changes, which stops polling once the transaction waits.
         return render_template("tx/_live.html", **context)
@@ -118,25 +117,23 @@ def _item(tenant_slug, t, gid, can_operate: bool):
 @bp.post(ITEM + "/<operation>")
 @auth.require(Perm.TRANSACTION_OPERATE)
 def operate(tenant, gid, operation):
-    return _operate(tenant, tenancy.current(), gid, operation)
+    return _operate(tenant, gid, operation)
 
 
 @bp.post("/admin/transactions/<gid>/<operation>")
 @auth.require(Perm.PLATFORM_OPERATE)
 def platform_operate(gid, operation):
-    return _operate(None, None, gid, operation)
+    return _operate(None, gid, operation)
 
 
-def _operate(tenant, t, gid, operation):
+def _operate(tenant, gid, operation):
     if operation not in OPERATIONS:
         abort(404)
-    services.get_transaction(t, gid)  # another tenant's (or a tenant's, here) transaction is not found
-    try:
-        services.operate(t, gid, operation, principal=auth.current_principal(),
+    services.get_transaction(tenant, gid)  # another tenant's (or a tenant's, here) transaction is not found
+    with console.refusals(message=console.refused) as outcome:
+        services.operate(tenant, gid, operation, principal=auth.current_principal(),
                          step=request.form.get("step") or None)
-    except ServiceError as exc:
-        flash(_("Refused: %(why)s", why=exc.detail), "error")
-    else:
+    if outcome.ok:
         flash({"retry": _("Retrying now."), "stop": _("The transaction is stopped."),
                "forward": _("Moving forward past the failing step."),
                "compensate": _("Compensating what was done."),
@@ -159,17 +156,17 @@ def _state_filter(states: tuple[str, ...]) -> str | None:
 @auth.require(Perm.TRANSACTION_READ)
 def notifications(tenant):
     state = _state_filter(notify.STATES)
-    page = services.list_notifications(tenancy.current(), state=state,
-                                       page=max(1, request.args.get("page", 1, type=int) or 1))
+    page = services.list_notifications(tenant, state=state,
+                                       page=console.page_arg())
     return render_template("tx/notifications.html", page=page, state=state, states=notify.STATES)
 
 
 @bp.get(NOTIFICATION)
 @auth.require(Perm.TRANSACTION_READ)
 def notification(tenant, nid):
-    t = tenancy.current()
-    row = services.notification_detail(t, nid)
-    return render_template("tx/notification.html", n=row, can_operate=auth.can(Perm.TRANSACTION_OPERATE, t))
+    row = services.notification_detail(tenant, nid)
+    return render_template("tx/notification.html", n=row,
+                           can_operate=auth.can(Perm.TRANSACTION_OPERATE, tenant))
 
 
 @bp.post(NOTIFICATION + "/retry")
@@ -185,13 +182,10 @@ def notification_stop(tenant, nid):
 
 
 def _notification_action(tenant, nid, action):
-    t = tenancy.current()
-    services.get_notification(t, nid)  # another tenant's notification is not found
-    try:
-        services.act_on_notification(t, nid, action, principal=auth.current_principal())
-    except ServiceError as exc:
-        flash(_("Refused: %(why)s", why=exc.detail), "error")
-    else:
+    services.get_notification(tenant, nid)  # another tenant's notification is not found
+    with console.refusals(message=console.refused) as outcome:
+        services.act_on_notification(tenant, nid, action, principal=auth.current_principal())
+    if outcome.ok:
         if action == "retry":
             flash(_("The next attempt is made now."), "success")
         else:
@@ -203,28 +197,24 @@ def _notification_action(tenant, nid, action):
 @auth.require(Perm.TRANSACTION_READ)
 def messages_list(tenant):
     state = _state_filter(messages.STATES)
-    page = services.list_messages(tenancy.current(), state=state,
-                                  page=max(1, request.args.get("page", 1, type=int) or 1))
+    page = services.list_messages(tenant, state=state,
+                                  page=console.page_arg())
     return render_template("tx/messages.html", page=page, state=state, states=messages.STATES)
 
 
 @bp.get(MESSAGE)
 @auth.require(Perm.TRANSACTION_READ)
 def message(tenant, mid):
-    t = tenancy.current()
-    row = services.message_detail(t, mid)
-    return render_template("tx/message.html", m=row, can_operate=auth.can(Perm.TRANSACTION_OPERATE, t))
+    row = services.message_detail(tenant, mid)
+    return render_template("tx/message.html", m=row, can_operate=auth.can(Perm.TRANSACTION_OPERATE, tenant))
 
 
 @bp.post(MESSAGE + "/recheck")
 @auth.require(Perm.TRANSACTION_OPERATE)
 def message_recheck(tenant, mid):
-    t = tenancy.current()
-    services.get_message(t, mid)
-    try:
-        services.recheck_message(t, mid, principal=auth.current_principal())
-    except ServiceError as exc:
-        flash(_("Refused: %(why)s", why=exc.detail), "error")
-    else:
+    services.get_message(tenant, mid)
+    with console.refusals(message=console.refused) as outcome:
+        services.recheck_message(tenant, mid, principal=auth.current_principal())
+    if outcome.ok:
         flash(_("The participant is asked again now."), "success")
     return redirect(url_for("tx.message", tenant=tenant, mid=mid))

@@ -36,10 +36,6 @@ T = "/tenants/<tenant>"
 R = T + "/repositories/<repo>"
 
 
-def _t():
-    return tenancy.current()
-
-
 @blp.before_request
 def _resolve_path_first():
     """A repository (or rule) this tenant does not have is a 404 whatever the body or If-Match says."""
@@ -54,8 +50,8 @@ def _resolve_path_first():
         services.get_protected(repo, args["rule_id"])
 
 
-def _repo(name):
-    return services.get_repository(_t(), name)
+def _repo(tenant, name):
+    return services.get_repository(tenant, name)
 
 
 @blp.route(T + "/repositories")
@@ -66,9 +62,9 @@ class Repositories(MethodView):
     @blp.paginate()
     def get(self, query, tenant, pagination_parameters):
         """Repositories of the tenant; filter by kind or part of the name"""
-        if query["deleted"] and not auth.can(Perm.REPOSITORY_ADMIN, _t()):
+        if query["deleted"] and not auth.can(Perm.REPOSITORY_ADMIN, tenant):
             raise Forbidden(f"You need the permission {Perm.REPOSITORY_ADMIN} to list deleted repositories.")
-        page = services.list_repositories(_t(), **query, page=pagination_parameters.page,
+        page = services.list_repositories(tenant, **query, page=pagination_parameters.page,
                                           page_size=pagination_parameters.page_size)
         set_page_count(pagination_parameters, page)
         return page.items
@@ -82,17 +78,17 @@ class Repositories(MethodView):
         Counts against the tenant's `vcs.repositories` quota. For an external repository the
         answer carries `webhook_url` and `webhook_secret` to paste into the forge.
         """
-        if data.get("visibility") == "public" and not auth.can(Perm.REPOSITORY_ADMIN, _t()):
+        if data.get("visibility") == "public" and not auth.can(Perm.REPOSITORY_ADMIN, tenant):
             raise Forbidden(f"You need the permission {Perm.REPOSITORY_ADMIN} to make a repository public.")
         external_spec = data.pop("external", None)
         if external_spec is None:
-            return services.create_repository(_t(), data, actor=auth.current_principal())
+            return services.create_repository(tenant, data, actor=auth.current_principal())
         try:
             from .services import external
         except ImportError:
             raise field_error("external", "External repositories are not available in this build.") from None
-        repo = services.create_repository(_t(), data, actor=auth.current_principal(), kind="external")
-        answer = external.register(_t(), repo, external_spec, actor=auth.current_principal()) or {}
+        repo = services.create_repository(tenant, data, actor=auth.current_principal(), kind="external")
+        answer = external.register(tenant, repo, external_spec, actor=auth.current_principal()) or {}
         for key, value in answer.items():
             setattr(repo, key, value)
         return repo
@@ -105,7 +101,7 @@ class RepositoryItem(MethodView):
     @blp.response(200, RepositoryOut)
     def get(self, tenant, repo):
         """One repository, with its clone URL"""
-        return _repo(repo)
+        return _repo(tenant, repo)
 
     @auth.require(Perm.REPOSITORY_WRITE)
     @blp.etag
@@ -113,21 +109,21 @@ class RepositoryItem(MethodView):
     @blp.response(200, RepositoryOut)
     def patch(self, data, tenant, repo):
         """Change description, default branch, component, or (administrators) visibility; needs If-Match"""
-        item = _repo(repo)
+        item = _repo(tenant, repo)
         blp.check_etag(item, RepositoryOut)
         if "visibility" in data and data["visibility"] != item.visibility and not auth.can(
-                Perm.REPOSITORY_ADMIN, _t()):
+                Perm.REPOSITORY_ADMIN, tenant):
             raise Forbidden(f"You need the permission {Perm.REPOSITORY_ADMIN} to change the visibility.")
-        return services.update_repository(_t(), item, data, actor=auth.current_principal())
+        return services.update_repository(tenant, item, data, actor=auth.current_principal())
 
     @auth.require(Perm.REPOSITORY_ADMIN)
     @blp.etag
     @blp.response(204)
     def delete(self, tenant, repo):
         """Delete a repository; a platform administrator can restore it for 7 days; needs If-Match"""
-        item = _repo(repo)
+        item = _repo(tenant, repo)
         blp.check_etag(item, RepositoryOut)
-        services.delete_repository(_t(), item, actor=auth.current_principal())
+        services.delete_repository(tenant, item, actor=auth.current_principal())
 
 
 @blp.route(R + "/restore", endpoint="restore")
@@ -137,10 +133,10 @@ class RepositoryRestore(MethodView):
     def post(self, tenant, repo):
         """Restore a repository deleted less than 7 days ago (platform administrators)"""
         principal = auth.current_principal()
-        services.get_repository(_t(), repo, include_deleted=True)  # a name the tenant never had: 404
+        services.get_repository(tenant, repo, include_deleted=True)  # a name the tenant never had: 404
         if not principal.is_admin:
             raise Forbidden("Only a platform administrator can restore a deleted repository.")
-        return services.restore_repository(_t(), repo, actor=principal)
+        return services.restore_repository(tenant, repo, actor=principal)
 
 
 @blp.route(R + "/external")
@@ -165,7 +161,8 @@ class ExternalSourceItem(MethodView):
             spec["mirror_credentials"] = None
         elif "username" in data:
             raise field_error("password", "Give the password (or access token) with the user name.")
-        return external.update_source(_t(), _external_repo(repo), spec, actor=auth.current_principal())
+        return external.update_source(tenant, _external_repo(tenant, repo), spec,
+                                      actor=auth.current_principal())
 
 
 @blp.route(R + "/webhook-secret")
@@ -176,11 +173,11 @@ class WebhookSecret(MethodView):
         """A new webhook secret for an external repository, shown this once; the old one stops working"""
         from .services import external
 
-        return external.rotate_secret(_t(), _external_repo(repo), actor=auth.current_principal())
+        return external.rotate_secret(tenant, _external_repo(tenant, repo), actor=auth.current_principal())
 
 
-def _external_repo(name):
-    item = _repo(name)
+def _external_repo(tenant, name):
+    item = _repo(tenant, name)
     if item.kind != "external":
         raise Invalid("This is a hosted repository: it has no forge, webhook or mirror.")
     return item
@@ -193,7 +190,7 @@ class ProtectedBranches(MethodView):
     @blp.paginate()
     def get(self, tenant, repo, pagination_parameters):
         """The repository's protected branches"""
-        rules = services.list_protected(_repo(repo))
+        rules = services.list_protected(_repo(tenant, repo))
         set_page_count(pagination_parameters, Page(rules, len(rules), 1, len(rules) or 1))
         start = (pagination_parameters.page - 1) * pagination_parameters.page_size
         return rules[start:start + pagination_parameters.page_size]
@@ -203,7 +200,7 @@ class ProtectedBranches(MethodView):
     @blp.response(201, ProtectedBranchOut)
     def post(self, data, tenant, repo):
         """Protect branches matching a pattern: no force-push, no deletion, push only by some roles"""
-        return services.protect(_t(), _repo(repo), data, actor=auth.current_principal())
+        return services.protect(tenant, _repo(tenant, repo), data, actor=auth.current_principal())
 
 
 @blp.route(R + "/protected-branches/<int:rule_id>")
@@ -212,23 +209,24 @@ class ProtectedBranchItem(MethodView):
     @blp.response(200, ProtectedBranchOut)
     def get(self, tenant, repo, rule_id):
         """One protection rule"""
-        return services.get_protected(_repo(repo), rule_id)
+        return services.get_protected(_repo(tenant, repo), rule_id)
 
     @auth.require(Perm.REPOSITORY_ADMIN)
     @blp.arguments(ProtectedBranchPatchIn)
     @blp.response(200, ProtectedBranchOut)
     def patch(self, data, tenant, repo, rule_id):
         """Change a protection rule"""
-        item = _repo(repo)
-        return services.update_protection(_t(), item, services.get_protected(item, rule_id), data,
+        item = _repo(tenant, repo)
+        return services.update_protection(tenant, item, services.get_protected(item, rule_id), data,
                                           actor=auth.current_principal())
 
     @auth.require(Perm.REPOSITORY_ADMIN)
     @blp.response(204)
     def delete(self, tenant, repo, rule_id):
         """Remove a protection rule"""
-        item = _repo(repo)
-        services.unprotect(_t(), item, services.get_protected(item, rule_id), actor=auth.current_principal())
+        item = _repo(tenant, repo)
+        services.unprotect(tenant, item, services.get_protected(item, rule_id),
+                           actor=auth.current_principal())
 
 
 @blp.route(R + "/commits")
@@ -239,7 +237,7 @@ class Commits(MethodView):
     @blp.paginate()
     def get(self, query, tenant, repo, pagination_parameters):
         """The commit log of a ref (default branch when absent), newest first"""
-        commits, total = services.log(_repo(repo), query["ref"], page=pagination_parameters.page,
+        commits, total = services.log(_repo(tenant, repo), query["ref"], page=pagination_parameters.page,
                                       page_size=pagination_parameters.page_size)
         pagination_parameters.item_count = total
         return commits
@@ -251,4 +249,4 @@ class Refs(MethodView):
     @blp.response(200, RefsOut)
     def get(self, tenant, repo):
         """Branches and tags"""
-        return services.refs(_repo(repo))
+        return services.refs(_repo(tenant, repo))

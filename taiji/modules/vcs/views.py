@@ -12,9 +12,10 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_for_filename
 from pygments.util import ClassNotFound
 
-from taiji.platform import auth, content, tenancy
-from taiji.platform.errors import NotFound, ServiceError
+from taiji.platform import auth, content
+from taiji.platform.errors import NotFound
 from taiji.platform.module import NavItem
+from taiji.platform.web.console import page_arg, refusals
 
 from . import services
 from .forms import PROVIDER_CHOICES, ExternalForm, RepositoryForm
@@ -32,22 +33,17 @@ PYGMENTS_CSS = Markup(_FORMATTER.get_style_defs(".highlight"))  # noqa: S704 - P
 HIGHLIGHT_LIMIT = 200 * 1024
 
 
-def _page() -> int:
-    return max(1, min(request.args.get("page", 1, type=int) or 1, 100_000))
+def _repo(tenant, name: str):
+    return services.get_repository(tenant, name)
 
 
-def _repo(name: str):
-    return services.get_repository(tenancy.current(), name)
+def _http_url(tenant, repo) -> str:
+    return services.http_url(repo, tenant)
 
 
-def _http_url(repo) -> str:
-    return services.http_url(repo, tenancy.current())
-
-
-def _list_page(form: RepositoryForm, status: int = 200, created: dict | None = None):
-    t = tenancy.current()
+def _list_page(tenant, form: RepositoryForm, status: int = 200, created: dict | None = None):
     q = (request.args.get("q") or "").strip()[:63] or None
-    page = services.list_repositories(t, name=q, page=_page())
+    page = services.list_repositories(tenant, name=q, page=page_arg())
     return render_template("vcs/repositories.html", page=page, form=form, q=q, created=created,
                            providers=dict(PROVIDER_CHOICES)), status
 
@@ -55,7 +51,7 @@ def _list_page(form: RepositoryForm, status: int = 200, created: dict | None = N
 @bp.get("/t/<tenant>/repositories")
 @auth.require(READ)
 def repositories(tenant):
-    return _list_page(RepositoryForm())
+    return _list_page(tenant, RepositoryForm())
 
 
 @bp.post("/t/<tenant>/repositories")
@@ -63,39 +59,30 @@ def repositories(tenant):
 def create_repository(tenant):
     form = RepositoryForm()
     if not form.validate_on_submit():
-        return _list_page(form, 422)
-    t = tenancy.current()
+        return _list_page(tenant, form, 422)
     data = {"name": (form.name.data or "").strip(), "description": form.description.data or ""}
     spec = form.external_spec()
-    try:
+    with refusals(form, "name", names=SERVICE_FIELDS) as outcome:
         if spec is None:
-            repo = services.create_repository(t, data, actor=auth.current_principal())
+            repo = services.create_repository(tenant, data, actor=auth.current_principal())
         else:
-            repo, answer = external.create_external(t, {**data, "external": spec},
+            repo, answer = external.create_external(tenant, {**data, "external": spec},
                                                     actor=auth.current_principal())
-    except ServiceError as exc:
-        _form_errors(form, exc)
-        return _list_page(form, 422)
+    if not outcome.ok:
+        return _list_page(tenant, form, 422)
     if spec is None:
         flash(_("Repository %(name)s created.", name=repo.name), "success")
         return redirect(url_for("vcs.repository", tenant=tenant, repo=repo.name))
     # The secret is shown once, on this page; it is stored only encrypted.
-    return _home(repo, secret=answer)
+    return _home(tenant, repo, secret=answer)
 
 
-def _form_errors(form: RepositoryForm, exc: ServiceError) -> None:
-    fields = ((exc.errors or {}).get("json") or {}) if exc.errors else {}
-    placed = False
-    for name, messages in fields.items():
-        target = {"mirror_credentials": "password", "provider": "provider"}.get(name, name)
-        if hasattr(form, target):
-            getattr(form, target).errors = [*getattr(form, target).errors, *messages]
-            placed = True
-    if not placed:
-        form.name.errors = [*form.name.errors, exc.detail]
+# The service's name of a field -> the form's.
+SERVICE_FIELDS = {"mirror_credentials": "password"}
 
 
-def _home(repo, secret: dict | None = None, external_form: ExternalForm | None = None, status: int = 200):
+def _home(tenant, repo, secret: dict | None = None, external_form: ExternalForm | None = None,
+          status: int = 200):
     source = external.source_of(repo) if repo.kind == "external" else None
     if source is not None and external_form is None:
         external_form = ExternalForm(data={"url": source.url, "mirror": source.mirror,
@@ -117,7 +104,7 @@ def _home(repo, secret: dict | None = None, external_form: ExternalForm | None =
     return render_template(
         "vcs/repository.html", repo=repo, source=source, secret=secret, repo_empty=empty, refs=refs,
         readme=readme, head=head, entries=entries if not empty else [], rev=(refs or {}).get("default"),
-        http_url=_http_url(repo),
+        http_url=_http_url(tenant, repo),
         webhook_url=external.webhook_url(source) if source else None,
         deliveries=external.recent_deliveries(source) if source else [], external_form=external_form,
     ), status
@@ -126,43 +113,39 @@ def _home(repo, secret: dict | None = None, external_form: ExternalForm | None =
 @bp.get(REPO)
 @auth.require(READ)
 def repository(tenant, repo):
-    return _home(_repo(repo))
+    return _home(tenant, _repo(tenant, repo))
 
 
 @bp.post(REPO + "/external")
 @auth.require(ADMIN)
 def update_external(tenant, repo):
-    row = _repo(repo)
+    row = _repo(tenant, repo)
     if external.source_of(row) is None:
         raise NotFound("This repository has no external source.")
     form = ExternalForm()
     if form.validate_on_submit():
-        try:
-            external.update_source(tenancy.current(), row, form.changes(), actor=auth.current_principal())
-        except ServiceError as exc:
-            fields = (exc.errors or {}).get("json") or {}
-            target = form.password if "mirror_credentials" in fields else form.url
-            target.errors = [*target.errors, exc.detail]
-        else:
+        with refusals(form, "url", names=SERVICE_FIELDS) as outcome:
+            external.update_source(tenant, row, form.changes(), actor=auth.current_principal())
+        if outcome.ok:
             flash(_("The external repository's settings are saved."), "success")
             return redirect(url_for("vcs.repository", tenant=tenant, repo=repo))
-    return _home(row, external_form=form, status=422)
+    return _home(tenant, row, external_form=form, status=422)
 
 
 @bp.post(REPO + "/external/secret")
 @auth.require(ADMIN)
 def rotate_secret(tenant, repo):
-    row = _repo(repo)
-    answer = external.rotate_secret(tenancy.current(), row, actor=auth.current_principal())
+    row = _repo(tenant, repo)
+    answer = external.rotate_secret(tenant, row, actor=auth.current_principal())
     flash(_("A new webhook secret is in force; paste it into the forge now. The old one no longer works."),
           "warning")
-    return _home(row, secret=answer)
+    return _home(tenant, row, secret=answer)
 
 
 @bp.post(REPO + "/external/fetch")
 @auth.require(WRITE)
 def fetch_now(tenant, repo):
-    row = _repo(repo)
+    row = _repo(tenant, repo)
     source = external.source_of(row)
     if source is None or not source.mirror:
         raise NotFound("This repository keeps no mirror.")
@@ -174,14 +157,14 @@ def fetch_now(tenant, repo):
 @bp.get(REPO + "/branches")
 @auth.require(READ)
 def branches(tenant, repo):
-    row = _repo(repo)
+    row = _repo(tenant, repo)
     return render_template("vcs/branches.html", repo=row, refs=browse.refs(row))
 
 
 @bp.get(REPO + "/tree/<path:at>")
 @auth.require(READ)
 def tree(tenant, repo, at):
-    row = _repo(repo)
+    row = _repo(tenant, repo)
     rev, path = browse.split_ref(row, at)
     commit, entries = browse.tree(row, rev, path)
     return render_template("vcs/tree.html", repo=row, rev=rev, path=browse.check_path(path), commit=commit,
@@ -196,7 +179,7 @@ def _crumbs(path: str) -> list[tuple[str, str]]:
 @bp.get(REPO + "/blob/<path:file_at>")
 @auth.require(READ)
 def blob(tenant, repo, file_at):
-    row = _repo(repo)
+    row = _repo(tenant, repo)
     rev, path = browse.split_ref(row, file_at)
     commit, view = browse.file(row, rev, path)
     rendered = None
@@ -219,7 +202,7 @@ def _lexer(path: str, text: str):
 @bp.get(REPO + "/raw/<path:file_at>")
 @auth.require(READ)
 def raw(tenant, repo, file_at):
-    row = _repo(repo)
+    row = _repo(tenant, repo)
     rev, path = browse.split_ref(row, file_at)
     size, chunks = browse.raw(row, rev, path)
     # Served as bytes, never as HTML of ours: a file in a repository cannot script the console.
@@ -230,16 +213,16 @@ def raw(tenant, repo, file_at):
 @bp.get(REPO + "/commits/<path:ref>")
 @auth.require(READ)
 def commits(tenant, repo, ref):
-    row = _repo(repo)
+    row = _repo(tenant, repo)
     path = browse.check_path(request.args.get("path"))
-    page = browse.log(row, ref, path, page=_page())
+    page = browse.log(row, ref, path, page=page_arg())
     return render_template("vcs/commits.html", repo=row, rev=ref, path=path, page=page)
 
 
 @bp.get(REPO + "/commit/<sha>")
 @auth.require(READ)
 def commit(tenant, repo, sha):
-    row = _repo(repo)
+    row = _repo(tenant, repo)
     info, diff = browse.commit(row, sha)
     return render_template("vcs/commit.html", repo=row, commit=info, diff=diff)
 
@@ -247,7 +230,7 @@ def commit(tenant, repo, sha):
 @bp.get(REPO + "/compare")
 @auth.require(READ)
 def compare_form(tenant, repo):
-    row = _repo(repo)
+    row = _repo(tenant, repo)
     base, head = (request.args.get("base") or "").strip(), (request.args.get("head") or "").strip()
     if base and head:
         return redirect(url_for("vcs.compare", tenant=tenant, repo=repo, spec=f"{base}...{head}"))
@@ -258,7 +241,7 @@ def compare_form(tenant, repo):
 @bp.get(REPO + "/compare/<path:spec>")
 @auth.require(READ)
 def compare(tenant, repo, spec):
-    row = _repo(repo)
+    row = _repo(tenant, repo)
     base, head = browse.parse_compare_spec(spec)
     result = browse.compare(row, base, head)
     return render_template("vcs/compare.html", repo=row, result=result, refs=browse.refs(row), base=base,
@@ -268,7 +251,7 @@ def compare(tenant, repo, spec):
 @bp.get(REPO + "/archive/<path:archive>")
 @auth.require(READ)
 def archive(tenant, repo, archive):
-    row = _repo(repo)
+    row = _repo(tenant, repo)
     for fmt in browse.ARCHIVE_FORMATS:
         if archive.endswith("." + fmt):
             rev = archive[: -len(fmt) - 1]

@@ -33,10 +33,6 @@ blp = Blueprint(
 C = "/tenants/<tenant>/cicd/jenkins/controllers"
 
 
-def _t():
-    return tenancy.current()
-
-
 @blp.before_request
 def _resolve_path_first():
     """A controller or repository this tenant does not have is a 404 whatever the body or If-Match."""
@@ -56,14 +52,14 @@ class Controllers(MethodView):
     @blp.response(200, JenkinsControllerOut(many=True))
     def get(self, tenant):
         """The tenant's Jenkins controllers (never their tokens)"""
-        return controllers.list_controllers(_t())
+        return controllers.list_controllers(tenant)
 
     @auth.require(Perm.RUNNER_MANAGE)
     @blp.arguments(JenkinsControllerIn)
     @blp.response(201, JenkinsControllerOut)
     def post(self, data, tenant):
         """Register a controller: its URL must pass the egress policy; the API token is sealed"""
-        return controllers.create_controller(_t(), data, actor=auth.current_principal())
+        return controllers.create_controller(tenant, data, actor=auth.current_principal())
 
 
 @blp.route(C + "/<controller>")
@@ -73,7 +69,7 @@ class ControllerItem(MethodView):
     @blp.response(200, JenkinsControllerOut)
     def get(self, tenant, controller):
         """One controller"""
-        return controllers.get_controller(_t(), controller)
+        return controllers.get_controller(tenant, controller)
 
     @auth.require(Perm.RUNNER_MANAGE)
     @blp.etag
@@ -81,18 +77,18 @@ class ControllerItem(MethodView):
     @blp.response(200, JenkinsControllerOut)
     def patch(self, data, tenant, controller):
         """Change URL, user, token (write-only), description or default; needs If-Match"""
-        row = controllers.get_controller(_t(), controller)
+        row = controllers.get_controller(tenant, controller)
         blp.check_etag(row, JenkinsControllerOut)
-        return controllers.update_controller(_t(), row, data, actor=auth.current_principal())
+        return controllers.update_controller(tenant, row, data, actor=auth.current_principal())
 
     @auth.require(Perm.RUNNER_MANAGE)
     @blp.etag
     @blp.response(204)
     def delete(self, tenant, controller):
         """Remove a controller (jobs that name it fail with that reason); needs If-Match"""
-        row = controllers.get_controller(_t(), controller)
+        row = controllers.get_controller(tenant, controller)
         blp.check_etag(row, JenkinsControllerOut)
-        controllers.delete_controller(_t(), row, actor=auth.current_principal())
+        controllers.delete_controller(tenant, row, actor=auth.current_principal())
 
 
 @blp.route(C + "/<controller>/test")
@@ -101,8 +97,8 @@ class ControllerTest(MethodView):
     @blp.response(200, ConnectionTestOut)
     def post(self, tenant, controller):
         """Talk to the controller as its user: `ok`, or why not (unreachable, credentials, not a Jenkins)"""
-        row = controllers.get_controller(_t(), controller)
-        return controllers.test_connection(_t(), row, actor=auth.current_principal())
+        row = controllers.get_controller(tenant, controller)
+        return controllers.test_connection(tenant, row, actor=auth.current_principal())
 
 
 @blp.route(C + "/<controller>/jobs")
@@ -111,7 +107,7 @@ class ControllerJobs(MethodView):
     @blp.response(200, RemoteJobOut(many=True))
     def get(self, tenant, controller):
         """The controller's own jobs, each with its last build (502 when the controller does not answer)"""
-        return controllers.list_remote_jobs(_t(), controllers.get_controller(_t(), controller))
+        return controllers.list_remote_jobs(tenant, controllers.get_controller(tenant, controller))
 
 
 @blp.route(C + "/<controller>/jobs/<path:jenkins_job>/build")
@@ -121,9 +117,9 @@ class ControllerJobBuild(MethodView):
     @blp.response(202, TriggerOut)
     def post(self, data, tenant, controller, jenkins_job):
         """Queue a build of one of the controller's jobs, with parameters; answers the queue item"""
-        row = controllers.get_controller(_t(), controller)
+        row = controllers.get_controller(tenant, controller)
         return controllers.trigger_remote_job(
-            _t(), row, jenkins_job, data["parameters"], actor=auth.current_principal()
+            tenant, row, jenkins_job, data["parameters"], actor=auth.current_principal()
         )
 
 
@@ -133,11 +129,11 @@ class RepositoryCiSettings(MethodView):
     @blp.response(200, RepositorySettingsOut)
     def get(self, tenant, repository):
         """The repository's CI settings: the runner of jobs that name none"""
-        return runner_settings.get_settings(_t(), repository)
+        return runner_settings.get_settings(tenant, repository)
 
     @auth.require(Perm.RUNNER_MANAGE)
     @blp.arguments(RepositorySettingsIn)
     @blp.response(200, RepositorySettingsOut)
     def put(self, data, tenant, repository):
         """Choose the repository's default runner (platform or jenkins, and which controller)"""
-        return runner_settings.set_settings(_t(), repository, data, actor=auth.current_principal())
+        return runner_settings.set_settings(tenant, repository, data, actor=auth.current_principal())

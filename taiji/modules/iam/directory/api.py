@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from taiji.platform import auth, tenancy
+from taiji.platform import auth
 from taiji.platform.api import Blueprint, set_page_count
 
 from ..roles.permissions import Perm
@@ -40,20 +40,20 @@ class DirectoryItem(MethodView):
     @blp.response(200, DirectoryOut)
     def get(self, tenant):
         """The directory settings (the bind password is never shown)"""
-        return services.describe(services.find_directory(tenancy.current()))
+        return services.describe(services.find_directory(tenant))
 
     @auth.require(Perm.DIRECTORY_WRITE)
     @blp.arguments(DirectoryIn)
     @blp.response(200, DirectoryOut)
     def put(self, data, tenant):
         """Create or replace the directory settings"""
-        return services.describe(services.configure(tenancy.current(), data))
+        return services.describe(services.configure(tenant, data))
 
     @auth.require(Perm.DIRECTORY_WRITE)
     @blp.response(204)
     def delete(self, tenant):
         """Stop signing in through the directory (accounts it created stay)"""
-        services.remove(tenancy.current())
+        services.remove(tenant)
 
 
 @blp.route("/directory/test")
@@ -62,7 +62,7 @@ class DirectoryTest(MethodView):
     @blp.response(200, DirectoryTestOut)
     def post(self, tenant):
         """Try the saved settings: bind as the service account and count the users the filter finds"""
-        return services.test_connection(tenancy.current())
+        return services.test_connection(tenant)
 
 
 @blp.route("/directory/domains")
@@ -71,14 +71,14 @@ class DomainList(MethodView):
     @blp.response(200, DomainOut(many=True))
     def get(self, tenant):
         """The email domains this tenant claims; its directory creates accounts only in verified ones"""
-        return [domains.describe(row) for row in domains.list_domains(tenancy.current())]
+        return [domains.describe(row) for row in domains.list_domains(tenant)]
 
     @auth.require(Perm.DOMAIN_WRITE)
     @blp.arguments(DomainIn)
     @blp.response(201, DomainOut)
     def post(self, data, tenant):
         """Claim a domain; the answer names the DNS TXT record that proves it"""
-        return domains.describe(domains.add_domain(tenancy.current(), data["domain"]))
+        return domains.describe(domains.add_domain(tenant, data["domain"]))
 
 
 @blp.route("/directory/domains/<domain>")
@@ -87,13 +87,13 @@ class DomainItem(MethodView):
     @blp.response(200, DomainOut)
     def get(self, tenant, domain):
         """One claimed domain"""
-        return domains.describe(domains.get_domain(tenancy.current(), domain))
+        return domains.describe(domains.get_domain(tenant, domain))
 
     @auth.require(Perm.DOMAIN_WRITE)
     @blp.response(204)
     def delete(self, tenant, domain):
         """Give the domain up (accounts made through it stay)"""
-        domains.remove_domain(tenancy.current(), domain)
+        domains.remove_domain(tenant, domain)
 
 
 @blp.route("/directory/domains/<domain>/verify")
@@ -102,7 +102,7 @@ class DomainVerify(MethodView):
     @blp.response(200, DomainOut)
     def post(self, tenant, domain):
         """Look for the TXT record now; ``status`` says whether it was found, ``last_error`` why not"""
-        return domains.describe(domains.verify_dns(tenancy.current(), domain))
+        return domains.describe(domains.verify_dns(tenant, domain))
 
 
 @admin_blp.route("/directory-domains")

@@ -6,9 +6,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from taiji.platform import auth, tenancy
+from taiji.platform import auth
 from taiji.platform.db import commit
 from taiji.platform.errors import Conflict, NotFound, ServiceError
+from taiji.platform.web.console import page_arg
 
 from ..roles.permissions import Perm
 from . import domains, services
@@ -39,9 +40,9 @@ def _field_of(exc: ServiceError, default: str) -> str:
     return next(iter(fields), default)
 
 
-def _render(settings: dict, status: int = 200, result: dict | None = None, errors: dict | None = None):
+def _render(tenant, settings: dict, status: int = 200, result: dict | None = None,
+            errors: dict | None = None):
     lines = "\n".join(f"{g} = {r}" for g, r in (settings.get("group_roles") or {}).items())
-    tenant = tenancy.current()
     claimed = domains.list_domains(tenant)
     return render_template("iam_directory/directory.html", settings=settings, group_roles_text=lines,
                            result=result, errors=errors or {}, domain_count=len(claimed),
@@ -51,93 +52,90 @@ def _render(settings: dict, status: int = 200, result: dict | None = None, error
 @bp.get("/t/<tenant>/settings/directory")
 @auth.require(Perm.DIRECTORY_WRITE)
 def directory(tenant):
-    return _render(services.describe(services.find_directory(tenancy.current())))
+    return _render(tenant, services.describe(services.find_directory(tenant)))
 
 
 @bp.post("/t/<tenant>/settings/directory")
 @auth.require(Perm.DIRECTORY_WRITE)
 def save_directory(tenant):
-    t = tenancy.current()
     data = {name: (request.form.get(name) or "").strip() for name in _TEXT}
     data["enabled"] = request.form.get("enabled") == "on"
     password = request.form.get("bind_password") or ""
     data["bind_password"] = password if password else None  # empty keeps the stored one
-    shown = {**services.describe(services.find_directory(t)), **data}
+    shown = {**services.describe(services.find_directory(tenant)), **data}
     try:
         data["group_roles"] = parse_group_roles(request.form.get("group_roles", ""))
     except ValueError as exc:
-        return _render(shown, 422, errors={"group_roles": _("Line %(n)s: write one 'group = role' per line.",
-                                                            n=exc.args[0])})
+        return _render(tenant, shown, 422, errors={
+            "group_roles": _("Line %(n)s: write one 'group = role' per line.", n=exc.args[0])})
     shown["group_roles"] = data["group_roles"]
     for required in ("url", "user_base"):
         if not data[required]:
-            return _render(shown, 422, errors={required: _("This field is required.")})
+            return _render(tenant, shown, 422, errors={required: _("This field is required.")})
     try:
-        services.configure(t, data)
+        services.configure(tenant, data)
     except NotFound:
-        return _render(shown, 422, errors={"group_roles": _("A role in the mapping does not exist here.")})
+        return _render(tenant, shown, 422,
+                       errors={"group_roles": _("A role in the mapping does not exist here.")})
     except ServiceError as exc:
         field = _field_of(exc, "url")
-        return _render(shown, 422, errors={field: _("Check this value: %(detail)s", detail=exc.detail)})
+        return _render(tenant, shown, 422,
+                       errors={field: _("Check this value: %(detail)s", detail=exc.detail)})
     commit()
     flash(_("Directory settings saved."), "success")
-    return redirect(url_for("iam_directory.directory", tenant=t.slug))
+    return redirect(url_for("iam_directory.directory", tenant=tenant.slug))
 
 
 @bp.post("/t/<tenant>/settings/directory/test")
 @auth.require(Perm.DIRECTORY_WRITE)
 def test_directory(tenant):
-    t = tenancy.current()
-    row = services.find_directory(t)
+    row = services.find_directory(tenant)
     if row is None:
         flash(_("Save the settings first, then test them."), "warning")
-        return redirect(url_for("iam_directory.directory", tenant=t.slug))
-    result = services.test_connection(t)
+        return redirect(url_for("iam_directory.directory", tenant=tenant.slug))
+    result = services.test_connection(tenant)
     commit()  # the audit entry of the test
-    return _render(services.describe(row), 200, result=result)
+    return _render(tenant, services.describe(row), 200, result=result)
 
 
 # -- the tenant's email domains ----------------------------------------------------------------
 
 
-def _domains_page(status: int = 200, error: str | None = None, typed: str = ""):
-    t = tenancy.current()
-    return render_template("iam_directory/domains.html", domains=domains.list_domains(t), error=error,
-                           typed=typed, can_write=auth.can(Perm.DOMAIN_WRITE, t),
+def _domains_page(tenant, status: int = 200, error: str | None = None, typed: str = ""):
+    return render_template("iam_directory/domains.html", domains=domains.list_domains(tenant), error=error,
+                           typed=typed, can_write=auth.can(Perm.DOMAIN_WRITE, tenant),
                            record_name=domains.record_name, record_value=domains.record_value), status
 
 
 @bp.get("/t/<tenant>/settings/directory/domains")
 @auth.require(Perm.DIRECTORY_WRITE)
 def domain_list(tenant):
-    return _domains_page()
+    return _domains_page(tenant)
 
 
 @bp.post("/t/<tenant>/settings/directory/domains")
 @auth.require(Perm.DOMAIN_WRITE)
 def add_domain(tenant):
-    t = tenancy.current()
     typed = (request.form.get("domain") or "").strip()
     try:
-        row = domains.add_domain(t, typed)
+        row = domains.add_domain(tenant, typed)
     except Conflict:
-        return _domains_page(409, _("This domain is on the list already."), typed)
+        return _domains_page(tenant, 409, _("This domain is on the list already."), typed)
     except ServiceError as exc:
-        return _domains_page(422, exc.detail, typed)
+        return _domains_page(tenant, 422, exc.detail, typed)
     commit()
     flash(_("Domain %(domain)s added. Publish the TXT record below, then check it.", domain=row.domain),
           "success")
-    return redirect(url_for("iam_directory.domain_list", tenant=t.slug))
+    return redirect(url_for("iam_directory.domain_list", tenant=tenant.slug))
 
 
 @bp.post("/t/<tenant>/settings/directory/domains/<domain>/verify")
 @auth.require(Perm.DOMAIN_WRITE)
 def verify_domain(tenant, domain):
-    t = tenancy.current()
     try:
-        row = domains.verify_dns(t, domain)
+        row = domains.verify_dns(tenant, domain)
     except Conflict as exc:
-        return _domains_page(409, exc.detail)
+        return _domains_page(tenant, 409, exc.detail)
     commit()
     if row.status == DomainStatus.VERIFIED:
         flash(_("%(domain)s is verified: the directory may now sign in its new users.", domain=row.domain),
@@ -145,17 +143,16 @@ def verify_domain(tenant, domain):
     else:
         flash(_("%(domain)s is not verified yet: %(reason)s", domain=row.domain, reason=row.last_error or ""),
               "warning")
-    return redirect(url_for("iam_directory.domain_list", tenant=t.slug))
+    return redirect(url_for("iam_directory.domain_list", tenant=tenant.slug))
 
 
 @bp.post("/t/<tenant>/settings/directory/domains/<domain>/delete")
 @auth.require(Perm.DOMAIN_WRITE)
 def remove_domain(tenant, domain):
-    t = tenancy.current()
-    domains.remove_domain(t, domain)
+    domains.remove_domain(tenant, domain)
     commit()
     flash(_("Domain removed."), "success")
-    return redirect(url_for("iam_directory.domain_list", tenant=t.slug))
+    return redirect(url_for("iam_directory.domain_list", tenant=tenant.slug))
 
 
 # -- platform administrators -------------------------------------------------------------------
@@ -167,7 +164,7 @@ def claims():
     status = request.args.get("status") or None
     if status not in (None, DomainStatus.PENDING, DomainStatus.VERIFIED):
         abort(400, description=_("Unknown status."))
-    page = domains.list_claims(status, page=request.args.get("page", 1, type=int))
+    page = domains.list_claims(status, page=page_arg())
     return render_template("iam_directory/claims.html", page=page, claims=domains.describe_claims(page.items),
                            status=status)
 

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from taiji.platform import auth, crypto
 from taiji.platform.db import commit
 from taiji.platform.errors import ServiceError
+from taiji.platform.web.console import page_arg, refusals
 
 from . import services
 from .permissions import OAuthPerm
@@ -65,7 +66,7 @@ def _errors(exc: ServiceError) -> dict:
 @bp.get("/admin/clients")
 @auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)
 def clients():
-    page = services.list_clients(page=request.args.get("page", 1, type=int), page_size=50)
+    page = services.list_clients(page=page_arg(), page_size=50)
     return render_template("iam_oauth/clients.html", page=page, values={}, errors={}, grant_types=GRANT_TYPES)
 
 
@@ -114,10 +115,10 @@ def update_client(client_id):
 @bp.post("/admin/clients/<client_id>/secret")
 @auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)
 def rotate_secret(client_id):
-    try:
+    no_secret = lambda error: _("A public client has no secret to rotate.")  # noqa: E731
+    with refusals(category="danger", message=no_secret) as outcome:
         row, secret = services.rotate_client_secret(client_id)
-    except ServiceError:
-        flash(_("A public client has no secret to rotate."), "danger")
+    if not outcome.ok:
         return redirect(url_for("iam_clients.client", client_id=client_id))
     commit()
     return _show_once(row.client_id, secret)

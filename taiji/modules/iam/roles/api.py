@@ -46,10 +46,10 @@ def _resolve_path_first():
         services.get_group(tenant, args["group"])
 
 
-def _grantable() -> set[str] | None:
+def _grantable(tenant) -> set[str] | None:
     """What the caller may put into a role: what they hold here (a platform administrator: anything)."""
     principal = auth.current_principal()
-    return None if principal.is_admin else set(auth.access(tenancy.current()).permissions)
+    return None if principal.is_admin else set(auth.access(tenant).permissions)
 
 
 @blp.route("/permissions")
@@ -69,7 +69,7 @@ class Roles(MethodView):
     def get(self, tenant, pagination_parameters):
         """Built-in and custom roles of the tenant"""
         page = services.list_roles(
-            tenancy.current(), page=pagination_parameters.page, page_size=pagination_parameters.page_size
+            tenant, page=pagination_parameters.page, page_size=pagination_parameters.page_size
         )
         set_page_count(pagination_parameters, page)
         return page.items
@@ -79,7 +79,7 @@ class Roles(MethodView):
     @blp.response(201, RoleOut)
     def post(self, data, tenant):
         """Define a custom role from the assignable permissions"""
-        return services.create_role(tenancy.current(), data, grantable=_grantable())
+        return services.create_role(tenant, data, grantable=_grantable(tenant))
 
 
 @blp.route("/roles/<role>")
@@ -88,20 +88,20 @@ class RoleItem(MethodView):
     @blp.response(200, RoleOut)
     def get(self, tenant, role):
         """One role"""
-        return services.get_role(tenancy.current(), role)
+        return services.get_role(tenant, role)
 
     @auth.require(Perm.ROLE_WRITE)
     @blp.arguments(RolePatchIn)
     @blp.response(200, RoleOut)
     def patch(self, data, tenant, role):
         """Change a custom role (built-in roles cannot be changed)"""
-        return services.update_role(tenancy.current(), role, data, grantable=_grantable())
+        return services.update_role(tenant, role, data, grantable=_grantable(tenant))
 
     @auth.require(Perm.ROLE_WRITE)
     @blp.response(204)
     def delete(self, tenant, role):
         """Delete a custom role and its bindings"""
-        services.delete_role(tenancy.current(), role)
+        services.delete_role(tenant, role)
 
 
 @blp.route("/roles/<role>/bindings")
@@ -111,7 +111,7 @@ class Bindings(MethodView):
     @blp.paginate()
     def get(self, tenant, role, pagination_parameters):
         """Who holds the role: members and groups"""
-        rows = services.list_bindings(tenancy.current(), role)
+        rows = services.list_bindings(tenant, role)
         pagination_parameters.item_count = len(rows)
         start = pagination_parameters.first_item
         return rows[start : start + pagination_parameters.page_size]
@@ -121,7 +121,7 @@ class Bindings(MethodView):
     @blp.response(201, BindingOut)
     def post(self, data, tenant, role):
         """Bind a member (`user_email`) or a group (`group`) to the role"""
-        return services.bind(tenancy.current(), role, email=data["user_email"], group=data["group"])
+        return services.bind(tenant, role, email=data["user_email"], group=data["group"])
 
 
 @blp.route("/roles/<role>/bindings/<int:binding_id>")
@@ -130,7 +130,7 @@ class BindingItem(MethodView):
     @blp.response(204)
     def delete(self, tenant, role, binding_id):
         """Remove a binding"""
-        services.unbind(tenancy.current(), role, binding_id)
+        services.unbind(tenant, role, binding_id)
 
 
 @blp.route("/groups")
@@ -141,7 +141,7 @@ class Groups(MethodView):
     def get(self, tenant, pagination_parameters):
         """The tenant's groups"""
         page = services.list_groups(
-            tenancy.current(), page=pagination_parameters.page, page_size=pagination_parameters.page_size
+            tenant, page=pagination_parameters.page, page_size=pagination_parameters.page_size
         )
         set_page_count(pagination_parameters, page)
         return page.items
@@ -151,7 +151,7 @@ class Groups(MethodView):
     @blp.response(201, GroupOut)
     def post(self, data, tenant):
         """Create a group"""
-        return services.create_group(tenancy.current(), data)
+        return services.create_group(tenant, data)
 
 
 @blp.route("/groups/<group>")
@@ -160,22 +160,20 @@ class GroupItem(MethodView):
     @blp.response(200, GroupOut)
     def get(self, tenant, group):
         """One group"""
-        return services.get_group(tenancy.current(), group)
+        return services.get_group(tenant, group)
 
     @auth.require(Perm.ROLE_WRITE)
     @blp.arguments(GroupPatchIn)
     @blp.response(200, GroupOut)
     def patch(self, data, tenant, group):
         """Rename or describe a group"""
-        t = tenancy.current()
-        return services.update_group(t, services.get_group(t, group), data)
+        return services.update_group(tenant, services.get_group(tenant, group), data)
 
     @auth.require(Perm.ROLE_WRITE)
     @blp.response(204)
     def delete(self, tenant, group):
         """Delete a group; its members lose what its bindings gave them"""
-        t = tenancy.current()
-        services.delete_group(t, services.get_group(t, group))
+        services.delete_group(tenant, services.get_group(tenant, group))
 
 
 @blp.route("/groups/<group>/members")
@@ -185,9 +183,8 @@ class GroupMembers(MethodView):
     @blp.paginate()
     def get(self, tenant, group, pagination_parameters):
         """The group's members"""
-        t = tenancy.current()
         page = services.group_members(
-            services.get_group(t, group),
+            services.get_group(tenant, group),
             page=pagination_parameters.page,
             page_size=pagination_parameters.page_size,
         )
@@ -199,8 +196,7 @@ class GroupMembers(MethodView):
     @blp.response(201, GroupMemberOut)
     def post(self, data, tenant, group):
         """Add a member of the tenant to the group"""
-        t = tenancy.current()
-        return services.add_group_member(t, services.get_group(t, group), data["email"])
+        return services.add_group_member(tenant, services.get_group(tenant, group), data["email"])
 
 
 @blp.route("/groups/<group>/members/<int:user_id>")
@@ -209,5 +205,4 @@ class GroupMemberItem(MethodView):
     @blp.response(204)
     def delete(self, tenant, group, user_id):
         """Take a user out of the group"""
-        t = tenancy.current()
-        services.remove_group_member(t, services.get_group(t, group), user_id)
+        services.remove_group_member(tenant, services.get_group(tenant, group), user_id)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from taiji.platform import auth, tenancy
+from taiji.platform import auth
 from taiji.platform.db import commit
 from taiji.platform.errors import Conflict, NotFound, ServiceError
+from taiji.platform.web.console import page_arg, refusals
 
 from . import services
 from .permissions import Perm
@@ -19,7 +20,7 @@ bp = Blueprint("iam_roles", __name__, template_folder="templates")
 def _resolve_path_first():
     """A role, group or binding this tenant does not have is a 404 before any form is read."""
     args = request.view_args or {}
-    t = tenancy.current()
+    t = args.get("tenant")
     if t is None or auth.current_principal() is None:
         return
     if "role" in args:
@@ -30,10 +31,6 @@ def _resolve_path_first():
             raise NotFound(f"No binding {args['binding_id']}.")
     if "group" in args:
         services.get_group(t, args["group"])
-
-
-def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
 
 
 def _problem(error: ServiceError) -> str:
@@ -57,27 +54,24 @@ def _problem(error: ServiceError) -> str:
 
 
 def _attempt(work, success: str) -> None:
-    try:
+    with refusals(category="danger", message=_problem) as outcome:
         work()
-    except ServiceError as exc:
-        flash(_problem(exc), "danger")
-    else:
+    if outcome.ok:
         commit()
         flash(success, "success")
 
 
-def _grantable():
+def _grantable(tenant):
     principal = auth.current_principal()
-    return None if principal.is_admin else set(auth.access(tenancy.current()).permissions)
+    return None if principal.is_admin else set(auth.access(tenant).permissions)
 
 
 @bp.get("/t/<tenant>/roles")
 @auth.require(Perm.ROLE_READ)
 def roles(tenant):
-    t = tenancy.current()
     return render_template(
         "iam_roles/roles.html",
-        page=services.list_roles(t, page=_page()),
+        page=services.list_roles(tenant, page=page_arg()),
         permissions=services.assignable_permissions(),
     )
 
@@ -85,119 +79,111 @@ def roles(tenant):
 @bp.post("/t/<tenant>/roles")
 @auth.require(Perm.ROLE_WRITE)
 def create_role(tenant):
-    t = tenancy.current()
     data = {
         "key": request.form.get("key", ""),
         "name": request.form.get("name", ""),
         "description": request.form.get("description", ""),
         "permissions": request.form.getlist("permissions"),
     }
-    _attempt(lambda: services.create_role(t, data, grantable=_grantable()), _("Role created."))
-    return redirect(url_for("iam_roles.roles", tenant=t.slug))
+    _attempt(lambda: services.create_role(tenant, data, grantable=_grantable(tenant)), _("Role created."))
+    return redirect(url_for("iam_roles.roles", tenant=tenant.slug))
 
 
 @bp.get("/t/<tenant>/roles/<role>")
 @auth.require(Perm.ROLE_READ)
 def role(tenant, role):
-    t = tenancy.current()
     return render_template(
         "iam_roles/role.html",
-        role=services.get_role(t, role),
-        bindings=services.list_bindings(t, role),
+        role=services.get_role(tenant, role),
+        bindings=services.list_bindings(tenant, role),
         permissions=services.assignable_permissions(),
-        groups=services.list_groups(t, page_size=100).items,
+        groups=services.list_groups(tenant, page_size=100).items,
     )
 
 
 @bp.post("/t/<tenant>/roles/<role>")
 @auth.require(Perm.ROLE_WRITE)
 def update_role(tenant, role):
-    t = tenancy.current()
     data = {
         "name": request.form.get("name", ""),
         "description": request.form.get("description", ""),
         "permissions": request.form.getlist("permissions"),
     }
-    _attempt(lambda: services.update_role(t, role, data, grantable=_grantable()), _("Role saved."))
-    return redirect(url_for("iam_roles.role", tenant=t.slug, role=role))
+    _attempt(lambda: services.update_role(tenant, role, data, grantable=_grantable(tenant)), _("Role saved."))
+    return redirect(url_for("iam_roles.role", tenant=tenant.slug, role=role))
 
 
 @bp.post("/t/<tenant>/roles/<role>/delete")
 @auth.require(Perm.ROLE_WRITE)
 def delete_role(tenant, role):
-    t = tenancy.current()
-    _attempt(lambda: services.delete_role(t, role), _("Role deleted."))
-    return redirect(url_for("iam_roles.roles", tenant=t.slug))
+    _attempt(lambda: services.delete_role(tenant, role), _("Role deleted."))
+    return redirect(url_for("iam_roles.roles", tenant=tenant.slug))
 
 
 @bp.post("/t/<tenant>/roles/<role>/bindings")
 @auth.require(Perm.ROLE_WRITE)
 def bind(tenant, role):
-    t = tenancy.current()
     _attempt(
         lambda: services.bind(
-            t, role, email=request.form.get("user_email") or None, group=request.form.get("group") or None
+            tenant, role, email=request.form.get("user_email") or None,
+            group=request.form.get("group") or None,
         ),
         _("Binding added."),
     )
-    return redirect(url_for("iam_roles.role", tenant=t.slug, role=role))
+    return redirect(url_for("iam_roles.role", tenant=tenant.slug, role=role))
 
 
 @bp.post("/t/<tenant>/roles/<role>/bindings/<int:binding_id>/delete")
 @auth.require(Perm.ROLE_WRITE)
 def unbind(tenant, role, binding_id):
-    t = tenancy.current()
-    _attempt(lambda: services.unbind(t, role, binding_id), _("Binding removed."))
-    return redirect(url_for("iam_roles.role", tenant=t.slug, role=role))
+    _attempt(lambda: services.unbind(tenant, role, binding_id), _("Binding removed."))
+    return redirect(url_for("iam_roles.role", tenant=tenant.slug, role=role))
 
 
 @bp.get("/t/<tenant>/groups")
 @auth.require(Perm.ROLE_READ)
 def groups(tenant):
     return render_template(
-        "iam_roles/groups.html", page=services.list_groups(tenancy.current(), page=_page())
+        "iam_roles/groups.html", page=services.list_groups(tenant, page=page_arg())
     )
 
 
 @bp.post("/t/<tenant>/groups")
 @auth.require(Perm.ROLE_WRITE)
 def create_group(tenant):
-    t = tenancy.current()
     data = {k: request.form.get(k, "") for k in ("key", "name", "description")}
-    _attempt(lambda: services.create_group(t, data), _("Group created."))
-    return redirect(url_for("iam_roles.groups", tenant=t.slug))
+    _attempt(lambda: services.create_group(tenant, data), _("Group created."))
+    return redirect(url_for("iam_roles.groups", tenant=tenant.slug))
 
 
 @bp.get("/t/<tenant>/groups/<group>")
 @auth.require(Perm.ROLE_READ)
 def group(tenant, group):
-    t = tenancy.current()
-    row = services.get_group(t, group)
-    return render_template("iam_roles/group.html", group=row, page=services.group_members(row, page=_page()))
+    row = services.get_group(tenant, group)
+    return render_template("iam_roles/group.html", group=row,
+                           page=services.group_members(row, page=page_arg()))
 
 
 @bp.post("/t/<tenant>/groups/<group>/members")
 @auth.require(Perm.ROLE_WRITE)
 def add_member(tenant, group):
-    t = tenancy.current()
-    row = services.get_group(t, group)
-    _attempt(lambda: services.add_group_member(t, row, request.form.get("email", "")), _("Member added."))
-    return redirect(url_for("iam_roles.group", tenant=t.slug, group=group))
+    row = services.get_group(tenant, group)
+    _attempt(lambda: services.add_group_member(tenant, row, request.form.get("email", "")),
+             _("Member added."))
+    return redirect(url_for("iam_roles.group", tenant=tenant.slug, group=group))
 
 
 @bp.post("/t/<tenant>/groups/<group>/members/<int:user_id>/delete")
 @auth.require(Perm.ROLE_WRITE)
 def remove_member(tenant, group, user_id):
-    t = tenancy.current()
-    row = services.get_group(t, group)
-    _attempt(lambda: services.remove_group_member(t, row, user_id), _("Member removed."))
-    return redirect(url_for("iam_roles.group", tenant=t.slug, group=group))
+    row = services.get_group(tenant, group)
+    _attempt(lambda: services.remove_group_member(tenant, row, user_id), _("Member removed."))
+    return redirect(url_for("iam_roles.group", tenant=tenant.slug, group=group))
 
 
 @bp.post("/t/<tenant>/groups/<group>/delete")
 @auth.require(Perm.ROLE_WRITE)
 def delete_group(tenant, group):
-    t = tenancy.current()
-    row = services.get_group(t, group)
-    _attempt(lambda: services.delete_group(t, row), _("Group deleted."))
-    return redirect(url_for("iam_roles.groups", tenant=t.slug))
+    row = services.get_group(tenant, group)
+    _attempt(lambda: services.delete_group(tenant, row), _("Group deleted."))
+    return redirect(url_for("iam_roles.groups", tenant=tenant.slug))
