@@ -68,12 +68,17 @@ def remaining_bytes(tenant) -> int | None:
 def _quota_refusal(tenant, needed: int | None) -> PayloadTooLarge:
     limit = quotas.limit_of(tenant, STORAGE_METER)
     used = storage_used(tenant)
-    more = f" this file needs {needed} bytes;" if needed is not None else ""
+    if needed is not None:
+        return PayloadTooLarge(
+            msg("Storage quota '%(meter)s' exceeded: %(used)s of %(limit)s bytes used; this file needs "
+                "%(needed)s bytes; nothing was stored. Delete old files (or set retention rules) or ask a "
+                "platform administrator to raise the limit.",
+                meter=STORAGE_METER, used=used, limit=limit, needed=needed)
+        )
     return PayloadTooLarge(
-        msg("Storage quota '%(storage_meter)s' exceeded: %(used)s of %(limit)s bytes used;%(more)s "
-            "nothing was stored. Delete old files (or set retention rules) or ask a platform "
-            "administrator to raise the limit.",
-            storage_meter=STORAGE_METER, used=used, limit=limit, more=more)
+        msg("Storage quota '%(meter)s' exceeded: %(used)s of %(limit)s bytes used; nothing was stored. "
+            "Delete old files (or set retention rules) or ask a platform administrator to raise the limit.",
+            meter=STORAGE_METER, used=used, limit=limit)
     )
 
 

@@ -75,8 +75,9 @@ def _view(row: Role) -> RoleView:
 def _check_key(key: str, what: str) -> str:
     key = (key or "").strip()
     if not KEY_PATTERN.match(key):
-        raise field_error("key", msg("Use 2-50 lowercase letters, digits and dashes for the %(what)s key.",
-                                     what=what))
+        if what == "group":
+            raise field_error("key", msg("Use 2-50 lowercase letters, digits and dashes for the group key."))
+        raise field_error("key", msg("Use 2-50 lowercase letters, digits and dashes for the role key."))
     return key
 
 
