@@ -349,10 +349,17 @@ def check_token_within_caller(caller: Principal, scopes: list[str] | None,
         wider = sorted(set(catalog.permissions) - caller.scopes) if scopes is None \
             else sorted(set(scopes) - caller.scopes)
         if wider:
+            if scopes is None:
+                detail = msg("The token you are using cannot create a token with more scopes than its own: "
+                             "list the scopes (a subset of yours).")
+            elif len(wider) == 1:
+                detail = msg("The token you are using cannot create a token with more scopes than its own: "
+                             "%(scopes)s is not among them.", scopes=wider[0])
+            else:
+                detail = msg("The token you are using cannot create a token with more scopes than its own: "
+                             "%(scopes)s are not among them.", scopes=", ".join(wider))
             raise Forbidden(
-                "The token you are using cannot create a token with more scopes than its own: "
-                + ("list the scopes (a subset of yours)." if scopes is None
-                   else f"{', '.join(wider)} {'is' if len(wider) == 1 else 'are'} not among them."),
+                detail,
                 errors={"json": {"scopes": [msg("Choose among: %(caller_scopes)s.",
                                                 caller_scopes=', '.join(sorted(caller.scopes)))]}})
     if caller.token_id is None:

@@ -248,8 +248,10 @@ def _url(value, field: str, required: bool = False, op: str | None = None) -> st
         return value
     parts = urlsplit(value) if isinstance(value, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 2000:
-        raise field_error(field, "Must be an absolute http(s) URL of at most 2000 characters"
-                                 + (", or 'local:<module>.<step>'." if op else "."))
+        if op:
+            raise field_error(field, msg("Must be an absolute http(s) URL of at most 2000 characters, or "
+                                         "'local:<module>.<step>'."))
+        raise field_error(field, msg("Must be an absolute http(s) URL of at most 2000 characters."))
     return value
 
 
@@ -302,8 +304,8 @@ def _check_dag(branches: list[_Draft]) -> None:
         ready = [b for b in remaining if dependencies(b, branches) <= done]
         if not ready:
             raise Invalid(msg("The steps' dependencies form a cycle."),
-                          errors={"json": {"steps": ["Dependencies form a cycle: "
-                                                     + ", ".join(b.name for b in remaining)]}})
+                          errors={"json": {"steps": [msg("Dependencies form a cycle: %(steps)s",
+                                                         steps=", ".join(b.name for b in remaining))]}})
         done.update(b.name for b in ready)
         remaining = [b for b in remaining if b not in ready]
 
