@@ -126,6 +126,25 @@ def test_an_api_parameter_stays_literal(api_as, tenant):
     assert answer.json["detail"] == f"此租户中没有产品“{HOSTILE}”。"
 
 
+def test_a_protocol_client_with_a_token_gets_english_whatever_its_owners_preference(client, login, tenant):
+    import base64
+
+    from taiji.modules.bpr import services as bpr
+    from tests.factories import make_token
+
+    bpr.create_repository(tenant, {"name": "files", "kind": "generic"})
+    db.session.commit()
+    user = make_member(tenant, "owner")
+    _chinese(login(user))
+    basic = {"Authorization": "Basic " + base64.b64encode(f"__token__:{make_token(user)}".encode()).decode()}
+    path = f"/bpr/{tenant.slug}/files/nothing.txt"
+    english = client.get(path, headers=basic)
+    assert english.status_code == 404
+    assert english.json["detail"] == "No file 'nothing.txt' in 'files'."
+    chinese = client.get(path, headers={**basic, "Accept-Language": "zh-CN"})
+    assert chinese.json["detail"] == "“files”中没有文件“nothing.txt”。"
+
+
 # --- the kernel ----------------------------------------------------------------------------
 
 

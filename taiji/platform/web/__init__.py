@@ -18,13 +18,16 @@ babel = Babel()
 def select_locale() -> str:
     """The user's saved choice, then this browser's choice, then Accept-Language.
 
-    An API request speaks the language of its ``Accept-Language`` when Taiji has it, else
-    English: a script's answers do not change with its owner's console preference.
+    An API request, or any request made with a token (git, PyPI, file protocols), speaks the
+    language of its ``Accept-Language`` when Taiji has it, else English: a script's answers do not
+    change with its owner's console preference.
     """
     languages = current_app.config["LANGUAGES"]
     if request and api_mod.is_api_request():
         return _accepted(request) or "en"
     principal = auth.current_principal() if request else None
+    if principal is not None and principal.via != "session":
+        return _accepted(request) or "en"
     if principal is not None and principal.locale in languages:
         return principal.locale
     chosen = session.get("locale") if request else None  # outside a request: a task, a test
