@@ -269,14 +269,17 @@ def _service_error(error):
 
 
     db.session.rollback()
+    # The message reads in the request's locale (web.select_locale: the API's Accept-Language).
     if isinstance(error, QuotaExceeded):
-        exc = HTTPException(description=str(error))
-        exc.code, exc.data = 409, {"message": str(error), "title": "Quota exceeded"}
+        exc = HTTPException(description=error.detail)
+        exc.code, exc.data = 409, {"message": error.detail, "title": "Quota exceeded"}
     else:
         assert isinstance(error, ServiceError)
         exc = HTTPException(description=error.detail)
         exc.code = error.status
         exc.data = {"message": error.detail, "title": error.title}
-        if error.errors:
-            exc.data["errors"] = error.errors
+        errors = error.errors
+        if errors:
+            exc.data["errors"] = errors
+    exc.localized = True  # in the reader's language: the console's error page shows it
     return api_mod.api.handle_http_exception(exc)

@@ -369,7 +369,10 @@ def load(overrides: dict | None = None, settings: Iterable[Setting] = ()) -> dic
         "OPENAPI_REDOC_PATH": "/docs",
         "OPENAPI_REDOC_URL": "/static/vendor/redoc/redoc.standalone.js",
         "API_SPEC_OPTIONS": {
-            "info": {"description": "Taiji REST API. Authenticate with `Authorization: Bearer <token>`."},
+            "info": {"description": "Taiji REST API. Authenticate with `Authorization: Bearer <token>`. "
+                                    "Errors are problem+json; their `detail` and field `errors` are in the "
+                                    "language of `Accept-Language` when Taiji has it (en, zh-CN), else "
+                                    "English."},
             "components": {
                 "securitySchemes": {
                     "bearerAuth": {"type": "http", "scheme": "bearer"},

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from taiji.platform import registry as registries
 from taiji.platform.db import Model, TenantOwnedMixin, TimestampMixin, db, intpk
+from taiji.platform.errors import msg
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,24 @@ class QuotaLimit(TenantOwnedMixin, TimestampMixin, Model):
 class QuotaExceeded(Exception):
     def __init__(self, meter: Meter, used: int, limit: int, adding: int):
         self.meter, self.used, self.limit, self.adding = meter, used, limit, adding
-        super().__init__(
-            f"Quota '{meter.name}' exceeded: {used} used of {limit}, this needs {adding} more. "
-            "Remove unused ones or ask a platform administrator to raise the limit."
+        self.message = msg(
+            "Quota '%(name)s' exceeded: %(used)s used of %(limit)s, this needs %(adding)s more. "
+            "Remove unused ones or ask a platform administrator to raise the limit.",
+            name=meter.name, used=used, limit=limit, adding=adding,
         )
+        super().__init__(self.message)
+
+    @property
+    def detail(self) -> str:
+        """The refusal in the current request's language (English outside a request)."""
+        return str(self.message)
+
+    @property
+    def english(self) -> str:
+        return self.message.english
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 def limit_of(tenant, name: str) -> int | None:

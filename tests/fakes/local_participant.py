@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from taiji.platform.db import db
-from taiji.platform.errors import Conflict
+from taiji.platform.errors import Conflict, msg
 from taiji.platform.module import Module
 from taiji.platform.tx import local
 from taiji.platform.tx.local import LocalStep, StepRefused
@@ -135,7 +135,7 @@ def _handle(payload: dict):
     if answer == "fail":
         raise StepRefused(f"{call.branch} says no")
     if answer == "conflict":
-        raise Conflict(f"{call.branch} collides with something")
+        raise Conflict(msg("Already exists."))  # a translatable refusal (the call log keeps English)
     if answer == "hang":
         time.sleep(float(payload.get("hang", 1.0)))
     db.session.execute(effects_table.insert().values(gid=call.gid, branch=call.branch, op=call.op,

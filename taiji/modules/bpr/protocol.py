@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException, NotAcceptable
 from werkzeug.http import HTTP_STATUS_CODES
 
 from taiji.platform import auth, content, protocol_auth
-from taiji.platform.errors import Invalid, NotFound, ServiceError
+from taiji.platform.errors import Invalid, NotFound, ServiceError, msg
 from taiji.platform.limits import body_limit
 from taiji.platform.quotas import QuotaExceeded
 
@@ -148,10 +148,11 @@ def _find_generic(repository, path: str):
 def generic_get(tenant_slug, repo_name, path):
     _tenant, repository = _resolve(tenant_slug, repo_name, Perm.PACKAGE_READ)
     if repository.kind != "generic":
-        raise NotFound(f"'{repo_name}' is a package index; its files are under /pypi/.")
+        raise NotFound(msg("'%(repo_name)s' is a package index; its files are under /pypi/.",
+                           repo_name=repo_name))
     row = _find_generic(repository, path)
     if row is None:
-        raise NotFound(f"No file '{path}' in '{repo_name}'.")
+        raise NotFound(msg("No file '%(path)s' in '%(repo_name)s'.", path=path, repo_name=repo_name))
     return _send(repository, row)
 
 
@@ -184,7 +185,7 @@ def generic_delete(tenant_slug, repo_name, path):
     tenant, repository = _resolve(tenant_slug, repo_name, Perm.REPOSITORY_ADMIN)
     row = _find_generic(repository, path)
     if row is None:
-        raise NotFound(f"No file '{path}' in '{repo_name}'.")
+        raise NotFound(msg("No file '%(path)s' in '%(repo_name)s'.", path=path, repo_name=repo_name))
     services.delete_file(tenant, repository, row, actor=_actor())
     return Response(status=204)
 
@@ -258,7 +259,8 @@ def _negotiate() -> str | None:
 def _pypi(tenant_slug, repo_name, permission=Perm.PACKAGE_READ):
     tenant, repository = _resolve(tenant_slug, repo_name, permission)
     if repository.kind != "pypi":
-        raise NotFound(f"'{repo_name}' is a generic repository, not a package index.")
+        raise NotFound(msg("'%(repo_name)s' is a generic repository, not a package index.",
+                           repo_name=repo_name))
     return tenant, repository
 
 
@@ -297,7 +299,8 @@ def simple_project(tenant_slug, repo_name, project):
         )
     rows = services.project_files(repository, normalized)
     if not rows:
-        raise NotFound(f"No project '{project}' in '{repo_name}'.")
+        raise NotFound(msg("No project '%(project)s' in '%(repo_name)s'.",
+                           project=project, repo_name=repo_name))
     # One url_for for the page rather than one per file: the link list is the hot path of pip.
     files_root = (
         url_for(".simple_root", tenant_slug=tenant_slug, repo_name=repo_name)[: -len("simple/")] + "files/"
@@ -331,7 +334,8 @@ def package_file(tenant_slug, repo_name, package, filename):
     _tenant, repository = _pypi(tenant_slug, repo_name)
     row = services.find_file(repository, f"{package}/{filename}")
     if row is None:
-        raise NotFound(f"No file '{filename}' in '{repo_name}'.")
+        raise NotFound(msg("No file '%(filename)s' in '%(repo_name)s'.",
+                           filename=filename, repo_name=repo_name))
     return _send(repository, row)
 
 
@@ -348,18 +352,20 @@ def upload(tenant_slug, repo_name):
         request.max_content_length = room + FORM_SLACK
     form = request.form
     if form.get(":action", "file_upload") != "file_upload":
-        raise ServiceError(f"Unsupported action '{form.get(':action')[:50]}'; only file_upload is.")
+        raise ServiceError(msg("Unsupported action '%(action)s'; only file_upload is.",
+                               action=form.get(':action')[:50]))
     part = request.files.get("content")
     if part is None or not part.filename:
-        raise ServiceError("No file: send the distribution in the 'content' part.")
+        raise ServiceError(msg("No file: send the distribution in the 'content' part."))
     # Nothing stores a NUL (PostgreSQL refuses it), and no distribution's metadata has one.
     unstorable = sorted(key for key, value in form.items(multi=True) if "\x00" in value)
     if "\x00" in part.filename:
         unstorable.insert(0, "content")
     if unstorable:
         raise Invalid(
-            f"The upload has a NUL character in {', '.join(unstorable)[:200]}; nothing was stored.",
-            errors={key: ["Must not contain the NUL character."] for key in unstorable[:20]},
+            msg("The upload has a NUL character in %(unstorable)s; nothing was stored.",
+                unstorable=', '.join(unstorable)[:200]),
+            errors={key: [msg("Must not contain the NUL character.")] for key in unstorable[:20]},
         )
     part.stream.seek(0, 2)
     length = part.stream.tell()

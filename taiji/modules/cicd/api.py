@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from taiji.platform import auth, content
 from taiji.platform.api import Blueprint, set_page_count
-from taiji.platform.errors import NotFound
+from taiji.platform.errors import NotFound, msg
 
 from . import pipeline_file, services
 from .permissions import Perm
@@ -185,7 +185,8 @@ class PipelineJobLog(MethodView):
         pipeline = services.get_pipeline(tenant, pipeline_id)
         found = next((j for j in pipeline.jobs if j.name == job or str(j.id) == job), None)
         if found is None:
-            raise NotFound(f"No job '{job}' in pipeline {pipeline_id}.")
+            raise NotFound(msg("No job '%(job)s' in pipeline %(pipeline_id)s.",
+                               job=job, pipeline_id=pipeline_id))
         return _log_response(found, query)
 
 

@@ -6,7 +6,7 @@ from flask.views import MethodView
 
 from taiji.platform import auth, tenancy
 from taiji.platform.api import Blueprint, set_page_count
-from taiji.platform.errors import NotFound
+from taiji.platform.errors import NotFound, msg
 
 from . import services, verification
 from .permissions import Perm
@@ -147,7 +147,7 @@ class UserItem(MethodView):
         """One user"""
         user = services.get_user(user_id)
         if user is None:
-            raise NotFound(f"No user {user_id}.")
+            raise NotFound(msg("No user %(user_id)s.", user_id=user_id))
         return user
 
 
@@ -159,6 +159,6 @@ class UserEmailVerify(MethodView):
         """Vouch for a user's email address (platform administrators; audited as iam.user.email_verified)"""
         user = services.get_user(user_id)
         if user is None:
-            raise NotFound(f"No user {user_id}.")
+            raise NotFound(msg("No user %(user_id)s.", user_id=user_id))
         services.mark_email_verified(user, "admin")
         return user

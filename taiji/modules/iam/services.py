@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from taiji.platform import audit
 from taiji.platform.auth import Access, PlatformRole, Principal, TenantRole, catalog
 from taiji.platform.db import Page, after_commit, db, paginate, utcnow
-from taiji.platform.errors import Conflict, Forbidden, Invalid, NotFound, field_error
+from taiji.platform.errors import Conflict, Forbidden, Invalid, NotFound, field_error, msg
 
 from . import sessions as console_sessions
 from . import verification
@@ -64,16 +64,19 @@ def normalize_email(email: str) -> str:
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise field_error("email", f"'{email}' is not a valid email address: {exc}") from exc
+        raise field_error("email", msg("'%(email)s' is not a valid email address: %(exc)s",
+                                       email=email, exc=exc)) from exc
 
 
 def check_password_policy(password: str, email: str | None = None) -> None:
     """Refuse short passwords, common ones, and ones built from the email or a repeated pattern."""
     why = password_rules.problem(password, email)
     if why == "length":
-        raise field_error("password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+        raise field_error("password", msg("Use at least %(min_password_length)s characters.",
+                                          min_password_length=MIN_PASSWORD_LENGTH))
     if why is not None:
-        raise field_error("password", f"This password is too easy to guess ({why}); choose another.")
+        raise field_error("password", msg("This password is too easy to guess (%(why)s); choose another.",
+                                          why=why))
 
 
 def create_user(email: str, name: str | None = None, password: str | None = None, *,
@@ -85,10 +88,10 @@ def create_user(email: str, name: str | None = None, password: str | None = None
     """
     email = normalize_email(email)
     if get_user_by_email(email) is not None:
-        raise Conflict(f"A user with the email {email} already exists.",
-                       errors={"json": {"email": ["Already registered."]}})
+        raise Conflict(msg("A user with the email %(email)s already exists.", email=email),
+                       errors={"json": {"email": [msg("Already registered.")]}})
     if name and "\x00" in name:
-        raise field_error("name", "Must not contain the NUL character.")
+        raise field_error("name", msg("Must not contain the NUL character."))
     if password is not None:
         check_password_policy(password, email)
     user = User(email=email, name=(name or email.split("@")[0]).strip()[:255],
@@ -279,9 +282,9 @@ def send_email_verification(user: User) -> None:
 def update_profile(user: User, name: str) -> None:
     name = name.strip()
     if "\x00" in name:
-        raise field_error("name", "Must not contain the NUL character.")
+        raise field_error("name", msg("Must not contain the NUL character."))
     if not name:
-        raise field_error("name", "A name is required.")
+        raise field_error("name", msg("A name is required."))
     user.name = name[:255]
     audit.record("iam.user.updated", "user", user.email)
     db.session.flush()
@@ -304,16 +307,16 @@ def create_token(user: User, name: str, *, scopes: list[str] | None = None,
     """
     name = (name or "").strip()
     if "\x00" in name:
-        raise field_error("name", "Must not contain the NUL character.")
+        raise field_error("name", msg("Must not contain the NUL character."))
     if not name:
-        raise field_error("name", "Give the token a name that says where it is used.")
+        raise field_error("name", msg("Give the token a name that says where it is used."))
     if expires_at is not None and expires_at <= utcnow():
-        raise field_error("expires_at", "The expiry must be in the future.")
+        raise field_error("expires_at", msg("The expiry must be in the future."))
     if scopes is not None:
         scopes = list(dict.fromkeys(scopes))
         unknown = sorted(set(scopes) - set(catalog.permissions))
         if unknown:
-            raise field_error("scopes", f"Unknown scopes: {', '.join(unknown)}.")
+            raise field_error("scopes", msg("Unknown scopes: %(unknown)s.", unknown=', '.join(unknown)))
     if caller is not None:
         check_token_within_caller(caller, scopes, expires_at)
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -334,8 +337,8 @@ def check_token_management(caller: Principal) -> None:
     it mint a personal token would turn a 10-minute, revocable grant into a permanent credential.
     """
     if caller.client_id is not None:
-        raise Forbidden("An OAuth access token cannot manage personal access tokens; use the console "
-                        "or a personal access token.")
+        raise Forbidden(msg("An OAuth access token cannot manage personal access tokens; use the console "
+                            "or a personal access token."))
 
 
 def check_token_within_caller(caller: Principal, scopes: list[str] | None,
@@ -346,18 +349,26 @@ def check_token_within_caller(caller: Principal, scopes: list[str] | None,
         wider = sorted(set(catalog.permissions) - caller.scopes) if scopes is None \
             else sorted(set(scopes) - caller.scopes)
         if wider:
+            if scopes is None:
+                detail = msg("The token you are using cannot create a token with more scopes than its own: "
+                             "list the scopes (a subset of yours).")
+            elif len(wider) == 1:
+                detail = msg("The token you are using cannot create a token with more scopes than its own: "
+                             "%(scopes)s is not among them.", scopes=wider[0])
+            else:
+                detail = msg("The token you are using cannot create a token with more scopes than its own: "
+                             "%(scopes)s are not among them.", scopes=", ".join(wider))
             raise Forbidden(
-                "The token you are using cannot create a token with more scopes than its own: "
-                + ("list the scopes (a subset of yours)." if scopes is None
-                   else f"{', '.join(wider)} {'is' if len(wider) == 1 else 'are'} not among them."),
-                errors={"json": {"scopes": [f"Choose among: {', '.join(sorted(caller.scopes))}."]}})
+                detail,
+                errors={"json": {"scopes": [msg("Choose among: %(caller_scopes)s.",
+                                                caller_scopes=', '.join(sorted(caller.scopes)))]}})
     if caller.token_id is None:
         return
     own = db.session.get(PersonalAccessToken, caller.token_id)
     limit = own.expires_at if own is not None else None
     if limit is not None and (expires_at is None or expires_at > limit):
-        raise field_error("expires_at", f"The token you are using expires at {limit.isoformat()}; "
-                                        "a token it creates must expire no later.")
+        raise field_error("expires_at", msg("The token you are using expires at %(limit)s; a token it "
+                                            "creates must expire no later.", limit=limit.isoformat()))
 
 
 def _in_request() -> bool:
@@ -380,7 +391,7 @@ def revoke_token(user: User, token_id: int) -> None:
                                              PersonalAccessToken.revoked_at.is_(None))
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"No token {token_id}.")
+        raise NotFound(msg("No token %(token_id)s.", token_id=token_id))
     row.revoked_at = utcnow()
     audit.record("iam.token.revoked", "token", f"{user.email}/{row.name}")
     db.session.flush()
@@ -403,7 +414,8 @@ def bind_platform_role(user: User, role: str) -> None:
 def set_tenant_role(user_id: int, tenant, role: str) -> None:
     """Give the user exactly one built-in role in the tenant (replacing any other)."""
     if role not in {r.value for r in TenantRole}:
-        raise field_error("role", f"Unknown role '{role}'; choose one of owner, admin, member, viewer.")
+        raise field_error("role", msg("Unknown role '%(role)s'; choose one of owner, admin, member, "
+                                      "viewer.", role=role))
     rows = list(db.session.execute(
         sa.select(RoleBinding).where(RoleBinding.user_id == user_id, RoleBinding.tenant_id == tenant.id)
     ).scalars())

@@ -23,7 +23,7 @@ from flask_babel import gettext as _
 
 from taiji.platform import audit, mail, ratelimit
 from taiji.platform.db import db, utcnow
-from taiji.platform.errors import Conflict, Forbidden, NotFound, ServiceError
+from taiji.platform.errors import Conflict, Forbidden, NotFound, ServiceError, msg
 
 from .models import User
 from .sessions import links
@@ -61,13 +61,13 @@ def mark_verified(user: User, method: str, *, actor=None) -> bool:
 def send_link(user: User) -> None:
     """Mail the user a link that verifies their address once opened in their signed-in browser."""
     if user.email_verified_at is not None:
-        raise AlreadyVerified("Your email address is already verified.")
+        raise AlreadyVerified(msg("Your email address is already verified."))
     if not mail.configured():
-        raise NoMail("This server sends no mail (no mail server is configured), so it cannot verify "
-                     "your email address. Ask a platform administrator to verify it.")
+        raise NoMail(msg("This server sends no mail (no mail server is configured), so it cannot verify "
+                         "your email address. Ask a platform administrator to verify it."))
     if not ratelimit.hit(PER_ADDRESS, "iam-verify-email", user.email):
-        raise TooManyMails("Verification mails were sent to this address several times in the last hour; "
-                           "use the latest one or try again later.")
+        raise TooManyMails(msg("Verification mails were sent to this address several times in the last "
+                               "hour; use the latest one or try again later."))
     token = links.issue(user, links.VERIFY_EMAIL, TTL)
     link = f"{current_app.config['BASE_URL']}/profile/email/verify/{token}"
     body = _("Someone signed in to the Taiji account %(email)s asked to verify that this address "
@@ -86,20 +86,20 @@ def pending(token: str, user: User) -> None:
     """Check, without spending it, that ``token`` is a live verification link of ``user``."""
     row = links.find(token, links.VERIFY_EMAIL)
     if row is None:
-        raise NotFound("This link is not valid any more: it was used already, or it is too old. "
-                       "Ask for a new one on your profile page.")
+        raise NotFound(msg("This link is not valid any more: it was used already, or it is too old. Ask "
+                           "for a new one on your profile page."))
     if row.user_id != user.id:
         # Whoever holds the mailbox is not necessarily the account's owner (and the other way
         # round): a link verifies the account it was asked from, opened by that account.
-        raise Forbidden("This link was sent for another account. Sign in to the account that asked "
-                        "for it, then open the link again.")
+        raise Forbidden(msg("This link was sent for another account. Sign in to the account that asked "
+                            "for it, then open the link again."))
     if row.email != user.email:
-        raise NotFound("This link was sent to an address the account no longer uses.")
+        raise NotFound(msg("This link was sent to an address the account no longer uses."))
 
 
 def confirm(token: str, user: User) -> None:
     """Spend the link and vouch for the address (``pending`` says why not)."""
     pending(token, user)
     if links.use(token, links.VERIFY_EMAIL) != user.id:
-        raise NotFound("This link is not valid any more: it was used already, or it is too old.")
+        raise NotFound(msg("This link is not valid any more: it was used already, or it is too old."))
     mark_verified(user, "mail")

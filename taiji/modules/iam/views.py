@@ -175,7 +175,7 @@ def _token_problem(form: TokenForm, exc: ServiceError) -> None:
     if "expires_at" in str(exc.errors):
         form.expires_on.errors.append(
             _("Choose a date no later than the expiry of the token you are using.")
-            if "no later" in exc.detail else _("Choose a date in the future."))
+            if "no later" in exc.english else _("Choose a date in the future."))
     elif isinstance(exc, Forbidden) and "scopes" in str(exc.errors):
         form.scopes.errors.append(_("The token you are using cannot create a token with more scopes "
                                     "than its own."))

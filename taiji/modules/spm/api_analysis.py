@@ -8,7 +8,7 @@ from flask.views import MethodView
 
 from taiji.platform import auth
 from taiji.platform.api import set_page_count
-from taiji.platform.errors import field_error
+from taiji.platform.errors import field_error, msg
 
 from . import services
 from .api import C, P, T, _component, _product, blp
@@ -275,7 +275,8 @@ class CatalogImport(MethodView):
         if request.mimetype not in YAML_TYPES:
             raise field_error(
                 "body",
-                f"Send the YAML with Content-Type application/yaml (got '{request.mimetype or 'none'}').",
+                msg("Send the YAML with Content-Type application/yaml (got '%(mimetype)s').",
+                    mimetype=request.mimetype or 'none'),
             )
         text = request.get_data(as_text=True)
         report = services.import_catalog(tenant, text)

@@ -9,6 +9,7 @@ from taiji.modules.iam import services as iam
 from taiji.platform import auth
 from taiji.platform.api import Blueprint, set_page_count
 from taiji.platform.db import utcnow
+from taiji.platform.errors import msg
 from taiji.platform.tenancy import TenantStatus
 
 from . import services
@@ -63,7 +64,7 @@ class Tenants(MethodView):
             if owner is None:
                 from taiji.platform.errors import field_error
 
-                raise field_error("owner_email", "No user with this email.")
+                raise field_error("owner_email", msg("No user with this email."))
             owner_id = owner.id
         return services.create_tenant(data["slug"], data["name"], owner_id=owner_id)
 

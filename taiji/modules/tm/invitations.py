@@ -32,7 +32,7 @@ from taiji.modules.iam import services as iam
 from taiji.platform import audit, mail, quotas
 from taiji.platform.auth import Principal
 from taiji.platform.db import Page, db, paginate, utcnow
-from taiji.platform.errors import Conflict, Forbidden, NotFound
+from taiji.platform.errors import Conflict, Forbidden, NotFound, msg
 from taiji.platform.tenancy import Tenant
 
 from . import services as members
@@ -73,7 +73,8 @@ def invite(tenant: Tenant, email: str, role: str, *,
     members._check_role_grant(tenant, role, actor)
     existing_user = iam.get_user_by_email(email)
     if existing_user is not None and members._member_row(tenant, existing_user.id) is not None:
-        raise Conflict(f"{email} is already a member.", errors={"json": {"email": ["Already a member."]}})
+        raise Conflict(msg("%(email)s is already a member.",
+                           email=email), errors={"json": {"email": [msg("Already a member.")]}})
     quotas.check(tenant, members.MEMBERS_METER)
     now = utcnow()
     for old in db.session.execute(
@@ -136,9 +137,10 @@ def revoke_invitation(tenant: Tenant, invitation_id: int) -> None:
         sa.select(Invitation).where(Invitation.tenant_id == tenant.id, Invitation.id == invitation_id)
     ).scalar_one_or_none()
     if invitation is None:
-        raise NotFound(f"No invitation {invitation_id}.")
+        raise NotFound(msg("No invitation %(invitation_id)s.", invitation_id=invitation_id))
     if invitation.state(utcnow()) != "pending":
-        raise Conflict(f"The invitation is {invitation.state(utcnow())}; only a pending one can be revoked.")
+        raise Conflict(msg("The invitation is %(state)s; only a pending one can be revoked.",
+                           state=invitation.state(utcnow())))
     invitation.revoked_at = utcnow()
     audit.record("tm.invitation.revoked", "invitation", invitation.email, tenant=tenant)
     db.session.flush()
@@ -156,7 +158,7 @@ def find_invitation(token: str) -> InvitationView:
         sa.select(Invitation).where(Invitation.token_hash == _hash(token))
     ).scalar_one_or_none()
     if invitation is None:
-        raise NotFound("This invitation link is not valid. Ask for a new one.")
+        raise NotFound(msg("This invitation link is not valid. Ask for a new one."))
     tenant = db.session.get(Tenant, invitation.tenant_id)
     return InvitationView(invitation, tenant, invitation.state(utcnow()))
 
@@ -179,7 +181,8 @@ def _accept_through_link(token: str, user_id: int, *, registered: bool) -> Tenan
         raise Conflict(_NOT_PENDING[view.state])
     user = iam.get_user(user_id)
     if user.email != view.invitation.email:
-        raise Forbidden(f"This invitation is for {view.invitation.email}; you are signed in as {user.email}.")
+        raise Forbidden(msg("This invitation is for %(email)s; you are signed in as %(user_email)s.",
+                            email=view.invitation.email, user_email=user.email))
     if not iam.is_email_verified(user):
         if view.invitation.delivery == MAIL:
             # The link went to the mailbox only, and the account's holder opened it: the same proof
@@ -192,9 +195,10 @@ def _accept_through_link(token: str, user_id: int, *, registered: bool) -> Tenan
 
 def _unverified() -> UnverifiedEmail:
     return UnverifiedEmail(
-        "Verify your email address before answering this invitation: POST /api/v1/me/email/verification "
-        "mails you a link (without a mail server, a platform administrator verifies it). Until then "
-        "an account made through an invitation link can only be a member of that link's tenant.")
+        msg("Verify your email address before answering this invitation: POST "
+            "/api/v1/me/email/verification mails you a link (without a mail server, a platform "
+            "administrator verifies it). Until then an account made through an invitation link can only "
+            "be a member of that link's tenant."))
 
 
 def can_answer_invitations(user_id: int) -> bool:
@@ -235,7 +239,7 @@ def _my_invitation(invitation_id: int, user_id: int) -> tuple[Invitation, Tenant
         .where(Invitation.id == invitation_id, Invitation.email == user.email)
     ).first()
     if row is None:
-        raise NotFound(f"No invitation {invitation_id} for you.")
+        raise NotFound(msg("No invitation %(invitation_id)s for you.", invitation_id=invitation_id))
     invitation, tenant = row
     state = invitation.state(utcnow())
     if state != "pending":
@@ -261,7 +265,7 @@ def decline_my_invitation(invitation_id: int, user_id: int) -> None:
 def _accept(invitation: Invitation, tenant: Tenant, user) -> Tenant:
     user_id = user.id
     if not tenant.is_active:
-        raise Conflict(f"The tenant '{tenant.slug}' is suspended.")
+        raise Conflict(msg("The tenant '%(tenant_slug)s' is suspended.", tenant_slug=tenant.slug))
     if members._member_row(tenant, user_id) is None:
         members._add_member(tenant, user_id, invitation.role, invited_by_id=invitation.created_by_id)
     invitation.accepted_at = utcnow()
@@ -280,9 +284,9 @@ def register_and_accept(token: str, name: str, password: str):
     """
     view = find_invitation(token)
     if view.state != "pending":
-        raise Conflict(f"This invitation is {view.state}.")
+        raise Conflict(msg("This invitation is %(view_state)s.", view_state=view.state))
     if iam.get_user_by_email(view.invitation.email) is not None:
-        raise Conflict("An account with this email exists; sign in to accept.")
+        raise Conflict(msg("An account with this email exists; sign in to accept."))
     user = iam.create_user(view.invitation.email, name, password)
     _accept_through_link(token, user.id, registered=True)
     return user, view.tenant

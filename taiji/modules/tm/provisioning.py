@@ -23,7 +23,7 @@ from taiji.modules.iam import services as iam
 from taiji.platform import audit, events
 from taiji.platform.auth import TenantRole
 from taiji.platform.db import db
-from taiji.platform.errors import Conflict, ServiceError
+from taiji.platform.errors import Conflict, ServiceError, msg
 from taiji.platform.tenancy import Tenant, tenant_by_slug
 from taiji.platform.tx import inline
 from taiji.platform.tx import services as tx
@@ -141,8 +141,9 @@ def provision(slug: str, name: str, owner_id: int, *, created_by: str | None = N
             return tenant
     transaction = tx.get_transaction(gid)
     if state == ROLLED_BACK:
-        raise Conflict(f"The tenant '{slug}' could not be created: {transaction.last_error}",
+        raise Conflict(msg("The tenant '%(slug)s' could not be created: %(transaction_last_error)s",
+                           slug=slug, transaction_last_error=transaction.last_error),
                        errors={"json": {"slug": [transaction.last_error or "Refused."]}})
     raise ProvisioningPending(
-        f"Creating the tenant '{slug}' did not finish; transaction {gid} goes on in the background "
-        "(Administration → Transactions).")
+        msg("Creating the tenant '%(slug)s' did not finish; transaction %(gid)s goes on in the background "
+            "(Administration → Transactions).", slug=slug, gid=gid))

@@ -16,7 +16,7 @@ from taiji.modules.iam import services as iam
 from taiji.platform import audit, events, quotas
 from taiji.platform.auth import Principal, TenantRole
 from taiji.platform.db import Page, db, paginate
-from taiji.platform.errors import Conflict, Forbidden, Invalid, NotFound, field_error
+from taiji.platform.errors import Conflict, Forbidden, Invalid, NotFound, field_error, msg
 from taiji.platform.tenancy import RESERVED_SLUGS, SLUG_PATTERN, Tenant, TenantStatus, tenant_by_slug
 
 from .models import Member
@@ -30,10 +30,10 @@ MEMBERS_METER = "members"
 def validate_slug(slug: str) -> str:
     slug = (slug or "").strip().lower()
     if not re.match(SLUG_PATTERN, slug):
-        raise field_error("slug", "Use 1 to 40 lowercase letters, digits and dashes, starting and ending "
-                                  "with a letter or digit.")
+        raise field_error("slug", msg("Use 1 to 40 lowercase letters, digits and dashes, starting and "
+                                      "ending with a letter or digit."))
     if slug in RESERVED_SLUGS:
-        raise field_error("slug", f"'{slug}' is reserved; choose another.")
+        raise field_error("slug", msg("'%(slug)s' is reserved; choose another.", slug=slug))
     return slug
 
 
@@ -45,11 +45,11 @@ def _search_text(text: str | None) -> str | None:
 def _validate_name(name: str) -> str:
     name = (name or "").strip()
     if "\x00" in name:
-        raise field_error("name", "Must not contain the NUL character.")
+        raise field_error("name", msg("Must not contain the NUL character."))
     if not name:
-        raise field_error("name", "A name is required.")
+        raise field_error("name", msg("A name is required."))
     if len(name) > 100:
-        raise field_error("name", "Use at most 100 characters.")
+        raise field_error("name", msg("Use at most 100 characters."))
     return name
 
 
@@ -64,17 +64,18 @@ def create_tenant(slug: str, name: str, *, owner_id: int) -> Tenant:
     slug = validate_slug(slug)
     name = _validate_name(name)
     if tenant_by_slug(slug) is not None:
-        raise Conflict(f"The slug '{slug}' is taken.", errors={"json": {"slug": ["Already taken."]}})
+        raise Conflict(msg("The slug '%(slug)s' is taken.",
+                           slug=slug), errors={"json": {"slug": [msg("Already taken.")]}})
     owner = iam.get_user(owner_id)
     if owner is None:
-        raise field_error("owner", "No such user.")
+        raise field_error("owner", msg("No such user."))
     return provisioning.provision(slug, name, owner_id, created_by=owner.email)
 
 
 def get_tenant(slug: str) -> Tenant:
     tenant = tenant_by_slug(slug) if re.match(SLUG_PATTERN, slug or "") else None
     if tenant is None:
-        raise NotFound(f"No tenant '{slug}'.")
+        raise NotFound(msg("No tenant '%(slug)s'.", slug=slug))
     return tenant
 
 
@@ -91,7 +92,7 @@ def list_tenants(principal: Principal, *, search: str | None = None, status: str
         stmt = stmt.where(sa.or_(Tenant.slug.like(pattern), sa.func.lower(Tenant.name).like(pattern)))
     if status:
         if status not in {s.value for s in TenantStatus}:
-            raise field_error("status", "Use 'active' or 'suspended'.")
+            raise field_error("status", msg("Use 'active' or 'suspended'."))
         stmt = stmt.where(Tenant.status == TenantStatus(status))
     return paginate(stmt, page, page_size)
 
@@ -213,7 +214,7 @@ def list_members(tenant: Tenant, *, search: str | None = None, role: str | None 
 def get_member(tenant: Tenant, user_id: int) -> MemberView:
     row = _member_row(tenant, user_id)
     if row is None:
-        raise NotFound(f"User {user_id} is not a member of this tenant.")
+        raise NotFound(msg("User %(user_id)s is not a member of this tenant.", user_id=user_id))
     user = iam.get_user(user_id)
     role = iam.tenant_roles(tenant, [user_id]).get(user_id, TenantRole.VIEWER.value)
     return MemberView(user_id, user.email, user.name, role, row.joined_at)
@@ -235,18 +236,19 @@ def add_member(tenant: Tenant, email: str, role: str, *, actor: Principal) -> Me
     _check_role_grant(tenant, role, actor)
     user = iam.get_user_by_email(iam.normalize_email(email))
     if user is None:
-        raise NotFound(f"No user with the email {email}; send an invitation instead.")
+        raise NotFound(msg("No user with the email %(email)s; send an invitation instead.", email=email))
     if _member_row(tenant, user.id) is not None:
-        raise Conflict(f"{user.email} is already a member.")
+        raise Conflict(msg("%(user_email)s is already a member.", user_email=user.email))
     _add_member(tenant, user.id, role, invited_by_id=actor.user_id)
     return get_member(tenant, user.id)
 
 
 def _check_role_grant(tenant: Tenant, role: str, actor: Principal) -> None:
     if role not in {r.value for r in TenantRole}:
-        raise field_error("role", f"Unknown role '{role}'; choose one of owner, admin, member, viewer.")
+        raise field_error("role", msg("Unknown role '%(role)s'; choose one of owner, admin, member, "
+                                      "viewer.", role=role))
     if role == TenantRole.OWNER and _acting_role(tenant, actor) != TenantRole.OWNER:
-        raise Forbidden("Only an owner can make someone an owner.")
+        raise Forbidden(msg("Only an owner can make someone an owner."))
 
 
 def change_role(tenant: Tenant, user_id: int, role: str, *, actor: Principal) -> MemberView:
@@ -256,9 +258,9 @@ def change_role(tenant: Tenant, user_id: int, role: str, *, actor: Principal) ->
         return member
     if member.role == TenantRole.OWNER:
         if _acting_role(tenant, actor) != TenantRole.OWNER:
-            raise Forbidden("Only an owner can change an owner's role.")
+            raise Forbidden(msg("Only an owner can change an owner's role."))
         if iam.count_with_role(tenant, TenantRole.OWNER) <= 1:
-            raise Conflict("This is the tenant's last owner. Make another member an owner first.")
+            raise Conflict(msg("This is the tenant's last owner. Make another member an owner first."))
     iam.set_tenant_role(user_id, tenant, role)
     audit.record("tm.member.role_changed", "member", member.email, tenant=tenant,
                  details={"from": member.role, "to": role})
@@ -270,9 +272,9 @@ def remove_member(tenant: Tenant, user_id: int, *, actor: Principal) -> None:
     member = get_member(tenant, user_id)
     if member.role == TenantRole.OWNER:
         if user_id != actor.user_id and _acting_role(tenant, actor) != TenantRole.OWNER:
-            raise Forbidden("Only an owner can remove an owner.")
+            raise Forbidden(msg("Only an owner can remove an owner."))
         if iam.count_with_role(tenant, TenantRole.OWNER) <= 1:
-            raise Conflict("This is the tenant's last owner. Make another member an owner first.")
+            raise Conflict(msg("This is the tenant's last owner. Make another member an owner first."))
     db.session.execute(sa.delete(Member).where(Member.tenant_id == tenant.id, Member.user_id == user_id))
     iam.remove_tenant_roles(user_id, tenant)
     audit.record("tm.member.removed", "member", member.email, tenant=tenant, details={"role": member.role})
@@ -290,9 +292,10 @@ def quota_usage(tenant: Tenant) -> list[dict]:
 
 def set_quota(tenant: Tenant, name: str, limit: int | None) -> None:
     if name not in {m.name for m in quotas.meters()}:
-        raise NotFound(f"No quota '{name}'.")
+        raise NotFound(msg("No quota '%(name)s'.", name=name))
     if limit is not None and limit < 0:
-        raise Invalid("A limit cannot be negative.", errors={"json": {"limit": ["Must be 0 or more."]}})
+        raise Invalid(msg("A limit cannot be negative."),
+                      errors={"json": {"limit": [msg("Must be 0 or more.")]}})
     quotas.set_limit(tenant, name, limit)
     audit.record("tm.quota.changed", "quota", name, tenant=tenant, details={"limit": limit})
 

@@ -28,7 +28,7 @@ def _member_problem(error: Exception) -> str:
         return quota_problem(error)
     if isinstance(error, Forbidden):
         return _("Only an owner can make someone an owner, or change or remove an owner.")
-    if isinstance(error, Conflict) and "last owner" in error.detail:
+    if isinstance(error, Conflict) and "last owner" in error.english:
         return _("This is the tenant's last owner. Make another member an owner first.")
     if isinstance(error, Conflict):
         return _("This person is already a member.")
@@ -44,9 +44,9 @@ def _invitation_problem(error: ServiceError) -> str:
         return _("Verify your email address to accept this invitation.")
     if isinstance(error, Forbidden):
         return _("This invitation is for another email address. Sign out, then open the link again.")
-    if "suspended" in error.detail:
+    if "suspended" in error.english:
         return _("This tenant is suspended; the invitation cannot be accepted now.")
-    if "exists" in error.detail:
+    if "exists" in error.english:
         return _("An account with this email address exists; sign in to accept.")
     return _("This invitation can no longer be accepted. Ask for a new one.")
 
@@ -240,7 +240,7 @@ def create_tenant():
         except ServiceError as exc:
             if isinstance(exc, Conflict):
                 form.slug.errors.append(_("This slug is taken; choose another."))
-            elif "reserved" in exc.detail:
+            elif "reserved" in exc.english:
                 form.slug.errors.append(_("This slug is reserved; choose another."))
             elif "slug" in str(exc.errors):
                 form.slug.errors.append(str(SLUG_RULE))

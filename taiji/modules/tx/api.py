@@ -6,7 +6,7 @@ from flask.views import MethodView
 
 from taiji.platform import auth
 from taiji.platform.api import Blueprint, set_page_count
-from taiji.platform.errors import NotFound
+from taiji.platform.errors import NotFound, msg
 
 from . import services
 from .permissions import Perm
@@ -91,7 +91,8 @@ class TransactionAction(MethodView):
     def post(self, data, tenant, gid, operation):
         """retry, stop, forward, compensate or skip (with `step`); idempotent, 409 where it makes no sense"""
         if operation not in OPERATIONS:
-            raise NotFound(f"No action '{operation}'; use one of: {', '.join(OPERATIONS)}.")
+            raise NotFound(msg("No action '%(operation)s'; use one of: %(operations)s.",
+                               operation=operation, operations=', '.join(OPERATIONS)))
         transaction = services.operate(tenant, gid, operation, principal=auth.current_principal(), **data)
         return _detail(transaction)
 
@@ -131,7 +132,8 @@ class PlatformTransactionAction(MethodView):
     def post(self, data, gid, operation):
         """retry, stop, forward, compensate or skip a step of one of the platform's transactions"""
         if operation not in OPERATIONS:
-            raise NotFound(f"No action '{operation}'; use one of: {', '.join(OPERATIONS)}.")
+            raise NotFound(msg("No action '%(operation)s'; use one of: %(operations)s.",
+                               operation=operation, operations=', '.join(OPERATIONS)))
         return _detail(services.operate(None, gid, operation, principal=auth.current_principal(), **data))
 
 

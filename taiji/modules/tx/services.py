@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from taiji.platform import audit
-from taiji.platform.errors import Invalid, field_error
+from taiji.platform.errors import Invalid, field_error, msg
 from taiji.platform.tx import egress, local, messages, notify
 from taiji.platform.tx import services as tx
 from taiji.platform.tx.models import Transaction
@@ -33,7 +33,7 @@ def _check_egress(specs: list[dict], field: str, keys: tuple[str, ...]) -> None:
                 if reason:
                     errors[f"{field}.{i}.{key}"] = [reason]
     if errors:
-        raise Invalid("A participant address is not allowed.", errors={"json": errors})
+        raise Invalid(msg("A participant address is not allowed."), errors={"json": errors})
 
 
 def submit_saga(tenant, data: dict, *, principal) -> Transaction:
@@ -82,9 +82,9 @@ def operate(tenant, gid: str, operation: str, *, principal, step: str | None = N
         return tx.compensate(gid, tenant=tenant, actor=principal)
     if operation == "skip":
         if not step:
-            raise field_error("step", "Name the step to skip.")
+            raise field_error("step", msg("Name the step to skip."))
         return tx.skip_step(gid, step, tenant=tenant, actor=principal)
-    raise field_error("operation", "Use retry, stop, forward, compensate or skip.")
+    raise field_error("operation", msg("Use retry, stop, forward, compensate or skip."))
 
 
 def send_notification(tenant, data: dict) -> notify.Notification:

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from taiji.platform import auth, tenancy
 from taiji.platform.api import Blueprint, set_page_count
 from taiji.platform.db import Page
-from taiji.platform.errors import Forbidden, Invalid, field_error
+from taiji.platform.errors import Forbidden, Invalid, field_error, msg
 
 from . import services
 from .permissions import Perm
@@ -63,7 +63,8 @@ class Repositories(MethodView):
     def get(self, query, tenant, pagination_parameters):
         """Repositories of the tenant; filter by kind or part of the name"""
         if query["deleted"] and not auth.can(Perm.REPOSITORY_ADMIN, tenant):
-            raise Forbidden(f"You need the permission {Perm.REPOSITORY_ADMIN} to list deleted repositories.")
+            raise Forbidden(msg("You need the permission %(perm_repository_admin)s to list deleted "
+                                "repositories.", perm_repository_admin=Perm.REPOSITORY_ADMIN))
         page = services.list_repositories(tenant, **query, page=pagination_parameters.page,
                                           page_size=pagination_parameters.page_size)
         set_page_count(pagination_parameters, page)
@@ -79,14 +80,16 @@ class Repositories(MethodView):
         answer carries `webhook_url` and `webhook_secret` to paste into the forge.
         """
         if data.get("visibility") == "public" and not auth.can(Perm.REPOSITORY_ADMIN, tenant):
-            raise Forbidden(f"You need the permission {Perm.REPOSITORY_ADMIN} to make a repository public.")
+            raise Forbidden(msg("You need the permission %(perm_repository_admin)s to make a repository "
+                                "public.", perm_repository_admin=Perm.REPOSITORY_ADMIN))
         external_spec = data.pop("external", None)
         if external_spec is None:
             return services.create_repository(tenant, data, actor=auth.current_principal())
         try:
             from .services import external
         except ImportError:
-            raise field_error("external", "External repositories are not available in this build.") from None
+            raise field_error("external",
+                              msg("External repositories are not available in this build.")) from None
         repo = services.create_repository(tenant, data, actor=auth.current_principal(), kind="external")
         answer = external.register(tenant, repo, external_spec, actor=auth.current_principal()) or {}
         for key, value in answer.items():
@@ -113,7 +116,8 @@ class RepositoryItem(MethodView):
         blp.check_etag(item, RepositoryOut)
         if "visibility" in data and data["visibility"] != item.visibility and not auth.can(
                 Perm.REPOSITORY_ADMIN, tenant):
-            raise Forbidden(f"You need the permission {Perm.REPOSITORY_ADMIN} to change the visibility.")
+            raise Forbidden(msg("You need the permission %(perm_repository_admin)s to change the "
+                                "visibility.", perm_repository_admin=Perm.REPOSITORY_ADMIN))
         return services.update_repository(tenant, item, data, actor=auth.current_principal())
 
     @auth.require(Perm.REPOSITORY_ADMIN)
@@ -135,7 +139,7 @@ class RepositoryRestore(MethodView):
         principal = auth.current_principal()
         services.get_repository(tenant, repo, include_deleted=True)  # a name the tenant never had: 404
         if not principal.is_admin:
-            raise Forbidden("Only a platform administrator can restore a deleted repository.")
+            raise Forbidden(msg("Only a platform administrator can restore a deleted repository."))
         return services.restore_repository(tenant, repo, actor=principal)
 
 
@@ -160,7 +164,7 @@ class ExternalSourceItem(MethodView):
         elif data.get("clear_credentials"):
             spec["mirror_credentials"] = None
         elif "username" in data:
-            raise field_error("password", "Give the password (or access token) with the user name.")
+            raise field_error("password", msg("Give the password (or access token) with the user name."))
         return external.update_source(tenant, _external_repo(tenant, repo), spec,
                                       actor=auth.current_principal())
 
@@ -179,7 +183,7 @@ class WebhookSecret(MethodView):
 def _external_repo(tenant, name):
     item = _repo(tenant, name)
     if item.kind != "external":
-        raise Invalid("This is a hosted repository: it has no forge, webhook or mirror.")
+        raise Invalid(msg("This is a hosted repository: it has no forge, webhook or mirror."))
     return item
 
 

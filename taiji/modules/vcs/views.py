@@ -13,7 +13,7 @@ from pygments.lexers import TextLexer, get_lexer_for_filename
 from pygments.util import ClassNotFound
 
 from taiji.platform import auth, content
-from taiji.platform.errors import NotFound
+from taiji.platform.errors import NotFound, msg
 from taiji.platform.module import NavItem
 from taiji.platform.web.console import page_arg, refusals
 
@@ -121,7 +121,7 @@ def repository(tenant, repo):
 def update_external(tenant, repo):
     row = _repo(tenant, repo)
     if external.source_of(row) is None:
-        raise NotFound("This repository has no external source.")
+        raise NotFound(msg("This repository has no external source."))
     form = ExternalForm()
     if form.validate_on_submit():
         with refusals(form, "url", names=SERVICE_FIELDS) as outcome:
@@ -148,7 +148,7 @@ def fetch_now(tenant, repo):
     row = _repo(tenant, repo)
     source = external.source_of(row)
     if source is None or not source.mirror:
-        raise NotFound("This repository keeps no mirror.")
+        raise NotFound(msg("This repository keeps no mirror."))
     external.request_fetch(row)
     flash(_("The mirror will be fetched in a moment."), "info")
     return redirect(url_for("vcs.repository", tenant=tenant, repo=repo))

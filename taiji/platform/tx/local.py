@@ -171,8 +171,8 @@ def invoke(value: str, *, gid: str, branch: str, op: str, payload: dict, attempt
         return Answer(FAIL, None, None, f"refused: {exc.detail}"[:1000], _elapsed(started))
     except (ServiceError, QuotaExceeded) as exc:
         session.rollback()
-        detail = exc.detail if isinstance(exc, ServiceError) else str(exc)
-        return Answer(FAIL, None, None, f"refused: {detail}"[:1000], _elapsed(started))
+        # The call log is stored: in English, whatever the language of a request running the step.
+        return Answer(FAIL, None, None, f"refused: {exc.english}"[:1000], _elapsed(started))
     except Exception as exc:
         session.rollback()
         log.warning("local step raised; its outcome counts as unknown", exc_info=True,

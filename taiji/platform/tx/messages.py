@@ -33,7 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from taiji.platform import events
 from taiji.platform.db import Model, Page, after_commit, db, intpk, paginate, timestamp, utcnow
-from taiji.platform.errors import Conflict, NotFound, field_error
+from taiji.platform.errors import Conflict, NotFound, field_error, msg
 from taiji.platform.tx import egress
 from taiji.platform.tx.protocol import post
 
@@ -98,7 +98,7 @@ def prepare(topic: str, payload: dict, *, check_url: str | None, mid: str | None
     from taiji.platform.tx.services import NAME_PATTERN, _payload, _url
 
     if not isinstance(topic, str) or not NAME_PATTERN.match(topic):
-        raise field_error("topic", "Use 1 to 100 letters, digits, '.', '_' or '-'.")
+        raise field_error("topic", msg("Use 1 to 100 letters, digits, '.', '_' or '-'."))
     mid = mid or uuid.uuid4().hex
     existing = db.session.execute(sa.select(Message).where(Message.mid == mid)).scalar_one_or_none()
     if existing is not None:
@@ -116,7 +116,7 @@ def _locked(mid: str, tenant) -> Message:
         populate_existing=True)
     row = db.session.execute(stmt).scalar_one_or_none()
     if row is None or (tenant is not None and row.tenant_id != getattr(tenant, "id", tenant)):
-        raise NotFound(f"No message '{mid}'.")
+        raise NotFound(msg("No message '%(mid)s'.", mid=mid))
     return row
 
 
@@ -124,7 +124,7 @@ def get(mid: str, *, tenant=None) -> Message:
     """The message ``mid`` (of ``tenant``, when given)."""
     row = db.session.execute(sa.select(Message).where(Message.mid == str(mid)[:64])).scalar_one_or_none()
     if row is None or (tenant is not None and row.tenant_id != getattr(tenant, "id", tenant)):
-        raise NotFound(f"No message '{mid}'.")
+        raise NotFound(msg("No message '%(mid)s'.", mid=mid))
     return row
 
 
@@ -134,7 +134,7 @@ def submit(mid: str, *, tenant=None) -> Message:
     if row.state == SUBMITTED:
         return row
     if row.state == ABORTED:
-        raise Conflict(f"Message {mid} was aborted: its local transaction did not commit.")
+        raise Conflict(msg("Message %(mid)s was aborted: its local transaction did not commit.", mid=mid))
     out = events.publish(event_name(row.topic), {"message_id": row.mid, "topic": row.topic,
                                                  "payload": row.payload}, tenant=row.tenant_id)
     out.id = event_id(row.mid)
@@ -149,7 +149,7 @@ def abort(mid: str, *, tenant=None) -> Message:
     if row.state == ABORTED:
         return row
     if row.state == SUBMITTED:
-        raise Conflict(f"Message {mid} was already published.")
+        raise Conflict(msg("Message %(mid)s was already published.", mid=mid))
     row.state, row.finished_at, row.next_check_at = ABORTED, utcnow(), None
     db.session.flush()
     return row
@@ -207,7 +207,7 @@ def list_messages(*, tenant, state: str | None = None, page: int = 1, page_size:
     stmt = sa.select(Message).where(Message.tenant_id == getattr(tenant, "id", tenant))
     if state:
         if state not in STATES:
-            raise field_error("state", f"Use one of: {', '.join(STATES)}.")
+            raise field_error("state", msg("Use one of: %(states)s.", states=', '.join(STATES)))
         stmt = stmt.where(Message.state == state)
     return paginate(stmt.order_by(Message.created_at.desc(), Message.id.desc()), page, page_size)
 
@@ -225,9 +225,10 @@ def recheck(mid: str, *, tenant) -> Message:
     """
     row = _locked(mid, tenant)
     if row.state != PREPARED:
-        raise Conflict(f"Message {mid} was {row.state} already; there is nothing left to check.")
+        raise Conflict(msg("Message %(mid)s was %(state)s already; there is nothing left to check.",
+                           mid=mid, state=row.state))
     if not row.check_url:
-        raise Conflict(f"Message {mid} has no check-back URL; submit or abort it.")
+        raise Conflict(msg("Message %(mid)s has no check-back URL; submit or abort it.", mid=mid))
     row.next_check_at = utcnow()
     db.session.flush()
 

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from taiji.platform import crypto
 from taiji.platform.db import Model, Page, after_commit, db, intpk, paginate, timestamp, utcnow
-from taiji.platform.errors import Conflict, NotFound, field_error
+from taiji.platform.errors import Conflict, NotFound, field_error, msg
 from taiji.platform.tx import egress
 from taiji.platform.tx.protocol import post, summarize
 
@@ -121,7 +121,7 @@ def _schedule(value) -> list[float]:
     if (not isinstance(value, list | tuple) or len(value) > 50
             or not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 7 * 86400
                        for v in value)):
-        raise field_error("schedule", "Give at most 50 delays, each 0 to 604800 seconds.")
+        raise field_error("schedule", msg("Give at most 50 delays, each 0 to 604800 seconds."))
     return [float(v) for v in value]
 
 
@@ -133,7 +133,7 @@ def notify(url: str, body: dict, *, secret: str, tenant=None, ack: str = DEFAULT
     url = _url(url, "url", required=True)
     body = _payload(body, "notification")
     if not isinstance(secret, str) or not 16 <= len(secret) <= 200:
-        raise field_error("secret", "Use 16 to 200 characters.")
+        raise field_error("secret", msg("Use 16 to 200 characters."))
     row = Notification(nid=nid or uuid.uuid4().hex, tenant_id=getattr(tenant, "id", tenant), url=url,
                        body=body, secret=crypto.seal(secret, SEAL_PURPOSE), ack=str(ack)[:200],
                        schedule=_schedule(schedule),
@@ -155,7 +155,7 @@ def get(nid: str, *, tenant=None) -> Notification:
     row = db.session.execute(sa.select(Notification).where(Notification.nid == str(nid)[:64])
                              ).scalar_one_or_none()
     if row is None or row.tenant_id != getattr(tenant, "id", tenant):
-        raise NotFound(f"No notification '{nid}'.")
+        raise NotFound(msg("No notification '%(nid)s'.", nid=nid))
     return row
 
 
@@ -259,7 +259,7 @@ def list_notifications(*, tenant, state: str | None = None, page: int = 1, page_
     stmt = sa.select(Notification).where(Notification.tenant_id == getattr(tenant, "id", tenant))
     if state:
         if state not in STATES:
-            raise field_error("state", f"Use one of: {', '.join(STATES)}.")
+            raise field_error("state", msg("Use one of: %(states)s.", states=', '.join(STATES)))
         stmt = stmt.where(Notification.state == state)
     return paginate(stmt.order_by(Notification.created_at.desc(), Notification.id.desc()), page, page_size)
 
@@ -285,8 +285,8 @@ def retry_now(nid: str, *, tenant) -> Notification:
     """
     row = _locked(nid, tenant)
     if row.state != PENDING:
-        raise Conflict(f"Notification {nid} is {row.state.replace('_', ' ')}; "
-                       "only a pending one can be retried.")
+        raise Conflict(msg("Notification %(nid)s is %(state)s; only a pending one can be retried.",
+                           nid=nid, state=row.state.replace('_', ' ')))
     if row.lease_until is None:
         row.next_attempt_at = utcnow()
         db.session.flush()
@@ -300,7 +300,8 @@ def stop(nid: str, *, tenant) -> Notification:
     if row.state == STOPPED:
         return row
     if row.state != PENDING:
-        raise Conflict(f"Notification {nid} is {row.state.replace('_', ' ')} already.")
+        raise Conflict(msg("Notification %(nid)s is %(state)s already.",
+                           nid=nid, state=row.state.replace('_', ' ')))
     row.state, row.finished_at, row.next_attempt_at = STOPPED, utcnow(), None
     db.session.flush()
     return row

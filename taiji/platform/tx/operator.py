@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from taiji.platform import audit
 from taiji.platform.db import db, is_postgres, utcnow
-from taiji.platform.errors import Conflict, NotFound
+from taiji.platform.errors import Conflict, NotFound, msg
 from taiji.platform.tx.models import (
     ANY_TENANT,
     COMPENSATED,
@@ -48,15 +48,18 @@ def _locked(gid: str, tenant) -> Transaction:
     return db.session.execute(stmt).scalar_one()
 
 
-def _refuse_final(tx: Transaction, action: str) -> None:
+def _refuse_final(tx: Transaction, action) -> None:
     if tx.state in FINAL_STATES:
-        word = {SUCCEEDED: "succeeded", STOPPED: "was stopped"}.get(tx.state, "was rolled back")
-        raise Conflict(f"Transaction {tx.gid} {word} and is final; it cannot be {action}.")
+        words = {SUCCEEDED: msg("succeeded"), STOPPED: msg("was stopped")}
+        word = words.get(tx.state) or msg("was rolled back")
+        raise Conflict(msg("Transaction %(tx_gid)s %(word)s and is final; it cannot be %(action)s.",
+                           tx_gid=tx.gid, word=word, action=action))
 
 
 def _refuse_if_engine_busy(tx: Transaction) -> None:
     if tx.owner and tx.lease_until and tx.lease_until > utcnow():
-        raise Conflict(f"An engine is working on transaction {tx.gid} right now; try again in a few seconds.")
+        raise Conflict(msg("An engine is working on transaction %(tx_gid)s right now; try again in a few "
+                           "seconds.", tx_gid=tx.gid))
 
 
 def _resume(tx: Transaction, *, fresh_budget: bool) -> None:
@@ -90,13 +93,13 @@ def _branch(tx: Transaction, name: str) -> Branch:
     for branch in tx.branches:
         if branch.name == name:
             return branch
-    raise NotFound(f"Transaction {tx.gid} has no step '{name}'.")
+    raise NotFound(msg("Transaction %(tx_gid)s has no step '%(name)s'.", tx_gid=tx.gid, name=name))
 
 
 def retry_now(gid: str, *, tenant=ANY_TENANT, actor=None) -> Transaction:
     """Retry the current call now, with a fresh retry budget (also from the redo queue or parked)."""
     tx = _locked(gid, tenant)
-    _refuse_final(tx, "retried")
+    _refuse_final(tx, msg("retried"))
     _refuse_if_engine_busy(tx)
     _resume(tx, fresh_budget=True)
     return _done(tx, "retried", actor)
@@ -107,7 +110,7 @@ def force_stop(gid: str, *, tenant=ANY_TENANT, actor=None, reason: str | None = 
     tx = _locked(gid, tenant)
     if tx.state == STOPPED:
         return tx
-    _refuse_final(tx, "stopped")
+    _refuse_final(tx, msg("stopped"))
     _refuse_if_engine_busy(tx)
     tx.state = STOPPED
     tx.next_attempt_at = None
@@ -123,24 +126,29 @@ def forward(gid: str, *, step: str | None = None, tenant=ANY_TENANT, actor=None)
     nothing changes.
     """
     tx = _locked(gid, tenant)
-    _refuse_final(tx, "moved forward")
+    _refuse_final(tx, msg("moved forward"))
     if tx.kind != SAGA:
-        raise Conflict("Forward applies to sagas; a TCC transaction confirms only once every try succeeded.")
+        raise Conflict(msg("Forward applies to sagas; a TCC transaction confirms only once every try "
+                           "succeeded."))
     if step is not None and _branch(tx, step).state in (DONE, SKIPPED) and tx.phase == FIRST_PHASE[SAGA]:
         return tx
     if tx.phase != FIRST_PHASE[SAGA]:
         began = db.session.execute(sa.select(Call.id).where(Call.transaction_id == tx.id,
                                                             Call.op == "compensate").limit(1)).first()
         if began is not None:
-            raise Conflict(f"Transaction {tx.gid} has begun compensating; it can no longer go forward.")
+            raise Conflict(msg("Transaction %(tx_gid)s has begun compensating; it can no longer go "
+                               "forward.", tx_gid=tx.gid))
         failing = [b for b in tx.branches if b.state == FAILED]
     else:
         failing = [b for b in tx.branches if b.state == PENDING and b.attempts > 0]
     if step is not None:
         failing = [b for b in failing if b.name == step]
     if not failing:
-        raise Conflict(f"No step of transaction {tx.gid} is failing{f' at {step!r}' if step else ''}; "
-                       "there is nothing to move past.")
+        if step:
+            raise Conflict(msg("No step of transaction %(tx_gid)s is failing at %(step)s; there is nothing "
+                               "to move past.", tx_gid=tx.gid, step=repr(step)))
+        raise Conflict(msg("No step of transaction %(tx_gid)s is failing; there is nothing to move past.",
+                           tx_gid=tx.gid))
     _refuse_if_engine_busy(tx)
     for branch in failing:
         branch.state = DONE
@@ -152,12 +160,13 @@ def forward(gid: str, *, step: str | None = None, tenant=ANY_TENANT, actor=None)
 def compensate(gid: str, *, tenant=ANY_TENANT, actor=None) -> Transaction:
     """Turn the transaction back now: compensate (saga) or cancel (TCC) what was called."""
     tx = _locked(gid, tenant)
-    _refuse_final(tx, "compensated")
+    _refuse_final(tx, msg("compensated"))
     backward = BACKWARD_PHASE[tx.kind]
     if tx.phase == backward:
         return tx
     if tx.kind == TCC and tx.phase == "confirm":
-        raise Conflict(f"Transaction {tx.gid} has begun confirming; every branch must now confirm.")
+        raise Conflict(msg("Transaction %(tx_gid)s has begun confirming; every branch must now confirm.",
+                           tx_gid=tx.gid))
     _refuse_if_engine_busy(tx)
     for branch in tx.branches:
         # A step called but not yet succeeded may have taken effect: it is compensated too.
@@ -174,18 +183,23 @@ def skip_step(gid: str, step: str, *, tenant=ANY_TENANT, actor=None) -> Transact
     branch = _branch(tx, step)
     if branch.state == SKIPPED:
         return tx
-    _refuse_final(tx, "changed")
+    _refuse_final(tx, msg("changed"))
     forward_phase = tx.phase == FIRST_PHASE[tx.kind]
     if forward_phase and branch.state != PENDING:
-        raise Conflict(f"Step '{step}' has already {'been tried' if branch.state == TRIED else 'succeeded'}; "
-                       "only a step still to do can be skipped.")
+        if branch.state == TRIED:
+            raise Conflict(msg("Step '%(step)s' has already been tried; only a step still to do can be "
+                               "skipped.", step=step))
+        raise Conflict(msg("Step '%(step)s' has already succeeded; only a step still to do can be skipped.",
+                           step=step))
     if not forward_phase:
         waiting = (DONE, FAILED) if tx.kind == SAGA else (TRIED, FAILED)
         if branch.state == COMPENSATED or branch.state not in waiting or (
                 branch.seq is None and tx.phase != "confirm"):
-            verb = "confirm" if tx.phase == "confirm" else "undo"
-            raise Conflict(f"Step '{step}' has nothing left to {verb} "
-                           f"(it is {branch.state}).")
+            if tx.phase == "confirm":
+                raise Conflict(msg("Step '%(step)s' has nothing left to confirm (it is %(state)s).",
+                                   step=step, state=branch.state))
+            raise Conflict(msg("Step '%(step)s' has nothing left to undo (it is %(state)s).",
+                               step=step, state=branch.state))
     _refuse_if_engine_busy(tx)
     branch.state = SKIPPED
     _resume(tx, fresh_budget=True)

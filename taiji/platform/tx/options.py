@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from taiji.platform.errors import Invalid
+from taiji.platform.errors import Invalid, msg
 
 DEFAULTS: dict[str, float | int] = {
     # Retries of a forward call (saga action, TCC try) before the transaction turns back.
@@ -48,7 +48,7 @@ def normalize(given: dict | None) -> dict:
             continue
         result[key] = int(value) if key in INTEGER_KEYS else float(value)
     if errors:
-        raise Invalid("The transaction's options are not valid.", errors={"json": {"options": errors}})
+        raise Invalid(msg("The transaction's options are not valid."), errors={"json": {"options": errors}})
     return result
 
 

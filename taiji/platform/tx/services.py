@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from taiji.platform.db import Page, after_commit, db, is_postgres, paginate, utcnow
-from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
+from taiji.platform.errors import Conflict, Invalid, NotFound, field_error, msg
 from taiji.platform.tx import local, plans, protocol
 from taiji.platform.tx import options as opts
 from taiji.platform.tx.models import (
@@ -131,8 +131,8 @@ def _existing(gid: str, kind: str, tenant_id, branches: list[_Draft]) -> Transac
     existing = db.session.execute(sa.select(Transaction).where(Transaction.gid == gid)).scalar_one()
     if existing.kind == kind and existing.tenant_id == tenant_id and _same(existing.branches, branches):
         return existing
-    raise Conflict(f"A different transaction with gid '{gid}' exists.",
-                   errors={"json": {"gid": ["Already used by another transaction."]}})
+    raise Conflict(msg("A different transaction with gid '%(gid)s' exists.", gid=gid),
+                   errors={"json": {"gid": [msg("Already used by another transaction.")]}})
 
 
 class _Draft:
@@ -188,11 +188,11 @@ def _kick_after_commit(gid: str) -> None:
 
 def _steps_list(value, field: str) -> list[dict]:
     if not isinstance(value, list | tuple) or not value:
-        raise field_error(field, "Give at least one.")
+        raise field_error(field, msg("Give at least one."))
     if len(value) > MAX_BRANCHES:
-        raise field_error(field, f"Use at most {MAX_BRANCHES}.")
+        raise field_error(field, msg("Use at most %(max_branches)s.", max_branches=MAX_BRANCHES))
     if not all(isinstance(item, dict) for item in value):
-        raise field_error(field, "Each must be an object.")
+        raise field_error(field, msg("Each must be an object."))
     return list(value)
 
 
@@ -201,7 +201,7 @@ def _saga_branch(i: int, spec: dict) -> _Draft:
     depends_on = spec.get("depends_on")
     if depends_on is not None and (not isinstance(depends_on, list | tuple)
                                    or not all(isinstance(d, str) for d in depends_on)):
-        raise field_error(f"{where}.depends_on", "Must be a list of step names.")
+        raise field_error(f"{where}.depends_on", msg("Must be a list of step names."))
     spec = _expand_local(spec, where, ("action", "compensate"))
     return _Draft(position=i, name=_name(spec, where), try_url=None, confirm_url=None, cancel_url=None,
                   depends_on=list(depends_on) if depends_on is not None else None,
@@ -213,7 +213,7 @@ def _saga_branch(i: int, spec: dict) -> _Draft:
 def _name(spec: dict, where: str) -> str:
     name = spec.get("name")
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise field_error(f"{where}.name", "Use 1 to 100 letters, digits, '.', '_' or '-'.")
+        raise field_error(f"{where}.name", msg("Use 1 to 100 letters, digits, '.', '_' or '-'."))
     return name
 
 
@@ -223,20 +223,21 @@ def _expand_local(spec: dict, where: str, ops: tuple[str, ...]) -> dict:
     if name is None:
         return spec
     if not isinstance(name, str) or not local.NAME_PATTERN.match(name):
-        raise field_error(f"{where}.local", "Name a registered local step as '<module>.<name>'.")
+        raise field_error(f"{where}.local", msg("Name a registered local step as '<module>.<name>'."))
     step = local.lookup(name)
     if step is None:
-        raise field_error(f"{where}.local", f"No local step handler '{name}' is registered.")
+        raise field_error(f"{where}.local", msg("No local step handler '%(name)s' is registered.", name=name))
     taken = [op for op in ops if spec.get(op)]
     if taken:
-        raise field_error(f"{where}.{taken[0]}", "Give either 'local' or the operations' targets, not both.")
+        raise field_error(f"{where}.{taken[0]}", msg("Give either 'local' or the operations' targets, not "
+                                                     "both."))
     return {**spec, **{op: local.target(name) for op in ops if step.handler(op) is not None}}
 
 
 def _url(value, field: str, required: bool = False, op: str | None = None) -> str | None:
     if value is None or value == "":
         if required:
-            raise field_error(field, "A URL is required.")
+            raise field_error(field, msg("A URL is required."))
         return None
     if local.is_local(value) and op is not None:
         # Refused now, not when the engine gets there: a name that is not registered would
@@ -247,8 +248,10 @@ def _url(value, field: str, required: bool = False, op: str | None = None) -> st
         return value
     parts = urlsplit(value) if isinstance(value, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 2000:
-        raise field_error(field, "Must be an absolute http(s) URL of at most 2000 characters"
-                                 + (", or 'local:<module>.<step>'." if op else "."))
+        if op:
+            raise field_error(field, msg("Must be an absolute http(s) URL of at most 2000 characters, or "
+                                         "'local:<module>.<step>'."))
+        raise field_error(field, msg("Must be an absolute http(s) URL of at most 2000 characters."))
     return value
 
 
@@ -256,13 +259,14 @@ def _payload(value, where: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise field_error(f"{where}.payload", "Must be a JSON object.")
+        raise field_error(f"{where}.payload", msg("Must be a JSON object."))
     try:
         size = len(json.dumps(value))
     except (TypeError, ValueError):
-        raise field_error(f"{where}.payload", "Must be JSON.") from None
+        raise field_error(f"{where}.payload", msg("Must be JSON.")) from None
     if size > MAX_PAYLOAD_CHARS:
-        raise field_error(f"{where}.payload", f"Must be at most {MAX_PAYLOAD_CHARS} characters as JSON.")
+        raise field_error(f"{where}.payload", msg("Must be at most %(max_payload_chars)s characters as "
+                                                  "JSON.", max_payload_chars=MAX_PAYLOAD_CHARS))
     return value
 
 
@@ -270,8 +274,8 @@ def _gid(gid) -> str:
     if gid is None:
         return uuid.uuid4().hex
     if not isinstance(gid, str) or not GID_PATTERN.match(gid):
-        raise field_error("gid", "Use 1 to 64 letters, digits, '_', '.', ':' or '-', "
-                                 "starting with a letter or digit.")
+        raise field_error("gid", msg("Use 1 to 64 letters, digits, '_', '.', ':' or '-', starting with a "
+                                     "letter or digit."))
     return gid
 
 
@@ -279,7 +283,8 @@ def _check_unique(branches: list[_Draft]) -> None:
     seen = set()
     for branch in branches:
         if branch.name in seen:
-            raise field_error(f"steps.{branch.position}.name", f"The name '{branch.name}' is used twice.")
+            raise field_error(f"steps.{branch.position}.name", msg("The name '%(branch_name)s' is used "
+                                                                   "twice.", branch_name=branch.name))
         seen.add(branch.name)
 
 
@@ -289,7 +294,8 @@ def _check_dag(branches: list[_Draft]) -> None:
     for branch in branches:
         for dep in branch.depends_on or ():
             if dep not in names or dep == branch.name:
-                raise field_error(f"steps.{branch.position}.depends_on", f"'{dep}' is not another step.")
+                raise field_error(f"steps.{branch.position}.depends_on", msg("'%(dep)s' is not another "
+                                                                             "step.", dep=dep))
     from taiji.platform.tx.plans import dependencies
 
     done: set[str] = set()
@@ -297,9 +303,9 @@ def _check_dag(branches: list[_Draft]) -> None:
     while remaining:
         ready = [b for b in remaining if dependencies(b, branches) <= done]
         if not ready:
-            raise Invalid("The steps' dependencies form a cycle.",
-                          errors={"json": {"steps": ["Dependencies form a cycle: "
-                                                     + ", ".join(b.name for b in remaining)]}})
+            raise Invalid(msg("The steps' dependencies form a cycle."),
+                          errors={"json": {"steps": [msg("Dependencies form a cycle: %(steps)s",
+                                                         steps=", ".join(b.name for b in remaining))]}})
         done.update(b.name for b in ready)
         remaining = [b for b in remaining if b not in ready]
 
@@ -321,7 +327,7 @@ def get_transaction(gid: str, *, tenant=ANY_TENANT) -> Transaction:
     if isinstance(gid, str) and GID_PATTERN.match(gid):
         tx = db.session.execute(sa.select(Transaction).where(Transaction.gid == gid)).scalar_one_or_none()
     if tx is None or (tenant is not ANY_TENANT and tx.tenant_id != getattr(tenant, "id", tenant)):
-        raise NotFound(f"No transaction '{gid}'.")
+        raise NotFound(msg("No transaction '%(gid)s'.", gid=gid))
     return tx
 
 
@@ -336,11 +342,11 @@ def list_transactions(*, tenant=ANY_TENANT, state: str | None = None, kind: str 
                           Transaction.tenant_id == tenant_id)
     if state:
         if state not in STATES:
-            raise field_error("state", f"Use one of: {', '.join(STATES)}.")
+            raise field_error("state", msg("Use one of: %(states)s.", states=', '.join(STATES)))
         stmt = stmt.where(Transaction.state == state)
     if kind:
         if kind not in (SAGA, TCC):
-            raise field_error("kind", "Use saga or tcc.")
+            raise field_error("kind", msg("Use saga or tcc."))
         stmt = stmt.where(Transaction.kind == kind)
     if business_key:
         stmt = stmt.where(Transaction.business_key == business_key.replace("\x00", ""))

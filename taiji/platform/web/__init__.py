@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, g, request, session, url_for
 from flask_babel import Babel, format_date, format_datetime, format_decimal
 from flask_babel import lazy_gettext as _l
 
+from taiji.platform import api as api_mod
 from taiji.platform import auth, tenancy
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
@@ -30,18 +31,30 @@ def has_kernel_endpoint(role: str) -> bool:
 
 
 def select_locale() -> str:
-    """The user's saved choice, then this browser's choice, then Accept-Language."""
+    """The user's saved choice, then this browser's choice, then Accept-Language.
+
+    An API request, or any request made with a token (git, PyPI, file protocols), speaks the
+    language of its ``Accept-Language`` when Taiji has it, else English: a script's answers do not
+    change with its owner's console preference.
+    """
     languages = current_app.config["LANGUAGES"]
+    if request and api_mod.is_api_request():
+        return _accepted(request) or "en"
     principal = auth.current_principal() if request else None
+    if principal is not None and principal.via != "session":
+        return _accepted(request) or "en"
     if principal is not None and principal.locale in languages:
         return principal.locale
     chosen = session.get("locale") if request else None  # outside a request: a task, a test
     if chosen in languages:
         return chosen
-    best = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-Hans"]) if request else None
-    if best and best.startswith("zh"):
-        return "zh_Hans"
-    return current_app.config.get("DEFAULT_LOCALE", "en")
+    return (_accepted(request) if request else None) or current_app.config.get("DEFAULT_LOCALE", "en")
+
+
+def _accepted(req) -> str | None:
+    """Chinese when the request's Accept-Language prefers it to English; else None."""
+    best = req.accept_languages.best_match(["en", "zh", "zh-CN", "zh-Hans"])
+    return "zh_Hans" if best and best.startswith("zh") else None
 
 
 def nav_for(scope: str, tenant=None) -> list:

@@ -62,6 +62,16 @@ def test_a_refusal_is_a_fail_not_retried_and_the_saga_compensates(local_particip
     assert local_participant.effects(gid) == [("reserve", "action"), ("reserve", "compensate")]
 
 
+def test_a_refusal_is_logged_in_english_whatever_the_language_of_the_request_running_it(
+        app, local_participant):
+    local_participant.always("charge", "action", "conflict")
+    gid = _saga(local_participant, "reserve", "charge")
+    with app.test_request_context("/", headers={"Accept-Language": "zh-CN"}):
+        tx = drive(gid)
+        charge = [c for c in services.timeline(tx) if c.branch_name == "charge"]
+    assert charge[0].error == "refused: Already exists."
+
+
 def test_any_other_exception_is_unknown_retried_then_compensated_and_leaves_nothing(local_participant):
     # "error" writes its effect and then raises: the unit of work is rolled back with it.
     local_participant.always("charge", "action", "error")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from flask import current_app, has_app_context
 
-from taiji.platform.errors import Invalid
+from taiji.platform.errors import Invalid, msg
 
 from .files import (
     PayloadTooLarge,
@@ -102,7 +102,7 @@ def publish_artifact(
     target = get_repository(tenant, repository)
     local_path = Path(local_path)
     if not local_path.is_file():
-        raise Invalid(f"No file at {local_path} to publish.")
+        raise Invalid(msg("No file at %(local_path)s to publish.", local_path=local_path))
     length = local_path.stat().st_size
     with local_path.open("rb") as stream:
         if target.kind == "pypi":

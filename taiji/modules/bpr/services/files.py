@@ -14,7 +14,7 @@ from werkzeug.exceptions import ClientDisconnected
 
 from taiji.platform import audit, quotas
 from taiji.platform.db import Page, after_commit, db, end_read_only_transaction, paginate, utcnow
-from taiji.platform.errors import Conflict, Invalid, NotFound, ServiceError
+from taiji.platform.errors import Conflict, Invalid, NotFound, ServiceError, msg
 
 from .. import storage as storage_mod
 from ..models import BprFile, BprRepository
@@ -46,15 +46,16 @@ def _keep_new_blobs(session) -> None:
 def clean_path(path: str) -> str:
     """A generic file's path, checked: relative, no empty, ``.`` or ``..`` segments, plain characters."""
     if not isinstance(path, str) or not path or len(path) > 1000:
-        raise Invalid("A file path must be 1 to 1000 characters.", errors={"path": ["Invalid path."]})
+        raise Invalid(msg("A file path must be 1 to 1000 characters."),
+                      errors={"path": [msg("Invalid path.")]})
     parts = path.strip("/").split("/")
     if posixpath.normpath("/" + path).lstrip("/") != path.strip("/") or any(
         p in ("", ".", "..") or not _PATH_PART.match(p) for p in parts
     ):
         raise Invalid(
-            "A file path is made of segments of letters, digits and . _ + ~ @ = , - separated "
-            "by '/'; no empty, '.' or '..' segments.",
-            errors={"path": ["Invalid path."]},
+            msg("A file path is made of segments of letters, digits and . _ + ~ @ = , - separated by '/'; "
+                "no empty, '.' or '..' segments."),
+            errors={"path": [msg("Invalid path.")]},
         )
     return "/".join(parts)
 
@@ -67,10 +68,17 @@ def remaining_bytes(tenant) -> int | None:
 def _quota_refusal(tenant, needed: int | None) -> PayloadTooLarge:
     limit = quotas.limit_of(tenant, STORAGE_METER)
     used = storage_used(tenant)
-    more = f" this file needs {needed} bytes;" if needed is not None else ""
+    if needed is not None:
+        return PayloadTooLarge(
+            msg("Storage quota '%(meter)s' exceeded: %(used)s of %(limit)s bytes used; this file needs "
+                "%(needed)s bytes; nothing was stored. Delete old files (or set retention rules) or ask a "
+                "platform administrator to raise the limit.",
+                meter=STORAGE_METER, used=used, limit=limit, needed=needed)
+        )
     return PayloadTooLarge(
-        f"Storage quota '{STORAGE_METER}' exceeded: {used} of {limit} bytes used;{more} nothing was stored. "
-        "Delete old files (or set retention rules) or ask a platform administrator to raise the limit."
+        msg("Storage quota '%(meter)s' exceeded: %(used)s of %(limit)s bytes used; nothing was stored. "
+            "Delete old files (or set retention rules) or ask a platform administrator to raise the limit.",
+            meter=STORAGE_METER, used=used, limit=limit)
     )
 
 
@@ -96,11 +104,13 @@ def write_stream(
         raise _quota_refusal(tenant, None) from None
     except (storage_mod.IncompleteUpload, ClientDisconnected) as exc:
         raise ServiceError(
-            f"The upload was interrupted ({str(exc)[:100]}); nothing was stored. Send the file again."
+            msg("The upload was interrupted (%(exc)s); nothing was stored. Send the file again.",
+                exc=str(exc)[:100])
         ) from None
     except OSError as exc:
         raise ServiceError(
-            f"The upload could not be read or stored ({exc.__class__.__name__}); nothing was stored."
+            msg("The upload could not be read or stored (%(name)s); nothing was stored.",
+                name=exc.__class__.__name__)
         ) from None
     if stored.created:
         db.session.info.setdefault(_NEW_BLOBS, []).append(str(store.local_path(stored.key)))
@@ -137,7 +147,8 @@ def get_file(repository: BprRepository, file_id: int) -> BprFile:
         sa.select(BprFile).where(BprFile.repository_id == repository.id, BprFile.id == file_id)
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"No file {file_id} in the repository '{repository.name}'.")
+        raise NotFound(msg("No file %(file_id)s in the repository '%(repository_name)s'.",
+                           file_id=file_id, repository_name=repository.name))
     return row
 
 
@@ -162,12 +173,13 @@ def list_files(
 def _taken(repository: BprRepository, path: str, filename: str) -> Conflict:
     if repository.kind == "pypi":
         return Conflict(
-            f"File already exists: '{filename}' is in '{repository.name}'. A released file "
-            "never changes; publish a new version instead."
+            msg("File already exists: '%(filename)s' is in '%(repository_name)s'. A released file never "
+                "changes; publish a new version instead.", filename=filename, repository_name=repository.name)
         )
     return Conflict(
-        f"'{path}' exists in the immutable repository '{repository.name}' and cannot be "
-        "overwritten. Upload under a new path (for instance with the version in it)."
+        msg("'%(path)s' exists in the immutable repository '%(repository_name)s' and cannot be "
+            "overwritten. Upload under a new path (for instance with the version in it).",
+            path=path, repository_name=repository.name)
     )
 
 
@@ -210,8 +222,8 @@ def _claim(tenant, repository: BprRepository, stored, path: str, filename: str, 
         raise
     if storage_mod.storage().size(stored.key) is None:
         # An identical upload was refused at the same time and took the shared blob with it.
-        raise Conflict("Another upload of the same content failed at the same time; nothing was stored. "
-                       "Send the file again.")
+        raise Conflict(msg("Another upload of the same content failed at the same time; nothing was "
+                           "stored. Send the file again."))
     return existing
 
 
@@ -297,7 +309,8 @@ def store_generic(
     """Store a stream at ``path`` of a generic repository: 409 when the path exists in an
     immutable repository, 413 over the storage quota, 400 when the stream breaks off."""
     if repository.kind != "generic":
-        raise Invalid(f"'{repository.name}' is a Python package index; upload packages with twine.")
+        raise Invalid(msg("'%(repository_name)s' is a Python package index; upload packages with twine.",
+                          repository_name=repository.name))
     path = clean_path(path)
     existing = find_file(repository, path)
     if existing is not None and repository.immutable:
@@ -343,7 +356,7 @@ def set_yanked(
 ) -> BprFile:
     """Yank (PEP 592: pip skips the file unless pinned exactly) or unyank a package file."""
     if repository.kind != "pypi":
-        raise Invalid("Only files of a package index can be yanked; delete a generic file instead.")
+        raise Invalid(msg("Only files of a package index can be yanked; delete a generic file instead."))
     row.yanked = bool(yanked)
     row.yank_reason = ((reason or "").strip()[:1000] or None) if yanked else None
     db.session.flush()

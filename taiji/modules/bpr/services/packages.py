@@ -17,7 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from taiji.platform import safearchive
 from taiji.platform.db import Page, db, paginate
-from taiji.platform.errors import Conflict, Invalid
+from taiji.platform.errors import Conflict, Invalid, msg
 
 from ..models import BprFile, BprRepository
 from .files import add_file, find_file, write_stream
@@ -35,9 +35,9 @@ def parse_distribution(filename: str) -> tuple[str, Version]:
     """(normalized project, version) named by a wheel or sdist file name; 422 for anything else."""
     if not isinstance(filename, str) or not _FILENAME.match(filename):
         raise Invalid(
-            f"'{str(filename)[:100]}' is not the name of a wheel (.whl) or source distribution "
-            "(.tar.gz, .zip).",
-            errors={"content": ["Not a distribution file name."]},
+            msg("'%(filename)s' is not the name of a wheel (.whl) or source distribution (.tar.gz, .zip).",
+                filename=str(filename)[:100]),
+            errors={"content": [msg("Not a distribution file name.")]},
         )
     try:
         if filename.endswith(".whl"):
@@ -46,8 +46,8 @@ def parse_distribution(filename: str) -> tuple[str, Version]:
             name, version = parse_sdist_filename(filename)
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
         raise Invalid(
-            f"'{filename}' is not a valid distribution file name: {exc}",
-            errors={"content": ["Not a distribution file name."]},
+            msg("'%(filename)s' is not a valid distribution file name: %(exc)s", filename=filename, exc=exc),
+            errors={"content": [msg("Not a distribution file name.")]},
         ) from None
     return normalize(str(name)), version
 
@@ -76,8 +76,8 @@ def distribution_metadata(stream, filename: str) -> dict:
         found = None
     except safearchive.ArchiveRefused as exc:
         raise Invalid(
-            f"'{filename}' was refused and nothing was stored: {exc}",
-            errors={"content": ["Not a safely readable distribution archive."]},
+            msg("'%(filename)s' was refused and nothing was stored: %(exc)s", filename=filename, exc=exc),
+            errors={"content": [msg("Not a safely readable distribution archive.")]},
         ) from None
     finally:
         stream.seek(0)
@@ -100,8 +100,9 @@ def _requires_python(value) -> str | None:
         SpecifierSet(text)
     except InvalidSpecifier:
         raise Invalid(
-            f"requires_python '{text[:100]}' is not a version specifier such as '>=3.9' or '>=3.8,<4'.",
-            errors={"requires_python": ["Not a PEP 440 version specifier."]},
+            msg("requires_python '%(text)s' is not a version specifier such as '>=3.9' or '>=3.8,<4'.",
+                text=text[:100]),
+            errors={"requires_python": [msg("Not a PEP 440 version specifier.")]},
         ) from None
     return text
 
@@ -123,14 +124,16 @@ def store_package(
     ``name``/``version`` sent beside it; a file name that exists is 409; a sent sha256 that does not
     match what arrived is 400 and nothing is kept."""
     if repository.kind != "pypi":
-        raise Invalid(f"'{repository.name}' is a generic repository; upload files there with PUT.")
+        raise Invalid(msg("'%(repository_name)s' is a generic repository; upload files there with PUT.",
+                          repository_name=repository.name))
     package, parsed = parse_distribution(filename)
     # What the uploader sent beside the file wins; the archive's own metadata fills the rest.
     meta = {**distribution_metadata(stream, filename), **{k: v for k, v in (meta or {}).items() if v}}
     if name is not None and normalize(str(name)) != package:
         raise Invalid(
-            f"The file '{filename}' is for '{package}', not '{name}'.",
-            errors={"name": ["Does not match the file name."]},
+            msg("The file '%(filename)s' is for '%(package)s', not '%(name)s'.",
+                filename=filename, package=package, name=name),
+            errors={"name": [msg("Does not match the file name.")]},
         )
     if version is not None:
         try:
@@ -139,24 +142,27 @@ def store_package(
             same = False
         if not same:
             raise Invalid(
-                f"The file '{filename}' is version {parsed}, not {version}.",
-                errors={"version": ["Does not match the file name."]},
+                msg("The file '%(filename)s' is version %(parsed)s, not %(version)s.",
+                    filename=filename, parsed=parsed, version=version),
+                errors={"version": [msg("Does not match the file name.")]},
             )
     if sha256 is not None and not DIGEST.match(sha256):
-        raise Invalid("sha256_digest must be 64 hexadecimal digits.", errors={"sha256_digest": ["Invalid."]})
+        raise Invalid(msg("sha256_digest must be 64 hexadecimal digits."),
+                      errors={"sha256_digest": [msg("Invalid.")]})
     requires_python = _requires_python((meta or {}).get("requires_python"))
     path = f"{package}/{filename}"
     if find_file(repository, path) is not None:
         raise Conflict(
-            f"File already exists: '{filename}' is in '{repository.name}'. A released file "
-            "never changes; publish a new version instead."
+            msg("File already exists: '%(filename)s' is in '%(repository_name)s'. A released file never "
+                "changes; publish a new version instead.", filename=filename, repository_name=repository.name)
         )
     stored = write_stream(tenant, repository, stream, length=length, blake2=True)
     if sha256 is not None and sha256.lower() != stored.sha256:
         raise Invalid(
-            f"The sha256 digest sent ({sha256.lower()}) does not match the file received "
-            f"({stored.sha256}); nothing was stored.",
-            errors={"sha256_digest": ["Mismatch."]},
+            msg("The sha256 digest sent (%(sha256)s) does not match the file received "
+                "(%(stored_sha256)s); nothing was stored.",
+                sha256=sha256.lower(), stored_sha256=stored.sha256),
+            errors={"sha256_digest": [msg("Mismatch.")]},
         )
     kept = (meta or {}).items()
     clean_meta = {k: str(v)[:500] for k, v in kept if v and k not in ("source", "requires_python")}

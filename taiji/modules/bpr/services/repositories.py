@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from taiji.platform import audit, quotas
 from taiji.platform.db import Page, after_commit, db, paginate
-from taiji.platform.errors import Conflict, NotFound, field_error
+from taiji.platform.errors import Conflict, NotFound, field_error, msg
 
 from .. import storage as storage_mod
 from ..models import KINDS, VISIBILITIES, BprFile, BprRepository
@@ -59,7 +59,7 @@ def get_repository(tenant, name: str) -> BprRepository:
     """The tenant's repository called ``name``; 404 otherwise."""
     repository = find_repository(tenant, name)
     if repository is None:
-        raise NotFound(f"No binary repository '{name}' in this tenant.")
+        raise NotFound(msg("No binary repository '%(name)s' in this tenant.", name=name))
     return repository
 
 
@@ -90,7 +90,8 @@ def _count(value, field: str, maximum: int) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        raise field_error(field, f"Must be a whole number from 1 to {maximum}, or empty for no rule.")
+        raise field_error(field, msg("Must be a whole number from 1 to %(maximum)s, or empty for no rule.",
+                                     maximum=maximum))
     return value
 
 
@@ -100,11 +101,11 @@ def _validated(data: dict) -> dict:
         out["description"] = (data.get("description") or "").strip()[:5000]
     if "immutable" in data:
         if not isinstance(data["immutable"], bool):
-            raise field_error("immutable", "Must be true or false.")
+            raise field_error("immutable", msg("Must be true or false."))
         out["immutable"] = data["immutable"]
     if "visibility" in data:
         if data["visibility"] not in VISIBILITIES:
-            raise field_error("visibility", "Must be 'private' or 'public'.")
+            raise field_error("visibility", msg("Must be 'private' or 'public'."))
         out["visibility"] = data["visibility"]
     if "keep_last" in data:
         out["keep_last"] = _count(data["keep_last"], "keep_last", 10000)
@@ -120,14 +121,15 @@ def create_repository(tenant, data: dict, *, actor=None) -> BprRepository:
     if not isinstance(name, str) or not NAME.match(name):
         raise field_error(
             "name",
-            "Use 1 to 100 lowercase letters, digits, '.', '-' or '_', "
-            "starting and ending with a letter or digit.",
+            msg("Use 1 to 100 lowercase letters, digits, '.', '-' or '_', starting and ending with a "
+                "letter or digit."),
         )
     if data.get("kind") not in KINDS:
-        raise field_error("kind", "Must be 'generic' or 'pypi'.")
+        raise field_error("kind", msg("Must be 'generic' or 'pypi'."))
     values = _validated(data)
     if find_repository(tenant, name) is not None:
-        raise Conflict(f"The repository '{name}' exists.", errors={"json": {"name": ["Already taken."]}})
+        raise Conflict(msg("The repository '%(name)s' exists.",
+                           name=name), errors={"json": {"name": [msg("Already taken.")]}})
     quotas.check(tenant, REPOSITORIES_METER)
     repository = BprRepository(tenant_id=tenant.id, name=name, kind=data["kind"], **values)
     if repository.kind == "pypi":
@@ -149,7 +151,8 @@ def update_repository(tenant, repository: BprRepository, data: dict, *, actor=No
     """Change description, immutability (generic only), visibility and retention rules."""
     values = _validated(data)
     if repository.kind == "pypi" and values.get("immutable") is False:
-        raise field_error("immutable", "A package index is always immutable: a file name is never reused.")
+        raise field_error("immutable", msg("A package index is always immutable: a file name is never "
+                                           "reused."))
     for key, value in values.items():
         setattr(repository, key, value)
     db.session.flush()

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from taiji.platform import audit, crypto
 from taiji.platform.db import db
-from taiji.platform.errors import Conflict, NotFound, ServiceError, field_error
+from taiji.platform.errors import Conflict, NotFound, ServiceError, field_error, msg
 
 from . import client
 from .models import JenkinsController
@@ -47,7 +47,7 @@ def get_controller(tenant, name: str) -> JenkinsController:
         )
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"No Jenkins controller '{name}'.")
+        raise NotFound(msg("No Jenkins controller '%(name)s'.", name=name))
     return row
 
 
@@ -91,7 +91,7 @@ def _check(data: dict, *, creating: bool) -> dict:
     if creating or "name" in data:
         name = (data.get("name") or "").strip()
         if not NAME_PATTERN.match(name):
-            raise field_error("name", "Use lower-case letters, digits, '.', '_' and '-' (at most 100).")
+            raise field_error("name", msg("Use lower-case letters, digits, '.', '_' and '-' (at most 100)."))
         out["name"] = name
     if creating or "url" in data:
         try:
@@ -99,7 +99,7 @@ def _check(data: dict, *, creating: bool) -> dict:
         except ValueError as exc:
             raise field_error("url", str(exc)) from None
         if len(url) > 500:
-            raise field_error("url", "The URL must be at most 500 characters.")
+            raise field_error("url", msg("The URL must be at most 500 characters."))
         # A name that does not resolve from here (yet) is let through; every call checks again.
         why = client.refusal(url, unresolved_ok=True)
         if why:
@@ -108,12 +108,13 @@ def _check(data: dict, *, creating: bool) -> dict:
     if creating or "username" in data:
         username = (data.get("username") or "").strip()
         if not username or len(username) > 200 or client.CONTROL.search(username):
-            raise field_error("username", "Give the Jenkins user Taiji acts as (at most 200 characters).")
+            raise field_error("username", msg("Give the Jenkins user Taiji acts as (at most 200 "
+                                              "characters)."))
         out["username"] = username
     if creating or data.get("token"):
         token = data.get("token") or ""
         if not token or len(token) > 500 or client.CONTROL.search(token):
-            raise field_error("token", "Give the user's API token (at most 500 characters).")
+            raise field_error("token", msg("Give the user's API token (at most 500 characters)."))
         out["token"] = token
     if "description" in data:
         out["description"] = (data.get("description") or "").strip()[:500]
@@ -141,7 +142,7 @@ def create_controller(tenant, data: dict, *, actor=None) -> JenkinsController:
         )
     ).scalar()
     if exists is not None:
-        raise Conflict(f"A Jenkins controller named '{values['name']}' exists already.")
+        raise Conflict(msg("A Jenkins controller named '%(name)s' exists already.", name=values['name']))
     row = JenkinsController(
         tenant_id=tenant.id,
         name=values["name"],
@@ -157,7 +158,8 @@ def create_controller(tenant, data: dict, *, actor=None) -> JenkinsController:
             db.session.add(row)
             db.session.flush()
     except IntegrityError:  # registered at the same moment by someone else
-        raise Conflict(f"A Jenkins controller named '{values['name']}' exists already.") from None
+        raise Conflict(msg("A Jenkins controller named '%(name)s' exists already.",
+                           name=values['name'])) from None
     _only_default(tenant, row)
     audit.record(
         "cicd.jenkins.create",
@@ -174,7 +176,7 @@ def update_controller(tenant, row: JenkinsController, data: dict, *, actor=None)
     """Change a controller; a token left out keeps the one stored."""
     values = _check(data, creating=False)
     if "name" in values and values["name"] != row.name:
-        raise field_error("name", "A controller keeps its name; register a new one instead.")
+        raise field_error("name", msg("A controller keeps its name; register a new one instead."))
     changed = sorted(k for k in values if k != "name")
     for key in ("url", "username", "description", "is_default"):
         if key in values:
@@ -286,14 +288,16 @@ def check_parameters(parameters) -> dict[str, str]:
         return {}
     if not isinstance(parameters, dict) or len(parameters) > MAX_PARAMETERS:
         raise field_error(
-            "parameters", f"Parameters are an object of at most {MAX_PARAMETERS} names to text."
+            "parameters", msg("Parameters are an object of at most %(max_parameters)s names to text.",
+                              max_parameters=MAX_PARAMETERS)
         )
     out = {}
     for name, value in parameters.items():
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$", str(name)):
-            raise field_error("parameters", f"'{name}' is not a parameter name.")
+            raise field_error("parameters", msg("'%(name)s' is not a parameter name.", name=name))
         if not isinstance(value, (str, int, float, bool)) or len(str(value)) > 10_000:
-            raise field_error("parameters", f"'{name}' must be text of at most 10000 characters.")
+            raise field_error("parameters", msg("'%(name)s' must be text of at most 10000 characters.",
+                                                name=name))
         out[str(name)] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return out
 
@@ -303,7 +307,7 @@ def trigger_remote_job(
 ) -> dict:
     """Queue a build of one of the controller's own jobs; returns {queue_id, queue_url}."""
     if not job or len(job) > 255 or client.CONTROL.search(job) or ".." in job.split("/"):
-        raise field_error("job", "Name one of the controller's jobs.")
+        raise field_error("job", msg("Name one of the controller's jobs."))
     parameters = check_parameters(parameters)
     controller = handle(row)
     try:
@@ -312,7 +316,8 @@ def trigger_remote_job(
     except Exception as exc:
         error = client.explain(exc, controller)
         if error.kind == client.NOT_FOUND:
-            raise NotFound(f"Jenkins controller '{row.name}' has no job '{job}'.") from None
+            raise NotFound(msg("Jenkins controller '%(name)s' has no job '%(job)s'.",
+                               name=row.name, job=job)) from None
         raise ControllerError(str(error)) from None
     audit.record(
         "cicd.jenkins.trigger",

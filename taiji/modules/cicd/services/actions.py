@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from taiji.platform import audit
 from taiji.platform.db import db
-from taiji.platform.errors import Conflict, NotFound
+from taiji.platform.errors import Conflict, NotFound, msg
 
 from .. import pipeline_file
 from ..models import JOB_DONE, Job, JobStatus, Pipeline, PipelineStatus, Trigger
@@ -59,7 +59,8 @@ def retry_pipeline(tenant, pipeline_id: int, *, actor=None) -> Pipeline:
     """A new pipeline (trigger ``retry``) of the same commit, file and variables."""
     old = get_pipeline(tenant, pipeline_id)
     if not old.done:
-        raise Conflict(f"Pipeline {old.id} is still {old.status}; cancel it or wait for it to finish.")
+        raise Conflict(msg("Pipeline %(old_id)s is still %(old_status)s; cancel it or wait for it to "
+                           "finish.", old_id=old.id, old_status=old.status))
     # Judged anew for whoever retries: the old run's variables come along.
     protected = protected_run(tenant, old.repository, old.ref, Trigger.RETRY, actor)
     if old.status == PipelineStatus.ERROR:
@@ -108,7 +109,8 @@ def retry_job(tenant, job_id: int, *, actor=None) -> Job:
     """Run a finished job again (next attempt), and reopen its pipeline and the jobs it skipped."""
     job = get_job(tenant, job_id)
     if not job.done:
-        raise Conflict(f"Job '{job.name}' is {job.status}; only a finished job can be retried.")
+        raise Conflict(msg("Job '%(job_name)s' is %(job_status)s; only a finished job can be retried.",
+                           job_name=job.name, job_status=job.status))
     pipeline = job.pipeline
     scheduler.lock()  # before the rows it changes: a scheduling pass may be settling this pipeline
     _reset(job, actor)
@@ -183,7 +185,8 @@ def play_job(tenant, job_id: int, *, actor=None) -> Job:
     """Start a `when: manual` job that waits for a person."""
     job = get_job(tenant, job_id)
     if job.status != JobStatus.MANUAL:
-        raise Conflict(f"Job '{job.name}' is {job.status}; only a job waiting in 'manual' can be played.")
+        raise Conflict(msg("Job '%(job_name)s' is %(job_status)s; only a job waiting in 'manual' can be "
+                           "played.", job_name=job.name, job_status=job.status))
     scheduler.lock()  # before the rows it changes: a scheduling pass may be settling this pipeline
     scheduler.transition(
         job,

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from taiji.platform.db import db, utcnow
-from taiji.platform.errors import NotFound
+from taiji.platform.errors import NotFound, msg
 
 from ..models import Artifact, Job
 
@@ -70,7 +70,8 @@ def get_artifact(job: Job, artifact_id: int) -> Artifact:
         sa.select(Artifact).where(Artifact.job_id == job.id, Artifact.id == artifact_id)
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"No artifact {artifact_id} in job '{job.name}'.")
+        raise NotFound(msg("No artifact %(artifact_id)s in job '%(job_name)s'.",
+                           artifact_id=artifact_id, job_name=job.name))
     return row
 
 
@@ -79,7 +80,7 @@ def artifact_file(job: Job, artifact_id: int) -> Path:
     row = get_artifact(job, artifact_id)
     path = _stored_path(job, row.path)
     if (row.expires_at is not None and row.expires_at <= utcnow()) or not path.is_file():
-        raise NotFound(f"Artifact '{row.path}' has expired.")
+        raise NotFound(msg("Artifact '%(path)s' has expired.", path=row.path))
     return path
 
 

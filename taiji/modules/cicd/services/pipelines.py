@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from taiji.platform import audit, auth
 from taiji.platform.db import Page, db, paginate
-from taiji.platform.errors import Invalid, NotFound, field_error
+from taiji.platform.errors import Invalid, NotFound, field_error, msg
 
 from .. import pipeline_file
 from ..models import Job, JobStatus, Pipeline, PipelineStatus, Trigger
@@ -47,15 +47,18 @@ def check_variables(variables) -> dict[str, str]:
     if variables is None:
         return {}
     if not isinstance(variables, dict):
-        raise field_error("variables", "Variables are an object of names to text values.")
+        raise field_error("variables", msg("Variables are an object of names to text values."))
     if len(variables) > MAX_VARIABLES:
-        raise field_error("variables", f"At most {MAX_VARIABLES} variables.")
+        raise field_error("variables", msg("At most %(max_variables)s variables.",
+                                           max_variables=MAX_VARIABLES))
     out = {}
     for name, value in variables.items():
         if not VARIABLE_NAME.match(str(name)):
-            raise field_error("variables", f"'{name}' is not a variable name (letters, digits, _).")
+            raise field_error("variables", msg("'%(name)s' is not a variable name (letters, digits, _).",
+                                               name=name))
         if not isinstance(value, (str, int, float, bool)) or len(str(value)) > 10_000:
-            raise field_error("variables", f"'{name}' must be text of at most 10000 characters.")
+            raise field_error("variables", msg("'%(name)s' must be text of at most 10000 characters.",
+                                               name=name))
         out[str(name)] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return out
 
@@ -218,16 +221,19 @@ def run_pipeline(
     vcs = _vcs()
     repo = vcs.get_repository(tenant, repository)
     if not ref or len(ref) > 255:
-        raise field_error("ref", "Name a branch, tag or commit.")
+        raise field_error("ref", msg("Name a branch, tag or commit."))
     sha = vcs.resolve_ref(repo, ref)
     if sha is None:
-        raise field_error("ref", f"No branch, tag or commit '{ref}' in repository '{repository}'.")
+        raise field_error("ref", msg("No branch, tag or commit '%(ref)s' in repository '%(repository)s'.",
+                                     ref=ref, repository=repository))
     full_ref = ref if ref.startswith("refs/") or ref == sha else _full_ref(vcs, repo, ref)
     text = vcs.read_file(repo, sha, pipeline_file.FILE_NAME)
     if text is None:
         raise Invalid(
-            f"Repository '{repository}' has no {pipeline_file.FILE_NAME} at '{ref}'.",
-            errors={"json": {"ref": [f"No {pipeline_file.FILE_NAME} at this ref."]}},
+            msg("Repository '%(repository)s' has no %(pipeline_file_file_name)s at '%(ref)s'.",
+                repository=repository, pipeline_file_file_name=pipeline_file.FILE_NAME, ref=ref),
+            errors={"json": {"ref": [msg("No %(pipeline_file_file_name)s at this ref.",
+                                         pipeline_file_file_name=pipeline_file.FILE_NAME)]}},
         )
     return create_pipeline(
         tenant,
@@ -317,7 +323,7 @@ def list_pipelines(
     stmt = sa.select(Pipeline).where(Pipeline.tenant_id == tenant.id).options(selectinload(Pipeline.jobs))
     if repository:
         if _vcs().find_repository(tenant, repository, include_deleted=True) is None:
-            raise NotFound(f"No repository '{repository}'.")
+            raise NotFound(msg("No repository '%(repository)s'.", repository=repository))
         stmt = stmt.where(Pipeline.repository == repository)
     if status:
         stmt = stmt.where(Pipeline.status == status)
@@ -331,7 +337,7 @@ def get_pipeline(tenant, pipeline_id: int) -> Pipeline:
         sa.select(Pipeline).where(Pipeline.tenant_id == tenant.id, Pipeline.id == pipeline_id)
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"No pipeline {pipeline_id}.")
+        raise NotFound(msg("No pipeline %(pipeline_id)s.", pipeline_id=pipeline_id))
     return row
 
 
@@ -340,5 +346,5 @@ def get_job(tenant, job_id: int) -> Job:
         sa.select(Job).where(Job.tenant_id == tenant.id, Job.id == job_id)
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"No job {job_id}.")
+        raise NotFound(msg("No job %(job_id)s.", job_id=job_id))
     return row

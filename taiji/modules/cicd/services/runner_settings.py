@@ -11,7 +11,7 @@ from flask import current_app
 
 from taiji.platform import audit
 from taiji.platform.db import db
-from taiji.platform.errors import NotFound, field_error
+from taiji.platform.errors import NotFound, field_error, msg
 
 from ..jenkins.models import RepositorySettings
 from ..pipeline_file import KNOWN_RUNNERS
@@ -35,7 +35,7 @@ def find_settings(tenant_id: int, repository: str) -> RepositorySettings | None:
 def get_settings(tenant, repository: str) -> RepositorySettings:
     """The repository's settings (defaults when never set); 404 when there is no such repository."""
     if _vcs().find_repository(tenant, repository) is None:
-        raise NotFound(f"No repository '{repository}'.")
+        raise NotFound(msg("No repository '%(repository)s'.", repository=repository))
     row = find_settings(tenant.id, repository)
     return row or RepositorySettings(
         tenant_id=tenant.id, repository=repository, default_runner=None, jenkins_controller=None
@@ -47,23 +47,25 @@ def set_settings(tenant, repository: str, data: dict, *, actor=None) -> Reposito
     from ..jenkins.controllers import get_controller
 
     if _vcs().find_repository(tenant, repository) is None:
-        raise NotFound(f"No repository '{repository}'.")
+        raise NotFound(msg("No repository '%(repository)s'.", repository=repository))
     runner = data.get("default_runner") or None
     if runner == "platform":
         runner = None
     if runner is not None and runner not in KNOWN_RUNNERS:
-        raise field_error("default_runner", f"Choose one of: platform, {', '.join(KNOWN_RUNNERS)}.")
+        raise field_error("default_runner", msg("Choose one of: platform, %(known_runners)s.",
+                                                known_runners=', '.join(KNOWN_RUNNERS)))
     refusal = runner_refusal(runner, current_app.config) if runner else None
     if refusal:
         raise field_error("default_runner", refusal[0].upper() + refusal[1:] + ".")
     controller = (data.get("jenkins_controller") or "").strip() or None
     if controller is not None:
         if runner != "jenkins":
-            raise field_error("jenkins_controller", "A controller is for the jenkins runner only.")
+            raise field_error("jenkins_controller", msg("A controller is for the jenkins runner only."))
         try:
             get_controller(tenant, controller)
         except NotFound:
-            raise field_error("jenkins_controller", f"No Jenkins controller '{controller}'.") from None
+            raise field_error("jenkins_controller", msg("No Jenkins controller '%(controller)s'.",
+                                                        controller=controller)) from None
     row = find_settings(tenant.id, repository)
     if row is None:
         row = RepositorySettings(tenant_id=tenant.id, repository=repository)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from taiji.platform import audit, crypto
 from taiji.platform.db import Page, db, paginate
-from taiji.platform.errors import NotFound, field_error
+from taiji.platform.errors import NotFound, field_error, msg
 
 from ..models import Secret
 
@@ -40,7 +40,7 @@ def get_secret(tenant, name: str, repository: str = "") -> Secret:
     ).scalar_one_or_none()
     if row is None:
         where = f" for repository '{repository}'" if repository else ""
-        raise NotFound(f"No secret '{name}'{where}.")
+        raise NotFound(msg("No secret '%(name)s'%(where)s.", name=name, where=where))
     return row
 
 
@@ -53,12 +53,14 @@ def set_secret(
     one is protected)."""
     if not NAME_PATTERN.match(name or ""):
         raise field_error(
-            "name", "Use letters, digits and _, not starting with a digit (an environment variable name)."
+            "name", msg("Use letters, digits and _, not starting with a digit (an environment variable "
+                        "name).")
         )
     if not value:
-        raise field_error("value", "The value must not be empty.")
+        raise field_error("value", msg("The value must not be empty."))
     if len(value) > MAX_VALUE:
-        raise field_error("value", f"The value must be at most {MAX_VALUE // 1024} KiB.")
+        raise field_error("value", msg("The value must be at most %(max_value)s KiB.",
+                                       max_value=MAX_VALUE // 1024))
     repository = repository or ""
     row = db.session.execute(
         sa.select(Secret).where(

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from taiji.platform import audit, tenancy
 from taiji.platform.db import Page, db, paginate, utcnow
-from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
+from taiji.platform.errors import Conflict, Invalid, NotFound, field_error, msg
 
 from .connect import has_control_characters
 from .models import DirectoryDomain, DomainStatus
@@ -44,17 +44,17 @@ def normalize(name: str) -> str:
     if text.startswith("@"):
         text = text[1:]
     if not text or has_control_characters(text) or any(c.isspace() for c in text):
-        raise field_error("domain", "Enter a domain name such as example.com.")
+        raise field_error("domain", msg("Enter a domain name such as example.com."))
     try:
         text = text.encode("idna").decode("ascii")
     except UnicodeError:
-        raise field_error("domain", "Enter a domain name such as example.com.") from None
+        raise field_error("domain", msg("Enter a domain name such as example.com.")) from None
     labels = text.split(".")
     if (len(text) > 253 or len(labels) < 2
             or not all(0 < len(label) <= 63 and label.replace("-", "").isalnum() and label.isascii()
                        and not label.startswith("-") and not label.endswith("-") for label in labels)
             or labels[-1].isdigit()):
-        raise field_error("domain", "Enter a domain name such as example.com (at least two labels).")
+        raise field_error("domain", msg("Enter a domain name such as example.com (at least two labels)."))
     return text
 
 
@@ -94,20 +94,21 @@ def get_domain(tenant, name: str) -> DirectoryDomain:
         key = None
     row = None if key is None else _find(tenant, key)
     if row is None:
-        raise NotFound(f"This tenant has not added the domain {name!r}.")
+        raise NotFound(msg("This tenant has not added the domain %(name)s.", name=repr(name)))
     return row
 
 
 def add_domain(tenant, name: str) -> DirectoryDomain:
     domain = normalize(name)
     if _find(tenant, domain) is not None:
-        raise Conflict(f"The domain {domain} is already on this tenant's list.",
-                       errors={"json": {"domain": ["Already added."]}})
+        raise Conflict(msg("The domain %(domain)s is already on this tenant's list.", domain=domain),
+                       errors={"json": {"domain": [msg("Already added.")]}})
     count = db.session.execute(
         sa.select(sa.func.count(DirectoryDomain.id)).where(DirectoryDomain.tenant_id == tenant.id)
     ).scalar_one()
     if count >= MAX_PER_TENANT:
-        raise field_error("domain", f"A tenant can add at most {MAX_PER_TENANT} domains.")
+        raise field_error("domain", msg("A tenant can add at most %(max_per_tenant)s domains.",
+                                        max_per_tenant=MAX_PER_TENANT))
     row = DirectoryDomain(tenant_id=tenant.id, domain=domain, status=DomainStatus.PENDING,
                           token=secrets.token_urlsafe(24))
     db.session.add(row)
@@ -133,8 +134,8 @@ def owner_tenant_id(domain: str) -> int | None:
 def _mark_verified(row: DirectoryDomain, method: str, by: str | None) -> None:
     holder = owner_tenant_id(row.domain)
     if holder is not None and holder != row.tenant_id:
-        raise Conflict(f"The domain {row.domain} is verified by another tenant; a platform administrator "
-                       "can release it.")
+        raise Conflict(msg("The domain %(domain)s is verified by another tenant; a platform administrator "
+                           "can release it.", domain=row.domain))
     try:
         with db.session.begin_nested():
             row.status, row.verified_domain, row.method = DomainStatus.VERIFIED, row.domain, method
@@ -142,7 +143,8 @@ def _mark_verified(row: DirectoryDomain, method: str, by: str | None) -> None:
             db.session.flush()
     except IntegrityError:  # another tenant's verification of the same domain won the race
         db.session.refresh(row)
-        raise Conflict(f"The domain {row.domain} is verified by another tenant.") from None
+        raise Conflict(msg("The domain %(domain)s is verified by another tenant.",
+                           domain=row.domain)) from None
 
 
 # -- proof through DNS -------------------------------------------------------------------------
@@ -243,7 +245,7 @@ def describe_claims(rows) -> list[dict]:
 def _claim(domain_id: int) -> DirectoryDomain:
     row = db.session.get(DirectoryDomain, domain_id)
     if row is None:
-        raise NotFound(f"No domain claim {domain_id}.")
+        raise NotFound(msg("No domain claim %(domain_id)s.", domain_id=domain_id))
     return row
 
 

@@ -18,7 +18,7 @@ from taiji.platform import audit, crypto
 from taiji.platform.auth import TenantRole
 from taiji.platform.crypto import InvalidToken
 from taiji.platform.db import db
-from taiji.platform.errors import NotFound, field_error
+from taiji.platform.errors import NotFound, field_error, msg
 
 from ..roles import services as roles
 from . import connect
@@ -62,7 +62,7 @@ def bind_password(row: Directory) -> str:
 def get_directory(tenant) -> Directory:
     row = find_directory(tenant)
     if row is None:
-        raise NotFound("This tenant has no upstream directory.")
+        raise NotFound(msg("This tenant has no upstream directory."))
     return row
 
 
@@ -100,22 +100,22 @@ def describe(row: Directory | None) -> dict:
 def _check_text(data: dict) -> None:
     for name in _TEXT_FIELDS:
         if connect.has_control_characters(data.get(name)):
-            raise field_error(name, "Must not contain control characters (line breaks, NUL, tabs …).")
+            raise field_error(name, msg("Must not contain control characters (line breaks, NUL, tabs …)."))
     for group, role in (data.get("group_roles") or {}).items():
         if connect.has_control_characters(group) or connect.has_control_characters(role):
-            raise field_error("group_roles", "Group and role names must not contain control characters.")
+            raise field_error("group_roles", msg("Group and role names must not contain control characters."))
 
 
 def _check_ca(pem: str) -> None:
     if not pem:
         return
     if "\x00" in pem:
-        raise field_error("ca_certificate", "Must not contain the NUL character.")
+        raise field_error("ca_certificate", msg("Must not contain the NUL character."))
     try:
         ssl.create_default_context(cadata=pem)
     except (ssl.SSLError, ValueError):
         raise field_error("ca_certificate",
-                          "Paste one or more PEM certificates (-----BEGIN CERTIFICATE-----).") from None
+                          msg("Paste one or more PEM certificates (-----BEGIN CERTIFICATE-----).")) from None
 
 
 def configure(tenant, data: dict) -> Directory:
@@ -131,15 +131,17 @@ def configure(tenant, data: dict) -> Directory:
     known = set(roles.BUILTIN) - {TenantRole.OWNER.value}
     default_role = data.get("default_role") or TenantRole.MEMBER.value
     if default_role not in known:
-        raise field_error("default_role", "Choose admin, member or viewer.")
+        raise field_error("default_role", msg("Choose admin, member or viewer."))
     for group, role in (data.get("group_roles") or {}).items():
         if role == TenantRole.OWNER.value:
-            raise field_error("group_roles", f"Group {group}: the owner role cannot come from a directory.")
+            raise field_error("group_roles", msg("Group %(group)s: the owner role cannot come from a "
+                                                 "directory.", group=group))
         roles.get_role(tenant, role)  # NotFound names the unknown role
     for name in ("user_filter", "group_filter"):
         value = data.get(name)
         if value and not (value.startswith("(") and value.endswith(")")):
-            raise field_error(name, "An LDAP filter is written in parentheses, e.g. (objectClass=person).")
+            raise field_error(name, msg("An LDAP filter is written in parentheses, e.g. "
+                                        "(objectClass=person)."))
     data = {**data, "ca_certificate": (data.get("ca_certificate") or "").strip()}
     _check_ca(data["ca_certificate"])
     row = find_directory(tenant)

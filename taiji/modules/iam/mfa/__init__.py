@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from taiji.platform import audit, crypto
 from taiji.platform.db import db, utcnow
-from taiji.platform.errors import field_error
+from taiji.platform.errors import field_error, msg
 
 from .models import RecoveryCode
 
@@ -75,7 +75,8 @@ def enable(user, secret: str, code: str) -> list[str]:
     """Confirm enrolment with a code from the authenticator; returns the recovery codes, shown once."""
     step = _totp_step(secret, _normalize(code))
     if step is None:
-        raise field_error("code", "The code does not match; check the time on your device and try again.")
+        raise field_error("code", msg("The code does not match; check the time on your device and try "
+                                      "again."))
     user.mfa_secret = crypto.seal(secret, _PURPOSE)
     user.mfa_enabled_at, user.mfa_last_step = utcnow(), step
     codes = _new_recovery_codes(user)
@@ -124,7 +125,7 @@ def _clear(user) -> None:
 def disable(user, code: str) -> None:
     """The user turns MFA off; a current code (or a recovery code) proves it is them."""
     if not verify(user, code):
-        raise field_error("code", "The code is not right.")
+        raise field_error("code", msg("The code is not right."))
     _clear(user)
     audit.record("iam.mfa.disabled", "user", user.email)
     db.session.flush()

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from taiji.platform import audit
 from taiji.platform.db import db, utcnow
-from taiji.platform.errors import NotFound
+from taiji.platform.errors import NotFound, msg
 
 from . import tokens
 from .models import OAuthClient, OAuthConsent, OAuthGrant
@@ -63,7 +63,7 @@ def revoke(user, consent_id: int) -> int:
         .where(OAuthConsent.id == consent_id, OAuthConsent.user_id == user.id)
     ).first()
     if found is None:
-        raise NotFound(f"No consent {consent_id}.")
+        raise NotFound(msg("No consent %(consent_id)s.", consent_id=consent_id))
     row, client = found
     families = list(db.session.execute(
         sa.select(OAuthGrant.family).where(OAuthGrant.user_id == user.id, OAuthGrant.client_pk == client.id,

@@ -15,7 +15,7 @@ from taiji.modules.iam import sessions as console_sessions
 from taiji.platform import audit, auth, tenancy
 from taiji.platform.auth import Principal
 from taiji.platform.db import Page, db, paginate, utcnow
-from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
+from taiji.platform.errors import Conflict, Invalid, NotFound, field_error, msg
 
 from . import keys, resources, settings, tokens
 from .console import CLIENT_ID as CONSOLE_CLIENT_ID
@@ -38,10 +38,11 @@ def _check_uri(field: str, uri: str) -> str:
     uri = (uri or "").strip()
     parts = urlsplit(uri)
     if not parts.scheme or parts.fragment or (parts.scheme in ("http", "https") and not parts.netloc):
-        raise field_error(field, f"'{uri}' is not an absolute URI without a fragment.")
+        raise field_error(field, msg("'%(uri)s' is not an absolute URI without a fragment.", uri=uri))
     if parts.scheme not in ("http", "https") and "." not in parts.scheme:
         # RFC 8252 §7.1: native apps use private-use schemes in reverse-domain form (com.example.app:/cb).
-        raise field_error(field, f"'{uri}' must use http, https or a reverse-domain private scheme.")
+        raise field_error(field, msg("'%(uri)s' must use http, https or a reverse-domain private scheme.",
+                                     uri=uri))
     return uri
 
 
@@ -52,7 +53,7 @@ def check_resource(field: str, uri: str | None) -> str | None:
         return None
     why = resources.problem(uri)
     if why:
-        raise field_error(field, f"A resource indicator {why}.")
+        raise field_error(field, msg("A resource indicator %(why)s.", why=why))
     return uri
 
 
@@ -62,11 +63,12 @@ def _claim_resource(resource: str | None, client: OAuthClient | None = None) -> 
     if resource is None:
         return None
     if resource == settings.api_resource():
-        raise Conflict(f"'{resource}' is Taiji's own API.", errors={"json": {"resource": ["Reserved."]}})
+        raise Conflict(msg("'%(resource)s' is Taiji's own API.",
+                           resource=resource), errors={"json": {"resource": [msg("Reserved.")]}})
     other = db.session.execute(sa.select(OAuthClient.id).where(OAuthClient.resource == resource)).first()
     if other is not None and (client is None or other[0] != client.id):
-        raise Conflict(f"Another client already serves '{resource}'.",
-                       errors={"json": {"resource": ["Already registered."]}})
+        raise Conflict(msg("Another client already serves '%(resource)s'.", resource=resource),
+                       errors={"json": {"resource": [msg("Already registered.")]}})
     return resource
 
 
@@ -75,14 +77,15 @@ def _check_grants(grant_types: list[str] | None, public: bool) -> list[str]:
     unknown = [g for g in chosen if g not in GRANT_TYPES]
     if unknown:
         raise field_error(
-            "grant_types", f"Unknown grant types: {', '.join(unknown)}; choose from {', '.join(GRANT_TYPES)}."
+            "grant_types", msg("Unknown grant types: %(unknown)s; choose from %(grant_types)s.",
+                               unknown=', '.join(unknown), grant_types=', '.join(GRANT_TYPES))
         )
     if public and "client_credentials" in chosen:
         raise field_error(
-            "grant_types", "A public client has no secret, so it cannot use client_credentials."
+            "grant_types", msg("A public client has no secret, so it cannot use client_credentials.")
         )
     if "refresh_token" in chosen and "authorization_code" not in chosen:
-        raise field_error("grant_types", "refresh_token comes with authorization_code.")
+        raise field_error("grant_types", msg("refresh_token comes with authorization_code."))
     return chosen
 
 
@@ -102,19 +105,20 @@ def create_client(
     """Register a client; the secret (confidential clients) is returned once and stored hashed."""
     name = (name or "").strip()
     if not name or len(name) > 255:
-        raise field_error("name", "Give the client a name of 1 to 255 characters.")
+        raise field_error("name", msg("Give the client a name of 1 to 255 characters."))
     chosen = _check_grants(grant_types, public)
     uris = [_check_uri("redirect_uris", u) for u in (redirect_uris or [])]
     if "authorization_code" in chosen and not uris:
-        raise field_error("redirect_uris", "A client that signs users in needs at least one redirect URI.")
+        raise field_error("redirect_uris", msg("A client that signs users in needs at least one redirect "
+                                               "URI."))
     logout_uris = [_check_uri("post_logout_redirect_uris", u) for u in (post_logout_redirect_uris or [])]
     scope = " ".join(scope_list(scope if scope is not None else DEFAULT_CLIENT_SCOPE))
     if unknown_scopes(scope):
-        raise field_error("scope", f"Unknown scopes: {', '.join(unknown_scopes(scope))}.")
+        raise field_error("scope", msg("Unknown scopes: %(scope)s.", scope=', '.join(unknown_scopes(scope))))
     resource = _claim_resource(resource)
     if (can_introspect or resource) and public:
         raise field_error("can_introspect" if can_introspect else "resource",
-                          "A public client has no secret, so it cannot introspect tokens.")
+                          msg("A public client has no secret, so it cannot introspect tokens."))
     client = OAuthClient(
         client_id=CLIENT_ID_PREFIX + secrets.token_hex(12),
         name=name,
@@ -160,7 +164,7 @@ def get_client(client_id: str) -> OAuthClient:
                                      OAuthClient.client_id != CONSOLE_CLIENT_ID)
     ).scalar_one_or_none()
     if client is None:
-        raise NotFound(f"No OAuth client '{client_id}'.")
+        raise NotFound(msg("No OAuth client '%(client_id)s'.", client_id=client_id))
     return client
 
 
@@ -168,7 +172,7 @@ def rotate_client_secret(client_id: str) -> tuple[OAuthClient, str]:
     """Replace a confidential client's secret; the old one stops working at once."""
     client = get_client(client_id)
     if client.is_public:
-        raise Invalid("A public client has no secret to rotate.")
+        raise Invalid(msg("A public client has no secret to rotate."))
     secret = _set_secret(client)
     audit.record("iam.oauth.client_secret_rotated", "oauth_client", client.client_id)
     db.session.flush()
@@ -186,7 +190,7 @@ def update_client(client_id: str, data: dict) -> OAuthClient:
     if "name" in data:
         name = (data["name"] or "").strip()
         if not name or len(name) > 255:
-            raise field_error("name", "Give the client a name of 1 to 255 characters.")
+            raise field_error("name", msg("Give the client a name of 1 to 255 characters."))
         client.name = name
     grants = client.grant_types
     if "grant_types" in data:
@@ -195,7 +199,8 @@ def update_client(client_id: str, data: dict) -> OAuthClient:
         uris = (_check_uri("redirect_uris", u) for u in data["redirect_uris"])
         client.redirect_uris = list(dict.fromkeys(uris))
     if "authorization_code" in grants and not client.redirect_uris:
-        raise field_error("redirect_uris", "A client that signs users in needs at least one redirect URI.")
+        raise field_error("redirect_uris", msg("A client that signs users in needs at least one redirect "
+                                               "URI."))
     client.grant_types = grants
     if "post_logout_redirect_uris" in data:
         client.post_logout_redirect_uris = list(dict.fromkeys(
@@ -203,7 +208,8 @@ def update_client(client_id: str, data: dict) -> OAuthClient:
     if "scope" in data:
         scope = " ".join(scope_list(data["scope"]))
         if unknown_scopes(scope):
-            raise field_error("scope", f"Unknown scopes: {', '.join(unknown_scopes(scope))}.")
+            raise field_error("scope", msg("Unknown scopes: %(scope)s.",
+                                           scope=', '.join(unknown_scopes(scope))))
         client.scope = scope
     if "trusted" in data:
         client.trusted = bool(data["trusted"])
@@ -212,7 +218,8 @@ def update_client(client_id: str, data: dict) -> OAuthClient:
     if "can_introspect" in data:
         client.can_introspect = bool(data["can_introspect"])
     if client.is_public and (client.can_introspect or client.resource):
-        raise field_error("can_introspect", "A public client has no secret, so it cannot introspect tokens.")
+        raise field_error("can_introspect", msg("A public client has no secret, so it cannot introspect "
+                                                "tokens."))
     if "enabled" in data and bool(data["enabled"]) != client.enabled:
         client.enabled = bool(data["enabled"])
         if not client.enabled:

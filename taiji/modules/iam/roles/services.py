@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from taiji.platform import audit
 from taiji.platform.auth import TenantRole, catalog
 from taiji.platform.db import Page, db, paginate
-from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
+from taiji.platform.errors import Conflict, Invalid, NotFound, field_error, msg
 
 from .. import services as iam
 from ..models import User
@@ -75,16 +75,18 @@ def _view(row: Role) -> RoleView:
 def _check_key(key: str, what: str) -> str:
     key = (key or "").strip()
     if not KEY_PATTERN.match(key):
-        raise field_error("key", f"Use 2-50 lowercase letters, digits and dashes for the {what} key.")
+        if what == "group":
+            raise field_error("key", msg("Use 2-50 lowercase letters, digits and dashes for the group key."))
+        raise field_error("key", msg("Use 2-50 lowercase letters, digits and dashes for the role key."))
     return key
 
 
 def _check_text(field_name: str, value: str | None, limit: int, required: bool = False) -> str:
     value = (value or "").strip()
     if "\x00" in value:
-        raise field_error(field_name, "Must not contain the NUL character.")
+        raise field_error(field_name, msg("Must not contain the NUL character."))
     if required and not value:
-        raise field_error(field_name, "Required.")
+        raise field_error(field_name, msg("Required."))
     return value[:limit]
 
 
@@ -93,11 +95,13 @@ def _check_permissions(permissions, grantable: set[str] | None) -> list[str]:
     chosen = sorted(set(permissions or []))
     unknown = [p for p in chosen if p not in allowed]
     if unknown:
-        raise field_error("permissions", f"Not assignable to a tenant role: {', '.join(unknown)}.")
+        raise field_error("permissions", msg("Not assignable to a tenant role: %(unknown)s.",
+                                             unknown=', '.join(unknown)))
     if grantable is not None:
         beyond = [p for p in chosen if p not in grantable]
         if beyond:
-            raise field_error("permissions", f"You cannot grant what you do not hold: {', '.join(beyond)}.")
+            raise field_error("permissions", msg("You cannot grant what you do not hold: %(beyond)s.",
+                                                 beyond=', '.join(beyond)))
     return chosen
 
 
@@ -124,7 +128,7 @@ def get_role(tenant, key: str) -> RoleView:
         return _builtin_view(key)
     row = _role_row(tenant, key)
     if row is None:
-        raise NotFound(f"No role '{key}'.")
+        raise NotFound(msg("No role '%(key)s'.", key=key))
     return _view(row)
 
 
@@ -133,15 +137,17 @@ def create_role(tenant, data: dict, *, grantable: set[str] | None = None) -> Rol
     key = _check_key(data.get("key"), "role")
     if key in BUILTIN:
         raise Conflict(
-            f"'{key}' is a built-in role.", errors={"json": {"key": ["Taken by a built-in role."]}}
+            msg("'%(key)s' is a built-in role.",
+                key=key), errors={"json": {"key": [msg("Taken by a built-in role.")]}}
         )
     if _role_row(tenant, key) is not None:
-        raise Conflict(f"A role '{key}' already exists.", errors={"json": {"key": ["Already exists."]}})
+        raise Conflict(msg("A role '%(key)s' already exists.",
+                           key=key), errors={"json": {"key": [msg("Already exists.")]}})
     count = db.session.execute(
         sa.select(sa.func.count(Role.id)).where(Role.tenant_id == tenant.id)
     ).scalar_one()
     if count >= MAX_ROLES:
-        raise Invalid(f"A tenant may define at most {MAX_ROLES} roles.")
+        raise Invalid(msg("A tenant may define at most %(max_roles)s roles.", max_roles=MAX_ROLES))
     row = Role(
         tenant_id=tenant.id,
         key=key,
@@ -157,10 +163,10 @@ def create_role(tenant, data: dict, *, grantable: set[str] | None = None) -> Rol
 
 def _custom(tenant, key: str) -> Role:
     if key in BUILTIN:
-        raise Conflict(f"'{key}' is a built-in role; built-in roles cannot be changed.")
+        raise Conflict(msg("'%(key)s' is a built-in role; built-in roles cannot be changed.", key=key))
     row = _role_row(tenant, key)
     if row is None:
-        raise NotFound(f"No role '{key}'.")
+        raise NotFound(msg("No role '%(key)s'.", key=key))
     return row
 
 
@@ -197,7 +203,7 @@ def get_group(tenant, key: str) -> Group:
         sa.select(Group).where(Group.tenant_id == tenant.id, Group.key == key)
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"No group '{key}'.")
+        raise NotFound(msg("No group '%(key)s'.", key=key))
     return row
 
 
@@ -207,7 +213,8 @@ def create_group(tenant, data: dict) -> Group:
         sa.select(Group.id).where(Group.tenant_id == tenant.id, Group.key == key)
     ).first()
     if exists is not None:
-        raise Conflict(f"A group '{key}' already exists.", errors={"json": {"key": ["Already exists."]}})
+        raise Conflict(msg("A group '%(key)s' already exists.",
+                           key=key), errors={"json": {"key": [msg("Already exists.")]}})
     row = Group(
         tenant_id=tenant.id,
         key=key,
@@ -249,7 +256,7 @@ def group_members(group: Group, *, page: int = 1, page_size: int = 20) -> Page:
 def _member_of_tenant(tenant, email: str):
     user = iam.get_user_by_email(iam.normalize_email(email))
     if user is None or not iam.tenant_roles(tenant, [user.id]):
-        raise field_error("email", f"{email} is not a member of this tenant.")
+        raise field_error("email", msg("%(email)s is not a member of this tenant.", email=email))
     return user
 
 
@@ -273,7 +280,8 @@ def add_group_member(tenant, group: Group, email: str, *, source: str = "manual"
 def remove_group_member(tenant, group: Group, user_id: int) -> None:
     row = db.session.get(GroupMember, (group.id, user_id))
     if row is None:
-        raise NotFound(f"User {user_id} is not in the group '{group.key}'.")
+        raise NotFound(msg("User %(user_id)s is not in the group '%(group_key)s'.",
+                           user_id=user_id, group_key=group.key))
     db.session.delete(row)
     db.session.flush()
     audit.record("iam.group.member_removed", "group", group.key, tenant=tenant, details={"user_id": user_id})
@@ -311,11 +319,11 @@ def bind(
     get_role(tenant, key)
     if key == TenantRole.OWNER:
         # Ownership is a membership matter (who may remove whom), kept with the members page.
-        raise Conflict("Make someone an owner from the members page; the owner role is not bound here.")
+        raise Conflict(msg("Make someone an owner from the members page; the owner role is not bound here."))
     if bool(email) == bool(group):
         raise Invalid(
-            "Name either a user_email or a group.",
-            errors={"json": {"user_email": ["Give exactly one of user_email and group."]}},
+            msg("Name either a user_email or a group."),
+            errors={"json": {"user_email": [msg("Give exactly one of user_email and group.")]}},
         )
     subject = (
         {"user_id": _member_of_tenant(tenant, email).id}
@@ -347,7 +355,7 @@ def unbind(tenant, key: str, binding_id: int) -> None:
         )
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"No binding {binding_id} of role '{key}'.")
+        raise NotFound(msg("No binding %(binding_id)s of role '%(key)s'.", binding_id=binding_id, key=key))
     db.session.delete(row)
     db.session.flush()
     audit.record("iam.role.unbound", "role", key, tenant=tenant, details={"binding": binding_id})

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 
 from taiji.platform import auth
 from taiji.platform.db import commit
-from taiji.platform.errors import Conflict, NotFound, ServiceError
+from taiji.platform.errors import Conflict, NotFound, ServiceError, msg
 from taiji.platform.web.console import page_arg, refusals
 
 from . import services
@@ -28,21 +28,21 @@ def _resolve_path_first():
         if "binding_id" in args and not any(
             b["id"] == args["binding_id"] for b in services.list_bindings(t, args["role"])
         ):
-            raise NotFound(f"No binding {args['binding_id']}.")
+            raise NotFound(msg("No binding %(binding_id)s.", binding_id=args['binding_id']))
     if "group" in args:
         services.get_group(t, args["group"])
 
 
 def _problem(error: ServiceError) -> str:
     """The console's wording for a refused change (services word theirs for the API)."""
-    if isinstance(error, Conflict) and "built-in" in error.detail:
+    if isinstance(error, Conflict) and "built-in" in error.english:
         return _("Built-in roles cannot be changed.")
     if isinstance(error, Conflict):
         return _("That key is already taken.")
     if isinstance(error, NotFound):
         return _("It no longer exists.")
     fields = str(error.errors or "")
-    if "not a member" in error.detail:
+    if "not a member" in error.english:
         return _("Only members of this tenant can be added.")
     if "key" in fields:
         return _("Use 2-50 lowercase letters, digits and dashes for the key.")

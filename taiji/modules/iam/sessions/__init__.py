@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from taiji.platform import audit
 from taiji.platform.db import db, utcnow
-from taiji.platform.errors import NotFound
+from taiji.platform.errors import NotFound, msg
 
 from .models import ConsoleSession, SessionKind, SignInLock
 
@@ -126,7 +126,7 @@ def revoke_session(user, session_id: int) -> None:
                                         ConsoleSession.revoked_at.is_(None))
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"No open session {session_id}.")
+        raise NotFound(msg("No open session %(session_id)s.", session_id=session_id))
     _revoke_with_children([row.id])
     audit.record("iam.session.revoked", "user", user.email,
                  details={"session": row.id, "address": row.address})

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from taiji.platform import audit
 from taiji.platform.db import db, utcnow
-from taiji.platform.errors import ServiceError
+from taiji.platform.errors import ServiceError, msg
 
 from .models import SignInLock
 
@@ -53,7 +53,7 @@ class Locked(ServiceError):
     status = 429
 
     def __init__(self, until: dt.datetime, *, account: bool = False):
-        super().__init__(f"Too many failed sign-ins; throttled until {until.isoformat()}.")
+        super().__init__(msg("Too many failed sign-ins; throttled until %(until)s.", until=until.isoformat()))
         self.until = until
         self.account = account
 

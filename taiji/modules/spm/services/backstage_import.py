@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 
 from taiji.platform import safeyaml
 from taiji.platform.db import db
-from taiji.platform.errors import ServiceError, field_error
+from taiji.platform.errors import ServiceError, field_error, msg
 from taiji.platform.quotas import QuotaExceeded
 
 from ..models import Component, ComponentApi, Dependency, Product
@@ -112,12 +112,13 @@ def parse(text: str) -> list:
             # Stop reading at the bound rather than after it: a file of a million empty
             # documents is refused before a million values are built.
             if len(docs) == MAX_ENTITIES:
-                raise field_error("body", f"At most {MAX_ENTITIES} entities per import.")
+                raise field_error("body", msg("At most %(max_entities)s entities per import.",
+                                              max_entities=MAX_ENTITIES))
             docs.append(doc)
     except safeyaml.UntrustedYAML as exc:
         raise field_error("body", str(exc)) from None
     if not docs:
-        raise field_error("body", "The file holds no entities.")
+        raise field_error("body", msg("The file holds no entities."))
     return docs
 
 
@@ -188,7 +189,7 @@ def import_catalog(tenant, text: str) -> ImportReport:
 
 def _product_for(known: _Known, slug: str | None) -> Product:
     if not slug:
-        raise field_error("spec.system", "spec.system names the product; it is missing.")
+        raise field_error("spec.system", msg("spec.system names the product; it is missing."))
     product = known.product(slug)
     if product is None:
         product = prods.create_product(known.tenant, {"slug": slug, "name": slug})
@@ -229,12 +230,13 @@ def _import_one(known: _Known, kind, ns, meta, spec, product_slug, apis, known_a
         after = (existing.name, existing.description, existing.lifecycle, existing.owners, existing.tags)
         return "unchanged" if before == after else "updated"
     if kind == "Resource" and str(spec.get("type") or "").lower() != "database":
-        raise field_error("spec.type", "Only Resources of type database are imported.")
+        raise field_error("spec.type", msg("Only Resources of type database are imported."))
     ctype = "database" if kind == "Resource" else FROM_BACKSTAGE_TYPE.get(str(spec.get("type") or "").lower())
     if ctype is None:
         raise field_error(
             "spec.type",
-            f"Component type '{spec.get('type')}' is not one of {', '.join(FROM_BACKSTAGE_TYPE)}.",
+            msg("Component type '%(type)s' is not one of %(types)s.",
+                type=spec.get('type'), types=', '.join(FROM_BACKSTAGE_TYPE)),
         )
     owner = str(spec.get("owner") or "")
     source = str(ann.get("backstage.io/source-location") or "")
@@ -256,7 +258,8 @@ def _import_one(known: _Known, kind, ns, meta, spec, product_slug, apis, known_a
             _, ref_ns, name = _ref(ref, "api", ns)
             found = apis.get((ref_ns, name)) or known_apis.get(name)
             if found is None:
-                raise field_error(field_name, f"API '{ref}' is not defined in this file or the catalog.")
+                raise field_error(field_name, msg("API '%(ref)s' is not defined in this file or the "
+                                                  "catalog.", ref=ref))
             listed.append({"name": found[0], "type": found[1], "version": found[2]})
         data[direction] = listed
     # Everything is checked before the product named by spec.system may be created for it.

@@ -7,7 +7,7 @@ from sqlalchemy.orm import selectinload
 
 from taiji.platform import audit, events
 from taiji.platform.db import Page, db, paginate
-from taiji.platform.errors import Conflict, NotFound, field_error
+from taiji.platform.errors import Conflict, NotFound, field_error, msg
 
 from ..models import Component, ComponentApi, Dependency, Product
 from . import fields, rules
@@ -27,7 +27,8 @@ def find_component(tenant, product: Product, name: str) -> Component | None:
 def get_component(tenant, product: Product, name: str) -> Component:
     component = find_component(tenant, product, name)
     if component is None:
-        raise NotFound(f"No component '{name}' in product '{product.slug}'.")
+        raise NotFound(msg("No component '%(name)s' in product '%(product_slug)s'.",
+                           name=name, product_slug=product.slug))
     return component
 
 
@@ -38,7 +39,8 @@ def resolve_ref(tenant, ref: str, default_product: Product, field: str = "compon
     product = default_product if not product_slug else find_product(tenant, product_slug)
     component = find_component(tenant, product, name) if product is not None else None
     if component is None:
-        raise field_error(field, f"No component '{ref}' in this tenant; name one as 'product/component'.")
+        raise field_error(field, msg("No component '%(ref)s' in this tenant; name one as "
+                                     "'product/component'.", ref=ref))
     return component
 
 
@@ -85,14 +87,16 @@ def _apis(values, field: str) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     for index, api in enumerate(values or []):
         if not isinstance(api, dict):
-            raise field_error(field, f"Entry {index} must be an object with name, type and version.")
+            raise field_error(field, msg("Entry %(index)s must be an object with name, type and version.",
+                                         index=index))
         name = fields.name(api.get("name"), f"{field}.{index}.name")
         kind = fields.choice(api.get("type") or "rest", fields.API_TYPES, f"{field}.{index}.type")
         version = (str(api.get("version") or "v1")).strip().lower()
         if not version or len(version) > 30 or " " in version:
-            raise field_error(f"{field}.{index}.version", "Use a short version such as v1 or 2.3.")
+            raise field_error(f"{field}.{index}.version", msg("Use a short version such as v1 or 2.3."))
         if any(n == name and v == version for n, _, v in out):
-            raise field_error(field, f"'{name}' version {version} is listed twice.")
+            raise field_error(field, msg("'%(name)s' version %(version)s is listed twice.",
+                                         name=name, version=version))
         out.append((name, kind, version))
     return out
 
@@ -105,7 +109,8 @@ def _validated(tenant, data: dict, *, partial: bool) -> dict:
         layer = (data.get("layer") or "").strip().lower() or None
         if layer is not None and layer not in rules.layers(tenant):
             raise field_error(
-                "layer", f"'{layer}' is not one of this tenant's layers: {', '.join(rules.layers(tenant))}."
+                "layer", msg("'%(layer)s' is not one of this tenant's layers: %(tenant)s.",
+                             layer=layer, tenant=', '.join(rules.layers(tenant)))
             )
         out["layer"] = layer
     for key in ("description", "owner"):
@@ -214,8 +219,9 @@ def create_component(
     values = _validated(tenant, data, partial=False)
     if not name_free and find_component(tenant, product, name) is not None:
         raise Conflict(
-            f"The component '{name}' exists in '{product.slug}'.",
-            errors={"json": {"name": ["Already taken."]}},
+            msg("The component '%(name)s' exists in '%(product_slug)s'.",
+                name=name, product_slug=product.slug),
+            errors={"json": {"name": [msg("Already taken.")]}},
         )
     component = Component(tenant_id=tenant.id, product=product, name=name, kind=values["kind"], apis=[])
     component.set_tags([])
@@ -251,7 +257,8 @@ def delete_component(tenant, component: Component) -> None:
     users = dependents(component)
     if users:
         raise Conflict(
-            f"{', '.join(c.ref for c in users)} depend on '{component.ref}'. Remove those dependencies first."
+            msg("%(users)s depend on '%(component_ref)s'. Remove those dependencies first.",
+                users=', '.join(c.ref for c in users), component_ref=component.ref)
         )
     _changed(tenant, component, "deleted")
     db.session.delete(component)
@@ -291,7 +298,8 @@ def get_dependency(component: Component, dependency_id: int) -> Dependency:
         sa.select(Dependency).where(Dependency.source_id == component.id, Dependency.id == dependency_id)
     ).scalar_one_or_none()
     if dependency is None:
-        raise NotFound(f"No dependency {dependency_id} of '{component.ref}'.")
+        raise NotFound(msg("No dependency %(dependency_id)s of '%(component_ref)s'.",
+                           dependency_id=dependency_id, component_ref=component.ref))
     return dependency
 
 
@@ -315,7 +323,7 @@ def add_dependency(
         described = target.ref
     elif data.get("component"):
         if data.get("name"):
-            raise field_error("name", "Give either a component or a third-party name, not both.")
+            raise field_error("name", msg("Give either a component or a third-party name, not both."))
         target = resolve_ref(tenant, data["component"], component.product)
         exists = db.session.execute(
             sa.select(Dependency.id).where(
@@ -324,7 +332,8 @@ def add_dependency(
         ).first()
         if exists:
             raise Conflict(
-                f"'{component.ref}' already depends on '{target.ref}'; change its version range instead."
+                msg("'%(component_ref)s' already depends on '%(target_ref)s'; change its version range "
+                    "instead.", component_ref=component.ref, target_ref=target.ref)
             )
         dependency = Dependency(
             tenant_id=tenant.id,
@@ -340,7 +349,8 @@ def add_dependency(
             sa.select(Dependency.id).where(Dependency.source_id == component.id, Dependency.name == name)
         ).first()
         if exists:
-            raise Conflict(f"'{component.ref}' already depends on '{name}'; change it instead.")
+            raise Conflict(msg("'%(component_ref)s' already depends on '%(name)s'; change it instead.",
+                               component_ref=component.ref, name=name))
         dependency = Dependency(
             tenant_id=tenant.id,
             product_id=component.product_id,
@@ -352,7 +362,7 @@ def add_dependency(
         )
         described = name
     else:
-        raise field_error("component", "Name the component depended on, or a third-party 'name'.")
+        raise field_error("component", msg("Name the component depended on, or a third-party 'name'."))
     db.session.add(dependency)
     _done(tenant, component, "dependency-added", {"on": described, "version_range": version_range}, batch)
     return dependency
@@ -368,7 +378,7 @@ def update_dependency(tenant, dependency: Dependency, data: dict, *, batch: list
         if "purl" in data:
             changed["purl"] = fields.purl(data.get("purl"))
     elif "license" in data or "purl" in data:
-        raise field_error("license", "License and purl belong to third-party dependencies.")
+        raise field_error("license", msg("License and purl belong to third-party dependencies."))
     changed = {k: v for k, v in changed.items() if getattr(dependency, k) != v}
     if changed:
         for key, value in changed.items():

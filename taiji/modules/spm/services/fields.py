@@ -10,7 +10,7 @@ import re
 
 from packageurl import PackageURL
 
-from taiji.platform.errors import field_error
+from taiji.platform.errors import field_error, msg
 
 NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$")
 LIFECYCLES = ("experimental", "production", "deprecated")
@@ -29,8 +29,8 @@ def name(value: str, field: str = "name") -> str:
     if not NAME_PATTERN.match(value):
         raise field_error(
             field,
-            "Use 1-63 lowercase letters, digits, dots, dashes or underscores, "
-            "starting and ending with a letter or digit.",
+            msg("Use 1-63 lowercase letters, digits, dots, dashes or underscores, starting and ending "
+                "with a letter or digit."),
         )
     return value
 
@@ -38,16 +38,17 @@ def name(value: str, field: str = "name") -> str:
 def title(value: str, field: str = "name", limit: int = 100) -> str:
     value = (value or "").strip()
     if not value:
-        raise field_error(field, "This cannot be empty.")
+        raise field_error(field, msg("This cannot be empty."))
     if len(value) > limit:
-        raise field_error(field, f"Use at most {limit} characters.")
+        raise field_error(field, msg("Use at most %(limit)s characters.", limit=limit))
     return value
 
 
 def choice(value: str, allowed, field: str) -> str:
     value = (value or "").strip().lower()
     if value not in allowed:
-        raise field_error(field, f"'{value}' is not one of {', '.join(allowed)}.")
+        raise field_error(field, msg("'%(value)s' is not one of %(allowed)s.",
+                                     value=value, allowed=', '.join(allowed)))
     return value
 
 
@@ -59,25 +60,28 @@ def labels(values, field: str) -> list[str]:
         if not value:
             continue
         if "|" in value or len(value) > 100:
-            raise field_error(field, f"'{value[:40]}' is not allowed: at most 100 characters, no '|'.")
+            raise field_error(field, msg("'%(value)s' is not allowed: at most 100 characters, no '|'.",
+                                         value=value[:40]))
         if value not in out:
             out.append(value)
     if len(out) > 30:
-        raise field_error(field, "At most 30 entries.")
+        raise field_error(field, msg("At most 30 entries."))
     return out
 
 
 def semver(value: str, field: str = "version") -> re.Match:
     match = SEMVER.match((value or "").strip())
     if not match:
-        raise field_error(field, f"'{value}' is not a semantic version such as 1.4.0 or 2.0.0-rc.1.")
+        raise field_error(field, msg("'%(value)s' is not a semantic version such as 1.4.0 or 2.0.0-rc.1.",
+                                     value=value))
     return match
 
 
 def version_range(value: str | None, field: str = "version_range") -> str:
     value = (value or "*").strip()
     if not RANGE_PATTERN.match(value):
-        raise field_error(field, f"'{value[:40]}' is not a version range such as '>=1.2,<2' or '^1.4'.")
+        raise field_error(field, msg("'%(value)s' is not a version range such as '>=1.2,<2' or '^1.4'.",
+                                     value=value[:40]))
     return value
 
 
@@ -88,7 +92,7 @@ def purl(value: str | None, field: str = "purl") -> str | None:
     try:
         PackageURL.from_string(value)
     except ValueError as exc:
-        raise field_error(field, f"Not a package URL: {exc}.") from exc
+        raise field_error(field, msg("Not a package URL: %(exc)s.", exc=exc)) from exc
     return value
 
 
@@ -97,5 +101,5 @@ def url(value: str | None, field: str = "repository_url") -> str | None:
     if not value:
         return None
     if not re.match(r"^(https?|ssh|git)://\S+$|^git@\S+:\S+$", value) or len(value) > 500:
-        raise field_error(field, "Use an http(s), ssh or git URL of at most 500 characters.")
+        raise field_error(field, msg("Use an http(s), ssh or git URL of at most 500 characters."))
     return value

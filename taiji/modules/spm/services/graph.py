@@ -17,7 +17,7 @@ import networkx as nx
 import sqlalchemy as sa
 
 from taiji.platform.db import Page, db
-from taiji.platform.errors import NotFound
+from taiji.platform.errors import NotFound, msg
 
 from ..models import Component, ComponentApi, Dependency, Product
 from . import rules
@@ -309,7 +309,8 @@ def api_retirement_impact(tenant, component: Component, api: str, version: str) 
     and everything that depends on them."""
     api, version = api.strip().lower(), version.strip().lower()
     if not any(a.direction == "provides" and a.name == api and a.version == version for a in component.apis):
-        raise NotFound(f"'{component.ref}' does not provide the API {api} version {version}.")
+        raise NotFound(msg("'%(component_ref)s' does not provide the API %(api)s version %(version)s.",
+                           component_ref=component.ref, api=api, version=version))
     graph = tenant_graph(tenant)
     consumer_ids = (
         db.session.execute(

@@ -7,7 +7,7 @@ from sqlalchemy.orm import aliased
 
 from taiji.platform import audit, events, quotas
 from taiji.platform.db import Page, db, paginate
-from taiji.platform.errors import Conflict, NotFound
+from taiji.platform.errors import Conflict, NotFound, msg
 
 from ..models import Component, Dependency, Product, ProductVersion
 from . import fields, rules
@@ -38,7 +38,7 @@ def get_product(tenant, slug: str) -> Product:
     """The tenant's product named ``slug``; 404 otherwise."""
     product = find_product(tenant, slug)
     if product is None:
-        raise NotFound(f"No product '{slug}' in this tenant.")
+        raise NotFound(msg("No product '%(slug)s' in this tenant.", slug=slug))
     return product
 
 
@@ -103,7 +103,8 @@ def create_product(tenant, data: dict) -> Product:
     slug = fields.name(data.get("slug"), "slug")
     values = _validated(data, partial=False)
     if find_product(tenant, slug) is not None:
-        raise Conflict(f"The product '{slug}' exists.", errors={"json": {"slug": ["Already taken."]}})
+        raise Conflict(msg("The product '%(slug)s' exists.",
+                           slug=slug), errors={"json": {"slug": [msg("Already taken.")]}})
     quotas.check(tenant, PRODUCTS_METER)
     rules.settings(tenant)
     product = Product(
@@ -171,7 +172,8 @@ def delete_product(tenant, product: Product) -> None:
     )
     if live:
         raise Conflict(
-            f"Versions {', '.join(live)} are still in use; retire them before deleting the product."
+            msg("Versions %(live)s are still in use; retire them before deleting the product.",
+                live=', '.join(live))
         )
     src, tgt = aliased(Component), aliased(Component)
     outside = db.session.execute(
@@ -185,7 +187,8 @@ def delete_product(tenant, product: Product) -> None:
     if outside:
         names = ", ".join(f"{p}/{c}" for p, c in outside)
         raise Conflict(
-            f"Components of other products depend on this one: {names}. Remove those dependencies first."
+            msg("Components of other products depend on this one: %(names)s. Remove those dependencies "
+                "first.", names=names)
         )
     db.session.delete(product)
     rules.touch(tenant)

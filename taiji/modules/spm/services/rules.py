@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from taiji.platform import audit
 from taiji.platform.db import db, utcnow
-from taiji.platform.errors import Conflict, field_error
+from taiji.platform.errors import Conflict, field_error, msg
 
 from ..models import Component, RuleSettings
 from . import fields
@@ -86,7 +86,7 @@ def update_settings(
     if layers is not None:
         names = [fields.name(layer, "layers") for layer in layers]
         if not names or len(set(names)) != len(names) or len(names) > 12:
-            raise field_error("layers", "Give 1-12 distinct layers, highest first.")
+            raise field_error("layers", msg("Give 1-12 distinct layers, highest first."))
         removed = set(row.layers) - set(names)
         if removed:
             used = db.session.execute(
@@ -96,7 +96,8 @@ def update_settings(
             ).all()
             if used:
                 listed = ", ".join(f"{layer} ({count} components)" for layer, count in used)
-                raise Conflict(f"These layers are still in use: {listed}. Move those components first.")
+                raise Conflict(msg("These layers are still in use: %(listed)s. Move those components "
+                                   "first.", listed=listed))
         if names != row.layers:
             changes["layers"] = {"from": row.layers, "to": names}
             row.layers = names
@@ -104,11 +105,13 @@ def update_settings(
         merged = {**DEFAULT_SEVERITIES, **row.severities}
         for rule, severity in severities.items():
             if rule not in RULES:
-                raise field_error("severities", f"Unknown rule '{rule}'; the rules are {', '.join(RULES)}.")
+                raise field_error("severities", msg("Unknown rule '%(rule)s'; the rules are %(rules)s.",
+                                                    rule=rule, rules=', '.join(RULES)))
             if severity not in SEVERITIES:
-                raise field_error("severities", f"Severity of '{rule}' must be error or warning.")
+                raise field_error("severities", msg("Severity of '%(rule)s' must be error or warning.",
+                                                    rule=rule))
             if rule == "cycle" and severity != "error":
-                raise field_error("severities", "A dependency cycle is always an error.")
+                raise field_error("severities", msg("A dependency cycle is always an error."))
             merged[rule] = severity
         if merged != {**DEFAULT_SEVERITIES, **row.severities}:
             changes["severities"] = merged

@@ -15,7 +15,7 @@ from cyclonedx.output.json import JsonV1Dot6
 from cyclonedx.schema import SchemaVersion
 from packageurl import PackageURL
 
-from taiji.platform.errors import Conflict
+from taiji.platform.errors import Conflict, msg
 
 from ..models import Product, ProductVersion
 
@@ -40,8 +40,8 @@ def build(tenant, product: Product, version: ProductVersion) -> str:
     """The CycloneDX 1.6 JSON of a released (or deprecated, or retired) version."""
     if version.snapshot is None:
         raise Conflict(
-            f"Version {version.version} is a draft; a bill of materials describes a released "
-            "version. Release it first."
+            msg("Version %(version)s is a draft; a bill of materials describes a released version. "
+                "Release it first.", version=version.version)
         )
     snap = version.snapshot
     released = version.released_at or dt.datetime.now(dt.UTC)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 from taiji.platform import audit, events
 from taiji.platform.auth import current_principal
 from taiji.platform.db import Page, db, paginate, utcnow
-from taiji.platform.errors import Conflict, NotFound
+from taiji.platform.errors import Conflict, NotFound, msg
 
 from ..models import Component, Dependency, Product, ProductVersion
 from . import fields, graph
@@ -25,8 +25,9 @@ STATUSES = ("draft", "released", "deprecated", "retired")
 def _immutable(version: ProductVersion) -> Conflict:
     nxt = f"{version.major}.{version.minor}.{version.patch + 1}"
     return Conflict(
-        f"Version {version.version} is {version.status} and can no longer change. "
-        f"Cut a new version (for instance {nxt}) and make the change there."
+        msg("Version %(version)s is %(version_status)s and can no longer change. Cut a new version (for "
+            "instance %(nxt)s) and make the change there.",
+            version=version.version, version_status=version.status, nxt=nxt)
     )
 
 
@@ -41,7 +42,8 @@ def find_version(product: Product, version: str) -> ProductVersion | None:
 def get_version(product: Product, version: str) -> ProductVersion:
     found = find_version(product, version)
     if found is None:
-        raise NotFound(f"No version '{version}' of '{product.slug}'.")
+        raise NotFound(msg("No version '%(version)s' of '%(product_slug)s'.",
+                           version=version, product_slug=product.slug))
     return found
 
 
@@ -67,7 +69,8 @@ def create_version(tenant, product: Product, version: str, notes: str = "") -> P
     match = fields.semver(version)
     version = version.strip()
     if find_version(product, version) is not None:
-        raise Conflict(f"Version {version} exists.", errors={"json": {"version": ["Already exists."]}})
+        raise Conflict(msg("Version %(version)s exists.",
+                           version=version), errors={"json": {"version": [msg("Already exists.")]}})
     row = ProductVersion(
         tenant_id=tenant.id,
         product_id=product.id,
@@ -200,14 +203,18 @@ def release(tenant, product: Product, version: ProductVersion, *, actor=None) ->
     errors = [v for v in graph.check(tenant, product) if v.severity == "error"]
     if errors:
         raise Conflict(
-            f"{product.slug} {version.version} cannot be released: the product has "
-            f"{len(errors)} architecture error{'s' if len(errors) != 1 else ''}. Fix them, "
-            "or lower their severity in the tenant's rules, then release again.",
+            msg("%(product)s %(version)s cannot be released: the product has %(count)s architecture "
+                "errors. Fix them, or lower their severity in the tenant's rules, then release again.",
+                product=product.slug, version=version.version, count=len(errors))
+            if len(errors) != 1 else
+            msg("%(product)s %(version)s cannot be released: the product has 1 architecture error. "
+                "Fix them, or lower their severity in the tenant's rules, then release again.",
+                product=product.slug, version=version.version),
             errors={"violations": [v.as_dict() for v in errors]},
         )
     frozen = snapshot(product)
     if not frozen["components"]:
-        raise Conflict("The product has no components; add them before releasing a version.")
+        raise Conflict(msg("The product has no components; add them before releasing a version."))
     if actor is None and has_request_context():
         actor = current_principal()
     version.snapshot = frozen
@@ -240,11 +247,14 @@ def release(tenant, product: Product, version: ProductVersion, *, actor=None) ->
 def set_status(tenant, product: Product, version: ProductVersion, status: str) -> ProductVersion:
     """Deprecate or retire a released version; the lifecycle only moves forward."""
     if status not in ("deprecated", "retired"):
-        raise Conflict(f"A version becomes '{status}' only by release; use deprecate or retire.")
+        raise Conflict(msg("A version becomes '%(status)s' only by release; use deprecate or retire.",
+                           status=status))
     if version.status == "draft":
-        raise Conflict(f"Version {version.version} is a draft; release it first or delete it.")
+        raise Conflict(msg("Version %(version)s is a draft; release it first or delete it.",
+                           version=version.version))
     if STATUSES.index(status) <= STATUSES.index(version.status):
-        raise Conflict(f"Version {version.version} is already {version.status}; a version never moves back.")
+        raise Conflict(msg("Version %(version)s is already %(version_status)s; a version never moves back.",
+                           version=version.version, version_status=version.status))
     previous, version.status = version.status, status
     audit.record(
         f"spm.version.{status}",

@@ -17,7 +17,7 @@ import git
 from gitdb.exc import BadName, BadObject
 
 from taiji.platform.db import Page
-from taiji.platform.errors import Invalid, NotFound
+from taiji.platform.errors import Invalid, NotFound, msg
 
 # Pages show at most this much of a file; the rest is a download away.
 MAX_RENDERED_BYTES = 512 * 1024
@@ -35,7 +35,7 @@ _HUNK_RE = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 def check_rev(rev: str) -> str:
     """A revision from a URL: a branch, a tag, a commit id or ``ref~n``-style, never an option."""
     if not rev or rev.startswith("-") or ".." in rev or not _REV_RE.match(rev):
-        raise NotFound(f"No revision '{rev[:80]}' in this repository.")
+        raise NotFound(msg("No revision '%(rev)s' in this repository.", rev=rev[:80]))
     return rev
 
 
@@ -43,7 +43,7 @@ def check_path(path: str | None) -> str:
     """A path inside the tree, normalised; ``..``, NUL bytes and absolute tricks are refused."""
     raw = (path or "").replace("\\", "/")
     if "\x00" in raw or any(part == ".." for part in raw.split("/")):
-        raise NotFound("No such path in this repository.")
+        raise NotFound(msg("No such path in this repository."))
     normal = posixpath.normpath("/" + raw).lstrip("/")
     return "" if normal in (".", "") else normal
 
@@ -63,11 +63,11 @@ def open_repo(repo) -> git.Repo:
 
     path = local_git_dir(repo)
     if path is None:
-        raise NotFound("This repository has no data on this server yet.")
+        raise NotFound(msg("This repository has no data on this server yet."))
     try:
         return _Repo(path)
     except (git.NoSuchPathError, git.InvalidGitRepositoryError) as exc:
-        raise NotFound("This repository has no data on disk yet.") from exc
+        raise NotFound(msg("This repository has no data on disk yet.")) from exc
 
 
 def is_empty(repo) -> bool:
@@ -86,7 +86,7 @@ def resolve(repo, rev: str) -> git.Commit:
         sha = r.git.rev_parse("--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
         return r.commit(sha)
     except (BadName, BadObject, ValueError, git.GitCommandError) as exc:
-        raise NotFound(f"No commit '{rev[:80]}' in this repository.") from exc
+        raise NotFound(msg("No commit '%(rev)s' in this repository.", rev=rev[:80])) from exc
 
 
 def split_ref(repo, rest: str) -> tuple[str, str]:
@@ -94,7 +94,7 @@ def split_ref(repo, rest: str) -> tuple[str, str]:
     names a branch or tag is the revision (branch names may hold slashes), else the first segment."""
     parts = [p for p in (rest or "").split("/") if p]
     if not parts:
-        raise NotFound("Name a revision.")
+        raise NotFound(msg("Name a revision."))
     r = open_repo(repo)
     names = {h.name for h in r.heads} | {t.name for t in r.tags}
     for i in range(len(parts), 0, -1):
@@ -172,7 +172,7 @@ def tree(repo, rev: str, path: str = "") -> tuple[git.Commit, list[Entry]]:
     path = check_path(path)
     node = _lookup(commit, path)
     if node.type != "tree":
-        raise NotFound(f"'{path}' is a file, not a directory.")
+        raise NotFound(msg("'%(path)s' is a file, not a directory.", path=path))
     entries = []
     for item in node:
         if item.type == "tree":
@@ -193,7 +193,7 @@ def _lookup(commit: git.Commit, path: str):
     try:
         return commit.tree / path
     except KeyError as exc:
-        raise NotFound(f"No '{path}' at this revision.") from exc
+        raise NotFound(msg("No '%(path)s' at this revision.", path=path)) from exc
 
 
 @dataclass
@@ -211,7 +211,7 @@ def file(repo, rev: str, path: str) -> tuple[git.Commit, FileView]:
     path = check_path(path)
     blob = _lookup(commit, path)
     if blob.type != "blob":
-        raise NotFound(f"'{path}' is a directory.")
+        raise NotFound(msg("'%(path)s' is a directory.", path=path))
     size = blob.size
     if size <= MAX_RENDERED_BYTES:
         head = blob.data_stream.read()
@@ -231,7 +231,7 @@ def raw(repo, rev: str, path: str) -> tuple[int, Iterator[bytes]]:
     path = check_path(path)
     blob = _lookup(commit, path)
     if blob.type != "blob":
-        raise NotFound(f"'{path}' is a directory.")
+        raise NotFound(msg("'%(path)s' is a directory.", path=path))
     return blob.size, _cat_blob(commit.repo, blob.hexsha)
 
 
@@ -416,13 +416,13 @@ def parse_compare_spec(spec: str) -> tuple[str, str]:
             base, _, head = spec.partition(sep)
             if base and head:
                 return check_rev(base), check_rev(head)
-    raise Invalid("Compare two revisions as base...head.")
+    raise Invalid(msg("Compare two revisions as base...head."))
 
 
 def archive(repo, rev: str, fmt: str) -> tuple[str, Iterator[bytes]]:
     """``git archive`` of ``rev`` streamed in chunks; returns (file name, chunks)."""
     if fmt not in ARCHIVE_FORMATS:
-        raise NotFound(f"No archive format '{fmt[:20]}'; use tar.gz or zip.")
+        raise NotFound(msg("No archive format '%(fmt)s'; use tar.gz or zip.", fmt=fmt[:20]))
     c = resolve(repo, rev)
     r = open_repo(repo)
     label = re.sub(r"[^A-Za-z0-9._-]+", "-", rev).strip("-") or c.hexsha[:10]

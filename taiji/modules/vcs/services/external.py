@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from taiji.platform import audit, crypto
 from taiji.platform.db import db
-from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
+from taiji.platform.errors import Conflict, Invalid, NotFound, field_error, msg
 
 from ..models import Repository
 from ..models_external import DEFAULT_MIRROR_INTERVAL_S, PROVIDERS, ExternalSource, WebhookDelivery
@@ -42,32 +42,33 @@ def check_url(url: str) -> str:
     """
     url = (url or "").strip()
     if not url or len(url) > 500 or url.startswith("-") or any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise field_error("url", "Give the repository's http(s) or ssh URL.")
+        raise field_error("url", msg("Give the repository's http(s) or ssh URL."))
     if mirror_policy.SCP_LIKE.match(url):
         return url
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises on a bad port)
     except ValueError as exc:
-        raise field_error("url", "This is not a valid URL.") from exc
+        raise field_error("url", msg("This is not a valid URL.")) from exc
     if parts.scheme not in mirror_policy.SCHEMES or not parts.hostname:
-        raise field_error("url", "Use an http://, https:// or ssh:// URL.")
+        raise field_error("url", msg("Use an http://, https:// or ssh:// URL."))
     if parts.password is not None:
-        raise field_error("url", "Leave credentials out of the URL; give them as mirror credentials, "
-                                 "which are stored encrypted.")
+        raise field_error("url", msg("Leave credentials out of the URL; give them as mirror credentials, "
+                                     "which are stored encrypted."))
     return url
 
 
 def _check_spec(spec: dict) -> dict:
     if not isinstance(spec, dict):
-        raise field_error("external", "Describe the external repository as an object.")
+        raise field_error("external", msg("Describe the external repository as an object."))
     provider = spec.get("provider") or "git"
     if provider not in PROVIDERS:
-        raise field_error("provider", f"Must be one of: {', '.join(PROVIDERS)}.")
+        raise field_error("provider", msg("Must be one of: %(providers)s.", providers=', '.join(PROVIDERS)))
     interval = spec.get("mirror_interval_s", DEFAULT_MIRROR_INTERVAL_S)
     if isinstance(interval, bool) or not isinstance(interval, int) \
             or not MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S:
-        raise field_error("mirror_interval_s", f"Between {MIN_INTERVAL_S} and {MAX_INTERVAL_S} seconds.")
+        raise field_error("mirror_interval_s", msg("Between %(low)s and %(high)s seconds.",
+                                                   low=MIN_INTERVAL_S, high=MAX_INTERVAL_S))
     credentials = spec.get("mirror_credentials")
     if credentials is None and spec.get("password"):  # the REST schema's flat username/password
         credentials = {"username": spec.get("username"), "password": spec["password"]}
@@ -75,7 +76,8 @@ def _check_spec(spec: dict) -> dict:
         if not isinstance(credentials, dict) or not isinstance(credentials.get("password"), str) \
                 or not credentials["password"] or not isinstance(credentials.get("username") or "", str):
             raise field_error("mirror_credentials",
-                              'Give {"username": ..., "password": ...}; the password may be an access token.')
+                              msg('Give {"username": ..., "password": ...}; the password may be an access '
+                                  "token."))
         credentials = {"username": credentials.get("username") or "git", "password": credentials["password"]}
     return {"provider": provider, "url": check_url(spec.get("url")), "mirror": bool(spec.get("mirror")),
             "mirror_interval_s": interval, "mirror_credentials": credentials}
@@ -115,7 +117,7 @@ def remote_url(repo) -> str:
     """Where the repository lives on its forge."""
     source = source_of(repo)
     if source is None:
-        raise NotFound("This repository has no external source.")
+        raise NotFound(msg("This repository has no external source."))
     return source.url
 
 
@@ -159,9 +161,9 @@ def register(tenant, repo, spec: dict, *, actor=None) -> dict:
     data = _check_spec(spec)
     _check_mirror_address(data)
     if repo.kind != "external":
-        raise Invalid("Only an external repository can follow a forge.")
+        raise Invalid(msg("Only an external repository can follow a forge."))
     if source_of(repo) is not None:
-        raise Conflict("This repository already has an external source.")
+        raise Conflict(msg("This repository already has an external source."))
     secret = secrets.token_urlsafe(32)
     source = ExternalSource(
         tenant_id=tenant.id, repository_id=repo.id, provider=data["provider"], url=data["url"],
@@ -193,7 +195,7 @@ def rotate_secret(tenant, repo, *, actor=None) -> dict:
     """A new webhook secret (the old one stops working at once); shown this once."""
     source = source_of(repo)
     if source is None:
-        raise NotFound("This repository has no external source.")
+        raise NotFound(msg("This repository has no external source."))
     secret = secrets.token_urlsafe(32)
     source.webhook_secret = crypto.seal(secret, SECRET_PURPOSE)
     db.session.flush()
@@ -209,7 +211,7 @@ def update_source(tenant, repo, spec: dict, *, actor=None) -> ExternalSource:
     """
     source = source_of(repo)
     if source is None:
-        raise NotFound("This repository has no external source.")
+        raise NotFound(msg("This repository has no external source."))
     current = {"provider": source.provider, "url": source.url, "mirror": source.mirror,
                "mirror_interval_s": source.mirror_interval_s}
     data = _check_spec({**current, **spec})

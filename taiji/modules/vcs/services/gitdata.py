@@ -7,7 +7,7 @@ import re
 import git as gitpython
 from gitdb.exc import BadName, BadObject
 
-from taiji.platform.errors import NotFound, field_error
+from taiji.platform.errors import NotFound, field_error, msg
 
 from ..models import Repository
 from .repositories import local_git_dir
@@ -71,7 +71,7 @@ def log(repo: Repository, ref: str | None, *, page: int = 1, page_size: int = 20
     if sha is None:
         if ref == repo.default_branch:
             return [], 0  # an empty repository has no history yet
-        raise field_error("ref", f"No branch, tag or commit '{ref}'.")
+        raise field_error("ref", msg("No branch, tag or commit '%(ref)s'.", ref=ref))
     handle = open_repo(repo)
     total = int(handle.git.rev_list("--count", sha))
     commits = handle.iter_commits(sha, max_count=page_size, skip=(page - 1) * page_size)
@@ -100,7 +100,7 @@ def push_commits(repo: Repository, ref: str, before: str, after: str, limit: int
         return []
     handle = open_repo(repo)
     if handle is None:
-        raise NotFound("The repository has no local copy.")
+        raise NotFound(msg("The repository has no local copy."))
     if before == ZERO:
         # Not "--all": it includes HEAD, which may be the very ref that was just created.
         listing = handle.git.for_each_ref("--format=%(objectname) %(refname)")

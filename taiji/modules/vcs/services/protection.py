@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from taiji.platform import audit
 from taiji.platform.db import db
-from taiji.platform.errors import NotFound, field_error
+from taiji.platform.errors import NotFound, field_error, msg
 
 from ..models import ProtectedBranch, Repository
 from .pushes import unusable_ref
@@ -31,7 +31,8 @@ def list_protected(repo: Repository) -> list[ProtectedBranch]:
 def get_protected(repo: Repository, rule_id: int) -> ProtectedBranch:
     row = db.session.get(ProtectedBranch, rule_id)
     if row is None or row.repository_id != repo.id:
-        raise NotFound(f"No protection rule {rule_id} on '{repo.name}'.")
+        raise NotFound(msg("No protection rule %(rule_id)s on '%(repo_name)s'.",
+                           rule_id=rule_id, repo_name=repo.name))
     return row
 
 
@@ -39,15 +40,15 @@ def _check_pattern(pattern: str) -> str:
     pattern = (pattern or "").strip()
     if not pattern or len(pattern) > MAX_PATTERN or any(c in pattern for c in " \t\n\\:~^?[") \
             or pattern.startswith(("/", "-", "refs/")) or ".." in pattern:
-        raise field_error("pattern", "A branch name or a pattern with '*' (like 'release/*'), "
-                                     "without the 'refs/heads/' prefix.")
+        raise field_error("pattern", msg("A branch name or a pattern with '*' (like 'release/*'), without "
+                                         "the 'refs/heads/' prefix."))
     return pattern
 
 
 def _check_roles(roles) -> list[str]:
     roles = [str(r).strip() for r in roles or []]
     if any(not r or len(r) > 63 for r in roles):
-        raise field_error("push_roles", "Each role is a role key such as 'owner' or 'admin'.")
+        raise field_error("push_roles", msg("Each role is a role key such as 'owner' or 'admin'."))
     return sorted(set(roles))
 
 
@@ -55,7 +56,8 @@ def protect(tenant, repo: Repository, data: dict, *, actor=None) -> ProtectedBra
     """Protect the branches matching ``data['pattern']``."""
     pattern = _check_pattern(data.get("pattern"))
     if any(rule.pattern == pattern for rule in list_protected(repo)):
-        raise field_error("pattern", f"'{pattern}' is protected already; change that rule instead.")
+        raise field_error("pattern", msg("'%(pattern)s' is protected already; change that rule instead.",
+                                         pattern=pattern))
     row = ProtectedBranch(repository_id=repo.id, pattern=pattern,
                           allow_force_push=bool(data.get("allow_force_push", False)),
                           allow_deletion=bool(data.get("allow_deletion", False)),
@@ -72,7 +74,7 @@ def update_protection(tenant, repo: Repository, row: ProtectedBranch, data: dict
     if "pattern" in data:
         pattern = _check_pattern(data["pattern"])
         if pattern != row.pattern and any(r.pattern == pattern for r in list_protected(repo)):
-            raise field_error("pattern", f"'{pattern}' is protected already.")
+            raise field_error("pattern", msg("'%(pattern)s' is protected already.", pattern=pattern))
         row.pattern = pattern
     for key in ("allow_force_push", "allow_deletion"):
         if key in data:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from taiji.modules.spm import services as spm
 from taiji.platform import audit, quotas
 from taiji.platform.db import Page, after_commit, db, paginate, utcnow
-from taiji.platform.errors import Conflict, Invalid, NotFound, field_error
+from taiji.platform.errors import Conflict, Invalid, NotFound, field_error, msg
 from taiji.platform.tenancy import Tenant
 
 from ..models import KINDS, VISIBILITIES, Repository, StorageReservation, new_storage_key
@@ -68,8 +68,8 @@ def valid_name(name: str) -> bool:
 
 def check_name(name: str) -> str:
     if not valid_name(name):
-        raise field_error("name", "Use 1 to 63 lowercase letters, digits, '.', '_' or '-', starting with a "
-                                  "letter or digit, without '..' and not ending in '.git'.")
+        raise field_error("name", msg("Use 1 to 63 lowercase letters, digits, '.', '_' or '-', starting "
+                                      "with a letter or digit, without '..' and not ending in '.git'."))
     return name
 
 
@@ -82,7 +82,7 @@ def _inside_root(*parts: str) -> Path:
     root = git_root()
     path = root.joinpath(*parts).resolve()
     if root not in path.parents:
-        raise NotFound("No such repository.")
+        raise NotFound(msg("No such repository."))
     return path
 
 
@@ -137,7 +137,7 @@ def get_repository(tenant, name: str, *, include_deleted: bool = False) -> Repos
     """The tenant's repository ``name``; a missing or deleted one is a 404."""
     repo = find_repository(tenant, name, include_deleted=include_deleted)
     if repo is None:
-        raise NotFound(f"No repository '{name}'.")
+        raise NotFound(msg("No repository '%(name)s'.", name=name))
     return repo
 
 
@@ -193,13 +193,14 @@ def _component(tenant, ref: str | None) -> tuple[int | None, str | None]:
     product = spm.find_product(tenant, product_slug) if product_slug and name else None
     component = spm.find_component(tenant, product, name) if product is not None else None
     if component is None:
-        raise field_error("component", f"No component '{ref}'; name it as 'product/component'.")
+        raise field_error("component", msg("No component '%(ref)s'; name it as 'product/component'.",
+                                           ref=ref))
     return component.id, f"{product.slug}/{component.name}"
 
 
 def _check_choice(field: str, value, choices) -> None:
     if value is not None and value not in choices:
-        raise field_error(field, f"Must be one of: {', '.join(choices)}.")
+        raise field_error(field, msg("Must be one of: %(choices)s.", choices=', '.join(choices)))
 
 
 def create_repository(tenant, data: dict, *, actor=None, kind: str = "hosted") -> Repository:
@@ -213,8 +214,8 @@ def create_repository(tenant, data: dict, *, actor=None, kind: str = "hosted") -
     visibility = data.get("visibility") or "private"
     _check_choice("visibility", visibility, VISIBILITIES)
     if find_repository(tenant, name) is not None:
-        raise Conflict(f"The tenant already has a repository '{name}'.",
-                       errors={"json": {"name": ["Already taken."]}})
+        raise Conflict(msg("The tenant already has a repository '%(name)s'.", name=name),
+                       errors={"json": {"name": [msg("Already taken.")]}})
     quotas.check(tenant, REPOSITORIES_METER, 1)
     component_id, component_ref = _component(tenant, data.get("component"))
     repo = Repository(tenant_id=tenant.id, name=name, live_name=name, kind=kind, visibility=visibility,
@@ -270,7 +271,7 @@ def update_repository(tenant, repo: Repository, data: dict, *, actor=None) -> Re
     if "default_branch" in data:
         branch = data["default_branch"]
         if not _valid_branch(branch):
-            raise field_error("default_branch", "Not a valid branch name.")
+            raise field_error("default_branch", msg("Not a valid branch name."))
     if "component" in data:
         repo.component_id, repo.component_ref = _component(tenant, data["component"])
         changes["component"] = repo.component_ref
@@ -306,9 +307,10 @@ def restore_repository(tenant, name: str, *, actor=None) -> Repository:
     """Bring back the most recently deleted repository ``name`` while its seven days last."""
     repo = find_repository(tenant, name, include_deleted=True)
     if repo is None or not repo.is_deleted or repo.purge_due():
-        raise NotFound(f"No deleted repository '{name}' that can still be restored.")
+        raise NotFound(msg("No deleted repository '%(name)s' that can still be restored.", name=name))
     if find_repository(tenant, name) is not None:
-        raise Invalid(f"A repository '{name}' exists again; rename or delete it before restoring this one.")
+        raise Invalid(msg("A repository '%(name)s' exists again; rename or delete it before restoring "
+                          "this one.", name=name))
     repo.deleted_at = None
     repo.live_name = repo.name
     db.session.flush()

@@ -1,0 +1,276 @@
+"""Service errors speak the reader's language: the console's user's, the API's Accept-Language.
+
+Messages are marked with ``taiji.platform.errors.msg`` and named placeholders; every one has a
+Chinese translation, parameters (user data) stay literal and are shown escaped, and outside a
+request (CLI, tasks) a message reads in English.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.mofile import read_mo
+
+from taiji.platform import quotas
+from taiji.platform.db import db
+from taiji.platform.errors import Conflict, Invalid, NotFound, field_error, msg
+from tests.factories import make_member
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = ROOT / "taiji" / "translations" / "zh_Hans" / "LC_MESSAGES"
+HOSTILE = "<img src=x onerror=alert(1)>%(x)s 100%"
+IN_URL = quote(HOSTILE, safe="")
+
+
+def _chinese(client):
+    client.post("/locale", data={"locale": "zh_Hans"})
+    return client
+
+
+# --- the console ---------------------------------------------------------------------------
+
+
+def test_a_refusal_on_a_form_reads_in_the_users_language(login, tenant):
+    chinese, english = make_member(tenant, "owner"), make_member(tenant, "owner")
+    form = {"slug": "shop", "name": "Shop", "lifecycle": "experimental"}
+    client = login(english)
+    assert client.post(f"/t/{tenant.slug}/products", data=form).status_code == 302
+    body = client.post(f"/t/{tenant.slug}/products", data=form).get_data(as_text=True)
+    assert "The product &#39;shop&#39; exists." in body
+
+    client = _chinese(login(chinese))
+    body = client.post(f"/t/{tenant.slug}/products", data=form).get_data(as_text=True)
+    assert "产品“shop”已存在。" in body
+    assert "The product" not in body
+
+
+def test_a_not_found_page_reads_in_the_users_language(login, tenant):
+    client = _chinese(login(make_member(tenant, "viewer")))
+    response = client.get(f"/t/{tenant.slug}/products/nothing-here")
+    assert response.status_code == 404
+    body = response.get_data(as_text=True)
+    assert "此租户中没有产品“nothing-here”。" in body
+    assert "No product" not in body
+
+    client.post("/locale", data={"locale": "en"})
+    body = client.get(f"/t/{tenant.slug}/products/nothing-here").get_data(as_text=True)
+    assert "No product &#39;nothing-here&#39; in this tenant." in body
+
+
+def test_a_quota_refusal_reads_in_the_users_language(login, tenant):
+    quotas.set_limit(tenant, "products", 0)
+    db.session.commit()
+    form = {"slug": "shop", "name": "Shop", "lifecycle": "experimental"}
+    client = _chinese(login(make_member(tenant, "owner")))
+    response = client.post(f"/t/{tenant.slug}/products", data=form)
+    assert response.status_code in (409, 422)
+    body = response.get_data(as_text=True)
+    assert "配额" in body
+    assert "Quota &#39;" not in body and "exceeded" not in body
+
+
+def test_a_parameter_is_shown_escaped_and_literally(login, tenant):
+    client = _chinese(login(make_member(tenant, "viewer")))
+    body = client.get(f"/t/{tenant.slug}/products/{IN_URL}").get_data(as_text=True)
+    assert "<img src=x" not in body
+    assert "“&lt;img src=x onerror=alert(1)&gt;%(x)s 100%”" in body
+    assert "此租户中没有产品" in body
+
+
+# --- the API -------------------------------------------------------------------------------
+
+
+def test_the_api_answers_in_the_accept_language_else_english(api_as, tenant):
+    user = make_member(tenant, "owner")
+    api = api_as(user)
+    path = f"/api/v1/tenants/{tenant.slug}/products/nothing-here"
+
+    english = api.get(path)
+    assert english.status_code == 404
+    assert english.json["detail"] == "No product 'nothing-here' in this tenant."
+
+    chinese = api.get(path, headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+    assert chinese.status_code == 404
+    assert chinese.json["detail"] == "此租户中没有产品“nothing-here”。"
+    assert chinese.json["title"] == "Not Found"  # the title names the status; it stays English
+
+    assert api.get(path, headers={"Accept-Language": "fr"}).json["detail"].startswith("No product")
+
+
+def test_the_api_ignores_the_console_preference(api_as, login, tenant):
+    user = make_member(tenant, "owner")
+    _chinese(login(user))
+    detail = api_as(user).get(f"/api/v1/tenants/{tenant.slug}/products/nothing-here").json["detail"]
+    assert detail == "No product 'nothing-here' in this tenant."
+
+
+def test_field_errors_are_translated_too(api_as, tenant):
+    api = api_as(make_member(tenant, "owner"))
+    path, product = f"/api/v1/tenants/{tenant.slug}/products", {"slug": "shop", "name": "Shop"}
+    assert api.post(path, json=product).status_code == 201
+    answer = api.post(path, json=product, headers={"Accept-Language": "zh-CN"})
+    assert answer.status_code == 409
+    assert answer.json["detail"] == "产品“shop”已存在。"
+    assert answer.json["errors"] == {"json": {"slug": ["已被占用。"]}}
+
+
+def test_an_api_parameter_stays_literal(api_as, tenant):
+    api = api_as(make_member(tenant, "owner"))
+    answer = api.get(f"/api/v1/tenants/{tenant.slug}/products/{IN_URL}", headers={"Accept-Language": "zh-CN"})
+    assert answer.status_code == 404
+    assert answer.json["detail"] == f"此租户中没有产品“{HOSTILE}”。"
+
+
+def test_a_protocol_client_with_a_token_gets_english_whatever_its_owners_preference(client, login, tenant):
+    import base64
+
+    from taiji.modules.bpr import services as bpr
+    from tests.factories import make_token
+
+    bpr.create_repository(tenant, {"name": "files", "kind": "generic"})
+    db.session.commit()
+    user = make_member(tenant, "owner")
+    _chinese(login(user))
+    basic = {"Authorization": "Basic " + base64.b64encode(f"__token__:{make_token(user)}".encode()).decode()}
+    path = f"/bpr/{tenant.slug}/files/nothing.txt"
+    english = client.get(path, headers=basic)
+    assert english.status_code == 404
+    assert english.json["detail"] == "No file 'nothing.txt' in 'files'."
+    chinese = client.get(path, headers={**basic, "Accept-Language": "zh-CN"})
+    assert chinese.json["detail"] == "“files”中没有文件“nothing.txt”。"
+
+
+# --- the kernel ----------------------------------------------------------------------------
+
+
+def test_outside_a_request_a_message_reads_in_english(app):
+    error = NotFound(msg("No product '%(slug)s' in this tenant.", slug="shop"))
+    assert str(error) == error.detail == error.english == "No product 'shop' in this tenant."
+    with app.app_context():
+        assert error.detail == "No product 'shop' in this tenant."
+
+
+def test_in_a_chinese_request_a_message_reads_in_chinese_and_english_stays_at_hand(app):
+    error = field_error("slug", msg("No product '%(slug)s' in this tenant.", slug=HOSTILE))
+    with app.test_request_context("/login", headers={"Accept-Language": "zh-CN"}):
+        assert error.detail == f"此租户中没有产品“{HOSTILE}”。"
+        assert error.errors == {"json": {"slug": [f"此租户中没有产品“{HOSTILE}”。"]}}
+        assert error.english == f"No product '{HOSTILE}' in this tenant."
+
+
+def test_a_message_is_plain_text_never_markup():
+    message = msg("No product '%(slug)s' in this tenant.", slug=HOSTILE)
+    assert not hasattr(message, "__html__")
+    assert not hasattr(NotFound(message).detail, "__html__")
+    assert str(msg("100% sure")) == "100% sure"  # without parameters nothing is formatted
+
+
+def test_an_error_built_from_a_plain_string_still_works():
+    error = Conflict("Plain.", errors={"json": {"x": ["Bad."]}})
+    assert (str(error), error.detail, error.english, error.errors) == (
+        "Plain.", "Plain.", "Plain.", {"json": {"x": ["Bad."]}})
+
+
+def test_errors_survive_pickling():
+    import pickle
+
+    data = pickle.dumps(Invalid(msg("Use at most %(limit)s characters.", limit=5)))
+    error = pickle.loads(data)  # noqa: S301 - bytes this test made
+    assert error.detail == "Use at most 5 characters."
+
+
+# --- the catalogue -------------------------------------------------------------------------
+
+
+def _error_msgids() -> dict[str, str]:
+    """Every msgid marked with ``msg`` under taiji/, extracted with babel.cfg's own settings."""
+    with open(ROOT / "babel.cfg") as fh:
+        method_map, options_map = parse_mapping_cfg(fh)
+    python_only = [(pattern, method) for pattern, method in method_map if method == "python"]
+    options = {pattern: {**opts, "keywords": {"msg": None}} for pattern, opts in options_map.items()}
+    found = {}
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+        str(ROOT), python_only, options, keywords={}
+    ):
+        found.setdefault(message, f"{filename}:{lineno}")
+    return found
+
+
+def test_babel_cfg_extracts_the_error_messages():
+    with open(ROOT / "babel.cfg") as fh:
+        _, options_map = parse_mapping_cfg(fh)
+    assert any("msg" in (opts.get("keywords") or {}) for opts in options_map.values())
+    found = _error_msgids()
+    assert "No product '%(slug)s' in this tenant." in found
+    assert len(found) > 300
+
+
+def test_every_error_message_has_a_chinese_translation():
+    with open(CATALOG / "messages.mo", "rb") as fh:
+        compiled = read_mo(fh)
+    missing = [f"{msgid!r} ({where})" for msgid, where in sorted(_error_msgids().items())
+               if compiled.get(msgid) is None or not compiled.get(msgid).string]
+    assert not missing, "Translate in messages.po and run pybabel compile:\n" + "\n".join(missing)
+
+
+ERROR_CLASSES = {"ServiceError", "NotFound", "Conflict", "Invalid", "Forbidden"}
+
+
+def _is_literal(node) -> bool:
+    """A sentence written in place: a literal, or one that starts with a literal and goes on with +
+    (an f-string is counted apart)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _is_literal(node.left)
+    if isinstance(node, ast.IfExp):
+        return _is_literal(node.body) or _is_literal(node.orelse)
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _name(node) -> str | None:
+    return getattr(node, "id", getattr(node, "attr", None))
+
+
+def _error_classes(tree: ast.Module) -> set[str]:
+    """The service error classes a module knows: the kernel's and its own subclasses."""
+    names = set(ERROR_CLASSES)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and any(_name(b) in names for b in node.bases):
+            names.add(node.name)
+    return names
+
+
+@pytest.mark.parametrize("kind", ["f-string", "literal"])
+def test_no_service_error_is_written_without_msg(kind):
+    """An f-string cannot be translated, a bare literal is not extracted: both are refused."""
+    offenders = []
+    for path in sorted((ROOT / "taiji").rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        classes = _error_classes(tree)
+        # super().__init__(...) inside a service error class builds its message too
+        supers = {id(node) for cls in ast.walk(tree) if isinstance(cls, ast.ClassDef) and cls.name in classes
+                  for node in ast.walk(cls) if isinstance(node, ast.Call) and _name(node.func) == "__init__"
+                  and isinstance(node.func.value, ast.Call) and _name(node.func.value.func) == "super"}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = _name(node.func)
+            if (name in classes or id(node) in supers) and node.args:
+                texts = [node.args[0]]
+            elif name == "field_error" and len(node.args) > 1:
+                texts = [node.args[1]]
+            else:
+                continue
+            texts += [e for kw in node.keywords if kw.arg == "errors" for sub in ast.walk(kw.value)
+                      if isinstance(sub, ast.List) for e in sub.elts]
+            for text in texts:
+                bad = (isinstance(text, ast.JoinedStr) if kind == "f-string" else _is_literal(text))
+                if bad:
+                    offenders.append(f"{path.relative_to(ROOT)}:{text.lineno}")
+    assert not offenders, "Mark these with taiji.platform.errors.msg:\n" + "\n".join(offenders)
