@@ -209,33 +209,15 @@ def _env(name: str, default: str) -> str:
 
 
 def _int(name: str, default: str, minimum: int = 0) -> int:
-    value = _env(name, default)
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
-    if number < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, not {number}.")
-    return number
+    return integer(minimum)(name, _env(name, default))
 
 
 def _float(name: str, default: str, minimum: float = 0) -> float:
-    value = _env(name, default)
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, not {value!r}.") from None
-    if not number >= minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, not {value}.")
-    return number
+    return number(minimum)(name, _env(name, default))
 
 
 def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = _env(name, default)
-    for choice in choices:
-        if value.lower() == choice.lower():
-            return choice
-    raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return choice(*choices)(name, _env(name, default))
 
 
 def _secret_key(data_dir: Path) -> str:
