@@ -14,7 +14,18 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import IntegrityError
 
 from taiji.platform import api as api_mod
-from taiji.platform import auth, config, events, filemodes, headers, limits, observability, quotas, web
+from taiji.platform import (
+    auth,
+    authcache,
+    config,
+    events,
+    filemodes,
+    headers,
+    limits,
+    observability,
+    quotas,
+    web,
+)
 from taiji.platform import registry as registries
 from taiji.platform import tx as _tx  # noqa: F401  (registers the engine's tables and tasks)
 from taiji.platform.db import WRITE_LOCK_ENVIRON, db, ping_when_idle
@@ -73,6 +84,11 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
     web.init_app(app, [folder for folder in folders if folder])
     registry = registries.install(app)
     registry.modules = loaded
+    authcache.watch("kernel_tenant")  # the tenants behind URLs are kept with the principals
+    if app.config["AUTH_CACHE_SECONDS"] > 0:
+        config_ = app.config
+        registry.auth_cache = authcache.AuthCache(config_["SQLALCHEMY_DATABASE_URI"], config_["DATA_DIR"],
+                                                  max_age=config_["AUTH_CACHE_SECONDS"])
     for periodic in KERNEL_PERIODIC:
         registry.periodic[periodic.name] = periodic.entry()
     for spec in KERNEL_EVENTS:

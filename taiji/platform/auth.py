@@ -10,7 +10,9 @@ resource of another tenant is indistinguishable from one that does not exist.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,6 +37,8 @@ class Principal:
     token_id: int | None = None
     # The OAuth client whose access token authenticated the call (None: session or personal token).
     client_id: str | None = None
+    # When the credential stops being valid (a token's expiry): a cached principal is not used after it.
+    expires_at: dt.datetime | None = None
 
 
 class PlatformRole(enum.StrEnum):
@@ -116,7 +120,7 @@ def current_principal() -> Principal | None:
     principal = None
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer " and registry.bearer_loader is not None:
-        principal = registry.bearer_loader(header[7:].strip())
+        principal = bearer_principal(header[7:].strip())
         g.auth_attempted = True
     elif not request.path.startswith("/api/") and registry.session_loader is not None:
         from flask import session
@@ -124,6 +128,61 @@ def current_principal() -> Principal | None:
         principal = registry.session_loader(session)
     g._principal = principal
     return principal
+
+
+def _auth_cache():
+    """The application's cache of principals and access (taiji.platform.authcache) and the
+    generation this request checks it against, read once per request; (None, None) when off."""
+    cache = _current_registry().auth_cache
+    if cache is None:
+        return None, None
+    generation = g.get("_auth_generation", _ANON)
+    if generation is _ANON:
+        generation = g._auth_generation = cache.generation()
+    return cache, generation
+
+
+def bearer_principal(token: str) -> Principal | None:
+    """The principal of a bearer token (the registered loader's answer, kept between requests)."""
+    loader = registry.bearer_loader
+    if loader is None:
+        return None
+    cache, generation = _auth_cache()
+    if generation is None:
+        return loader(token)
+    key = ("token", hashlib.sha256(token.encode()).digest())
+    principal = cache.get(key, generation)
+    if principal is None:
+        principal = loader(token)
+        cache.put(key, generation, principal)
+    return principal
+
+
+def _resolve_access(principal: Principal, tenant) -> Access:
+    cache, generation = _auth_cache() if principal.via == "token" else (None, None)
+    if generation is None:
+        return registry.access_resolver(principal, tenant)
+    key = ("access", principal.user_id, principal.is_admin, getattr(tenant, "id", None))
+    resolved = cache.get(key, generation)
+    if resolved is None:
+        resolved = registry.access_resolver(principal, tenant)
+        cache.put(key, generation, resolved)
+    return resolved
+
+
+def _tenant_by_slug(slug: str):
+    """tenancy.tenant_by_slug, its columns kept with the principals (kernel_tenant is watched)."""
+    cache, generation = _auth_cache()
+    if generation is None:
+        return tenancy.tenant_by_slug(slug)
+    key = ("tenant", slug)
+    values = cache.get(key, generation)
+    if values is not None:
+        return tenancy.attach(values)
+    tenant = tenancy.tenant_by_slug(slug)
+    if tenant is not None:
+        cache.put(key, generation, tenancy.values_of(tenant))
+    return tenant
 
 
 def set_principal(principal: Principal | None) -> None:
@@ -139,7 +198,7 @@ def access(tenant=None) -> Access:
     key = getattr(tenant, "id", None)
     cache = g.setdefault("_access", {})
     if key not in cache:
-        resolved = registry.access_resolver(principal, tenant)
+        resolved = _resolve_access(principal, tenant)
         if principal.scopes is not None:
             resolved = Access(resolved.member, resolved.permissions & principal.scopes, resolved.roles)
         cache[key] = resolved
@@ -168,7 +227,7 @@ def enforce_tenant_membership() -> None:
         abort(401)
     if not re.match(tenancy.SLUG_PATTERN, slug):
         abort(404, description="No such tenant.")
-    tenant = tenancy.tenant_by_slug(slug)
+    tenant = _tenant_by_slug(slug) if principal.via == "token" else tenancy.tenant_by_slug(slug)
     # Not yet the request's tenant (g.tenant): a page answering a non-member (the 404 page's
     # tenant switcher, say) must not be able to show anything of it.
     if tenant is None or not (access(tenant).member or principal.is_admin):

@@ -186,6 +186,10 @@ SETTINGS: tuple[Setting, ...] = (
             "An idle live stream sends a comment this often, so that proxies and clients see it is alive."),
     Setting("TAIJI_LIVE_POLL_SECONDS", "1",
             "Without Redis (the embedded install) a live stream looks at the database this often."),
+    Setting("TAIJI_AUTH_CACHE_SECONDS", "60",
+            "How long a web process keeps who a bearer token is and what its user may do at a tenant. "
+            "Any change to tokens, users, roles or bindings drops them at once in every process "
+            "(PostgreSQL LISTEN/NOTIFY; on SQLite a file in TAIJI_DATA_DIR). 0 turns the cache off."),
 )
 
 # Variables Taiji *sets* for processes it starts — pipeline jobs (docs/pipeline-format.md), git
@@ -320,6 +324,7 @@ def load(overrides: dict | None = None, settings: Iterable[Setting] = ()) -> dic
         "LIVE_POLL_SECONDS": _float("TAIJI_LIVE_POLL_SECONDS", "1", minimum=0.05),
         # A notice lost on the way (Redis restarted) delays a stream at most this long.
         "LIVE_RECHECK_SECONDS": 15.0,
+        "AUTH_CACHE_SECONDS": _float("TAIJI_AUTH_CACHE_SECONDS", "60", minimum=0),
         "TX_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_TX_ALLOWED_HOSTS", "").split(",")
                                   if p.strip()),
         "VCS_MIRROR_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", "")

@@ -121,8 +121,7 @@ def authenticate(protocol: Protocol, *, writing: bool) -> auth.Principal | None:
         auth.set_principal(None)
         raise Refusal(401, protocol.say(protocol.bad_credentials), protocol.challenge)
     if token is not None:
-        loader = auth.registry.bearer_loader
-        principal = loader(token) if loader is not None else None
+        principal = auth.bearer_principal(token)
         g.auth_attempted = True
         auth.set_principal(principal)
         if principal is None:

@@ -31,6 +31,7 @@ class Registry:
         self.settings: list = []  # the modules' config.Setting declarations
         self.cli_commands: list = []
         self.kernel_endpoints: dict[str, str] = {}
+        self.auth_cache = None  # taiji.platform.authcache.AuthCache, made by create_app
 
     def event_spec(self, name: str):
         spec = self.events.get(name)

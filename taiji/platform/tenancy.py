@@ -9,7 +9,7 @@ import enum
 
 import sqlalchemy as sa
 from flask import abort, g
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, make_transient_to_detached, mapped_column
 
 from taiji.platform.db import Model, TimestampMixin, db, intpk, str100
 
@@ -58,6 +58,27 @@ _BY_SLUG = sa.select(Tenant).where(Tenant.slug == sa.bindparam("slug"))
 
 def tenant_by_slug(slug: str) -> Tenant | None:
     return db.session.execute(_BY_SLUG, {"slug": slug}).scalar_one_or_none()
+
+
+_COLUMNS = ("id", "slug", "name", "status", "mfa_required", "version", "created_at", "updated_at")
+
+
+def values_of(tenant: Tenant) -> tuple:
+    """The tenant's columns, to keep outside any session (``attach`` makes a Tenant of them again)."""
+    return tuple(getattr(tenant, name) for name in _COLUMNS)
+
+
+def attach(values: tuple) -> Tenant:
+    """The Tenant of ``values_of``, in this request's session without a query, as if just loaded
+    (the one already in the session if it is there)."""
+    key = db.session.identity_key(Tenant, values[0])
+    present = db.session.identity_map.get(key)
+    if present is not None:
+        return present
+    tenant = Tenant(**dict(zip(_COLUMNS, values, strict=True)))
+    make_transient_to_detached(tenant)
+    db.session.add(tenant)
+    return tenant
 
 
 def tenants_by_ids(ids) -> list[Tenant]:

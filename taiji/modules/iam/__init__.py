@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from taiji.platform import auth
+from taiji.platform import auth, authcache
 from taiji.platform.module import EventSpec, Module, NavItem
 
 from . import directory, oauth, permissions, roles
@@ -20,6 +20,9 @@ def _setup(app) -> None:
     auth.registry.bearer_loader = services.principal_from_token
     auth.registry.access_resolver = services.resolve_access
     auth.registry.tenant_ids_of = lambda user_id: services.tenant_ids_of(user_id).keys()
+    # A change to any of these drops every process's cached principals and access (authcache).
+    authcache.watch("iam_user", "iam_token", "iam_role_binding", "iam_role", "iam_group", "iam_group_member",
+                    "iam_binding", "iam_oauth_code", "iam_oauth_token", "iam_oauth_client", "iam_signing_key")
     oauth.setup(app)  # wraps the bearer loader set above
 
 

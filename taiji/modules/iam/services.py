@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
-from taiji.platform import audit
+from taiji.platform import audit, authcache
 from taiji.platform.auth import Access, PlatformRole, Principal, TenantRole, catalog
 from taiji.platform.db import Page, after_commit, db, paginate, utcnow
 from taiji.platform.errors import Conflict, Forbidden, Invalid, NotFound, field_error, msg
@@ -510,7 +510,8 @@ def principal_from_token(token: str) -> Principal | None:
         after_commit(functools.partial(_record_token_use, token_id, now))
     return Principal(user_id=user_id, email=email, name=name, is_admin=bool(admin), via="token",
                      locale=locale,
-                     scopes=frozenset(scopes) if scopes is not None else None, token_id=token_id)
+                     scopes=frozenset(scopes) if scopes is not None else None, token_id=token_id,
+                     expires_at=expires_at)
 
 
 def _record_token_use(token_id: int, now: dt.datetime) -> None:
@@ -518,7 +519,8 @@ def _record_token_use(token_id: int, now: dt.datetime) -> None:
     with Session(db.engine) as session, session.begin():
         # Conditional: of two requests recording a use at once, the later time stays.
         stale = sa.or_(t.last_used_at.is_(None), t.last_used_at < now)
-        session.execute(sa.update(t).where(t.id == token_id, stale).values(last_used_at=now))
+        session.execute(sa.update(t).where(t.id == token_id, stale).values(last_used_at=now),
+                        execution_options=authcache.UNCHANGED)
 
 
 def principal_from_session(session) -> Principal | None:

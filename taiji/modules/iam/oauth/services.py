@@ -5,6 +5,7 @@ Services flush; the request (or the CLI command) commits.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from urllib.parse import urlsplit
 
@@ -345,7 +346,13 @@ def principal_from_access_token(token: str) -> Principal | None:
         locale=user.locale,
         scopes=perms,
         client_id=claims.get("client_id"),
+        expires_at=_expiry(claims),
     )
+
+
+def _expiry(claims: dict) -> dt.datetime | None:
+    exp = claims.get("exp")
+    return dt.datetime.fromtimestamp(exp, dt.UTC) if isinstance(exp, int | float) else None
 
 
 def wrap_bearer_loader(inner):
