@@ -10,6 +10,7 @@ from taiji.platform.module import EventSpec, Module, NavItem
 from . import directory, oauth, permissions, roles
 from .api import blp as api_blp
 from .directory import accounts
+from .settings import SETTINGS
 from .views import bp
 
 
@@ -48,6 +49,7 @@ module = Module(
     ],
     events=[EventSpec(accounts.MEMBER_JOINED, {"tenant_id": int, "user_id": int, "role": str},
                       "An upstream directory signed someone into a tenant for the first time.")],
+    settings=SETTINGS,
     csrf_exempt=oauth.CSRF_EXEMPT_VIEWS,
     cli_commands=oauth.CLI_COMMANDS,
     kernel_endpoints={"login": "iam.login", "logout": "iam.logout", "set_locale": "iam.set_locale"},
