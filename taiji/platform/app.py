@@ -46,7 +46,6 @@ KERNEL_EVENTS = (
               "A transactional message submitted on a topic (taiji.platform.tx.messages)."),
 )
 
-csrf = CSRFProtect()
 migrate = Migrate()
 
 
@@ -66,6 +65,9 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
         for engine in db.engines.values():
             ping_when_idle(engine)
     migrate.init_app(app, db, directory=str(app.root_path + "/migrations"))
+    # The application's own CSRF protection (app.extensions["csrf"]): Flask-WTF keeps the exempt views
+    # on the CSRFProtect object, so one shared by two apps would exempt in both what either module asked.
+    csrf = CSRFProtect()
     csrf.init_app(app)
     limiter.init_app(app)
     api_mod.api.init_app(app)
@@ -111,12 +113,18 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
 def _register(app: Flask, registry, module) -> None:
     for enum_cls, tenant_grants, platform_grants in module.permissions:
         registry.catalog.declare(enum_cls, tenant_grants, platform_grants)
+    csrf = app.extensions["csrf"]
     for blp in module.api_blueprints:
         api_mod.api.register_blueprint(blp)
         csrf.exempt(blp)  # bearer tokens only; the session cookie never authenticates the API
     for bp in module.blueprints:
         app.register_blueprint(bp)
     for exempt in module.csrf_exempt:
+        if isinstance(exempt, str):  # an endpoint name: its view function
+            if exempt not in app.view_functions:
+                raise ModuleError(f"module {module.code!r} exempts the endpoint {exempt!r} from CSRF, which "
+                                  "no registered blueprint has")
+            exempt = app.view_functions[exempt]
         csrf.exempt(exempt)
     for spec in module.events:
         if not spec.name.startswith(f"{module.code}."):

@@ -224,6 +224,39 @@ def test_csrf_exempt_endpoint_takes_no_token(client, example_app, monkeypatch):
     assert client.post("/logout").status_code == 400  # a console form without its token
 
 
+def test_csrf_exemptions_belong_to_their_application(client, example_app, database_url, tmp_path):
+    """The twin module serves the example's webhook view without exempting it: in an app without the
+    example module the view takes no POST without a token, though the example app exempted it."""
+    twin = create_app(app_overrides(database_url, tmp_path / "data", WTF_CSRF_ENABLED=True),
+                      modules=(*ENABLED_MODULES, f"{EXAMPLE}.twin"))
+    init_celery(example_app)
+    example_app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        assert client.post("/example/hook").status_code == 200
+        refused = twin.test_client().post("/twin/hook")
+        assert refused.status_code == 400 and "CSRF" in refused.get_data(as_text=True)
+        assert client.post("/example/hook").status_code == 200  # and the example app still exempts it
+    finally:
+        example_app.config["WTF_CSRF_ENABLED"] = False
+        for pooled in db._app_engines[twin].values():
+            pooled.dispose()
+    assert twin.extensions["csrf"] is not example_app.extensions["csrf"]
+
+
+def test_a_module_exempts_an_endpoint_by_name(database_url, tmp_path, monkeypatch):
+    from tests.platform.example_module import twin_named
+
+    modules = (*ENABLED_MODULES, f"{EXAMPLE}.twin_named")
+    overrides = app_overrides(database_url, tmp_path / "data", WTF_CSRF_ENABLED=True)
+    exempting = create_app(overrides, modules=modules)
+    assert exempting.test_client().post("/twin/hook").status_code == 200
+    monkeypatch.setattr(twin_named.module, "csrf_exempt", ["twin.nothing"])
+    with pytest.raises(ModuleError, match=r"exempts the endpoint 'twin\.nothing' from CSRF"):
+        create_app(app_overrides(database_url, tmp_path / "data"), modules=modules)
+    for pooled in db._app_engines[exempting].values():
+        pooled.dispose()
+
+
 def test_local_transaction_step_runs(example_app):
     tenant = make_tenant()
     note = example.create_note(tenant, "to stamp")
