@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import io
 from datetime import timedelta
@@ -147,6 +148,11 @@ def _register(app: Flask, registry, module) -> None:
         tx_local.register(step, module=module.code)
     registry.settings.extend(module.settings)
     registry.cli_commands.extend(module.cli_commands)
+    if module.auth is not None:
+        if registry.auth.provided():
+            raise ModuleError(f"module {module.code!r} provides the authentication (Module.auth), which "
+                              "another module provides too")
+        registry.auth = dataclasses.replace(module.auth)  # the app's own copy
     for role, endpoint in module.kernel_endpoints.items():
         if role in registry.kernel_endpoints:
             raise ModuleError(f"module {module.code!r} provides the {role!r} page, which another module "

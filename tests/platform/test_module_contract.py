@@ -257,6 +257,32 @@ def test_a_module_exempts_an_endpoint_by_name(database_url, tmp_path, monkeypatc
         pooled.dispose()
 
 
+def test_migrations_own_the_tables_of_the_enabled_modules(app, example_app, _isolated):
+    """A table named with a module's code is the module's (autogenerate would drop it were it no
+    longer a model) in an app with that module; another's table is left alone by every app."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from taiji.platform.db import migrated_object, table_prefixes
+
+    def dropped(connection) -> set[str]:
+        context = MigrationContext.configure(connection, opts={"include_object": migrated_object})
+        return {diff[1].name for diff in compare_metadata(context, db.metadata) if diff[0] == "remove_table"}
+
+    assert "example_" in table_prefixes() and "kernel_" in table_prefixes()
+    connection = _isolated
+    connection.execute(sa.text("CREATE TABLE example_leftover (id integer PRIMARY KEY)"))
+    connection.execute(sa.text("CREATE TABLE someone_elses (id integer PRIMARY KEY)"))
+    try:
+        assert dropped(connection) == {"example_leftover", "example_note"}
+        with app.app_context():  # the built-in modules only: the example's tables are not theirs
+            assert "example_" not in table_prefixes()
+            assert dropped(connection) == set()
+    finally:
+        connection.execute(sa.text("DROP TABLE example_leftover"))
+        connection.execute(sa.text("DROP TABLE someone_elses"))
+
+
 def test_local_transaction_step_runs(example_app):
     tenant = make_tenant()
     note = example.create_note(tenant, "to stamp")
@@ -313,28 +339,79 @@ def test_an_app_without_cicd_schedules_nothing_of_cicd(app, database_url, tmp_pa
     assert not [m for m in plain.extensions["taiji"].meters if m.startswith("cicd.")]
 
 
-MODULE_REFERENCE = re.compile(r"^(iam|tm|spm|vcs|bpr|cicd)[.:]|taiji\.modules\.")
+def _module_codes() -> set[str]:
+    """The codes of the built-in modules, but ``tx``: the kernel's transaction engine
+    (taiji/platform/tx) owns that namespace (its tasks, events and tables), the tx module is its console."""
+    import importlib
+
+    return {importlib.import_module(path).module.code for path in ENABLED_MODULES} - {"tx"}
 
 
-def test_the_kernel_names_no_module():
-    """No string of the kernel's code or templates names a module's endpoint, task or event."""
+def _kernel_mentions(kernel: Path) -> list[str]:
+    """Where the kernel's code or templates name a module: a string starting with a module's code
+    (an endpoint ``iam.login``, a task ``cicd.…``, a permission ``vcs:…``, a table prefix ``tm_``), a
+    module's setting (``TAIJI_IAM_…``), a module's import path, or an import of a module."""
+    codes = "|".join(sorted(_module_codes()))
+    # (``taiji.modules`` itself, the package whose ENABLED_MODULES the kernel reads, names none.)
+    named = re.compile(rf"^({codes})([.:_]|$)|\bTAIJI_({codes.upper()})_|taiji[./]modules[./]")
     found = []
-    kernel = ROOT / "taiji" / "platform"
     for path in kernel.rglob("*.py"):
         tree = ast.parse(path.read_text())
         docstrings = {id(node.body[0].value) for node in ast.walk(tree)
                       if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
                       and node.body and isinstance(node.body[0], ast.Expr)
                       and isinstance(node.body[0].value, ast.Constant)}
+        where = path.relative_to(kernel.parent.parent)
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings \
-                    and MODULE_REFERENCE.search(node.value):
-                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
-    for path in (kernel / "web" / "templates").rglob("*.html"):
-        for match in re.finditer(r"""url_for\(['"]([a-z_]+)\.""", path.read_text()):
+                    and named.search(node.value):
+                found.append(f"{where}:{node.lineno}: {node.value!r}")
+            imported = []
+            if isinstance(node, ast.ImportFrom):
+                imported = [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                imported = [alias.name for alias in node.names]
+            found.extend(f"{where}:{node.lineno}: import {name}" for name in imported
+                         if name.startswith("taiji.modules."))
+    for path in kernel.rglob("*.html"):
+        text = path.read_text()
+        for match in re.finditer(r"""url_for\(['"]([a-z_]+)\.""", text):
             if match.group(1) != "web":
-                found.append(f"{path.relative_to(ROOT)}: url_for('{match.group(1)}.…')")
+                found.append(f"{path.relative_to(kernel.parent.parent)}: url_for('{match.group(1)}.…')")
+        for match in re.finditer(r"""['"]([a-z_]+)[.:]""", text):
+            if match.group(1) in _module_codes():
+                found.append(f"{path.relative_to(kernel.parent.parent)}: {match.group(0)}…")
+    return found
+
+
+def test_the_kernel_names_no_module():
+    """No string of the kernel's code or templates names a module's endpoint, task, event, permission,
+    table or setting, and the kernel imports no module."""
+    found = _kernel_mentions(ROOT / "taiji" / "platform")
     assert not found, "the kernel names modules:\n" + "\n".join(found)
+
+
+def test_the_kernel_scan_finds_a_module_named(tmp_path):
+    """The scan above would see each way of naming a module (run on a kernel that does)."""
+    kernel = tmp_path / "taiji" / "platform"
+    (kernel / "web" / "templates").mkdir(parents=True)
+    (kernel / "leaky.py").write_text(
+        '"""Docstrings may name iam.login."""\n'
+        "from taiji.modules import iam\n"
+        "import taiji.modules.vcs.services\n"
+        'LOGIN = "iam.login"\n'
+        'TASK = {"task": "cicd.schedule_jobs"}\n'
+        'OWNED = ("kernel_", "tm_")\n'
+        'LIMIT = config["x"] or "TAIJI_VCS_PUSH_IDLE_SECONDS"\n'
+        'PERMISSION = "spm:product:read"\n')
+    (kernel / "web" / "templates" / "page.html").write_text(
+        "<a href=\"{{ url_for('tm.home') }}\"></a>{{ kernel_url('home') }}{% if can('bpr:x') %}{% endif %}")
+    found = "\n".join(_kernel_mentions(kernel))
+    for needle in ("import taiji.modules.iam", "import taiji.modules.vcs.services", "'iam.login'",
+                   "'cicd.schedule_jobs'", "'tm_'", "TAIJI_VCS_PUSH_IDLE_SECONDS", "'spm:product:read'",
+                   "url_for('tm.…')", "'bpr:"):
+        assert needle in found, found
+    assert "Docstrings" not in found and "kernel_" not in found and "'home'" not in found
 
 
 def test_the_example_catalogue_is_compiled():
