@@ -27,6 +27,7 @@ from tests.platform.example_module import services as example
 
 EXAMPLE = "tests.platform.example_module"
 WITH_EXAMPLE = (*ENABLED_MODULES, EXAMPLE)
+GATEKEEPER = f"{EXAMPLE}.gatekeeper"  # authenticates and provides the kernel's pages instead of IAM and TM
 
 
 @pytest.fixture(scope="module")
@@ -307,6 +308,72 @@ def test_seeder_serves_the_isolation_walk(client, example_app):
     client.post("/logout")
     _sign_in(client, owner_a)
     assert client.get(f"/t/{tenant_a.slug}/example/notes/{note_id}").status_code == 200
+
+
+def test_the_example_uses_every_registration_point():
+    """A field added to Module must be shown by the example (or its gatekeeper) and tested here."""
+    import dataclasses
+
+    from taiji.platform.module import Module
+    from tests.platform.example_module import gatekeeper, module
+
+    def default(point):
+        return point.default_factory() if point.default_factory is not dataclasses.MISSING else point.default
+
+    unused = [point.name for point in dataclasses.fields(Module) if point.name not in ("code", "title")
+              and all(getattr(m, point.name) == default(point) for m in (module, gatekeeper.module))]
+    assert unused == [], f"the example module uses no {unused}"
+
+
+def test_setup_runs_with_the_app(client):
+    owner = make_user()
+    tenant = make_tenant(owner=owner)
+    answer = _api(client, owner)("GET", f"/api/v1/tenants/{tenant.slug}/example/notes")
+    assert answer.status_code == 200 and answer.headers["X-Example-Module"] == "on"
+    assert "X-Example-Module" not in client.get("/healthz").headers
+
+
+@pytest.fixture
+def gated(database_url, tmp_path, _isolated):
+    """The example module and its gatekeeper, without IAM and TM, on the test's connection."""
+    gate = create_app(app_overrides(database_url, tmp_path / "data"), modules=(EXAMPLE, GATEKEEPER))
+    engines = db._app_engines[gate]
+    engine, engines[None] = engines[None], _isolated
+    yield gate
+    engines[None] = engine
+    for pooled in engines.values():
+        pooled.dispose()
+
+
+def test_another_module_authenticates_and_provides_the_kernels_pages(gated):
+    from tests.platform.example_module import gatekeeper
+
+    tenant = make_tenant()
+    db.session.commit()
+    assert gated.extensions["taiji"].auth.bearer_loader is gatekeeper.module.auth.bearer_loader
+    assert gated.extensions["taiji"].kernel_endpoints["login"] == "gate.login"
+    browser = gated.test_client()
+    page = f"/t/{tenant.slug}/example/notes"
+    # Signed out: the kernel sends the browser to the sign-in page of the module that provides it.
+    refused = browser.get(page)
+    assert refused.status_code == 302 and refused.location.startswith("/gate/login?next=")
+    assert browser.post(refused.location).status_code == 302
+    shown = browser.get(page)
+    assert shown.status_code == 200, shown.get_data(as_text=True)[:500]
+    html = shown.get_data(as_text=True)
+    assert "Example notes" in html and "Gatekeeper" in html  # the page, and who is signed in
+    assert 'href="/gate/"' in html and 'action="/gate/logout"' in html  # the layout's links are the module's
+    # A bearer token goes through the module's loader and access resolver.
+    api = f"/api/v1/tenants/{tenant.slug}/example/notes"
+    token = {"Authorization": f"Bearer {gatekeeper.TOKEN}"}
+    written = gated.test_client().post(api, json={"title": "gated"}, headers=token)
+    assert written.status_code == 201, written.json
+    assert gated.test_client().get(api, headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+def test_two_modules_cannot_both_authenticate(database_url, tmp_path):
+    with pytest.raises(ModuleError, match="'gate' provides the authentication"):
+        create_app(app_overrides(database_url, tmp_path / "data"), modules=(*WITH_EXAMPLE, GATEKEEPER))
 
 
 def test_registrations_belong_to_their_application(app, example_app):
