@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import io
 from datetime import timedelta
@@ -57,7 +58,6 @@ KERNEL_EVENTS = (
               "A transactional message submitted on a topic (taiji.platform.tx.messages)."),
 )
 
-csrf = CSRFProtect()
 migrate = Migrate()
 
 
@@ -77,6 +77,9 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
         for engine in db.engines.values():
             ping_when_idle(engine)
     migrate.init_app(app, db, directory=str(app.root_path + "/migrations"))
+    # The application's own CSRF protection (app.extensions["csrf"]): Flask-WTF keeps the exempt views
+    # on the CSRFProtect object, so one shared by two apps would exempt in both what either module asked.
+    csrf = CSRFProtect()
     csrf.init_app(app)
     limiter.init_app(app)
     api_mod.api.init_app(app)
@@ -127,12 +130,18 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
 def _register(app: Flask, registry, module) -> None:
     for enum_cls, tenant_grants, platform_grants in module.permissions:
         registry.catalog.declare(enum_cls, tenant_grants, platform_grants)
+    csrf = app.extensions["csrf"]
     for blp in module.api_blueprints:
         api_mod.api.register_blueprint(blp)
         csrf.exempt(blp)  # bearer tokens only; the session cookie never authenticates the API
     for bp in module.blueprints:
         app.register_blueprint(bp)
     for exempt in module.csrf_exempt:
+        if isinstance(exempt, str):  # an endpoint name: its view function
+            if exempt not in app.view_functions:
+                raise ModuleError(f"module {module.code!r} exempts the endpoint {exempt!r} from CSRF, which "
+                                  "no registered blueprint has")
+            exempt = app.view_functions[exempt]
         csrf.exempt(exempt)
     for spec in module.events:
         if not spec.name.startswith(f"{module.code}."):
@@ -155,6 +164,12 @@ def _register(app: Flask, registry, module) -> None:
         tx_local.register(step, module=module.code)
     registry.settings.extend(module.settings)
     registry.cli_commands.extend(module.cli_commands)
+    if module.auth is not None:
+        if registry.auth.provided():
+            raise ModuleError(f"module {module.code!r} provides the authentication (Module.auth), which "
+                              "another module provides too")
+        registry.auth = dataclasses.replace(module.auth)  # the app's own copy
+        authcache.watch(*module.auth.watched_tables)
     for role, endpoint in module.kernel_endpoints.items():
         if role in registry.kernel_endpoints:
             raise ModuleError(f"module {module.code!r} provides the {role!r} page, which another module "

@@ -1,6 +1,6 @@
 """Who is calling, and ``require(permission)``.
 
-The kernel knows no users: IAM registers the functions that turn a session or a bearer
+The kernel knows no users: a module (IAM) registers the functions that turn a session or a bearer
 token into a ``Principal`` and that resolve a principal's permissions at a scope. Modules
 declare their permissions and which built-in roles hold them; ``require`` checks them.
 
@@ -15,7 +15,7 @@ import enum
 import hashlib
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import wraps
 
 from flask import abort, g, request
@@ -98,17 +98,29 @@ class Access:
     roles: tuple[str, ...] = ()
 
 
-class _Registry:
+@dataclass
+class AuthProvider:
+    """How the kernel recognizes callers: the functions one enabled module provides
+    (``Module(auth=AuthProvider(...))``, IAM's). Without one, nobody is signed in."""
+
+    # The Flask session of a console request -> its Principal, or None.
     session_loader: Callable[[dict], Principal | None] | None = None
+    # The token of an ``Authorization: Bearer`` header -> its Principal, or None.
     bearer_loader: Callable[[str], Principal | None] | None = None
     # (principal, tenant or None) -> Access
     access_resolver: Callable[[Principal, object | None], Access] | None = None
     # user id -> ids of the tenants the user belongs to (for the tenant switcher)
     tenant_ids_of: Callable[[int], Iterable[int]] | None = None
+    # Tables whose rows make up principals and their access: a change to any drops the kernel's
+    # cached answers in every process (taiji.platform.authcache).
+    watched_tables: tuple[str, ...] = ()
+
+    def provided(self) -> bool:
+        return any(getattr(self, f.name) is not None for f in fields(self) if f.name != "watched_tables")
 
 
-# The current application's hooks, set by the module that authenticates (IAM's setup).
-registry: _Registry = LocalProxy(lambda: _current_registry().auth)  # type: ignore[assignment]
+# The current application's hooks, registered from the module that provides them (Module.auth).
+registry: AuthProvider = LocalProxy(lambda: _current_registry().auth)  # type: ignore[assignment]
 
 _ANON = object()
 

@@ -119,9 +119,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TAIJI_ADMIN_EMAIL", "admin@example.com", "First administrator, created on first start."),
     Setting("TAIJI_ADMIN_PASSWORD", "<generated and printed once>", "Password of the first administrator."),
     Setting("TAIJI_LOG_LEVEL", "INFO", "Level of the JSON logs: DEBUG, INFO, WARNING, ERROR."),
-    Setting("TAIJI_LOGIN_RATE_LIMIT", "10 per minute",
-            "Sign-in attempts allowed per account and per address."),
-    Setting("TAIJI_INVITATION_TTL_HOURS", "72", "How long an invitation link stays valid."),
     Setting("TAIJI_SECURE_COOKIES", "auto",
             "Secure session cookie: auto (when TAIJI_BASE_URL is https), true, false."),
     Setting("TAIJI_DEFAULT_LOCALE", "en",
@@ -137,44 +134,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Comma-separated hosts or CIDR ranges a tenant's transactions may call although they are "
             "loopback, link-local or otherwise reserved (refused by default; public and private "
             "ranges are allowed)."),
-    Setting("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", "",
-            "Comma-separated hosts or CIDR ranges mirrors may fetch from although they are loopback, "
-            "link-local or otherwise reserved (refused by default; public and private ranges are "
-            "allowed)."),
-    Setting("TAIJI_IAM_LDAP_ALLOWED_HOSTS", "",
-            "Comma-separated hosts or CIDR ranges a tenant's LDAP directory may be at although they are "
-            "loopback, link-local or otherwise reserved (refused by default; public and private ranges "
-            "are allowed)."),
-    Setting("TAIJI_IAM_LDAP_BIND_RATE_LIMIT", "10 per minute",
-            "Password checks sent to an upstream directory per account."),
-    Setting("TAIJI_IAM_LDAP_DIRECTORY_RATE_LIMIT", "600 per minute",
-            "Password checks sent to one tenant's upstream directory, all accounts together."),
-    Setting("TAIJI_DNS_NAMESERVERS", "",
-            "Comma-separated DNS servers (address or address:port) that check domain verification "
-            "records; the system's resolvers when empty."),
     Setting("TAIJI_SMTP_URL", "",
             "Mail server for sign-in links, invitations and email verification: "
             "smtp://[user:password@]host[:port] (STARTTLS when the server offers it), smtps://… for TLS "
             "from the start; no mail is sent when empty (inviters are then handed the invitation link)."),
     Setting("TAIJI_MAIL_FROM", "Taiji <noreply@<host of TAIJI_BASE_URL>>", "Sender of Taiji's mail."),
-    Setting("TAIJI_VCS_HOOK_RETRY_SECONDS", "30",
-            "How long a push's post-receive hook keeps trying to record the push (the database busy "
-            "or away) before leaving it to the reconciliation task; the pusher waits that long."),
-    Setting("TAIJI_VCS_PUSH_IDLE_SECONDS", "120",
-            "A push whose client sends nothing for this long is abandoned and what it sent removed "
-            "(a client gone without closing its connection); 0 waits forever."),
-    Setting("TAIJI_OAUTH_ACCESS_TOKEN_TTL", "600", "Lifetime of OAuth access tokens (JWTs), seconds."),
-    Setting("TAIJI_OAUTH_ID_TOKEN_TTL", "600", "Lifetime of OpenID Connect id_tokens, seconds."),
-    Setting("TAIJI_OAUTH_REFRESH_TOKEN_TTL", "2592000", "Lifetime of refresh tokens, seconds (30 days)."),
-    Setting("TAIJI_OAUTH_CODE_TTL", "60", "Lifetime of authorization codes, seconds."),
-    Setting("TAIJI_OAUTH_KEY_ACTIVATION_DELAY", "<TAIJI_OAUTH_ACCESS_TOKEN_TTL>",
-            "Seconds a rotated-in signing key is published in JWKS before it signs."),
-    Setting("TAIJI_OAUTH_INSECURE_TRANSPORT", "false",
-            "Allow a plain-HTTP issuer other than loopback (development only)."),
-    Setting("TAIJI_OAUTH_TOKEN_RATE_LIMIT", "600 per minute",
-            "Requests to /oauth/token allowed per client and, separately, per address."),
-    Setting("TAIJI_OAUTH_INTROSPECT_RATE_LIMIT", "6000 per minute",
-            "Requests to /oauth/introspect allowed per client and per address."),
     Setting("TAIJI_LIVE_MAX_STREAMS", "500",
             "Live streams (server-sent events: log tails, job graphs) one web worker process holds at "
             "once; more are refused with 503 and the page polls instead. Each stream has a thread of "
@@ -301,22 +265,11 @@ def load(overrides: dict | None = None, settings: Iterable[Setting] = ()) -> dic
         "ADMIN_EMAIL": _env("TAIJI_ADMIN_EMAIL", "admin@example.com"),
         "ADMIN_PASSWORD": os.environ.get("TAIJI_ADMIN_PASSWORD") or None,
         "LOG_LEVEL": _choice("TAIJI_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
-        "LOGIN_RATE_LIMIT": _env("TAIJI_LOGIN_RATE_LIMIT", "10 per minute"),
-        "INVITATION_TTL_HOURS": _int("TAIJI_INVITATION_TTL_HOURS", "72", minimum=1),
         "DEFAULT_LOCALE": _env("TAIJI_DEFAULT_LOCALE", "en"),
         "EXTRA_MODULES": tuple(p.strip() for p in _env("TAIJI_EXTRA_MODULES", "").split(",") if p.strip()),
         # Flask's name: werkzeug enforces it on every body read (taiji/platform/limits.py).
         "MAX_CONTENT_LENGTH": _int("TAIJI_MAX_BODY_BYTES", "2097152", minimum=1024),
         "METRICS_DIR": _env("TAIJI_METRICS_DIR", str(data_dir / "metrics")),
-        # The OpenID Connect provider's lifetimes (taiji/modules/iam/oauth/settings.py reads them).
-        "OAUTH_ACCESS_TOKEN_TTL": _env("TAIJI_OAUTH_ACCESS_TOKEN_TTL", "600"),
-        "OAUTH_ID_TOKEN_TTL": _env("TAIJI_OAUTH_ID_TOKEN_TTL", "600"),
-        "OAUTH_REFRESH_TOKEN_TTL": _env("TAIJI_OAUTH_REFRESH_TOKEN_TTL", str(30 * 24 * 3600)),
-        "OAUTH_CODE_TTL": _env("TAIJI_OAUTH_CODE_TTL", "60"),
-        "OAUTH_KEY_ACTIVATION_DELAY": _env("TAIJI_OAUTH_KEY_ACTIVATION_DELAY", ""),
-        "OAUTH_INSECURE_TRANSPORT": _env("TAIJI_OAUTH_INSECURE_TRANSPORT", "false"),
-        "OAUTH_TOKEN_RATE_LIMIT": _env("TAIJI_OAUTH_TOKEN_RATE_LIMIT", "600 per minute"),
-        "OAUTH_INTROSPECT_RATE_LIMIT": _env("TAIJI_OAUTH_INTROSPECT_RATE_LIMIT", "6000 per minute"),
         # Live updates (taiji/platform/live.py).
         "LIVE_MAX_STREAMS": _int("TAIJI_LIVE_MAX_STREAMS", "500", minimum=1),
         "LIVE_MAX_STREAMS_PER_USER": _int("TAIJI_LIVE_MAX_STREAMS_PER_USER", "20", minimum=1),
@@ -327,18 +280,8 @@ def load(overrides: dict | None = None, settings: Iterable[Setting] = ()) -> dic
         "AUTH_CACHE_SECONDS": _float("TAIJI_AUTH_CACHE_SECONDS", "60", minimum=0),
         "TX_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_TX_ALLOWED_HOSTS", "").split(",")
                                   if p.strip()),
-        "VCS_MIRROR_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", "")
-                                          .split(",") if p.strip()),
-        "IAM_LDAP_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_IAM_LDAP_ALLOWED_HOSTS", "")
-                                        .split(",") if p.strip()),
-        "IAM_LDAP_BIND_RATE_LIMIT": _env("TAIJI_IAM_LDAP_BIND_RATE_LIMIT", "10 per minute"),
-        "IAM_LDAP_DIRECTORY_RATE_LIMIT": _env("TAIJI_IAM_LDAP_DIRECTORY_RATE_LIMIT", "600 per minute"),
-        "DNS_NAMESERVERS": tuple(p.strip() for p in _env("TAIJI_DNS_NAMESERVERS", "").split(",")
-                                 if p.strip()),
         "SMTP_URL": _env("TAIJI_SMTP_URL", ""),
         "MAIL_FROM": _env("TAIJI_MAIL_FROM", f"Taiji <noreply@{urlsplit(base_url).hostname or 'localhost'}>"),
-        "VCS_HOOK_RETRY_SECONDS": _int("TAIJI_VCS_HOOK_RETRY_SECONDS", "30"),
-        "VCS_PUSH_IDLE_SECONDS": _int("TAIJI_VCS_PUSH_IDLE_SECONDS", "120"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,

@@ -66,15 +66,24 @@ timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime)]
 json_dict = Annotated[dict, mapped_column(sa.JSON)]
 
 
-# Every table of Taiji starts with the code of its owner; other tools sharing the database
-# (kombu's SQL transport, an operator's own tables) are left alone by migrations.
-TABLE_PREFIXES = ("kernel_", "iam_", "tm_", "spm_", "scm_", "sem_", "srm_", "vcs_", "cicd_", "bpr_", "dpr_",
-                  "qaf_", "umc_", "pm_", "im_", "mkt_", "tx_")
+# Every table of Taiji starts with the code of its owner: the kernel's with these, a module's with
+# ``<code>_`` (Module.table_prefix). Other tools sharing the database (kombu's SQL transport, an
+# operator's own tables) are left alone by migrations.
+KERNEL_TABLE_PREFIXES = ("kernel_", "tx_")  # tx_: the transaction engine's (taiji/platform/tx)
+
+
+def table_prefixes() -> tuple[str, ...]:
+    """The prefixes of the tables Taiji owns: the kernel's and those of the current app's modules."""
+    from taiji.platform import registry
+
+    return (*KERNEL_TABLE_PREFIXES, *(module.table_prefix for module in registry.current().modules))
 
 
 def migrated_object(obj, name, type_, reflected, compare_to) -> bool:
-    """Alembic's ``include_object``: a table found only in the database counts when it is ours."""
-    return not (type_ == "table" and reflected and compare_to is None and not name.startswith(TABLE_PREFIXES))
+    """Alembic's ``include_object``: a table found only in the database counts when it is ours (its
+    prefix is the kernel's or an enabled module's)."""
+    only_in_database = type_ == "table" and reflected and compare_to is None
+    return not (only_in_database and not name.startswith(table_prefixes()))
 
 
 class Base(DeclarativeBase):

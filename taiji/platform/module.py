@@ -2,7 +2,8 @@
 
 ``Module`` is the whole contract between a subsystem and the kernel: everything a module brings
 (routes, navigation, permissions, events, tasks and their schedule, quota meters, settings, shell
-commands, CSRF exemptions, transaction steps, test seeders, translations) is declared here and
+commands, CSRF exemptions, the pages and the authentication the kernel relies on, transaction steps,
+test seeders, translations) is declared here and
 registered by ``create_app`` on *that* application (``taiji.platform.registry``). docs/architecture.md
 ("How a module plugs in") shows each registration point.
 """
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from taiji.platform.auth import AuthProvider
 from taiji.platform.config import Setting  # noqa: F401  (a module's settings: Module(settings=[Setting(...)]))
 
 
@@ -141,6 +143,9 @@ class Module:
     # Endpoints the kernel's pages link to, by role: "login", "logout", "set_locale", "home",
     # "tenant_home" (takes ``tenant=``). One enabled module provides each.
     kernel_endpoints: dict[str, str] = field(default_factory=dict)
+    # How callers are recognized (session, bearer token) and what they may do: taiji.platform.auth.
+    # AuthProvider. One enabled module provides it.
+    auth: AuthProvider | None = None
     # For the platform-wide test walks: callables seed(tenant, owner, known) -> {URL argument: value}
     # creating representative rows of this module in ``tenant``; or the import path of a test module
     # that registers them (see tests/factories.py).
@@ -151,3 +156,8 @@ class Module:
     setup: Callable[[Any], None] | None = None  # called with the app after registration
     # In-process transaction steps (taiji.platform.tx.local.LocalStep), named '<code>.<name>'.
     tx_steps: list = field(default_factory=list)
+
+    @property
+    def table_prefix(self) -> str:
+        """Its tables are named ``<code>_<thing>``: migrations own the tables with this prefix."""
+        return f"{self.code}_"

@@ -18,11 +18,11 @@ from flask import current_app, has_app_context
 
 class Registry:
     def __init__(self):
-        from taiji.platform.auth import PermissionCatalog, _Registry
+        from taiji.platform.auth import AuthProvider, PermissionCatalog
 
         self.modules: list = []
         self.catalog = PermissionCatalog()
-        self.auth = _Registry()
+        self.auth = AuthProvider()  # filled from the module that provides it (Module.auth)
         self.handlers: dict[str, dict] = {}  # event name -> {handler name: callable}
         self.events: dict[str, object] = {}  # event name -> EventSpec (the kernel's and the modules')
         self.meters: dict[str, object] = {}  # meter name -> quotas.Meter

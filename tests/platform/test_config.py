@@ -110,11 +110,43 @@ def test_environment_overrides_defaults(clean_env, monkeypatch):
     ("TAIJI_PORT", "eighty"),
     ("TAIJI_PORT", "0"),
     ("TAIJI_WEB_WORKERS", "many"),
-    ("TAIJI_INVITATION_TTL_HOURS", "-1"),
     ("TAIJI_LOG_LEVEL", "LOUD"),
     ("TAIJI_SECURE_COOKIES", "perhaps"),
+    # The modules' own (Module.settings), read beside the kernel's.
+    ("TAIJI_INVITATION_TTL_HOURS", "-1"),
+    ("TAIJI_VCS_HOOK_RETRY_SECONDS", "soon"),
+    ("TAIJI_VCS_PUSH_IDLE_SECONDS", "-5"),
+    ("TAIJI_OAUTH_ACCESS_TOKEN_TTL", "ten minutes"),
+    ("TAIJI_OAUTH_KEY_ACTIVATION_DELAY", "later"),
+    ("TAIJI_CICD_MAX_JOBS", "0"),
 ])
 def test_unusable_value_is_refused_naming_the_setting(clean_env, monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(config.ConfigError, match=name):
-        config.load()
+        config.load(settings=config.module_settings(ENABLED_MODULES))
+
+
+def test_a_modules_bad_setting_stops_the_app_naming_it(clean_env, monkeypatch):
+    from taiji.platform.app import create_app
+
+    monkeypatch.setenv("TAIJI_IAM_LDAP_ALLOWED_HOSTS", "10.0.0.0/8")
+    monkeypatch.setenv("TAIJI_OAUTH_REFRESH_TOKEN_TTL", "a month")
+    with pytest.raises(config.ConfigError, match="TAIJI_OAUTH_REFRESH_TOKEN_TTL must be a whole number"):
+        create_app({"SECRET_KEY": "x", "DATA_DIR": str(clean_env / "data")})
+
+
+def test_the_modules_settings_land_in_the_config_parsed(clean_env, monkeypatch):
+    monkeypatch.setenv("TAIJI_IAM_LDAP_ALLOWED_HOSTS", " ldap.internal ,, 127.0.0.1 ")
+    monkeypatch.setenv("TAIJI_DNS_NAMESERVERS", "127.0.0.1:5353")
+    monkeypatch.setenv("TAIJI_VCS_PUSH_IDLE_SECONDS", "0")
+    loaded = config.load(settings=config.module_settings(ENABLED_MODULES))
+    assert loaded["IAM_LDAP_ALLOWED_HOSTS"] == ("ldap.internal", "127.0.0.1")
+    assert loaded["DNS_NAMESERVERS"] == ("127.0.0.1:5353",)
+    assert loaded["VCS_PUSH_IDLE_SECONDS"] == 0
+    # The defaults, as they were when the kernel read them.
+    assert (loaded["INVITATION_TTL_HOURS"], loaded["VCS_HOOK_RETRY_SECONDS"]) == (72, 30)
+    assert loaded["LOGIN_RATE_LIMIT"] == loaded["IAM_LDAP_BIND_RATE_LIMIT"] == "10 per minute"
+    assert loaded["OAUTH_ACCESS_TOKEN_TTL"] == 600 and loaded["OAUTH_KEY_ACTIVATION_DELAY"] == ""
+    assert loaded["OAUTH_INSECURE_TRANSPORT"] == "false" and loaded["VCS_MIRROR_ALLOWED_HOSTS"] == ()
+    # A kernel-only load knows none of them: they are the modules'.
+    assert "INVITATION_TTL_HOURS" not in config.load() and "OAUTH_CODE_TTL" not in config.load()

@@ -87,10 +87,11 @@ def test_the_transaction_engine_keeps_its_setting_and_message(app, monkeypatch):
 
 
 def test_the_mirror_allow_list_is_read_from_its_setting(monkeypatch, tmp_path):
+    from taiji.modules.vcs.settings import SETTINGS
     from taiji.platform import config
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TAIJI_VCS_MIRROR_ALLOWED_HOSTS", " forge.internal , 127.0.0.0/8,, ")
-    assert config.load()["VCS_MIRROR_ALLOWED_HOSTS"] == ("forge.internal", "127.0.0.0/8")
+    assert config.load(settings=SETTINGS)["VCS_MIRROR_ALLOWED_HOSTS"] == ("forge.internal", "127.0.0.0/8")
     monkeypatch.delenv("TAIJI_VCS_MIRROR_ALLOWED_HOSTS")
-    assert config.load()["VCS_MIRROR_ALLOWED_HOSTS"] == ()
+    assert config.load(settings=SETTINGS)["VCS_MIRROR_ALLOWED_HOSTS"] == ()

@@ -27,6 +27,7 @@ from tests.platform.example_module import services as example
 
 EXAMPLE = "tests.platform.example_module"
 WITH_EXAMPLE = (*ENABLED_MODULES, EXAMPLE)
+GATEKEEPER = f"{EXAMPLE}.gatekeeper"  # authenticates and provides the kernel's pages instead of IAM and TM
 
 
 @pytest.fixture(scope="module")
@@ -224,6 +225,65 @@ def test_csrf_exempt_endpoint_takes_no_token(client, example_app, monkeypatch):
     assert client.post("/logout").status_code == 400  # a console form without its token
 
 
+def test_csrf_exemptions_belong_to_their_application(client, example_app, database_url, tmp_path):
+    """The twin module serves the example's webhook view without exempting it: in an app without the
+    example module the view takes no POST without a token, though the example app exempted it."""
+    twin = create_app(app_overrides(database_url, tmp_path / "data", WTF_CSRF_ENABLED=True),
+                      modules=(*ENABLED_MODULES, f"{EXAMPLE}.twin"))
+    init_celery(example_app)
+    example_app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        assert client.post("/example/hook").status_code == 200
+        refused = twin.test_client().post("/twin/hook")
+        assert refused.status_code == 400 and "CSRF" in refused.get_data(as_text=True)
+        assert client.post("/example/hook").status_code == 200  # and the example app still exempts it
+    finally:
+        example_app.config["WTF_CSRF_ENABLED"] = False
+        for pooled in db._app_engines[twin].values():
+            pooled.dispose()
+    assert twin.extensions["csrf"] is not example_app.extensions["csrf"]
+
+
+def test_a_module_exempts_an_endpoint_by_name(database_url, tmp_path, monkeypatch):
+    from tests.platform.example_module import twin_named
+
+    modules = (*ENABLED_MODULES, f"{EXAMPLE}.twin_named")
+    overrides = app_overrides(database_url, tmp_path / "data", WTF_CSRF_ENABLED=True)
+    exempting = create_app(overrides, modules=modules)
+    assert exempting.test_client().post("/twin/hook").status_code == 200
+    monkeypatch.setattr(twin_named.module, "csrf_exempt", ["twin.nothing"])
+    with pytest.raises(ModuleError, match=r"exempts the endpoint 'twin\.nothing' from CSRF"):
+        create_app(app_overrides(database_url, tmp_path / "data"), modules=modules)
+    for pooled in db._app_engines[exempting].values():
+        pooled.dispose()
+
+
+def test_migrations_own_the_tables_of_the_enabled_modules(app, example_app, _isolated):
+    """A table named with a module's code is the module's (autogenerate would drop it were it no
+    longer a model) in an app with that module; another's table is left alone by every app."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from taiji.platform.db import migrated_object, table_prefixes
+
+    def dropped(connection) -> set[str]:
+        context = MigrationContext.configure(connection, opts={"include_object": migrated_object})
+        return {diff[1].name for diff in compare_metadata(context, db.metadata) if diff[0] == "remove_table"}
+
+    assert "example_" in table_prefixes() and "kernel_" in table_prefixes()
+    connection = _isolated
+    connection.execute(sa.text("CREATE TABLE example_leftover (id integer PRIMARY KEY)"))
+    connection.execute(sa.text("CREATE TABLE someone_elses (id integer PRIMARY KEY)"))
+    try:
+        assert dropped(connection) == {"example_leftover", "example_note"}
+        with app.app_context():  # the built-in modules only: the example's tables are not theirs
+            assert "example_" not in table_prefixes()
+            assert dropped(connection) == set()
+    finally:
+        connection.execute(sa.text("DROP TABLE example_leftover"))
+        connection.execute(sa.text("DROP TABLE someone_elses"))
+
+
 def test_local_transaction_step_runs(example_app):
     tenant = make_tenant()
     note = example.create_note(tenant, "to stamp")
@@ -248,6 +308,72 @@ def test_seeder_serves_the_isolation_walk(client, example_app):
     client.post("/logout")
     _sign_in(client, owner_a)
     assert client.get(f"/t/{tenant_a.slug}/example/notes/{note_id}").status_code == 200
+
+
+def test_the_example_uses_every_registration_point():
+    """A field added to Module must be shown by the example (or its gatekeeper) and tested here."""
+    import dataclasses
+
+    from taiji.platform.module import Module
+    from tests.platform.example_module import gatekeeper, module
+
+    def default(point):
+        return point.default_factory() if point.default_factory is not dataclasses.MISSING else point.default
+
+    unused = [point.name for point in dataclasses.fields(Module) if point.name not in ("code", "title")
+              and all(getattr(m, point.name) == default(point) for m in (module, gatekeeper.module))]
+    assert unused == [], f"the example module uses no {unused}"
+
+
+def test_setup_runs_with_the_app(client):
+    owner = make_user()
+    tenant = make_tenant(owner=owner)
+    answer = _api(client, owner)("GET", f"/api/v1/tenants/{tenant.slug}/example/notes")
+    assert answer.status_code == 200 and answer.headers["X-Example-Module"] == "on"
+    assert "X-Example-Module" not in client.get("/healthz").headers
+
+
+@pytest.fixture
+def gated(database_url, tmp_path, _isolated):
+    """The example module and its gatekeeper, without IAM and TM, on the test's connection."""
+    gate = create_app(app_overrides(database_url, tmp_path / "data"), modules=(EXAMPLE, GATEKEEPER))
+    engines = db._app_engines[gate]
+    engine, engines[None] = engines[None], _isolated
+    yield gate
+    engines[None] = engine
+    for pooled in engines.values():
+        pooled.dispose()
+
+
+def test_another_module_authenticates_and_provides_the_kernels_pages(gated):
+    from tests.platform.example_module import gatekeeper
+
+    tenant = make_tenant()
+    db.session.commit()
+    assert gated.extensions["taiji"].auth.bearer_loader is gatekeeper.module.auth.bearer_loader
+    assert gated.extensions["taiji"].kernel_endpoints["login"] == "gate.login"
+    browser = gated.test_client()
+    page = f"/t/{tenant.slug}/example/notes"
+    # Signed out: the kernel sends the browser to the sign-in page of the module that provides it.
+    refused = browser.get(page)
+    assert refused.status_code == 302 and refused.location.startswith("/gate/login?next=")
+    assert browser.post(refused.location).status_code == 302
+    shown = browser.get(page)
+    assert shown.status_code == 200, shown.get_data(as_text=True)[:500]
+    html = shown.get_data(as_text=True)
+    assert "Example notes" in html and "Gatekeeper" in html  # the page, and who is signed in
+    assert 'href="/gate/"' in html and 'action="/gate/logout"' in html  # the layout's links are the module's
+    # A bearer token goes through the module's loader and access resolver.
+    api = f"/api/v1/tenants/{tenant.slug}/example/notes"
+    token = {"Authorization": f"Bearer {gatekeeper.TOKEN}"}
+    written = gated.test_client().post(api, json={"title": "gated"}, headers=token)
+    assert written.status_code == 201, written.json
+    assert gated.test_client().get(api, headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+def test_two_modules_cannot_both_authenticate(database_url, tmp_path):
+    with pytest.raises(ModuleError, match="'gate' provides the authentication"):
+        create_app(app_overrides(database_url, tmp_path / "data"), modules=(*WITH_EXAMPLE, GATEKEEPER))
 
 
 def test_registrations_belong_to_their_application(app, example_app):
@@ -280,28 +406,79 @@ def test_an_app_without_cicd_schedules_nothing_of_cicd(app, database_url, tmp_pa
     assert not [m for m in plain.extensions["taiji"].meters if m.startswith("cicd.")]
 
 
-MODULE_REFERENCE = re.compile(r"^(iam|tm|spm|vcs|bpr|cicd)[.:]|taiji\.modules\.")
+def _module_codes() -> set[str]:
+    """The codes of the built-in modules, but ``tx``: the kernel's transaction engine
+    (taiji/platform/tx) owns that namespace (its tasks, events and tables), the tx module is its console."""
+    import importlib
+
+    return {importlib.import_module(path).module.code for path in ENABLED_MODULES} - {"tx"}
 
 
-def test_the_kernel_names_no_module():
-    """No string of the kernel's code or templates names a module's endpoint, task or event."""
+def _kernel_mentions(kernel: Path) -> list[str]:
+    """Where the kernel's code or templates name a module: a string starting with a module's code
+    (an endpoint ``iam.login``, a task ``cicd.…``, a permission ``vcs:…``, a table prefix ``tm_``), a
+    module's setting (``TAIJI_IAM_…``), a module's import path, or an import of a module."""
+    codes = "|".join(sorted(_module_codes()))
+    # (``taiji.modules`` itself, the package whose ENABLED_MODULES the kernel reads, names none.)
+    named = re.compile(rf"^({codes})([.:_]|$)|\bTAIJI_({codes.upper()})_|taiji[./]modules[./]")
     found = []
-    kernel = ROOT / "taiji" / "platform"
     for path in kernel.rglob("*.py"):
         tree = ast.parse(path.read_text())
         docstrings = {id(node.body[0].value) for node in ast.walk(tree)
                       if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
                       and node.body and isinstance(node.body[0], ast.Expr)
                       and isinstance(node.body[0].value, ast.Constant)}
+        where = path.relative_to(kernel.parent.parent)
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings \
-                    and MODULE_REFERENCE.search(node.value):
-                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
-    for path in (kernel / "web" / "templates").rglob("*.html"):
-        for match in re.finditer(r"""url_for\(['"]([a-z_]+)\.""", path.read_text()):
+                    and named.search(node.value):
+                found.append(f"{where}:{node.lineno}: {node.value!r}")
+            imported = []
+            if isinstance(node, ast.ImportFrom):
+                imported = [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                imported = [alias.name for alias in node.names]
+            found.extend(f"{where}:{node.lineno}: import {name}" for name in imported
+                         if name.startswith("taiji.modules."))
+    for path in kernel.rglob("*.html"):
+        text = path.read_text()
+        for match in re.finditer(r"""url_for\(['"]([a-z_]+)\.""", text):
             if match.group(1) != "web":
-                found.append(f"{path.relative_to(ROOT)}: url_for('{match.group(1)}.…')")
+                found.append(f"{path.relative_to(kernel.parent.parent)}: url_for('{match.group(1)}.…')")
+        for match in re.finditer(r"""['"]([a-z_]+)[.:]""", text):
+            if match.group(1) in _module_codes():
+                found.append(f"{path.relative_to(kernel.parent.parent)}: {match.group(0)}…")
+    return found
+
+
+def test_the_kernel_names_no_module():
+    """No string of the kernel's code or templates names a module's endpoint, task, event, permission,
+    table or setting, and the kernel imports no module."""
+    found = _kernel_mentions(ROOT / "taiji" / "platform")
     assert not found, "the kernel names modules:\n" + "\n".join(found)
+
+
+def test_the_kernel_scan_finds_a_module_named(tmp_path):
+    """The scan above would see each way of naming a module (run on a kernel that does)."""
+    kernel = tmp_path / "taiji" / "platform"
+    (kernel / "web" / "templates").mkdir(parents=True)
+    (kernel / "leaky.py").write_text(
+        '"""Docstrings may name iam.login."""\n'
+        "from taiji.modules import iam\n"
+        "import taiji.modules.vcs.services\n"
+        'LOGIN = "iam.login"\n'
+        'TASK = {"task": "cicd.schedule_jobs"}\n'
+        'OWNED = ("kernel_", "tm_")\n'
+        'LIMIT = config["x"] or "TAIJI_VCS_PUSH_IDLE_SECONDS"\n'
+        'PERMISSION = "spm:product:read"\n')
+    (kernel / "web" / "templates" / "page.html").write_text(
+        "<a href=\"{{ url_for('tm.home') }}\"></a>{{ kernel_url('home') }}{% if can('bpr:x') %}{% endif %}")
+    found = "\n".join(_kernel_mentions(kernel))
+    for needle in ("import taiji.modules.iam", "import taiji.modules.vcs.services", "'iam.login'",
+                   "'cicd.schedule_jobs'", "'tm_'", "TAIJI_VCS_PUSH_IDLE_SECONDS", "'spm:product:read'",
+                   "url_for('tm.…')", "'bpr:"):
+        assert needle in found, found
+    assert "Docstrings" not in found and "kernel_" not in found and "'home'" not in found
 
 
 def test_the_example_catalogue_is_compiled():

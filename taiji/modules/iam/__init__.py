@@ -4,26 +4,26 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from taiji.platform import auth, authcache
-from taiji.platform.module import EventSpec, Module, NavItem
+from taiji.platform.module import AuthProvider, EventSpec, Module, NavItem
 
-from . import directory, oauth, permissions, roles
+from . import directory, oauth, permissions, roles, services
 from .api import blp as api_blp
 from .directory import accounts
+from .settings import SETTINGS
 from .views import bp
 
-
-def _setup(app) -> None:
-    from . import services
-
-    auth.registry.session_loader = services.principal_from_session
-    auth.registry.bearer_loader = services.principal_from_token
-    auth.registry.access_resolver = services.resolve_access
-    auth.registry.tenant_ids_of = lambda user_id: services.tenant_ids_of(user_id).keys()
+# How the kernel recognizes callers: the console's session, and bearer tokens — personal access
+# tokens, and the OpenID Connect provider's access tokens (oauth.bearer_loader tells them apart).
+AUTH = AuthProvider(
+    session_loader=services.principal_from_session,
+    bearer_loader=oauth.bearer_loader(services.principal_from_token),
+    access_resolver=services.resolve_access,
+    tenant_ids_of=lambda user_id: services.tenant_ids_of(user_id).keys(),
     # A change to any of these drops every process's cached principals and access (authcache).
-    authcache.watch("iam_user", "iam_token", "iam_role_binding", "iam_role", "iam_group", "iam_group_member",
-                    "iam_binding", "iam_oauth_code", "iam_oauth_token", "iam_oauth_client", "iam_signing_key")
-    oauth.setup(app)  # wraps the bearer loader set above
+    watched_tables=("iam_user", "iam_token", "iam_role_binding", "iam_role", "iam_group",
+                    "iam_group_member", "iam_binding", "iam_oauth_code", "iam_oauth_token",
+                    "iam_oauth_client", "iam_signing_key"),
+)
 
 
 module = Module(
@@ -51,9 +51,10 @@ module = Module(
     ],
     events=[EventSpec(accounts.MEMBER_JOINED, {"tenant_id": int, "user_id": int, "role": str},
                       "An upstream directory signed someone into a tenant for the first time.")],
+    settings=SETTINGS,
     csrf_exempt=oauth.CSRF_EXEMPT_VIEWS,
     cli_commands=oauth.CLI_COMMANDS,
     kernel_endpoints={"login": "iam.login", "logout": "iam.logout", "set_locale": "iam.set_locale"},
+    auth=AUTH,
     seeders="tests.modules.iam.seeders",
-    setup=_setup,
 )

@@ -8,6 +8,7 @@ from taiji.platform.module import Module, NavItem
 
 from . import events, permissions, provisioning, services
 from .api import blp as api_blp
+from .settings import SETTINGS
 from .views import bp
 
 module = Module(
@@ -29,6 +30,7 @@ module = Module(
     events=events.PUBLISHED,
     event_handlers=events.HANDLERS,
     quota_meters=services.quota_meters,
+    settings=SETTINGS,
     kernel_endpoints={"home": "tm.home", "tenant_home": "tm.overview"},
     seeders="tests.modules.tm.seeders",
     tx_steps=provisioning.STEPS,

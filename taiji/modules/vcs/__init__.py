@@ -12,6 +12,7 @@ from . import permissions, services
 from .api import blp as api_blp
 from .events import HANDLERS, PUBLISHED
 from .git_http import bp as git_bp
+from .settings import SETTINGS
 from .views import NAV
 from .views import bp as console_bp
 from .webhooks import bp as hooks_bp
@@ -33,6 +34,7 @@ module = Module(
         Periodic("vcs-fetch-due-mirrors", "vcs.fetch_due_mirrors", timedelta(minutes=1)),
     ],
     quota_meters=services.quota_meters,
+    settings=SETTINGS,
     # git sends no CSRF token: its pushes are authenticated by a token in HTTP Basic, never a cookie.
     csrf_exempt=[git_bp],
     seeders="tests.modules.vcs.seeders",

@@ -4,9 +4,14 @@ It lives in the test suite only: tests/platform/test_module_contract.py enables 
 built-in modules (``create_app(modules=(*ENABLED_MODULES, "tests.platform.example_module"))``)
 and checks that each registration works. docs/architecture.md ("How a module plugs in") walks
 through the same points. Its one table is created by the test (a real module has a migration).
+The two points one module provides for the whole app — the authentication (``auth``) and the pages
+the kernel links to (``kernel_endpoints``) — are IAM's and TM's in that app; ``gatekeeper.py``
+provides them instead, in an app without IAM and TM.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
 
@@ -17,6 +22,18 @@ from taiji.platform.tx.local import LocalStep
 
 from . import api, commands, events, services, views
 from .permissions import PLATFORM_GRANTS, TENANT_GRANTS, Perm
+
+
+def _setup(app) -> None:
+    """Anything else, once the app has every module: here, a header on the module's own pages."""
+
+    @app.after_request
+    def mark(response):
+        from flask import request
+
+        if (request.blueprint or "").startswith("example"):
+            response.headers["X-Example-Module"] = "on"
+        return response
 
 
 def _seed(tenant, owner, known) -> dict:
@@ -43,4 +60,6 @@ module = Module(
     csrf_exempt=[views.hook],
     seeders=[_seed],
     tx_steps=[LocalStep("example.stamp", action=services.stamp, compensate=services.unstamp)],
+    translations=str(Path(__file__).parent / "translations"),  # where it would be found anyway
+    setup=_setup,
 )

@@ -1,6 +1,6 @@
 """IAM's OpenID Connect provider: Taiji signs people in to its console and to other tools.
 
-``module_parts`` below is what ``taiji.modules.iam`` registers; ``setup`` runs after IAM's own.
+What ``taiji.modules.iam`` registers of it is below; ``bearer_loader`` makes IAM's bearer loader.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ CSRF_EXEMPT_VIEWS = [getattr(endpoints, name) for name in CSRF_EXEMPT]
 CLI_COMMANDS = [cli.clients, cli.keys]  # `taiji clients …`, `taiji keys …`
 
 
-def setup(app) -> None:
-    """Let OAuth access tokens call the REST API."""
-    from taiji.platform import auth
-
+def bearer_loader(personal_tokens):
+    """IAM's bearer loader: ``personal_tokens`` for personal access tokens, and OAuth access tokens
+    (which may call the REST API)."""
     from . import services
 
-    auth.registry.bearer_loader = services.wrap_bearer_loader(auth.registry.bearer_loader)
+    return services.wrap_bearer_loader(personal_tokens)
 
 
-__all__ = ["CLI_COMMANDS", "CSRF_EXEMPT_VIEWS", "PERMISSIONS", "OAuthPerm", "api_blp", "bp", "console_bp",
-           "setup"]
+__all__ = ["CLI_COMMANDS", "CSRF_EXEMPT_VIEWS", "PERMISSIONS", "OAuthPerm", "api_blp", "bearer_loader", "bp",
+           "console_bp"]

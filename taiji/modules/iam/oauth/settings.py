@@ -1,29 +1,21 @@
-"""The provider's settings: ``app.config["OAUTH_…"]``, else ``TAIJI_OAUTH_…`` in the environment,
-else the default below."""
+"""The provider's settings: ``app.config["OAUTH_…"]``, read from ``TAIJI_OAUTH_…`` at start
+(IAM's settings.py declares them, with their defaults), the declared default when left empty."""
 
 from __future__ import annotations
 
-import os
-
 from flask import current_app
 
-DEFAULTS: dict[str, str] = {
-    # Lifetime of access tokens (JWTs verified offline, so kept short), seconds.
-    "OAUTH_ACCESS_TOKEN_TTL": "600",
-    "OAUTH_ID_TOKEN_TTL": "600",
-    "OAUTH_REFRESH_TOKEN_TTL": str(30 * 24 * 3600),
-    "OAUTH_CODE_TTL": "60",
-    # How long a rotated-in key is published before it signs; empty means one access-token lifetime.
-    "OAUTH_KEY_ACTIVATION_DELAY": "",
-    # Allow plain-HTTP issuers other than loopback (development only).
-    "OAUTH_INSECURE_TRANSPORT": "false",
+from ..settings import SETTINGS
+
+# Each OAUTH_* setting's declared default, parsed (KEY_ACTIVATION_DELAY's is "": one access-token lifetime).
+DEFAULTS: dict[str, object] = {
+    setting.config_key: setting.parse(setting.name, setting.default) if setting.parse else setting.default
+    for setting in SETTINGS if setting.config_key.startswith("OAUTH_")
 }
 
 
 def get(name: str) -> str:
     value = current_app.config.get(name)
-    if value is None:
-        value = os.environ.get(f"TAIJI_{name}")
     if value is None or value == "":
         value = DEFAULTS[name]
     return str(value)
