@@ -240,6 +240,20 @@ def _text_errors(data, path: tuple = ()) -> dict:
 class TaijiParser(FlaskParser):
     """webargs parser that refuses text the database cannot store, as a field error (422)."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._schemas: dict[type, Schema] = {}
+
+    def _get_schema(self, argmap, req):
+        # A schema class is made once, not per request: making one deep-copies its declared fields,
+        # which cost more than parsing the arguments. (Loading does not change a schema.)
+        if isinstance(argmap, type) and issubclass(argmap, Schema):
+            schema = self._schemas.get(argmap)
+            if schema is None:
+                schema = self._schemas.setdefault(argmap, argmap())
+            return schema
+        return super()._get_schema(argmap, req)
+
     def load_json(self, req, schema):
         try:
             data = super().load_json(req, schema)
@@ -283,6 +297,21 @@ class Blueprint(SmorestBlueprint):
     PAGINATION_ARGUMENTS_PARSER = PaginationParser()
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": DEFAULT_PAGE_SIZE,
                                      "max_page_size": MAX_PAGE_SIZE}
+
+    @staticmethod
+    def _make_pagination_metadata(page, page_size, item_count):
+        # flask-smorest's, without dumping these integers through a schema made for each response.
+        meta = {"total": item_count, "total_pages": 0}
+        if item_count:
+            last = (item_count - 1) // page_size + 1
+            meta.update(total_pages=last, first_page=1, last_page=last)
+            if page <= last:
+                meta["page"] = page
+                if page > 1:
+                    meta["previous_page"] = page - 1
+                if page < last:
+                    meta["next_page"] = page + 1
+        return meta
 
 
 def set_page_count(pagination_parameters, page) -> None:
