@@ -3,8 +3,8 @@ log and state arrive on its stream, a reconnect resumes from Last-Event-ID, only
 members may listen, and hundreds of open streams leave API requests answered.
 
 Each test runs twice: with Redis pub/sub carrying the notices between processes (when the tests
-have a Redis, TAIJI_TEST_BROKER_URL), and on the embedded install, whose streams read the database
-every TAIJI_LIVE_POLL_SECONDS."""
+have a Redis, TAIJI_TEST_BROKER_URL), and on the embedded install, where one poller per web process
+reads the database every TAIJI_LIVE_POLL_SECONDS for all of its streams."""
 
 from __future__ import annotations
 
@@ -372,8 +372,8 @@ def _read_until(socks: list[socket.socket], needle: bytes, what: str, timeout: f
 def test_hundreds_of_open_streams_leave_the_api_answering(install):
     _pipeline_id, job_id = install.job("alpha", "app")
     token = install.tokens["alpha"]
-    # Without Redis every stream reads the database on its own (5 times a second here): the
-    # embedded install shows the same with fewer streams, and the suite keeps a minute.
+    # Here every stream also rechecks its job each heartbeat (1 s): on SQLite the embedded install
+    # shows the same with fewer streams, and the suite keeps a minute.
     many = MANY if install.kind == "redis" else EMBEDDED_MANY
     socks = [_open_raw(install.base, f"/t/alpha/jobs/{job_id}/live", token) for _ in range(many)]
     try:
