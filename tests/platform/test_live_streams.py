@@ -141,7 +141,7 @@ def _wait_up(base: str, proc: subprocess.Popen, log: Path) -> None:
             return requests.get(base + "/healthz", timeout=2).status_code == 200
         return False
 
-    wait_for(up, 60, "taiji web to answer")
+    wait_for(up, 120, "taiji web to answer")  # a loaded machine boots workers slowly
 
 
 def _stop_web(proc: subprocess.Popen) -> None:
