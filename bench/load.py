@@ -58,7 +58,7 @@ def _ms(text: str) -> float:
 
 def parse_wrk(out: str) -> Result:
     """wrk's printed summary (run with --latency) as a Result; non-2xx/3xx answers and socket errors count."""
-    percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", out, re.MULTILINE))
+    percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", out, re.MULTILINE))
     if "99" not in percentiles:
         raise RuntimeError(f"unexpected wrk output:\n{out}")
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

@@ -142,14 +142,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TAIJI_LIVE_MAX_STREAMS", "500",
             "Live streams (server-sent events: log tails, job graphs) one web worker process holds at "
             "once; more are refused with 503 and the page polls instead. Each stream has a thread of "
-            "its own besides the 4 that serve requests (docs/operations.md)."),
+            "its own besides the 4 that serve requests (docs/operations.md). The limit is per process: "
+            "a server holds up to TAIJI_WEB_WORKERS times this many."),
     Setting("TAIJI_LIVE_MAX_STREAMS_PER_USER", "20",
-            "Live streams one user (or, signed out, one address) may hold in one web worker process; "
-            "more are refused with 429."),
+            "Live streams one user (or, signed out, one address) may hold at once; more are refused "
+            "with 429. With Redis (TAIJI_REDIS_URL or a redis:// broker) the count spans every web "
+            "process and server of the install; without, each web worker process counts on its own, "
+            "so a user may hold up to TAIJI_WEB_WORKERS times this many."),
     Setting("TAIJI_LIVE_HEARTBEAT_SECONDS", "15",
             "An idle live stream sends a comment this often, so that proxies and clients see it is alive."),
     Setting("TAIJI_LIVE_POLL_SECONDS", "1",
-            "Without Redis (the embedded install) a live stream looks at the database this often."),
+            "Without Redis (the embedded install) each web process looks at the database this often "
+            "for what its live streams watch: one query per kind of topic, however many streams."),
+    Setting("TAIJI_LIVE_SEND_TIMEOUT_SECONDS", "30",
+            "A live stream whose client takes nothing of what is sent for this long (a stalled or "
+            "very slow reader) is dropped, and its thread and place come back."),
     Setting("TAIJI_AUTH_CACHE_SECONDS", "60",
             "How long a web process keeps who a bearer token is and what its user may do at a tenant. "
             "Any change to tokens, users, roles or bindings drops them at once in every process "
@@ -275,6 +282,7 @@ def load(overrides: dict | None = None, settings: Iterable[Setting] = ()) -> dic
         "LIVE_MAX_STREAMS_PER_USER": _int("TAIJI_LIVE_MAX_STREAMS_PER_USER", "20", minimum=1),
         "LIVE_HEARTBEAT_SECONDS": _float("TAIJI_LIVE_HEARTBEAT_SECONDS", "15", minimum=0.1),
         "LIVE_POLL_SECONDS": _float("TAIJI_LIVE_POLL_SECONDS", "1", minimum=0.05),
+        "LIVE_SEND_TIMEOUT_SECONDS": _float("TAIJI_LIVE_SEND_TIMEOUT_SECONDS", "30", minimum=1),
         # A notice lost on the way (Redis restarted) delays a stream at most this long.
         "LIVE_RECHECK_SECONDS": 15.0,
         "AUTH_CACHE_SECONDS": _float("TAIJI_AUTH_CACHE_SECONDS", "60", minimum=0),

@@ -12,9 +12,11 @@ notice costs a delay or a query, never a wrong page.
 Across processes notices travel through Redis pub/sub (``TAIJI_REDIS_URL``, else a ``redis://``
 ``TAIJI_BROKER_URL``): each process holds one subscriber connection and fans notices out to its
 streams in memory. The embedded install has no Redis and runs web, worker and runner as separate
-processes, which no in-memory queue connects: there a stream looks at the database every
-``LIVE_POLL_SECONDS`` (and hears notices made in its own process at once). See docs/architecture.md,
-"Live updates", and docs/operations.md for how `taiji web` holds the streams.
+processes, which no in-memory queue connects: there one poller per process looks at the database
+every ``LIVE_POLL_SECONDS`` for all the topics its streams watch (one query per kind of topic, through
+the ``probe`` the module registered) and wakes the streams whose topic changed; notices made in its
+own process arrive at once. See docs/architecture.md, "Live updates", and docs/operations.md for how
+`taiji web` holds the streams.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import random
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -43,11 +46,13 @@ CHANNEL_PREFIX = "taiji:live:"
 API_THREADS = 4
 _PART = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 _PENDING_KEY = "taiji_live_pending"
-# A client that reads nothing for this long while the server has something to send is dropped.
-SEND_TIMEOUT_SECONDS = 30
-# One event's text is at most this long (the step's own paging keeps it there); together with the
-# socket's send buffer this bounds what a stream holds for a client that stops reading.
+# What the browser waits before it reconnects a dropped stream.
 RETRY_MILLISECONDS = 3000
+# A stream's place in its user's count across processes (Redis) is renewed every third of this; a
+# process that dies without giving its places back loses them after this long.
+LEASE_SECONDS = 30.0
+# At most this many topics of one kind go into one probe (one query).
+PROBE_BATCH = 500
 
 
 # -- topics and publishing ----------------------------------------------------------------------
@@ -217,6 +222,138 @@ def shutdown() -> None:
     hub().shutdown()
 
 
+# -- without Redis: one look at the database per process, interval and kind of topic -------------
+
+Probe = Callable[[list[tuple]], dict]
+_probes: dict[str, Probe] = {}
+
+
+def probe(kind: str) -> Callable[[Probe], Probe]:
+    """Registers how a process without Redis sees that topics of ``kind`` changed.
+
+    ``@live.probe("cicd.job")`` on ``fn(keys)``: ``keys`` are the watched topics of that kind as
+    ``(tenant id, *parts)`` (``topic(tenant, "cicd.job", 42)`` -> ``(tenant.id, 42)``), at most
+    PROBE_BATCH of them; ``fn`` returns ``{key: fingerprint}`` from one query, a fingerprint being
+    any value that changes when the topic's thing changes (a status and a size, say). Every
+    ``LIVE_POLL_SECONDS`` the process's poller asks each kind once and wakes the streams whose
+    topic's fingerprint moved. A topic of a kind without a probe is read by each of its streams
+    every ``LIVE_POLL_SECONDS`` instead."""
+
+    def register(fn: Probe) -> Probe:
+        _probes[kind] = fn
+        return fn
+
+    return register
+
+
+def _probe_key(topic_name: str) -> tuple[str, tuple] | None:
+    """``"t7:cicd.job:42"`` -> ``("cicd.job", (7, 42))``; None when no probe knows the kind."""
+    tenant, _, rest = topic_name.partition(":")
+    kind, *parts = rest.split(":")
+    if kind not in _probes or not tenant[1:].isdigit():
+        return None
+    return kind, (int(tenant[1:]), *(int(p) if p.isdigit() else p for p in parts))
+
+
+class Poller:
+    """The embedded install's eyes: one thread per application and process that, while no Redis
+    carries notices, fingerprints every watched topic each ``LIVE_POLL_SECONDS`` (one query per
+    kind) and wakes the streams of the topics that changed. 500 streams on one job cost one query
+    an interval, not 500."""
+
+    def __init__(self, app, target: Hub):
+        self.app, self.hub = app, target
+        self._lock = threading.Lock()
+        self._watched: dict[str, int] = {}  # topic -> streams watching it
+        self._seen: dict[str, object] = {}  # topic -> its last fingerprint
+        self._thread: threading.Thread | None = None
+
+    def watch(self, topics: Iterable[str]) -> bool:
+        """Watch ``topics`` for a stream; False (and nothing watched) when one has no probe."""
+        topics = tuple(topics)
+        if not topics or any(_probe_key(name) is None for name in topics):
+            return False
+        with self._lock:
+            for name in topics:
+                self._watched[name] = self._watched.get(name, 0) + 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="taiji-live-poller", daemon=True)
+                self._thread.start()
+        return True
+
+    def unwatch(self, topics: Iterable[str]) -> None:
+        with self._lock:
+            for name in topics:
+                left = self._watched.get(name, 0) - 1
+                if left > 0:
+                    self._watched[name] = left
+                else:
+                    self._watched.pop(name, None)
+                    self._seen.pop(name, None)
+
+    def _run(self) -> None:
+        while not self.hub.stopping:
+            time.sleep(float(self.app.config["LIVE_POLL_SECONDS"]))
+            with self._lock:
+                if not self._watched:
+                    self._thread = None  # the next watch starts another
+                    return
+                topics = list(self._watched)
+            try:
+                with self.app.app_context():
+                    backend = _backend()
+                    if backend is not None and backend.connected.is_set():
+                        continue  # Redis carries the notices
+                    changed = self._look(topics)
+            except Exception:
+                log.warning("the live poller could not read the database; streams recheck on their own",
+                            exc_info=True)
+                continue
+            for name in changed:
+                self.hub.deliver(name, "")
+
+    def _look(self, topics: list[str]) -> list[str]:
+        by_kind: dict[str, dict[tuple, str]] = {}
+        for name in topics:
+            kind, key = _probe_key(name)
+            by_kind.setdefault(kind, {})[key] = name
+        found: dict[str, object] = {}
+        try:
+            for kind, keys in by_kind.items():
+                ordered = list(keys)
+                for start in range(0, len(ordered), PROBE_BATCH):
+                    batch = ordered[start:start + PROBE_BATCH]
+                    prints = _probes[kind](batch)
+                    for key in batch:
+                        found[keys[key]] = prints.get(key)
+        finally:
+            db.session.remove()
+        changed = []
+        with self._lock:
+            for name, fingerprint in found.items():
+                if name not in self._watched:
+                    continue
+                # A topic seen for the first time wakes its streams too: it may have changed
+                # between a stream's first read and this look.
+                if name not in self._seen or self._seen[name] != fingerprint:
+                    changed.append(name)
+                self._seen[name] = fingerprint
+        return changed
+
+
+_pollers_lock = threading.Lock()
+
+
+def poller(app=None) -> Poller:
+    """The current application's poller in this process."""
+    app = app or current_app._get_current_object()
+    with _pollers_lock:
+        held = app.extensions.get("taiji.live_poller")
+        if held is None or held[0] != os.getpid():
+            held = app.extensions["taiji.live_poller"] = (os.getpid(), Poller(app, hub()))
+    return held[1]
+
+
 # -- Redis: one publisher and one subscriber connection per process ---------------------------------
 
 
@@ -226,6 +363,29 @@ def redis_url(config) -> str:
     if not url and str(config.get("BROKER_URL", "")).startswith(("redis://", "rediss://")):
         url = config["BROKER_URL"]
     return url
+
+
+# A user's open streams across every process: a sorted set of leases scored by when they lapse.
+# Redis's own clock decides, so processes on machines whose clocks differ agree.
+_NOW = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+"""
+_TAKE = _NOW + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3])) + 1)
+return 1
+"""
+_RENEW = _NOW + """
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now + tonumber(ARGV[1]), ARGV[i + 1])
+  redis.call('EXPIRE', key, math.ceil(tonumber(ARGV[1])) + 1)
+end
+return #KEYS
+"""
 
 
 class RedisBackend:
@@ -244,6 +404,59 @@ class RedisBackend:
         self._listener: threading.Thread | None = None
         self._lock = threading.Lock()
         self.connected = threading.Event()
+        # Streams of this process counted in Redis: lease -> its user's key. Renewed by the listener.
+        self._leases: dict[str, str] = {}
+        self._leases_lock = threading.Lock()
+        self._renewed = time.monotonic()
+        self._take = self._client.register_script(_TAKE)
+        self._renew = self._client.register_script(_RENEW)
+
+    # -- the per-user stream count, shared by every process of the install
+
+    def _count_key(self, who: str) -> str:
+        return f"taiji:live:streams:{who}"
+
+    def take(self, who: str, limit: int) -> str | bool | None:
+        """A lease on one of ``who``'s ``limit`` stream places across all processes: its id, False
+        when they are all taken, None when Redis cannot say (the process's own count decides)."""
+        lease = f"{os.getpid()}:{uuid.uuid4().hex}"
+        key = self._count_key(who)
+        try:
+            if not self._take(keys=[key], args=[lease, limit, LEASE_SECONDS]):
+                return False
+        except self._redis.RedisError:
+            log.warning("could not count a live stream in Redis; this process's count applies",
+                        exc_info=True)
+            return None
+        with self._leases_lock:
+            self._leases[lease] = key
+        return lease
+
+    def give_back(self, lease: str) -> None:
+        with self._leases_lock:
+            key = self._leases.pop(lease, None)
+        if key is not None:
+            try:
+                self._client.zrem(key, lease)
+            except self._redis.RedisError:  # it lapses by itself
+                log.warning("could not give a live stream's place back; it lapses in %ss", LEASE_SECONDS)
+
+    def renew_leases(self, force: bool = False) -> None:
+        """Keep this process's leases from lapsing (called by the listener, every few seconds)."""
+        now = time.monotonic()
+        if not force and now - self._renewed < LEASE_SECONDS / 3:
+            return
+        self._renewed = now
+        with self._leases_lock:
+            leases = list(self._leases.items())
+        for start in range(0, len(leases), 200):
+            batch = leases[start:start + 200]
+            try:
+                self._renew(keys=[key for _lease, key in batch],
+                            args=[LEASE_SECONDS, *(lease for lease, _key in batch)])
+            except self._redis.RedisError:
+                log.warning("could not renew live stream leases", exc_info=True)
+                return
 
     def publish(self, topic_name: str, message: str) -> None:
         if time.monotonic() < self._down_until:
@@ -273,6 +486,7 @@ class RedisBackend:
                 self.connected.set()
                 backoff = 0.5
                 while not target.stopping:
+                    self.renew_leases()
                     message = pubsub.get_message(timeout=1.0)
                     if message and message.get("type") == "pmessage":
                         channel = message["channel"].decode()
@@ -378,13 +592,26 @@ def stream(topics: Iterable[str], step: Step, cursor: object = None, *,
     The route has authorized the caller and built the topics itself. Each round runs ``step`` with
     the cursor and sends what it returns; the stream ends when ``step`` says finished (an ``end``
     event), when the server stops, when the client goes away, or when ``still_allowed`` (asked every
-    recheck) says the caller lost access. Refused with 429 when the caller has
-    ``LIVE_MAX_STREAMS_PER_USER`` open in this process, 503 when the process holds
-    ``LIVE_MAX_STREAMS`` (a browser then falls back to polling)."""
+    recheck) says the caller lost access, or when the client has not taken what was sent for
+    ``LIVE_SEND_TIMEOUT_SECONDS``. Refused with 429 when the caller has
+    ``LIVE_MAX_STREAMS_PER_USER`` open (across every process that shares the Redis, else in this
+    process), 503 when the process holds ``LIVE_MAX_STREAMS`` (a browser then falls back to polling).
+
+    What a client that stops reading costs is bounded: a round is produced only once the last one
+    went out (``step`` pages long output), a stream holds at most one round and one wake-up flag,
+    and a send that does not finish within ``LIVE_SEND_TIMEOUT_SECONDS`` ends the stream."""
     config = current_app.config
     who = _who()
     the_hub = hub()
-    refused = the_hub.admit(who, config["LIVE_MAX_STREAMS"], config["LIVE_MAX_STREAMS_PER_USER"])
+    per_user = config["LIVE_MAX_STREAMS_PER_USER"]
+    refused = the_hub.admit(who, config["LIVE_MAX_STREAMS"], per_user)
+    backend = _backend()
+    lease = None
+    if refused is None and backend is not None:
+        lease = backend.take(who, per_user)
+        if lease is False:
+            the_hub.release(who)
+            refused = "user"
     if refused == "user":
         abort(Response(json.dumps({"title": "Too many streams", "status": 429,
                                    "detail": "You have too many live streams open; close some."}),
@@ -394,12 +621,13 @@ def stream(topics: Iterable[str], step: Step, cursor: object = None, *,
                                    "detail": "This server holds as many live streams as it may."}),
                        503, {"Retry-After": "10", "Content-Type": "application/problem+json"}))
     topics = tuple(topics)
-    backend = _backend()
     if backend is not None:
         backend.ensure_listening(the_hub)
     heartbeat = float(config["LIVE_HEARTBEAT_SECONDS"])
     recheck = min(heartbeat, float(config["LIVE_RECHECK_SECONDS"]))
     poll = float(config["LIVE_POLL_SECONDS"])
+    send_timeout = float(config["LIVE_SEND_TIMEOUT_SECONDS"])
+    the_poller = poller()
     sock = request.environ.get("gunicorn.socket")
     release_api_slot = request.environ.get("taiji.release_api_slot")
 
@@ -410,14 +638,20 @@ def stream(topics: Iterable[str], step: Step, cursor: object = None, *,
         if not released:
             released.append(True)
             the_hub.release(who)
+            if lease:
+                backend.give_back(lease)
 
     def frames() -> Iterator[str]:
         sub = the_hub.subscribe(topics)  # before the first read: a change in between is not missed
+        # Without Redis the process's poller looks at the database for every stream of a topic.
+        polled = the_poller.watch(topics)
         position = cursor
         try:
             if sock is not None:
                 try:
-                    sock.settimeout(SEND_TIMEOUT_SECONDS)
+                    # sendall's timeout bounds the whole send: a client that takes less than one
+                    # round in this long is dropped, and its thread and place come back.
+                    sock.settimeout(send_timeout)
                 except OSError:
                     return
             yield f"retry: {RETRY_MILLISECONDS}\n\n"
@@ -432,9 +666,9 @@ def stream(topics: Iterable[str], step: Step, cursor: object = None, *,
             woke = True
             while not sub.closed:
                 now = time.monotonic()
-                live = backend is not None and backend.connected.is_set()
-                # With Redis a notice wakes the stream and the database is read again only every
-                # recheck (a lost notice); without, the database is the only news: every poll.
+                live = polled or (backend is not None and backend.connected.is_set())
+                # A notice (from Redis, or from the poller) wakes the stream, and the database is
+                # read again only every recheck (a lost notice); a topic no probe watches: every poll.
                 every = recheck if live else poll
                 if still_allowed is not None and now - last_authorized >= recheck:
                     last_authorized = now
@@ -466,6 +700,8 @@ def stream(topics: Iterable[str], step: Step, cursor: object = None, *,
                     deadline = min(deadline, last_authorized + recheck)
                 woke = sub.wait(max(0.0, deadline - now))
         finally:
+            if polled:
+                the_poller.unwatch(topics)
             the_hub.unsubscribe(sub)
             release_slot()
 

@@ -4,6 +4,10 @@ and a long log sent a page at a time. Streams served by `taiji web` are in test_
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -100,3 +104,82 @@ def test_a_long_log_arrives_a_page_at_a_time_and_the_stream_ends_with_the_job(ap
     assert logs[-1]["id"] == str(len(text.encode()))
     assert [e["event"] for e in events][-1] == "end"
     assert json.loads(events[0]["data"]) == {"status": "success", "done": True}
+
+
+def test_without_redis_one_look_per_interval_serves_every_stream_of_a_topic(app, tenant, monkeypatch):
+    """The embedded install: 50 streams of one job cost one query a poll interval, not 50, and a
+    change made by another process (no notice reaches this one) still wakes all of them."""
+    from taiji.modules.cicd import services
+    from taiji.modules.cicd.models import Job
+
+    job = _job(tenant)
+    monkeypatch.setitem(app.config, "LIVE_POLL_SECONDS", 0.05)
+    name = services.job_topic(job)
+    poller = live.poller(app)
+    looks = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if threading.current_thread().name == "taiji-live-poller" and statement.startswith("SELECT"):
+            looks.append(statement)
+
+    subs = [live.hub().subscribe([name]) for _ in range(50)]
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        assert all(poller.watch([name]) for _ in subs)
+        # The first look wakes them all: the job may have changed since their own first read.
+        assert all(sub.wait(5) for sub in subs)
+        looks.clear()
+        time.sleep(0.5)
+        # Nothing changed: nobody is woken, and the poller looked about once an interval.
+        assert not any(sub.wait(0) for sub in subs)
+        assert 2 <= len(looks) <= 15, looks
+
+        # What a runner in another process does: its commit announces nothing here.
+        db.session.execute(sa.update(Job).where(Job.id == job.id).values(log_size=Job.log_size + 3))
+        db.session.commit()
+        assert all(sub.wait(5) for sub in subs)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+        for sub in subs:
+            poller.unwatch([name])
+            live.hub().unsubscribe(sub)
+
+
+def test_a_topic_no_probe_knows_is_not_watched(app, tenant):
+    assert not live.poller(app).watch([live.topic(tenant, "test.unknown", 1)])
+
+
+def _redis_url() -> str:
+    url = os.environ.get("TAIJI_TEST_BROKER_URL", "")
+    return url if url.startswith(("redis://", "rediss://")) else ""
+
+
+@pytest.mark.skipif(not _redis_url(), reason="no Redis for the tests (TAIJI_TEST_BROKER_URL)")
+def test_with_redis_a_users_stream_places_are_counted_across_processes_and_lapse(monkeypatch):
+    """Two processes (two backends) share one user's places; a place its process stops renewing
+    (the process died) comes back after LEASE_SECONDS."""
+    monkeypatch.setattr(live, "LEASE_SECONDS", 1.0)
+    one, two = live.RedisBackend(_redis_url()), live.RedisBackend(_redis_url())
+    who = f"user:test-{uuid.uuid4().hex}"
+    first, second = one.take(who, 2), two.take(who, 2)
+    assert first and second
+    assert one.take(who, 2) is False and two.take(who, 2) is False
+    one.give_back(first)
+    third = two.take(who, 2)
+    assert third
+    # `two` keeps renewing its places; `one` takes one more and then "dies" (never renews it).
+    assert two.take(who, 2) is False
+    two.give_back(third)
+    orphan = one.take(who, 2)
+    assert orphan
+    start = time.monotonic()
+    while time.monotonic() - start < 0.7:
+        two.renew_leases(force=True)
+        assert two.take(who, 2) is False  # both places still held
+        time.sleep(0.15)
+    while time.monotonic() - start < 1.5:
+        two.renew_leases(force=True)
+        time.sleep(0.15)
+    # The orphan lapsed; the renewed place did not.
+    assert two.take(who, 2)
+    assert two.take(who, 2) is False

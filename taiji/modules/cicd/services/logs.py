@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from taiji.platform import live
 from taiji.platform.db import db
 
-from ..models import Job, LogChunk
+from ..models import Job, LogChunk, Pipeline
 
 CHUNK_BYTES = 64 * 1024
 
@@ -33,6 +33,30 @@ def job_topic(job: Job) -> str:
 def pipeline_topic(tenant_id: int, pipeline_id: int) -> str:
     """The live topic of a pipeline: it or one of its jobs changed state."""
     return live.topic(tenant_id, "cicd.pipeline", pipeline_id)
+
+
+@live.probe("cicd.job")
+def _job_fingerprints(keys: list[tuple]) -> dict:
+    """Without Redis: a job's stream has news when its status or its log's size moved."""
+    rows = db.session.execute(
+        sa.select(Job.tenant_id, Job.id, Job.status, Job.log_size).where(Job.id.in_([key[1] for key in keys]))
+    )
+    return {(tenant_id, job_id): (status, size) for tenant_id, job_id, status, size in rows}
+
+
+@live.probe("cicd.pipeline")
+def _pipeline_fingerprints(keys: list[tuple]) -> dict:
+    """Without Redis: a pipeline's stream has news when it or one of its jobs changed status."""
+    rows = db.session.execute(
+        sa.select(Pipeline.tenant_id, Pipeline.id, Pipeline.status, Job.id, Job.status)
+        .outerjoin(Job, Job.pipeline_id == Pipeline.id)
+        .where(Pipeline.id.in_([key[1] for key in keys]))
+        .order_by(Pipeline.id, Job.id)
+    )
+    found: dict = {}
+    for tenant_id, pipeline_id, status, job_id, job_status in rows:
+        found.setdefault((tenant_id, pipeline_id), [status]).append((job_id, job_status))
+    return {key: tuple(value) for key, value in found.items()}
 
 
 def announce_job(job: Job) -> None:
