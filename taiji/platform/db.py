@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import sqlite3
 import time
 import uuid
@@ -278,6 +279,46 @@ def _sqlite_begin(connection) -> None:
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _takes_write_lock() else "BEGIN")
         connection.info[_SQLITE_CHANGES_AT_BEGIN] = connection.connection.driver_connection.total_changes
+
+
+# -- reads without a transaction (PostgreSQL) ----------------------------------------------------
+# A GET or HEAD request's unit of work reads; wrapping its SELECTs in BEGIN ... COMMIT cost two of
+# an API read's four round trips. Under READ COMMITTED every statement sees its own snapshot
+# whether or not a transaction is open, so such a unit of work starts in autocommit, and the first
+# statement that is not a plain SELECT (a write, a row lock, an advisory lock, a savepoint, a
+# sequence, a notification) opens the transaction before it runs: from there it is the usual unit
+# of work, committed or rolled back whole at the end of the request.
+_READING = "taiji_reading"
+_PLAIN_SELECT = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+_NEEDS_TRANSACTION = re.compile(
+    r"\bFOR\s+(?:UPDATE|SHARE|NO\s+KEY|KEY\s+SHARE)\b|pg_advisory|nextval|setval|pg_notify|_xact_|txid_",
+    re.IGNORECASE)
+
+
+@event.listens_for(sa.engine.Engine, "begin")
+def _postgresql_begin(connection) -> None:
+    if (connection.dialect.name != "postgresql" or not has_request_context()
+            or request.method not in ("GET", "HEAD")):
+        return
+    driver = connection.connection.driver_connection
+    # Idle (nothing of an earlier transaction open), and not set to autocommit by its user already.
+    if driver.info.transaction_status == 0 and not driver.autocommit:
+        driver.autocommit = True
+        connection.info[_READING] = True
+
+
+@event.listens_for(sa.engine.Engine, "before_cursor_execute")
+def _begin_before_more_than_reading(conn, cursor, statement, parameters, context, executemany) -> None:
+    if conn.info.get(_READING) and not (_PLAIN_SELECT.match(statement)
+                                        and not _NEEDS_TRANSACTION.search(statement)):
+        del conn.info[_READING]
+        conn.connection.driver_connection.autocommit = False  # psycopg sends BEGIN before this statement
+
+
+@event.listens_for(sa.pool.Pool, "checkin")
+def _back_to_transactions(dbapi_connection, record) -> None:
+    if record is not None and record.info.pop(_READING, None) and dbapi_connection is not None:
+        dbapi_connection.autocommit = False
 
 
 def _has_written(conn: sa.Connection) -> bool:
