@@ -241,7 +241,8 @@ def test_the_api_answers_in_the_accept_language_else_english(api_as, tenant):
     chinese = api.get(path, headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
     assert chinese.status_code == 404
     assert chinese.json["detail"] == "此租户中没有产品“nothing-here”。"
-    assert chinese.json["title"] == "Not Found"  # the title names the status; it stays English
+    assert chinese.json["title"] == "未找到"  # the title names the kind of problem, in the same language
+    assert english.json["title"] == "Not Found"
 
     assert api.get(path, headers={"Accept-Language": "fr"}).json["detail"].startswith("No product")
 
@@ -287,6 +288,58 @@ def test_a_protocol_client_with_a_token_gets_english_whatever_its_owners_prefere
     assert english.json["detail"] == "No file 'nothing.txt' in 'files'."
     chinese = client.get(path, headers={**basic, "Accept-Language": "zh-CN"})
     assert chinese.json["detail"] == "“files”中没有文件“nothing.txt”。"
+
+
+def test_problem_titles_follow_the_accept_language(api_as, tenant):
+    api = api_as(make_member(tenant, "owner"))
+    path = f"/api/v1/tenants/{tenant.slug}/products"
+    assert api.post(path, json={"slug": "shop", "name": "Shop"}).status_code == 201
+    taken = api.post(path, json={"slug": "shop", "name": "Shop"}, headers={"Accept-Language": "zh-CN"})
+    assert (taken.status_code, taken.json["title"]) == (409, "冲突")
+    invalid = api.post(path, json={"slug": 5}, headers={"Accept-Language": "zh-CN"})
+    assert invalid.status_code == 422 and invalid.json["title"] == "无法处理的内容"
+    assert invalid.json["detail"] == "请求中有无效的字段；详见 errors。"
+    assert api.post(path, json={"slug": 5}).json["title"] == "Unprocessable Entity"
+
+
+def test_a_quota_problem_title_is_translated_too(api_as, tenant):
+    api = api_as(make_member(tenant, "owner"))
+    quotas.set_limit(tenant, "products", 0)
+    db.session.commit()
+    answer = api.post(f"/api/v1/tenants/{tenant.slug}/products", json={"slug": "shop", "name": "Shop"},
+                      headers={"Accept-Language": "zh-CN"})
+    assert (answer.status_code, answer.json["title"]) == (409, "超出配额")
+
+
+def test_protocol_refusals_read_in_the_accept_language(client, tenant):
+    """git and the package protocols refuse in words too: the kernel's and each protocol's own."""
+    import base64
+
+    from taiji.modules.bpr import services as bpr
+
+    bpr.create_repository(tenant, {"name": "files", "kind": "generic"})
+    db.session.commit()
+    bad = {"Authorization": "Basic " + base64.b64encode(b"__token__:tj_pat_nonsense").decode()}
+    path = f"/bpr/{tenant.slug}/files/x.txt"
+    english = client.get(path, headers=bad)
+    assert english.status_code == 401
+    assert english.json["detail"] == "The token is not valid (use a personal access token as the password)."
+    chinese = client.get(path, headers={**bad, "Accept-Language": "zh-CN"})
+    assert chinese.status_code == 401
+    assert chinese.json["detail"] == "令牌无效（请以个人访问令牌作为密码）。"
+    assert chinese.json["title"] == "未认证"
+    from tests.factories import make_token
+
+    member = {"Authorization": "Basic " + base64.b64encode(
+        f"__token__:{make_token(make_member(tenant, 'viewer'))}".encode()).decode()}
+    missing = client.get(f"/bpr/{tenant.slug}/nothing/x.txt", headers={**member, "Accept-Language": "zh-CN"})
+    assert missing.status_code == 404
+    assert missing.json["detail"] == f"租户“{tenant.slug}”中没有仓库“nothing”。"
+
+    git = client.get(f"/git/{tenant.slug}/nothing.git/info/refs", query_string={"service": "git-upload-pack"},
+                     headers={"Accept-Language": "zh-CN"})
+    assert git.status_code == 401
+    assert git.get_data(as_text=True).strip() == "需要认证：请以个人访问令牌作为密码。"
 
 
 # --- the kernel ----------------------------------------------------------------------------
