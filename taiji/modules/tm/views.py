@@ -20,6 +20,7 @@ from .forms import ROLE_CHOICES, InviteForm, RegisterForm, RenameForm, TenantFor
 from .permissions import Perm
 
 bp = Blueprint("tm", __name__, template_folder="templates")
+INVITATIONS_PAGE = 50  # pending invitations on one page of the members page (paged by ?invitations_page=)
 
 
 def _member_problem(error: Exception) -> str | None:
@@ -124,8 +125,9 @@ def overview(tenant):
 @auth.require(Perm.MEMBER_READ)
 def members(tenant):
     page = services.list_members(tenant, search=request.args.get("q"), page=page_arg())
-    invitations = services.list_invitations(tenant, page=1, page_size=50)
-    return render_template("tm/members.html", page=page, invitations=invitations.items,
+    invitations = services.list_invitations(tenant, page=page_arg("invitations_page"),
+                                            page_size=INVITATIONS_PAGE)
+    return render_template("tm/members.html", page=page, invitations=invitations,
                            form=InviteForm(), roles=ROLE_CHOICES, now=utcnow(),
                            new_invitation=session.pop("new_invitation", None),
                            mail_available=mail.configured())
@@ -152,8 +154,8 @@ def invite(tenant):
                 flash(_("Invitation created for %(email)s.", email=invitation.email), "success")
             return redirect(url_for("tm.members", tenant=tenant.slug))
     page = services.list_members(tenant, page=1)
-    invitations = services.list_invitations(tenant, page=1, page_size=50)
-    return render_template("tm/members.html", page=page, invitations=invitations.items, form=form,
+    invitations = services.list_invitations(tenant, page=1, page_size=INVITATIONS_PAGE)
+    return render_template("tm/members.html", page=page, invitations=invitations, form=form,
                            roles=ROLE_CHOICES, now=utcnow(), mail_available=mail.configured()), 422
 
 
