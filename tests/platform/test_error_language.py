@@ -226,6 +226,39 @@ def test_a_directory_setting_is_refused_in_chinese_under_its_field(login, tenant
         in _body(response)
 
 
+def test_a_pipeline_file_error_shows_in_the_readers_language(login, api_as, tenant):
+    """The parser says what is wrong and how to fix it, with the line; the pipeline keeps the words
+    as messages, so each reader sees them in their language (the stored ``error`` stays English)."""
+    from taiji.modules.cicd import services as cicd
+
+    text = "jobs:\n  build:\n    script:\n      - echo a: b\n"
+    pipeline = cicd.create_pipeline(tenant, "shop", ref="refs/heads/main", sha="ab" * 20, text=text)
+    db.session.commit()
+    english = (".taiji.yml: line 4: this script line contains ': ', so YAML read it as a mapping; "
+               "quote the line")
+    chinese = ".taiji.yml: 第 4 行: 这行脚本包含“: ”，YAML 把它读成了映射；请给整行加上引号"
+    assert pipeline.status == "error" and pipeline.error == english  # logs, events and the CLI
+    owner = make_member(tenant, "owner")
+    html = _chinese(login(owner)).get(f"/t/{tenant.slug}/pipelines/{pipeline.id}").get_data(as_text=True)
+    assert chinese in html and "YAML read it" not in html
+    api, path = api_as(owner), f"/api/v1/tenants/{tenant.slug}/pipelines/{pipeline.id}"
+    assert api.get(path).json["error"] == english
+    assert api.get(path, headers={"Accept-Language": "zh-CN"}).json["error"] == chinese
+
+
+def test_a_yaml_syntax_error_is_worded_with_what_to_do(app):
+    from taiji.modules.cicd import pipeline_file
+
+    result = pipeline_file.parse("jobs:\n  a:\n    script: echo a: b\n")
+    assert result.message == (".taiji.yml: line 3, column 19: a ': ' inside a plain value makes YAML read a "
+                              "mapping here; quote the value")
+    with app.test_request_context("/", headers={"Accept-Language": "zh-CN"}):
+        assert result.text == (".taiji.yml: 第 3 行，第 19 列: 未加引号的值中含有“: ”，"
+                               "YAML 在这里把它读成了映射；请给这个值加上引号")
+        # What a pipeline stores stays English, whatever the request's language.
+        assert result.message.startswith(".taiji.yml: line 3, column 19: a ': '")
+
+
 # --- the API -------------------------------------------------------------------------------
 
 
