@@ -14,6 +14,8 @@ from http import HTTPStatus
 import sqlalchemy as sa
 from apispec import BasePlugin
 from flask import current_app, g, render_template, request
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_smorest import Api, abort
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.utils import prepare_response
@@ -49,6 +51,45 @@ class ProblemSchema(Schema):
     instance = fields.String()
     request_id = fields.String()
     errors = fields.Dict(metadata={"description": "Field errors: location -> field -> messages"})
+
+
+# A problem's title names its kind; it is read in the request's language like the detail (the API's
+# Accept-Language). The English title (werkzeug's phrase, a ServiceError's ``title``) is the key.
+PROBLEM_TITLES = {
+    "Bad Request": _l("Bad Request"),
+    "Unauthorized": _l("Unauthorized"),
+    "Forbidden": _l("Forbidden"),
+    "Not Found": _l("Not Found"),
+    "Method Not Allowed": _l("Method Not Allowed"),
+    "Not Acceptable": _l("Not Acceptable"),
+    "Request Timeout": _l("Request Timeout"),
+    "Conflict": _l("Conflict"),
+    "Gone": _l("Gone"),
+    "Length Required": _l("Length Required"),
+    "Precondition Failed": _l("Precondition Failed"),
+    "Request Entity Too Large": _l("Request Entity Too Large"),
+    "Payload Too Large": _l("Payload Too Large"),
+    "Request URI Too Long": _l("Request URI Too Long"),
+    "Unsupported Media Type": _l("Unsupported Media Type"),
+    "Requested Range Not Satisfiable": _l("Requested Range Not Satisfiable"),
+    "Unprocessable Entity": _l("Unprocessable Entity"),
+    "Locked": _l("Locked"),
+    "Precondition Required": _l("Precondition Required"),
+    "Too Many Requests": _l("Too Many Requests"),
+    "Request Header Fields Too Large": _l("Request Header Fields Too Large"),
+    "Quota exceeded": _l("Quota exceeded"),
+    "Internal Server Error": _l("Internal Server Error"),
+    "Not Implemented": _l("Not Implemented"),
+    "Bad Gateway": _l("Bad Gateway"),
+    "Service Unavailable": _l("Service Unavailable"),
+    "Gateway Timeout": _l("Gateway Timeout"),
+}
+
+
+def problem_title(title: str) -> str:
+    """``title`` in the request's language when the catalogue knows it, else as given."""
+    known = PROBLEM_TITLES.get(title)
+    return str(known) if known is not None else title
 
 
 def problem(status: int, detail: str | None = None, *, title: str | None = None, errors=None, headers=None):
@@ -140,7 +181,7 @@ class TaijiApi(Api):
             return _console_error(error, detail, headers)
         body = {
             "type": "about:blank",
-            "title": data.get("title") or error.name,
+            "title": problem_title(data.get("title") or error.name),
             "status": error.code,
             "detail": detail,
             "instance": request.path,
@@ -150,7 +191,7 @@ class TaijiApi(Api):
         if errors:
             body["errors"] = errors
             if error.code == 422 and not data.get("message"):
-                body["detail"] = "The request has invalid fields; see errors."
+                body["detail"] = gettext("The request has invalid fields; see errors.")
         response = current_app.response_class(
             json.dumps(body, ensure_ascii=False, default=str), status=error.code, mimetype=PROBLEM_JSON
         )
@@ -184,7 +225,7 @@ def handle_unexpected(error: Exception):
     log.exception("unhandled error", extra={"request_id": g.get("request_id")})
     db.session.rollback()
     wrapped = InternalServerError(
-        description="Something went wrong on our side. Quote the request id when you report it."
+        description=gettext("Something went wrong on our side. Quote the request id when you report it.")
     )
     return api.handle_http_exception(wrapped)
 

@@ -29,17 +29,19 @@ class Msg:
     def __init__(self, msgid: str, params: dict):
         self.msgid, self.params = msgid, params
 
-    def _render(self, template: str) -> str:
+    def _render(self, template: str, english: bool = False) -> str:
         if not self.params:
             return template
-        return template % {k: _text(v) for k, v in self.params.items()}
+        # A parameter may itself be a message (a word of the sentence): read in the same language.
+        return template % {k: v.english if english and isinstance(v, Msg) else _text(v)
+                           for k, v in self.params.items()}
 
     def __str__(self) -> str:
         return self._render(gettext(self.msgid))
 
     @property
     def english(self) -> str:
-        return self._render(self.msgid)
+        return self._render(self.msgid, english=True)
 
     def __repr__(self) -> str:
         return f"msg({self.english!r})"

@@ -31,8 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import g, request, session
+from flask_babel import gettext
 
 from taiji.platform import auth, tenancy
+from taiji.platform.errors import Msg, msg
 
 
 class Refusal(Exception):
@@ -60,37 +62,54 @@ class Granted:
         return tuple(self.access.roles) if self.access is not None else ()
 
 
+# The kernel's words for a protocol's refusals (a protocol may word its own).
+BAD_CREDENTIALS = msg("The token is not valid (use a personal access token as the password).")
+ANONYMOUS = msg("Sign in with a token to use this resource.")
+SESSION_WRITE = msg("Writing needs a token (Bearer, or Basic with the token as password).")
+NOT_FOUND = msg("Not found.")
+SUSPENDED = msg("Tenant '%(tenant)s' is suspended.")
+FORBIDDEN = msg("You need the permission %(permission)s for this.")
+
+
 @dataclass(frozen=True)
 class Protocol:
-    """How one protocol speaks: its challenge and the words of its refusals."""
+    """How one protocol speaks: its challenge and the words of its refusals.
+
+    The words are marked with ``msg`` and read in the request's language (a token's request: its
+    Accept-Language, else English), like a service's refusal."""
 
     realm: str = "taiji"
     scheme: str = "Basic"  # the challenge's scheme: what the protocol's clients answer
     # The console's session may read (a browser following a download link), never write: these
     # routes carry no CSRF token.
     session_reads: bool = False
-    bad_credentials: str = "The token is not valid (use a personal access token as the password)."
-    anonymous: str = "Sign in with a token to use this resource."
-    session_write: str = "Writing needs a token (Bearer, or Basic with the token as password)."
-    not_found: str = "Not found."
-    # Messages may name the URL's arguments ({tenant_slug}, {repo_name}); {tenant} and {permission}
-    # are filled in where they apply.
-    suspended: str = "Tenant '{tenant}' is suspended."
-    forbidden: str = "You need the permission {permission} for this."
+    bad_credentials: Msg = BAD_CREDENTIALS
+    anonymous: Msg = ANONYMOUS
+    session_write: Msg = SESSION_WRITE
+    not_found: Msg = NOT_FOUND
+    # Messages may name the URL's arguments (%(tenant_slug)s, %(repo_name)s); %(tenant)s and
+    # %(permission)s are filled in where they apply.
+    suspended: Msg = SUSPENDED
+    forbidden: Msg = FORBIDDEN
 
     @property
     def challenge(self) -> str:
         return f'{self.scheme} realm="{self.realm}"'
 
-    def say(self, template: str, **names) -> str:
-        """A message, its ``{placeholders}`` filled from the URL's arguments and ``names``; one that
-        names nothing known is left as written rather than failing the request."""
-        return template.format_map(_Names({**(request.view_args or {}), **names}))
+    def say(self, template: Msg | str, **names) -> str:
+        """A message in the request's language, its ``%(placeholders)s`` filled from the URL's
+        arguments and ``names`` (after translation: a value stays literal); one that names nothing
+        known is left as written rather than failing the request."""
+        text = gettext(template.msgid) if isinstance(template, Msg) else template
+        try:
+            return text % _Names({**(request.view_args or {}), **names})
+        except (TypeError, ValueError):
+            return text
 
 
 class _Names(dict):
     def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+        return "%(" + key + ")s"
 
 
 def _token() -> tuple[str | None, bool]:

@@ -138,3 +138,63 @@ def test_a_console_wording_replaces_the_whole_refusal_under_the_field(app):
         form = _Form()
         apply_service_error(form, field_error("owners", "bad"), field="name", message=lambda e: "Use names.")
         assert form.name.errors == ["Use names."] and not form.owners.errors
+
+
+def test_a_wording_that_returns_none_leaves_the_refusal_to_its_fields(app):
+    only_conflicts = lambda e: "Taken; choose another." if isinstance(e, Conflict) else None  # noqa: E731
+    with app.test_request_context("/", method="POST"):
+        form = _Form()
+        apply_service_error(form, field_error("owners", "Not an email."), field="name",
+                            message=only_conflicts)
+        assert form.owners.errors == ["Not an email."] and not form.name.errors
+        form = _Form()
+        apply_service_error(form, Conflict("x"), field="name", message=only_conflicts)
+        assert form.name.errors == ["Taken; choose another."]
+
+
+def test_the_fallback_field_may_depend_on_the_refusal(app):
+    where = lambda e: "owners" if isinstance(e, Forbidden) else "name"  # noqa: E731
+    with app.test_request_context("/", method="POST"):
+        form = _Form()
+        apply_service_error(form, Forbidden("Owners only."), field=where)
+        apply_service_error(form, _quota(), field=where)
+        assert form.owners.errors == ["Owners only."] and "widgets" in form.name.errors[0]
+
+
+def test_refusals_lets_chosen_types_through_and_can_keep_quiet(app):
+    with app.test_request_context("/", method="POST"):
+        with pytest.raises(NotFound), refusals(passes=(NotFound,)):
+            raise NotFound("No invitation 7.")
+        with refusals(quiet=True) as outcome:
+            raise _quota()
+        assert "_flashes" not in session
+        assert outcome.status == 409 and "widgets" in outcome.message
+        with refusals(quiet=True) as outcome:
+            raise Invalid("Not valid.")
+        assert (outcome.status, outcome.message) == (422, "Not valid.")
+
+
+def test_a_page_without_wtforms_gets_field_errors_and_the_rest(app):
+    from taiji.platform.web.console import FieldErrors
+
+    with app.test_request_context("/", method="POST"):
+        fields = FieldErrors("name", "scope")
+        with refusals(fields):
+            raise Invalid("Check.", errors={"json": {"scope": ["Unknown scopes: x."], "other": ["Bad."]}})
+        assert fields.shown == {"scope": "Unknown scopes: x."}
+        assert fields.form_errors == ["other: Bad."]
+
+
+def test_a_refusal_naming_no_field_shows_at_the_top_of_the_page(client, login, admin):
+    """The layout shows ``form.form_errors``: a refusal of a tenant's creation that concerns no field
+    of the form is not lost."""
+    from unittest import mock
+
+    from taiji.modules.tm import services as tm
+
+    login(admin)
+    with mock.patch.object(tm, "create_tenant", side_effect=Conflict("Provisioning is paused.")):
+        response = client.post("/admin/tenants", data={"slug": "paused", "name": "Paused"})
+    assert response.status_code == 422
+    shown = '<div class="alert alert-danger" role="alert" data-testid="form-error"><div>Provisioning is'
+    assert shown in response.get_data(as_text=True)

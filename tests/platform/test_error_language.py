@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - the Chinese sentences are written with their full-width punctuation
 """Service errors speak the reader's language: the console's user's, the API's Accept-Language.
 
 Messages are marked with ``taiji.platform.errors.msg`` and named placeholders; every one has a
@@ -83,6 +84,181 @@ def test_a_parameter_is_shown_escaped_and_literally(login, tenant):
     assert "此租户中没有产品" in body
 
 
+# --- the console pages that word some refusals themselves (console.refusals) ---------------------
+
+
+def _system():
+    from tests.factories import system_principal
+
+    return system_principal()
+
+
+def _body(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def test_an_invitation_over_the_member_quota_says_so_in_chinese_under_the_address(login, tenant):
+    owner = make_member(tenant, "owner")
+    quotas.set_limit(tenant, "members", 0)
+    db.session.commit()
+    client = _chinese(login(owner))
+    response = client.post(f"/t/{tenant.slug}/invitations", data={"email": "new@example.com",
+                                                                   "role": "member"})
+    assert response.status_code == 422
+    assert '<div class="invalid-feedback">此租户的“' in _body(response) and "配额已用完" in _body(response)
+
+
+def test_withdrawing_a_spent_invitation_says_why_in_chinese(login, tenant):
+    from taiji.modules.tm import services as tm
+
+    invitation, _token = tm.invite(tenant, "gone@example.com", "member", actor=_system())
+    tm.revoke_invitation(tenant, invitation.id)
+    db.session.commit()
+    client = _chinese(login(make_member(tenant, "owner")))
+    response = client.post(f"/t/{tenant.slug}/invitations/{invitation.id}/revoke", follow_redirects=True)
+    assert "只能撤回待处理的邀请。" in _body(response)
+    # An invitation that does not exist is the 404 page, in Chinese too.
+    missing = client.post(f"/t/{tenant.slug}/invitations/999999/revoke")
+    assert missing.status_code == 404 and "没有邀请 999999。" in _body(missing)
+
+
+def test_answering_ones_own_invitation_refused_in_chinese(login, tenant):
+    from taiji.modules.tm import services as tm
+    from tests.factories import make_user
+
+    invitee = make_user(email_verified=False)
+    invitation, _token = tm.invite(tenant, invitee.email, "member", actor=_system())
+    db.session.commit()
+    client = _chinese(login(invitee))
+    response = client.post(f"/invitations/{invitation.id}/accept", follow_redirects=True)
+    assert "请先验证你的邮箱地址，再接受此邀请。" in _body(response)
+    # Someone else's (here: nobody's) invitation is unknown: the 404 page, in the reader's language.
+    missing = client.post("/invitations/999999/decline")
+    assert missing.status_code == 404 and "没有发给你的邀请 999999。" in _body(missing)
+
+
+def test_registering_through_an_invitation_with_a_weak_password_in_chinese(client, tenant):
+    from taiji.modules.tm import services as tm
+
+    _invitation, token = tm.invite(tenant, "weak@example.com", "member", actor=_system())
+    db.session.commit()
+    client.post("/locale", data={"locale": "zh_Hans"})
+    response = client.post(f"/invitations/{token}", data={"name": "Weak", "password": "aaaaaaaaaa"})
+    assert response.status_code == 422
+    assert '<div class="invalid-feedback">此密码太容易被猜到，请混合使用更多种类的字符。</div>' \
+        in _body(response)
+
+
+def test_a_reserved_tenant_slug_is_refused_in_chinese(login, admin):
+    client = _chinese(login(admin))
+    response = client.post("/admin/tenants", data={"slug": "admin", "name": "Admin"})
+    assert response.status_code == 422
+    assert '<div class="invalid-feedback">该标识为系统保留，请换一个。</div>' in _body(response)
+
+
+def test_asking_for_a_verification_mail_without_a_mail_server_in_chinese(login):
+    from tests.factories import make_user
+
+    client = _chinese(login(make_user(email_verified=False)))
+    response = client.post("/profile/email/verification", follow_redirects=True)
+    assert "此服务器不发送邮件，因此需要平台管理员验证你的邮箱地址。" in _body(response)
+
+
+def test_a_spent_verification_link_says_why_in_chinese(login):
+    from tests.factories import make_user
+
+    client = _chinese(login(make_user(email_verified=False)))
+    response = client.get("/profile/email/verify/not-a-link")
+    assert response.status_code == 404
+    assert "此链接已失效：它已被使用过，或已过期。请在个人资料页面申请新的链接。" in _body(response)
+
+
+def test_a_token_expiring_in_the_past_is_refused_in_chinese(login):
+    from tests.factories import make_user
+
+    client = _chinese(login(make_user()))
+    response = client.post("/profile/tokens", data={"name": "old", "expires_on": "2000-01-01"})
+    assert response.status_code == 422
+    assert '<div class="invalid-feedback">请选择一个将来的日期。</div>' in _body(response)
+
+
+def test_a_second_user_with_the_same_email_is_refused_in_chinese(login, admin):
+    client = _chinese(login(admin))
+    response = client.post("/admin/users", data={"email": admin.email, "name": "Twin",
+                                                  "password": "a-long-Unusual-passphrase-42"})
+    assert response.status_code == 422
+    assert '<div class="invalid-feedback">使用该邮箱的用户已存在。</div>' in _body(response)
+
+
+def test_a_wrong_second_factor_code_is_refused_in_chinese(login):
+    from tests.factories import make_user
+
+    client = _chinese(login(make_user()))
+    assert client.get("/profile/mfa").status_code == 200  # the proposed secret waits in the session
+    response = client.post("/profile/mfa/enable", data={"code": "000000"})
+    assert response.status_code == 422
+    assert "验证码不匹配；请检查设备上的时间后重试。" in _body(response)
+
+
+def test_an_oauth_client_with_an_unknown_scope_is_refused_in_chinese_under_the_scope(login, admin):
+    client = _chinese(login(admin))
+    response = client.post("/admin/clients", data={
+        "name": "Grafana", "redirect_uris": "https://grafana.example.com/cb", "scope": "openid nope",
+        "grant_authorization_code": "on"})
+    assert response.status_code == 422
+    assert '<div class="invalid-feedback">未知的权限范围：nope。</div>' in _body(response)
+
+
+def test_a_malformed_email_domain_is_refused_in_chinese(login, tenant):
+    client = _chinese(login(make_member(tenant, "owner")))
+    response = client.post(f"/t/{tenant.slug}/settings/directory/domains", data={"domain": "not a domain"})
+    assert response.status_code == 422
+    assert "请输入域名，例如 example.com" in _body(response)
+
+
+def test_a_directory_setting_is_refused_in_chinese_under_its_field(login, tenant):
+    client = _chinese(login(make_member(tenant, "owner")))
+    response = client.post(f"/t/{tenant.slug}/settings/directory", data={
+        "url": "ldaps://ldap.example.com", "user_base": "dc=example,dc=com",
+        "user_filter": "objectClass=person"})
+    assert response.status_code == 422
+    assert '<div class="invalid-feedback">LDAP 过滤器须写在括号中，例如 (objectClass=person)。</div>' \
+        in _body(response)
+
+
+def test_a_pipeline_file_error_shows_in_the_readers_language(login, api_as, tenant):
+    """The parser says what is wrong and how to fix it, with the line; the pipeline keeps the words
+    as messages, so each reader sees them in their language (the stored ``error`` stays English)."""
+    from taiji.modules.cicd import services as cicd
+
+    text = "jobs:\n  build:\n    script:\n      - echo a: b\n"
+    pipeline = cicd.create_pipeline(tenant, "shop", ref="refs/heads/main", sha="ab" * 20, text=text)
+    db.session.commit()
+    english = (".taiji.yml: line 4: this script line contains ': ', so YAML read it as a mapping; "
+               "quote the line")
+    chinese = ".taiji.yml: 第 4 行: 这行脚本包含“: ”，YAML 把它读成了映射；请给整行加上引号"
+    assert pipeline.status == "error" and pipeline.error == english  # logs, events and the CLI
+    owner = make_member(tenant, "owner")
+    html = _chinese(login(owner)).get(f"/t/{tenant.slug}/pipelines/{pipeline.id}").get_data(as_text=True)
+    assert chinese in html and "YAML read it" not in html
+    api, path = api_as(owner), f"/api/v1/tenants/{tenant.slug}/pipelines/{pipeline.id}"
+    assert api.get(path).json["error"] == english
+    assert api.get(path, headers={"Accept-Language": "zh-CN"}).json["error"] == chinese
+
+
+def test_a_yaml_syntax_error_is_worded_with_what_to_do(app):
+    from taiji.modules.cicd import pipeline_file
+
+    result = pipeline_file.parse("jobs:\n  a:\n    script: echo a: b\n")
+    assert result.message == (".taiji.yml: line 3, column 19: a ': ' inside a plain value makes YAML read a "
+                              "mapping here; quote the value")
+    with app.test_request_context("/", headers={"Accept-Language": "zh-CN"}):
+        assert result.text == (".taiji.yml: 第 3 行，第 19 列: 未加引号的值中含有“: ”，"
+                               "YAML 在这里把它读成了映射；请给这个值加上引号")
+        # What a pipeline stores stays English, whatever the request's language.
+        assert result.message.startswith(".taiji.yml: line 3, column 19: a ': '")
+
+
 # --- the API -------------------------------------------------------------------------------
 
 
@@ -98,7 +274,8 @@ def test_the_api_answers_in_the_accept_language_else_english(api_as, tenant):
     chinese = api.get(path, headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
     assert chinese.status_code == 404
     assert chinese.json["detail"] == "此租户中没有产品“nothing-here”。"
-    assert chinese.json["title"] == "Not Found"  # the title names the status; it stays English
+    assert chinese.json["title"] == "未找到"  # the title names the kind of problem, in the same language
+    assert english.json["title"] == "Not Found"
 
     assert api.get(path, headers={"Accept-Language": "fr"}).json["detail"].startswith("No product")
 
@@ -144,6 +321,58 @@ def test_a_protocol_client_with_a_token_gets_english_whatever_its_owners_prefere
     assert english.json["detail"] == "No file 'nothing.txt' in 'files'."
     chinese = client.get(path, headers={**basic, "Accept-Language": "zh-CN"})
     assert chinese.json["detail"] == "“files”中没有文件“nothing.txt”。"
+
+
+def test_problem_titles_follow_the_accept_language(api_as, tenant):
+    api = api_as(make_member(tenant, "owner"))
+    path = f"/api/v1/tenants/{tenant.slug}/products"
+    assert api.post(path, json={"slug": "shop", "name": "Shop"}).status_code == 201
+    taken = api.post(path, json={"slug": "shop", "name": "Shop"}, headers={"Accept-Language": "zh-CN"})
+    assert (taken.status_code, taken.json["title"]) == (409, "冲突")
+    invalid = api.post(path, json={"slug": 5}, headers={"Accept-Language": "zh-CN"})
+    assert invalid.status_code == 422 and invalid.json["title"] == "无法处理的内容"
+    assert invalid.json["detail"] == "请求中有无效的字段；详见 errors。"
+    assert api.post(path, json={"slug": 5}).json["title"] == "Unprocessable Entity"
+
+
+def test_a_quota_problem_title_is_translated_too(api_as, tenant):
+    api = api_as(make_member(tenant, "owner"))
+    quotas.set_limit(tenant, "products", 0)
+    db.session.commit()
+    answer = api.post(f"/api/v1/tenants/{tenant.slug}/products", json={"slug": "shop", "name": "Shop"},
+                      headers={"Accept-Language": "zh-CN"})
+    assert (answer.status_code, answer.json["title"]) == (409, "超出配额")
+
+
+def test_protocol_refusals_read_in_the_accept_language(client, tenant):
+    """git and the package protocols refuse in words too: the kernel's and each protocol's own."""
+    import base64
+
+    from taiji.modules.bpr import services as bpr
+
+    bpr.create_repository(tenant, {"name": "files", "kind": "generic"})
+    db.session.commit()
+    bad = {"Authorization": "Basic " + base64.b64encode(b"__token__:tj_pat_nonsense").decode()}
+    path = f"/bpr/{tenant.slug}/files/x.txt"
+    english = client.get(path, headers=bad)
+    assert english.status_code == 401
+    assert english.json["detail"] == "The token is not valid (use a personal access token as the password)."
+    chinese = client.get(path, headers={**bad, "Accept-Language": "zh-CN"})
+    assert chinese.status_code == 401
+    assert chinese.json["detail"] == "令牌无效（请以个人访问令牌作为密码）。"
+    assert chinese.json["title"] == "未认证"
+    from tests.factories import make_token
+
+    member = {"Authorization": "Basic " + base64.b64encode(
+        f"__token__:{make_token(make_member(tenant, 'viewer'))}".encode()).decode()}
+    missing = client.get(f"/bpr/{tenant.slug}/nothing/x.txt", headers={**member, "Accept-Language": "zh-CN"})
+    assert missing.status_code == 404
+    assert missing.json["detail"] == f"租户“{tenant.slug}”中没有仓库“nothing”。"
+
+    git = client.get(f"/git/{tenant.slug}/nothing.git/info/refs", query_string={"service": "git-upload-pack"},
+                     headers={"Accept-Language": "zh-CN"})
+    assert git.status_code == 401
+    assert git.get_data(as_text=True).strip() == "需要认证：请以个人访问令牌作为密码。"
 
 
 # --- the kernel ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from taiji.platform.db import db
 from taiji.platform.tenancy import TenantStatus
 from tests.factories import make_member, make_tenant, make_token, make_user
 
-PROTOCOL = protocol_auth.Protocol(realm="registry", scheme="Bearer", not_found="No '{tenant_slug}' here.")
+PROTOCOL = protocol_auth.Protocol(realm="registry", scheme="Bearer", not_found="No '%(tenant_slug)s' here.")
 
 
 def _authorize(app, headers=None, path="/v2/x", view_args=None, **kwargs):
@@ -97,4 +97,4 @@ def test_a_missing_resource_is_404_to_members(app, setting):
     token = make_token(setting["owner"])
     missing = _refusal(app, headers={"Authorization": f"Bearer {token}"}, tenant=setting["tenant"],
                        writing=False, find=lambda tenant: None)
-    assert missing.status == 404 and missing.detail == "No '{tenant_slug}' here."  # no such URL argument
+    assert missing.status == 404 and missing.detail == "No '%(tenant_slug)s' here."  # no such URL argument

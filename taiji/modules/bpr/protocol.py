@@ -20,7 +20,7 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from werkzeug.exceptions import HTTPException, NotAcceptable
 from werkzeug.http import HTTP_STATUS_CODES
 
-from taiji.platform import auth, content, protocol_auth
+from taiji.platform import api, auth, content, protocol_auth
 from taiji.platform.errors import Invalid, NotFound, ServiceError, msg
 from taiji.platform.limits import body_limit
 from taiji.platform.quotas import QuotaExceeded
@@ -44,7 +44,7 @@ FORM_SLACK = 1024 * 1024
 def _problem(status: int, title: str, detail: str, headers: dict | None = None) -> Response:
     body = {
         "type": "about:blank",
-        "title": title,
+        "title": api.problem_title(title),
         "status": status,
         "detail": detail,
         "instance": request.path,
@@ -92,10 +92,10 @@ def _quota_error(error: QuotaExceeded):
 PROTOCOL = protocol_auth.Protocol(
     realm="taiji",
     session_reads=True,
-    bad_credentials="The token is not valid (use a personal access token as the password).",
-    anonymous="Sign in with a token to use this repository.",
-    session_write="Uploads and deletions need a token (Bearer, or Basic with the token as password).",
-    not_found="No repository '{repo_name}' in tenant '{tenant_slug}'.",
+    bad_credentials=msg("The token is not valid (use a personal access token as the password)."),
+    anonymous=msg("Sign in with a token to use this repository."),
+    session_write=msg("Uploads and deletions need a token (Bearer, or Basic with the token as password)."),
+    not_found=msg("No repository '%(repo_name)s' in tenant '%(tenant_slug)s'."),
 )
 
 

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from taiji.platform import auth
+from taiji.platform.db import Page
 from taiji.platform.errors import NotFound
 from taiji.platform.web.console import page_arg, refusals
 
@@ -20,6 +21,7 @@ bp = Blueprint("bpr", __name__, template_folder="templates")
 LIST = "/t/<tenant>/packages"
 REPO = LIST + "/<bpr_repo>"
 FILE = REPO + "/files/<int:bpr_file>"
+PACKAGE_FILES_PAGE = 50  # a package's files on one page, newest version first
 
 
 def _list_page(tenant, form, status=200):
@@ -121,11 +123,17 @@ def package(tenant, bpr_repo, bpr_package):
     rows = services.project_files(item, services.normalize(bpr_package)) if item.kind == "pypi" else []
     if not rows:
         raise NotFound(_("No package '%(name)s' in this repository.", name=bpr_package))
+    # Newest version first, one page of the package's files at a time.
+    ordered = sorted(rows, key=lambda f: f.version, reverse=True)
+    number = page_arg()
+    start = (number - 1) * PACKAGE_FILES_PAGE
+    files = Page(items=ordered[start:start + PACKAGE_FILES_PAGE], total=len(ordered), page=number,
+                 page_size=PACKAGE_FILES_PAGE)
     return render_template(
         "bpr/package.html",
         repository=item,
         name=rows[0].package,
-        rows=rows,
+        files=files,
         url=services.repository_url(tenant, item),
         can_admin=auth.can(Perm.REPOSITORY_ADMIN, tenant),
     )

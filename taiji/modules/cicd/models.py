@@ -77,7 +77,9 @@ class Pipeline(TenantOwnedMixin, TimestampMixin, Model):
     trigger: Mapped[str] = mapped_column(sa.String(20))
     variables: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     status: Mapped[str] = mapped_column(sa.String(20), default=PipelineStatus.CREATED)
-    error: Mapped[str | None] = mapped_column(sa.Text)
+    error: Mapped[str | None] = mapped_column(sa.Text)  # in English, for logs, events and the CLI
+    # The `.taiji.yml`'s errors as messages (pipeline_file.FileError.to_json), shown in the reader's language.
+    error_messages: Mapped[list | None] = mapped_column(sa.JSON)
     # What the runner clones: the hosted repository's folder on the shared data volume.
     source: Mapped[str | None] = mapped_column(sa.Text)
     # The parsed `.taiji.yml` this pipeline runs (kept so that a retry runs the same file).
@@ -95,6 +97,13 @@ class Pipeline(TenantOwnedMixin, TimestampMixin, Model):
     jobs: Mapped[list[Job]] = relationship(
         back_populates="pipeline", order_by="Job.position", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    @property
+    def error_text(self) -> str | None:
+        """Why the pipeline could not run, in the current request's language when it can be."""
+        from .pipeline_file import describe
+
+        return describe(self.error_messages, self.error)
 
     @property
     def done(self) -> bool:

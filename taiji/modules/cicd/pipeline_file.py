@@ -1,8 +1,12 @@
 """`.taiji.yml`: parse, validate against the JSON Schema, check what a schema cannot, normalise.
 
 The file is read through PyYAML's node API so that every value keeps the line it came from:
-every error names its line ("line 7: job 'package' needs unknown job 'tset'"). A file with any
-error yields no pipeline config at all, so a pipeline never half-runs.
+every error names its line and says what is wrong and how to fix it, in words ("line 7: job
+'package' needs unknown job 'tset'"). A file with any error yields no pipeline config at all, so a
+pipeline never half-runs.
+
+The messages are marked with ``msg``: a pipeline keeps them (``FileError.to_json``) and shows them in
+the reader's language; ``ParseResult.message`` is English, ``ParseResult.text`` the current locale's.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import yaml
 from croniter import croniter
 
 from taiji.platform import safeyaml
+from taiji.platform.errors import Msg, msg
 
 from .docker import file as container_file
 
@@ -41,15 +46,65 @@ _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s
 
 @dataclass(frozen=True)
 class FileError:
+    """One error of the file: its line (and column), and what is wrong with how to fix it."""
+
     line: int | None
-    message: str
+    text: Msg | str
     column: int | None = None
 
-    def __str__(self) -> str:
+    @property
+    def message(self) -> str:
+        """The error in English, without the file and line (for code, logs and tests)."""
+        return _english(self.text)
+
+    def render(self, english: bool = False) -> str:
+        """``.taiji.yml: line 4: …`` in the current locale (``english``: always English)."""
         if not self.line:
-            return f"{FILE_NAME}: {self.message}"
-        where = f"line {self.line}, column {self.column}" if self.column else f"line {self.line}"
-        return f"{FILE_NAME}: {where}: {self.message}"
+            where = None
+        elif self.column:
+            where = msg("line %(line)s, column %(column)s", line=self.line, column=self.column)
+        else:
+            where = msg("line %(line)s", line=self.line)
+        read = _english if english else str
+        parts = [FILE_NAME, *([read(where)] if where is not None else []), read(self.text)]
+        return ": ".join(parts)
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def to_json(self) -> dict:
+        """What a pipeline stores to show the error later in its reader's language."""
+        return {"line": self.line, "column": self.column, "text": _dump(self.text)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> FileError:
+        return cls(data.get("line"), _load_text(data.get("text")), data.get("column"))
+
+
+def _english(text) -> str:
+    return text.english if isinstance(text, Msg) else str(text)
+
+
+def _dump(text):
+    if isinstance(text, Msg):
+        return {"msgid": text.msgid, "params": {k: _dump(v) for k, v in text.params.items()}}
+    return text if isinstance(text, int | float) and not isinstance(text, bool) else str(text)
+
+
+def _load_text(data):
+    if isinstance(data, dict) and isinstance(data.get("msgid"), str):
+        return Msg(data["msgid"], {k: _load_text(v) for k, v in (data.get("params") or {}).items()})
+    return data if isinstance(data, int | float) else str(data)
+
+
+def describe(errors: list[dict] | None, fallback: str | None = None) -> str | None:
+    """Stored errors (``FileError.to_json``) as text in the current locale; ``fallback`` without them."""
+    if not errors:
+        return fallback
+    try:
+        return "\n".join(FileError.from_json(e).render() for e in errors)
+    except (KeyError, TypeError, ValueError):  # written by an older Taiji: its English stands
+        return fallback
 
 
 @dataclass
@@ -63,13 +118,19 @@ class ParseResult:
 
     @property
     def message(self) -> str:
-        return "\n".join(str(e) for e in self.errors)
+        """Every error, one a line, in English (what a pipeline stores as its ``error``)."""
+        return "\n".join(e.render(english=True) for e in self.errors)
+
+    @property
+    def text(self) -> str:
+        """Every error, one a line, in the current locale."""
+        return "\n".join(e.render() for e in self.errors)
 
 
 class PipelineFileError(ValueError):
     def __init__(self, errors: list[FileError]):
         self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))
+        super().__init__("\n".join(e.render(english=True) for e in errors))
 
 
 @functools.cache
@@ -169,15 +230,17 @@ def _to_python(node: yaml.Node, path: tuple, lines: _Lines):
         result = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise PipelineFileError([FileError(key_node.start_mark.line + 1, "keys must be plain names")])
+                raise PipelineFileError([FileError(key_node.start_mark.line + 1, msg(
+                    "a key must be a plain name, not a list or a mapping; write it as text"))])
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise PipelineFileError(
-                    [FileError(key_node.start_mark.line + 1, "'<<' merge keys are not supported")]
-                )
+                raise PipelineFileError([FileError(key_node.start_mark.line + 1, msg(
+                    "'<<' merge keys are not supported; write the merged keys out in full"))])
             # Keys stay text: YAML 1.1 would turn the key `on` into the boolean true.
             key = str(key_node.value)
             if key in result:
-                raise PipelineFileError([FileError(key_node.start_mark.line + 1, f"duplicate key '{key}'")])
+                raise PipelineFileError([FileError(key_node.start_mark.line + 1, msg(
+                    "duplicate key '%(key)s'; each key may appear once here, so remove or rename one",
+                    key=key))])
             lines.keys[(*path, key)] = key_node.start_mark.line + 1
             result[key] = _to_python(value_node, (*path, key), lines)
         return result
@@ -186,7 +249,7 @@ def _to_python(node: yaml.Node, path: tuple, lines: _Lines):
     try:
         value = safeyaml.scalar(node)
     except safeyaml.UntrustedYAML as exc:
-        raise PipelineFileError([FileError(exc.line, exc.problem, exc.column)]) from None
+        raise PipelineFileError([FileError(exc.line, _yaml_problem(exc.problem), exc.column)]) from None
     if isinstance(value, float) and value != value:  # .nan
         return str(node.value)
     if not isinstance(value, (str, int, float, bool, type(None))):
@@ -199,17 +262,167 @@ def _load(text: str) -> tuple[dict, _Lines]:
     try:
         node = safeyaml.compose(text, YAML_LIMITS)
     except safeyaml.UntrustedYAML as exc:
-        raise PipelineFileError([FileError(exc.line, exc.problem, exc.column)]) from None
+        raise PipelineFileError([FileError(exc.line, _yaml_problem(exc.problem), exc.column)]) from None
     if node is None:
-        raise PipelineFileError([FileError(1, "the file is empty; it needs at least `jobs:`")])
+        raise PipelineFileError([FileError(1, msg(
+            "the file is empty; it needs at least `jobs:` with one job"))])
     if not isinstance(node, yaml.MappingNode):
-        raise PipelineFileError(
-            [FileError(node.start_mark.line + 1, "the file must be a mapping with `jobs:`")]
-        )
+        raise PipelineFileError([FileError(node.start_mark.line + 1, msg(
+            "the file must be a mapping with `jobs:` (key: value lines), not a list or a single value"))])
     return _to_python(node, (), lines), lines
 
 
+# -- what YAML refused, in words --------------------------------------------------------------
+
+_YAML_PROBLEMS = [
+    # (what PyYAML or safeyaml says, what to tell the author)
+    ("mapping values are not allowed", msg(
+        "a ': ' inside a plain value makes YAML read a mapping here; quote the value")),
+    ("could not find expected ':'", msg(
+        "YAML expected a 'key: value' line here; add the missing ':' or fix the indentation")),
+    ("cannot start any token", msg(
+        "a tab or another character YAML does not accept starts a token here; indent with spaces, "
+        "and quote values that start with @ or `")),
+    ("did not find expected '-' indicator", msg(
+        "this line is not indented like the list items around it; start it with '- ' at their indentation")),
+    ("did not find expected key", msg(
+        "this line is not indented like the keys around it; line it up with them")),
+    ("expected <block end>", msg(
+        "this line is indented differently from the lines before it; line it up with them")),
+    ("while scanning a quoted scalar", msg("a quote opened here is never closed; close it")),
+    ("expected ',' or ']'", msg(
+        "a list in [brackets] is not closed, or its items are not separated by commas; check the brackets")),
+    ("expected ',' or '}'", msg(
+        "a mapping in {braces} is not closed, or its entries are not separated by commas; check the braces")),
+    ("exceeded maximum nesting depth", msg("the file is nested too deeply; flatten the structure")),
+    ("constructor for the tag", msg("YAML tags ('!name') are not accepted; remove the tag")),
+    ("undefined tag handle", msg("YAML tags ('!name') are not accepted; remove the tag")),
+]
+_ANCHOR = re.compile(r"^YAML anchors and aliases \('&(.*)', '\*")
+_TOO_MANY = re.compile(r"^more than (\d+) values")
+_TOO_DEEP = re.compile(r"^nested more than (\d+) levels deep")
+_UNREADABLE = re.compile(r"^the value cannot be read: (.*)$", re.S)
+
+
+def _yaml_problem(problem: str) -> Msg:
+    """What safeyaml (or PyYAML through it) refused, as a sentence with what to do."""
+    anchor = _ANCHOR.match(problem)
+    if anchor:
+        return msg("YAML anchors and aliases ('&%(name)s', '*%(name)s') are not accepted here; write the "
+                   "repeated part out in full", name=anchor.group(1))
+    many = _TOO_MANY.match(problem)
+    if many:
+        return msg("the file has more than %(count)s values; make it smaller", count=int(many.group(1)))
+    deep = _TOO_DEEP.match(problem)
+    if deep:
+        return msg("the file is nested more than %(depth)s levels deep; flatten the structure",
+                   depth=int(deep.group(1)))
+    unreadable = _UNREADABLE.match(problem)
+    if unreadable:
+        return msg("this value cannot be read (%(reason)s); quote it to make it text",
+                   reason=unreadable.group(1))
+    for fragment, worded in _YAML_PROBLEMS:
+        if fragment in problem:
+            return worded
+    return msg("this is not valid YAML (%(problem)s)", problem=problem.removeprefix("not valid YAML: "))
+
+
 # -- validation --------------------------------------------------------------------------------
+
+_TYPES = {
+    "string": msg("text"),
+    "array": msg("a list"),
+    "object": msg("a mapping (key: value lines)"),
+    "integer": msg("a whole number"),
+    "number": msg("a number"),
+    "boolean": msg("true or false"),
+    "null": msg("empty"),
+}
+_SCALAR = msg("text, a number or true/false")
+
+
+def _expected(types) -> Msg | str:
+    names = [types] if isinstance(types, str) else list(types)
+    if set(names) == {"string", "number", "boolean"}:
+        return _SCALAR
+    if len(names) == 1 and names[0] in _TYPES:
+        return _TYPES[names[0]]
+    return " / ".join(names)
+
+
+def _actual(value) -> Msg:
+    if isinstance(value, bool):
+        return _TYPES["boolean"]
+    if isinstance(value, int | float):
+        return _TYPES["number"]
+    if isinstance(value, str):
+        return _TYPES["string"]
+    if isinstance(value, list):
+        return _TYPES["array"]
+    if isinstance(value, dict):
+        return _TYPES["object"]
+    return _TYPES["null"]
+
+
+def _where(path: tuple) -> Msg | str:
+    """A place in the file in words: the file, a job, or a dotted path (list items counted from 1)."""
+    if not path:
+        return msg("the file")
+    parts = [str(p + 1) if isinstance(p, int) else str(p) for p in path]
+    if path[0] == "jobs" and len(path) >= 2:
+        if len(path) == 2:
+            return msg("job '%(name)s'", name=parts[1])
+        return msg("job '%(name)s' %(key)s", name=parts[1], key=".".join(parts[2:]))
+    return ".".join(parts)
+
+
+def _schema_message(error, path: tuple) -> Msg:
+    """One validation error in words: what is wrong at ``path`` and how to fix it."""
+    where, value, limit = _where(path), error.instance, error.validator_value
+    kind = error.validator
+    if kind == "type" and isinstance(value, dict) and "script" in path and isinstance(path[-1], int):
+        return msg("this script line contains ': ', so YAML read it as a mapping; quote the line")
+    if kind == "type":
+        return msg("%(where)s must be %(expected)s, not %(actual)s", where=where, expected=_expected(limit),
+                   actual=_actual(value))
+    if kind == "required":
+        missing = [k for k in limit if isinstance(value, dict) and k not in value] or list(limit)
+        return msg("%(where)s is missing the key '%(key)s'; add it", where=where, key=missing[0])
+    if kind == "enum":
+        return msg("%(where)s: '%(value)s' is not one of %(choices)s; use one of them", where=where,
+                   value=value, choices=", ".join(str(c) for c in limit))
+    if kind == "oneOf" and "length of time" in str(error.schema.get("description", "")):
+        return msg("%(where)s: '%(value)s' is not a duration like 90s, 10m or 1h30m", where=where,
+                   value=value)
+    if kind == "oneOf":
+        return _one_of_message(error, path)
+    if kind in ("minLength", "minItems", "minProperties") and limit == 1:
+        return msg("%(where)s must not be empty", where=where)
+    if kind == "minLength":
+        return msg("%(where)s must have at least %(n)s characters", where=where, n=limit)
+    if kind == "maxLength":
+        return msg("%(where)s is too long; use at most %(n)s characters", where=where, n=limit)
+    if kind in ("minItems", "minProperties"):
+        return msg("%(where)s needs at least %(n)s entries", where=where, n=limit)
+    if kind in ("maxItems", "maxProperties"):
+        return msg("%(where)s has too many entries; use at most %(n)s", where=where, n=limit)
+    if kind == "minimum":
+        return msg("%(where)s must be at least %(n)s", where=where, n=limit)
+    if kind == "uniqueItems":
+        return msg("%(where)s lists the same entry twice; remove the repeat", where=where)
+    if kind == "pattern":
+        return msg("%(where)s: '%(value)s' is not written as expected (%(pattern)s)", where=where,
+                   value=value, pattern=limit)
+    return msg("%(where)s: %(problem)s", where=where, problem=error.message)
+
+
+def _name_message(where, name: str, pattern: str) -> Msg:
+    if pattern.startswith("^[A-Za-z0-9_]"):
+        return msg("%(where)s: '%(name)s' is not a valid name; use letters, digits, '_', '.' and '-' "
+                   "(no spaces)", where=where, name=name)
+    return msg("%(where)s: '%(name)s' is not a valid name; use letters, digits and '_', not starting with "
+               "a digit", where=where, name=name)
+
 
 
 def _schema_errors(data: dict, lines: _Lines) -> list[FileError]:
@@ -217,31 +430,28 @@ def _schema_errors(data: dict, lines: _Lines) -> list[FileError]:
     errors = []
     for error in validator.iter_errors(data):
         path = tuple(error.absolute_path)
-        where = ".".join(str(p) for p in path) or "the file"
         if error.validator == "additionalProperties":
             extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
             for key in extra:
-                errors.append(FileError(lines.of((*path, key), key=True), f"{where}: unknown key '{key}'"))
+                errors.append(FileError(lines.of((*path, key), key=True), msg(
+                    "%(where)s: unknown key '%(key)s'; check its spelling, or remove it", where=_where(path),
+                    key=key)))
             continue
         if error.validator == "required":
-            errors.append(FileError(lines.of(path, key=True), f"{where}: {error.message}"))
+            errors.append(FileError(lines.of(path, key=True), _schema_message(error, path)))
             continue
         if error.validator == "propertyNames" or "propertyNames" in error.schema_path:
             bad = error.instance
-            errors.append(
-                FileError(lines.of((*path, bad), key=True), f"{where}: '{bad}' is not a valid name")
-            )
+            names = error.validator_value if error.validator == "propertyNames" else error.schema
+            pattern = str(names.get("pattern", "")) if isinstance(names, dict) else ""
+            errors.append(FileError(lines.of((*path, bad), key=True),
+                                    _name_message(_where(path), bad, pattern)))
             continue
-        message = error.message
-        if error.validator == "oneOf" and "length of time" in str(error.schema.get("description", "")):
-            message = f"{error.instance!r} is not a duration like 90s, 10m or 1h30m"
-        elif error.validator == "oneOf":
-            message = _one_of_message(error)
-        errors.append(FileError(lines.of(path), f"{where}: {message}"))
+        errors.append(FileError(lines.of(path), _schema_message(error, path)))
     return errors
 
 
-def _one_of_message(error) -> str:
+def _one_of_message(error, path: tuple) -> Msg:
     """What is wrong with a value that fits none of the alternatives: said by the alternative of
     the value's own type ('' is too short; a service's alias does not match)."""
     branches: dict = {}
@@ -251,24 +461,30 @@ def _one_of_message(error) -> str:
         if any(sub.validator == "type" and not sub.relative_path for sub in subs):
             continue  # the value is not of this alternative's type
         sub = subs[0]
-        where = ".".join(str(p) for p in sub.relative_path)
-        text = sub.message
+        where = (*path, *sub.relative_path)
         if sub.validator == "additionalProperties":
             extra = sorted(set(sub.instance) - set(sub.schema.get("properties", {})))
-            text = f"unknown key '{extra[0]}'" if extra else text
-        return f"{where}: {text}" if where else text
-    return f"{error.instance!r} has the wrong type"
+            if extra:
+                return msg("%(where)s: unknown key '%(key)s'; check its spelling, or remove it",
+                           where=_where(where), key=extra[0])
+        return _schema_message(sub, where)
+    if path and path[-1] == "script":
+        return msg("%(where)s must be a command or a list of commands, not %(actual)s", where=_where(path),
+                   actual=_actual(error.instance))
+    return msg("%(where)s cannot be %(actual)s here", where=_where(path), actual=_actual(error.instance))
 
 
 def _check_glob(pattern: str, line: int | None, what: str, errors: list, *, path_like: bool = False) -> None:
     try:
         glob_regex(pattern)
     except (ValueError, re.error) as exc:
-        errors.append(FileError(line, f"{what}: bad glob: {exc}"))
+        errors.append(FileError(line, msg("%(what)s: bad glob (%(reason)s); fix the pattern", what=what,
+                                          reason=str(exc))))
         return
     if path_like and (pattern.startswith("/") or ".." in pattern.split("/")):
         errors.append(
-            FileError(line, f"{what}: '{pattern}' must stay inside the checkout (no leading / or ..)")
+            FileError(line, msg("%(what)s: '%(pattern)s' must stay inside the checkout; remove the leading / "
+                                "or the ..", what=what, pattern=pattern))
         )
 
 
@@ -281,11 +497,14 @@ def _runner_errors(
         return [
             FileError(
                 lines.of(path),
-                f"{what}: runner '{runner}' is not available (use one of: {', '.join(KNOWN_RUNNERS)})",
+                msg("%(what)s: runner '%(runner)s' is not available; use one of: %(runners)s", what=what,
+                    runner=runner, runners=", ".join(KNOWN_RUNNERS)),
             )
         ]
     refusal = runner_check(runner) if runner_check else None
-    return [FileError(lines.of(path), f"{what}: {refusal}")] if refusal else []
+    if not refusal:
+        return []
+    return [FileError(lines.of(path), msg("%(what)s: %(refusal)s", what=what, refusal=refusal))]
 
 
 def _semantic_errors(
@@ -303,24 +522,28 @@ def _semantic_errors(
     on = data.get("on") or {}
     for kind in ("branches", "tags"):
         for index, pattern in enumerate((on.get("push") or {}).get(kind) or []):
-            _check_glob(pattern, lines.of(("on", "push", kind, index)), f"on.push.{kind}", errors)
+            _check_glob(pattern, lines.of(("on", "push", kind, index)), "on.push." + kind, errors)
     for index, line in enumerate(on.get("schedule") or []):
         if not croniter.is_valid(line) or len(line.split()) != 5:
             errors.append(
                 FileError(
                     lines.of(("on", "schedule", index)),
-                    f"on.schedule: '{line}' is not a cron line (minute hour day month weekday)",
+                    msg("on.schedule: '%(line)s' is not a cron line; write five fields: minute hour day "
+                        "month weekday", line=line),
                 )
             )
     jobs = data.get("jobs") or {}
     for name, job in jobs.items():
         base = ("jobs", name)
+        this = msg("job '%(name)s'", name=name)
         for index, need in enumerate(job.get("needs") or []):
             if need == name:
-                errors.append(FileError(lines.of((*base, "needs", index)), f"job '{name}' needs itself"))
+                errors.append(FileError(lines.of((*base, "needs", index)), msg(
+                    "job '%(name)s' needs itself; remove it from its own needs", name=name)))
             elif need not in jobs:
                 errors.append(
-                    FileError(lines.of((*base, "needs", index)), f"job '{name}' needs unknown job '{need}'")
+                    FileError(lines.of((*base, "needs", index)), msg(
+                        "job '%(name)s' needs unknown job '%(need)s'; check the name", name=name, need=need))
                 )
         if "timeout" in job:
             seconds = parse_duration(job["timeout"])
@@ -328,17 +551,18 @@ def _semantic_errors(
                 errors.append(
                     FileError(
                         lines.of((*base, "timeout")),
-                        f"job '{name}': timeout {job['timeout']!r} must be a duration "
-                        "like 90s, 10m or 1h30m, at most 24h",
+                        msg("job '%(name)s': timeout '%(timeout)s' must be a duration like 90s, 10m or "
+                            "1h30m, at most 24h", name=name, timeout=job["timeout"]),
                     )
                 )
             elif max_timeout is not None and seconds > max_timeout:
                 errors.append(
                     FileError(
                         lines.of((*base, "timeout")),
-                        f"job '{name}': timeout {job['timeout']!r} is longer than this tenant's longest "
-                        f"job time, {format_duration(max_timeout)}: ask for at most that, or ask a "
-                        "platform administrator to raise the tenant's quota cicd.job_timeout_seconds",
+                        msg("job '%(name)s': timeout '%(timeout)s' is longer than this tenant's longest job "
+                            "time, %(limit)s: ask for at most that, or ask a platform administrator to raise "
+                            "the tenant's quota cicd.job_timeout_seconds", name=name, timeout=job["timeout"],
+                            limit=format_duration(max_timeout)),
                     )
                 )
         artifacts = job.get("artifacts") or {}
@@ -346,7 +570,7 @@ def _semantic_errors(
             _check_glob(
                 pattern,
                 lines.of((*base, "artifacts", "paths", index)),
-                f"job '{name}' artifacts.paths",
+                msg("job '%(name)s' %(key)s", name=name, key="artifacts.paths"),
                 errors,
                 path_like=True,
             )
@@ -354,7 +578,8 @@ def _semantic_errors(
             errors.append(
                 FileError(
                     lines.of((*base, "artifacts", "expire_in")),
-                    f"job '{name}': expire_in {artifacts['expire_in']!r} is not a duration",
+                    msg("job '%(name)s': expire_in '%(value)s' is not a duration like 90s, 10m, 2h or 30d",
+                        name=name, value=artifacts["expire_in"]),
                 )
             )
         repository = (artifacts.get("publish") or {}).get("repository")
@@ -362,7 +587,8 @@ def _semantic_errors(
             errors.append(
                 FileError(
                     lines.of((*base, "artifacts", "publish", "repository")),
-                    f"job '{name}': no binary repository '{repository}' in this tenant",
+                    msg("job '%(name)s': no binary repository '%(repository)s' in this tenant; create it, or "
+                        "publish to one that exists", name=name, repository=repository),
                 )
             )
         junit = (job.get("reports") or {}).get("junit")
@@ -370,10 +596,11 @@ def _semantic_errors(
             path = (
                 (*base, "reports", "junit") if isinstance(junit, str) else (*base, "reports", "junit", index)
             )
-            _check_glob(pattern, lines.of(path), f"job '{name}' reports.junit", errors, path_like=True)
+            junit_key = msg("job '%(name)s' %(key)s", name=name, key="reports.junit")
+            _check_glob(pattern, lines.of(path), junit_key, errors, path_like=True)
         for path, message in container_file.job_errors(name, job):
             errors.append(FileError(lines.of(path), message))
-        errors += _runner_errors(job.get("runner"), (*base, "runner"), f"job '{name}'", lines, runner_check)
+        errors += _runner_errors(job.get("runner"), (*base, "runner"), this, lines, runner_check)
         errors.extend(_jenkins_errors(name, job, lines))
     errors.extend(_cycle_errors(jobs, lines))
     return errors
@@ -388,14 +615,17 @@ def _jenkins_errors(name: str, job: dict, lines: _Lines) -> list[FileError]:
     where = lines.of(("jobs", name, "jenkins"), key=True)
     errors = []
     if job.get("runner", "jenkins") != "jenkins":
-        errors.append(FileError(where, f"job '{name}': `jenkins:` runs it on Jenkins, but its runner is "
-                                       f"'{job['runner']}'"))
+        errors.append(FileError(where, msg(
+            "job '%(name)s': `jenkins:` runs it on Jenkins, but its runner is '%(runner)s'; remove one of "
+            "the two", name=name, runner=job["runner"])))
     if options.get("job") and "script" in job:
-        errors.append(FileError(where, f"job '{name}': a job that triggers the Jenkins job "
-                                       f"'{options['job']}' has no script of its own"))
+        errors.append(FileError(where, msg(
+            "job '%(name)s': a job that triggers the Jenkins job '%(job)s' has no script of its own; remove "
+            "`script:`", name=name, job=options["job"])))
     if options.get("parameters") and not options.get("job"):
-        errors.append(FileError(where, f"job '{name}': `jenkins.parameters` are for an existing Jenkins job "
-                                       "(`jenkins.job`)"))
+        errors.append(FileError(where, msg(
+            "job '%(name)s': `jenkins.parameters` are for an existing Jenkins job (`jenkins.job`); name the "
+            "job, or remove the parameters", name=name)))
     return errors
 
 
@@ -431,7 +661,8 @@ def _cycle_errors(jobs: dict, lines: _Lines) -> list[FileError]:
                 return [
                     FileError(
                         lines.of(("jobs", name, "needs", index)),
-                        f"jobs depend on each other in a cycle: {' -> '.join(cycle)}",
+                        msg("jobs depend on each other in a cycle: %(cycle)s; remove one of these needs",
+                            cycle=" -> ".join(cycle)),
                     )
                 ]
             if state.get(child) is None:
@@ -501,6 +732,11 @@ def _env_text(value) -> str:
     return str(value)
 
 
+def _too_large() -> FileError:
+    return FileError(None, msg("the file is larger than %(size)s KiB; make it smaller",
+                               size=MAX_FILE_SIZE // 1024))
+
+
 def parse(
     text: str | bytes,
     *,
@@ -513,15 +749,13 @@ def parse(
     ``max_timeout`` (seconds) is the tenant's longest job time."""
     if isinstance(text, bytes):
         if len(text) > MAX_FILE_SIZE:
-            return ParseResult(
-                errors=[FileError(None, f"the file is larger than {MAX_FILE_SIZE // 1024} KiB")]
-            )
+            return ParseResult(errors=[_too_large()])
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError:
-            return ParseResult(errors=[FileError(None, "the file is not UTF-8 text")])
+            return ParseResult(errors=[FileError(None, msg("the file is not UTF-8 text; save it as UTF-8"))])
     if len(text) > MAX_FILE_SIZE:
-        return ParseResult(errors=[FileError(None, f"the file is larger than {MAX_FILE_SIZE // 1024} KiB")])
+        return ParseResult(errors=[_too_large()])
     try:
         data, lines = _load(text)
     except PipelineFileError as exc:
@@ -530,7 +764,7 @@ def parse(
     if not errors:
         errors = _semantic_errors(data, lines, repository_exists, runner_check, max_timeout)
     if errors:
-        errors.sort(key=lambda e: (e.line or 0, e.message))
+        errors.sort(key=lambda e: (e.line or 0, e.message))  # the English, so the order is the same for all
         return ParseResult(errors=errors)
     return ParseResult(config=_normalise(data, max_timeout))
 

@@ -105,7 +105,8 @@ class PipelineOut(Schema):
     sha = fields.String()
     trigger = fields.String()
     status = fields.String(metadata={"description": " | ".join(s.value for s in PipelineStatus)})
-    error = fields.String(allow_none=True)
+    error = fields.String(attribute="error_text", allow_none=True,
+                          metadata={"description": "Why the pipeline could not run, in the Accept-Language"})
     variables = fields.Function(
         lambda p: sorted((p.variables or {}).keys()),
         metadata={"description": "Names only; values may be sensitive"},

@@ -19,8 +19,8 @@ from flask import (
 from flask_babel import gettext as _
 
 from taiji.platform import auth, mail
-from taiji.platform.errors import Forbidden, ServiceError
-from taiji.platform.web.console import page_arg, refusals
+from taiji.platform.errors import Forbidden
+from taiji.platform.web.console import field_errors, page_arg, refusals
 
 from . import services, signin, verification
 from . import sessions as console_sessions
@@ -87,23 +87,29 @@ def profile():
 # -- proving the email is one's own (verification.py) ------------------------------------------
 
 
+def _verification_problem(error: Exception) -> str | None:
+    if isinstance(error, verification.AlreadyVerified):
+        return _("Your email address is already verified.")
+    if isinstance(error, verification.NoMail):
+        return _("This server sends no mail, so a platform administrator must verify your email address.")
+    if isinstance(error, verification.TooManyMails):
+        return _("Several verification mails were sent in the last hour. Use the latest one, or try again "
+                 "later.")
+    return None
+
+
 @bp.post("/profile/email/verification")
 @auth.require(Perm.ACCOUNT_WRITE, tenant_scoped=False)
 def request_email_verification():
     user = services.get_user(auth.current_principal().user_id)
-    try:
+    with refusals(quiet=True) as outcome:
         services.send_email_verification(user)
-    except verification.AlreadyVerified:
-        flash(_("Your email address is already verified."), "success")
-    except verification.NoMail:
-        flash(_("This server sends no mail, so a platform administrator must verify your email address."),
-              "warning")
-    except verification.TooManyMails:
-        flash(_("Several verification mails were sent in the last hour. Use the latest one, or try again "
-                "later."), "warning")
-    else:
+    if outcome.ok:
         flash(_("A verification link is on its way to %(email)s. Open it in this browser within 24 hours.",
                 email=user.email), "success")
+    else:  # nothing to do (already verified: good news), or what to do instead
+        done = isinstance(outcome.error, verification.AlreadyVerified)
+        flash(_verification_problem(outcome.error) or outcome.message, "success" if done else "warning")
     return redirect(signin.safe_next(request.form.get("next") or url_for("iam.profile")))
 
 
@@ -113,17 +119,14 @@ def verify_email(token):
     """A mailed verification link, opened signed in to the account that asked for it: confirm
     (a POST, so a mail scanner's fetch spends nothing), and the address is verified."""
     user = services.get_user(auth.current_principal().user_id)
-    try:
+    # The service says why a link is refused (used, too old, another account's), in the reader's words.
+    with refusals(quiet=True) as outcome:
         if request.method == "POST":
             verification.confirm(token, user)
         else:
             verification.pending(token, user)
-    except ServiceError as exc:
-        problem = (_("This link was sent for another account. Sign in to the account that asked for it, "
-                     "then open the link again.") if isinstance(exc, Forbidden) else
-                   _("This link is not valid any more: it was used already, or it is older than 24 hours. "
-                     "Ask for a new one on your profile page."))
-        return render_template("iam/verify_email.html", user=user, problem=problem), exc.status
+    if not outcome.ok:
+        return render_template("iam/verify_email.html", user=user, problem=outcome.message), outcome.status
     if request.method == "GET":
         return render_template("iam/verify_email.html", user=user, problem=None)
     flash(_("Your email address %(email)s is verified.", email=user.email), "success")
@@ -170,19 +173,22 @@ def _scope_choices() -> list[tuple[str, str]]:
     return [(name, str(label)) for name, label in sorted(auth.catalog.permissions.items())]
 
 
-def _token_problem(form: TokenForm, exc: ServiceError) -> None:
-    """Put a refused token on the form field it concerns, in the console's words."""
-    if "expires_at" in str(exc.errors):
-        form.expires_on.errors.append(
-            _("Choose a date no later than the expiry of the token you are using.")
-            if "no later" in exc.english else _("Choose a date in the future."))
-    elif isinstance(exc, Forbidden) and "scopes" in str(exc.errors):
-        form.scopes.errors.append(_("The token you are using cannot create a token with more scopes "
-                                    "than its own."))
-    elif isinstance(exc, Forbidden):
-        form.name.errors.append(_("Personal access tokens cannot be managed with this kind of access."))
-    else:
-        form.name.errors.append(_("Give the token a name that says where it is used."))
+def _token_problem(error: Exception) -> str | None:
+    """A refused token in the console's words, where they say more than the service's."""
+    fields = field_errors(error)
+    if "expires_at" in fields:
+        return (_("Choose a date no later than the expiry of the token you are using.")
+                if "no later" in error.english else _("Choose a date in the future."))
+    if isinstance(error, Forbidden) and "scopes" in fields:
+        return " ".join([error.detail, *fields["scopes"]])  # which scopes are too many, and which may be
+    if isinstance(error, Forbidden):
+        return _("Personal access tokens cannot be managed with this kind of access.")
+    return None
+
+
+def _token_field(error: Exception) -> str:
+    fields = field_errors(error)
+    return "expires_on" if "expires_at" in fields else "scopes" if "scopes" in fields else "name"
 
 
 @bp.route("/profile/tokens", methods=["GET", "POST"])
@@ -198,11 +204,11 @@ def tokens():
         expires = None
         if form.expires_on.data:
             expires = dt.datetime.combine(form.expires_on.data, dt.time(23, 59, 59), tzinfo=dt.UTC)
-        try:
+        with refusals(form, _token_field, message=_token_problem,
+                      names={"expires_at": "expires_on"}) as outcome:
             _row, created = services.create_token(user, form.name.data, scopes=form.scopes.data or None,
                                                   expires_at=expires, caller=principal)
-        except ServiceError as exc:
-            _token_problem(form, exc)
+        if not outcome.ok:
             return render_template("iam/tokens.html", form=form, tokens=services.list_tokens(user)), 422
         flash(_("Token created. Copy it now: it will not be shown again."), "success")
         form = TokenForm(formdata=None)
@@ -230,22 +236,31 @@ def users():
                            locks=lockout.locks_for(u.email for u in page.items))
 
 
+def _user_problem(form: UserForm):
+    """A refused new user in the console's words: the password's rule, a taken or malformed address
+    (None: the service's own message under its field, e.g. the name)."""
+    def wording(error: Exception) -> str | None:
+        fields = field_errors(error)
+        if "password" in fields:
+            return mfa_views.password_message(form.password.data, form.email.data)
+        if "email" in fields and getattr(error, "status", None) == 409:
+            return _("A user with this email already exists.")
+        if "email" in fields:
+            return _("Enter a valid email address.")
+        return None
+    return wording
+
+
 @bp.post("/admin/users")
 @auth.require(Perm.USER_WRITE, tenant_scoped=False)
 def create_user():
     form = UserForm()
     if form.validate_on_submit():
-        try:
+        with refusals(form, lambda error: "password" if "password" in field_errors(error) else "email",
+                      message=_user_problem(form)) as outcome:
             services.create_user(form.email.data, form.name.data, form.password.data, admin=form.admin.data,
                                  email_verified=True)
-        except ServiceError as exc:
-            if "password" in str(exc.errors):
-                form.password.errors.append(mfa_views.password_message(form.password.data, form.email.data))
-            elif exc.status == 409:
-                form.email.errors.append(_("A user with this email already exists."))
-            else:
-                form.email.errors.append(_("Enter a valid email address."))
-        else:
+        if outcome.ok:
             flash(_("User %(email)s created.", email=form.email.data), "success")
             return redirect(url_for("iam.users"))
     page = services.list_users(page=1)

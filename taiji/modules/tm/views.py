@@ -9,41 +9,50 @@ from flask_babel import gettext as _
 from taiji.modules.iam import services as iam
 from taiji.platform import auth, mail
 from taiji.platform.db import utcnow
-from taiji.platform.errors import Conflict, Forbidden, ServiceError
+from taiji.platform.errors import Conflict, Forbidden, NotFound
 from taiji.platform.quotas import QuotaExceeded
 from taiji.platform.tenancy import TenantStatus
-from taiji.platform.web.console import page_arg, refusals
+from taiji.platform.web.console import field_errors, page_arg, refusals
 from taiji.platform.web.messages import password_problem, quota_problem
 
 from . import services
-from .forms import ROLE_CHOICES, SLUG_RULE, InviteForm, RegisterForm, RenameForm, TenantForm
+from .forms import ROLE_CHOICES, InviteForm, RegisterForm, RenameForm, TenantForm
 from .permissions import Perm
 
 bp = Blueprint("tm", __name__, template_folder="templates")
+INVITATIONS_PAGE = 50  # pending invitations on one page of the members page (paged by ?invitations_page=)
 
 
-def _member_problem(error: Exception) -> str:
-    """The console's wording for a refused membership change (services word it for the API)."""
+def _member_problem(error: Exception) -> str | None:
+    """The console's wording for a refused membership change, where it says more than the service's
+    (None: the service's own message, in the reader's language, under its field)."""
     if isinstance(error, QuotaExceeded):
         return quota_problem(error)
     if isinstance(error, Forbidden):
         return _("Only an owner can make someone an owner, or change or remove an owner.")
     if isinstance(error, Conflict) and "last owner" in error.english:
         return _("This is the tenant's last owner. Make another member an owner first.")
-    if isinstance(error, Conflict):
+    if isinstance(error, Conflict) and "already a member" in error.english:
         return _("This person is already a member.")
-    if isinstance(error, ServiceError) and "email" in str(error.errors):
+    if "email" in field_errors(error):
         return _("Enter a valid email address.")
-    if isinstance(error, ServiceError) and error.status == 404:
+    if isinstance(error, NotFound):
         return _("This member is no longer in the tenant.")
-    return _("Choose one of the roles offered.")
+    if "role" in field_errors(error):
+        return _("Choose one of the roles offered.")
+    return None
 
 
-def _invitation_problem(error: ServiceError) -> str:
+def _invitation_problem(error: Exception) -> str | None:
+    """The console's wording for a refused answer to an invitation (None: the service's own)."""
+    if isinstance(error, QuotaExceeded):
+        return quota_problem(error)
     if isinstance(error, services.UnverifiedEmail):
         return _("Verify your email address to accept this invitation.")
     if isinstance(error, Forbidden):
         return _("This invitation is for another email address. Sign out, then open the link again.")
+    if not isinstance(error, Conflict | NotFound):
+        return None
     if "suspended" in error.english:
         return _("This tenant is suspended; the invitation cannot be accepted now.")
     if "exists" in error.english:
@@ -86,30 +95,21 @@ def my_invitations():
 @bp.post("/invitations/<int:invitation_id>/accept")
 @auth.require(iam.ACCOUNT_WRITE, tenant_scoped=False)
 def accept_my_invitation(invitation_id):
-    try:
+    # Someone else's invitation is unknown: the 404 page, as if it did not exist.
+    with refusals(message=_invitation_problem, passes=(NotFound,)) as outcome:
         t = services.accept_my_invitation(invitation_id, auth.current_principal().user_id)
-    except QuotaExceeded as exc:
-        flash(quota_problem(exc), "error")
-    except ServiceError as exc:
-        if exc.status == 404:
-            abort(404)
-        flash(_invitation_problem(exc), "error")
-    else:
-        flash(_("Welcome to %(name)s.", name=t.name), "success")
-        return redirect(url_for("tm.overview", tenant=t.slug))
-    return redirect(url_for("tm.my_invitations"))
+    if not outcome.ok:
+        return redirect(url_for("tm.my_invitations"))
+    flash(_("Welcome to %(name)s.", name=t.name), "success")
+    return redirect(url_for("tm.overview", tenant=t.slug))
 
 
 @bp.post("/invitations/<int:invitation_id>/decline")
 @auth.require(iam.ACCOUNT_WRITE, tenant_scoped=False)
 def decline_my_invitation(invitation_id):
-    try:
+    with refusals(message=_invitation_problem, passes=(NotFound,)) as outcome:
         services.decline_my_invitation(invitation_id, auth.current_principal().user_id)
-    except ServiceError as exc:
-        if exc.status == 404:
-            abort(404)
-        flash(_invitation_problem(exc), "error")
-    else:
+    if outcome.ok:
         flash(_("Invitation declined."), "success")
     return redirect(url_for("tm.my_invitations"))
 
@@ -125,8 +125,9 @@ def overview(tenant):
 @auth.require(Perm.MEMBER_READ)
 def members(tenant):
     page = services.list_members(tenant, search=request.args.get("q"), page=page_arg())
-    invitations = services.list_invitations(tenant, page=1, page_size=50)
-    return render_template("tm/members.html", page=page, invitations=invitations.items,
+    invitations = services.list_invitations(tenant, page=page_arg("invitations_page"),
+                                            page_size=INVITATIONS_PAGE)
+    return render_template("tm/members.html", page=page, invitations=invitations,
                            form=InviteForm(), roles=ROLE_CHOICES, now=utcnow(),
                            new_invitation=session.pop("new_invitation", None),
                            mail_available=mail.configured())
@@ -137,13 +138,13 @@ def members(tenant):
 def invite(tenant):
     form = InviteForm()
     if form.validate_on_submit():
-        try:
+        # A refusal of the role asked for shows under the role, anything else under the address.
+        about_role = lambda error: isinstance(error, Forbidden) or "role" in field_errors(error)  # noqa: E731
+        with refusals(form, lambda error: "role" if about_role(error) else "email",
+                      message=_member_problem) as outcome:
             invitation, token = services.invite(tenant, form.email.data, form.role.data,
                                                 actor=auth.current_principal())
-        except (ServiceError, QuotaExceeded) as exc:
-            target = form.role if isinstance(exc, Forbidden) else form.email
-            target.errors.append(_member_problem(exc))
-        else:
+        if outcome.ok:
             if token is None:
                 # Mailed to the address only: the inviter never sees the link.
                 flash(_("Invitation sent by mail to %(email)s.", email=invitation.email), "success")
@@ -153,19 +154,18 @@ def invite(tenant):
                 flash(_("Invitation created for %(email)s.", email=invitation.email), "success")
             return redirect(url_for("tm.members", tenant=tenant.slug))
     page = services.list_members(tenant, page=1)
-    invitations = services.list_invitations(tenant, page=1, page_size=50)
-    return render_template("tm/members.html", page=page, invitations=invitations.items, form=form,
+    invitations = services.list_invitations(tenant, page=1, page_size=INVITATIONS_PAGE)
+    return render_template("tm/members.html", page=page, invitations=invitations, form=form,
                            roles=ROLE_CHOICES, now=utcnow(), mail_available=mail.configured()), 422
 
 
 @bp.post("/t/<tenant>/invitations/<int:invitation_id>/revoke")
 @auth.require(Perm.MEMBER_WRITE)
 def revoke_invitation(tenant, invitation_id):
-    try:
+    only_pending = lambda error: _("Only a pending invitation can be withdrawn.")  # noqa: E731
+    with refusals(message=only_pending, passes=(NotFound,)) as outcome:
         services.revoke_invitation(tenant, invitation_id)
-    except Conflict:
-        flash(_("Only a pending invitation can be withdrawn."), "error")
-    else:
+    if outcome.ok:
         flash(_("Invitation withdrawn."), "success")
     return redirect(url_for("tm.members", tenant=tenant))
 
@@ -234,23 +234,25 @@ def admin_tenants():
 def create_tenant():
     form = TenantForm()
     if form.validate_on_submit():
-        try:
+        with refusals(form, lambda error: "slug" if _tenant_problem(error) else None,
+                      message=_tenant_problem) as outcome:
             t = services.create_tenant(form.slug.data, form.name.data,
                                        owner_id=auth.current_principal().user_id)
-        except ServiceError as exc:
-            if isinstance(exc, Conflict):
-                form.slug.errors.append(_("This slug is taken; choose another."))
-            elif "reserved" in exc.english:
-                form.slug.errors.append(_("This slug is reserved; choose another."))
-            elif "slug" in str(exc.errors):
-                form.slug.errors.append(str(SLUG_RULE))
-            else:
-                form.name.errors.append(_("Enter a name of at most 100 characters."))
-        else:
+        if outcome.ok:
             flash(_("Tenant %(name)s created.", name=t.name), "success")
             return redirect(url_for("tm.overview", tenant=t.slug))
     page = services.list_tenants(auth.current_principal(), page=1)
     return render_template("tm/admin_tenants.html", page=page, form=form, show_form=True), 422
+
+
+def _tenant_problem(error: Exception) -> str | None:
+    """A taken or reserved slug, said with what to do; the service's other refusals (the slug's
+    rule, the name) go under their fields, anything else at the top of the page."""
+    if isinstance(error, Conflict) and "slug" in field_errors(error):
+        return _("This slug is taken; choose another.")
+    if "slug" in field_errors(error) and "reserved" in error.english:
+        return _("This slug is reserved; choose another.")
+    return None
 
 
 @bp.post("/admin/tenants/<slug>/status")
@@ -270,7 +272,7 @@ def tenant_status(slug):
 def invitation(token):
     try:
         view = services.find_invitation(token)
-    except ServiceError:
+    except NotFound:  # an unknown or spent link: its own page, with what to do
         return render_template("tm/invitation.html", view=None), 404
     principal = auth.current_principal()
     form = RegisterForm()
@@ -287,24 +289,25 @@ def invitation(token):
 
     if request.method != "POST":
         return page()
-    try:
+    if principal is not None and not auth.can(iam.ACCOUNT_WRITE):
+        abort(403)
+    if principal is None and not form.validate_on_submit():
+        return page(422)
+
+    def wording(error):
+        if "password" in field_errors(error):
+            return password_problem(form.password.data)
+        return _invitation_problem(error)
+
+    # A refused password shows under it; any other refusal at the top of the page.
+    with refusals(form, lambda error: "password" if "password" in field_errors(error) else None,
+                  message=wording) as outcome:
         if principal is not None:
-            if not auth.can(iam.ACCOUNT_WRITE):
-                abort(403)
             t = services.accept_invitation(token, principal.user_id)
-        elif form.validate_on_submit():
+        else:
             user, t = services.register_and_accept(token, form.name.data, form.password.data)
             iam.start_session(user)
-        else:
-            return page(422)
-    except QuotaExceeded as exc:
-        flash(quota_problem(exc), "error")
-        return page(409)
-    except ServiceError as exc:
-        if exc.errors and "password" in str(exc.errors):
-            form.password.errors.append(password_problem(form.password.data))
-            return page(422)
-        flash(_invitation_problem(exc), "error")
-        return page(exc.status)
+    if not outcome.ok:
+        return page(outcome.status)
     flash(_("Welcome to %(name)s.", name=t.name), "success")
     return redirect(url_for("tm.overview", tenant=t.slug))

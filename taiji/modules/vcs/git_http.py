@@ -27,6 +27,7 @@ from flask import Blueprint, Response, current_app, request
 
 from taiji.platform import auth, protocol_auth
 from taiji.platform.db import db
+from taiji.platform.errors import msg
 from taiji.platform.limits import body_limit
 
 from . import services
@@ -45,13 +46,13 @@ GIT_PROTOCOL = re.compile(r"^[A-Za-z0-9=:.,_-]{1,200}$")
 # ``git -c http.extraHeader="Authorization: Bearer ..."`` works too.
 FETCH = protocol_auth.Protocol(
     realm="Taiji",
-    bad_credentials="Authentication failed: the password must be a valid personal access token.",
-    anonymous="Authentication required: a personal access token is the password.",
-    not_found="Repository not found.",
-    forbidden="You need the permission {permission} to read this repository.",
+    bad_credentials=msg("Authentication failed: the password must be a valid personal access token."),
+    anonymous=msg("Authentication required: a personal access token is the password."),
+    not_found=msg("Repository not found."),
+    forbidden=msg("You need the permission %(permission)s to read this repository."),
 )
-PUSH = dataclasses.replace(FETCH,
-                           forbidden="You need the permission {permission} to push to this repository.")
+PUSH = dataclasses.replace(
+    FETCH, forbidden=msg("You need the permission %(permission)s to push to this repository."))
 
 
 def _text(status: int, message: str, **headers) -> Response:

@@ -70,3 +70,34 @@ def test_retention_preview_then_apply_from_the_console(login, tenant, admin, mak
     assert "demo-1.0.tar.gz" in page.text and 'data-testid="apply-retention"' in page.text
     console.post(f"/t/{tenant.slug}/packages/py/retention")
     assert "The rules delete nothing now" in console.get(f"/t/{tenant.slug}/packages/py").text
+
+
+def test_a_packages_files_are_a_paged_list_newest_version_first(login, tenant, admin, make_repo, monkeypatch):
+    from taiji.modules.bpr import views
+
+    monkeypatch.setattr(views, "PACKAGE_FILES_PAGE", 2)
+    repository = make_repo("py", "pypi")
+    for version in ("1.0", "1.1", "2.0"):
+        put_package(tenant, repository, f"demo-{version}-py3-none-any.whl", version.encode())
+    console = login(admin)
+    first = console.get(f"/t/{tenant.slug}/packages/py/packages/demo").text
+    assert first.count('data-testid="package-file"') == 2 and "demo-2.0-py3-none-any.whl" in first
+    assert "demo-1.0-py3-none-any.whl" not in first
+    assert f"/t/{tenant.slug}/packages/py/packages/demo?page=2" in first and 'class="pagination' in first
+    second = console.get(f"/t/{tenant.slug}/packages/py/packages/demo?page=2").text
+    assert second.count('data-testid="package-file"') == 1 and "demo-1.0-py3-none-any.whl" in second
+    console.post("/locale", data={"locale": "zh_Hans"})
+    past = console.get(f"/t/{tenant.slug}/packages/py/packages/demo?page=9")
+    assert past.status_code == 200 and "此页没有内容" in past.text
+    assert 'data-testid="empty-state"' in past.text
+
+
+def test_a_repositorys_listing_says_empty_or_no_match_in_both_languages(login, tenant, admin, make_repo):
+    make_repo("builds")
+    console = login(admin)
+    console.post("/locale", data={"locale": "zh_Hans"})
+    empty = console.get(f"/t/{tenant.slug}/packages/builds").text
+    assert 'data-testid="empty-state"' in empty and "Nothing matches" not in empty
+    console.post("/locale", data={"locale": "en"})
+    searched = console.get(f"/t/{tenant.slug}/packages/builds?q=nothing").text
+    assert "Nothing matches" in searched and "Try another search." in searched

@@ -85,6 +85,16 @@ def test_an_unreachable_controller_says_so_on_its_page(login, admin, tenant, jen
     assert "cannot be reached" in tested.get_data(as_text=True)
 
 
+def test_an_unreachable_controller_says_so_in_chinese(login, admin, tenant, jenkins):
+    client = login(admin)
+    _register(client, tenant, jenkins)
+    jenkins.down()
+    client.post("/locale", data={"locale": "zh_Hans"})
+    jobs = client.get(f"/t/{tenant.slug}/pipelines/jenkins/main/jobs").get_data(as_text=True)
+    assert "无法连接位于" in jobs and "Jenkins 控制器“main”" in jobs and "连接被拒绝" in jobs
+    assert "cannot be reached" not in jobs
+
+
 def test_change_keeps_the_token_and_remove(login, admin, tenant, jenkins):
     from taiji.modules.cicd.jenkins import controllers
 

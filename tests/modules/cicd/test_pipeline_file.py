@@ -13,14 +13,15 @@ from taiji.modules.cicd import pipeline_file as pf
 ROOT = Path(__file__).resolve().parents[3]
 
 BROKEN = [
-    ("not yaml", "jobs:\n  build:\n    script: [make\n", 4, "not valid YAML"),
+    ("not yaml", "jobs:\n  build:\n    script: [make\n", 4, "a list in [brackets] is not closed"),
     ("empty", "", 1, "the file is empty"),
     ("a list at the top", "- build\n", 1, "must be a mapping"),
-    ("no jobs", "env: {A: b}\n", 1, "'jobs' is a required property"),
+    ("no jobs", "env: {A: b}\n", 1, "the file is missing the key 'jobs'; add it"),
     ("unknown top key", "jobs:\n  a: {script: x}\nstages: [x]\n", 3, "unknown key 'stages'"),
     ("unknown job key", "jobs:\n  a:\n    script: x\n    scirpt: y\n", 4, "unknown key 'scirpt'"),
-    ("job without script", "jobs:\n  a:\n    needs: []\n", 2, "'script' is a required property"),
-    ("script of the wrong type", "jobs:\n  a:\n    script: {x: 1}\n", 3, "wrong type"),
+    ("job without script", "jobs:\n  a:\n    needs: []\n", 2, "job 'a' is missing the key 'script'"),
+    ("script of the wrong type", "jobs:\n  a:\n    script: {x: 1}\n", 3,
+     "job 'a' script must be a command or a list of commands, not a mapping"),
     (
         "unknown needs",
         "jobs:\n  a: {script: x}\n  b:\n    script: y\n    needs: [a, c]\n",
@@ -69,7 +70,8 @@ BROKEN = [
     ),
     ("bad when", "jobs:\n  a:\n    script: x\n    when: always\n", 4, "is not one of"),
     ("bad env name", "env:\n  1X: y\njobs:\n  a: {script: x}\n", 2, "'1X' is not a valid name"),
-    ("env value a mapping", "jobs:\n  a:\n    script: x\n    env:\n      A: {b: c}\n", 5, "is not of type"),
+    ("env value a mapping", "jobs:\n  a:\n    script: x\n    env:\n      A: {b: c}\n", 5,
+     "job 'a' env.A must be text, a number or true/false, not a mapping"),
     ("bad job name", "jobs:\n  'my job': {script: x}\n", 2, "'my job' is not a valid name"),
     ("duplicate key", "jobs:\n  a: {script: x}\n  a: {script: y}\n", 3, "duplicate key 'a'"),
     ("other runner", "jobs:\n  a:\n    script: x\n    runner: kubernetes\n", 4, "not available"),
@@ -80,7 +82,7 @@ BROKEN = [
     ("jenkins parameters without a job", "jobs:\n  a:\n    script: x\n    jenkins: {parameters: {A: b}}\n", 4,
      "are for an existing Jenkins job"),
     ("jenkins job without a name", "jobs:\n  a:\n    jenkins: {controller: main}\n", 2,
-     "'script' is a required property"),
+     "job 'a' is missing the key 'script'"),
     ("jenkins unknown key", "jobs:\n  a:\n    script: x\n    jenkins: {agent: any}\n", 4,
      "unknown key 'agent'"),
     (

@@ -195,7 +195,7 @@ def test_a_broken_file_fails_at_once_with_its_line_and_runs_nothing(ci):
     pipeline_id = ci.run(repo)
     state = ci.pipeline(pipeline_id)
     assert state["status"] == "error"
-    assert state["error"] == ".taiji.yml: line 5: job 'package' needs unknown job 'biuld'"
+    assert state["error"] == ".taiji.yml: line 5: job 'package' needs unknown job 'biuld'; check the name"
     assert state["jobs"] == {}
 
 

@@ -36,7 +36,7 @@ def test_default_gives_every_job_its_runner_and_image_unless_the_job_says_otherw
         ("jobs:\n  a:\n    script: x\n    runner: k8s\n", 4, "job 'a': runner 'k8s' is not available"),
         ("default:\n  runner: vm\njobs:\n  a: {script: x}\n", 2, "default: runner 'vm' is not available"),
         ("default:\n  imag: x\njobs:\n  a: {script: x}\n", 2, "unknown key 'imag'"),
-        ("jobs:\n  a:\n    script: x\n    image: ''\n", 4, "should be non-empty"),
+        ("jobs:\n  a:\n    script: x\n    image: ''\n", 4, "image must not be empty"),
     ],
 )
 def test_an_unknown_runner_is_a_file_error_with_its_line(text, line, message):

@@ -9,6 +9,7 @@ import pytest
 from taiji.modules.tm import services as tm
 from taiji.platform import quotas
 from taiji.platform.auth import Principal
+from taiji.platform.db import db
 from tests.factories import make_member, make_tenant, make_user
 
 SYSTEM = Principal(user_id=0, email="system", name="system", is_admin=True, via="test")
@@ -188,3 +189,22 @@ def test_plain_user_invite_accept_flow_for_existing_account(login, client, tenan
     response = client.post(f"/invitations/{token}")
     assert response.headers["Location"] == f"/t/{tenant.slug}/"
     assert _roles(tenant)[invited.email] == "viewer"
+
+
+def test_pending_invitations_are_a_paged_list_with_an_empty_state(login, client, tenant, admin, monkeypatch):
+    from taiji.modules.tm import views
+
+    login(admin)
+    client.post("/locale", data={"locale": "zh_Hans"})
+    body = client.get(f"/t/{tenant.slug}/members").get_data(as_text=True)
+    assert "暂无待处理的邀请。" in body and 'data-testid="invitations-table"' not in body
+    monkeypatch.setattr(views, "INVITATIONS_PAGE", 2)
+    for n in range(3):
+        tm.invite(tenant, f"guest{n}@example.com", "member", actor=SYSTEM)
+    db.session.commit()
+    first = client.get(f"/t/{tenant.slug}/members").get_data(as_text=True)
+    assert first.count('data-testid="invitation-row"') == 2 and 'data-testid="invitations-table"' in first
+    assert "invitations_page=2" in first
+    second = client.get(f"/t/{tenant.slug}/members?invitations_page=2").get_data(as_text=True)
+    assert second.count('data-testid="invitation-row"') == 1
+    assert second.count('data-testid="member-row"') == first.count('data-testid="member-row"')

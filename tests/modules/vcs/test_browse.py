@@ -116,6 +116,9 @@ def test_history_is_paginated(console, shop):
     assert second.count('data-testid="commit-row"') == 8 and "First commit" in second
     of_file = text(console.get(shop["base"] + "/commits/main?path=src/app.py"))
     assert of_file.count('data-testid="commit-row"') == 2
+    assert "commits/main?page=2" in first and 'data-testid="commit-list"' in first
+    past = text(console.get(shop["base"] + "/commits/main?page=9"))
+    assert 'data-testid="empty-state"' in past and "Nothing on this page of the history." in past
 
 
 def test_a_commit_shows_its_diff(console, shop):

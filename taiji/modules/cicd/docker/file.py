@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import shlex
 
+from taiji.platform.errors import Msg, msg
+
 from .reference import default_alias, parse_reference
 
 
-def image_errors(image, base: tuple, what: str) -> list[tuple[tuple, str]]:
+def image_errors(image, base: tuple, what: str | Msg) -> list[tuple[tuple, Msg]]:
     """An `image:` (a reference, or {name, credentials}) Docker would refuse."""
     if image is None:
         return []
@@ -19,14 +21,14 @@ def image_errors(image, base: tuple, what: str) -> list[tuple[tuple, str]]:
     try:
         parse_reference(reference)
     except ValueError as exc:
-        return [(path, f"{what} image: {exc}")]
+        return [(path, msg("%(what)s image: %(reason)s", what=what, reason=str(exc)))]
     return []
 
 
-def job_errors(name: str, job: dict) -> list[tuple[tuple, str]]:
+def job_errors(name: str, job: dict) -> list[tuple[tuple, Msg]]:
     """The job's image; its services' images, aliases (unique) and commands (splittable)."""
     base = ("jobs", name)
-    errors = image_errors(job.get("image"), base, f"job '{name}'")
+    errors = image_errors(job.get("image"), base, msg("job '%(name)s'", name=name))
     aliases: set[str] = set()
     for index, item in enumerate(job.get("services") or []):
         path = (*base, "services", index)
@@ -34,18 +36,19 @@ def job_errors(name: str, job: dict) -> list[tuple[tuple, str]]:
         try:
             alias = item.get("alias") or default_alias(item["name"])
         except ValueError as exc:
-            errors.append((path, f"job '{name}' services: {exc}"))
+            errors.append((path, msg("job '%(name)s' services: %(reason)s", name=name, reason=str(exc))))
             continue
         if alias in aliases:
-            message = f"job '{name}' services: two services are called '{alias}' (give one an alias)"
-            errors.append((path, message))
+            errors.append((path, msg("job '%(name)s' services: two services are called '%(alias)s'; give one "
+                                     "of them another alias", name=name, alias=alias)))
         aliases.add(alias)
         for key in ("command", "entrypoint"):
             if isinstance(item.get(key), str):
                 try:
                     shlex.split(item[key])
                 except ValueError as exc:
-                    errors.append(((*path, key), f"job '{name}' services {key}: {exc}"))
+                    errors.append(((*path, key), msg("job '%(name)s' services %(key)s: %(reason)s", name=name,
+                                                     key=key, reason=str(exc))))
     return errors
 
 

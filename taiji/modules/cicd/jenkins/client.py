@@ -28,6 +28,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from taiji.platform import egress
+from taiji.platform.errors import Msg, msg
 
 SETTING = "TAIJI_CICD_JENKINS_ALLOWED_HOSTS"
 REFUSED_AS = "an address Jenkins controllers may not be at"
@@ -45,12 +46,17 @@ FAILED = "failed"
 
 
 class JenkinsError(Exception):
-    """A call to a controller failed; ``str()`` is a sentence for the person who asked."""
+    """A call to a controller failed; ``str()`` is a sentence for the person who asked (in the
+    request's language when ``message`` is marked with ``msg``; English outside a request)."""
 
-    def __init__(self, message: str, kind: str = FAILED, status: int | None = None):
+    def __init__(self, message: str | Msg, kind: str = FAILED, status: int | None = None):
         super().__init__(message)
+        self.message = message
         self.kind = kind
         self.status = status
+
+    def __str__(self) -> str:
+        return str(self.message)
 
 
 def allowed_entries() -> tuple[str, ...]:
@@ -212,34 +218,41 @@ def explain(exc: BaseException, controller: Controller) -> JenkinsError:
     where = _where(controller.url)
     text = str(exc)
     lowered = text.lower()
+    name = controller.name
     if isinstance(exc, (jenkins.TimeoutException, requests.exceptions.Timeout)):
         return JenkinsError(
-            f"Jenkins controller '{controller.name}' at {where} did not answer within {TIMEOUT} seconds.",
+            msg("Jenkins controller '%(name)s' at %(where)s did not answer within %(seconds)s seconds.",
+                name=name, where=where, seconds=TIMEOUT),
             UNREACHABLE,
         )
     if isinstance(exc, requests.exceptions.ConnectionError):
         if "another host" in lowered:
-            return JenkinsError(f"Jenkins controller '{controller.name}' at {where}: {text}.", REFUSED)
-        why = "the connection was refused" if "refused" in lowered else _short(text)
-        return JenkinsError(
-            f"Jenkins controller '{controller.name}' at {where} cannot be reached ({why}).", UNREACHABLE
-        )
+            return JenkinsError(msg("Jenkins controller '%(name)s' at %(where)s: %(text)s.", name=name,
+                                    where=where, text=text), REFUSED)
+        if "refused" in lowered:
+            return JenkinsError(msg("Jenkins controller '%(name)s' at %(where)s cannot be reached (the "
+                                    "connection was refused).", name=name, where=where), UNREACHABLE)
+        return JenkinsError(msg("Jenkins controller '%(name)s' at %(where)s cannot be reached (%(why)s).",
+                                name=name, where=where, why=_short(text)), UNREACHABLE)
     status = _status(text) or getattr(getattr(exc, "response", None), "status_code", None)
     if status in (401, 403):
         return JenkinsError(
-            f"Jenkins controller '{controller.name}' refused the user '{controller.username}' and its API "
-            f"token (HTTP {status}); check both, and that the user may read and build jobs.",
+            msg("Jenkins controller '%(name)s' refused the user '%(user)s' and its API token (HTTP "
+                "%(status)s); check both, and that the user may read and build jobs.",
+                name=name, user=controller.username, status=status),
             CREDENTIALS,
             status,
         )
     if isinstance(exc, jenkins.NotFoundException):
-        return JenkinsError(f"Jenkins controller '{controller.name}': not found.", NOT_FOUND, 404)
+        return JenkinsError(msg("Jenkins controller '%(name)s': not found.", name=name), NOT_FOUND, 404)
     if isinstance(exc, ValueError | requests.exceptions.InvalidJSONError | jenkins.BadHTTPException):
         return JenkinsError(
-            f"{where} answered, but not as Jenkins does ({_short(text)}); is the URL the controller's?",
+            msg("%(where)s answered, but not as Jenkins does (%(text)s); is the URL the controller's?",
+                where=where, text=_short(text)),
             NOT_JENKINS,
         )
-    return JenkinsError(f"Jenkins controller '{controller.name}' at {where}: {_short(text)}", FAILED, status)
+    return JenkinsError(msg("Jenkins controller '%(name)s' at %(where)s: %(text)s", name=name, where=where,
+                            text=_short(text)), FAILED, status)
 
 
 def _status(text: str) -> int | None:

@@ -257,7 +257,7 @@ def list_remote_jobs(tenant, row: JenkinsController) -> list[dict]:
         server = client.connect(controller)
         info = client.request(server, "GET", f"api/json?tree={tree}").json()
     except Exception as exc:
-        raise ControllerError(str(client.explain(exc, controller))) from None
+        raise ControllerError(client.explain(exc, controller).message) from None
     jobs = []
     for job in (info.get("jobs") if isinstance(info, dict) else None) or []:
         if not isinstance(job, dict) or not isinstance(job.get("name"), str):

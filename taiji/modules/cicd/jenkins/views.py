@@ -7,7 +7,6 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from taiji.platform import auth
-from taiji.platform.errors import ServiceError
 from taiji.platform.web.console import refusals, refused
 
 from ..forms import parse_variables
@@ -128,10 +127,10 @@ def delete(tenant, controller):
 def jobs(tenant, controller):
     """htmx fragment: the controller's jobs with their last builds (asked of the controller now)."""
     row = controllers.get_controller(tenant, controller)
-    try:
-        found, error = controllers.list_remote_jobs(tenant, row), None
-    except ServiceError as exc:
-        found, error = [], exc.detail
+    found = []
+    with refusals(quiet=True) as outcome:  # the controller's refusal, said in the fragment
+        found = controllers.list_remote_jobs(tenant, row)
+    error = outcome.message
     return render_template(
         "cicd/_jenkins_jobs.html",
         controller=row,

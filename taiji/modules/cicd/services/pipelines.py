@@ -143,16 +143,19 @@ def create_pipeline(
     once the unit of work commits. ``protected``: its jobs may receive protected secrets (see
     ``protected_run``).
     """
-    error = None
+    error, error_messages = None, None
     if config is None:
         if text is None:
-            error = f"{pipeline_file.FILE_NAME}: no such file at {sha[:12]}"
+            missing = pipeline_file.FileError(None, msg(
+                "no such file at %(sha)s; add it to the repository, or run another commit", sha=sha[:12]))
+            error, error_messages = missing.render(english=True), [missing.to_json()]
         else:
             result = pipeline_file.parse(
                 text, repository_exists=publish_exists(tenant), runner_check=runner_check,
                 max_timeout=job_time_limit(tenant),
             )
             config, error = (result.config, None) if result.ok else (None, result.message)
+            error_messages = [e.to_json() for e in result.errors] or None
     pipeline = Pipeline(
         tenant_id=tenant.id,
         repository=repository,
@@ -170,6 +173,7 @@ def create_pipeline(
         created_by_id=_actor_id(actor),
         created_by_email=_actor_email(actor),
         protected=protected,
+        error_messages=error_messages,
     )
     db.session.add(pipeline)
     db.session.flush()

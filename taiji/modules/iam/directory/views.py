@@ -8,8 +8,8 @@ from flask_babel import gettext as _
 
 from taiji.platform import auth
 from taiji.platform.db import commit
-from taiji.platform.errors import Conflict, NotFound, ServiceError
-from taiji.platform.web.console import page_arg
+from taiji.platform.errors import Conflict, NotFound
+from taiji.platform.web.console import FieldErrors, field_errors, page_arg, refusals
 
 from ..roles.permissions import Perm
 from . import domains, services
@@ -34,18 +34,19 @@ def parse_group_roles(text: str) -> dict[str, str]:
     return mapping
 
 
-def _field_of(exc: ServiceError, default: str) -> str:
-    """The form field a service's field error is about (``errors = {"json": {field: [...]}}``)."""
-    fields = (exc.errors or {}).get("json") or {}
-    return next(iter(fields), default)
+def _role_missing(error: Exception) -> str | None:
+    """A mapping naming a role the tenant does not have (the service's NotFound names the role)."""
+    if isinstance(error, NotFound):
+        return _("A role in the mapping does not exist here: %(detail)s", detail=error.detail)
+    return None
 
 
 def _render(tenant, settings: dict, status: int = 200, result: dict | None = None,
-            errors: dict | None = None):
+            errors: dict | None = None, form: FieldErrors | None = None):
     lines = "\n".join(f"{g} = {r}" for g, r in (settings.get("group_roles") or {}).items())
     claimed = domains.list_domains(tenant)
     return render_template("iam_directory/directory.html", settings=settings, group_roles_text=lines,
-                           result=result, errors=errors or {}, domain_count=len(claimed),
+                           result=result, errors=errors or {}, form=form, domain_count=len(claimed),
                            verified_count=sum(d.status == DomainStatus.VERIFIED for d in claimed)), status
 
 
@@ -72,15 +73,13 @@ def save_directory(tenant):
     for required in ("url", "user_base"):
         if not data[required]:
             return _render(tenant, shown, 422, errors={required: _("This field is required.")})
-    try:
+    # Each refusal under the field it names; an unknown role under the mapping; the rest above the form.
+    fields = FieldErrors(*_TEXT, "group_roles", "bind_password", "enabled")
+    with refusals(fields, lambda error: "group_roles" if isinstance(error, NotFound) else None,
+                  message=_role_missing) as outcome:
         services.configure(tenant, data)
-    except NotFound:
-        return _render(tenant, shown, 422,
-                       errors={"group_roles": _("A role in the mapping does not exist here.")})
-    except ServiceError as exc:
-        field = _field_of(exc, "url")
-        return _render(tenant, shown, 422,
-                       errors={field: _("Check this value: %(detail)s", detail=exc.detail)})
+    if not outcome.ok:
+        return _render(tenant, shown, 422, errors=fields.shown, form=fields)
     commit()
     flash(_("Directory settings saved."), "success")
     return redirect(url_for("iam_directory.directory", tenant=tenant.slug))
@@ -117,12 +116,12 @@ def domain_list(tenant):
 @auth.require(Perm.DOMAIN_WRITE)
 def add_domain(tenant):
     typed = (request.form.get("domain") or "").strip()
-    try:
+    with refusals(quiet=True) as outcome:  # every refusal is about the domain typed: shown under it
         row = domains.add_domain(tenant, typed)
-    except Conflict:
-        return _domains_page(tenant, 409, _("This domain is on the list already."), typed)
-    except ServiceError as exc:
-        return _domains_page(tenant, 422, exc.detail, typed)
+    if not outcome.ok:
+        already = isinstance(outcome.error, Conflict) and "domain" in field_errors(outcome.error)
+        return _domains_page(tenant, outcome.status,
+                             _("This domain is on the list already.") if already else outcome.message, typed)
     commit()
     flash(_("Domain %(domain)s added. Publish the TXT record below, then check it.", domain=row.domain),
           "success")
@@ -132,10 +131,10 @@ def add_domain(tenant):
 @bp.post("/t/<tenant>/settings/directory/domains/<domain>/verify")
 @auth.require(Perm.DOMAIN_WRITE)
 def verify_domain(tenant, domain):
-    try:
+    with refusals(quiet=True, passes=(NotFound,)) as outcome:
         row = domains.verify_dns(tenant, domain)
-    except Conflict as exc:
-        return _domains_page(tenant, 409, exc.detail)
+    if not outcome.ok:  # verified by another tenant meanwhile
+        return _domains_page(tenant, outcome.status, outcome.message)
     commit()
     if row.status == DomainStatus.VERIFIED:
         flash(_("%(domain)s is verified: the directory may now sign in its new users.", domain=row.domain),
@@ -172,10 +171,9 @@ def claims():
 @admin_bp.post("/admin/domains/<int:domain_id>/approve")
 @auth.require(Perm.DOMAIN_APPROVE, tenant_scoped=False)
 def approve_claim(domain_id):
-    try:
+    with refusals(passes=(NotFound,)) as outcome:  # taken by another tenant meanwhile: said in a flash
         row = domains.approve(domain_id, auth.current_principal().email)
-    except Conflict as exc:
-        flash(exc.detail, "error")
+    if not outcome.ok:
         return redirect(url_for("iam_domains_admin.claims"))
     commit()
     flash(_("%(domain)s is verified for its tenant.", domain=row.domain), "success")

@@ -9,7 +9,7 @@ from flask import abort, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 
 from taiji.platform import auth
-from taiji.platform.errors import ServiceError
+from taiji.platform.web.console import refusals
 
 from .. import mfa, services
 from ..forms import MfaCodeForm
@@ -60,10 +60,9 @@ def mfa_enable():
         return redirect(url_for("iam.mfa"))
     if not form.validate_on_submit() or not session.get(SETUP_KEY):
         return _setup_page(user, form, 422)
-    try:
+    with refusals(form, "code") as outcome:  # the service says why, under the code
         codes = mfa.enable(user, session[SETUP_KEY], form.code.data)
-    except ServiceError:
-        form.code.errors.append(_("The code does not match. Check the time on your device and try again."))
+    if not outcome.ok:
         return _setup_page(user, form, 422)
     session.pop(SETUP_KEY, None)
     flash(_("Two-factor authentication is on."), "success")
@@ -77,11 +76,9 @@ def mfa_disable():
     if not user.mfa_enabled:
         return redirect(url_for("iam.mfa"))
     if form.validate_on_submit():
-        try:
+        with refusals(form, "code") as outcome:
             mfa.disable(user, form.code.data)
-        except ServiceError:
-            form.code.errors.append(_("The code is not right."))
-        else:
+        if outcome.ok:
             flash(_("Two-factor authentication is off."), "success")
             return redirect(url_for("iam.mfa"))
     return render_template("iam/mfa.html", user=user, form=form, left=mfa.recovery_codes_left(user)), 422

@@ -7,8 +7,7 @@ from flask_babel import gettext as _
 
 from taiji.platform import auth, crypto
 from taiji.platform.db import commit
-from taiji.platform.errors import ServiceError
-from taiji.platform.web.console import page_arg, refusals
+from taiji.platform.web.console import FieldErrors, page_arg, refusals
 
 from . import services
 from .permissions import OAuthPerm
@@ -56,11 +55,10 @@ def _take_secret(client_id: str) -> str | None:
         return None
 
 
-def _errors(exc: ServiceError) -> dict:
-    """Field errors as the console shows them: the service's own sentence, under the field."""
-    fields = exc.errors.get("json", exc.errors) if isinstance(exc.errors, dict) else {}
-    shown = {name: " ".join(v) if isinstance(v, list) else str(v) for name, v in (fields or {}).items()}
-    return shown or {"name": exc.detail}
+def _fields() -> FieldErrors:
+    """The client form's fields: a refusal shows under the one it names, anything else above the form."""
+    return FieldErrors("name", "redirect_uris", "post_logout_redirect_uris", "scope", "grant_types",
+                       "resource", "can_introspect")
 
 
 @bp.get("/admin/clients")
@@ -75,17 +73,18 @@ def clients():
 def create_client():
     data = _form_data()
     public = request.form.get("public") == "on"
-    try:
+    fields = _fields()
+    with refusals(fields) as outcome:
         client, secret = services.create_client(
             data["name"], data["redirect_uris"], public=public, grant_types=data["grant_types"] or None,
             scope=data["scope"] or None, trusted=data["trusted"],
             post_logout_redirect_uris=data["post_logout_redirect_uris"],
             created_by_id=auth.current_principal().user_id,
             can_introspect=data["can_introspect"], resource=data["resource"])
-    except ServiceError as exc:
+    if not outcome.ok:
         page = services.list_clients(page=1, page_size=50)
         return render_template("iam_oauth/clients.html", page=page, values={**data, "public": public},
-                               errors=_errors(exc), grant_types=GRANT_TYPES, show_form=True), 422
+                               errors=fields.shown, form=fields, grant_types=GRANT_TYPES, show_form=True), 422
     commit()
     return _show_once(client.client_id, secret)
 
@@ -102,10 +101,11 @@ def client(client_id):
 @auth.require(OAuthPerm.CLIENT_WRITE, tenant_scoped=False)
 def update_client(client_id):
     row = services.get_client(client_id)
-    try:
+    fields = _fields()
+    with refusals(fields) as outcome:
         services.update_client(client_id, _form_data())
-    except ServiceError as exc:
-        return render_template("iam_oauth/client.html", client=row, errors=_errors(exc),
+    if not outcome.ok:
+        return render_template("iam_oauth/client.html", client=row, errors=fields.shown, form=fields,
                                grant_types=GRANT_TYPES), 422
     commit()
     flash(_("Client saved."), "success")

@@ -43,11 +43,11 @@ A = "jobs:\n  a:\n    script: x\n"
         (A + "    image: '621206d65952'\n", 4, "is an image id"),
         (A + "    image: '" + "a" * 64 + "'\n", 4, "is an image id"),
         (A + "    services: [redis:7, redis:6]\n", 4, "two services are called 'redis'"),
-        (A + "    services: [{name: r, alias: Bad_Alias}]\n", 4, "does not match"),
+        (A + "    services: [{name: r, alias: Bad_Alias}]\n", 4, "is not written as expected"),
         (A + "    services: [{name: r, command: 'a \"b'}]\n", 4, "No closing quotation"),
         (A + "    services: [{name: r, ports: [80]}]\n", 4, "unknown key 'ports'"),
-        (A + "    image: {credentials: X}\n", 4, "'name' is a required property"),
-        (A + "    services: [1, 2, 3, 4, 5, 6]\n", 4, "is too long"),
+        (A + "    image: {credentials: X}\n", 4, "is missing the key 'name'"),
+        (A + "    services: [1, 2, 3, 4, 5, 6]\n", 4, "has too many entries; use at most 5"),
     ],
 )
 def test_bad_images_and_services_are_file_errors_with_their_line(text, line, message):
