@@ -130,18 +130,41 @@ def sibling_database(suffix: str, tmp_dir: Path, *, migrated: bool = False) -> s
     nothing to do. Tests of the migrations themselves, and of ``taiji db upgrade``, ask for an empty one.
     """
     base = _base_url()
+    if migrated:
+        _ensure_template(tmp_dir)
     if base is None:
         path = tmp_dir / f"taiji-{suffix}.db"
-        if migrated and _template.get("sqlite"):
+        if migrated:
             path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(_template["sqlite"], path)
         return f"sqlite:///{path}"
     url = make_url(base)
     name = f"{url.database}_{suffix}"
-    _recreate_database(url, name, template=_template.get("postgresql") if migrated else None)
+    _recreate_database(url, name, template=_template["postgresql"] if migrated else None)
     if name not in _siblings:
         _siblings.append(name)
     return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _ensure_template(folder: Path) -> None:
+    """Build the session's template once: by ``database_url``, or by the first sibling asked for
+    ``migrated`` when a module-scoped fixture asks before any test has requested the database."""
+    if _template:
+        return
+    base = _base_url()
+    if base is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        template = folder / "taiji-template.db"
+        _migrate(f"sqlite:///{template}", folder / "template-data")
+        _template["sqlite"] = str(template)
+    else:
+        name = f"{make_url(base).database}_template"
+        _recreate_database(make_url(base), name)
+        _migrate(make_url(base).set(database=name).render_as_string(hide_password=False),
+                 folder / "template-data")
+        _template["postgresql"] = name
+        if name not in _siblings:
+            _siblings.append(name)
 
 
 def _migrate(url: str, data_dir: Path) -> None:
@@ -296,8 +319,9 @@ def app_overrides(database_url: str, data_dir: Path, **extra) -> dict:
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
-    """The session's database, empty. An xdist worker's own PostgreSQL database is created here and
-    dropped at the end with the siblings the session made (the one given is only emptied)."""
+    """The session's database: a copy of the migrated template (the given PostgreSQL database
+    without xdist is emptied instead, and ``app`` migrates it). An xdist worker's own PostgreSQL
+    database is created here and dropped at the end with the siblings the session made."""
     _check_broker()
     base = _base_url()
     folder = tmp_path_factory.mktemp("db")
@@ -305,22 +329,13 @@ def database_url(tmp_path_factory):
     own = base is not None and xdist_worker() is not None
     # The migrations run once, on the template; the session's database (when it is made here) and
     # the siblings asked for ``migrated`` are copies of it. ``app`` still upgrades its database.
+    _ensure_template(folder)
     if base is None:
-        template = folder / "taiji-template.db"
-        _migrate(f"sqlite:///{template}", folder / "template-data")
-        _template["sqlite"] = str(template)
-        shutil.copyfile(template, folder / "taiji-test.db")
+        shutil.copyfile(_template["sqlite"], folder / "taiji-test.db")
+    elif own:
+        _recreate_database(make_url(url), make_url(url).database, template=_template["postgresql"])
     else:
-        name = f"{make_url(base).database}_template"
-        _recreate_database(make_url(base), name)
-        _migrate(make_url(base).set(database=name).render_as_string(hide_password=False),
-                 folder / "template-data")
-        _template["postgresql"] = name
-        _siblings.append(name)
-        if own:
-            _recreate_database(make_url(url), make_url(url).database, template=name)
-        else:
-            _reset_database(url)
+        _reset_database(url)
     yield url
     _template.clear()
     if base is not None:
