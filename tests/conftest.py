@@ -117,28 +117,78 @@ def _reset_database(url: str) -> None:
     engine.dispose()
 
 
-def sibling_database(suffix: str, tmp_dir: Path) -> str:
-    """A second database beside the test database (PostgreSQL: created fresh; SQLite: a file)."""
+# The session's migrated schema, kept untouched (no connection stays open to it): a database made
+# with ``migrated=True`` is a copy of it, not a second run of every migration. Set by ``database_url``.
+_template: dict[str, str] = {}
+
+
+def sibling_database(suffix: str, tmp_dir: Path, *, migrated: bool = False) -> str:
+    """A second database beside the test database (PostgreSQL: created fresh; SQLite: a file).
+
+    Empty, unless ``migrated``: then it holds the schema at the migrations' head (a copy of the
+    session's template, which the migrations built once), so the caller's own ``upgrade`` finds
+    nothing to do. Tests of the migrations themselves, and of ``taiji db upgrade``, ask for an empty one.
+    """
     base = _base_url()
+    if migrated:
+        _ensure_template(tmp_dir)
     if base is None:
-        return f"sqlite:///{tmp_dir / f'taiji-{suffix}.db'}"
+        path = tmp_dir / f"taiji-{suffix}.db"
+        if migrated:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(_template["sqlite"], path)
+        return f"sqlite:///{path}"
     url = make_url(base)
     name = f"{url.database}_{suffix}"
-    _recreate_database(url, name)
+    _recreate_database(url, name, template=_template["postgresql"] if migrated else None)
     if name not in _siblings:
         _siblings.append(name)
     return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _ensure_template(folder: Path) -> None:
+    """Build the session's template once: by ``database_url``, or by the first sibling asked for
+    ``migrated`` when a module-scoped fixture asks before any test has requested the database."""
+    if _template:
+        return
+    base = _base_url()
+    if base is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        template = folder / "taiji-template.db"
+        _migrate(f"sqlite:///{template}", folder / "template-data")
+        _template["sqlite"] = str(template)
+    else:
+        name = f"{make_url(base).database}_template"
+        _recreate_database(make_url(base), name)
+        _migrate(make_url(base).set(database=name).render_as_string(hide_password=False),
+                 folder / "template-data")
+        _template["postgresql"] = name
+        if name not in _siblings:
+            _siblings.append(name)
+
+
+def _migrate(url: str, data_dir: Path) -> None:
+    """Run every migration on the database at ``url``, in an app of its own, closed afterwards."""
+    from flask_migrate import upgrade
+
+    from taiji.platform.app import create_app
+
+    migrating = create_app(app_overrides(url, data_dir))
+    with migrating.app_context():
+        upgrade(directory=str(ROOT / "taiji" / "migrations"))
+        db.session.remove()
+        db.engine.dispose()
 
 
 def _admin(url):
     return sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
 
 
-def _recreate_database(url, name: str) -> None:
+def _recreate_database(url, name: str, template: str | None = None) -> None:
     admin = _admin(url)
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     admin.dispose()
 
 
@@ -269,17 +319,25 @@ def app_overrides(database_url: str, data_dir: Path, **extra) -> dict:
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
-    """The session's database, empty. An xdist worker's own PostgreSQL database is created here and
-    dropped at the end with the siblings the session made (the one given is only emptied)."""
+    """The session's database: a copy of the migrated template (the given PostgreSQL database
+    without xdist is emptied instead, and ``app`` migrates it). An xdist worker's own PostgreSQL
+    database is created here and dropped at the end with the siblings the session made."""
     _check_broker()
     base = _base_url()
-    url = base or f"sqlite:///{tmp_path_factory.mktemp('db') / 'taiji-test.db'}"
+    folder = tmp_path_factory.mktemp("db")
+    url = base or f"sqlite:///{folder / 'taiji-test.db'}"
     own = base is not None and xdist_worker() is not None
-    if own:
-        _recreate_database(make_url(url), make_url(url).database)
+    # The migrations run once, on the template; the session's database (when it is made here) and
+    # the siblings asked for ``migrated`` are copies of it. ``app`` still upgrades its database.
+    _ensure_template(folder)
+    if base is None:
+        shutil.copyfile(_template["sqlite"], folder / "taiji-test.db")
+    elif own:
+        _recreate_database(make_url(url), make_url(url).database, template=_template["postgresql"])
     else:
         _reset_database(url)
     yield url
+    _template.clear()
     if base is not None:
         _drop_databases(make_url(base), [*_siblings, *([make_url(base).database] if own else [])])
 

@@ -108,7 +108,8 @@ def serve(tmp: Path, suffix: str, **overrides):
 
     from taiji.platform.app import create_app
 
-    app = create_app(app_overrides(sibling_database(suffix, tmp), tmp / "data", WTF_CSRF_ENABLED=True,
+    database = sibling_database(suffix, tmp, migrated=True)
+    app = create_app(app_overrides(database, tmp / "data", WTF_CSRF_ENABLED=True,
                                    LOGIN_RATE_LIMIT="1000 per minute", **overrides))
     with app.app_context():
         upgrade(directory=str(ROOT / "taiji" / "migrations"))

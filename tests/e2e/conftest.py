@@ -116,7 +116,7 @@ def live_server(tmp_path_factory):
     from taiji.platform.db import db
 
     tmp = tmp_path_factory.mktemp("e2e")
-    overrides = app_overrides(sibling_database("e2e", tmp), tmp / "data", TESTING=False,
+    overrides = app_overrides(sibling_database("e2e", tmp, migrated=True), tmp / "data", TESTING=False,
                               WTF_CSRF_ENABLED=True, LOGIN_RATE_LIMIT="1000 per minute")
     app = create_app(overrides)
     with app.app_context():

@@ -31,7 +31,7 @@ def server(tmp_path_factory):
     from taiji.platform.db import db
 
     tmp = tmp_path_factory.mktemp("limits")
-    app = create_app(app_overrides(sibling_database("limits", tmp), tmp / "data"))
+    app = create_app(app_overrides(sibling_database("limits", tmp, migrated=True), tmp / "data"))
     assert app.config["MAX_CONTENT_LENGTH"] == 2 * 1024 * 1024  # the default of the setting
     with app.app_context():
         upgrade(directory=str(ROOT / "taiji" / "migrations"))

@@ -114,7 +114,7 @@ def live(app, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("relay")
     data_dir = tmp / "data"
-    database_url = sibling_database("relay", tmp)
+    database_url = sibling_database("relay", tmp, migrated=True)
     broker_url = os.environ.get("TAIJI_TEST_BROKER_URL") or "filesystem://"
     live_app = create_app(app_overrides(database_url, data_dir, BROKER_URL=broker_url))
     with live_app.app_context():

@@ -167,7 +167,7 @@ def install(request, tmp_path_factory, app):
     if request.param == "redis" and not redis_url:
         pytest.skip("no Redis for the tests (TAIJI_TEST_BROKER_URL)")
     tmp = tmp_path_factory.mktemp(f"live-{request.param}")
-    database = sibling_database(f"live_{request.param}", tmp)
+    database = sibling_database(f"live_{request.param}", tmp, migrated=True)
     data_dir = tmp / "data"
     seeding = create_app(app_overrides(database, data_dir, REDIS_URL=redis_url))
     with seeding.app_context():

@@ -53,7 +53,7 @@ def _run(database: str, data_dir, storage: str, *args: str) -> list[str]:
 @pytest.fixture(scope="module")
 def install(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("shared-limits")
-    database = sibling_database("limits", tmp)
+    database = sibling_database("limits", tmp, migrated=True)
     subprocess.run(_run(database, tmp / "data", "default", "migrate", str(ROOT / "taiji" / "migrations")),
                    check=True, env=_env(), cwd=ROOT, capture_output=True, timeout=120)
     return database, tmp

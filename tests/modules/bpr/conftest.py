@@ -51,7 +51,7 @@ def live(tmp_path_factory):
     from taiji.platform.db import db
 
     tmp = tmp_path_factory.mktemp("bpr-live")
-    app = create_app(app_overrides(sibling_database("bprlive", tmp), tmp / "data"))
+    app = create_app(app_overrides(sibling_database("bprlive", tmp, migrated=True), tmp / "data"))
     with app.app_context():
         upgrade(directory=str(ROOT / "taiji" / "migrations"))
         db.session.remove()

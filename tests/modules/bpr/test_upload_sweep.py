@@ -52,7 +52,7 @@ server.serve_forever()
 
 @pytest.fixture
 def installation(tmp_path):
-    overrides = app_overrides(sibling_database("sweep", tmp_path), tmp_path / "data")
+    overrides = app_overrides(sibling_database("sweep", tmp_path, migrated=True), tmp_path / "data")
     return overrides
 
 

@@ -184,7 +184,7 @@ def ci_app(tmp_path_factory):
     from taiji.platform.db import db
 
     tmp = tmp_path_factory.mktemp("cicd")
-    app = create_app(app_overrides(sibling_database("cicd", tmp), tmp / "data", **FAST))
+    app = create_app(app_overrides(sibling_database("cicd", tmp, migrated=True), tmp / "data", **FAST))
     with app.app_context():
         upgrade(directory=str(ROOT / "taiji" / "migrations"))
         db.session.remove()

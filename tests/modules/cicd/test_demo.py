@@ -64,7 +64,7 @@ def stack(app, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("cicdweb")
     data_dir = tmp / "data"
-    database_url = sibling_database("cicdweb", tmp)
+    database_url = sibling_database("cicdweb", tmp, migrated=True)
     broker_url = os.environ.get("TAIJI_TEST_BROKER_URL") or "filesystem://"
     served = create_app(app_overrides(database_url, data_dir, BROKER_URL=broker_url, TESTING=False,
                                       WTF_CSRF_ENABLED=True, LOGIN_RATE_LIMIT="1000 per minute"))

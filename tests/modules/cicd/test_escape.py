@@ -244,7 +244,8 @@ def battle(request, app, tmp_path_factory):
     data_dir = tmp / "data"
     data_dir.mkdir(mode=0o700)
     sqlite = _base_url() is None
-    database_url = f"sqlite:///{data_dir / 'taiji.db'}" if sqlite else sibling_database(f"esc{row.kind}", tmp)
+    database_url = (f"sqlite:///{data_dir / 'taiji.db'}" if sqlite
+                    else sibling_database(f"esc{row.kind}", tmp, migrated=True))
     broker_url = os.environ.get("TAIJI_TEST_BROKER_URL") or "filesystem://"
     kinds = ("secret_key", "repository", "package", "workspace", "job_secret", "environment")
     canaries = {kind: f"{kind}-canary-{uuid.uuid4().hex}" for kind in kinds}

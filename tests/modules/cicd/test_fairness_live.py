@@ -50,7 +50,7 @@ class Install:
         from taiji.platform.db import db
 
         self.tmp, self.data_dir = tmp, tmp / "data"
-        self.database_url = sibling_database(f"fair{next(_numbers)}", tmp)
+        self.database_url = sibling_database(f"fair{next(_numbers)}", tmp, migrated=True)
         self.broker_url = os.environ.get("TAIJI_TEST_BROKER_URL") or "filesystem://"
         # Jobs here wait for files the test creates and write files it reads: the host runner (what
         # is tested is where and when jobs start and end, the same for every runner).

@@ -36,7 +36,7 @@ def live(app, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("cicd-worker")
     data_dir = tmp / "data"
-    database_url = sibling_database("cicdw", tmp)
+    database_url = sibling_database("cicdw", tmp, migrated=True)
     broker_url = os.environ.get("TAIJI_TEST_BROKER_URL") or "filesystem://"
     live_app = create_app(app_overrides(database_url, data_dir, BROKER_URL=broker_url, **FAST))
     with live_app.app_context():

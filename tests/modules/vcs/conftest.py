@@ -104,7 +104,7 @@ def git_server(tmp_path_factory):
     from taiji.platform.db import db
 
     tmp = tmp_path_factory.mktemp("vcs-live")
-    app = create_app(app_overrides(sibling_database("vcs", tmp), tmp / "data", TESTING=False))
+    app = create_app(app_overrides(sibling_database("vcs", tmp, migrated=True), tmp / "data", TESTING=False))
     with app.app_context():
         upgrade(directory=str(ROOT / "taiji" / "migrations"))
         db.session.remove()

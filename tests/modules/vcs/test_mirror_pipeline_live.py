@@ -36,7 +36,7 @@ def live(app, tmp_path):
     from tests.factories import make_tenant, make_user
 
     data_dir = tmp_path / "data"
-    database_url = sibling_database("vcsmirror", tmp_path)
+    database_url = sibling_database("vcsmirror", tmp_path, migrated=True)
     broker_url = os.environ.get("TAIJI_TEST_BROKER_URL") or "filesystem://"
     live_app = create_app(app_overrides(database_url, data_dir, BROKER_URL=broker_url,
                                         VCS_MIRROR_ALLOWED_HOSTS=("127.0.0.1",)))

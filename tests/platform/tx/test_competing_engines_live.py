@@ -48,7 +48,7 @@ def live_app(app, tmp_path_factory):
     from taiji.platform.app import create_app
 
     tmp = tmp_path_factory.mktemp("tx-live")
-    url = sibling_database("txlive", tmp)
+    url = sibling_database("txlive", tmp, migrated=True)
     application = create_app(app_overrides(url, tmp / "data"))
     with application.app_context():
         upgrade(directory=str(ROOT / "taiji" / "migrations"))

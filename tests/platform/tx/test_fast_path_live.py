@@ -28,7 +28,7 @@ def live_app(app, tmp_path_factory):
     from taiji.platform.app import create_app
 
     tmp = tmp_path_factory.mktemp("tx-fast-live")
-    application = create_app(app_overrides(sibling_database("txfast", tmp), tmp / "data"))
+    application = create_app(app_overrides(sibling_database("txfast", tmp, migrated=True), tmp / "data"))
     with application.app_context():
         upgrade(directory=str(ROOT / "taiji" / "migrations"))
         db.session.remove()

@@ -53,7 +53,7 @@ def live_app(app, tmp_path_factory):
     from taiji.platform.app import create_app
 
     tmp = tmp_path_factory.mktemp("tx-local-live")
-    url = sibling_database("txlocal", tmp)
+    url = sibling_database("txlocal", tmp, migrated=True)
     application = create_app(app_overrides(url, tmp / "data", EXTRA_MODULES=EXTRA))
     with application.app_context():
         upgrade(directory=str(ROOT / "taiji" / "migrations"))

@@ -131,7 +131,7 @@ def committed_app(tmp_path_factory):
     from tests.conftest import ROOT, app_overrides, sibling_database
 
     tmp = tmp_path_factory.mktemp("notify-live")
-    application = create_app(app_overrides(sibling_database("notifylive", tmp), tmp / "data"))
+    application = create_app(app_overrides(sibling_database("notifylive", tmp, migrated=True), tmp / "data"))
     with application.app_context():
         upgrade(directory=str(ROOT / "taiji" / "migrations"))
         db.session.remove()

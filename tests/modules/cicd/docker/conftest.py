@@ -89,7 +89,7 @@ def docker_app(tmp_path_factory, docker_host, job_image):
     from taiji.platform.db import db
 
     tmp = tmp_path_factory.mktemp("cicd-docker")
-    app = create_app(app_overrides(sibling_database("cicd_docker", tmp), tmp / "data", **FAST,
+    app = create_app(app_overrides(sibling_database("cicd_docker", tmp, migrated=True), tmp / "data", **FAST,
                                    DOCKER_HOST=docker_host, CICD_DEFAULT_IMAGE=job_image,
                                    CICD_RUNNER="docker"))
     with app.app_context():

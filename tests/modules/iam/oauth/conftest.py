@@ -23,7 +23,7 @@ def provider(tmp_path_factory):
     from taiji.modules.tm import services as tm
     from taiji.platform.app import create_app
 
-    url = sibling_database("oidc", tmp_path_factory.mktemp("oidc-db"))
+    url = sibling_database("oidc", tmp_path_factory.mktemp("oidc-db"), migrated=True)
     app = create_app(
         app_overrides(
             url,
