@@ -133,7 +133,7 @@ def test_a_revoked_token_and_a_removed_member_are_refused_by_every_worker_at_onc
     if backend == "sqlite":
         database_url = f"sqlite:///{tmp_path / 'cache.db'}"
     else:
-        database_url = sibling_database("authcache", tmp_path)
+        database_url = sibling_database("authcache", tmp_path, migrated=True)
         if database_url.startswith("sqlite"):
             pytest.skip("no PostgreSQL server configured (TAIJI_TEST_DATABASE_URL)")
     try:

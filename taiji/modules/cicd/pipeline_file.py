@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jsonschema
 import yaml
 from croniter import croniter
 
@@ -426,6 +425,10 @@ def _name_message(where, name: str, pattern: str) -> Msg:
 
 
 def _schema_errors(data: dict, lines: _Lines) -> list[FileError]:
+    # Imported here: importing jsonschema builds an RFC 3987 grammar (rfc3987-syntax, installed for
+    # the SBOM's validation), seconds of every Taiji process's start that never reads a pipeline file.
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(schema())
     errors = []
     for error in validator.iter_errors(data):
