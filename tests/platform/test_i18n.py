@@ -113,3 +113,24 @@ def test_anonymous_browser_asking_for_chinese_gets_chinese(client):
 
 def test_anonymous_default_is_english(client):
     assert "Sign in to Taiji" in client.get("/login").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_Hans"])
+def test_translated_text_with_angle_brackets_is_shown_not_parsed(login, client, locale):
+    login(make_user())
+    client.post("/locale", data={"locale": locale})
+    body = client.post("/profile/tokens", data={"name": "laptop"}).get_data(as_text=True)
+    assert "Authorization: Bearer &lt;token&gt;" in body
+    assert "<token>" not in body
+
+
+def test_template_translations_escape_text_and_values_but_not_plain_text(app):
+    from flask import render_template_string
+
+    with app.test_request_context():
+        html = render_template_string(
+            "{{ _('Use <b>%(x)s</b>', x=v) }}|{{ ngettext('%(num)s <a>', '%(num)s <as>', 2) }}", v="<i>")
+        assert html == "Use &lt;b&gt;&lt;i&gt;&lt;/b&gt;|2 &lt;as&gt;"
+        plain = app.jinja_env.from_string(
+            "{% autoescape false %}{{ _('a <b> %(x)s', x='<i>') }}{% endautoescape %}")
+        assert plain.render() == "a <b> <i>"

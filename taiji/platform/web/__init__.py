@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform import api as api_mod
 from taiji.platform import auth, tenancy
+from taiji.platform.web import text
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -112,6 +113,7 @@ def init_app(app, translation_directories: list[str] = ()) -> None:
     # modules (and so other catalogues) must not share it.
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(["translations", *translation_directories])
     Babel().init_app(app, locale_selector=select_locale)
+    text.init_app(app)
     app.register_blueprint(bp)
     auth.public_endpoint(app, "web.static")
     app.context_processor(_context)
