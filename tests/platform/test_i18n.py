@@ -92,6 +92,7 @@ def test_dates_and_numbers_follow_the_locale(login, client, tenant, app):
     client.post("/locale", data={"locale": "zh_Hans"})
     body = client.get(f"/t/{tenant.slug}/members").get_data(as_text=True)
     assert f"{tenant.created_at.year}年" in body
+    assert '<span class="badge">所有者</span>' in body  # the member's role, as a word
     with app.test_request_context(), force_locale("zh_Hans"):
         assert app.jinja_env.filters["number"](1234567) == "1,234,567"
     with app.test_request_context(), force_locale("en"):
@@ -134,3 +135,18 @@ def test_template_translations_escape_text_and_values_but_not_plain_text(app):
         plain = app.jinja_env.from_string(
             "{% autoescape false %}{{ _('a <b> %(x)s', x='<i>') }}{% endautoescape %}")
         assert plain.render() == "a <b> <i>"
+
+
+def test_label_filter_shows_registered_words_and_unknown_values_as_they_are(app):
+    from flask_babel import force_locale
+    from flask_babel import lazy_gettext as _l
+
+    from taiji.platform.web.text import register_labels
+
+    register_labels(app, "test.colour", {"red": _l("Error")})
+    label = app.jinja_env.filters["label"]
+    with app.test_request_context(), force_locale("zh_Hans"):
+        assert label("red", "test.colour") == "错误"
+        assert label("blue", "test.colour") == "blue"
+        assert label(None, "test.colour") == ""
+        assert label("red", "test.unknown") == "red"

@@ -8,9 +8,14 @@ Jinja, which escapes the values as well.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from flask import current_app
 from flask_babel import get_translations
 from jinja2 import pass_context
 from markupsafe import escape
+
+_LABELS = "taiji.labels"
 
 
 def _as_text(context, translated: str):
@@ -37,7 +42,25 @@ def _npgettext(context, msgctxt: str, singular: str, plural: str, num: int):
     return _as_text(context, get_translations().unpgettext(msgctxt, singular, plural, num))
 
 
+def register_labels(app, kind: str, labels: Mapping[str, object]) -> None:
+    """Words for the values of one kind ("tm.role", "spm.lifecycle"...), usually lazy_gettext
+    strings, kept by the module that owns the values. Templates show them with
+    ``{{ value|label("kind") }}``. A module registers its tables from its own web code, e.g.
+    ``bp.record_once(lambda state: register_labels(state.app, "spm.lifecycle", LIFECYCLE_LABELS))``."""
+    app.extensions.setdefault(_LABELS, {}).setdefault(kind, {}).update(labels)
+
+
+def label(value, kind: str) -> str:
+    """The reader's word for ``value``; a value without a registered word is shown as it is."""
+    if value is None:
+        return ""
+    table = current_app.extensions.get(_LABELS, {}).get(kind, {})
+    word = table.get(value)
+    return str(word) if word is not None else str(value)
+
+
 def init_app(app) -> None:
-    """After Flask-Babel's ``init_app``: replace its template gettext callables."""
+    """After Flask-Babel's ``init_app``: replace its template gettext callables, add the filters."""
     app.jinja_env.install_gettext_callables(_gettext, _ngettext, newstyle=True,
                                             pgettext=_pgettext, npgettext=_npgettext)
+    app.jinja_env.filters["label"] = label
