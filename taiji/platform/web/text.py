@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flask import current_app
-from flask_babel import get_translations
+from flask_babel import format_datetime, format_decimal, get_translations
 from jinja2 import pass_context
 from markupsafe import escape
 
@@ -59,8 +59,33 @@ def label(value, kind: str) -> str:
     return str(word) if word is not None else str(value)
 
 
+_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+# One way to write a moment for every page and language: the time zone is always shown.
+DATETIME_FORMAT = "yyyy-MM-dd HH:mm z"
+
+
+def bytesize(value) -> str:
+    """A byte count for people: "1.5 MiB", "12 KiB", "980 B", digits in the reader's locale."""
+    if value is None:
+        return ""
+    amount, unit = float(value), 0
+    while abs(amount) >= 1024 and unit < len(_BYTE_UNITS) - 1:
+        amount /= 1024
+        unit += 1
+    if unit == 0:
+        return f"{format_decimal(int(value))} B"
+    return f"{format_decimal(amount, format='#,##0.#')} {_BYTE_UNITS[unit]}"
+
+
+def moment(value) -> str:
+    """A date and time with its time zone ("2026-12-06 11:30 UTC"), in the console's zone."""
+    return format_datetime(value, DATETIME_FORMAT) if value else ""
+
+
 def init_app(app) -> None:
     """After Flask-Babel's ``init_app``: replace its template gettext callables, add the filters."""
     app.jinja_env.install_gettext_callables(_gettext, _ngettext, newstyle=True,
                                             pgettext=_pgettext, npgettext=_npgettext)
     app.jinja_env.filters["label"] = label
+    app.jinja_env.filters["bytes"] = bytesize
+    app.jinja_env.filters["datetime"] = moment
