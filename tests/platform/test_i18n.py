@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -91,12 +93,32 @@ def test_dates_and_numbers_follow_the_locale(login, client, tenant, app):
     login(member)
     client.post("/locale", data={"locale": "zh_Hans"})
     body = client.get(f"/t/{tenant.slug}/members").get_data(as_text=True)
-    assert f"{tenant.created_at.year}年" in body
+    assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d UTC</td>", body)  # one date format, its zone shown
+    assert '<span class="badge">所有者</span>' in body  # the member's role, as a word
     with app.test_request_context(), force_locale("zh_Hans"):
         assert app.jinja_env.filters["number"](1234567) == "1,234,567"
-    with app.test_request_context(), force_locale("en"):
-        english = app.jinja_env.filters["datetime"](tenant.created_at)
-        assert english.startswith(tenant.created_at.strftime("%b"))
+    with app.test_request_context(), force_locale("zh_Hans"):
+        assert app.jinja_env.filters["date"](tenant.created_at).startswith(f"{tenant.created_at.year}年")
+    moment = datetime.datetime(2026, 12, 6, 11, 30, 59)
+    for locale in ("en", "zh_Hans"):
+        with app.test_request_context(), force_locale(locale):
+            assert app.jinja_env.filters["datetime"](moment) == "2026-12-06 11:30 UTC"
+            assert app.jinja_env.filters["datetime"](None) == ""
+
+
+@pytest.mark.parametrize(("size", "english", "chinese"), [
+    (0, "0 B", "0 B"), (980, "980 B", "980 B"), (1536, "1.5 KiB", "1.5 KiB"),
+    (int(1.5 * 1024**2), "1.5 MiB", "1.5 MiB"), (5 * 1024**3, "5 GiB", "5 GiB"),
+    (1234 * 1024**5, "1,234 PiB", "1,234 PiB"), (None, "", ""),
+])
+def test_byte_sizes_read_for_people(app, size, english, chinese):
+    from flask_babel import force_locale
+
+    for locale, expected in (("en", english), ("zh_Hans", chinese)):
+        with app.test_request_context(), force_locale(locale):
+            assert app.jinja_env.filters["bytes"](size) == expected
+    with app.test_request_context(), force_locale("de"):  # digits follow the reader's locale
+        assert app.jinja_env.filters["bytes"](1536) == "1,5 KiB"
 
 
 def test_form_validation_messages_are_translated(login, client):
@@ -113,3 +135,39 @@ def test_anonymous_browser_asking_for_chinese_gets_chinese(client):
 
 def test_anonymous_default_is_english(client):
     assert "Sign in to Taiji" in client.get("/login").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_Hans"])
+def test_translated_text_with_angle_brackets_is_shown_not_parsed(login, client, locale):
+    login(make_user())
+    client.post("/locale", data={"locale": locale})
+    body = client.post("/profile/tokens", data={"name": "laptop"}).get_data(as_text=True)
+    assert "Authorization: Bearer &lt;token&gt;" in body
+    assert "<token>" not in body
+
+
+def test_template_translations_escape_text_and_values_but_not_plain_text(app):
+    from flask import render_template_string
+
+    with app.test_request_context():
+        html = render_template_string(
+            "{{ _('Use <b>%(x)s</b>', x=v) }}|{{ ngettext('%(num)s <a>', '%(num)s <as>', 2) }}", v="<i>")
+        assert html == "Use &lt;b&gt;&lt;i&gt;&lt;/b&gt;|2 &lt;as&gt;"
+        plain = app.jinja_env.from_string(
+            "{% autoescape false %}{{ _('a <b> %(x)s', x='<i>') }}{% endautoescape %}")
+        assert plain.render() == "a <b> <i>"
+
+
+def test_label_filter_shows_registered_words_and_unknown_values_as_they_are(app):
+    from flask_babel import force_locale
+    from flask_babel import lazy_gettext as _l
+
+    from taiji.platform.web.text import register_labels
+
+    register_labels(app, "test.colour", {"red": _l("Error")})
+    label = app.jinja_env.filters["label"]
+    with app.test_request_context(), force_locale("zh_Hans"):
+        assert label("red", "test.colour") == "错误"
+        assert label("blue", "test.colour") == "blue"
+        assert label(None, "test.colour") == ""
+        assert label("red", "test.unknown") == "red"

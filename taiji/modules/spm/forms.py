@@ -23,6 +23,12 @@ KIND_CHOICES = [
 
 
 SEVERITY_CHOICES = [("error", _l("Error")), ("warning", _l("Warning"))]
+VERSION_STATUS_LABELS = {
+    "draft": _l("Draft"),
+    "released": _l("Released"),
+    "deprecated": _l("Deprecated"),
+    "retired": _l("Retired"),
+}
 
 
 def choices(pairs) -> list[SelectChoice]:

@@ -9,11 +9,14 @@ from wtforms.fields.choices import SelectChoice
 
 from taiji.platform import auth
 from taiji.platform.web.console import page_arg, refusals
+from taiji.platform.web.text import register_labels
 
 from . import graph_svg, services
 from .forms import (
     KIND_CHOICES,
     LIFECYCLE_CHOICES,
+    SEVERITY_CHOICES,
+    VERSION_STATUS_LABELS,
     ComponentForm,
     DependencyForm,
     ProductForm,
@@ -24,6 +27,12 @@ from .forms import (
 from .permissions import Perm
 
 bp = Blueprint("spm", __name__, template_folder="templates")
+bp.record_once(lambda state: (
+    register_labels(state.app, "spm.lifecycle", dict(LIFECYCLE_CHOICES)),
+    register_labels(state.app, "spm.kind", dict(KIND_CHOICES)),
+    register_labels(state.app, "spm.severity", dict(SEVERITY_CHOICES)),
+    register_labels(state.app, "spm.version_status", VERSION_STATUS_LABELS),
+))
 
 PRODUCT = "/t/<tenant>/products/<product>"
 

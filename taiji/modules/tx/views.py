@@ -6,18 +6,24 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from taiji.platform import auth
 from taiji.platform.tx import messages, notify
 from taiji.platform.tx.models import ACTIVE_STATES, FINAL_STATES, KINDS, SAGA, STATES, TCC
 from taiji.platform.tx.plans import BACKWARD_PHASE
 from taiji.platform.web import console
+from taiji.platform.web.text import register_labels
 
 from . import services
 from .permissions import Perm
 from .schemas import OPERATIONS
 
 bp = Blueprint("tx", __name__, template_folder="templates")
+# The phases of the engine's plans (taiji.platform.tx.plans), in the reader's words.
+PHASE_LABELS = {"action": _l("Action"), "compensate": _l("Compensate"), "try": _l("Try"),
+                "confirm": _l("Confirm"), "cancel": _l("Cancel")}
+bp.record_once(lambda state: register_labels(state.app, "tx.phase", PHASE_LABELS))
 
 ITEM = "/t/<tenant>/transactions/<gid>"
 AGES = (5, 60, 24 * 60)

@@ -16,12 +16,17 @@ from taiji.platform import auth, content
 from taiji.platform.errors import NotFound, msg
 from taiji.platform.module import NavItem
 from taiji.platform.web.console import page_arg, refusals
+from taiji.platform.web.text import register_labels
 
 from . import services
 from .forms import PROVIDER_CHOICES, ExternalForm, RepositoryForm
 from .services import browse, external
 
 bp = Blueprint("vcs", __name__, template_folder="templates")
+# How a file changed in a diff (services.browse.FileDiff.status).
+CHANGE_LABELS = {"added": _l("New"), "deleted": _l("Deleted"), "renamed": _l("Renamed"),
+                 "modified": _l("Modified")}
+bp.record_once(lambda state: register_labels(state.app, "vcs.change", CHANGE_LABELS))
 NAV = NavItem(_l("Repositories"), "vcs.repositories", permission="vcs:repository:read", icon="git-branch",
               order=20)
 

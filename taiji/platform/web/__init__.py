@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request, session, url_for
-from flask_babel import Babel, format_date, format_datetime, format_decimal
+from flask_babel import Babel, format_date, format_decimal
 from flask_babel import lazy_gettext as _l
 
 from taiji.platform import api as api_mod
 from taiji.platform import auth, tenancy
+from taiji.platform.web import text
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -112,10 +113,10 @@ def init_app(app, translation_directories: list[str] = ()) -> None:
     # modules (and so other catalogues) must not share it.
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(["translations", *translation_directories])
     Babel().init_app(app, locale_selector=select_locale)
+    text.init_app(app)
     app.register_blueprint(bp)
     auth.public_endpoint(app, "web.static")
     app.context_processor(_context)
-    app.jinja_env.filters["datetime"] = lambda v, fmt="medium": format_datetime(v, fmt) if v else ""
     app.jinja_env.filters["date"] = lambda v, fmt="medium": format_date(v, fmt) if v else ""
     app.jinja_env.filters["number"] = lambda v: format_decimal(v) if v is not None else "∞"
     app.jinja_env.globals["_l"] = _l

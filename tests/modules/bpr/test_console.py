@@ -101,3 +101,16 @@ def test_a_repositorys_listing_says_empty_or_no_match_in_both_languages(login, t
     console.post("/locale", data={"locale": "en"})
     searched = console.get(f"/t/{tenant.slug}/packages/builds?q=nothing").text
     assert "Nothing matches" in searched and "Try another search." in searched
+
+
+def test_sizes_and_times_read_for_people_on_the_file_and_package_pages(login, tenant, admin, make_repo):
+    repository = make_repo("py", "pypi")
+    row = put_package(tenant, repository, "demo-1.0-py3-none-any.whl", b"x" * 1536)
+    console = login(admin)
+    uploaded = f"{row.created_at:%Y-%m-%d %H:%M} UTC"
+    page = console.get(f"/t/{tenant.slug}/packages/py/files/{row.id}").text
+    assert "1.5 KiB (1,536 B)" in page and uploaded in page
+    package = console.get(f"/t/{tenant.slug}/packages/py/packages/demo").text
+    assert "<td>1.5 KiB</td>" in package and uploaded in package
+    listing = console.get(f"/t/{tenant.slug}/packages").text
+    assert "<td>1.5 KiB</td>" in listing  # the repository's size

@@ -159,3 +159,18 @@ def test_viewer_cannot_cancel_a_job(client, login, tenant):
 def test_missing_artifact_is_not_found(login, admin, tenant):
     _pipeline, job = one_job(tenant)
     assert login(admin).get(f"/t/{tenant.slug}/jobs/{job.id}/artifacts/999999").status_code == 404
+
+
+def test_artifacts_show_their_size_and_expiry_for_people(login, admin, tenant):
+    import datetime as dt
+
+    from taiji.modules.cicd.models import Artifact
+
+    _pipeline, job = one_job(tenant)
+    db.session.add(Artifact(job_id=job.id, tenant_id=tenant.id, path="dist/app.tar.gz", size=1536 * 1024,
+                            sha256="0" * 64, created_at=utcnow(),
+                            expires_at=dt.datetime(2026, 12, 20, 8, 5, tzinfo=dt.UTC)))
+    db.session.commit()
+    html = login(admin).get(f"/t/{tenant.slug}/jobs/{job.id}").get_data(as_text=True)
+    assert "<td>1.5 MiB</td>" in html
+    assert "2026-12-20 08:05 UTC" in html

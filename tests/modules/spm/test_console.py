@@ -106,3 +106,22 @@ def test_member_of_another_tenant_gets_404_on_console_pages(login, tenant, catal
     client = login(outsider)
     assert client.get(f"/t/{tenant.slug}/products").status_code == 404
     assert client.get(f"/t/{tenant.slug}/products/shop").status_code == 404
+
+
+def test_product_page_in_chinese_shows_its_badges_as_words(login, admin, tenant, catalog):
+    catalog.product("shop", lifecycle="production")
+    catalog.component("shop", "storage", layer="base", kind="service")
+    catalog.component("shop", "checkout", layer="business-process")
+    catalog.depend("shop", "storage", "checkout")
+    created = catalog.api.post(f"{catalog.base}/products/shop/versions", json={"version": "1.0.0"})
+    assert created.status_code == 201, created.json
+    client = login(admin)
+    client.post("/locale", data={"locale": "zh_Hans"})
+    html = client.get(f"/t/{tenant.slug}/products/shop").get_data(as_text=True)
+    assert '<span class="badge" data-testid="product-lifecycle">生产</span>' in html
+    assert 'text-white me-2">错误</span>' in html  # the violation's severity
+    assert '<span class="badge">草稿</span>' in html  # the version's status
+    assert "<td>服务</td>" in html
+    assert ">production<" not in html and ">draft<" not in html and ">error<" not in html
+    listing = client.get(f"/t/{tenant.slug}/products").get_data(as_text=True)
+    assert '<span class="badge">生产</span>' in listing

@@ -45,6 +45,7 @@ def test_overview_shows_quota_usage_against_limits(login, client, tenant, admin)
     assert response.status_code == 200
     assert 'data-testid="quota-table"' in body
     assert "<td>2</td>" in body and "<td>500</td>" in body
+    assert "<td>0 B</td>" in body and "<td>5 GiB</td>" in body  # repository storage, in bytes for people
 
 
 def test_overview_is_404_for_outsiders_and_unknown_tenants(login, client, tenant):

@@ -65,6 +65,15 @@ def test_operator_buttons_confirm_act_and_explain_refusals(login, admin, tenant)
     assert "Refused:" in again.get_data(as_text=True)
 
 
+def test_the_phase_and_state_read_as_words_in_chinese(login, admin, tenant):
+    gid = _parked_free_saga(tenant)
+    client = login(admin)
+    client.post("/locale", data={"locale": "zh_Hans"})
+    page = client.get(f"/t/{tenant.slug}/transactions/{gid}").get_data(as_text=True)
+    assert '<span data-testid="tx-phase">操作</span>' in page
+    assert 'data-state="running">运行中</span>' in page
+
+
 def test_viewer_sees_no_buttons_and_cannot_act(login, tenant):
     gid = _parked_free_saga(tenant)
     viewer = make_member(tenant, "viewer")

@@ -212,3 +212,12 @@ def test_names_beyond_ascii_are_browsed_and_downloaded(console, shop):
     assert "filename*=UTF-8''%E8%AF%B4%E6%98%8E%20%22quoted%22.md" in raw.headers["Content-Disposition"]
     diff = text(console.get(shop["base"] + "/commit/main"))
     assert "说明" in diff and 'data-testid="diff-add"' in diff
+
+
+def test_a_diff_names_each_file_change_in_the_readers_language(console, shop):
+    english = text(console.get(shop["base"] + f"/commit/{shop['second']}"))
+    assert 'data-testid="file-change">Modified</span>' in english
+    console.post("/locale", data={"locale": "zh_Hans"})
+    chinese = text(console.get(shop["base"] + f"/commit/{shop['second']}"))
+    assert 'data-testid="file-change">已修改</span>' in chinese
+    assert 'data-testid="file-change">modified<' not in chinese
