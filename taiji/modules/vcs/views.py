@@ -23,7 +23,7 @@ from .services import browse, external
 
 bp = Blueprint("vcs", __name__, template_folder="templates")
 NAV = NavItem(_l("Repositories"), "vcs.repositories", permission="vcs:repository:read", icon="git-branch",
-              order=20)
+              order=20, group="code")
 
 READ, WRITE, ADMIN = "vcs:repository:read", "vcs:repository:write", "vcs:repository:admin"
 REPO = "/t/<tenant>/repositories/<repo>"
