@@ -4,7 +4,9 @@ unknown section. Read from the rendered pages, as a browser would get them."""
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -188,3 +190,19 @@ def test_the_menu_collapses_behind_a_toggle(owner_client, tenant):
     assert page.toggle.get("aria-label")
     assert page.collapse["id"] == "sidebar-menu"
     assert set(page.collapse["class"].split()) >= {"collapse", "navbar-collapse"}
+
+
+def test_every_table_of_the_console_sits_in_a_scrolling_box():
+    """A wide table scrolls inside its card (``.table-responsive``) instead of pushing its buttons
+    off the page; the browser test (tests/e2e/test_navigation.py) measures it at 1280 px."""
+    root = Path(__file__).resolve().parents[2] / "taiji"
+    bare = []
+    for template in root.glob("**/templates/**/*.html"):
+        text = template.read_text()
+        for table in re.finditer(r"<table\b[^>]*>", text):
+            if "highlight" in table.group(0):  # source code (Pygments' line table), in its own box
+                continue
+            opened = text[: table.start()].rsplit("<table", 1)[-1]
+            if "table-responsive" not in opened[-400:]:
+                bare.append(f"{template.relative_to(root)}:{text.count(chr(10), 0, table.start()) + 1}")
+    assert bare == []
