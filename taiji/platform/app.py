@@ -31,7 +31,7 @@ from taiji.platform import registry as registries
 from taiji.platform import tx as _tx  # noqa: F401  (registers the engine's tables and tasks)
 from taiji.platform.db import WRITE_LOCK_ENVIRON, db, ping_when_idle
 from taiji.platform.errors import ServiceError
-from taiji.platform.module import EventSpec, Periodic
+from taiji.platform.module import NAV_GROUPS, EventSpec, Periodic
 from taiji.platform.quotas import QuotaExceeded
 from taiji.platform.ratelimit import limiter
 from taiji.platform.tasks import init_celery
@@ -170,11 +170,32 @@ def _register(app: Flask, registry, module) -> None:
                               "another module provides too")
         registry.auth = dataclasses.replace(module.auth)  # the app's own copy
         authcache.watch(*module.auth.watched_tables)
+    _check_nav(module)
     for role, endpoint in module.kernel_endpoints.items():
         if role in registry.kernel_endpoints:
             raise ModuleError(f"module {module.code!r} provides the {role!r} page, which another module "
                               "provides too")
         registry.kernel_endpoints[role] = endpoint
+
+
+def _check_nav(module) -> None:
+    """Each menu entry names a section the kernel has, and a parent the module has."""
+    entries = {(item.scope, item.endpoint): item for item in module.nav}
+    for item in module.nav:
+        if item.group is not None and item.scope != "tenant":
+            raise ModuleError(f"module {module.code!r}: the {item.scope} menu entry {item.endpoint!r} names "
+                              f"the group {item.group!r}; only tenant entries sit in groups")
+        if item.group is not None and item.group not in NAV_GROUPS:
+            raise ModuleError(f"module {module.code!r}: the menu entry {item.endpoint!r} names the group "
+                              f"{item.group!r}, which the kernel does not have "
+                              f"(one of: {', '.join(NAV_GROUPS)})")
+        if item.parent is None:
+            continue
+        parent = entries.get((item.scope, item.parent))
+        if parent is None or parent.parent is not None or parent.group != item.group:
+            raise ModuleError(f"module {module.code!r}: the menu entry {item.endpoint!r} sits under "
+                              f"{item.parent!r}, which is not a top-level {item.scope} entry of the module "
+                              f"in the same group")
 
 
 def _check_subscriptions(registry) -> None:

@@ -15,8 +15,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import lazy_pgettext
+
 from taiji.platform.auth import AuthProvider
 from taiji.platform.config import Setting  # noqa: F401  (a module's settings: Module(settings=[Setting(...)]))
+
+
+@dataclass(frozen=True)
+class NavGroup:
+    """A section of the tenant menu. The kernel defines them (``NAV_GROUPS``); modules name one."""
+
+    key: str
+    title: Any  # a lazy string
+    order: int
+
+
+# The tenant menu's sections, in this order (the way GitLab groups its menu). A module's tenant
+# NavItem names one by key (``group="build"``); an unknown key stops the application at start.
+NAV_GROUPS: dict[str, NavGroup] = {
+    group.key: group
+    for group in (
+        NavGroup("code", lazy_pgettext("menu", "Code"), 10),  # repositories, the software catalog
+        NavGroup("build", lazy_pgettext("menu", "Build"), 20),  # pipelines, runners
+        NavGroup("deploy", lazy_pgettext("menu", "Deploy"), 30),  # packages and artifacts, releases
+        NavGroup("operate", lazy_pgettext("menu", "Operate"), 40),  # transactions and their deliveries
+        NavGroup("manage", lazy_pgettext("menu", "Manage"), 50),  # members, roles, settings, audit
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -26,6 +51,11 @@ class NavItem:
     ``scope`` is "tenant" (shown inside a tenant, endpoint takes ``tenant=``), "platform"
     (administration menu) or "user" (the user menu). ``permission`` hides the entry from
     those who cannot use it; the route still checks.
+
+    ``group`` (tenant entries) is the key of the menu section the entry sits in (``NAV_GROUPS``:
+    "code", "build", "deploy", "operate", "manage"); None puts it above the sections (the
+    tenant's overview). ``parent`` is the endpoint of another entry of the same module that
+    this one sits under (shown indented below it, and in the breadcrumbs after it).
     """
 
     label: Any  # a lazy_gettext string
@@ -36,6 +66,8 @@ class NavItem:
     order: int = 100
     # principal -> a number shown beside the entry (pending things waiting for the user), or 0.
     badge: Callable[[Any], int] | None = None
+    group: str | None = None
+    parent: str | None = None
 
 
 @dataclass(frozen=True)

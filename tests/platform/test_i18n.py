@@ -19,17 +19,17 @@ ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "taiji" / "translations" / "zh_Hans" / "LC_MESSAGES"
 
 
-def _extracted_msgids() -> dict[str, str]:
-    """msgid -> where it was found, extracted as `make i18n` does (babel.cfg)."""
+def _extracted_msgids() -> dict[tuple, str]:
+    """(msgid, context) -> where it was found, extracted as `make i18n` does (babel.cfg)."""
     with open(ROOT / "babel.cfg") as fh:
         method_map, options_map = parse_mapping_cfg(fh)
     found = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(
+    for filename, lineno, message, _comments, context in extract_from_dir(
         str(ROOT), method_map, options_map
     ):
         msgid = message[0] if isinstance(message, tuple) else message
         if msgid:
-            found.setdefault(msgid, f"{filename}:{lineno}")
+            found.setdefault((msgid, context), f"{filename}:{lineno}")
     return found
 
 
@@ -41,8 +41,11 @@ def po_catalog():
 
 def test_every_extracted_string_has_a_chinese_translation(po_catalog):
     problems = []
-    for msgid, where in sorted(_extracted_msgids().items()):
-        entry = po_catalog.get(msgid)
+    extracted = sorted(_extracted_msgids().items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+    for (msgid, context), where in extracted:
+        entry = po_catalog.get(msgid, context=context)
+        if context:
+            msgid = f"{context}|{msgid}"
         if entry is None:
             problems.append(f"missing: {msgid!r} ({where})")
         elif entry.fuzzy:
@@ -58,8 +61,11 @@ def test_compiled_catalog_matches_the_po_file(po_catalog):
     def forms(string) -> tuple:  # plural entries: a tuple in the .po reader, a list in the .mo reader
         return tuple(string) if isinstance(string, (list, tuple)) else (string,)
 
-    stale = [m.id for m in po_catalog if m.id and m.string and (
-        compiled.get(m.id) is None or forms(compiled.get(m.id).string) != forms(m.string))]
+    def compiled_form(m):
+        entry = compiled.get(m.id, m.context)
+        return None if entry is None else forms(entry.string)
+
+    stale = [m.id for m in po_catalog if m.id and m.string and compiled_form(m) != forms(m.string)]
     assert not stale, f"messages.mo is older than messages.po; run `make i18n`: {stale[:5]}"
 
 

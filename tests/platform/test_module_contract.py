@@ -127,6 +127,10 @@ def test_nav_entry_and_chinese_from_the_modules_own_catalogue(client):
     html = page.get_data(as_text=True)
     assert '<h1 data-testid="heading">示例笔记</h1>' in html  # from example_module/translations
     assert f'href="/t/{tenant.slug}/example/notes"' in html  # its navigation entry
+    # ... in the section it names (group="operate"), which the kernel titles and places.
+    entry = html.index(f'href="/t/{tenant.slug}/example/notes"')
+    assert html.rindex("data-group=", 0, entry) == html.index('data-group="operate"')
+    assert "运维" in html[html.index('data-group="operate"'):entry]
     assert "成员" in html  # the platform's own catalogue still answers beside it
     english = client.get(f"/t/{tenant.slug}/example/notes", headers={"Accept-Language": "en"})
     assert "Example notes" in english.get_data(as_text=True)
@@ -242,6 +246,24 @@ def test_csrf_exemptions_belong_to_their_application(client, example_app, databa
         for pooled in db._app_engines[twin].values():
             pooled.dispose()
     assert twin.extensions["csrf"] is not example_app.extensions["csrf"]
+
+
+def test_a_menu_entry_in_a_section_the_kernel_lacks_fails_at_start(database_url, tmp_path, monkeypatch):
+    from taiji.platform.module import NavItem
+    from tests.platform.example_module import twin_named
+
+    modules = (*ENABLED_MODULES, f"{EXAMPLE}.twin_named")
+    monkeypatch.setattr(twin_named.module, "nav", [NavItem("Twins", "twin.hook", group="ops")])
+    refusal = (r"module 'twin': the menu entry 'twin\.hook' names the group 'ops', "
+               r"which the kernel does not have \(one of: code, build, deploy, ")
+    with pytest.raises(ModuleError, match=refusal):
+        create_app(app_overrides(database_url, tmp_path / "data"), modules=modules)
+    monkeypatch.setattr(twin_named.module, "nav", [
+        NavItem("Twins", "twin.hook", group="code"),
+        NavItem("Twin log", "twin.log", group="code", parent="twin.x"),
+    ])
+    with pytest.raises(ModuleError, match=r"'twin\.log' sits under 'twin\.x', which is not a top-level"):
+        create_app(app_overrides(database_url, tmp_path / "data"), modules=modules)
 
 
 def test_a_module_exempts_an_endpoint_by_name(database_url, tmp_path, monkeypatch):

@@ -18,7 +18,8 @@ module = Module(
     blueprints=[bp, protocol_bp],
     nav=[
         NavItem(
-            _l("Packages"), "bpr.repositories", permission=permissions.Perm.PACKAGE_READ, icon="box", order=30
+            _l("Packages"), "bpr.repositories", permission=permissions.Perm.PACKAGE_READ, icon="box",
+            order=30, group="deploy",
         )
     ],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],

@@ -26,7 +26,7 @@ module = Module(
     api_blueprints=[api_blp, jenkins_api_blp],
     blueprints=[console_bp, jenkins_console_bp],
     nav=[NavItem(_l("Pipelines"), "cicd.pipelines", permission=permissions.Perm.PIPELINE_READ, icon="rocket",
-                 order=30)],
+                 order=30, group="build")],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
     events=PUBLISHED,
     event_handlers=HANDLERS,

@@ -26,6 +26,7 @@ module = Module(
             permission=permissions.Perm.PRODUCT_READ,
             icon="packages",
             order=10,
+            group="code",  # the catalog of what the code makes and what it depends on
         )
     ],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],

@@ -28,7 +28,7 @@ CHANGE_LABELS = {"added": _l("New"), "deleted": _l("Deleted"), "renamed": _l("Re
                  "modified": _l("Modified")}
 bp.record_once(lambda state: register_labels(state.app, "vcs.change", CHANGE_LABELS))
 NAV = NavItem(_l("Repositories"), "vcs.repositories", permission="vcs:repository:read", icon="git-branch",
-              order=20)
+              order=20, group="code")
 
 READ, WRITE, ADMIN = "vcs:repository:read", "vcs:repository:write", "vcs:repository:admin"
 REPO = "/t/<tenant>/repositories/<repo>"

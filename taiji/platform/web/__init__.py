@@ -71,6 +71,62 @@ def nav_for(scope: str, tenant=None) -> list:
     return sorted(items, key=lambda i: (i.order, str(i.label)))
 
 
+def nav_sections(items: list) -> list[dict]:
+    """The tenant menu in sections: first the entries of no group (the overview), then one section
+    per kernel group (``NAV_GROUPS``) that has an entry, in the groups' order. Each section is
+    ``{"group": NavGroup or None, "entries": [(item, [its child items]), ...]}``."""
+    from taiji.platform.module import NAV_GROUPS
+
+    children: dict[str, list] = {}
+    for item in items:
+        if item.parent is not None:
+            children.setdefault(item.parent, []).append(item)
+    by_group: dict[str | None, list] = {}
+    for item in items:
+        if item.parent is None:
+            by_group.setdefault(item.group, []).append((item, children.get(item.endpoint, [])))
+    sections = [{"group": None, "entries": by_group[None]}] if None in by_group else []
+    for group in sorted(NAV_GROUPS.values(), key=lambda g_: g_.order):
+        if group.key in by_group:
+            sections.append({"group": group, "entries": by_group[group.key]})
+    return sections
+
+
+def breadcrumbs(tenant, items: list) -> tuple[list[tuple], bool]:
+    """The trail of a tenant page: the tenant, the menu section and the entry the page belongs to
+    (the entry whose endpoint the page is, else whose URL is the longest prefix of the page's, else
+    the first entry of the page's blueprint), as
+    ``[(label, url or None), ...]``; and whether the page *is* that entry's page. The layout adds
+    the page's own crumbs (a template's ``breadcrumbs`` list, then its title) after them."""
+    from taiji.platform.module import NAV_GROUPS
+
+    home = kernel_url("tenant_home", tenant=tenant.slug) if has_kernel_endpoint("tenant_home") else None
+    trail: list[tuple] = [(tenant.name, home)]
+    path = request.path.rstrip("/")
+    matched, length, urls = None, -1, {}
+    for item in items:
+        url = urls[item.endpoint] = url_for(item.endpoint, tenant=tenant.slug)
+        base = url.rstrip("/")
+        if request.endpoint == item.endpoint:
+            matched, length = item, 1 << 30
+        elif url != home and (path == base or path.startswith(base + "/")) and len(base) > length:
+            matched, length = item, len(base)
+    if matched is None:  # a page outside every entry's URL (a job's): the first entry of its blueprint
+        blueprint = request.blueprint
+        matched = next((i for i in items if blueprint and i.endpoint.rpartition(".")[0] == blueprint), None)
+    if matched is None:
+        return trail, False
+    if matched.group is not None:
+        trail.append((NAV_GROUPS[matched.group].title, None))
+    parent = next((i for i in items if i.endpoint == matched.parent), None) if matched.parent else None
+    if parent is not None:
+        trail.append((parent.label, urls[parent.endpoint]))
+    trail.append((matched.label, urls[matched.endpoint]))
+    if home == urls[matched.endpoint]:  # the tenant's own page (its overview)
+        trail.pop()
+    return trail, request.endpoint == matched.endpoint or request.path == urls[matched.endpoint]
+
+
 def _my_tenants(principal, current) -> list:
     if principal is None or auth.registry.tenant_ids_of is None:
         return []
@@ -92,11 +148,16 @@ def _context():
     principal = auth.current_principal()
     tenant = tenancy.current()
     nav_user = nav_for("user") if principal else []
+    nav_tenant = nav_for("tenant", tenant) if principal and tenant else []
+    trail, on_entry = breadcrumbs(tenant, nav_tenant) if principal and tenant and request else ([], False)
     return {
         "principal": principal,
         "current_tenant": tenant,
         "my_tenants": _my_tenants(principal, tenant),
-        "nav_tenant": nav_for("tenant", tenant) if principal and tenant else [],
+        "nav_tenant": nav_tenant,
+        "nav_sections": nav_sections(nav_tenant),
+        "nav_trail": trail,
+        "nav_on_entry": on_entry,
         "nav_platform": nav_for("platform") if principal else [],
         "nav_user": nav_user,
         "nav_badges": _badges(principal, nav_user),

@@ -1,0 +1,208 @@
+"""The tenant menu in sections (Code / Build / Deploy / Operate / Manage), the breadcrumbs of tenant
+pages, the menu toggle for narrow screens, and the kernel's refusal of a menu entry naming an
+unknown section. Read from the rendered pages, as a browser would get them."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from tests.factories import ISOLATION_SEEDERS, make_member
+
+
+class _Page(HTMLParser):
+    """The menu (sections and their entries), the breadcrumbs, and the toggle of a console page."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.menu: list[tuple[str, list[str]]] = []  # (section title or "", [entry labels])
+        self.links: dict[str, str] = {}  # menu entry label -> href
+        self.crumbs: list[tuple[str, str | None]] = []  # (text, href or None)
+        self.toggle: dict | None = None
+        self.collapse: dict | None = None
+        self._in = None  # "group", "entry", "crumb"
+        self._href = None
+        self._text = ""
+        self._in_crumbs = False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        testid = attrs.get("data-testid")
+        if testid == "menu-toggle":
+            self.toggle = attrs
+        if testid == "sidebar-menu":
+            self.collapse = attrs
+        if testid == "breadcrumbs":
+            self._in_crumbs = True
+        if testid == "nav-group":
+            self._in, self._text = "group", ""
+        elif testid == "nav-entry":
+            self._in, self._text = "entry", ""
+        elif tag == "li" and self._in_crumbs:
+            self._in, self._text, self._href = "crumb", "", None
+        if tag == "a" and self._in in ("entry", "crumb"):
+            self._href = attrs.get("href")
+
+    def handle_data(self, data):
+        if self._in:
+            self._text += data
+
+    def handle_endtag(self, tag):
+        if tag == "ol" and self._in_crumbs:
+            self._in_crumbs = False
+        if tag != "li" or not self._in:
+            return
+        text = " ".join(self._text.split())
+        if self._in == "group":
+            self.menu.append((text, []))
+        elif self._in == "entry":
+            if not self.menu:
+                self.menu.append(("", []))
+            self.menu[-1][1].append(text)
+            self.links[text] = self._href
+        else:
+            self.crumbs.append((text, self._href))
+        self._in = None
+
+
+@pytest.fixture
+def owner_client(login, client, tenant):
+    login(make_member(tenant, "owner"))
+    return client
+
+
+def _page(client, url) -> _Page:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return _Page(response.get_data(as_text=True))
+
+
+def test_the_tenant_menu_is_in_sections_in_order(owner_client, tenant):
+    page = _page(owner_client, f"/t/{tenant.slug}/members")
+    titles = [title for title, _ in page.menu]
+    assert titles == ["", "Code", "Build", "Deploy", "Operate", "Manage"]
+    menu = dict(page.menu)
+    assert menu[""] == ["Overview"]
+    assert menu["Code"] == ["Products", "Repositories"]
+    assert menu["Build"] == ["Pipelines"]
+    assert menu["Deploy"] == ["Packages"]
+    # The transaction engine's deliveries sit under Transactions, not as a personal inbox.
+    assert menu["Operate"] == ["Transactions", "Notifications", "Messages"]
+    assert menu["Manage"][0] == "Members"
+    assert {"Roles", "Groups", "Audit log", "Settings"} <= set(menu["Manage"])
+    for label, href in page.links.items():
+        assert owner_client.get(href).status_code == 200, (label, href)
+
+
+def test_the_tenant_menu_in_chinese(owner_client, tenant):
+    owner_client.post("/locale", data={"locale": "zh_Hans"})
+    page = _page(owner_client, f"/t/{tenant.slug}/members")
+    assert [title for title, _ in page.menu] == ["", "代码", "构建", "部署", "运维", "管理"]
+    menu = dict(page.menu)
+    assert "成员" in menu["管理"]
+    assert menu["构建"] == ["流水线"]
+    # The verification code of the sign-in form keeps its own translation.
+    assert "验证码" not in [title for title, _ in page.menu]
+
+
+def test_a_member_sees_only_sections_with_entries_for_them(login, client, tenant):
+    login(make_member(tenant, "member"))
+    page = _page(client, f"/t/{tenant.slug}/")
+    titles = [title for title, _ in page.menu]
+    assert titles == sorted(titles, key=["", "Code", "Build", "Deploy", "Operate", "Manage"].index)
+    assert all(entries for _, entries in page.menu)
+    assert "Settings" not in page.links
+    assert page.crumbs == [(tenant.name, None)]  # the tenant's own page: the trail is the tenant
+
+
+def _follow(client, crumbs):
+    for text, href in crumbs:
+        if href:
+            assert client.get(href).status_code == 200, (text, href)
+
+
+def test_breadcrumbs_of_the_members_page(owner_client, tenant):
+    page = _page(owner_client, f"/t/{tenant.slug}/members")
+    assert page.crumbs == [(tenant.name, f"/t/{tenant.slug}/"), ("Manage", None), ("Members", None)]
+    _follow(owner_client, page.crumbs)
+
+
+def test_breadcrumbs_of_a_repository_page(owner_client, tenant, admin):
+    repo = ISOLATION_SEEDERS["repo"](tenant, admin, {})
+    from taiji.platform.db import db
+
+    db.session.commit()
+    page = _page(owner_client, f"/t/{tenant.slug}/repositories/{repo}")
+    assert page.crumbs[:3] == [(tenant.name, f"/t/{tenant.slug}/"), ("Code", None),
+                               ("Repositories", f"/t/{tenant.slug}/repositories")]
+    assert page.crumbs[-1] == (repo, None)
+    _follow(owner_client, page.crumbs)
+
+
+def test_breadcrumbs_of_a_pipeline_page(owner_client, tenant, admin):
+    from taiji.platform.db import db
+
+    known = {"repository": ISOLATION_SEEDERS["repository"](tenant, admin, {})}
+    pipeline_id = ISOLATION_SEEDERS["pipeline_id"](tenant, admin, known)
+    db.session.commit()
+    page = _page(owner_client, f"/t/{tenant.slug}/pipelines/{pipeline_id}")
+    assert page.crumbs[:3] == [(tenant.name, f"/t/{tenant.slug}/"), ("Build", None),
+                               ("Pipelines", f"/t/{tenant.slug}/pipelines")]
+    assert page.crumbs[-1][0].startswith(known["repository"])
+    _follow(owner_client, page.crumbs)
+
+
+def test_breadcrumbs_of_a_job_page_pass_by_its_pipeline(owner_client, tenant, admin):
+    from taiji.platform.db import db
+
+    known = {"repository": ISOLATION_SEEDERS["repository"](tenant, admin, {})}
+    known["pipeline_id"] = ISOLATION_SEEDERS["pipeline_id"](tenant, admin, known)
+    job_id = ISOLATION_SEEDERS["job_id"](tenant, admin, known)
+    db.session.commit()
+    page = _page(owner_client, f"/t/{tenant.slug}/jobs/{job_id}")  # under no menu entry's URL
+    texts = [text for text, _ in page.crumbs]
+    assert texts[:3] == [tenant.name, "Build", "Pipelines"]
+    assert page.crumbs[3][1] == f"/t/{tenant.slug}/pipelines/{known['pipeline_id']}"
+    assert texts[4].startswith("build · ")
+    _follow(owner_client, page.crumbs)
+
+
+def test_breadcrumbs_of_a_child_entry_name_its_parent(owner_client, tenant):
+    page = _page(owner_client, f"/t/{tenant.slug}/notifications")
+    assert page.crumbs == [(tenant.name, f"/t/{tenant.slug}/"), ("Operate", None),
+                           ("Transactions", f"/t/{tenant.slug}/transactions"), ("Notifications", None)]
+
+
+def test_breadcrumbs_in_chinese(owner_client, tenant):
+    owner_client.post("/locale", data={"locale": "zh_Hans"})
+    page = _page(owner_client, f"/t/{tenant.slug}/members")
+    assert [text for text, _ in page.crumbs] == [tenant.name, "管理", "成员"]
+
+
+def test_the_menu_collapses_behind_a_toggle(owner_client, tenant):
+    page = _page(owner_client, f"/t/{tenant.slug}/members")
+    assert page.toggle["data-bs-toggle"] == "collapse"
+    assert page.toggle["data-bs-target"] == "#sidebar-menu" and page.toggle["aria-controls"] == "sidebar-menu"
+    assert page.toggle.get("aria-label")
+    assert page.collapse["id"] == "sidebar-menu"
+    assert set(page.collapse["class"].split()) >= {"collapse", "navbar-collapse"}
+
+
+def test_every_table_of_the_console_sits_in_a_scrolling_box():
+    """A wide table scrolls inside its card (``.table-responsive``) instead of pushing its buttons
+    off the page; the browser test (tests/e2e/test_navigation.py) measures it at 1280 px."""
+    root = Path(__file__).resolve().parents[2] / "taiji"
+    bare = []
+    for template in root.glob("**/templates/**/*.html"):
+        text = template.read_text()
+        for table in re.finditer(r"<table\b[^>]*>", text):
+            if "highlight" in table.group(0):  # source code (Pygments' line table), in its own box
+                continue
+            opened = text[: table.start()].rsplit("<table", 1)[-1]
+            if "table-responsive" not in opened[-400:]:
+                bare.append(f"{template.relative_to(root)}:{text.count(chr(10), 0, table.start()) + 1}")
+    assert bare == []
