@@ -23,6 +23,7 @@ only successful answers are kept (a wrong token costs its query every time), at 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -221,6 +222,13 @@ class _ListenSignal:
 
 _signals: dict[tuple[int, str], object] = {}
 _signals_lock = threading.Lock()
+
+
+@atexit.register
+def _close_listeners() -> None:
+    for (pid, _url), signal in list(_signals.items()):
+        if pid == os.getpid() and isinstance(signal, _ListenSignal):
+            signal._close()
 
 
 def _signal_for(url: str, data_dir: str):

@@ -100,7 +100,7 @@ def test_file_uploaded_with_a_token_is_listed_then_deleted_by_an_administrator(
     with page.expect_navigation():
         files.get_by_role("link", name="app/1.0.0/app.tar.gz").click()
     expect(page.get_by_test_id("sha256")).to_have_text(digest)
-    expect(page.get_by_text(f"({len(payload)} B)")).to_be_visible()
+    expect(page.get_by_text(f"({len(payload):,} B)")).to_be_visible()  # "7.8 KiB (8,000 B)"
     shot(page, "bpr-file")
     file_url = page.url
     owner.close()

@@ -61,7 +61,7 @@ def test_graph_page_highlights_the_violation_and_lists_it(page, live_server, adm
     violations = page.get_by_test_id("violation")
     expect(violations).to_have_count(1)
     expect(violations).to_have_attribute("data-rule", "upward-dependency")
-    expect(violations).to_contain_text("error")
+    expect(violations).to_contain_text("Error")  # the severity, as a word
     expect(violations).to_contain_text("storage")
     shot(page, "spm-graph")
 
