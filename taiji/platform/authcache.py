@@ -102,7 +102,13 @@ def _on_rollback(conn):
 
 
 def _ended(conn) -> bool:
-    """Did the transaction that is ending change a watched table?"""
+    """Did the transaction that is ending change a watched table?
+
+    A connection lost mid-transaction (its backend terminated, its socket broken) has no state
+    left to ask, and asking would raise instead of letting the rollback finish: it counts as
+    changed, which costs at most the answers this process had stored."""
+    if conn.invalidated:
+        return True
     changed = conn.info.pop(_CHANGED, False)
     return conn.info.pop(_CHANGED_BEFORE, False) or changed
 
@@ -112,7 +118,9 @@ def _ended(conn) -> bool:
 def _on_savepoint_end(conn, name, context):
     # Released: visible to this connection's later statements (the test suite serves its requests
     # inside one outer transaction). Rolled back: as above. The outer commit moves it again.
-    if conn.info.pop(_CHANGED, False):
+    if conn.invalidated:
+        _moved(conn.engine.url)
+    elif conn.info.pop(_CHANGED, False):
         conn.info[_CHANGED_BEFORE] = True
         _moved(conn.engine.url)
 

@@ -178,3 +178,18 @@ def test_a_revoked_token_and_a_removed_member_are_refused_by_every_worker_at_onc
         web.terminate()
         web.wait(timeout=30)
         log.close()
+
+
+def test_a_connection_lost_mid_transaction_rolls_back_cleanly(database_url, tmp_path):
+    """A runner whose database went away rolls its session back and carries on (its heartbeat
+    gives up later, on its own): watching for changed tables must not turn that rollback into an
+    error of its own (accessing a lost connection's state raised PendingRollbackError)."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+            conn.invalidate()  # what a terminated backend or a broken socket does to it
+            conn.rollback()  # raised before the fix
+            assert conn.invalidated
+    finally:
+        engine.dispose()

@@ -468,7 +468,8 @@ def test_a_runner_cut_off_from_the_database_stops_its_job_before_another_attempt
         last = max(stamps())
     finally:
         give_back()
-    assert last - cut < lease - 2, f"the job ran {last - cut:.1f}s after its runner lost the database"
+    assert last - cut < lease - 2, (f"the job ran {last - cut:.1f}s after its runner lost the database\n"
+                                    f"{pair.tail()}")
     time.sleep(2)
     assert max(stamps()) == last  # and nothing of it came back with the database
     # Nobody recorded an outcome: the reaper hands the job to attempt 2, which now runs alone.

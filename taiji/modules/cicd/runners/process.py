@@ -179,6 +179,11 @@ def run_line(
                 if reason:
                     break
             writer.tick()
+    except BaseException:
+        # Whatever went wrong here (the database gone while writing the log, a bug), the line's
+        # processes must not outlive the attempt that can no longer follow them.
+        proc.kill(limits.grace)
+        raise
     finally:
         selector.close()
     if reason:
