@@ -25,6 +25,7 @@ from taiji.platform import (
     limits,
     observability,
     quotas,
+    readcache,
     web,
 )
 from taiji.platform import registry as registries
@@ -92,6 +93,11 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
         config_ = app.config
         registry.auth_cache = authcache.AuthCache(config_["SQLALCHEMY_DATABASE_URI"], config_["DATA_DIR"],
                                                   max_age=config_["AUTH_CACHE_SECONDS"])
+    readcache.register(app.config["SQLALCHEMY_DATABASE_URI"], app.config["DATA_DIR"])
+    if app.config["READ_CACHE_SECONDS"] > 0:
+        config_ = app.config
+        registry.read_cache = readcache.ReadCache(config_["SQLALCHEMY_DATABASE_URI"], config_["DATA_DIR"],
+                                                  max_age=config_["READ_CACHE_SECONDS"])
     for periodic in KERNEL_PERIODIC:
         registry.periodic[periodic.name] = periodic.entry()
     for spec in KERNEL_EVENTS:
@@ -108,6 +114,8 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
     init_celery(app)  # after the modules: the schedule is theirs and the kernel's
 
     app.before_request(observability.start_request)
+    app.before_request(readcache.begin_request)
+    app.teardown_request(readcache.end_request)
     app.before_request(limits.check)  # before anything reads the body (idempotency hashes it)
     app.before_request(auth.enforce_tenant_membership)
     app.before_request(api_mod.idempotency_replay)

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from taiji.platform.db import utcnow
 
 CHANNEL = "taiji_auth"
+TABLES_CHANNEL = "taiji_tables"
 MAX_ENTRIES = 10_000
 RECONNECT_SECONDS = 5.0
 
@@ -190,6 +191,7 @@ class _ListenSignal:
         dsn = sa.engine.make_url(self.url).set(drivername="postgresql")
         conn = psycopg.connect(dsn.render_as_string(hide_password=False), autocommit=True, connect_timeout=3)
         conn.execute(f"LISTEN {CHANNEL}")
+        conn.execute(f"LISTEN {TABLES_CHANNEL}")  # for the read cache (taiji.platform.readcache)
         return conn
 
     def current(self):
@@ -206,8 +208,13 @@ class _ListenSignal:
             try:
                 pgconn = self._conn.pgconn
                 pgconn.consume_input()
-                while pgconn.notifies() is not None:
-                    self.generation += 1
+                while (notice := pgconn.notifies()) is not None:
+                    if notice.relname == TABLES_CHANNEL.encode():
+                        from taiji.platform import readcache
+
+                        readcache.heard(self.url, notice.extra.decode(errors="replace"))
+                    else:
+                        self.generation += 1
                 if pgconn.status != 0:  # CONNECTION_OK
                     raise ConnectionError("listener connection lost")
             except Exception:
@@ -249,6 +256,12 @@ def _signal_for(url: str, data_dir: str):
                 signal = _ListenSignal(url) if url.startswith("postgresql") else _FileSignal(data_dir)
                 _signals[key] = signal
     return signal
+
+
+def listening(url: str, data_dir: str) -> bool:
+    """What other processes commit reaches this one (PostgreSQL: its LISTEN connection is up, and
+    what arrived on it has been read)."""
+    return _signal_for(url, data_dir).current() is not None
 
 
 # -- the cache of one application ------------------------------------------------------------------

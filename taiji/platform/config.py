@@ -161,6 +161,12 @@ SETTINGS: tuple[Setting, ...] = (
             "How long a web process keeps who a bearer token is and what its user may do at a tenant. "
             "Any change to tokens, users, roles or bindings drops them at once in every process "
             "(PostgreSQL LISTEN/NOTIFY; on SQLite a file in TAIJI_DATA_DIR). 0 turns the cache off."),
+    Setting("TAIJI_READ_CACHE_SECONDS", "60",
+            "How long a web process may answer a repeated API read (a list of members, products, "
+            "repositories) from memory. A change to any table the answer was read from drops it at "
+            "once in every process (a counter file in TAIJI_DATA_DIR on one machine, PostgreSQL "
+            "NOTIFY across machines); a change made outside Taiji (by hand in the database) is seen "
+            "only after this long. 0 turns the cache off."),
 )
 
 # Variables Taiji *sets* for processes it starts — pipeline jobs (docs/pipeline-format.md), git
@@ -286,6 +292,7 @@ def load(overrides: dict | None = None, settings: Iterable[Setting] = ()) -> dic
         # A notice lost on the way (Redis restarted) delays a stream at most this long.
         "LIVE_RECHECK_SECONDS": 15.0,
         "AUTH_CACHE_SECONDS": _float("TAIJI_AUTH_CACHE_SECONDS", "60", minimum=0),
+        "READ_CACHE_SECONDS": _float("TAIJI_READ_CACHE_SECONDS", "60", minimum=0),
         "TX_ALLOWED_HOSTS": tuple(p.strip() for p in _env("TAIJI_TX_ALLOWED_HOSTS", "").split(",")
                                   if p.strip()),
         "SMTP_URL": _env("TAIJI_SMTP_URL", ""),

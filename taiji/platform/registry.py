@@ -32,6 +32,7 @@ class Registry:
         self.cli_commands: list = []
         self.kernel_endpoints: dict[str, str] = {}
         self.auth_cache = None  # taiji.platform.authcache.AuthCache, made by create_app
+        self.read_cache = None  # taiji.platform.readcache.ReadCache, made by create_app
 
     def event_spec(self, name: str):
         spec = self.events.get(name)

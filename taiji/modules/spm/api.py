@@ -7,6 +7,7 @@ from flask.views import MethodView
 
 from taiji.platform import auth, tenancy
 from taiji.platform.api import Blueprint, set_page_count
+from taiji.platform.readcache import cached_read
 
 from . import services
 from .permissions import Perm
@@ -65,6 +66,7 @@ def _component(tenant, product, name):
 @blp.route(T + "/products")
 class Products(MethodView):
     @auth.require(Perm.PRODUCT_READ)
+    @cached_read
     @blp.arguments(ProductQueryIn, location="query")
     @blp.response(200, ProductOut(many=True))
     @blp.paginate()
@@ -87,6 +89,7 @@ class Products(MethodView):
 @blp.route(P)
 class ProductItem(MethodView):
     @auth.require(Perm.PRODUCT_READ)
+    @cached_read
     @blp.etag
     @blp.response(200, ProductOut)
     def get(self, tenant, product):

@@ -10,6 +10,7 @@ from taiji.platform import auth
 from taiji.platform.api import Blueprint, set_page_count
 from taiji.platform.db import utcnow
 from taiji.platform.errors import msg
+from taiji.platform.readcache import cached_read
 from taiji.platform.tenancy import TenantStatus
 
 from . import services
@@ -104,6 +105,7 @@ class TenantItem(MethodView):
 @blp.route(T + "/members")
 class Members(MethodView):
     @auth.require(Perm.MEMBER_READ)
+    @cached_read
     @blp.arguments(MemberQueryIn, location="query")
     @blp.response(200, MemberOut(many=True))
     @blp.paginate()
