@@ -6,7 +6,9 @@ else the machine does falls on all of them alike:
 - the bare Flask endpoint (no Taiji at all): the ceiling of gunicorn and Flask on this machine;
 - Taiji's `/healthz` without a token, and with the owner's bearer token (the request path, then
   token authentication on top);
-- a tenant's member list, its product list, and one product (authenticated reads a client makes).
+- a tenant's member list, its product list, and one product (authenticated reads a client makes),
+  answered by the read cache after the first (taiji/platform/readcache.py), and the same three
+  from a second server of the same app and database with the cache off.
 Beside req/s, each row gives the CPU the server's processes and the database's backends spent per
 request: the figure that does not move with the machine's other work.
 
@@ -118,7 +120,7 @@ def main() -> int:
                 "TAIJI_ADMIN_EMAIL": "admin@bench.example.com", **REUSE_PORT}
     base_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     bare = BareSite(url="", env={**base_env, "TAIJI_PORT": str(free_port())}, data_dir=data_dir)
-    site = baseline = None
+    site = baseline = uncached = None
     results: dict[str, list] = {}
     try:
         site = prepare(url, data_dir / "taiji", base_env, 1)
@@ -131,6 +133,12 @@ def main() -> int:
             baseline = Site(url=site.url, env=env, data_dir=data_dir / "baseline", people=site.people)
             baseline.data_dir.mkdir(parents=True, exist_ok=True)
             baseline.start()
+        # The same app and database with the read cache off: what every first read (and every read
+        # of an endpoint that does not opt in) costs.
+        env = {**site.env, "TAIJI_PORT": str(free_port()), "TAIJI_READ_CACHE_SECONDS": "0"}
+        uncached = Site(url=site.url, env=env, data_dir=data_dir / "uncached", people=site.people)
+        uncached.data_dir.mkdir(parents=True, exist_ok=True)
+        uncached.start()
         product = seed_products(site)
         token = {"Authorization": f"Bearer {site.people['owner_token']}"}
         t = f"/api/v1/tenants/{seed.BENCH_TENANT}"
@@ -141,10 +149,13 @@ def main() -> int:
             ("GET members (page of 20 of 25)", site, f"{t}/members", token),
             (f"GET products (page of 20 of {PRODUCTS})", site, f"{t}/products", token),
             ("GET one product", site, f"{t}/products/{product}", token),
+            ("GET members, read cache off", uncached, f"{t}/members", token),
+            ("GET products, read cache off", uncached, f"{t}/products", token),
+            ("GET one product, read cache off", uncached, f"{t}/products/{product}", token),
         ]
         if baseline is not None:
             rows += [(f"{name} [baseline]", baseline, path, headers)
-                     for name, target, path, headers in rows if target is site]
+                     for name, target, path, headers in rows if target is site or target is uncached]
         if args.only:
             wanted = set(args.only.split(","))
             rows = [r for r in rows if any(w in r[0] for w in wanted)]
@@ -156,7 +167,7 @@ def main() -> int:
                 results.setdefault(name, []).append(
                     measure(target, path, headers, args.seconds, args.connections, data_dir))
     finally:
-        for s in (site, bare, baseline):
+        for s in (site, bare, baseline, uncached):
             if s is not None and s.server is not None:
                 s.server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
