@@ -299,3 +299,16 @@ def test_a_repository_of_a_component_links_to_it(console, tenant):
     settings = console.post(f"/t/{tenant.slug}/repositories/cart/settings", data={
         "description": "", "default_branch": "main", "visibility": "private", "component": "nope/none"})
     assert settings.status_code == 422 and "No component &#39;nope/none&#39;" in text(settings)
+
+
+def test_the_new_pages_read_in_chinese(console, shop, tenant):
+    console.post("/locale", data={"locale": "zh_Hans"})
+    settings = text(console.get(shop["base"] + "/settings"))
+    for word in ("受保护分支", "保护分支", "删除此仓库", "输入仓库名称以确认", "私有\uff1a租户成员可见"):
+        assert word in settings, word
+    for english in ("Protected branches", "Delete this repository", "Who may push", "Allow force-push"):
+        assert english not in settings, english
+    home = text(console.get(shop["base"]))
+    assert "创建个人访问令牌" in home and "切换分支或标签" in home
+    wrong = console.post(shop["base"] + "/settings/delete", data={"confirm": "x"})
+    assert "请准确输入 shop 以删除此仓库。" in text(wrong)
