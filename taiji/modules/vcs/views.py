@@ -3,6 +3,8 @@ files, history, commits, comparisons, downloads, and an external repository's se
 
 from __future__ import annotations
 
+import posixpath
+
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -104,7 +106,7 @@ def _home(tenant, repo, secret: dict | None = None, status: int = 200):
         rev = refs["default"] or (refs["tags"][0].name if refs["tags"] else None)
         if rev:
             head, entries = browse.tree(repo, rev)
-            listing = _listing(repo, head, "", entries)
+            listing = _listing(repo, head, "", entries, rev)
     return render_template(
         "vcs/repository.html", repo=repo, source=source, secret=secret, repo_empty=empty, refs=refs,
         head=head, entries=entries, rev=rev, **listing,
@@ -114,8 +116,34 @@ def _home(tenant, repo, secret: dict | None = None, status: int = 200):
     ), status
 
 
-def _listing(repo, commit, path: str, entries) -> dict:
+def _in_repository(repo, commit, rev: str, folder: str, link: str) -> str:
+    """The console's address of ``link``, written relative to a file in ``folder`` at ``rev``
+    (``commit``): a folder's tree page, else the file's page."""
+    target, _, anchor = link.partition("#")
+    target = target.split("?", 1)[0]
+    resolved = posixpath.normpath(posixpath.join(folder or ".", target))
+    if resolved == ".." or resolved.startswith("../"):
+        return "#"  # outside the repository
+    tenant = tenancy.current().slug
+    if resolved == ".":
+        url = url_for("vcs.tree", tenant=tenant, repo=repo.name, at=rev)
+    elif _is_folder(commit, resolved):
+        url = url_for("vcs.tree", tenant=tenant, repo=repo.name, at=f"{rev}/{resolved}")
+    else:
+        url = url_for("vcs.blob", tenant=tenant, repo=repo.name, file_at=f"{rev}/{resolved}")
+    return f"{url}#{anchor}" if anchor else url
+
+
+def _is_folder(commit, path: str) -> bool:
+    try:
+        return (commit.tree / path).type == "tree"
+    except (KeyError, ValueError):
+        return False
+
+
+def _listing(repo, commit, path: str, entries, rev: str | None = None) -> dict:
     """What a directory listing shows besides its entries: each one's last commit, and the README."""
+    rev = rev or commit.hexsha
     git_dir = services.local_git_dir(repo)
     last = lastcommit.last_commits(git_dir, commit.hexsha, path, [e.name for e in entries]) if git_dir else {}
     names = {e.name.lower(): e for e in entries if e.kind == "blob"}
@@ -125,7 +153,8 @@ def _listing(repo, commit, path: str, entries) -> dict:
             _, readme = browse.file(repo, commit.hexsha, names[candidate].path)
             break
     if readme is not None and readme.text is not None and readme.path.lower().endswith((".md", ".markdown")):
-        readme_html = markdown.render(readme.text)
+        readme_html = markdown.render(readme.text,
+                                      relative=lambda link: _in_repository(repo, commit, rev, path, link))
     return {"readme": readme, "readme_html": readme_html, "last": last}
 
 
@@ -138,11 +167,16 @@ def _repository_links():
         return url_for("cicd.repository_pipelines", tenant=tenancy.current().slug, repository=repo.name)
 
     def component_url(repo) -> str | None:
-        """The product page of the component ``repo`` was made for (SPM's page, by URL)."""
-        if not repo.component_ref or "spm.product" not in current_app.view_functions:
+        """The page of the component ``repo`` was made for (SPM's, by endpoint name: no import)."""
+        if not repo.component_ref:
             return None
         product, _, name = repo.component_ref.partition("/")
-        return url_for("spm.product", tenant=tenancy.current().slug, product=product, focus=name)
+        tenant = tenancy.current().slug
+        if "spm.component" in current_app.view_functions:  # SPM's component page, where it has one
+            return url_for("spm.component", tenant=tenant, product=product, component=name)
+        if "spm.product" in current_app.view_functions:
+            return url_for("spm.product", tenant=tenant, product=product, focus=name)
+        return None
 
     return {"pipelines_url": pipelines_url, "component_url": component_url}
 
@@ -183,7 +217,7 @@ def tree(tenant, repo, at):
     path = browse.check_path(path)
     return render_template("vcs/tree.html", repo=row, rev=rev, path=path, commit=commit, entries=entries,
                            crumbs=_crumbs(path), refs=browse.refs(row),
-                           **_listing(row, commit, path, entries))
+                           **_listing(row, commit, path, entries, rev))
 
 
 def _crumbs(path: str) -> list[tuple[str, str]]:

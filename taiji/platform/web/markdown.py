@@ -8,6 +8,7 @@ content policy loads no image from elsewhere, and a picture on our origin is not
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import nh3
@@ -45,10 +46,21 @@ def _parser() -> MarkdownIt:
     return md
 
 
-def render(text: str | None) -> Markup:
-    """``text`` as sanitised HTML, safe to put into a console page."""
+def _is_relative(url: str) -> bool:
+    return bool(url) and not url.startswith(("#", "/", "?")) and ":" not in url.split("/", 1)[0]
+
+
+def render(text: str | None, relative: Callable[[str], str] | None = None) -> Markup:
+    """``text`` as sanitised HTML, safe to put into a console page. ``relative`` turns a link
+    relative to the document (``docs/guide.md``) into the address that shows it."""
+
+    def links(element: str, attribute: str, value: str) -> str | None:
+        if relative is not None and element == "a" and attribute == "href" and _is_relative(value):
+            return relative(value)
+        return value
+
     html = _parser().render((text or "")[:MAX_CHARS])
-    clean = nh3.clean(html, tags=TAGS, attributes=ATTRIBUTES, url_schemes=URL_SCHEMES,
+    clean = nh3.clean(html, tags=TAGS, attributes=ATTRIBUTES, url_schemes=URL_SCHEMES, attribute_filter=links,
                       link_rel="nofollow noopener noreferrer", strip_comments=True,
                       clean_content_tags={"script", "style", "iframe", "noscript", "template", "textarea",
                                           "title", "xmp", "svg", "math", "object"})

@@ -295,7 +295,17 @@ def test_a_repository_of_a_component_links_to_it(console, tenant):
     db.session.commit()
     page = text(console.get(f"/t/{tenant.slug}/repositories/cart"))
     link = page.split('data-testid="repo-component"', 1)[1].split("</p>", 1)[0]
-    assert f'href="/t/{tenant.slug}/products/webshop?focus=cart"' in link and "webshop/cart" in link
+    assert "webshop/cart" in link
+    assert (f'href="/t/{tenant.slug}/products/webshop?focus=cart"' in link
+            or f'href="/t/{tenant.slug}/products/webshop/components/cart"' in link)
+    # And back: the component, which named no repository, now names this one's page.
+    component = spm.find_component(tenant, product, "cart")
+    assert component.repository_url == f"http://taiji.test/t/{tenant.slug}/repositories/cart"
+    kept = spm.create_component(tenant, product, {"name": "pay", "layer": "base",
+                                                  "repository_url": "https://github.com/acme/pay"})
+    db.session.commit()
+    services.create_repository(tenant, {"name": "pay", "component": "webshop/pay"}, actor=system_principal())
+    assert kept.repository_url == "https://github.com/acme/pay"  # a repository it named is kept
     settings = console.post(f"/t/{tenant.slug}/repositories/cart/settings", data={
         "description": "", "default_branch": "main", "visibility": "private", "component": "nope/none"})
     assert settings.status_code == 422 and "No component &#39;nope/none&#39;" in text(settings)
@@ -312,3 +322,15 @@ def test_the_new_pages_read_in_chinese(console, shop, tenant):
     assert "创建个人访问令牌" in home and "切换分支或标签" in home
     wrong = console.post(shop["base"] + "/settings/delete", data={"confirm": "x"})
     assert "请准确输入 shop 以删除此仓库。" in text(wrong)
+
+
+def test_relative_links_of_a_readme_lead_into_the_repository(console, shop, tenant):
+    commit_files(shop["git"], {
+        "README.md": "[Guide](docs/guide.md) [Code](src/) [Out](../../etc/passwd) [Top](#top)\n",
+        "docs/README.md": "[App](../src/app.py#L2)\n"}, "Linked READMEs")
+    base = f"/t/{tenant.slug}/repositories/shop"
+    top = text(console.get(shop["base"])).split('data-testid="readme-rendered"', 1)[1].split("</div>", 1)[0]
+    assert f'href="{base}/blob/main/docs/guide.md"' in top
+    assert f'href="{base}/tree/main/src"' in top and 'href="#"' in top and 'href="#top"' in top
+    docs = text(console.get(shop["base"] + "/tree/main/docs"))
+    assert f'href="{base}/blob/main/src/app.py#L2"' in docs
