@@ -85,12 +85,14 @@ def update_settings(tenant, repo):
                                         perm=ADMIN)]
             return _page(tenant, row, general=form, status=422)
         data["visibility"] = form.visibility.data
-    if data["component"] == row.component_ref:
-        del data["component"]
-    with refusals(form) as outcome:
-        services.update_repository(tenant, row, data, actor=auth.current_principal())
-    if not outcome.ok:
-        return _page(tenant, row, general=form, status=422)
+    current = {"description": row.description, "default_branch": row.default_branch,
+               "visibility": row.visibility, "component": row.component_ref}
+    data = {key: value for key, value in data.items() if value != current[key]}  # only what changed
+    if data:
+        with refusals(form) as outcome:
+            services.update_repository(tenant, row, data, actor=auth.current_principal())
+        if not outcome.ok:
+            return _page(tenant, row, general=form, status=422)
     flash(_("The repository's settings are saved."), "success")
     return _back(tenant, repo)
 
