@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, IntegerField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -61,3 +61,35 @@ class ExternalForm(FlaskForm):
             spec["mirror_credentials"] = {"username": self.username.data or "",
                                           "password": self.password.data}
         return spec
+
+
+VISIBILITY_CHOICES = [("private", _l("Private: members of the tenant")),
+                      ("public", _l("Public: anyone who can reach Taiji may read and clone"))]
+PUSH_ROLE_CHOICES = [("owner", _l("Owner")), ("admin", _l("Admin")), ("member", _l("Member"))]
+
+
+class GeneralForm(FlaskForm):
+    """A repository's description, default branch, visibility and component."""
+
+    description = StringField(_l("Description"), validators=[Optional(), Length(max=500)])
+    default_branch = SelectField(_l("Default branch"), choices=[], validate_choice=False)
+    visibility = SelectField(_l("Visibility"), choices=VISIBILITY_CHOICES, validate_choice=False)
+    component = StringField(_l("Component"), validators=[Optional(), Length(max=130)])
+
+
+class ProtectionForm(FlaskForm):
+    """A protected branch rule; no role ticked: every role that may write may push."""
+
+    pattern = StringField(_l("Branch or pattern"), validators=[DataRequired(), Length(max=200)])
+    push_roles = SelectMultipleField(_l("Who may push"), choices=PUSH_ROLE_CHOICES, validate_choice=False)
+    allow_force_push = BooleanField(_l("Allow force-push"))
+    allow_deletion = BooleanField(_l("Allow deletion"))
+
+    def changes(self) -> dict:
+        return {"pattern": (self.pattern.data or "").strip(), "push_roles": list(self.push_roles.data or []),
+                "allow_force_push": bool(self.allow_force_push.data),
+                "allow_deletion": bool(self.allow_deletion.data)}
+
+
+class DeleteForm(FlaskForm):
+    confirm = StringField(_l("Type the repository's name to confirm"), validators=[DataRequired()])

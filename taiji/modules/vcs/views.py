@@ -3,7 +3,9 @@ files, history, commits, comparisons, downloads, and an external repository's se
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+import posixpath
+
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
@@ -12,21 +14,25 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_for_filename
 from pygments.util import ClassNotFound
 
-from taiji.platform import auth, content
+from taiji.platform import auth, content, tenancy
 from taiji.platform.errors import NotFound, msg
 from taiji.platform.module import NavItem
+from taiji.platform.web import markdown
 from taiji.platform.web.console import page_arg, refusals
 from taiji.platform.web.text import register_labels
 
 from . import services
-from .forms import PROVIDER_CHOICES, ExternalForm, RepositoryForm
-from .services import browse, external
+from .forms import PROVIDER_CHOICES, PUSH_ROLE_CHOICES, RepositoryForm
+from .services import browse, external, lastcommit
 
 bp = Blueprint("vcs", __name__, template_folder="templates")
 # How a file changed in a diff (services.browse.FileDiff.status).
 CHANGE_LABELS = {"added": _l("New"), "deleted": _l("Deleted"), "renamed": _l("Renamed"),
                  "modified": _l("Modified")}
-bp.record_once(lambda state: register_labels(state.app, "vcs.change", CHANGE_LABELS))
+VISIBILITY_LABELS = {"private": _l("private"), "public": _l("public")}
+bp.record_once(lambda state: (register_labels(state.app, "vcs.change", CHANGE_LABELS),
+                              register_labels(state.app, "vcs.visibility", VISIBILITY_LABELS),
+                              register_labels(state.app, "vcs.push_role", dict(PUSH_ROLE_CHOICES))))
 NAV = NavItem(_l("Repositories"), "vcs.repositories", permission="vcs:repository:read", icon="git-branch",
               order=20, group="code")
 
@@ -86,13 +92,11 @@ def create_repository(tenant):
 SERVICE_FIELDS = {"mirror_credentials": "password"}
 
 
-def _home(tenant, repo, secret: dict | None = None, external_form: ExternalForm | None = None,
-          status: int = 200):
+def _home(tenant, repo, secret: dict | None = None, status: int = 200):
     source = external.source_of(repo) if repo.kind == "external" else None
-    if source is not None and external_form is None:
-        external_form = ExternalForm(data={"url": source.url, "mirror": source.mirror,
-                                           "mirror_interval_s": source.mirror_interval_s})
-    refs = readme = head = None
+    refs = head = rev = None
+    listing: dict = {"readme": None, "readme_html": None, "last": {}}
+    entries: list = []
     try:
         empty = browse.is_empty(repo)
     except NotFound:
@@ -101,50 +105,86 @@ def _home(tenant, repo, secret: dict | None = None, external_form: ExternalForm 
         refs = browse.refs(repo)
         rev = refs["default"] or (refs["tags"][0].name if refs["tags"] else None)
         if rev:
-            head = browse.resolve(repo, rev)
-            readme = browse.readme(repo, head.hexsha)
-            _, entries = browse.tree(repo, head.hexsha)
-        else:
-            entries = []
+            head, entries = browse.tree(repo, rev)
+            listing = _listing(repo, head, "", entries, rev)
     return render_template(
         "vcs/repository.html", repo=repo, source=source, secret=secret, repo_empty=empty, refs=refs,
-        readme=readme, head=head, entries=entries if not empty else [], rev=(refs or {}).get("default"),
+        head=head, entries=entries, rev=rev, **listing,
         http_url=_http_url(tenant, repo),
         webhook_url=external.webhook_url(source) if source else None,
-        deliveries=external.recent_deliveries(source) if source else [], external_form=external_form,
+        deliveries=external.recent_deliveries(source) if source else [],
     ), status
+
+
+def _in_repository(repo, commit, rev: str, folder: str, link: str) -> str:
+    """The console's address of ``link``, written relative to a file in ``folder`` at ``rev``
+    (``commit``): a folder's tree page, else the file's page."""
+    target, _, anchor = link.partition("#")
+    target = target.split("?", 1)[0]
+    resolved = posixpath.normpath(posixpath.join(folder or ".", target))
+    if resolved == ".." or resolved.startswith("../"):
+        return "#"  # outside the repository
+    tenant = tenancy.current().slug
+    if resolved == ".":
+        url = url_for("vcs.tree", tenant=tenant, repo=repo.name, at=rev)
+    elif _is_folder(commit, resolved):
+        url = url_for("vcs.tree", tenant=tenant, repo=repo.name, at=f"{rev}/{resolved}")
+    else:
+        url = url_for("vcs.blob", tenant=tenant, repo=repo.name, file_at=f"{rev}/{resolved}")
+    return f"{url}#{anchor}" if anchor else url
+
+
+def _is_folder(commit, path: str) -> bool:
+    try:
+        return (commit.tree / path).type == "tree"
+    except (KeyError, ValueError):
+        return False
+
+
+def _listing(repo, commit, path: str, entries, rev: str | None = None) -> dict:
+    """What a directory listing shows besides its entries: each one's last commit, and the README."""
+    rev = rev or commit.hexsha
+    git_dir = services.local_git_dir(repo)
+    last = lastcommit.last_commits(git_dir, commit.hexsha, path, [e.name for e in entries]) if git_dir else {}
+    names = {e.name.lower(): e for e in entries if e.kind == "blob"}
+    readme = readme_html = None
+    for candidate in browse.README_NAMES:
+        if candidate in names:
+            _, readme = browse.file(repo, commit.hexsha, names[candidate].path)
+            break
+    if readme is not None and readme.text is not None and readme.path.lower().endswith((".md", ".markdown")):
+        readme_html = markdown.render(readme.text,
+                                      relative=lambda link: _in_repository(repo, commit, rev, path, link))
+    return {"readme": readme, "readme_html": readme_html, "last": last}
+
+
+@bp.context_processor
+def _repository_links():
+    def pipelines_url(repo) -> str | None:
+        """The pipelines of ``repo`` (CI's page, reached by URL: VCS does not import CI)."""
+        if "cicd.repository_pipelines" not in current_app.view_functions:
+            return None
+        return url_for("cicd.repository_pipelines", tenant=tenancy.current().slug, repository=repo.name)
+
+    def component_url(repo) -> str | None:
+        """The page of the component ``repo`` was made for (SPM's, by endpoint name: no import)."""
+        if not repo.component_ref:
+            return None
+        product, _, name = repo.component_ref.partition("/")
+        tenant = tenancy.current().slug
+        if "spm.component" in current_app.view_functions:  # SPM's component page, where it has one
+            return url_for("spm.component", tenant=tenant, product=product, component=name)
+        if "spm.product" in current_app.view_functions:
+            return url_for("spm.product", tenant=tenant, product=product, focus=name)
+        return None
+
+    return {"pipelines_url": pipelines_url, "component_url": component_url}
 
 
 @bp.get(REPO)
 @auth.require(READ)
 def repository(tenant, repo):
     return _home(tenant, _repo(tenant, repo))
-
-
-@bp.post(REPO + "/external")
-@auth.require(ADMIN)
-def update_external(tenant, repo):
-    row = _repo(tenant, repo)
-    if external.source_of(row) is None:
-        raise NotFound(msg("This repository has no external source."))
-    form = ExternalForm()
-    if form.validate_on_submit():
-        with refusals(form, "url", names=SERVICE_FIELDS) as outcome:
-            external.update_source(tenant, row, form.changes(), actor=auth.current_principal())
-        if outcome.ok:
-            flash(_("The external repository's settings are saved."), "success")
-            return redirect(url_for("vcs.repository", tenant=tenant, repo=repo))
-    return _home(tenant, row, external_form=form, status=422)
-
-
-@bp.post(REPO + "/external/secret")
-@auth.require(ADMIN)
-def rotate_secret(tenant, repo):
-    row = _repo(tenant, repo)
-    answer = external.rotate_secret(tenant, row, actor=auth.current_principal())
-    flash(_("A new webhook secret is in force; paste it into the forge now. The old one no longer works."),
-          "warning")
-    return _home(tenant, row, secret=answer)
 
 
 @bp.post(REPO + "/external/fetch")
@@ -163,7 +203,9 @@ def fetch_now(tenant, repo):
 @auth.require(READ)
 def branches(tenant, repo):
     row = _repo(tenant, repo)
-    return render_template("vcs/branches.html", repo=row, refs=browse.refs(row))
+    refs, rules = browse.refs(row), services.list_protected(row)
+    protected = {b.name for b in refs["branches"] if services.rule_for(rules, f"refs/heads/{b.name}")}
+    return render_template("vcs/branches.html", repo=row, refs=refs, protected=protected)
 
 
 @bp.get(REPO + "/tree/<path:at>")
@@ -172,8 +214,10 @@ def tree(tenant, repo, at):
     row = _repo(tenant, repo)
     rev, path = browse.split_ref(row, at)
     commit, entries = browse.tree(row, rev, path)
-    return render_template("vcs/tree.html", repo=row, rev=rev, path=browse.check_path(path), commit=commit,
-                           entries=entries, crumbs=_crumbs(path))
+    path = browse.check_path(path)
+    return render_template("vcs/tree.html", repo=row, rev=rev, path=path, commit=commit, entries=entries,
+                           crumbs=_crumbs(path), refs=browse.refs(row),
+                           **_listing(row, commit, path, entries, rev))
 
 
 def _crumbs(path: str) -> list[tuple[str, str]]:
@@ -192,7 +236,8 @@ def blob(tenant, repo, file_at):
         # Pygments escapes the file's text itself; what comes back is its markup around that.
         rendered = Markup(highlight(view.text, _lexer(view.path, view.text), _FORMATTER))  # noqa: S704
     return render_template("vcs/blob.html", repo=row, rev=rev, path=view.path, commit=commit, view=view,
-                           rendered=rendered, crumbs=_crumbs(view.path), pygments_css=PYGMENTS_CSS)
+                           rendered=rendered, crumbs=_crumbs(view.path), pygments_css=PYGMENTS_CSS,
+                           refs=browse.refs(row))
 
 
 def _lexer(path: str, text: str):
@@ -211,7 +256,11 @@ def raw(tenant, repo, file_at):
     rev, path = browse.split_ref(row, file_at)
     size, chunks = browse.raw(row, rev, path)
     # Served as bytes, never as HTML of ours: a file in a repository cannot script the console.
+    # ``?inline=1`` (the Raw button) shows it as plain text in the browser: text/plain with nosniff
+    # and a sandbox policy, which no browser runs whatever the bytes (platform/content.py).
     response = Response(chunks, headers={"Content-Length": str(size)})
+    if request.args.get("inline"):
+        return content.harden(response, path.rsplit("/", 1)[-1], "text/plain")
     return content.harden(response, path.rsplit("/", 1)[-1], inline_allowed=False)
 
 
@@ -221,7 +270,7 @@ def commits(tenant, repo, ref):
     row = _repo(tenant, repo)
     path = browse.check_path(request.args.get("path"))
     page = browse.log(row, ref, path, page=page_arg())
-    return render_template("vcs/commits.html", repo=row, rev=ref, path=path, page=page)
+    return render_template("vcs/commits.html", repo=row, rev=ref, path=path, page=page, refs=browse.refs(row))
 
 
 @bp.get(REPO + "/commit/<sha>")
@@ -266,3 +315,6 @@ def archive(tenant, repo, archive):
     name, chunks = browse.archive(row, rev, fmt)
     return Response(chunks, mimetype=browse.ARCHIVE_FORMATS[fmt],
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+from . import views_settings  # noqa: E402,F401 - the Settings tab's routes, on this blueprint

@@ -198,6 +198,24 @@ def _component(tenant, ref: str | None) -> tuple[int | None, str | None]:
     return component.id, f"{product.slug}/{component.name}"
 
 
+def console_url(repo: Repository, tenant=None) -> str:
+    """The repository's page in the console."""
+    tenant = tenant or db.session.get(Tenant, repo.tenant_id)
+    return f"{current_app.config['BASE_URL'].rstrip('/')}/t/{tenant.slug}/repositories/{repo.name}"
+
+
+def _link_component_back(tenant, repo: Repository) -> None:
+    """The link the other way: a component that names no repository yet gets this one's page as
+    its ``repository_url`` (SPM, a lower layer, cannot ask VCS; a URL it keeps can point here)."""
+    if not repo.component_ref:
+        return
+    product_slug, _, name = repo.component_ref.partition("/")
+    product = spm.find_product(tenant, product_slug)
+    component = spm.find_component(tenant, product, name) if product is not None else None
+    if component is not None and not component.repository_url:
+        spm.update_component(tenant, component, {"repository_url": console_url(repo, tenant)})
+
+
 def _check_choice(field: str, value, choices) -> None:
     if value is not None and value not in choices:
         raise field_error(field, msg("Must be one of: %(choices)s.", choices=', '.join(choices)))
@@ -228,6 +246,7 @@ def create_repository(tenant, data: dict, *, actor=None, kind: str = "hosted") -
         _init_bare(repository_path(repo))
         repo.size_bytes = disk_size(repository_path(repo))
     db.session.flush()
+    _link_component_back(tenant, repo)
     audit.record("vcs.repository.created", "repository", name, tenant=tenant, actor=actor,
                  details={"kind": kind, "visibility": visibility})
     return repo
@@ -275,6 +294,7 @@ def update_repository(tenant, repo: Repository, data: dict, *, actor=None) -> Re
     if "component" in data:
         repo.component_id, repo.component_ref = _component(tenant, data["component"])
         changes["component"] = repo.component_ref
+        _link_component_back(tenant, repo)
     for key in ("description", "visibility", "default_branch"):
         if key in data and getattr(repo, key) != data[key]:
             setattr(repo, key, data[key])
