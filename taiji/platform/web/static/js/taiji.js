@@ -63,6 +63,23 @@ function followLog(box) {
 
 document.querySelectorAll("[data-follow]").forEach(followLog);
 
+// <button data-log-fold> in a job log's section header (<span class="log-line log-section">): folds
+// the lines after it, up to the next header or the section's end marker, and unfolds them again.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("[data-log-fold]");
+  if (!button) { return; }
+  var header = button.closest(".log-line");
+  var fold = button.getAttribute("aria-expanded") === "true";
+  button.setAttribute("aria-expanded", fold ? "false" : "true");
+  header.classList.toggle("log-section-folded", fold);
+  var line = header.nextElementSibling;
+  while (line && line.classList.contains("log-line") && !line.classList.contains("log-section")) {
+    line.classList.toggle("log-folded", fold);
+    if (line.classList.contains("log-section-end")) { break; }
+    line = line.nextElementSibling;
+  }
+});
+
 // Live updates. <el data-live="stream URL" data-live-target="id" data-live-refresh="URL">: an
 // EventSource on the stream; each `state` event fetches the fragment at data-live-refresh again (as
 // htmx's polling would) into #data-live-target, and while the stream is open that element's own
