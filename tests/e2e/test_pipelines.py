@@ -110,7 +110,9 @@ MANUAL_FILE = """\
 jobs:
   build:
     script:
+      - printf '\\033[0Ksection_start:1:deps\\r\\033[0KInstalling deps\\n'
       - echo building
+      - printf '\\033[0Ksection_end:2:deps\\r\\033[0K\\n'
       - echo '<script>alert(1)</script>'
   deploy:
     needs: [build]
@@ -220,6 +222,17 @@ def test_run_a_pipeline_with_the_pickers_play_its_manual_job_and_fold_the_log(st
     expect(header).to_be_visible()
     shot(page, "job-log-folded")
     header.locator("[data-log-fold]").click()
+    expect(output).to_be_visible()
+    # A named section (GitLab's markers) folds up to its end, script lines within included.
+    named = log.locator(".log-section[data-section=deps]")
+    expect(named).to_have_text(re.compile(r"Installing deps"))
+    expect(named).not_to_contain_text("section_start")  # the marker is read, not shown
+    named.locator("[data-log-fold]").click()
+    expect(header).to_be_hidden()
+    expect(output).to_be_hidden()
+    expect(log.locator(".log-section", has_text="alert(1)")).to_be_visible()
+    named.locator("[data-log-fold]").click()
+    expect(header).to_be_visible()
     expect(output).to_be_visible()
 
     # In Chinese, the play control has its label too.

@@ -64,18 +64,23 @@ function followLog(box) {
 document.querySelectorAll("[data-follow]").forEach(followLog);
 
 // <button data-log-fold> in a job log's section header (<span class="log-line log-section">): folds
-// the lines after it, up to the next header or the section's end marker, and unfolds them again.
+// the lines after it and unfolds them again. A header of the runner's (a script line) reaches to
+// the next header; a named one (GitLab's section_start:…:name) to its section_end, headers within.
 document.addEventListener("click", function (event) {
   var button = event.target.closest("[data-log-fold]");
   if (!button) { return; }
   var header = button.closest(".log-line");
+  var name = header.getAttribute("data-section");
   var fold = button.getAttribute("aria-expanded") === "true";
   button.setAttribute("aria-expanded", fold ? "false" : "true");
-  header.classList.toggle("log-section-folded", fold);
   var line = header.nextElementSibling;
-  while (line && line.classList.contains("log-line") && !line.classList.contains("log-section")) {
+  while (line && line.classList.contains("log-line")) {
+    var end = line.classList.contains("log-section-end");
+    if (name ? (end && line.getAttribute("data-section") === name)
+             : (end || line.classList.contains("log-section"))) { break; }
     line.classList.toggle("log-folded", fold);
-    if (line.classList.contains("log-section-end")) { break; }
+    var inner = line.querySelector("[data-log-fold]");
+    if (inner && !fold) { inner.setAttribute("aria-expanded", "true"); }
     line = line.nextElementSibling;
   }
 });
