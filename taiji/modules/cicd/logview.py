@@ -1,11 +1,12 @@
 """A job log as the console shows it: one element per line, with its number (a CSS counter), the
 time its chunk was written, ANSI colours (ansi.py) and foldable sections.
 
-Every line is ``<span class="log-line">`` holding an empty ``<i class="log-time">`` (its time
-is drawn by CSS from ``data-time``, and the line's number from a counter, so that selecting and
-copying the log copies its text only) and the line's escaped text with its newline. A line that continues one
-begun in an earlier page of text (a page may end mid-line) is a ``log-line log-cont``: no number
-of its own.
+Every line is a block ``<span class="log-line">`` holding an empty ``<i class="log-time">`` (its
+time is drawn by CSS from ``data-time``, and the line's number from a counter, so that selecting
+and copying the log copies its text only) and the line's escaped text; the block is the line
+break, so a long line wraps under its own text. A page of text may end mid-line: that last line
+is a ``log-open`` and the rest of it, at the start of the next page, a ``log-cont`` (no number of
+its own); both flow inline, so the two halves read as one line.
 
 Sections: the runner writes a header line for each script line (``$ command``, bold green); a
 header starts a section that the reader can fold, up to the next header. GitLab's markers are read
@@ -75,6 +76,8 @@ def render(text: str, *, offset: int = 0, times=(), line_start: bool = True) -> 
         classes, attrs, stamp, body, header = "log-line", "", "", raw, False
         if number == 0 and not line_start:
             classes += " log-cont"
+            if last:
+                classes += " log-open"
         else:
             started = SECTION_START.match(raw)
             ended = SECTION_END.match(raw) if not started else None
@@ -99,7 +102,9 @@ def render(text: str, *, offset: int = 0, times=(), line_start: bool = True) -> 
             classes += " log-section"
             stamp += (f'<button type="button" class="log-fold" aria-expanded="true" aria-label="{fold}" '
                       f'title="{fold}" data-log-fold></button>')
+        if last and "log-cont" not in classes:
+            classes += " log-open"  # no newline yet: the next page continues it
         html, style = ansi.to_html(body, style)
-        out.append(f'<span class="{classes}"{attrs}>{stamp}{html}{"" if last else chr(10)}</span>')
+        out.append(f'<span class="{classes}"{attrs}>{stamp}{html}</span>')
         position += size
     return "".join(out)

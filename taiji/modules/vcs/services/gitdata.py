@@ -71,13 +71,16 @@ def commit_messages(repo: Repository, shas) -> dict[str, str]:
     found: dict[str, str] = {}
     if handle is None:
         return found
-    for sha in dict.fromkeys(shas):
-        if not (isinstance(sha, str) and 4 <= len(sha) <= 64 and all(c in "0123456789abcdef" for c in sha)):
-            continue
-        try:
-            found[sha] = handle.commit(sha).message
-        except (ValueError, IndexError, BadName, BadObject, gitpython.GitCommandError):
-            continue
+    try:
+        for sha in dict.fromkeys(shas):
+            if not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{4,64}", sha)):
+                continue
+            try:
+                found[sha] = handle.commit(sha).message
+            except (ValueError, IndexError, BadName, BadObject, gitpython.GitCommandError):
+                continue
+    finally:
+        handle.close()
     return found
 
 
