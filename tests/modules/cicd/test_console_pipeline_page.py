@@ -7,8 +7,10 @@ from __future__ import annotations
 import re
 import subprocess
 
+import sqlalchemy as sa
+
 from taiji.modules.cicd import services
-from taiji.modules.cicd.models import JobStatus, PipelineStatus
+from taiji.modules.cicd.models import JobStatus, LogChunk, PipelineStatus
 from taiji.modules.vcs import services as vcs
 from taiji.platform.db import db
 from tests.factories import make_member
@@ -230,6 +232,13 @@ def test_line_numbers_count_from_the_start_of_a_long_log(login, admin, tenant):
     earlier = client.get(f"/t/{tenant.slug}/jobs/{job.id}/log?before={start}").get_data(as_text=True)
     assert 'counter-reset' not in earlier  # it reaches the start: counting begins at the box's 0
     assert re.search(r"line (\d{6})", earlier).group(1) == "000001"
+    # Chunks written before they kept their time and line count: counted all the same, no times.
+    db.session.execute(sa.update(LogChunk).where(LogChunk.job_id == job.id)
+                       .values(created_at=None, newlines=None))
+    db.session.commit()
+    old = _box(client.get(f"/t/{tenant.slug}/jobs/{job.id}").get_data(as_text=True))
+    assert int(re.search(r'style="counter-reset: log-line (\d+)"', old).group(1)) == before
+    assert "data-time" not in old and '<i class="log-time"></i>' in old
 
 
 def test_a_page_of_live_text_that_continues_a_line_gets_no_number(login, admin, tenant):

@@ -78,7 +78,7 @@ def append_log(job: Job, text: str) -> int:
     for piece in _pieces(text):
         size = len(piece.encode("utf-8"))
         db.session.add(LogChunk(job_id=job.id, seq=job.log_seq, offset=job.log_size, text=piece,
-                                created_at=now))
+                                created_at=now, newlines=piece.count("\n")))
         job.log_seq += 1
         job.log_size += size
     db.session.flush()
@@ -167,8 +167,9 @@ def lines_before(job: Job, offset: int) -> int:
         return 0
     newline = sa.literal("\n")
     whole = db.session.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(
-            sa.func.length(LogChunk.text) - sa.func.length(sa.func.replace(LogChunk.text, newline, ""))), 0))
+        sa.select(sa.func.coalesce(sa.func.sum(sa.func.coalesce(
+            LogChunk.newlines,  # counted when written; older chunks are counted here
+            sa.func.length(LogChunk.text) - sa.func.length(sa.func.replace(LogChunk.text, newline, "")))), 0))
         .where(LogChunk.job_id == job.id, LogChunk.offset < first)
     ).scalar()
     text = db.session.execute(
