@@ -104,3 +104,141 @@ def test_watch_a_running_job_log_grow_live_and_cancel_it(stack, page, shot, tmp_
 
     page.goto(f"{stack.url}/t/watch/pipelines/{pipeline_id}")
     expect(page.locator("[data-testid=pipeline-status]")).to_have_attribute("data-status", "canceled")
+
+
+MANUAL_FILE = """\
+jobs:
+  build:
+    script:
+      - printf '\\033[0Ksection_start:1:deps\\r\\033[0KInstalling deps\\n'
+      - echo building
+      - printf '\\033[0Ksection_end:2:deps\\r\\033[0K\\n'
+      - echo '<script>alert(1)</script>'
+  deploy:
+    needs: [build]
+    when: manual
+    script:
+      - echo deploying
+      - echo deployed
+"""
+
+
+def _git(cwd, env, *args):
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+def _seed_two_repositories(served, tmp_path) -> str:
+    """A user owning tenant "play" with repositories "deployer" (main with MANUAL_FILE, a branch
+    release and a tag v1) and "other" (main and next). Returns the user's email."""
+    from taiji.modules.iam import services as iam
+    from taiji.modules.tm import services as tm
+    from taiji.modules.vcs import services as vcs
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_NAME": "E2E", "GIT_AUTHOR_EMAIL": "e2e@example.com",
+           "GIT_COMMITTER_NAME": "E2E", "GIT_COMMITTER_EMAIL": "e2e@example.com"}
+    with served.app_context():
+        user = iam.create_user("player@e2e.example", "Player", PASSWORD)
+        tenant = tm.create_tenant("play", "Play", owner_id=user.id)
+        repos = {name: vcs.create_repository(tenant, {"name": name}, actor=user)
+                 for name in ("deployer", "other")}
+        db.session.commit()
+        for name, repo in repos.items():
+            work = tmp_path / f"work-{name}"
+            work.mkdir()
+            (work / ".taiji.yml").write_text(MANUAL_FILE)
+            _git(work, env, "init", "-q", "-b", "main")
+            _git(work, env, "add", "-A")
+            _git(work, env, "commit", "-q", "-m", f"Ship the {name}\n\nWhy: people asked.")
+            extra = ["release:release", "v1:refs/tags/v1"] if name == "deployer" else ["next:next"]
+            _git(work, env, "branch", "release" if name == "deployer" else "next")
+            if name == "deployer":
+                _git(work, env, "tag", "v1")
+            _git(vcs.local_git_dir(repo), env, "fetch", "-q", str(work), "main:main", *extra)
+        db.session.remove()
+    return "player@e2e.example"
+
+
+def _options(page, testid: str) -> list[str]:
+    return page.eval_on_selector_all(f"[data-testid={testid}] option", "els => els.map(e => e.value)")
+
+
+def test_run_a_pipeline_with_the_pickers_play_its_manual_job_and_fold_the_log(stack, page, shot, tmp_path):  # noqa: F811
+    email = _seed_two_repositories(stack.app, tmp_path)
+    sign_in(page, stack.url, email)
+    page.goto(f"{stack.url}/t/play/pipelines")
+    picker = page.locator("[data-testid=repository-picker]")
+    expect(picker).to_have_value("deployer")
+    assert _options(page, "ref-picker") == ["main", "release", "v1"]
+    expect(page.locator("[data-testid=ref-picker]")).to_have_value("main")
+    # Choosing another repository brings its branches and tags (htmx), its default chosen.
+    picker.select_option("other")
+    expect(page.locator("[data-testid=ref-picker] option")).to_have_count(2)
+    assert _options(page, "ref-picker") == ["main", "next"]
+    expect(page.locator("[data-testid=ref-picker]")).to_have_value("main")
+    picker.select_option("deployer")
+    expect(page.locator("[data-testid=ref-picker] option")).to_have_count(3)
+    shot(page, "pipelines-run-form")
+    with page.expect_navigation():
+        page.click("[data-testid=run-submit]")
+
+    # The commit, by its title, linked to its page in VCS.
+    expect(page.locator("[data-testid=commit-title]")).to_have_text("Ship the deployer")
+    expect(page.locator("[data-testid=commit-link]")).to_have_attribute(
+        "href", re.compile(r"/repositories/deployer/commit/[0-9a-f]{40}$"))
+    expect(page.locator("[data-testid=commit-body] summary")).to_be_visible()
+    # The manual job reads manual from the start, whatever build is doing.
+    row = page.locator("[data-testid=job-row][data-job=deploy]")
+    expect(row).to_have_attribute("data-status", "manual")
+    expect(page.locator("[data-testid=job-node][data-job=build]")).to_have_attribute("data-status", "success",
+                                                                                      timeout=60_000)
+    expect(page.locator("[data-testid=job-node][data-job=deploy]")).to_have_attribute("data-status", "manual")
+    shot(page, "pipeline-manual-job")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Play deploy").click()
+    deploy = page.locator("[data-testid=job-node][data-job=deploy]")
+    expect(deploy).to_have_attribute("data-status", "success", timeout=60_000)
+    status = page.locator("[data-testid=pipeline-status]")
+    expect(status).to_have_attribute("data-status", "success", timeout=15_000)
+
+    # The job's log: numbered, timed lines; its sections fold.
+    page.click("[data-testid=job-node][data-job=build]")
+    log = page.locator("[data-testid=job-log]")
+    expect(log).to_contain_text("building")
+    assert log.locator(".log-line").count() >= 5
+    assert log.locator(".log-time[data-time]").count() == log.locator(".log-line:not(.log-cont)").count()
+    number = "getComputedStyle(document.querySelector('#job-log .log-line'), '::before').content"
+    assert page.evaluate(number) not in ("none", "normal", "")
+    # Numbers and times are drawn, not text: what one reads (and copies) is the output itself.
+    assert page.inner_text("[data-testid=job-log]").lstrip().startswith("Running on")
+    # A job's output stays text.
+    expect(log).to_contain_text("<script>alert(1)</script>")
+    header = log.locator(".log-section", has_text="$ echo building")
+    output = log.locator(".log-line", has_text=re.compile(r"^\s*building\s*$"))
+    expect(output).to_be_visible()
+    header.locator("[data-log-fold]").click()
+    expect(output).to_be_hidden()
+    expect(header.locator("[data-log-fold]")).to_have_attribute("aria-expanded", "false")
+    expect(header).to_be_visible()
+    shot(page, "job-log-folded")
+    header.locator("[data-log-fold]").click()
+    expect(output).to_be_visible()
+    # A named section (GitLab's markers) folds up to its end, script lines within included.
+    named = log.locator(".log-section[data-section=deps]")
+    expect(named).to_have_text(re.compile(r"Installing deps"))
+    expect(named).not_to_contain_text("section_start")  # the marker is read, not shown
+    named.locator("[data-log-fold]").click()
+    expect(header).to_be_hidden()
+    expect(output).to_be_hidden()
+    expect(log.locator(".log-section", has_text="alert(1)")).to_be_visible()
+    named.locator("[data-log-fold]").click()
+    expect(header).to_be_visible()
+    expect(output).to_be_visible()
+
+    # In Chinese, the play control has its label too.
+    page.goto(f"{stack.url}/t/play/pipelines")
+    with page.expect_navigation():
+        page.click("[data-testid=run-submit]")
+    page.set_extra_http_headers({"Accept-Language": "zh-CN"})
+    page.reload()
+    expect(page.get_by_role("button", name="运行 deploy")).to_be_visible()

@@ -6,7 +6,7 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, StringField, TextAreaField
+from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
@@ -31,9 +31,11 @@ def parse_variables(text: str | None) -> dict[str, str]:
 
 
 class RunPipelineForm(FlaskForm):
-    repository = StringField(_l("Repository"), validators=[DataRequired(), Length(max=100)])
-    ref = StringField(_l("Branch, tag or commit"), default="main",
-                      validators=[DataRequired(), Length(max=255)])
+    # Choices are the tenant's repositories (the view fills them); the service judges the value.
+    repository = SelectField(_l("Repository"), validators=[DataRequired(), Length(max=100)],
+                             validate_choice=False)
+    # Rendered as a picker of the repository's branches and tags (cicd/_ref_field.html).
+    ref = StringField(_l("Branch or tag"), validators=[DataRequired(), Length(max=255)])
     variables = TextAreaField(_l("Variables"), validators=[Optional(), Length(max=20000)],
                               render_kw={"rows": 3, "placeholder": "DEPLOY=staging"})
 

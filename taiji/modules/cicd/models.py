@@ -191,6 +191,10 @@ class LogChunk(Model):
     seq: Mapped[int]
     offset: Mapped[int] = mapped_column(sa.BigInteger)
     text: Mapped[str] = mapped_column(sa.Text)
+    # When the runner wrote it (None for chunks older than this column): the log's per-line time.
+    created_at: Mapped[timestamp | None]
+    # How many newlines ``text`` holds (None for older chunks): a line's number without reading the log.
+    newlines: Mapped[int | None]
 
 
 class Artifact(TenantOwnedMixin, Model):

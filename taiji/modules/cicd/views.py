@@ -22,7 +22,7 @@ from taiji.platform.db import Page
 from taiji.platform.errors import NotFound
 from taiji.platform.web.console import page_arg, refusals, refused
 
-from . import ansi, services
+from . import logview, services
 from .forms import RunPipelineForm, SecretForm, parse_variables
 from .models import JOB_DONE, JobStatus, PipelineStatus
 from .permissions import Perm
@@ -56,10 +56,51 @@ def _list(tenant, form: RunPipelineForm | None = None, *, repository: str | None
             raise  # the repository's own page: it does not exist
         # A repository name typed into the filter that names none: nothing matches.
         page = Page(items=[], total=0, page=1, page_size=20)
+    can_run = auth.can(Perm.PIPELINE_RUN, tenant)
     form = form or RunPipelineForm(repository=filters["repository"] or None)
+    picker = _run_picker(tenant, form) if can_run else {}
     return render_template("cicd/pipelines.html", page=page, filters=filters, statuses=STATUSES,
                            form=form, fixed_repository=repository, host_runner=_host_runner(),
-                           can_run=auth.can(Perm.PIPELINE_RUN, tenant)), status
+                           can_run=can_run, titles=_titles(tenant, page.items), **picker), status
+
+
+def _titles(tenant, pipelines) -> dict[int, str]:
+    """The title line of each pipeline's commit, by pipeline id."""
+    return {pid: services.split_message(message)[0]
+            for pid, message in services.commit_messages(tenant, pipelines).items()}
+
+
+def _refs_of(tenant, repository: str | None) -> dict | None:
+    if not repository:
+        return None
+    try:
+        return services.repository_refs(tenant, repository)
+    except NotFound:
+        return None
+
+
+def _run_picker(tenant, form: RunPipelineForm) -> dict:
+    """The run form's choices: the tenant's repositories, and the chosen one's branches and tags
+    with its default branch preselected (the ref picker follows the repository with htmx)."""
+    names = services.repository_names(tenant)
+    if form.repository.data and form.repository.data not in names and any(f.errors for f in form):
+        names.append(form.repository.data)  # the refused value stays chosen, under its error
+    chosen = form.repository.data if form.repository.data in names else (names[0] if names else None)
+    form.repository.choices = [(name, name) for name in names]
+    form.repository.data = chosen
+    refs = _refs_of(tenant, chosen)
+    return {"repository_names": names, "refs": refs,
+            "selected_ref": form.ref.data or (refs["default"] if refs else None)}
+
+
+@bp.get("/t/<tenant>/pipelines/refs")
+@auth.require(Perm.PIPELINE_RUN)
+def run_refs(tenant):
+    """The run form's ref picker for ``?repository=``: its branches and tags (an htmx fragment)."""
+    repository = (request.args.get("repository") or "").strip()
+    refs = _refs_of(tenant, repository)
+    return render_template("cicd/_ref_field.html", refs=refs, selected_ref=refs["default"] if refs else None,
+                           errors=[])
 
 
 def _host_runner(jobs=()) -> bool:
@@ -140,17 +181,20 @@ def job_graph(jobs) -> dict:
 def _pipeline_context(tenant, pipeline) -> dict:
     return {"pipeline": pipeline, "jobs": pipeline.jobs, "graph": job_graph(pipeline.jobs),
             "live": not pipeline.done, "can_run": auth.can(Perm.PIPELINE_RUN, tenant),
-            "host_runner": _host_runner(pipeline.jobs)}
+            "retryable": services.retryable(pipeline), "host_runner": _host_runner(pipeline.jobs)}
 
 
 @bp.get(PIPELINE)
 @auth.require(Perm.PIPELINE_READ)
 def pipeline(tenant, pipeline_id):
-    context = _pipeline_context(tenant, services.get_pipeline(tenant, pipeline_id))
+    item = services.get_pipeline(tenant, pipeline_id)
+    context = _pipeline_context(tenant, item)
     if request.headers.get("HX-Request"):
         # The polled part only; it stops polling by itself once the pipeline is finished.
         return render_template("cicd/_pipeline_live.html", **context)
-    return render_template("cicd/pipeline.html", **context)
+    message = services.commit_messages(tenant, [item]).get(item.id)
+    title, body = services.split_message(message) if message is not None else (None, None)
+    return render_template("cicd/pipeline.html", **context, commit_title=title, commit_body=body)
 
 
 @bp.post(PIPELINE + "/<action>")
@@ -232,6 +276,16 @@ def _read_window(job, start: int, end: int) -> tuple[str, int]:
     return text, start
 
 
+def _log_html(job, text: str, start: int, line_start: bool | None = None) -> str:
+    """The console's HTML of log text that begins at byte ``start``: numbered, timed lines."""
+    if not text:
+        return ""
+    if line_start is None:
+        line_start = services.at_line_start(job, start)
+    times = services.chunk_times(job, start, start + _bytes(text))
+    return logview.render(text, offset=start, times=times, line_start=line_start)
+
+
 def _job_context(tenant, job) -> dict:
     from .jenkins.builds import latest_build
 
@@ -250,9 +304,9 @@ def job(tenant, job_id):
     size = services.log_size(item)
     start = max(0, size - TAIL)
     text, start = _read_window(item, start, size) if size else ("", 0)
-    html, _style = ansi.to_html(text)
+    html = _log_html(item, text, start, line_start=True)
     return render_template("cicd/job.html", **context, log_html=html, log_start=start, log_end=size,
-                           log_size=size)
+                           log_size=size, log_lines=services.lines_before(item, start))
 
 
 @bp.get(JOB + "/log")
@@ -265,12 +319,13 @@ def log(tenant, job_id):
     if before is not None:
         before = max(0, min(before, services.log_size(item)))
         text, start = _read_window(item, max(0, before - TAIL), before) if before else ("", 0)
-        return render_template("cicd/_log_earlier.html", job=item, html=ansi.to_html(text)[0], start=start)
+        return render_template("cicd/_log_earlier.html", job=item, html=_log_html(item, text, start, True),
+                               start=start, lines=services.lines_before(item, start))
     offset = max(0, request.args.get("offset", 0, type=int) or 0)
     text, next_offset, done = services.read_log(item, offset=offset, limit=POLL_CHUNK)
     more = next_offset < services.log_size(item)
-    return render_template("cicd/_log_tail.html", job=item, html=ansi.to_html(text)[0], offset=next_offset,
-                           done=done and not more, more=more)
+    return render_template("cicd/_log_tail.html", job=item, html=_log_html(item, text, offset),
+                           offset=next_offset, done=done and not more, more=more)
 
 
 @bp.get(JOB + "/live")
@@ -291,7 +346,7 @@ def job_live(tenant, job_id):
     as_html = request.args.get("format") == "html"
 
     def step(cursor):
-        position, last_status = cursor
+        position, last_status, line_start = cursor
         job = services.get_job(_tenant(tenant_id), job_id)
         events = []
         if job.status != last_status:
@@ -299,13 +354,18 @@ def job_live(tenant, job_id):
         text, next_offset, _done = services.read_log(job, offset=position, limit=POLL_CHUNK)
         if next_offset > position:
             data = {"offset": position, "next": next_offset}
-            data["html" if as_html else "text"] = ansi.to_html(text)[0] if as_html else text
+            if as_html:
+                data["html"] = _log_html(job, text, position, line_start)
+            else:
+                data["text"] = text
             events.append(live.Event(data, "log", id=str(next_offset)))
+            line_start = text.endswith("\n")
         more = next_offset > position and next_offset < job.log_size
         finished = job.done and not more and next_offset >= job.log_size
-        return live.Round(events, (next_offset, job.status), finished=finished, more=more)
+        return live.Round(events, (next_offset, job.status, line_start), finished=finished, more=more)
 
-    return live.stream([services.job_topic(item)], step, (offset, None), still_allowed=_can_read(tenant_id))
+    return live.stream([services.job_topic(item)], step, (offset, None, None),
+                       still_allowed=_can_read(tenant_id))
 
 
 @bp.get(JOB + "/log.txt")
@@ -352,6 +412,8 @@ def job_action(tenant, job_id, action):
     if outcome.ok:
         flash({"cancel": _("Job canceled."), "retry": _("The job runs again."),
                "play": _("The job is started.")}[action], "success")
+    if request.form.get("back") == "pipeline":  # played from the pipeline page: stay there
+        return redirect(url_for("cicd.pipeline", tenant=tenant, pipeline_id=item.pipeline_id))
     return redirect(url_for("cicd.job", tenant=tenant, job_id=job_id))
 
 

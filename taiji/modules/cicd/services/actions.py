@@ -6,13 +6,12 @@ import sqlalchemy as sa
 
 from taiji.platform import audit
 from taiji.platform.db import db
-from taiji.platform.errors import Conflict, NotFound, msg
+from taiji.platform.errors import Conflict, msg
 
-from .. import pipeline_file
 from ..models import JOB_DONE, Job, JobStatus, Pipeline, PipelineStatus, Trigger
 from . import scheduler
 from .logs import announce_pipeline
-from .pipelines import _actor_email, _vcs, create_pipeline, get_job, get_pipeline, protected_run
+from .pipelines import _actor_email, create_pipeline, get_job, get_pipeline, protected_run
 
 
 def cancel_pipeline(tenant, pipeline_id: int, *, actor=None) -> Pipeline:
@@ -55,29 +54,25 @@ def cancel_job(tenant, job_id: int, *, actor=None) -> Job:
     return job
 
 
+def retryable(pipeline: Pipeline) -> bool:
+    """Whether Retry makes sense: the pipeline finished and had jobs (a pipeline whose file was
+    invalid has none, and would fail the same way at the same commit)."""
+    return pipeline.done and not (pipeline.status == PipelineStatus.ERROR and not pipeline.jobs)
+
+
 def retry_pipeline(tenant, pipeline_id: int, *, actor=None) -> Pipeline:
     """A new pipeline (trigger ``retry``) of the same commit, file and variables."""
     old = get_pipeline(tenant, pipeline_id)
     if not old.done:
         raise Conflict(msg("Pipeline %(old_id)s is still %(old_status)s; cancel it or wait for it to "
                            "finish.", old_id=old.id, old_status=old.status))
+    if not retryable(old):
+        # Its file could not be used at this commit, and a retry runs the same commit again.
+        raise Conflict(msg("Pipeline #%(number)s has no jobs: its .taiji.yml could not be used at this "
+                           "commit, and a retry would run the same file. Fix .taiji.yml and push, or run "
+                           "the pipeline again.", number=old.number))
     # Judged anew for whoever retries: the old run's variables come along.
     protected = protected_run(tenant, old.repository, old.ref, Trigger.RETRY, actor)
-    if old.status == PipelineStatus.ERROR:
-        return create_pipeline(
-            tenant,
-            old.repository,
-            ref=old.ref,
-            sha=old.sha,
-            text=_reread(tenant, old),
-            trigger=Trigger.RETRY,
-            variables=old.variables,
-            actor=actor,
-            source=old.source,
-            repository_id=old.repository_id,
-            retry_of=old,
-            protected=protected,
-        )
     return create_pipeline(
         tenant,
         old.repository,
@@ -93,16 +88,6 @@ def retry_pipeline(tenant, pipeline_id: int, *, actor=None) -> Pipeline:
         retry_of=old,
         protected=protected,
     )
-
-
-def _reread(tenant, pipeline: Pipeline) -> bytes | None:
-    try:
-        vcs = _vcs()
-        return vcs.read_file(
-            vcs.get_repository(tenant, pipeline.repository), pipeline.sha, pipeline_file.FILE_NAME
-        )
-    except (ImportError, NotFound):  # the repository is gone: the new pipeline says so
-        return None
 
 
 def retry_job(tenant, job_id: int, *, actor=None) -> Job:

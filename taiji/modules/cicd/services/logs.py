@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from taiji.platform import live
-from taiji.platform.db import db
+from taiji.platform.db import db, utcnow
 
 from ..models import Job, LogChunk, Pipeline
 
@@ -74,9 +74,11 @@ def append_log(job: Job, text: str) -> int:
 
     The caller owns the job row (only its runner writes its log), so seq and offset need no lock.
     """
+    now = utcnow()
     for piece in _pieces(text):
         size = len(piece.encode("utf-8"))
-        db.session.add(LogChunk(job_id=job.id, seq=job.log_seq, offset=job.log_size, text=piece))
+        db.session.add(LogChunk(job_id=job.id, seq=job.log_seq, offset=job.log_size, text=piece,
+                                created_at=now, newlines=piece.count("\n")))
         job.log_seq += 1
         job.log_size += size
     db.session.flush()
@@ -136,3 +138,55 @@ def read_log(job: Job, offset: int = 0, limit: int = CHUNK_BYTES) -> tuple[str, 
     next_offset = offset + end if end else min(offset, data_end)
     done = job.done and next_offset >= job.log_size
     return text, next_offset, done
+
+
+def chunk_times(job: Job, start: int, end: int) -> list[tuple[int, object]]:
+    """(offset, written at) of the chunks that hold bytes ``start``..``end`` of the log, in order:
+    the console's per-line times (a chunk is what the runner wrote at once, about a second)."""
+    first = db.session.execute(
+        sa.select(sa.func.max(LogChunk.offset)).where(LogChunk.job_id == job.id, LogChunk.offset <= start)
+    ).scalar()
+    rows = db.session.execute(
+        sa.select(LogChunk.offset, LogChunk.created_at)
+        .where(LogChunk.job_id == job.id, LogChunk.offset >= (first or 0),
+               LogChunk.offset < max(end, start + 1))
+        .order_by(LogChunk.offset)
+    )
+    return [(offset, when) for offset, when in rows]
+
+
+def lines_before(job: Job, offset: int) -> int:
+    """How many lines of the log end before byte ``offset`` (its newlines there): the number of
+    the line at ``offset`` is one more. Counted in the database, a long log is not loaded."""
+    if offset <= 0:
+        return 0
+    first = db.session.execute(
+        sa.select(sa.func.max(LogChunk.offset)).where(LogChunk.job_id == job.id, LogChunk.offset <= offset)
+    ).scalar()
+    if first is None:
+        return 0
+    newline = sa.literal("\n")
+    whole = db.session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(sa.func.coalesce(
+            LogChunk.newlines,  # counted when written; older chunks are counted here
+            sa.func.length(LogChunk.text) - sa.func.length(sa.func.replace(LogChunk.text, newline, "")))), 0))
+        .where(LogChunk.job_id == job.id, LogChunk.offset < first)
+    ).scalar()
+    text = db.session.execute(
+        sa.select(LogChunk.text).where(LogChunk.job_id == job.id, LogChunk.offset == first)
+    ).scalar() or ""
+    return int(whole or 0) + text.encode("utf-8")[: offset - first].count(b"\n")
+
+
+def at_line_start(job: Job, offset: int) -> bool:
+    """Whether byte ``offset`` of the log begins a line (the byte before it is a newline)."""
+    if offset <= 0:
+        return True
+    row = db.session.execute(
+        sa.select(LogChunk.offset, LogChunk.text)
+        .where(LogChunk.job_id == job.id, LogChunk.offset <= offset - 1)
+        .order_by(LogChunk.offset.desc()).limit(1)
+    ).first()
+    if row is None:
+        return True
+    return row.text.encode("utf-8")[offset - 1 - row.offset : offset - row.offset] == b"\n"

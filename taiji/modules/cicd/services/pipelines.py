@@ -201,7 +201,8 @@ def create_pipeline(
                 spec={**spec, "env": {**config["env"], **spec["env"]}},
                 when=spec["when"],
                 allow_failure=spec["allow_failure"],
-                status=JobStatus.CREATED.value,
+                # A `when: manual` job reads "manual" from the start, not only once its needs ran.
+                status=(JobStatus.MANUAL if spec["when"] == "manual" else JobStatus.CREATED).value,
                 runner=runner_settings.job_runner(spec, default_runner),
             )
         )

@@ -103,6 +103,13 @@ def advance(
     while changed:
         changed = False
         for job in sorted(jobs.values(), key=lambda j: j.position):
+            if job.status == JobStatus.MANUAL:
+                # Waiting for a person, but a need failed: it can never run.
+                if _blocked(job, jobs) == "skip":
+                    changed |= transition(
+                        job, JobStatus.MANUAL, status=JobStatus.SKIPPED.value, finished_at=utcnow()
+                    )
+                continue
             if job.status != JobStatus.CREATED:
                 continue
             verdict = _blocked(job, jobs)
@@ -110,7 +117,8 @@ def advance(
                 changed |= transition(
                     job, JobStatus.CREATED, status=JobStatus.SKIPPED.value, finished_at=utcnow()
                 )
-            elif verdict is None and job.when == "manual" and job.played_by_email is None:
+            elif job.when == "manual" and job.played_by_email is None:
+                # Shown as manual while its needs still run, too (a retry reopened it).
                 changed |= transition(job, JobStatus.CREATED, status=JobStatus.MANUAL.value)
             elif (
                 verdict is None

@@ -7,7 +7,7 @@ contract: ``get_repository``, ``list_repositories``, ``create_repository``, ``lo
 
 from __future__ import annotations
 
-from .gitdata import log, push_commits, read_file, refs, resolve_ref, valid_rev
+from .gitdata import commit_messages, log, push_commits, read_file, refs, resolve_ref, valid_rev
 from .hookscript import install_hooks
 from .protection import (
     Pusher,
@@ -56,6 +56,7 @@ __all__ = [
     "check_name",
     "check_push",
     "clone_url",
+    "commit_messages",
     "count_repositories",
     "create_repository",
     "delete_repository",

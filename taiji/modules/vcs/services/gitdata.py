@@ -64,6 +64,26 @@ def commit_dict(commit) -> dict:
     }
 
 
+def commit_messages(repo: Repository, shas) -> dict[str, str]:
+    """The full message of each of these commits that the repository holds, by sha (CI shows
+    a pipeline's commit with its title); unknown or malformed shas are left out."""
+    handle = open_repo(repo)
+    found: dict[str, str] = {}
+    if handle is None:
+        return found
+    try:
+        for sha in dict.fromkeys(shas):
+            if not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{4,64}", sha)):
+                continue
+            try:
+                found[sha] = handle.commit(sha).message
+            except (ValueError, IndexError, BadName, BadObject, gitpython.GitCommandError):
+                continue
+    finally:
+        handle.close()
+    return found
+
+
 def log(repo: Repository, ref: str | None, *, page: int = 1, page_size: int = 20) -> tuple[list[dict], int]:
     """One page of the history of ``ref`` (default branch when None), newest first, and its total."""
     ref = ref or repo.default_branch

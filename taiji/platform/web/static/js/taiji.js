@@ -63,6 +63,28 @@ function followLog(box) {
 
 document.querySelectorAll("[data-follow]").forEach(followLog);
 
+// <button data-log-fold> in a job log's section header (<span class="log-line log-section">): folds
+// the lines after it and unfolds them again. A header of the runner's (a script line) reaches to
+// the next header; a named one (GitLab's section_start:…:name) to its section_end, headers within.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("[data-log-fold]");
+  if (!button) { return; }
+  var header = button.closest(".log-line");
+  var name = header.getAttribute("data-section");
+  var fold = button.getAttribute("aria-expanded") === "true";
+  button.setAttribute("aria-expanded", fold ? "false" : "true");
+  var line = header.nextElementSibling;
+  while (line && line.classList.contains("log-line")) {
+    var end = line.classList.contains("log-section-end");
+    if (name ? (end && line.getAttribute("data-section") === name)
+             : (end || line.classList.contains("log-section"))) { break; }
+    line.classList.toggle("log-folded", fold);
+    var inner = line.querySelector("[data-log-fold]");
+    if (inner && !fold) { inner.setAttribute("aria-expanded", "true"); }
+    line = line.nextElementSibling;
+  }
+});
+
 // Live updates. <el data-live="stream URL" data-live-target="id" data-live-refresh="URL">: an
 // EventSource on the stream; each `state` event fetches the fragment at data-live-refresh again (as
 // htmx's polling would) into #data-live-target, and while the stream is open that element's own
