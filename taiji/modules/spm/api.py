@@ -41,6 +41,8 @@ C = P + "/components/<component>"
 def _resolve_path_first():
     """Look up the product, component, dependency and versions a URL names before the body or
     If-Match is checked, so that a name this tenant does not have is a 404 whatever was sent."""
+    if request.method in ("GET", "HEAD") and not request.query_string:
+        return  # nothing sent to check first; the view looks them up itself (a read cache hit: not at all)
     args = request.view_args or {}
     tenant = tenancy.current()
     if "product" not in args or tenant is None or auth.current_principal() is None:
