@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 
 from taiji.modules.iam import services as iam
 from taiji.platform import auth, mail
+from taiji.platform import overview as tenant_overview
 from taiji.platform.db import utcnow
 from taiji.platform.errors import Conflict, Forbidden, NotFound
 from taiji.platform.quotas import QuotaExceeded
@@ -117,8 +118,12 @@ def decline_my_invitation(invitation_id):
 @bp.get("/t/<tenant>/")
 @auth.require(Perm.TENANT_READ)
 def overview(tenant):
+    """The tenant's facts and quotas, what needs attention and the modules' panels (overview.py)."""
+    principal = auth.current_principal()
     return render_template("tm/overview.html", quotas=services.quota_usage(tenant),
-                           members=services.count_members(tenant))
+                           members=services.count_members(tenant),
+                           attention=tenant_overview.attention(tenant, principal),
+                           panels=tenant_overview.panels(tenant, principal))
 
 
 @bp.get("/t/<tenant>/members")

@@ -32,7 +32,7 @@ document.addEventListener("click", function (event) {
   var button = el.closest("[data-copy]");
   if (button) {
     var source = document.querySelector(button.getAttribute("data-copy"));
-    if (source && navigator.clipboard) { navigator.clipboard.writeText(source.value); }
+    if (source && navigator.clipboard) { navigator.clipboard.writeText(source.value !== undefined ? source.value : source.textContent.trim()); }
     button.textContent = button.getAttribute("data-copied") || button.textContent;
   }
 });
@@ -148,3 +148,34 @@ function plainTail() {
 }
 
 document.querySelectorAll("[data-live]").forEach(startLive);
+
+// Error summaries (layout.html, formerrors.py): each goes to the top of the form its first linked
+// field is in, then is scrolled into view and focused, so a screen reader reads it and the person
+// sees every problem at once. A link in it focuses its field.
+(function () {
+  var summaries = document.querySelectorAll("[data-error-summary]");
+  summaries.forEach(function (summary) {
+    var link = summary.querySelector("[data-field]");
+    var input = link && document.getElementById(link.getAttribute("data-field"));
+    var form = input && input.form;
+    if (form) {
+      var first = form.firstElementChild;
+      while (first && first.matches("input[type=hidden]")) { first = first.nextElementSibling; }
+      form.insertBefore(summary, first);
+    }
+  });
+  if (summaries.length) {
+    summaries[0].scrollIntoView({ block: "start" });
+    summaries[0].focus({ preventScroll: true });
+  }
+})();
+
+document.addEventListener("click", function (event) {
+  var link = event.target.closest("[data-error-summary] a[data-field]");
+  if (!link) { return; }
+  var input = document.getElementById(link.getAttribute("data-field"));
+  if (!input) { return; }
+  event.preventDefault();
+  input.scrollIntoView({ block: "center" });
+  input.focus();
+});
