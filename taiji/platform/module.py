@@ -193,6 +193,8 @@ class Module:
     # What the tenant overview shows of this module: taiji.platform.overview.Panel (recent things)
     # and taiji.platform.overview.Attention (things needing attention) objects.
     overview: list = field(default_factory=list)
+    # How the audit page words this module's actions: taiji.platform.audit_sentences.Sentence objects.
+    audit_sentences: list = field(default_factory=list)
 
     @property
     def table_prefix(self) -> str:

@@ -23,7 +23,7 @@ from taiji.platform.db import utcnow
 from taiji.platform.errors import Forbidden
 from taiji.platform.web.console import field_errors, page_arg, refusals
 
-from . import services, signin, verification
+from . import passwordreset_views, services, signin, verification
 from . import sessions as console_sessions
 from .forms import PasswordForm, ProfileForm, TokenForm, UserForm
 from .mfa import views as mfa_views
@@ -343,3 +343,4 @@ def revoke_session(session_id):
 
 mfa_views.register(bp)
 signin.register(bp)
+passwordreset_views.register(bp)
