@@ -71,7 +71,7 @@ def test_forgot_password_by_mail_in_both_languages(browser, live_server, shot):
             context = browser.new_context(locale="zh-CN")
             page = context.new_page()
             page.goto(f"{base}/login")
-            expect(page.get_by_test_id("forgot-link")).to_have_text("忘记密码？")
+            expect(page.get_by_test_id("forgot-link")).to_have_text("忘记密码？")  # noqa: RUF001
             _language(page, "en")
             with page.expect_navigation():
                 page.get_by_test_id("forgot-link").click()
