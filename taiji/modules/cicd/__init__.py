@@ -42,4 +42,5 @@ module = Module(
     cli_commands=[pipelines, images],
     seeders="tests.modules.cicd.seeders",
     overview=overview.OVERVIEW,
+    audit_sentences=overview.SENTENCES,
 )

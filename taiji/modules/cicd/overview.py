@@ -8,6 +8,7 @@ from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from taiji.platform.audit_sentences import Sentence
 from taiji.platform.db import db
 from taiji.platform.overview import Attention, Panel, Row
 
@@ -67,4 +68,35 @@ OVERVIEW = [
           permission=Perm.PIPELINE_READ, order=10,
           more=lambda tenant: url_for("cicd.pipelines", tenant=tenant.slug)),
     Attention("cicd.failed_default", failed_default_branches, permission=Perm.PIPELINE_READ, order=20),
+]
+
+
+# -- the audit page's sentences for CI/CD's actions (taiji.platform.audit_sentences) ---------------
+
+def _pipeline_link(entry, tenant):
+    pipeline_id = (entry.details or {}).get("id")
+    if tenant is None or not isinstance(pipeline_id, int):
+        return None
+    return url_for("cicd.pipeline", tenant=tenant.slug, pipeline_id=pipeline_id)
+
+
+def _repository_pipelines(entry, tenant):
+    repository = entry.target.partition("#")[0]
+    return url_for("cicd.repository_pipelines", tenant=tenant.slug, repository=repository) if tenant else None
+
+
+def _secrets(entry, tenant):
+    return url_for("cicd.secrets", tenant=tenant.slug) if tenant is not None else None
+
+
+SENTENCES = [
+    Sentence("cicd.pipeline.create", _l("%(actor)s started the pipeline %(target)s on %(ref)s"),
+             link=_pipeline_link),
+    Sentence("cicd.pipeline.cancel", _l("%(actor)s canceled the pipeline %(target)s"),
+             link=_repository_pipelines),
+    Sentence("cicd.job.retry", _l("%(actor)s retried the job %(target)s"), link=_repository_pipelines),
+    Sentence("cicd.job.cancel", _l("%(actor)s canceled the job %(target)s"), link=_repository_pipelines),
+    Sentence("cicd.job.play", _l("%(actor)s started the manual job %(target)s"), link=_repository_pipelines),
+    Sentence("cicd.secret.set", _l("%(actor)s set the CI secret %(target)s"), link=_secrets),
+    Sentence("cicd.secret.delete", _l("%(actor)s deleted the CI secret %(target)s"), link=_secrets),
 ]

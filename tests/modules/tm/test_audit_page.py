@@ -89,3 +89,14 @@ def test_a_sentence_missing_a_value_still_reads(app):
     with app.test_request_context():
         text = audit_sentences.describe(entry)
     assert "x@example.com" in text and "?" in text
+
+
+def test_a_pipeline_started_reads_as_a_sentence_linking_the_pipeline(login, admin, tenant):
+    audit.record("cicd.pipeline.create", "cicd_pipeline", "app#3", tenant=tenant, actor=admin,
+                 details={"ref": "main", "sha": "0" * 40, "trigger": "push", "id": 42, "protected": False})
+    audit.record("cicd.secret.set", "cicd_secret", "DEPLOY_KEY", tenant=tenant, actor=admin)
+    db.session.commit()
+    html = login(admin).get(f"/t/{tenant.slug}/audit").get_data(as_text=True)
+    assert f"{admin.email} started the pipeline app#3 on main" in _sentences(html)
+    assert f'href="/t/{tenant.slug}/pipelines/42" data-testid="audit-target">app#3</a>' in html
+    assert f"{admin.email} set the CI secret DEPLOY_KEY" in _sentences(html)
