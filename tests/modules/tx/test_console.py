@@ -128,3 +128,21 @@ def test_the_steps_table_agrees_with_the_timeline(login, admin, tenant, particip
     assert "Action 1 · Compensate 1" in charge
     shown = sum(int(n) for n in re.findall(r'data-testid="step-attempts">(\d+)<', html))
     assert shown == calls  # every call of the timeline is counted once in the table
+
+
+def test_a_step_settled_without_a_call_says_so(login, admin, tenant, participant, loopback_allowed):
+    """A step with nothing to undo is compensated without a call: its row says why the timeline has
+    no compensation for it."""
+    import re
+
+    participant.script("charge", "action", "fail")
+    gid = f"nocall-{uuid.uuid4().hex[:8]}"
+    tx.submit_saga(saga_steps(participant, "reserve", "charge", compensate=False), gid=gid, tenant=tenant,
+                   options=FAST)
+    db.session.commit()
+    drive(gid)
+    html = login(admin).get(f"/t/{tenant.slug}/transactions/{gid}").get_data(as_text=True)
+    reserve = re.search(r'<tr data-step="reserve">(.*?)</tr>', html, re.S).group(1)
+    assert 'data-state="compensated"' in reserve and "Compensate" not in reserve.split("step-ops")[-1]
+    assert 'data-testid="step-no-call"' in reserve
+    assert "No successful Compensate call" in reserve

@@ -157,7 +157,7 @@ document.querySelectorAll("[data-live]").forEach(startLive);
   summaries.forEach(function (summary) {
     var link = summary.querySelector("[data-field]");
     var input = link && document.getElementById(link.getAttribute("data-field"));
-    var form = input && input.form;
+    var form = input && (input.form || input.closest("form"));
     if (form) {
       var first = form.firstElementChild;
       while (first && first.matches("input[type=hidden]")) { first = first.nextElementSibling; }
