@@ -114,8 +114,9 @@ def step_calls(calls) -> dict[str, dict]:
     """What the timeline says of each step: every call made for it (``count``), per operation in the
     order first called (``ops``: [(op, calls)]), its latest call (``last``; its result is None
     while it is in flight) and the operations a call of which succeeded (``ok``). The steps table
-    shows these, so that it agrees with the timeline: the engine's own counter (``Branch.attempts``) counts only the calls of the current operation and
-    starts again at 0 once a step settles, when the phase turns, and after "Retry now"."""
+    shows these, so that it agrees with the timeline: the engine's own counter (``Branch.attempts``)
+    counts only the calls of the current operation and starts again at 0 once a step settles, when
+    the phase turns, and after "Retry now"."""
     found: dict[str, dict] = {}
     for call in calls:
         step = found.setdefault(call.branch_name, {"count": 0, "ops": {}, "last": None, "ok": set()})
