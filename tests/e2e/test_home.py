@@ -62,6 +62,27 @@ def test_three_bad_fields_show_three_errors_and_a_focused_summary(page, live_ser
     _language(page, "en")
 
 
+def test_a_hand_written_form_gets_the_summary_too(page, live_server, admin_email):
+    base = live_server.url
+    sign_in(page, base, admin_email)
+    _language(page, "en")
+    page.goto(f"{base}/admin/clients")
+    form = page.get_by_test_id("client-form")
+    form.locator("#client-name").fill("")
+    with page.expect_navigation():
+        page.get_by_test_id("client-create").click()
+    summary = page.get_by_test_id("error-summary")
+    expect(summary).to_have_count(1)
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("Fix these problems:")
+    expect(summary.get_by_test_id("error-summary-item")).to_have_text(
+        "Name: Give the client a name of 1 to 255 characters.")
+    assert page.evaluate("""() => document.querySelector('[data-error-summary]').closest('form')
+                                  === document.querySelector('[data-testid=client-form]')""")
+    summary.locator("a[data-field=client-name]").click()
+    expect(form.locator("#client-name")).to_be_focused()
+
+
 def test_forgot_password_by_mail_in_both_languages(browser, live_server, shot):
     base = live_server.url
     email = live_server.account(f"forgetful-{uuid.uuid4().hex[:6]}@e2e.example", "Forgetful")
