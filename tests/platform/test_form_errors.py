@@ -33,7 +33,7 @@ def test_a_form_with_three_bad_fields_shows_three_errors_and_the_summary(login, 
 def test_a_valid_form_has_no_summary(login, client):
     login(make_user())
     html = client.get("/profile/tokens").get_data(as_text=True)
-    assert "data-error-summary" not in html
+    assert 'data-testid="error-summary-item"' not in html and 'id="error-summary-form"' not in html
 
 
 def test_the_summary_is_translated(login, client):
