@@ -46,7 +46,7 @@ def ttl() -> dt.timedelta:
 def request_reset(email: str) -> None:
     """Mail a reset link to the account using ``email``, if there is one that has a Taiji password
     and is active; otherwise (and when asked too often) do nothing. Never says which."""
-    email = (email or "").strip().lower()[:255]
+    email = (email or "").replace("\x00", "").strip().lower()[:255]
     client = request.remote_addr if has_request_context() else "-"
     if not ratelimit.hit(PER_CLIENT, "iam-password-reset-client", client or "-") \
             or not ratelimit.hit(PER_EMAIL, "iam-password-reset", email):

@@ -145,3 +145,15 @@ def test_the_pages_in_chinese(client, smtp):
     html = client.get("/login/forgot").get_data(as_text=True)
     assert "忘记密码" in html
     assert "Forgot your password?" not in html
+
+
+@pytest.mark.parametrize("email", ["a\x00@example.com", "x" * 300 + "@example.com", ""])
+def test_bad_addresses_are_422_never_500(client, email):
+    assert client.post("/login/forgot", data={"email": email}).status_code == 422
+
+
+@pytest.mark.parametrize("token", ["a" * 500, "%00abc", "..", "x"])
+def test_bad_links_are_410(client, token):
+    assert client.get(f"/login/reset/{token}").status_code == 410
+    assert client.post(f"/login/reset/{token}", data={"new": NEW, "confirm": NEW}).status_code == 410
+
