@@ -68,16 +68,20 @@ def record(action: str, target_type: str, target: str, *, tenant=None, details: 
 
 
 def query(*, tenant=None, action: str | None = None, actor_email: str | None = None,
-          since: dt.datetime | None = None, page: int = 1, page_size: int = 20) -> Page[AuditEntry]:
-    """Entries newest first; ``tenant=None`` means every tenant (administrators only)."""
+          since: dt.datetime | None = None, until: dt.datetime | None = None,
+          page: int = 1, page_size: int = 20) -> Page[AuditEntry]:
+    """Entries newest first; ``tenant=None`` means every tenant (administrators only). ``since``
+    and ``until`` bound the moment of the entry (``until`` excluded)."""
     stmt = sa.select(AuditEntry)
     if tenant is not None:
         stmt = stmt.where(AuditEntry.tenant_id == tenant.id)
     if action:
         stmt = stmt.where(AuditEntry.action.startswith(action))
     if actor_email:
-        stmt = stmt.where(AuditEntry.actor_email == actor_email.lower())
+        stmt = stmt.where(AuditEntry.actor_email == actor_email.strip().lower())
     if since is not None:
         stmt = stmt.where(AuditEntry.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEntry.created_at < until)
     stmt = stmt.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
     return paginate(stmt, page, page_size)

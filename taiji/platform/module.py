@@ -64,8 +64,10 @@ class NavItem:
     icon: str = "circle"
     permission: str | None = None
     order: int = 100
-    # principal -> a number shown beside the entry (pending things waiting for the user), or 0.
-    badge: Callable[[Any], int] | None = None
+    # A number shown beside the entry (pending things waiting for the user), or 0: called with the
+    # principal for a "user" entry, with the principal and the tenant for a "tenant" entry; computed
+    # once per request (taiji.platform.web.nav_badges).
+    badge: Callable[..., int] | None = None
     group: str | None = None
     parent: str | None = None
 
@@ -188,6 +190,11 @@ class Module:
     setup: Callable[[Any], None] | None = None  # called with the app after registration
     # In-process transaction steps (taiji.platform.tx.local.LocalStep), named '<code>.<name>'.
     tx_steps: list = field(default_factory=list)
+    # What the tenant overview shows of this module: taiji.platform.overview.Panel (recent things)
+    # and taiji.platform.overview.Attention (things needing attention) objects.
+    overview: list = field(default_factory=list)
+    # How the audit page words this module's actions: taiji.platform.audit_sentences.Sentence objects.
+    audit_sentences: list = field(default_factory=list)
 
     @property
     def table_prefix(self) -> str:

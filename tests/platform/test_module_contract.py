@@ -347,6 +347,27 @@ def test_the_example_uses_every_registration_point():
     assert unused == [], f"the example module uses no {unused}"
 
 
+def test_overview_panels_attention_and_audit_sentences_of_a_module(client):
+    from taiji.platform import audit
+
+    owner = make_user()
+    tenant = make_tenant(owner=owner)
+    calm = example.create_note(tenant, "calm note")
+    hot = example.create_note(tenant, "urgent: call back")
+    audit.record("example.note.created", "note", calm.title, tenant=tenant, actor=owner,
+                 details={"note_id": calm.id})
+    db.session.commit()
+    _sign_in(client, owner)
+    html = client.get(f"/t/{tenant.slug}/").get_data(as_text=True)
+    panel = html[html.index('data-panel="example.latest"'):]
+    assert "Latest notes" in panel and "calm note" in panel and "urgent: call back" in panel
+    attention = html[html.index('data-testid="attention"'):html.index('data-testid="overview-panel"')]
+    assert f'href="/t/{tenant.slug}/example/notes/{hot.id}"' in attention and "calm note" not in attention
+    page = client.get(f"/t/{tenant.slug}/audit").get_data(as_text=True)
+    assert f"{owner.email} wrote the note calm note" in page
+    assert f'href="/t/{tenant.slug}/example/notes/{calm.id}" data-testid="audit-target"' in page
+
+
 def test_setup_runs_with_the_app(client):
     owner = make_user()
     tenant = make_tenant(owner=owner)

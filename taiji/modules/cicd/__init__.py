@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import Module, NavItem, Periodic
 
-from . import permissions
+from . import overview, permissions
 from .api import blp as api_blp
 from .commands import pipelines
 from .docker.commands import images
@@ -41,4 +41,6 @@ module = Module(
     settings=SETTINGS,
     cli_commands=[pipelines, images],
     seeders="tests.modules.cicd.seeders",
+    overview=overview.OVERVIEW,
+    audit_sentences=overview.SENTENCES,
 )

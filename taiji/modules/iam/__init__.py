@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import AuthProvider, EventSpec, Module, NavItem
 
-from . import directory, oauth, permissions, roles, services
+from . import directory, oauth, overview, permissions, roles, sentences, services
 from .api import blp as api_blp
 from .directory import accounts
 from .settings import SETTINGS
@@ -59,4 +59,6 @@ module = Module(
     kernel_endpoints={"login": "iam.login", "logout": "iam.logout", "set_locale": "iam.set_locale"},
     auth=AUTH,
     seeders="tests.modules.iam.seeders",
+    overview=overview.OVERVIEW,
+    audit_sentences=sentences.SENTENCES,
 )

@@ -21,6 +21,8 @@ def _activation_delay(name: str, value: str) -> int | str:
 
 
 SETTINGS = [
+    Setting("TAIJI_PASSWORD_RESET_TTL", "3600",
+            "Seconds a mailed link to set a new password stays valid (it works once).", parse=integer()),
     Setting("TAIJI_LOGIN_RATE_LIMIT", "10 per minute",
             "Sign-in attempts allowed per account and per address."),
     Setting("TAIJI_IAM_LDAP_ALLOWED_HOSTS", "",

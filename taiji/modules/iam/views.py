@@ -19,10 +19,11 @@ from flask import (
 from flask_babel import gettext as _
 
 from taiji.platform import auth, mail
+from taiji.platform.db import utcnow
 from taiji.platform.errors import Forbidden
 from taiji.platform.web.console import field_errors, page_arg, refusals
 
-from . import services, signin, verification
+from . import passwordreset_views, services, signin, verification
 from . import sessions as console_sessions
 from .forms import PasswordForm, ProfileForm, TokenForm, UserForm
 from .mfa import views as mfa_views
@@ -32,6 +33,7 @@ from .permissions import Perm
 from .sessions import lockout
 
 bp = Blueprint("iam", __name__, template_folder="templates")
+DEFAULT_TOKEN_DAYS = 30  # the expiry the new-token form proposes
 
 
 @bp.before_app_request
@@ -173,6 +175,22 @@ def _scope_choices() -> list[tuple[str, str]]:
     return [(name, str(label)) for name, label in sorted(auth.catalog.permissions.items())]
 
 
+def _scope_groups(choices: list[tuple[str, str]]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The scopes by module (a permission is named ``<module code>:…``), titled with the module's
+    title, in the order of the modules' titles."""
+    titles = {m.code: str(m.title) for m in current_app.extensions["taiji_modules"]}
+    groups: dict[str, list] = {}
+    for value, label in choices:
+        groups.setdefault(value.split(":", 1)[0], []).append((value, label))
+    return sorted(((titles.get(code, code), items) for code, items in groups.items()),
+                  key=lambda group: group[0].casefold())
+
+
+def _tokens_page(form, user, created=None, status=200):
+    return render_template("iam/tokens.html", form=form, tokens=services.list_tokens(user), created=created,
+                           scope_groups=_scope_groups(form.scopes.choices)), status
+
+
 def _token_problem(error: Exception) -> str | None:
     """A refused token in the console's words, where they say more than the service's."""
     fields = field_errors(error)
@@ -209,13 +227,13 @@ def tokens():
             _row, created = services.create_token(user, form.name.data, scopes=form.scopes.data or None,
                                                   expires_at=expires, caller=principal)
         if not outcome.ok:
-            return render_template("iam/tokens.html", form=form, tokens=services.list_tokens(user)), 422
+            return _tokens_page(form, user, status=422)
         flash(_("Token created. Copy it now: it will not be shown again."), "success")
         form = TokenForm(formdata=None)
         form.scopes.choices = _scope_choices()
-    status = 422 if form.errors else 200
-    return render_template("iam/tokens.html", form=form, tokens=services.list_tokens(user),
-                           created=created), status
+    if request.method == "GET" or created:  # a proposed expiry, which the person may change or clear
+        form.expires_on.data = utcnow().date() + dt.timedelta(days=DEFAULT_TOKEN_DAYS)
+    return _tokens_page(form, user, created, 422 if form.errors else 200)
 
 
 @bp.post("/profile/tokens/<int:token_id>/revoke")
@@ -325,3 +343,4 @@ def revoke_session(session_id):
 
 mfa_views.register(bp)
 signin.register(bp)
+passwordreset_views.register(bp)

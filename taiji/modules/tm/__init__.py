@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import Module, NavItem
 
-from . import events, permissions, provisioning, services
+from . import events, permissions, provisioning, sentences, services
 from .api import blp as api_blp
 from .settings import SETTINGS
 from .views import bp
@@ -37,4 +37,5 @@ module = Module(
     kernel_endpoints={"home": "tm.home", "tenant_home": "tm.overview"},
     seeders="tests.modules.tm.seeders",
     tx_steps=provisioning.STEPS,
+    audit_sentences=sentences.SENTENCES,
 )

@@ -300,9 +300,12 @@ def set_quota(tenant: Tenant, name: str, limit: int | None) -> None:
     audit.record("tm.quota.changed", "quota", name, tenant=tenant, details={"limit": limit})
 
 
-def audit_log(tenant: Tenant | None, *, action: str | None = None, page: int = 1, page_size: int = 20):
-    """The audit log newest first: one tenant's, or every entry when ``tenant`` is None."""
-    return audit.query(tenant=tenant, action=_search_text(action), page=page, page_size=page_size)
+def audit_log(tenant: Tenant | None, *, action: str | None = None, actor: str | None = None,
+              since=None, until=None, page: int = 1, page_size: int = 20):
+    """The audit log newest first: one tenant's, or every entry when ``tenant`` is None; filtered by
+    action (its beginning), actor (an email address) and moments (``since`` included, ``until`` not)."""
+    return audit.query(tenant=tenant, action=_search_text(action), actor_email=_search_text(actor),
+                       since=since, until=until, page=page, page_size=page_size)
 
 
 def quota_meters() -> list:

@@ -3,11 +3,14 @@ tenant administration, and accepting an invitation."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from taiji.modules.iam import services as iam
-from taiji.platform import auth, mail
+from taiji.platform import audit_sentences, auth, mail
+from taiji.platform import overview as tenant_overview
 from taiji.platform.db import utcnow
 from taiji.platform.errors import Conflict, Forbidden, NotFound
 from taiji.platform.quotas import QuotaExceeded
@@ -117,8 +120,12 @@ def decline_my_invitation(invitation_id):
 @bp.get("/t/<tenant>/")
 @auth.require(Perm.TENANT_READ)
 def overview(tenant):
+    """The tenant's facts and quotas, what needs attention and the modules' panels (overview.py)."""
+    principal = auth.current_principal()
     return render_template("tm/overview.html", quotas=services.quota_usage(tenant),
-                           members=services.count_members(tenant))
+                           members=services.count_members(tenant),
+                           attention=tenant_overview.attention(tenant, principal),
+                           panels=tenant_overview.panels(tenant, principal))
 
 
 @bp.get("/t/<tenant>/members")
@@ -203,8 +210,25 @@ def remove_member(tenant, user_id):
 @bp.get("/t/<tenant>/audit")
 @auth.require(Perm.AUDIT_READ)
 def audit_log(tenant):
-    page = services.audit_log(tenant, action=request.args.get("action") or None, page=page_arg())
-    return render_template("tm/audit.html", page=page)
+    """The tenant's audit entries as sentences, filtered by actor, action and dates, paged."""
+    filters = {key: (request.args.get(key) or "").strip() for key in ("actor", "action", "since", "until")}
+    start, end = _day(filters["since"]), _day(filters["until"])
+    for key, day in (("since", start), ("until", end)):
+        if day is None:
+            filters[key] = ""  # not a date: no filter (the field shows empty)
+    page = services.audit_log(tenant, action=filters["action"] or None, actor=filters["actor"] or None,
+                              since=start, until=end + dt.timedelta(days=1) if end else None, page=page_arg())
+    return render_template("tm/audit.html", page=page, filters=filters, describe=audit_sentences.describe,
+                           target_url=audit_sentences.target_url, actions=audit_sentences.known_actions(),
+                           filtered=any(filters.values()))
+
+
+def _day(text: str) -> dt.datetime | None:
+    """A day from a date field (YYYY-MM-DD) as its first moment in UTC; None when empty or not a date."""
+    try:
+        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), tzinfo=dt.UTC) if text else None
+    except ValueError:
+        return None
 
 
 @bp.route("/t/<tenant>/settings", methods=["GET", "POST"])

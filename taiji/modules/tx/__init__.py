@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import Module, NavItem
 
-from . import permissions
+from . import overview, permissions
 from .api import blp as api_blp
 from .views import bp
 
@@ -16,7 +16,7 @@ module = Module(
     api_blueprints=[api_blp],
     blueprints=[bp],
     nav=[NavItem(_l("Transactions"), "tx.transactions", permission=permissions.Perm.TRANSACTION_READ,
-                 icon="arrows-exchange", order=40, group="operate"),
+                 icon="arrows-exchange", order=40, group="operate", badge=overview.parked_count),
          NavItem(_l("Notifications"), "tx.notifications", permission=permissions.Perm.TRANSACTION_READ,
                  icon="send", order=41, group="operate", parent="tx.transactions"),
          NavItem(_l("Messages"), "tx.messages_list", permission=permissions.Perm.TRANSACTION_READ,
@@ -25,4 +25,5 @@ module = Module(
                  permission=permissions.Perm.PLATFORM_READ, icon="arrows-exchange", order=12)],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
     seeders="tests.modules.tx.seeders",
+    overview=overview.OVERVIEW,
 )

@@ -110,9 +110,30 @@ def platform_transaction(gid):
     return _item(None, gid, auth.can(Perm.PLATFORM_OPERATE, None))
 
 
+def step_calls(calls) -> dict[str, dict]:
+    """What the timeline says of each step: every call made for it (``count``), per operation in the
+    order first called (``ops``: [(op, calls)]), its latest call (``last``; its result is None
+    while it is in flight) and the operations a call of which succeeded (``ok``). The steps table
+    shows these, so that it agrees with the timeline: the engine's own counter (``Branch.attempts``)
+    counts only the calls of the current operation and starts again at 0 once a step settles, when
+    the phase turns, and after "Retry now"."""
+    found: dict[str, dict] = {}
+    for call in calls:
+        step = found.setdefault(call.branch_name, {"count": 0, "ops": {}, "last": None, "ok": set()})
+        step["count"] += 1
+        step["ops"][call.op] = step["ops"].get(call.op, 0) + 1
+        step["last"] = call
+        if call.result == "OK":
+            step["ok"].add(call.op)
+    for step in found.values():
+        step["ops"] = list(step["ops"].items())
+    return found
+
+
 def _item(tenant, gid, can_operate: bool):
     tx = services.get_transaction(tenant, gid)
-    context = {"tx": tx, "calls": services.timeline(tx), "refusals": refusals(tx),
+    calls = services.timeline(tx)
+    context = {"tx": tx, "calls": calls, "step_calls": step_calls(calls), "refusals": refusals(tx),
                "live": tx.state in ACTIVE_STATES, "can_operate": can_operate, "tx_url": _urls(tenant)}
     if request.headers.get("HX-Request"):
         # htmx polling: only the part that changes, which stops polling once the transaction waits.

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform import api as api_mod
 from taiji.platform import auth, tenancy
-from taiji.platform.web import text
+from taiji.platform.web import formerrors, text
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -136,11 +136,21 @@ def _my_tenants(principal, current) -> list:
     return tenancy.tenants_by_ids(ids)
 
 
-def _badges(principal, items) -> dict[str, int]:
-    """endpoint -> the number to show beside a user-menu entry (computed only where declared)."""
+def nav_badges(principal, items, tenant=None) -> dict[str, int]:
+    """endpoint -> the number to show beside a menu entry (computed only where declared): a user
+    entry's badge is called with the principal, a tenant entry's with the principal and ``tenant``.
+    Each is computed once per request (the layout and the page may both ask)."""
     if principal is None:
         return {}
-    counts = {item.endpoint: item.badge(principal) for item in items if item.badge is not None}
+    cache = g.setdefault("taiji_nav_badges", {})
+    counts = {}
+    for item in items:
+        if item.badge is None:
+            continue
+        key = (item.endpoint, getattr(tenant, "id", None))
+        if key not in cache:
+            cache[key] = item.badge(principal, tenant) if item.scope == "tenant" else item.badge(principal)
+        counts[item.endpoint] = cache[key]
     return {endpoint: n for endpoint, n in counts.items() if n}
 
 
@@ -160,7 +170,8 @@ def _context():
         "nav_on_entry": on_entry,
         "nav_platform": nav_for("platform") if principal else [],
         "nav_user": nav_user,
-        "nav_badges": _badges(principal, nav_user),
+        "nav_badges": nav_badges(principal, nav_user),
+        "tenant_badges": nav_badges(principal, nav_tenant, tenant) if nav_tenant else {},
         "languages": current_app.config["LANGUAGES"],
         "current_locale": select_locale(),
         "can": auth.can,
@@ -175,6 +186,7 @@ def init_app(app, translation_directories: list[str] = ()) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(["translations", *translation_directories])
     Babel().init_app(app, locale_selector=select_locale)
     text.init_app(app)
+    formerrors.init_app(app)
     app.register_blueprint(bp)
     auth.public_endpoint(app, "web.static")
     app.context_processor(_context)

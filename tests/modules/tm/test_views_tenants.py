@@ -86,8 +86,8 @@ def test_audit_log_filters_by_action(login, client, tenant, admin):
     login(admin)
     page = client.get(f"/t/{tenant.slug}/audit", query_string={"action": "tm.tenant.renamed"})
     body = page.get_data(as_text=True)
-    assert "tm.tenant.renamed" in body
-    assert "tm.member.added" not in body
+    assert 'data-action="tm.tenant.renamed"' in body
+    assert 'data-action="tm.member.added"' not in body
     empty = client.get(f"/t/{tenant.slug}/audit", query_string={"action": "nothing.like.this"})
     assert "No entries match" in empty.get_data(as_text=True)
 
@@ -100,7 +100,7 @@ def test_audit_log_is_paged(login, client, tenant, admin):
     assert "page 1 of 2" in first
     second = client.get(f"/t/{tenant.slug}/audit", query_string={"page": 2}).get_data(as_text=True)
     assert "page 2 of 2" in second
-    assert first.count("<tr>") - 1 == 20
+    assert first.count('data-testid="audit-entry"') == 20
 
 
 def test_settings_rename_the_tenant(login, client, tenant, admin):

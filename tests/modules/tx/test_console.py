@@ -101,3 +101,48 @@ def test_list_filters_by_age(login, admin, tenant):
     html = login(admin).get(f"/t/{tenant.slug}/transactions?older_than_minutes=60").get_data(as_text=True)
     assert f'data-gid="{old}"' in html and f'data-gid="{new}"' not in html
     assert 'value="60" selected' in html
+
+
+def test_the_steps_table_agrees_with_the_timeline(login, admin, tenant, participant, loopback_allowed):
+    """A step that needed three calls shows three, not the engine's per-operation counter (which
+    starts again at 0 once the step settles), and a compensated step counts both operations."""
+    import re
+
+    participant.script("reserve", "action", "error", "error")  # two unknown answers, then OK
+    participant.script("charge", "action", "fail")  # the saga turns back: reserve is compensated
+    gid = f"agree-{uuid.uuid4().hex[:8]}"
+    tx.submit_saga(saga_steps(participant, "reserve", "charge"), gid=gid, tenant=tenant, options=FAST)
+    db.session.commit()
+    drive(gid)
+    html = login(admin).get(f"/t/{tenant.slug}/transactions/{gid}").get_data(as_text=True)
+    calls = html.count('data-testid="tx-call"')
+
+    def row(step):
+        return re.search(rf'<tr data-step="{step}">(.*?)</tr>', html, re.S).group(1)
+
+    reserve, charge = row("reserve"), row("charge")
+    assert '<span data-testid="step-attempts">4</span>' in reserve  # 3 actions + 1 compensation
+    assert "Action 3 · Compensate 1" in reserve
+    assert 'data-state="compensated"' in reserve
+    assert '<span data-testid="step-attempts">2</span>' in charge  # its failed action, compensated too
+    assert "Action 1 · Compensate 1" in charge
+    shown = sum(int(n) for n in re.findall(r'data-testid="step-attempts">(\d+)<', html))
+    assert shown == calls  # every call of the timeline is counted once in the table
+
+
+def test_a_step_settled_without_a_call_says_so(login, admin, tenant, participant, loopback_allowed):
+    """A step with nothing to undo is compensated without a call: its row says why the timeline has
+    no compensation for it."""
+    import re
+
+    participant.script("charge", "action", "fail")
+    gid = f"nocall-{uuid.uuid4().hex[:8]}"
+    tx.submit_saga(saga_steps(participant, "reserve", "charge", compensate=False), gid=gid, tenant=tenant,
+                   options=FAST)
+    db.session.commit()
+    drive(gid)
+    html = login(admin).get(f"/t/{tenant.slug}/transactions/{gid}").get_data(as_text=True)
+    reserve = re.search(r'<tr data-step="reserve">(.*?)</tr>', html, re.S).group(1)
+    assert 'data-state="compensated"' in reserve and "Compensate" not in reserve.split("step-ops")[-1]
+    assert 'data-testid="step-no-call"' in reserve
+    assert "No successful Compensate call" in reserve

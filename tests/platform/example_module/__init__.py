@@ -20,7 +20,7 @@ from taiji.platform.module import EventSpec, Module, NavItem, Periodic
 from taiji.platform.quotas import Meter
 from taiji.platform.tx.local import LocalStep
 
-from . import api, commands, events, services, views
+from . import api, commands, events, home, services, views
 from .permissions import PLATFORM_GRANTS, TENANT_GRANTS, Perm
 
 
@@ -63,4 +63,6 @@ module = Module(
     tx_steps=[LocalStep("example.stamp", action=services.stamp, compensate=services.unstamp)],
     translations=str(Path(__file__).parent / "translations"),  # where it would be found anyway
     setup=_setup,
+    overview=home.OVERVIEW,
+    audit_sentences=home.SENTENCES,
 )

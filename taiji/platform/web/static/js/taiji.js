@@ -32,7 +32,7 @@ document.addEventListener("click", function (event) {
   var button = el.closest("[data-copy]");
   if (button) {
     var source = document.querySelector(button.getAttribute("data-copy"));
-    if (source && navigator.clipboard) { navigator.clipboard.writeText(source.value); }
+    if (source && navigator.clipboard) { navigator.clipboard.writeText(source.value !== undefined ? source.value : source.textContent.trim()); }
     button.textContent = button.getAttribute("data-copied") || button.textContent;
   }
 });
@@ -170,3 +170,75 @@ function plainTail() {
 }
 
 document.querySelectorAll("[data-live]").forEach(startLive);
+
+// Error summaries (layout.html, formerrors.py): each goes to the top of the form its first linked
+// field is in, then is scrolled into view and focused, so a screen reader reads it and the person
+// sees every problem at once. A link in it focuses its field.
+// The top of a form: of the card body its field is in when the form is a card, after hidden inputs.
+function putAtTop(summary, input, form) {
+  var body = input.closest(".card-body");
+  var host = body && form.contains(body) ? body : form;
+  var first = host.firstElementChild;
+  while (first && first.matches("input[type=hidden]")) { first = first.nextElementSibling; }
+  host.insertBefore(summary, first);
+}
+
+// A form written by hand gets its summary here, from its invalid fields (.is-invalid), their labels
+// and the messages beside them, in the words of the layout's <template id="taiji-error-summary">.
+function handWrittenSummaries() {
+  var template = document.getElementById("taiji-error-summary");
+  if (!template || document.querySelector("[data-error-summary]")) { return; }
+  document.querySelectorAll("form").forEach(function (form) {
+    var invalid = form.querySelectorAll(".is-invalid");
+    if (!invalid.length) { return; }
+    var summary = template.content.firstElementChild.cloneNode(true);
+    var list = summary.querySelector("ul");
+    invalid.forEach(function (input) {
+      var label = input.id ? form.querySelector("label[for='" + input.id + "']") : null;
+      var box = input.closest(".mb-3, .form-group, fieldset") || input.parentElement;
+      var messages = box ? box.querySelectorAll(".invalid-feedback") : [];
+      var item = document.createElement("li");
+      item.setAttribute("data-testid", "error-summary-item");
+      var name = label ? label.textContent.replace(/\s*\*\s*$/, "").trim() : "";
+      if (input.id && name) {
+        var link = document.createElement("a");
+        link.href = "#" + input.id;
+        link.className = "alert-link";
+        link.setAttribute("data-field", input.id);
+        link.textContent = name;
+        item.appendChild(link);
+        item.appendChild(document.createTextNode(": "));
+      }
+      var text = [];
+      messages.forEach(function (m) { text.push(m.textContent.trim()); });
+      item.appendChild(document.createTextNode(text.join(" ")));
+      if (name || text.length) { list.appendChild(item); }
+    });
+    if (list.children.length) { putAtTop(summary, invalid[0], form); }
+  });
+}
+
+(function () {
+  handWrittenSummaries();
+  var summaries = document.querySelectorAll("[data-error-summary]");
+  summaries.forEach(function (summary) {
+    var link = summary.querySelector("[data-field]");
+    var input = link && document.getElementById(link.getAttribute("data-field"));
+    var form = input && (input.form || input.closest("form"));
+    if (form) { putAtTop(summary, input, form); }
+  });
+  if (summaries.length) {
+    summaries[0].scrollIntoView({ block: "start" });
+    summaries[0].focus({ preventScroll: true });
+  }
+})();
+
+document.addEventListener("click", function (event) {
+  var link = event.target.closest("[data-error-summary] a[data-field]");
+  if (!link) { return; }
+  var input = document.getElementById(link.getAttribute("data-field"));
+  if (!input) { return; }
+  event.preventDefault();
+  input.scrollIntoView({ block: "center" });
+  input.focus();
+});

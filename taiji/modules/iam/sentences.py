@@ -1,0 +1,50 @@
+"""IAM's audit actions as sentences (``taiji.platform.audit_sentences``), with links to their targets."""
+
+from __future__ import annotations
+
+from flask import url_for
+from flask_babel import lazy_gettext as _l
+
+from taiji.platform.audit_sentences import Sentence
+
+
+def _roles(entry, tenant):
+    return url_for("iam_roles.roles", tenant=tenant.slug) if tenant is not None else None
+
+
+def _groups(entry, tenant):
+    return url_for("iam_roles.groups", tenant=tenant.slug) if tenant is not None else None
+
+
+def _directory(entry, tenant):
+    return url_for("iam_directory.directory", tenant=tenant.slug) if tenant is not None else None
+
+
+SENTENCES = [
+    Sentence("iam.role.created", _l("%(actor)s created the role %(target)s"), None, _roles),
+    Sentence("iam.role.updated", _l("%(actor)s changed the permissions of the role %(target)s"), None,
+             _roles),
+    Sentence("iam.role.deleted", _l("%(actor)s deleted the role %(target)s"), None, _roles),
+    Sentence("iam.role.bound", _l("%(actor)s gave %(target)s the role %(role)s"), None, _roles),
+    Sentence("iam.role.unbound", _l("%(actor)s took the role %(target)s from someone"), None, _roles),
+    Sentence("iam.group.created", _l("%(actor)s created the group %(target)s"), None, _groups),
+    Sentence("iam.group.updated", _l("%(actor)s changed the group %(target)s"), None, _groups),
+    Sentence("iam.group.deleted", _l("%(actor)s deleted the group %(target)s"), None, _groups),
+    Sentence("iam.group.member_removed", _l("%(actor)s removed a member from the group %(target)s"), None,
+             _groups),
+    Sentence("iam.directory.removed", _l("%(actor)s removed the sign-in directory %(target)s"), None,
+             _directory),
+    Sentence("iam.directory.tested", _l("%(actor)s tested the sign-in directory %(target)s"), None,
+             _directory),
+    Sentence("iam.domain.added", _l("%(actor)s claimed the email domain %(target)s"), None, _directory),
+    Sentence("iam.domain.verified", _l("%(actor)s verified the email domain %(target)s"), None, _directory),
+    Sentence("iam.domain.removed", _l("%(actor)s removed the email domain %(target)s"), None, _directory),
+    Sentence("iam.token.created", _l("%(actor)s created the personal access token %(target)s")),
+    Sentence("iam.token.revoked", _l("%(actor)s revoked the personal access token %(target)s")),
+    Sentence("iam.user.password_changed", _l("%(actor)s changed the password of %(target)s")),
+    Sentence("iam.user.password_reset", _l("%(target)s set a new password with a reset link")),
+    Sentence("iam.user.password_reset_requested", _l("A password reset link was mailed to %(target)s")),
+    Sentence("iam.login.succeeded", _l("%(target)s signed in")),
+    Sentence("iam.login.failed", _l("A sign-in as %(target)s failed")),
+    Sentence("iam.logout", _l("%(target)s signed out")),
+]
