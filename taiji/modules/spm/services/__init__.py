@@ -23,6 +23,7 @@ from .components import (
     update_dependency,
 )
 from .graph import Violation, api_retirement_impact, check, depends_on, impact, product_graph, tenant_graph
+from .preview import dependency_violations, preview_catalog
 from .products import (
     PRODUCTS_METER,
     count_products,
@@ -69,6 +70,7 @@ __all__ = [
     "delete_component",
     "delete_product",
     "delete_version",
+    "dependency_violations",
     "dependents",
     "depends_on",
     "export_catalog",
@@ -86,6 +88,7 @@ __all__ = [
     "list_dependencies",
     "list_products",
     "list_versions",
+    "preview_catalog",
     "product_dependencies",
     "product_graph",
     "quota_meters",

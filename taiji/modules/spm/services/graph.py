@@ -137,24 +137,28 @@ def check(tenant, product: Product | None = None) -> list[Violation]:
 
     Remembered with the cached graph: until the catalog or the rules change, asking again
     (the product page, the violations list, a release) costs nothing."""
+    return _checked(tenant, product.id if product is not None else None)
+
+
+def _checked(tenant, product_id: int | None) -> list[Violation]:
     graph = tenant_graph(tenant)
     layers = rules.layers(tenant)
     severity = rules.severities(tenant)
     memo = graph.graph.setdefault("checked", {})
-    key = (product.id if product is not None else None, tuple(layers), tuple(sorted(severity.items())))
+    key = (product_id, tuple(layers), tuple(sorted(severity.items())))
     if key not in memo:
         if len(memo) >= 64:
             memo.clear()
-        memo[key] = _check(graph, product, layers, severity)
+        memo[key] = _check(graph, product_id, layers, severity)
     return list(memo[key])
 
 
-def _check(graph: nx.DiGraph, product: Product | None, layers: list[str], severity: dict) -> list[Violation]:
+def _check(graph: nx.DiGraph, product_id: int | None, layers: list[str], severity: dict) -> list[Violation]:
     rank = {name: index for index, name in enumerate(layers)}
     mine = (
         set(graph.nodes)
-        if product is None
-        else {n for n, pid in graph.nodes(data="product_id") if pid == product.id}
+        if product_id is None
+        else {n for n, pid in graph.nodes(data="product_id") if pid == product_id}
     )
     ref = graph.nodes
     found: list[Violation] = []
@@ -353,6 +357,16 @@ def product_graph(tenant, product: Product, focus: Component | None = None) -> d
     if focus is not None:
         keep = {focus.id, *graph.successors(focus.id), *graph.predecessors(focus.id)}
     violations = check(tenant, product)
+    # A rule broken by an edge between two products is checked from the depending side; the
+    # other product's page shows it too, the same way.
+    seen = {(v.rule, tuple(v.components)) for v in violations}
+    mine_refs = {graph.nodes[n]["ref"] for n in mine}
+    for other in sorted({graph.nodes[n]["product_id"] for n in keep - mine}):
+        for v in _checked(tenant, other):
+            if (v.rule, tuple(v.components)) not in seen and mine_refs.intersection(v.components):
+                seen.add((v.rule, tuple(v.components)))
+                violations.append(v)
+    violations.sort(key=lambda x: (x.severity != "error", x.rule, x.components))
     bad_nodes: dict[str, str] = {}
     bad_edges: dict[tuple[str, str], list[str]] = {}
     for v in violations:
