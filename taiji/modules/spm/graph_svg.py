@@ -13,7 +13,8 @@ from markupsafe import Markup, escape
 
 from .layout import crossings, layered
 
-PALETTE = ["#4263eb", "#0ca678", "#f59f00", "#ae3ec9", "#1098ad", "#e8590c", "#5c940d", "#d6336c"]
+# No red or amber among the layer colours: those mean an error and a warning.
+PALETTE = ["#4263eb", "#0ca678", "#1098ad", "#ae3ec9", "#5c940d", "#7048e8", "#087f5b", "#364fc7"]
 SEVERITY_COLOUR = {"error": "#d63939", "warning": "#f59f00"}
 PLAIN, API = "#495057", "#1c7ed6"
 NODE_W, NODE_H, GAP_X, ROW_H, LEFT, TOP, PAD = 170, 40, 30, 90, 160, 20, 12
