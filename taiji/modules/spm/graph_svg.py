@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from markupsafe import Markup, escape
 
-from .layout import crossings, layered
+from .layout import layered
 
 # No red or amber among the layer colours: those mean an error and a warning.
 PALETTE = ["#4263eb", "#0ca678", "#1098ad", "#ae3ec9", "#5c940d", "#7048e8", "#087f5b", "#364fc7"]
@@ -129,7 +129,7 @@ def render(graph: dict, link: Callable[[dict], str] | None = None, no_layer: str
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{min_x} {min_y} {width} {height}" '
         f'width="{width}" height="{height}" class="spm-graph" data-testid="dependency-graph" role="img" '
-        f'aria-label="{escape(graph["product"])}" data-crossings="{crossings(plan.rows, edges)}">'
+        f'aria-label="{escape(graph["product"])}" data-crossings="{plan.crossings}">'
         "<defs>" + _marker("arrow-plain", PLAIN) + _marker("arrow-api", API)
         + _marker("arrow-error", SEVERITY_COLOUR["error"])
         + _marker("arrow-warning", SEVERITY_COLOUR["warning"])
