@@ -12,6 +12,7 @@ from taiji.platform import auth
 from taiji.platform.web.console import page_arg
 
 from . import services
+from .forms import parse_apis
 from .permissions import Perm
 from .views import PRODUCT, bp
 
@@ -97,3 +98,24 @@ def check_dependency(tenant, product):
     target = (request.args.get("target") or "").strip()
     found = services.dependency_violations(tenant, source, target) if source is not None and target else []
     return render_template("spm/_dependency_warning.html", violations=found)
+
+
+@bp.get(PRODUCT + "/component-check")  # not under /components/: a component may be named check
+@auth.require(Perm.PRODUCT_READ)
+def check_component(tenant, product):
+    """The component forms (add and edit) ask this when the layer or the APIs change (htmx): the
+    rules the component as filled in would break through its layer and the APIs it provides and
+    consumes, as an amber warning before saving."""
+    item = services.get_product(tenant, product)
+    editing = request.args.get("editing") or ""
+    row = services.find_component(tenant, item, editing.strip().lower()) if editing else None
+    data = {
+        "name": request.args.get("name") or "",
+        "kind": request.args.get("kind") or "service",
+        "layer": request.args.get("layer") or None,
+        "owns_database": request.args.get("owns_database") or None,
+        "provides": parse_apis(request.args.get("provides")),
+        "consumes": parse_apis(request.args.get("consumes")),
+    }
+    found = services.component_violations(tenant, item, data, row)
+    return render_template("spm/_dependency_warning.html", violations=found, what="component")

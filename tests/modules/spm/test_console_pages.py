@@ -158,3 +158,30 @@ def test_cross_product_violation_shows_the_same_on_both_products(login, admin, t
         assert 'data-component="platform/db-kit" data-violation="error"' in html, slug
         assert 'data-component="shop/web" data-violation="error"' in html, slug
         assert 'data-violation="true" data-severity="error"' in html, slug
+
+
+def test_component_forms_warn_at_once_of_an_upward_api_dependency(login, admin, tenant, catalog):
+    _shop(catalog)
+    client = login(admin)
+    check = f"/t/{tenant.slug}/products/shop/component-check"
+    # A new base component consuming the orders API (business logic): upward.
+    html = client.get(check, query_string={"name": "cache", "kind": "service", "layer": "base",
+                                           "consumes": "orders:rest:v1"}).get_data(as_text=True)
+    assert 'data-testid="dependency-warning"' in html and 'data-rule="upward-dependency"' in html
+    assert "shop/cache" in html
+    # store (base) starting to consume orders closes the cycle orders -> store -> orders.
+    html = client.get(check, query_string={"editing": "store", "kind": "service", "layer": "base",
+                                           "consumes": "orders"}).get_data(as_text=True)
+    assert 'data-rule="cycle"' in html and 'data-rule="upward-dependency"' in html
+    # Moving web (which consumes orders) down to base: its consumption becomes upward.
+    html = client.get(check, query_string={"editing": "web", "layer": "base", "consumes": "orders"})
+    assert 'data-rule="upward-dependency"' in html.get_data(as_text=True)
+    # As it is: no new violation, no warning.
+    same = client.get(check, query_string={"editing": "web", "layer": "access", "consumes": "orders"})
+    assert "dependency-warning" not in same.get_data(as_text=True)
+    assert catalog.violations("shop") == []
+    page = client.get(f"/t/{tenant.slug}/products/shop/components/web/edit").get_data(as_text=True)
+    assert f'hx-get="{check}?editing=web"' in page and 'id="component-warning"' in page
+    # A component called "check" still has its page.
+    catalog.component("shop", "check", layer="base")
+    assert client.get(f"/t/{tenant.slug}/products/shop/components/check").status_code == 200

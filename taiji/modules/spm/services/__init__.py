@@ -23,7 +23,7 @@ from .components import (
     update_dependency,
 )
 from .graph import Violation, api_retirement_impact, check, depends_on, impact, product_graph, tenant_graph
-from .preview import dependency_violations, preview_catalog
+from .preview import component_violations, dependency_violations, preview_catalog
 from .products import (
     PRODUCTS_METER,
     count_products,
@@ -62,6 +62,7 @@ __all__ = [
     "api_retirement_impact",
     "check",
     "compare",
+    "component_violations",
     "contents",
     "count_products",
     "create_component",

@@ -47,3 +47,56 @@ def preview_catalog(tenant, text: str):
         return import_catalog(tenant, text)
     finally:
         savepoint.rollback()
+
+
+def component_violations(tenant, product, data: dict, component: Component | None = None) -> list[Violation]:
+    """The violations saving the component form would add: ``data`` holds its layer, kind and the
+    APIs it provides and consumes (as the form parses them); ``component`` is the one being
+    edited (None: a new one). Declared dependencies stay as they are; the API edges are redrawn
+    from ``data``, and the layer and kind taken from it."""
+    import sqlalchemy as sa
+
+    from taiji.platform.db import db
+
+    from ..models import ComponentApi
+
+    graph = tenant_graph(tenant)
+    trial = nx.DiGraph(graph)
+    node = component.id if component is not None else -1
+    name = component.name if component is not None else (data.get("name") or "new").strip().lower()
+    if node not in trial:
+        trial.add_node(node, ref=f"{product.slug}/{name}", name=name, product=product.slug,
+                       product_id=product.id, owns_database=None)
+    trial.nodes[node].update(layer=data.get("layer") or None, kind=data.get("kind") or "service",
+                             owns_database=data.get("owns_database") or None)
+    for u, v in [*trial.in_edges(node), *trial.out_edges(node)]:
+        kinds = trial.edges[u, v]["kinds"]
+        if "depends-on" in kinds:
+            trial.edges[u, v].update(kinds=("depends-on",), apis=())
+        else:
+            trial.remove_edge(u, v)
+
+    def apis(direction):
+        return {(str(a.get("name") or "").strip().lower(), str(a.get("version") or "v1").strip().lower())
+                for a in data.get(direction) or ()}
+
+    def holders(direction, wanted):
+        if not wanted:
+            return []
+        rows = db.session.execute(
+            sa.select(ComponentApi.component_id, ComponentApi.name, ComponentApi.version).where(
+                ComponentApi.tenant_id == tenant.id, ComponentApi.direction == direction,
+                ComponentApi.name.in_({n for n, _ in wanted}))
+        ).all()
+        return [cid for cid, n, v in rows if (n, v) in wanted and cid != node and cid in trial]
+
+    for provider in holders("provides", apis("consumes")):
+        if not trial.has_edge(node, provider):
+            trial.add_edge(node, provider, kinds=("api",), version_range=None, apis=())
+    for consumer in holders("consumes", apis("provides")):
+        if not trial.has_edge(consumer, node):
+            trial.add_edge(consumer, node, kinds=("api",), version_range=None, apis=())
+    before = {(v.rule, tuple(v.components)) for v in check(tenant, product)}
+    after = _check(trial, product.id, rules.layers(tenant), rules.severities(tenant))
+    ref = trial.nodes[node]["ref"]
+    return [v for v in after if (v.rule, tuple(v.components)) not in before and ref in v.components]
