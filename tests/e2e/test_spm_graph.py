@@ -156,9 +156,9 @@ def test_catalog_import_with_a_dry_run_then_a_graph_node_leads_to_its_component(
     system = f"imported-{language}"
     words = {
         "en": {"dry": "Importing this file would create 4 entities", "done": "4 created",
-               "warning": "This dependency would break the architecture rules"},
+               "warning": "This dependency would break the architecture rules", "kind": "is not imported"},
         "zh": {"dry": "导入此文件将新建 4 个实体", "done": "新建 4 个",
-               "warning": "此依赖将违反架构规则"},
+               "warning": "此依赖将违反架构规则", "kind": "不导入类型"},
     }[language]
 
     page.goto(f"{base}/t/{TENANT}/products")
@@ -171,6 +171,7 @@ def test_catalog_import_with_a_dry_run_then_a_graph_node_leads_to_its_component(
     expect(dry).to_be_visible()
     expect(page.get_by_test_id("import-summary")).to_contain_text(words["dry"])
     expect(page.get_by_test_id("import-rejected")).to_contain_text("user:default/someone")
+    expect(page.get_by_test_id("import-rejected")).to_contain_text(words["kind"])
     shot(page, f"spm-import-dry-run-{language}")
     # The dry run wrote nothing.
     assert page.request.get(f"{base}/t/{TENANT}/products/{system}").status == 404
