@@ -185,3 +185,18 @@ def test_component_forms_warn_at_once_of_an_upward_api_dependency(login, admin, 
     # A component called "check" still has its page.
     catalog.component("shop", "check", layer="base")
     assert client.get(f"/t/{tenant.slug}/products/shop/components/check").status_code == 200
+
+
+def test_violations_and_import_refusals_read_in_chinese(login, admin, tenant, catalog):
+    _shop(catalog)
+    catalog.depend("shop", "store", "orders")  # upward, and a cycle
+    client = login(admin)
+    zh = {"Accept-Language": "zh-CN"}
+    html = client.get(f"/t/{tenant.slug}/products/shop", headers=zh).get_data(as_text=True)
+    assert "是由 2 个组件构成的依赖环" in html and "依赖更高层的 shop/orders" in html
+    assert "is a dependency cycle" not in html
+    # The API still answers in English by default, from the same cached check.
+    assert "is a dependency cycle of 2 components" in str(catalog.violations("shop"))
+    dry = client.post(f"/t/{tenant.slug}/catalog/import", headers=zh,
+                      data={"step": "check", "text": "kind: Group\nmetadata: {name: team}\n"})
+    assert "不导入类型“Group”" in dry.get_data(as_text=True)

@@ -17,7 +17,7 @@ import networkx as nx
 import sqlalchemy as sa
 
 from taiji.platform.db import Page, db
-from taiji.platform.errors import NotFound, msg
+from taiji.platform.errors import Msg, NotFound, msg
 
 from ..models import Component, ComponentApi, Dependency, Product
 from . import rules
@@ -34,7 +34,7 @@ class Violation:
     rule: str
     severity: str
     components: list[str]
-    message: str
+    message: Msg  # read in the language of whoever asks (the check is shared between requests)
     edges: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -42,7 +42,7 @@ class Violation:
             "rule": self.rule,
             "severity": self.severity,
             "components": self.components,
-            "message": self.message,
+            "message": str(self.message),
             "edges": [list(e) for e in self.edges],
         }
 
@@ -176,9 +176,9 @@ def _check(graph: nx.DiGraph, product_id: int | None, layers: list[str], severit
                     "same-layer",
                     severity["same-layer"],
                     [a, b],
-                    f"{a} depends on {b}, and both are in the {lu} layer: components of one "
-                    "layer must not depend on each other. Move what they share to a lower "
-                    "layer, or let them exchange events.",
+                    msg("%(a)s depends on %(b)s, and both are in the %(layer)s layer: components of one "
+                        "layer must not depend on each other. Move what they share to a lower "
+                        "layer, or let them exchange events.", a=a, b=b, layer=lu),
                     [(a, b)],
                 )
             )
@@ -188,9 +188,9 @@ def _check(graph: nx.DiGraph, product_id: int | None, layers: list[str], severit
                     "upward-dependency",
                     severity["upward-dependency"],
                     [a, b],
-                    f"{a} ({lu}) depends on {b} ({lv}), which is a higher layer: a lower "
-                    "layer must not depend on a higher one. Invert the dependency, for "
-                    "instance with an event the higher layer subscribes to.",
+                    msg("%(a)s (%(la)s) depends on %(b)s (%(lb)s), which is a higher layer: a lower "
+                        "layer must not depend on a higher one. Invert the dependency, for "
+                        "instance with an event the higher layer subscribes to.", a=a, la=lu, b=b, lb=lv),
                     [(a, b)],
                 )
             )
@@ -209,9 +209,12 @@ def _check(graph: nx.DiGraph, product_id: int | None, layers: list[str], severit
                 "cycle",
                 severity["cycle"],
                 names,
-                f"{path} is a dependency cycle of {len(names)} component"
-                f"{'s' if len(names) != 1 else ''}: none of them can be built, released or "
-                "started without the others. Remove one of these dependencies.",
+                msg("%(path)s is a dependency cycle of %(n)s components: none of them can be built, "
+                    "released or started without the others. Remove one of these dependencies.",
+                    path=path, n=len(names))
+                if len(names) != 1
+                else msg("%(path)s is a dependency cycle of 1 component: it cannot be built, released "
+                         "or started. Remove this dependency.", path=path),
                 [(ref[u]["ref"], ref[v]["ref"]) for u, v in cycle_edges],
             )
         )
@@ -228,8 +231,9 @@ def _check(graph: nx.DiGraph, product_id: int | None, layers: list[str], severit
                     "shared-database",
                     severity["shared-database"],
                     names,
-                    f"{', '.join(names)} all claim to own the database {database}: a database "
-                    "has one owner, the others go through its API.",
+                    msg("%(names)s all claim to own the database %(database)s: a database "
+                        "has one owner, the others go through its API.", names=", ".join(names),
+                        database=database),
                 )
             )
     for u, v in graph.edges:
@@ -245,8 +249,8 @@ def _check(graph: nx.DiGraph, product_id: int | None, layers: list[str], severit
                 "shared-database",
                 severity["shared-database"],
                 [a, b, owner],
-                f"{a} uses the database {b}, which {owner} owns: a component must not use "
-                f"another component's database. Call {owner}'s API instead.",
+                msg("%(a)s uses the database %(b)s, which %(owner)s owns: a component must not use "
+                    "another component's database. Call %(owner)s's API instead.", a=a, b=b, owner=owner),
                 [(a, b)],
             )
         )
