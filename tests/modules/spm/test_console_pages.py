@@ -25,6 +25,9 @@ def test_component_page_shows_owner_apis_repository_dependencies_and_impact(logi
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'data-testid="component-owner">team-orders' in html
+    crumbs = html.split('data-testid="breadcrumbs"')[1].split("</ol>")[0]
+    assert f'href="/t/{tenant.slug}/products/shop">Shop<' in crumbs
+    assert 'aria-current="page">orders<' in crumbs
     assert 'data-testid="component-lifecycle">Experimental' in html
     assert 'data-testid="provided-apis"' in html and "/apis/orders/v1/retirement" in html
     # Depends on store; web depends on it through the API it consumes.
