@@ -7,11 +7,12 @@ the element. The view box is computed from everything drawn, curves and labels i
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 from markupsafe import Markup, escape
 
-from .layout import layered
+from .layout import Waypoint, layered
 
 # No red or amber among the layer colours: those mean an error and a warning.
 PALETTE = ["#4263eb", "#0ca678", "#1098ad", "#ae3ec9", "#5c940d", "#7048e8", "#087f5b", "#364fc7"]
@@ -19,6 +20,39 @@ SEVERITY_COLOUR = {"error": "#d63939", "warning": "#f59f00"}
 PLAIN, API = "#495057", "#1c7ed6"
 NODE_W, NODE_H, GAP_X, ROW_H, LEFT, TOP, PAD = 170, 40, 30, 90, 160, 20, 12
 LABEL_CHARS = 24
+WAY_W = 36  # the slot of a long edge passing a row
+
+
+def _curve(points) -> str:
+    (p0, p1, p2, p3) = points
+    return f"M {p0[0]} {p0[1]} C {p1[0]} {p1[1]}, {p2[0]} {p2[1]}, {p3[0]} {p3[1]}"
+
+
+def _route(edge: dict, position: dict, waypoints: list) -> tuple[list, str]:
+    """An edge between rows: from the upper node's bottom through its waypoints (straight down
+    each row it passes) to the lower node's top, smooth between rows; reversed when it points
+    up. Returns every point and control point (for the view box) and the path."""
+    (x1, y1), (x2, y2) = position[edge["source"]], position[edge["target"]]
+    downward = y1 < y2
+    (ux, uy), (lx, ly) = ((x1, y1), (x2, y2)) if downward else ((x2, y2), (x1, y1))
+    ports = [(ux + NODE_W / 2, uy + NODE_H)]
+    for point in waypoints:
+        wx, wy = position[point]
+        ports += [(wx + WAY_W / 2, wy), (wx + WAY_W / 2, wy + NODE_H)]
+    ports.append((lx + NODE_W / 2, ly))
+    if not downward:
+        ports.reverse()
+    drawn = [ports[0]]
+    path = [f"M {ports[0][0]} {ports[0][1]}"]
+    for (ax, ay), (bx, by) in itertools.pairwise(ports):
+        if ax == bx and abs(by - ay) == NODE_H:  # through a row, straight
+            path.append(f"L {bx} {by}")
+        else:
+            half = (by - ay) / 2
+            path.append(f"C {ax} {ay + half}, {bx} {by - half}, {bx} {by}")
+            drawn += [(ax, ay + half), (bx, by - half)]
+        drawn.append((bx, by))
+    return drawn, " ".join(path)
 
 
 def colour_of(layers: list[str], layer: str | None) -> str:
@@ -49,14 +83,20 @@ def render(graph: dict, link: Callable[[dict], str] | None = None, no_layer: str
     band = {n["id"]: layers.index(n["layer"]) if n["layer"] in layers else len(layers) for n in nodes}
     edges = [(e["source"], e["target"]) for e in graph["edges"]]
     plan = layered([n["id"] for n in nodes], edges, band)
-    widest = max((len(r) for r in plan.rows), default=1)
-    position: dict[str, tuple[float, float]] = {}
+    # Nodes take a full slot, waypoints of long edges a narrow one; rows are centred.
+    def slot(item) -> float:
+        return WAY_W if isinstance(item, Waypoint) else NODE_W + GAP_X
+
+    widths = [sum(slot(item) for item in row) for row in plan.rows]
+    widest = max(widths, default=NODE_W + GAP_X)
+    position: dict = {}
     for r, row in enumerate(plan.rows):
-        offset = (widest - len(row)) * (NODE_W + GAP_X) / 2
-        for i, name in enumerate(row):
-            position[name] = (LEFT + offset + i * (NODE_W + GAP_X), TOP + r * ROW_H)
+        x = LEFT + (widest - widths[r]) / 2
+        for item in row:
+            position[item] = (x, TOP + r * ROW_H)
+            x += slot(item)
     # Everything drawn widens this box: nodes, curves' control points, labels.
-    xs = [0.0, LEFT + widest * (NODE_W + GAP_X)]
+    xs = [0.0, LEFT + widest]
     ys = [0.0, TOP + len(plan.rows) * ROW_H]
     severity = edge_severity(graph)
     body: list[str] = []
@@ -76,22 +116,20 @@ def render(graph: dict, link: Callable[[dict], str] | None = None, no_layer: str
         colour = SEVERITY_COLOUR.get(worst or "", API if edge["kinds"] == ["api"] else PLAIN)
         marker = worst or ("api" if edge["kinds"] == ["api"] else "plain")
         dash = ' stroke-dasharray="6 4"' if edge["kinds"] == ["api"] else ""
-        sx, ex = x1 + NODE_W / 2, x2 + NODE_W / 2
         if edge["source"] == edge["target"]:
             right = x1 + NODE_W
             points = [(right - 20, y1), (right + 30, y1 - 30), (right + 30, y1 + NODE_H + 30),
                       (right - 20, y1 + NODE_H)]
+            path = _curve(points)
         elif y1 == y2:
+            sx, ex = x1 + NODE_W / 2, x2 + NODE_W / 2
             lift = 25 + abs(x2 - x1) / 12
             points = [(sx, y1), (sx, y1 - lift), (ex, y2 - lift), (ex, y2)]
-        elif y1 < y2:
-            points = [(sx, y1 + NODE_H), (sx, y1 + NODE_H + 35), (ex, y2 - 35), (ex, y2)]
+            path = _curve(points)
         else:
-            points = [(sx, y1), (sx, y1 - 35), (ex, y2 + NODE_H + 35), (ex, y2 + NODE_H)]
+            points, path = _route(edge, position, plan.routes.get((edge["source"], edge["target"]), []))
         xs += [p[0] for p in points]
         ys += [p[1] for p in points]
-        (p0, p1, p2, p3) = points
-        path = f"M {p0[0]} {p0[1]} C {p1[0]} {p1[1]}, {p2[0]} {p2[1]}, {p3[0]} {p3[1]}"
         title = f"{edge['source']} → {edge['target']}"
         if edge["violations"]:
             title += " (" + ", ".join(edge["violations"]) + ")"

@@ -11,10 +11,11 @@ starting order (by external-ness, then name).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 SWEEPS = 4
 LARGE = 1000  # edges
@@ -22,10 +23,13 @@ LARGE = 1000  # edges
 
 @dataclass
 class Layout:
-    rows: list[list[Hashable]]  # node ids per row, top to bottom, in drawing order
+    rows: list[list[Hashable]]  # node ids (and waypoints) per row, top to bottom, in drawing order
     row_of: dict[Hashable, int]
     band_of_row: list[int]  # the band (architecture layer index) each row belongs to
-    crossings: int = 0  # edge crossings of this order
+    crossings: int = 0  # edge crossings of this order (long edges through their waypoints)
+    first_crossings: int = 0  # those of the starting order
+    edges: list = field(default_factory=list)  # the edges counted: long ones as waypoint chains
+    routes: dict = field(default_factory=dict)  # (source, target) -> waypoints, top to bottom
 
 
 def _sub_rows(members: list[Hashable], edges: list[tuple[Hashable, Hashable]]) -> dict[Hashable, int]:
@@ -154,11 +158,22 @@ def _sweep(rows: list[list[Hashable]], neighbours: dict[Hashable, set], downward
         rows[r].sort(key=keys.__getitem__)
 
 
+@dataclass(frozen=True)
+class Waypoint:
+    """A place an edge passes through in a row between its two nodes (a dummy node)."""
+
+    edge: tuple
+    step: int
+
+
 def layered(
     nodes: list[Hashable], edges: list[tuple[Hashable, Hashable]], band: dict[Hashable, int]
 ) -> Layout:
     """Place ``nodes`` (already in their preferred starting order) in rows: ``band`` gives each
-    node's architecture layer index (top first); ``edges`` are (depends, dependency) pairs."""
+    node's architecture layer index (top first); ``edges`` are (depends, dependency) pairs.
+
+    An edge spanning several rows gets a ``Waypoint`` in each row between its ends, ordered
+    with the nodes, so that it is routed around them (``Layout.routes``)."""
     bands: dict[int, list[Hashable]] = {}
     for n in nodes:
         bands.setdefault(band[n], []).append(n)
@@ -169,21 +184,43 @@ def layered(
         for d in range(max(depth.values()) + 1):
             rows.append([n for n in bands[b] if depth[n] == d])
             band_of_row.append(b)
-    neighbours: dict[Hashable, set] = {n: set() for n in nodes}
-    for u, v in edges:
-        if u in neighbours and v in neighbours and u != v:
+    row_of = {n: r for r, row in enumerate(rows) for n in row}
+    # Each long edge becomes a chain through waypoints; short edges stay as they are.
+    routes: dict[tuple, list[Waypoint]] = {}
+    chained: list[tuple[Hashable, Hashable]] = []
+    for u, v in dict.fromkeys(edges):
+        if u not in row_of or v not in row_of or u == v:
+            continue
+        top, bottom = sorted((row_of[u], row_of[v]))
+        if (v, u) in routes:  # the reverse of a routed edge: drawn along the same waypoints
+            routes[(u, v)] = routes[(v, u)]
+            continue
+        if bottom - top <= 1:
+            chained.append((u, v))
+            continue
+        upper = u if row_of[u] < row_of[v] else v
+        points = [Waypoint((u, v), k) for k in range(1, bottom - top)]
+        for k, point in enumerate(points, start=1):
+            rows[top + k].append(point)
+        routes[(u, v)] = points
+        chain = [upper, *points, v if upper == u else u]
+        chained.extend(itertools.pairwise(chain))
+    neighbours: dict[Hashable, set] = {n: set() for row in rows for n in row}
+    for u, v in chained:
+        if u != v:
             neighbours[u].add(v)
             neighbours[v].add(u)
     best = [list(r) for r in rows]
-    best_count = crossings(best, edges)
+    first = best_count = crossings(best, chained)
     # A very large graph gets one sweep down and up: each crossing count is n log n per gap.
-    sweeps = SWEEPS if len(edges) <= LARGE else 1
+    sweeps = SWEEPS if len(chained) <= LARGE else 1
     for sweep in range(sweeps * 2):
         if best_count == 0:
             break
         _sweep(rows, neighbours, downward=sweep % 2 == 0)
-        count = crossings(rows, edges)
+        count = crossings(rows, chained)
         if count < best_count:
             best, best_count = [list(r) for r in rows], count
     row_of = {n: r for r, row in enumerate(best) for n in row}
-    return Layout(rows=best, row_of=row_of, band_of_row=band_of_row, crossings=best_count)
+    return Layout(rows=best, row_of=row_of, band_of_row=band_of_row, crossings=best_count,
+                  first_crossings=first, edges=chained, routes=routes)
