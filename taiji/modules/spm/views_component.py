@@ -60,7 +60,7 @@ def component(tenant, product, component):
     depends = services.depends_on(tenant, row, page=page_arg("dpage"), page_size=20)
     impact = services.impact(tenant, row, page=page_arg("ipage"), page_size=20)
     repo_href, repo_inside = repository_link(tenant.slug, row.repository_url)
-    violations = [v for v in services.check(tenant, item) if row.ref in v.components]
+    violations = [v for v in services.violations_around(tenant, item) if row.ref in v.components]
     return render_template(
         "spm/component.html",
         product=item,

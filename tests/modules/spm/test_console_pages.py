@@ -161,6 +161,9 @@ def test_cross_product_violation_shows_the_same_on_both_products(login, admin, t
         assert 'data-component="platform/db-kit" data-violation="error"' in html, slug
         assert 'data-component="shop/web" data-violation="error"' in html, slug
         assert 'data-violation="true" data-severity="error"' in html, slug
+    # And on the page of the component depended upon.
+    web = client.get(f"/t/{tenant.slug}/products/shop/components/web").get_data(as_text=True)
+    assert 'data-rule="upward-dependency"' in web
 
 
 def test_component_forms_warn_at_once_of_an_upward_api_dependency(login, admin, tenant, catalog):

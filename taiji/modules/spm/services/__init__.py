@@ -22,7 +22,16 @@ from .components import (
     update_component,
     update_dependency,
 )
-from .graph import Violation, api_retirement_impact, check, depends_on, impact, product_graph, tenant_graph
+from .graph import (
+    Violation,
+    api_retirement_impact,
+    check,
+    depends_on,
+    impact,
+    product_graph,
+    tenant_graph,
+    violations_around,
+)
 from .preview import component_violations, dependency_violations, preview_catalog
 from .products import (
     PRODUCTS_METER,
@@ -107,4 +116,5 @@ __all__ = [
     "update_settings",
     "update_version",
     "validate_sbom",
+    "violations_around",
 ]

@@ -348,6 +348,26 @@ def api_retirement_impact(tenant, component: Component, api: str, version: str) 
     }
 
 
+def violations_around(tenant, product: Product) -> list[Violation]:
+    """The product's violations (``check``) and those of other products that involve its
+    components: a rule broken by an edge between two products is checked from the depending
+    side, and the other product's pages show it too, the same way."""
+    graph = tenant_graph(tenant)
+    violations = check(tenant, product)
+    mine = {n for n, pid in graph.nodes(data="product_id") if pid == product.id}
+    seen = {(v.rule, tuple(v.components)) for v in violations}
+    mine_refs = {graph.nodes[n]["ref"] for n in mine}
+    neighbours = {graph.nodes[m]["product_id"] for n in mine
+                  for m in (*graph.successors(n), *graph.predecessors(n))} - {product.id}
+    for other in sorted(neighbours):
+        for v in _checked(tenant, other):
+            if (v.rule, tuple(v.components)) not in seen and mine_refs.intersection(v.components):
+                seen.add((v.rule, tuple(v.components)))
+                violations.append(v)
+    violations.sort(key=lambda x: (x.severity != "error", x.rule, x.components))
+    return violations
+
+
 def product_graph(tenant, product: Product, focus: Component | None = None) -> dict:
     """Nodes and edges around ``product`` (its components and their neighbours in other
     products), each flagged with the violations it takes part in. ``focus`` keeps only one
@@ -360,17 +380,7 @@ def product_graph(tenant, product: Product, focus: Component | None = None) -> d
         keep.update(graph.predecessors(n))
     if focus is not None:
         keep = {focus.id, *graph.successors(focus.id), *graph.predecessors(focus.id)}
-    violations = check(tenant, product)
-    # A rule broken by an edge between two products is checked from the depending side; the
-    # other product's page shows it too, the same way.
-    seen = {(v.rule, tuple(v.components)) for v in violations}
-    mine_refs = {graph.nodes[n]["ref"] for n in mine}
-    for other in sorted({graph.nodes[n]["product_id"] for n in keep - mine}):
-        for v in _checked(tenant, other):
-            if (v.rule, tuple(v.components)) not in seen and mine_refs.intersection(v.components):
-                seen.add((v.rule, tuple(v.components)))
-                violations.append(v)
-    violations.sort(key=lambda x: (x.severity != "error", x.rule, x.components))
+    violations = violations_around(tenant, product)
     bad_nodes: dict[str, str] = {}
     bad_edges: dict[tuple[str, str], list[str]] = {}
     for v in violations:
