@@ -206,3 +206,13 @@ def test_violations_and_import_refusals_read_in_chinese(login, admin, tenant, ca
     dry = client.post(f"/t/{tenant.slug}/catalog/import", headers=zh,
                       data={"step": "check", "text": "kind: Group\nmetadata: {name: team}\n"})
     assert "不导入类型“Group”" in dry.get_data(as_text=True)
+
+
+def test_a_hosted_repository_url_leads_to_its_console_page(app, login, admin, tenant, catalog):
+    base = app.config["BASE_URL"].rstrip("/")
+    catalog.product("shop")
+    catalog.component("shop", "api", repository_url=f"{base}/git/{tenant.slug}/api-repo.git")
+    html = login(admin).get(f"/t/{tenant.slug}/products/shop/components/api").get_data(as_text=True)
+    repository = html.split('data-testid="component-repository"')[1].split("</dd>")[0]
+    assert f'href="/t/{tenant.slug}/repositories/api-repo"' in repository
+    assert 'target="_blank"' not in repository
