@@ -1,7 +1,8 @@
 """``taiji demo``, the catalog part: a product whose components are the example services, so
 the demo's catalog is not empty. Each component takes its name, version and description from
 the service's ``pyproject.toml`` and points at its hosted repository (the component page links
-to it). Run again, it adds only what is missing and changes nothing else."""
+to it). Run again, it adds only what is missing (and points the repositories at the base URL
+given, when it moved); it changes nothing else."""
 
 from __future__ import annotations
 
@@ -72,7 +73,12 @@ def _seed(tenant, base_url: str, examples: Path, tenant_slug: str, made: list[st
         made.append(f"the product {PRODUCT}")
     for folder in example_services(examples):
         name = folder.name
-        if services.find_component(tenant, product, name) is not None:
+        url = f"{base_url.rstrip('/')}/git/{tenant_slug}/{name}.git"
+        found = services.find_component(tenant, product, name)
+        if found is not None:
+            if found.repository_url != url:  # served elsewhere than when first seeded
+                services.update_component(tenant, found, {"repository_url": url})
+                made.append(f"the repository URL of {PRODUCT}/{name}")
             continue
         project = _project(folder)
         services.create_component(tenant, product, {
@@ -80,7 +86,7 @@ def _seed(tenant, base_url: str, examples: Path, tenant_slug: str, made: list[st
             "kind": "service",
             "owner": "demo",
             "version": str(project.get("version") or "0.1.0"),
-            "repository_url": f"{base_url.rstrip('/')}/git/{tenant_slug}/{name}.git",
+            "repository_url": url,
             **PLACES.get(name, {}),
         })
         made.append(f"the component {PRODUCT}/{name}")

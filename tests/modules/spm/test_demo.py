@@ -19,6 +19,10 @@ def test_demo_seeds_the_example_product_once(app, tenant, login, admin):
     # Again: nothing new, nothing changed.
     assert demo.seed("http://taiji.test", tenant_slug=tenant.slug, echo=lines.append) == []
     assert lines[-1] == "the catalog: reused"
+    # Served elsewhere since: the repository URLs follow, nothing else changes.
+    moved = demo.seed("http://other.test", tenant_slug=tenant.slug, echo=lines.append)
+    assert moved == [f"the repository URL of {demo.PRODUCT}/{p.name}" for p in demo.example_services()]
+    assert spm.get_component(tenant, product, "hello-service").repository_url.startswith("http://other.test/")
     html = login(admin).get(f"/t/{tenant.slug}/products/{demo.PRODUCT}").get_data(as_text=True)
     assert 'data-component="example-product/hello-service"' in html
 
