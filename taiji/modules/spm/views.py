@@ -90,7 +90,7 @@ def create_product(tenant):
 
 
 def _product_page(tenant, product, *, component_form=None, dependency_form=None, version_form=None,
-                  status=200):
+                  status=200, dependency_warning=None):
     layers = services.layers(tenant)
     components = services.list_components(tenant, product, page=1, page_size=100)
     component_form = component_form or ComponentForm()
@@ -118,6 +118,7 @@ def _product_page(tenant, product, *, component_form=None, dependency_form=None,
         component_form=component_form,
         dependency_form=dependency_form,
         version_form=version_form or VersionForm(),
+        dependency_warning=dependency_warning,
     ), status
 
 
@@ -180,7 +181,12 @@ def add_dependency(tenant, product):
         if outcome.ok:
             flash(_("Dependency added."), "success")
             return redirect(url_for("spm.product", tenant=tenant, product=product) + "#dependencies")
-    return _product_page(tenant, item, dependency_form=form, status=422)
+    # Refused: the form comes back with its errors, and with the rules it would break, as the
+    # at-once check showed them before it was sent.
+    source = services.find_component(tenant, item, (form.source.data or "").lower())
+    target = form.target.data or ""
+    found = services.dependency_violations(tenant, source, target) if source and target else []
+    return _product_page(tenant, item, dependency_form=form, status=422, dependency_warning=found)
 
 
 @bp.post(PRODUCT + "/versions")

@@ -143,6 +143,11 @@ def test_dependency_form_warns_at_once_of_a_cycle_and_an_upward_dependency(login
     assert "dependency-warning" not in fine
     unknown = client.get(check, query_string={"source": "web", "target": "nope/nothing"})
     assert unknown.status_code == 200 and "dependency-warning" not in unknown.get_data(as_text=True)
+    # A refused form comes back with the warning too.
+    refused = client.post(f"/t/{tenant.slug}/products/shop/dependencies",
+                          data={"source": "store", "target": "orders", "version_range": "not a range;"})
+    assert refused.status_code == 422
+    assert 'data-testid="dependency-warning"' in refused.get_data(as_text=True)
     # The product page's form asks it on change.
     page = client.get(f"/t/{tenant.slug}/products/shop").get_data(as_text=True)
     assert f'hx-get="{check}"' in page and 'id="dependency-warning"' in page
