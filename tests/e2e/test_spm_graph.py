@@ -201,4 +201,6 @@ def test_catalog_import_with_a_dry_run_then_a_graph_node_leads_to_its_component(
     expect(page.get_by_test_id("depends-on")).to_contain_text(f"{system}/stock")
     expect(page.get_by_test_id("provided-apis")).to_contain_text(f"carts-{system}")
     shot(page, f"spm-component-{language}")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, f"spm-component-390-{language}")
     context.close()
