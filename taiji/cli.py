@@ -411,6 +411,9 @@ def demo(base_url, wait_seconds, new_password):
                                  new_password=new_password)
         except seeding.DemoError as exc:
             raise click.ClickException(str(exc)) from exc
+        from taiji.modules.spm import demo as catalog  # the example product in the catalog
+
+        catalog.seed(base_url or app.config["BASE_URL"], echo=click.echo)
     seeding.report(result, echo=click.echo)
     if not result.finished:
         sys.exit(1)

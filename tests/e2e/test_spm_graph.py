@@ -105,3 +105,102 @@ def test_edit_a_component_and_remove_a_dependency_after_confirming(
     expect(page.locator('[data-testid=dependency-row][data-source="storage"]')).to_have_count(0)
     expect(page.get_by_test_id("violation")).to_have_count(0)
     shot(page, "spm-after-edit")
+
+
+def _catalog(system: str) -> str:
+    return f"""\
+apiVersion: backstage.io/v1alpha1
+kind: System
+metadata: {{name: {system}, title: Shop {system}}}
+spec: {{owner: team-a}}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: cart
+  annotations: {{taiji.io/layer: business-logic}}
+spec:
+  type: service
+  system: {system}
+  owner: team-a
+  dependsOn: [component:stock]
+  providesApis: [carts-{system}]
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: stock
+  annotations: {{taiji.io/layer: base}}
+spec: {{type: service, system: {system}, owner: team-b}}
+---
+apiVersion: backstage.io/v1alpha1
+kind: API
+metadata: {{name: carts-{system}}}
+spec: {{type: openapi, system: {system}}}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {{name: someone}}
+"""
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_catalog_import_with_a_dry_run_then_a_graph_node_leads_to_its_component(
+    browser, live_server, seed, shot, language
+):
+    base = live_server.url
+    email = live_server.account(f"import-{language}@e2e.example", f"Importer {language}", admin=True)
+    context = browser.new_context(locale="en-US" if language == "en" else "zh-CN")
+    page = context.new_page()
+    sign_in(page, base, email)
+    system = f"imported-{language}"
+    words = {
+        "en": {"dry": "Importing this file would create 4 entities", "done": "4 created",
+               "warning": "This dependency would break the architecture rules", "kind": "is not imported"},
+        "zh": {"dry": "导入此文件将新建 4 个实体", "done": "新建 4 个",
+               "warning": "此依赖将违反架构规则", "kind": "不导入类型"},
+    }[language]
+
+    page.goto(f"{base}/t/{TENANT}/products")
+    with page.expect_navigation():
+        page.get_by_test_id("catalog-import-link").click()
+    page.get_by_test_id("import-form").locator("textarea[name=text]").fill(_catalog(system))
+    with page.expect_navigation():
+        page.get_by_test_id("import-check").click()
+    dry = page.get_by_test_id("import-dry-run")
+    expect(dry).to_be_visible()
+    expect(page.get_by_test_id("import-summary")).to_contain_text(words["dry"])
+    expect(page.get_by_test_id("import-rejected")).to_contain_text("user:default/someone")
+    expect(page.get_by_test_id("import-rejected")).to_contain_text(words["kind"])
+    shot(page, f"spm-import-dry-run-{language}")
+    # The dry run wrote nothing.
+    assert page.request.get(f"{base}/t/{TENANT}/products/{system}").status == 404
+    with page.expect_navigation():
+        page.get_by_test_id("import-apply").click()
+    expect(page.get_by_test_id("import-summary")).to_contain_text(words["done"])
+    shot(page, f"spm-import-done-{language}")
+
+    page.goto(f"{base}/t/{TENANT}/products/{system}")
+    graph = page.get_by_test_id("dependency-graph")
+    expect(graph.get_by_test_id("graph-node")).to_have_count(2)
+    # Adding stock -> cart (base depending on business logic, and a cycle) warns at once.
+    form = page.get_by_test_id("dependency-form")
+    form.locator("select[name=source]").select_option("stock")
+    form.locator("input[name=target]").fill("cart")
+    warning = page.get_by_test_id("dependency-warning")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text(words["warning"])
+    expect(warning.locator('[data-rule="cycle"]')).to_have_count(1)
+    expect(warning.locator('[data-rule="upward-dependency"]')).to_have_count(1)
+    shot(page, f"spm-dependency-warning-{language}")
+
+    with page.expect_navigation():
+        graph.locator(f'[data-component="{system}/cart"] a').click()
+    expect(page).to_have_url(f"{base}/t/{TENANT}/products/{system}/components/cart")
+    expect(page.get_by_test_id("component-owner")).to_have_text("team-a")
+    expect(page.get_by_test_id("depends-on")).to_contain_text(f"{system}/stock")
+    expect(page.get_by_test_id("provided-apis")).to_contain_text(f"carts-{system}")
+    shot(page, f"spm-component-{language}")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, f"spm-component-390-{language}")
+    context.close()

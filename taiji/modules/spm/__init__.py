@@ -6,12 +6,13 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import Module, NavItem
 
-from . import api_analysis, permissions, services, views_edit
+from . import api_analysis, permissions, services, views_component, views_edit, views_import, views_product
 from .api import blp as api_blp
 from .events import HANDLERS, PUBLISHED
 from .views import bp
 
-assert api_analysis and views_edit  # their routes register on api_blp and bp when imported
+# Their routes register on api_blp and bp when imported.
+assert api_analysis and views_edit and views_component and views_import and views_product
 
 
 module = Module(

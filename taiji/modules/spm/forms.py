@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
@@ -105,3 +106,19 @@ class RulesForm(FlaskForm):
     same_layer = SelectField(_l("Same-layer dependency"), choices=choices(SEVERITY_CHOICES))
     upward_dependency = SelectField(_l("Upward dependency"), choices=choices(SEVERITY_CHOICES))
     shared_database = SelectField(_l("Shared database"), choices=choices(SEVERITY_CHOICES))
+
+
+class ProductEditForm(ProductForm):
+    """The product form without the slug: a product keeps its slug (URLs and references use it)."""
+
+    slug = None
+
+
+class ProductDeleteForm(FlaskForm):
+    confirm = StringField(_l("Type the product's slug to confirm"),
+                          validators=[DataRequired(), Length(max=63)])
+
+
+class ImportForm(FlaskForm):
+    file = FileField(_l("catalog-info.yaml file"))
+    text = TextAreaField(_l("or paste the YAML"), validators=[Optional()])

@@ -90,7 +90,7 @@ def create_product(tenant):
 
 
 def _product_page(tenant, product, *, component_form=None, dependency_form=None, version_form=None,
-                  status=200):
+                  status=200, dependency_warning=None):
     layers = services.layers(tenant)
     components = services.list_components(tenant, product, page=1, page_size=100)
     component_form = component_form or ComponentForm()
@@ -109,13 +109,16 @@ def _product_page(tenant, product, *, component_form=None, dependency_form=None,
         versions=services.list_versions(product, page=1, page_size=50).items,
         violations=graph["violations"],
         graph=graph,
-        svg=graph_svg.render(graph),
+        svg=graph_svg.render(graph, link=lambda node: url_for(
+            "spm.component", tenant=tenant.slug, product=node["product"], component=node["name"]),
+            no_layer=_("no layer")),
         colour_of=graph_svg.colour_of,
         focus=focus_component,
         kinds=dict(KIND_CHOICES),
         component_form=component_form,
         dependency_form=dependency_form,
         version_form=version_form or VersionForm(),
+        dependency_warning=dependency_warning,
     ), status
 
 
@@ -178,7 +181,12 @@ def add_dependency(tenant, product):
         if outcome.ok:
             flash(_("Dependency added."), "success")
             return redirect(url_for("spm.product", tenant=tenant, product=product) + "#dependencies")
-    return _product_page(tenant, item, dependency_form=form, status=422)
+    # Refused: the form comes back with its errors, and with the rules it would break, as the
+    # at-once check showed them before it was sent.
+    source = services.find_component(tenant, item, (form.source.data or "").lower())
+    target = form.target.data or ""
+    found = services.dependency_violations(tenant, source, target) if source and target else []
+    return _product_page(tenant, item, dependency_form=form, status=422, dependency_warning=found)
 
 
 @bp.post(PRODUCT + "/versions")

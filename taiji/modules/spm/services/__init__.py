@@ -22,7 +22,17 @@ from .components import (
     update_component,
     update_dependency,
 )
-from .graph import Violation, api_retirement_impact, check, depends_on, impact, product_graph, tenant_graph
+from .graph import (
+    Violation,
+    api_retirement_impact,
+    check,
+    depends_on,
+    impact,
+    product_graph,
+    tenant_graph,
+    violations_around,
+)
+from .preview import component_violations, dependency_violations, preview_catalog
 from .products import (
     PRODUCTS_METER,
     count_products,
@@ -61,6 +71,7 @@ __all__ = [
     "api_retirement_impact",
     "check",
     "compare",
+    "component_violations",
     "contents",
     "count_products",
     "create_component",
@@ -69,6 +80,7 @@ __all__ = [
     "delete_component",
     "delete_product",
     "delete_version",
+    "dependency_violations",
     "dependents",
     "depends_on",
     "export_catalog",
@@ -86,6 +98,7 @@ __all__ = [
     "list_dependencies",
     "list_products",
     "list_versions",
+    "preview_catalog",
     "product_dependencies",
     "product_graph",
     "quota_meters",
@@ -103,4 +116,5 @@ __all__ = [
     "update_settings",
     "update_version",
     "validate_sbom",
+    "violations_around",
 ]

@@ -85,8 +85,9 @@ class ImportReport:
     unchanged: list[str] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
 
-    def reject(self, key: str, reason: str) -> None:
-        self.rejected.append({"entity": key, "reason": reason})
+    def reject(self, key: str, reason) -> None:
+        """``reason``: text or a message (read in the caller's language)."""
+        self.rejected.append({"entity": key, "reason": str(reason)})
 
 
 def _ref(value, default_kind: str, default_ns: str) -> tuple[str, str, str]:
@@ -131,7 +132,7 @@ def import_catalog(tenant, text: str) -> ImportReport:
         meta = doc.get("metadata") if isinstance(doc, dict) else None
         if not isinstance(meta, dict) or not meta.get("name") or not doc.get("kind"):
             report.reject(
-                f"document {index + 1}", "Not a catalog entity: kind and metadata.name are required."
+                f"document {index + 1}", msg("Not a catalog entity: kind and metadata.name are required.")
             )
             continue
         spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
@@ -158,7 +159,8 @@ def import_catalog(tenant, text: str) -> ImportReport:
         version = str(ann.get(A + "api-version") or "v1").lower()
         api_type = API_TYPES_BACK.get(str(spec.get("type") or "openapi").lower())
         if api_type is None:
-            report.reject(key, f"API type '{spec.get('type')}' is not openapi, grpc or asyncapi.")
+            report.reject(key, msg("API type '%(type)s' is not openapi, grpc or asyncapi.",
+                                   type=spec.get("type")))
             continue
         apis[(ns, str(meta["name"]).lower())] = (name, api_type, version)
         (report.unchanged if _api_name(name, version) in known_apis else report.created).append(key)
@@ -177,7 +179,8 @@ def import_catalog(tenant, text: str) -> ImportReport:
     comps.flush_changes(tenant, known.batch)
     for key, kind, _, _, _, _ in entities:
         if kind not in ("System", "Component", "Resource", "API"):
-            report.reject(key, f"Kind '{kind}' is not imported; use System, Component, API or Resource.")
+            report.reject(key, msg("Kind '%(kind)s' is not imported; use System, Component, API or Resource.",
+                                   kind=kind))
     deps_changed = _import_dependencies(known, entities, report)
     comps.flush_changes(tenant, known.batch)
     for key in deps_changed:
@@ -307,7 +310,7 @@ def _import_dependencies(known: _Known, entities, report: ImportReport) -> set[s
         try:
             wanted, wanted_third = _wanted(known, key, ns, meta, spec, product, report)
         except ServiceError as exc:
-            report.reject(key, f"dependencies: {_reason(exc)}")
+            report.reject(key, msg("dependencies: %(reason)s", reason=_reason(exc)))
             continue
         if wanted is None:
             continue
@@ -325,7 +328,7 @@ def _wanted(known: _Known, key, ns, meta, spec, product, report: ImportReport):
         third = json.loads(ann.get(A + "third-party") or "[]")
     except (ValueError, AttributeError):
         report.reject(
-            key, "The taiji.io/dependency-ranges or taiji.io/third-party annotation is not valid JSON."
+            key, msg("The taiji.io/dependency-ranges or taiji.io/third-party annotation is not valid JSON.")
         )
         return None, None
     wanted: dict[int, tuple[Component, str]] = {}
@@ -333,7 +336,7 @@ def _wanted(known: _Known, key, ns, meta, spec, product, report: ImportReport):
         ref_kind, ref_ns, name = _ref(ref, "component", ns)
         target = known.component(known.product(ref_ns if ref_ns != "default" else product.slug), name)
         if target is None:
-            report.reject(key, f"dependsOn '{ref}': no such component in this tenant.")
+            report.reject(key, msg("dependsOn '%(ref)s': no such component in this tenant.", ref=ref))
             continue
         version_range = str(ranges.get(f"{ref_kind}:{ref_ns}/{name}") or ranges.get(str(ref).lower()) or "*")
         wanted[target.id] = (target, fields.version_range(version_range))

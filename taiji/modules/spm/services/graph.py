@@ -17,7 +17,7 @@ import networkx as nx
 import sqlalchemy as sa
 
 from taiji.platform.db import Page, db
-from taiji.platform.errors import NotFound, msg
+from taiji.platform.errors import Msg, NotFound, msg
 
 from ..models import Component, ComponentApi, Dependency, Product
 from . import rules
@@ -34,7 +34,7 @@ class Violation:
     rule: str
     severity: str
     components: list[str]
-    message: str
+    message: Msg  # read in the language of whoever asks (the check is shared between requests)
     edges: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -42,7 +42,7 @@ class Violation:
             "rule": self.rule,
             "severity": self.severity,
             "components": self.components,
-            "message": self.message,
+            "message": str(self.message),
             "edges": [list(e) for e in self.edges],
         }
 
@@ -137,24 +137,28 @@ def check(tenant, product: Product | None = None) -> list[Violation]:
 
     Remembered with the cached graph: until the catalog or the rules change, asking again
     (the product page, the violations list, a release) costs nothing."""
+    return _checked(tenant, product.id if product is not None else None)
+
+
+def _checked(tenant, product_id: int | None) -> list[Violation]:
     graph = tenant_graph(tenant)
     layers = rules.layers(tenant)
     severity = rules.severities(tenant)
     memo = graph.graph.setdefault("checked", {})
-    key = (product.id if product is not None else None, tuple(layers), tuple(sorted(severity.items())))
+    key = (product_id, tuple(layers), tuple(sorted(severity.items())))
     if key not in memo:
         if len(memo) >= 64:
             memo.clear()
-        memo[key] = _check(graph, product, layers, severity)
+        memo[key] = _check(graph, product_id, layers, severity)
     return list(memo[key])
 
 
-def _check(graph: nx.DiGraph, product: Product | None, layers: list[str], severity: dict) -> list[Violation]:
+def _check(graph: nx.DiGraph, product_id: int | None, layers: list[str], severity: dict) -> list[Violation]:
     rank = {name: index for index, name in enumerate(layers)}
     mine = (
         set(graph.nodes)
-        if product is None
-        else {n for n, pid in graph.nodes(data="product_id") if pid == product.id}
+        if product_id is None
+        else {n for n, pid in graph.nodes(data="product_id") if pid == product_id}
     )
     ref = graph.nodes
     found: list[Violation] = []
@@ -172,9 +176,9 @@ def _check(graph: nx.DiGraph, product: Product | None, layers: list[str], severi
                     "same-layer",
                     severity["same-layer"],
                     [a, b],
-                    f"{a} depends on {b}, and both are in the {lu} layer: components of one "
-                    "layer must not depend on each other. Move what they share to a lower "
-                    "layer, or let them exchange events.",
+                    msg("%(a)s depends on %(b)s, and both are in the %(layer)s layer: components of one "
+                        "layer must not depend on each other. Move what they share to a lower "
+                        "layer, or let them exchange events.", a=a, b=b, layer=lu),
                     [(a, b)],
                 )
             )
@@ -184,9 +188,9 @@ def _check(graph: nx.DiGraph, product: Product | None, layers: list[str], severi
                     "upward-dependency",
                     severity["upward-dependency"],
                     [a, b],
-                    f"{a} ({lu}) depends on {b} ({lv}), which is a higher layer: a lower "
-                    "layer must not depend on a higher one. Invert the dependency, for "
-                    "instance with an event the higher layer subscribes to.",
+                    msg("%(a)s (%(la)s) depends on %(b)s (%(lb)s), which is a higher layer: a lower "
+                        "layer must not depend on a higher one. Invert the dependency, for "
+                        "instance with an event the higher layer subscribes to.", a=a, la=lu, b=b, lb=lv),
                     [(a, b)],
                 )
             )
@@ -205,9 +209,12 @@ def _check(graph: nx.DiGraph, product: Product | None, layers: list[str], severi
                 "cycle",
                 severity["cycle"],
                 names,
-                f"{path} is a dependency cycle of {len(names)} component"
-                f"{'s' if len(names) != 1 else ''}: none of them can be built, released or "
-                "started without the others. Remove one of these dependencies.",
+                msg("%(path)s is a dependency cycle of %(n)s components: none of them can be built, "
+                    "released or started without the others. Remove one of these dependencies.",
+                    path=path, n=len(names))
+                if len(names) != 1
+                else msg("%(path)s is a dependency cycle of 1 component: it cannot be built, released "
+                         "or started. Remove this dependency.", path=path),
                 [(ref[u]["ref"], ref[v]["ref"]) for u, v in cycle_edges],
             )
         )
@@ -224,8 +231,9 @@ def _check(graph: nx.DiGraph, product: Product | None, layers: list[str], severi
                     "shared-database",
                     severity["shared-database"],
                     names,
-                    f"{', '.join(names)} all claim to own the database {database}: a database "
-                    "has one owner, the others go through its API.",
+                    msg("%(names)s all claim to own the database %(database)s: a database "
+                        "has one owner, the others go through its API.", names=", ".join(names),
+                        database=database),
                 )
             )
     for u, v in graph.edges:
@@ -241,8 +249,8 @@ def _check(graph: nx.DiGraph, product: Product | None, layers: list[str], severi
                 "shared-database",
                 severity["shared-database"],
                 [a, b, owner],
-                f"{a} uses the database {b}, which {owner} owns: a component must not use "
-                f"another component's database. Call {owner}'s API instead.",
+                msg("%(a)s uses the database %(b)s, which %(owner)s owns: a component must not use "
+                    "another component's database. Call %(owner)s's API instead.", a=a, b=b, owner=owner),
                 [(a, b)],
             )
         )
@@ -340,6 +348,26 @@ def api_retirement_impact(tenant, component: Component, api: str, version: str) 
     }
 
 
+def violations_around(tenant, product: Product) -> list[Violation]:
+    """The product's violations (``check``) and those of other products that involve its
+    components: a rule broken by an edge between two products is checked from the depending
+    side, and the other product's pages show it too, the same way."""
+    graph = tenant_graph(tenant)
+    violations = check(tenant, product)
+    mine = {n for n, pid in graph.nodes(data="product_id") if pid == product.id}
+    seen = {(v.rule, tuple(v.components)) for v in violations}
+    mine_refs = {graph.nodes[n]["ref"] for n in mine}
+    neighbours = {graph.nodes[m]["product_id"] for n in mine
+                  for m in (*graph.successors(n), *graph.predecessors(n))} - {product.id}
+    for other in sorted(neighbours):
+        for v in _checked(tenant, other):
+            if (v.rule, tuple(v.components)) not in seen and mine_refs.intersection(v.components):
+                seen.add((v.rule, tuple(v.components)))
+                violations.append(v)
+    violations.sort(key=lambda x: (x.severity != "error", x.rule, x.components))
+    return violations
+
+
 def product_graph(tenant, product: Product, focus: Component | None = None) -> dict:
     """Nodes and edges around ``product`` (its components and their neighbours in other
     products), each flagged with the violations it takes part in. ``focus`` keeps only one
@@ -352,7 +380,7 @@ def product_graph(tenant, product: Product, focus: Component | None = None) -> d
         keep.update(graph.predecessors(n))
     if focus is not None:
         keep = {focus.id, *graph.successors(focus.id), *graph.predecessors(focus.id)}
-    violations = check(tenant, product)
+    violations = violations_around(tenant, product)
     bad_nodes: dict[str, str] = {}
     bad_edges: dict[tuple[str, str], list[str]] = {}
     for v in violations:
