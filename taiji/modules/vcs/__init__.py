@@ -10,6 +10,7 @@ from taiji.platform.module import Module, Periodic
 
 from . import permissions, services
 from .api import blp as api_blp
+from .api_merge import blp as merge_api_blp
 from .events import HANDLERS, PUBLISHED
 from .git_http import bp as git_bp
 from .settings import SETTINGS
@@ -20,7 +21,7 @@ from .webhooks import bp as hooks_bp
 module = Module(
     code="vcs",
     title=_l("Repositories"),
-    api_blueprints=[api_blp],
+    api_blueprints=[api_blp, merge_api_blp],
     blueprints=[git_bp, console_bp, hooks_bp],
     nav=[NAV],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],

@@ -7,7 +7,13 @@
   published: for an external repository with a mirror, the event waits for the fetch that brings
   it (services/mirror_pushes.py).
 
-VCS subscribes to nothing.
+- ``vcs.merge_request.opened|updated|approved|merged|closed|reopened|commented`` {tenant, repository,
+  id, number, title, state, draft, source_branch, target_branch, author_id, actor_id} — ``updated``
+  adds ``changed`` (the fields), ``commented`` the ``note`` id, ``approved`` the approved ``sha``,
+  ``merged`` the ``merge_sha`` and ``method``.
+
+VCS subscribes to CI's ``cicd.pipeline.*`` (without importing CI): each keeps the newest pipeline
+of its commit as the commit's status (services/statuses.py), shown on merge requests and commits.
 """
 
 from __future__ import annotations
@@ -15,10 +21,24 @@ from __future__ import annotations
 from taiji.platform.module import EventSpec
 
 PUSH = "vcs.push"
+MERGE_REQUEST = "vcs.merge_request"
 
 PUBLISHED = [
     EventSpec(PUSH, {"tenant": str, "repository": str, "ref": str, "before": str, "after": str,
                      "pusher": (dict, None), "commits": list}),
+    EventSpec(MERGE_REQUEST + ".*", {"tenant": str, "repository": str, "id": int, "number": int, "title": str,
+                                     "state": str, "draft": bool, "source_branch": str, "target_branch": str,
+                                     "author_id": (int, None), "actor_id": (int, None), "changed?": list,
+                                     "note?": int, "sha?": str, "merge_sha?": str, "method?": str}),
 ]
 
-HANDLERS: dict = {}
+
+def on_pipeline(event) -> None:
+    """A pipeline started or ended: its commit's status (idempotent; the newest pipeline wins)."""
+    from .services.statuses import record_pipeline
+
+    record_pipeline(event.payload or {})
+
+
+HANDLERS: dict = {f"cicd.pipeline.{outcome}": [on_pipeline]
+                  for outcome in ("started", "succeeded", "failed", "canceled")}
