@@ -171,5 +171,5 @@ class ChangesOut(Schema):
 
 
 class CommitStatusQueryIn(Schema):
-    sha = fields.List(fields.String(validate=validate.Regexp(r"^[0-9a-f]{40}$")), required=True,
-                      validate=validate.Length(min=1, max=100))
+    sha = fields.List(fields.String(validate=validate.Regexp(r"^[0-9a-f]{40}$")), load_default=list,
+                      validate=validate.Length(max=100), metadata={"description": "Full commit ids"})
