@@ -16,13 +16,14 @@ from .git_http import bp as git_bp
 from .settings import SETTINGS
 from .views import NAV
 from .views import bp as console_bp
+from .views_merge import bp as merge_console_bp
 from .webhooks import bp as hooks_bp
 
 module = Module(
     code="vcs",
     title=_l("Repositories"),
     api_blueprints=[api_blp, merge_api_blp],
-    blueprints=[git_bp, console_bp, hooks_bp],
+    blueprints=[git_bp, console_bp, merge_console_bp, hooks_bp],
     nav=[NAV],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
     events=PUBLISHED,
