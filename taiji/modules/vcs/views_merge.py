@@ -84,8 +84,8 @@ def open_merge_request(tenant, repo):
     row = services.get_repository(tenant, repo)
     form = request.form
     values = {"title": (form.get("title") or "")[:300], "description": form.get("description") or "",
-              "source_branch": form.get("source_branch") or "", "target_branch": form.get("target_branch") or "",
-              "draft": bool(form.get("draft"))}
+              "source_branch": form.get("source_branch") or "",
+              "target_branch": form.get("target_branch") or "", "draft": bool(form.get("draft"))}
     errors = FieldErrors("title", "description", "source_branch", "target_branch")
     with refusals(errors) as outcome:
         mr = mrs.open_merge_request(tenant, row, values, actor=auth.current_principal())
