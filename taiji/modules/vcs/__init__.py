@@ -11,7 +11,7 @@ from taiji.platform.module import Module, Periodic
 from . import permissions, services
 from .api import blp as api_blp
 from .api_merge import blp as merge_api_blp
-from .events import HANDLERS, PUBLISHED
+from .events import HANDLERS, PUBLISHED, subscribe_to_ci
 from .git_http import bp as git_bp
 from .settings import SETTINGS
 from .views import NAV
@@ -40,4 +40,5 @@ module = Module(
     # git sends no CSRF token: its pushes are authenticated by a token in HTTP Basic, never a cookie.
     csrf_exempt=[git_bp],
     seeders="tests.modules.vcs.seeders",
+    setup=subscribe_to_ci,
 )

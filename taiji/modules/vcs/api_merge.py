@@ -11,20 +11,20 @@ from taiji.platform.api import Blueprint, set_page_count
 from . import services
 from .permissions import Perm
 from .schemas_merge import (
-    ChangesOut,
-    CommitBriefOut,
     CommitStatusQueryIn,
-    MergeIn,
+    MergeRequestChangesOut,
     MergeRequestIn,
+    MergeRequestMergeIn,
+    MergeRequestMergeStatusOut,
+    MergeRequestNoteIn,
+    MergeRequestNoteOut,
     MergeRequestOut,
     MergeRequestPatchIn,
     MergeRequestQueryIn,
-    MergeStatusOut,
-    NoteIn,
-    NoteOut,
-    PipelineStatusOut,
-    ResolveIn,
-    ThreadOut,
+    MergeRequestResolveIn,
+    MergeRequestThreadOut,
+    VcsCommitBriefOut,
+    VcsPipelineStatusOut,
 )
 from .services import merge_requests as mrs
 
@@ -100,7 +100,7 @@ class MergeRequestItem(MethodView):
 @blp.route(MR + "/changes")
 class MergeRequestChanges(MethodView):
     @auth.require(Perm.REPOSITORY_READ)
-    @blp.response(200, ChangesOut)
+    @blp.response(200, MergeRequestChangesOut)
     def get(self, tenant, repo, number):
         """The diff from the merge base to the source head (what merging brings)"""
         row, mr = _load(tenant, repo, number)
@@ -115,7 +115,7 @@ class MergeRequestChanges(MethodView):
 @blp.route(MR + "/commits")
 class MergeRequestCommits(MethodView):
     @auth.require(Perm.REPOSITORY_READ)
-    @blp.response(200, CommitBriefOut(many=True))
+    @blp.response(200, VcsCommitBriefOut(many=True))
     def get(self, tenant, repo, number):
         """The commits of the source branch the target lacks, newest first"""
         row, mr = _load(tenant, repo, number)
@@ -126,7 +126,7 @@ class MergeRequestCommits(MethodView):
 @blp.route(MR + "/mergeability")
 class MergeRequestStatus(MethodView):
     @auth.require(Perm.REPOSITORY_READ)
-    @blp.response(200, MergeStatusOut)
+    @blp.response(200, MergeRequestMergeStatusOut)
     def get(self, tenant, repo, number):
         """Whether it can be merged now, and why not: conflicts, approvals, pipeline, draft"""
         row, mr = _load(tenant, repo, number)
@@ -138,35 +138,36 @@ class MergeRequestStatus(MethodView):
 @blp.route(MR + "/threads")
 class MergeRequestThreads(MethodView):
     @auth.require(Perm.REPOSITORY_READ)
-    @blp.response(200, ThreadOut(many=True))
+    @blp.response(200, MergeRequestThreadOut(many=True))
     def get(self, tenant, repo, number):
         """Discussion threads, general and inline (a file, a line and a side of the diff)"""
         return mrs.threads(_load(tenant, repo, number)[1])
 
     @auth.require(Perm.REPOSITORY_WRITE)
-    @blp.arguments(NoteIn)
-    @blp.response(201, NoteOut)
+    @blp.arguments(MergeRequestNoteIn)
+    @blp.response(201, MergeRequestNoteOut)
     def post(self, data, tenant, repo, number):
         """Comment: generally, inline with `path`, `line` and `side`, or in a thread with `reply_to`"""
         row, mr = _load(tenant, repo, number)
         return mrs.add_note(tenant, row, mr, data, actor=auth.current_principal())
 
 
-@blp.route(MR + "/threads/<int:note_id>/resolve")
+@blp.route(MR + "/threads/<int:thread_id>/resolve")
 class MergeRequestThreadResolve(MethodView):
     @auth.require(Perm.REPOSITORY_WRITE)
-    @blp.arguments(ResolveIn)
-    @blp.response(200, NoteOut)
-    def post(self, data, tenant, repo, number, note_id):
+    @blp.arguments(MergeRequestResolveIn)
+    @blp.response(200, MergeRequestNoteOut)
+    def post(self, data, tenant, repo, number, thread_id):
         """Resolve a thread (`resolved`: false unresolves it)"""
         row, mr = _load(tenant, repo, number)
-        return mrs.resolve_thread(tenant, row, mr, note_id, data["resolved"], actor=auth.current_principal())
+        return mrs.resolve_thread(tenant, row, mr, thread_id, data["resolved"],
+                                  actor=auth.current_principal())
 
 
 @blp.route(MR + "/approval")
 class MergeRequestApproval(MethodView):
     @auth.require(Perm.REPOSITORY_WRITE)
-    @blp.response(201, MergeStatusOut)
+    @blp.response(201, MergeRequestMergeStatusOut)
     def post(self, tenant, repo, number):
         """Approve (not your own); the target's protection says whose approvals count"""
         row, mr = _load(tenant, repo, number)
@@ -186,7 +187,7 @@ class MergeRequestApproval(MethodView):
 @blp.route(MR + "/merge")
 class MergeRequestMerge(MethodView):
     @auth.require(Perm.REPOSITORY_WRITE)
-    @blp.arguments(MergeIn)
+    @blp.arguments(MergeRequestMergeIn)
     @blp.response(200, MergeRequestOut)
     def post(self, data, tenant, repo, number):
         """Merge: `method` merge (a merge commit), squash or ff (fast-forward), as the target allows
@@ -203,7 +204,7 @@ class MergeRequestMerge(MethodView):
 class CommitStatuses(MethodView):
     @auth.require(Perm.REPOSITORY_READ)
     @blp.arguments(CommitStatusQueryIn, location="query")
-    @blp.response(200, PipelineStatusOut(many=True))
+    @blp.response(200, VcsPipelineStatusOut(many=True))
     def get(self, query, tenant, repo):
         """The newest pipeline status of commits (`sha` repeated); commits without a pipeline are left out"""
         row = services.get_repository(tenant, repo)

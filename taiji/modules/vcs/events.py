@@ -12,8 +12,9 @@
   adds ``changed`` (the fields), ``commented`` the ``note`` id, ``approved`` the approved ``sha``,
   ``merged`` the ``merge_sha`` and ``method``.
 
-VCS subscribes to CI's ``cicd.pipeline.*`` (without importing CI): each keeps the newest pipeline
-of its commit as the commit's status (services/statuses.py), shown on merge requests and commits.
+VCS subscribes to CI's ``cicd.pipeline.*`` when CI is enabled (without importing CI): each keeps
+the newest pipeline of its commit as the commit's status (services/statuses.py), shown on merge
+requests and commits.
 """
 
 from __future__ import annotations
@@ -40,5 +41,17 @@ def on_pipeline(event) -> None:
     record_pipeline(event.payload or {})
 
 
-HANDLERS: dict = {f"cicd.pipeline.{outcome}": [on_pipeline]
-                  for outcome in ("started", "succeeded", "failed", "canceled")}
+PIPELINE_EVENTS = tuple(f"cicd.pipeline.{outcome}"
+                        for outcome in ("started", "succeeded", "failed", "canceled"))
+# Subscribed in ``subscribe_to_ci`` (the module's setup), only when CI is enabled and declares them:
+# VCS runs without CI, and a subscription to an event nobody declares stops the app from starting.
+HANDLERS: dict = {}
+
+
+def subscribe_to_ci(app) -> None:
+    from taiji.platform import events, registry
+
+    declared = registry.current()
+    for name in PIPELINE_EVENTS:
+        if declared.event_spec(name) is not None:
+            events.subscribe(name, on_pipeline)

@@ -54,7 +54,7 @@ class MergeRequestOut(Schema):
     updated_at = fields.DateTime()
 
 
-class PipelineStatusOut(Schema):
+class VcsPipelineStatusOut(Schema):
     sha = fields.String()
     status = fields.String()
     pipeline = fields.Integer()
@@ -63,7 +63,7 @@ class PipelineStatusOut(Schema):
     updated_at = fields.DateTime()
 
 
-class ApprovalOut(Schema):
+class MergeRequestApprovalOut(Schema):
     user_id = fields.Integer()
     user_name = fields.String()
     sha = fields.String()
@@ -73,14 +73,14 @@ class ApprovalOut(Schema):
                                                                   "stale (a push came after it)"})
 
 
-class ApprovalsOut(Schema):
+class MergeRequestApprovalsOut(Schema):
     required = fields.Integer()
     count = fields.Integer()
     roles = fields.List(fields.String())
-    approvals = fields.List(fields.Nested(ApprovalOut))
+    approvals = fields.List(fields.Nested(MergeRequestApprovalOut))
 
 
-class MergeStatusOut(Schema):
+class MergeRequestMergeStatusOut(Schema):
     mergeable = fields.Boolean()
     reasons = fields.List(fields.String(), metadata={"description": "Why it cannot be merged now"})
     conflicts = fields.List(fields.String(), metadata={"description": "Files that conflict"})
@@ -88,17 +88,17 @@ class MergeStatusOut(Schema):
     fast_forward = fields.Boolean()
     source_sha = fields.String(allow_none=True)
     target_sha = fields.String(allow_none=True)
-    pipeline = fields.Nested(PipelineStatusOut, allow_none=True)
-    approvals = fields.Nested(ApprovalsOut)
+    pipeline = fields.Nested(VcsPipelineStatusOut, allow_none=True)
+    approvals = fields.Nested(MergeRequestApprovalsOut)
 
 
-class MergeIn(Schema):
+class MergeRequestMergeIn(Schema):
     method = fields.String(load_default="merge", validate=validate.OneOf(METHODS))
     sha = fields.String(validate=validate.Regexp(r"^[0-9a-f]{40}$"),
                         metadata={"description": "The source head you reviewed; refused if it moved"})
 
 
-class NoteIn(Schema):
+class MergeRequestNoteIn(Schema):
     body = fields.String(required=True, validate=validate.Length(min=1, max=65536))
     path = fields.String(validate=validate.Length(min=1, max=1024),
                          metadata={"description": "An inline comment: the file of the diff"})
@@ -107,7 +107,7 @@ class NoteIn(Schema):
     reply_to = fields.Integer(strict=True, metadata={"description": "Reply in the thread of this comment"})
 
 
-class NoteOut(Schema):
+class MergeRequestNoteOut(Schema):
     id = fields.Integer()
     reply_to_id = fields.Integer(allow_none=True)
     author_id = fields.Integer(allow_none=True)
@@ -122,18 +122,18 @@ class NoteOut(Schema):
     created_at = fields.DateTime()
 
 
-class ThreadOut(Schema):
+class MergeRequestThreadOut(Schema):
     id = fields.Function(lambda t: t.root.id)
     inline = fields.Boolean()
     resolved = fields.Function(lambda t: t.root.resolved)
-    notes = fields.Function(lambda t: NoteOut(many=True).dump([t.root, *t.replies]))
+    notes = fields.Function(lambda t: MergeRequestNoteOut(many=True).dump([t.root, *t.replies]))
 
 
-class ResolveIn(Schema):
+class MergeRequestResolveIn(Schema):
     resolved = fields.Boolean(load_default=True)
 
 
-class CommitBriefOut(Schema):
+class VcsCommitBriefOut(Schema):
     sha = fields.String()
     short = fields.String()
     summary = fields.String()
@@ -144,14 +144,14 @@ class CommitBriefOut(Schema):
     parents = fields.List(fields.String())
 
 
-class DiffLineOut(Schema):
+class VcsDiffLineOut(Schema):
     kind = fields.String()
     old = fields.Integer(allow_none=True)
     new = fields.Integer(allow_none=True)
     text = fields.String()
 
 
-class FileDiffOut(Schema):
+class VcsFileDiffOut(Schema):
     old_path = fields.String(allow_none=True)
     new_path = fields.String(allow_none=True)
     status = fields.String()
@@ -159,15 +159,15 @@ class FileDiffOut(Schema):
     deletions = fields.Integer()
     binary = fields.Boolean()
     truncated = fields.Boolean()
-    lines = fields.List(fields.Nested(DiffLineOut))
+    lines = fields.List(fields.Nested(VcsDiffLineOut))
 
 
-class ChangesOut(Schema):
+class MergeRequestChangesOut(Schema):
     merge_base = fields.String(allow_none=True)
     additions = fields.Integer()
     deletions = fields.Integer()
     truncated = fields.Boolean()
-    files = fields.List(fields.Nested(FileDiffOut))
+    files = fields.List(fields.Nested(VcsFileDiffOut))
 
 
 class CommitStatusQueryIn(Schema):

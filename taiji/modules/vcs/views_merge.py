@@ -167,13 +167,13 @@ def add_note(tenant, repo, number):
     return _back(tenant, repo, number, tab)
 
 
-@bp.post(MR + "/threads/<int:note_id>/resolve")
+@bp.post(MR + "/threads/<int:thread_id>/resolve")
 @auth.require(WRITE)
-def resolve(tenant, repo, number, note_id):
+def resolve(tenant, repo, number, thread_id):
     row, mr = _load(tenant, repo, number)
     resolved = request.form.get("resolved", "1") == "1"
     with refusals():
-        root = mrs.resolve_thread(tenant, row, mr, note_id, resolved, actor=auth.current_principal())
+        root = mrs.resolve_thread(tenant, row, mr, thread_id, resolved, actor=auth.current_principal())
         if request.headers.get("HX-Request") == "true":
             thread = next(t for t in mrs.threads(mr) if t.root.id == root.id)
             return render_template("vcs/merge_thread.html", repo=row, mr=mr, thread=thread, markdown=markdown,
