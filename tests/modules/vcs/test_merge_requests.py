@@ -291,3 +291,36 @@ def test_a_viewer_reads_but_cannot_merge(api_as, author, shop, tenant):
     viewer = make_member(tenant, "viewer")
     assert api_as(viewer).get(shop["base"] + "/1").status_code == 200
     assert api_as(viewer).post(shop["base"] + "/1/merge", json={}).status_code == 403
+
+
+def test_unrelated_histories_are_a_reason_not_an_error(api_as, author, shop):
+    commit_files(shop["git_dir"], {"other.txt": "x"}, "Root", branch="orphan", parents=[])
+    made = api_as(author).post(shop["base"], json={"title": "Orphan", "source_branch": "orphan"})
+    assert made.status_code == 201
+    status = api_as(author).get(shop["base"] + "/1/mergeability").json
+    assert not status["mergeable"] and any("common history" in r for r in status["reasons"])
+    assert api_as(author).post(shop["base"] + "/1/merge", json={}).status_code == 409
+
+
+def test_merge_rules_through_the_protection_api(api_as, admin, shop, tenant):
+    api = api_as(admin)
+    path = f"/api/v1/tenants/{tenant.slug}/repositories/shop/protected-branches"
+    made = api.post(path, json={"pattern": "main", "required_approvals": 2, "approval_roles": ["owner"],
+                                "merge_methods": ["squash", "ff"], "require_merge_request": True})
+    assert made.status_code == 201, made.json
+    assert made.json["required_approvals"] == 2 and made.json["merge_methods"] == ["ff", "squash"]
+    assert made.json["require_merge_request"] and not made.json["require_green_pipeline"]
+    rule = f"{path}/{made.json['id']}"
+    for body in ({"required_approvals": -1}, {"required_approvals": 21}, {"merge_methods": ["rebase"]},
+                 {"approval_roles": [""]}):
+        assert api.patch(rule, json=body).status_code == 422, body
+    changed = api.patch(rule, json={"reset_approvals_on_push": True, "merge_methods": []})
+    assert changed.json["reset_approvals_on_push"] and changed.json["merge_methods"] == []
+
+
+def test_commit_statuses_api(api_as, admin, shop, tenant):
+    assert _pipeline_event(tenant, shop["feature"], 5, "failed", "failed")
+    path = f"/api/v1/tenants/{tenant.slug}/repositories/shop/commit-statuses"
+    got = api_as(admin).get(f"{path}?sha={shop['feature']}&sha={shop['main']}").json
+    assert [(s["sha"], s["status"], s["pipeline"]) for s in got] == [(shop["feature"], "failed", 5)]
+    assert api_as(admin).get(f"{path}?sha=nothex").status_code == 422

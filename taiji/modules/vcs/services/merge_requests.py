@@ -388,8 +388,13 @@ def merge_status(repo: Repository, mr: MergeRequest) -> MergeStatus:
     if target is None:
         reasons.append(msg("The target branch '%(branch)s' is gone.", branch=mr.target_branch))
     if mr.state == "open" and source and target:
-        state = merging.check(repository_path(repo), target, source)
+        try:
+            state = merging.check(repository_path(repo), target, source)
+        except merging.GitFailed:
+            state = merging.Mergeability(None, None, unrelated=True)
         conflicts, ff = state.conflicts, state.fast_forward
+        if state.unrelated:
+            reasons.append(msg("The branches have no common history; git will not merge them."))
         if state.up_to_date:
             reasons.append(msg("There is nothing to merge: the source branch is in the target already."))
         if conflicts:

@@ -44,6 +44,7 @@ class Mergeability:
     conflicts: list[str] = field(default_factory=list)
     fast_forward: bool = False  # the target is an ancestor of the source
     up_to_date: bool = False  # the source is in the target already: nothing to merge
+    unrelated: bool = False  # no common history: git will not merge them
 
 
 def check(repo_dir: Path, target: str, source: str) -> Mergeability:
@@ -51,6 +52,8 @@ def check(repo_dir: Path, target: str, source: str) -> Mergeability:
     base = _git(repo_dir, "merge-base", target, source, check=False).stdout.strip() or None
     if base == source:
         return Mergeability(base, None, up_to_date=True)
+    if base is None:
+        return Mergeability(None, None, unrelated=True)
     result = _git(repo_dir, "merge-tree", "--write-tree", "--name-only", "--no-messages", target, source,
                   check=False)
     lines = result.stdout.splitlines()
@@ -76,6 +79,8 @@ def merge(repo_dir: Path, branch: str, target: str, source: str, method: str, me
     state = check(repo_dir, target, source)
     if state.up_to_date:
         raise Conflict(msg("There is nothing to merge: the source branch is in the target already."))
+    if state.unrelated:
+        raise Conflict(msg("The branches have no common history; git will not merge them."))
     if state.conflicts:
         raise Conflict(msg("The branches conflict in %(files)s; resolve the conflicts first.",
                            files=", ".join(state.conflicts[:10])))
