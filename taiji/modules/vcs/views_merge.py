@@ -133,8 +133,8 @@ def line_form(tenant, repo, number):
     row, mr = _load(tenant, repo, number)
     path, side = (request.args.get("path") or "")[:1024], request.args.get("side") or "new"
     line = request.args.get("line", type=int)
-    if not path or side not in ("old", "new") or not line:
-        abort(404)
+    if not path or side not in ("old", "new") or not line or line < 1:
+        return ""  # no line named: nothing to insert
     return render_template("vcs/merge_line_form.html", repo=row, mr=mr, path=path, side=side, line=line)
 
 
