@@ -119,6 +119,7 @@ def merge_request(tenant, repo, number):
         "vcs/merge_request.html", repo=row, mr=mr, tab=tab, result=result, status=status, threads=threads,
         general=[t for t in threads if not t.inline], inline_count=sum(1 for t in threads if t.inline),
         line_threads=_line_threads(threads), markdown=markdown, approved=approved,
+        is_author=me.user_id == mr.author_id,
         can_write=auth.can(WRITE, tenant), pipeline_url=_pipeline_url(tenant, status.pipeline))
 
 

@@ -91,3 +91,21 @@ def test_a_viewer_sees_no_buttons_and_cannot_post(app, login, tenant, shop):
     assert 'data-testid="merge-form"' not in page and 'data-testid="approve"' not in page
     assert console.post(shop["base"] + "/merge-requests/1/merge", data={}).status_code == 403
     assert console.get(shop["base"] + "/merge-requests/1?tab=nope").status_code == 404
+
+
+def test_editing_closing_reopening_and_draft_from_the_console(login, admin, tenant, shop):
+    services.merge_requests.open_merge_request(tenant, shop["repo"], {"title": "B", "source_branch": "add-b"})
+    db.session.commit()
+    console = login(admin)
+    url = shop["base"] + "/merge-requests/1"
+    console.post(url + "/state", data={"title": "Add B", "description": "_Now_ described"})
+    page = text(console.get(url))
+    assert "<em>Now</em> described" in page and "Add B" in page
+    console.post(url + "/state", data={"draft": "1"})
+    assert 'data-testid="mr-draft"' in text(console.get(url))
+    console.post(url + "/state", data={"state": "closed"})
+    assert 'data-state="closed"' in text(console.get(url))
+    assert 'data-number="1"' in text(console.get(shop["base"] + "/merge-requests?state=closed"))
+    assert 'data-number="1"' not in text(console.get(shop["base"] + "/merge-requests"))
+    console.post(url + "/state", data={"state": "open"})
+    assert 'data-state="open"' in text(console.get(url))
