@@ -12,9 +12,10 @@
   adds ``changed`` (the fields), ``commented`` the ``note`` id, ``approved`` the approved ``sha``,
   ``merged`` the ``merge_sha`` and ``method``.
 
-VCS subscribes to CI's ``cicd.pipeline.*`` when CI is enabled (without importing CI): each keeps
-the newest pipeline of its commit as the commit's status (services/statuses.py), shown on merge
-requests and commits.
+VCS subscribes to its own ``vcs.push``: open merge requests follow their source branch (and
+publish ``updated`` with ``changed: ["head"]``). When CI is enabled it subscribes to CI's
+``cicd.pipeline.*`` too (without importing CI): each keeps the newest pipeline of its commit as
+the commit's status (services/statuses.py), shown on merge requests and commits.
 """
 
 from __future__ import annotations
@@ -41,11 +42,26 @@ def on_pipeline(event) -> None:
     record_pipeline(event.payload or {})
 
 
+def on_push(event) -> None:
+    """A branch moved: the open merge requests from it follow their new head."""
+    from taiji.platform.tenancy import tenant_by_slug
+
+    from .services import find_repository
+    from .services.merge_requests import source_pushed
+
+    payload = event.payload or {}
+    tenant = tenant_by_slug(payload.get("tenant") or "")
+    repo = find_repository(tenant, payload.get("repository") or "") if tenant is not None else None
+    if repo is not None:
+        source_pushed(tenant, repo, payload.get("ref") or "", payload.get("after") or "",
+                      (payload.get("pusher") or {}).get("id"))
+
+
 PIPELINE_EVENTS = tuple(f"cicd.pipeline.{outcome}"
                         for outcome in ("started", "succeeded", "failed", "canceled"))
 # Subscribed in ``subscribe_to_ci`` (the module's setup), only when CI is enabled and declares them:
 # VCS runs without CI, and a subscription to an event nobody declares stops the app from starting.
-HANDLERS: dict = {}
+HANDLERS: dict = {PUSH: [on_push]}
 
 
 def subscribe_to_ci(app) -> None:

@@ -324,3 +324,22 @@ def test_commit_statuses_api(api_as, admin, shop, tenant):
     got = api_as(admin).get(f"{path}?sha={shop['feature']}&sha={shop['main']}").json
     assert [(s["sha"], s["status"], s["pipeline"]) for s in got] == [(shop["feature"], "failed", 5)]
     assert api_as(admin).get(f"{path}?sha=nothex").status_code == 422
+
+
+def test_a_push_to_the_source_updates_open_merge_requests(api_as, author, shop, tenant):
+    from taiji.modules.vcs.events import on_push
+
+    open_mr(api_as(author), shop)
+    new = commit_files(shop["git_dir"], {"more.py": "M = 1\n"}, "More", branch="feature")
+    ref = "refs/heads/feature"
+    services.publish_push(shop["repo"], ref, shop["feature"], new, {"id": author.id, "email": author.email,
+                                                                    "name": author.name},
+                          services.push_commits(shop["repo"], ref, shop["feature"], new))
+    db.session.commit()
+    pushed = [r for r in db.session.execute(sa.select(OutboxEvent)).scalars() if r.name == "vcs.push"][-1]
+    assert events.deliver(str(pushed.id), events.handler_name(on_push))
+    db.session.commit()
+    assert api_as(author).get(shop["base"] + "/1").json["head_sha"] == new
+    updated = [r.payload for r in db.session.execute(sa.select(OutboxEvent)).scalars()
+               if r.name == "vcs.merge_request.updated"]
+    assert updated and updated[-1]["changed"] == ["head"] and updated[-1]["sha"] == new

@@ -464,3 +464,28 @@ def merge(tenant, repo: Repository, mr: MergeRequest, *, method: str = "merge", 
     db.session.flush()
     _publish(tenant, repo, mr, "merged", actor, merge_sha=new, method=method)
     return mr
+
+
+def source_pushed(tenant, repo: Repository, ref: str, after: str, pusher_id: int | None) -> int:
+    """A push moved ``ref``: each open merge request from that branch follows its new head and
+    publishes ``updated`` (``changed: ["head"]``); returns how many. Approvals are not deleted: the
+    target's rule decides at read time whether those given on an older head still count."""
+    if not ref.startswith("refs/heads/") or set(after) == {"0"}:
+        return 0
+    branch = ref[len("refs/heads/"):]
+    rows = db.session.execute(sa.select(MergeRequest).where(
+        MergeRequest.repository_id == repo.id, MergeRequest.state == "open",
+        MergeRequest.source_branch == branch)).scalars().all()
+    for mr in rows:
+        if mr.head_sha == after:
+            continue
+        mr.head_sha = after
+        db.session.flush()
+        tenant = tenant if isinstance(tenant, Tenant) else db.session.get(Tenant, repo.tenant_id)
+        events.publish(f"{MERGE_REQUEST}.updated", {
+            "tenant": tenant.slug, "repository": repo.name, "id": mr.id, "number": mr.number,
+            "title": mr.title,
+            "state": mr.state, "draft": mr.draft, "source_branch": mr.source_branch,
+            "target_branch": mr.target_branch, "author_id": mr.author_id, "actor_id": pusher_id,
+            "changed": ["head"], "sha": after}, tenant=tenant)
+    return len(rows)
