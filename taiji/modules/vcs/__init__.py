@@ -10,18 +10,20 @@ from taiji.platform.module import Module, Periodic
 
 from . import permissions, services
 from .api import blp as api_blp
-from .events import HANDLERS, PUBLISHED
+from .api_merge import blp as merge_api_blp
+from .events import HANDLERS, PUBLISHED, subscribe_to_ci
 from .git_http import bp as git_bp
 from .settings import SETTINGS
 from .views import NAV
 from .views import bp as console_bp
+from .views_merge import bp as merge_console_bp
 from .webhooks import bp as hooks_bp
 
 module = Module(
     code="vcs",
     title=_l("Repositories"),
-    api_blueprints=[api_blp],
-    blueprints=[git_bp, console_bp, hooks_bp],
+    api_blueprints=[api_blp, merge_api_blp],
+    blueprints=[git_bp, console_bp, merge_console_bp, hooks_bp],
     nav=[NAV],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
     events=PUBLISHED,
@@ -38,4 +40,5 @@ module = Module(
     # git sends no CSRF token: its pushes are authenticated by a token in HTTP Basic, never a cookie.
     csrf_exempt=[git_bp],
     seeders="tests.modules.vcs.seeders",
+    setup=subscribe_to_ci,
 )

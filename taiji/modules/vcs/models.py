@@ -92,6 +92,16 @@ class ProtectedBranch(Model):
     allow_deletion: Mapped[bool] = mapped_column(default=False)
     # Tenant role keys allowed to push; empty means anyone who may write to the repository.
     push_roles: Mapped[list] = mapped_column(sa.JSON, default=list)
+    # Merge requests into these branches: approvals needed (the author's own never counts), the
+    # roles whose approvals count (empty: anyone who may write), whether a push voids them.
+    required_approvals: Mapped[int] = mapped_column(default=0, server_default="0")
+    approval_roles: Mapped[list] = mapped_column(sa.JSON, default=list)
+    reset_approvals_on_push: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Which merge methods a merge request may use ("merge", "squash", "ff"); empty: all of them.
+    merge_methods: Mapped[list] = mapped_column(sa.JSON, default=list)
+    # Changes land only through a merge request (direct pushes refused), with a green pipeline if asked.
+    require_merge_request: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    require_green_pipeline: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[timestamp] = mapped_column(default=utcnow)
 
     repository: Mapped[Repository] = relationship("taiji.modules.vcs.models.Repository",
@@ -132,3 +142,6 @@ class StorageReservation(TenantOwnedMixin, Model):
     push_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
     size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
     created_at: Mapped[timestamp] = mapped_column(default=utcnow, index=True)
+
+
+from .models_merge import CommitStatus, MergeRequest, MergeRequestApproval, MergeRequestNote  # noqa: E402,F401

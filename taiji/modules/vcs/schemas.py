@@ -131,6 +131,21 @@ class ProtectedBranchIn(Schema):
                              validate=validate.Length(max=20), load_default=list,
                              metadata={"description": "Tenant role keys allowed to push; "
                                                       "empty: anyone with write"})
+    required_approvals = fields.Integer(strict=True, validate=validate.Range(min=0, max=20),
+                                        metadata={"description": "Approvals a merge request into "
+                                                                 "these branches needs (not the author's)"})
+    approval_roles = fields.List(fields.String(validate=validate.Length(min=1, max=63)),
+                                 validate=validate.Length(max=20),
+                                 metadata={"description": "Tenant role keys whose approvals count; empty: "
+                                                          "anyone with write"})
+    reset_approvals_on_push = fields.Boolean(metadata={"description": "A push to the source voids approvals"})
+    merge_methods = fields.List(fields.String(validate=validate.OneOf(["merge", "squash", "ff"])),
+                                validate=validate.Length(max=3),
+                                metadata={"description": "Allowed merge methods; empty: all"})
+    require_merge_request = fields.Boolean(metadata={"description": "Refuse direct pushes: changes land "
+                                                                    "through merge requests"})
+    require_green_pipeline = fields.Boolean(metadata={"description": "Merge only when the source head's "
+                                                                     "pipeline succeeded"})
 
 
 class ProtectedBranchPatchIn(Schema):
@@ -139,6 +154,21 @@ class ProtectedBranchPatchIn(Schema):
     allow_deletion = fields.Boolean()
     push_roles = fields.List(fields.String(validate=validate.Length(min=1, max=63)),
                              validate=validate.Length(max=20))
+    required_approvals = fields.Integer(strict=True, validate=validate.Range(min=0, max=20),
+                                        metadata={"description": "Approvals a merge request into "
+                                                                 "these branches needs (not the author's)"})
+    approval_roles = fields.List(fields.String(validate=validate.Length(min=1, max=63)),
+                                 validate=validate.Length(max=20),
+                                 metadata={"description": "Tenant role keys whose approvals count; empty: "
+                                                          "anyone with write"})
+    reset_approvals_on_push = fields.Boolean(metadata={"description": "A push to the source voids approvals"})
+    merge_methods = fields.List(fields.String(validate=validate.OneOf(["merge", "squash", "ff"])),
+                                validate=validate.Length(max=3),
+                                metadata={"description": "Allowed merge methods; empty: all"})
+    require_merge_request = fields.Boolean(metadata={"description": "Refuse direct pushes: changes land "
+                                                                    "through merge requests"})
+    require_green_pipeline = fields.Boolean(metadata={"description": "Merge only when the source head's "
+                                                                     "pipeline succeeded"})
 
 
 class ProtectedBranchOut(Schema):
@@ -147,6 +177,12 @@ class ProtectedBranchOut(Schema):
     allow_force_push = fields.Boolean()
     allow_deletion = fields.Boolean()
     push_roles = fields.List(fields.String())
+    required_approvals = fields.Integer()
+    approval_roles = fields.List(fields.String())
+    reset_approvals_on_push = fields.Boolean()
+    merge_methods = fields.List(fields.String())
+    require_merge_request = fields.Boolean()
+    require_green_pipeline = fields.Boolean()
     created_at = fields.DateTime()
 
 

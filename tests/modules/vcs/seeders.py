@@ -46,4 +46,5 @@ PERMISSION_REQUESTS["vcs:repository:admin"] = {
 }
 
 # VCS browsing (vcs-web): content in the seeded repository and the pages' own URL arguments.
-import tests.modules.vcs.fixtures.browse_seeders  # noqa: E402,F401
+import tests.modules.vcs.fixtures.browse_seeders  # noqa: E402
+import tests.modules.vcs.fixtures.merge_seeders  # noqa: E402,F401

@@ -2,11 +2,13 @@
 
 ``external`` and ``browse`` (vcs-web's) live beside these modules; this package's names are the
 contract: ``get_repository``, ``list_repositories``, ``create_repository``, ``local_git_dir``,
-``clone_url``, ``read_file``, ``resolve_ref``, ``publish_push``.
+``clone_url``, ``read_file``, ``resolve_ref``, ``publish_push``; ``commit_statuses(tenant_id,
+repository_name, shas)`` (the pipeline status of commits); ``merge_requests`` (code review).
 """
 
 from __future__ import annotations
 
+from . import merge_requests
 from .gitdata import commit_messages, log, push_commits, read_file, refs, resolve_ref, valid_rev
 from .hookscript import install_hooks
 from .protection import (
@@ -46,6 +48,7 @@ from .repositories import (
     update_repository,
     valid_name,
 )
+from .statuses import commit_status, commit_statuses, record_pipeline
 
 __all__ = [
     "REPOSITORIES_METER",
@@ -57,6 +60,8 @@ __all__ = [
     "check_push",
     "clone_url",
     "commit_messages",
+    "commit_status",
+    "commit_statuses",
     "count_repositories",
     "create_repository",
     "delete_repository",
@@ -70,6 +75,7 @@ __all__ = [
     "list_repositories",
     "local_git_dir",
     "log",
+    "merge_requests",
     "protect",
     "publish_push",
     "published_tips",
@@ -80,6 +86,7 @@ __all__ = [
     "read_file",
     "reconcile_pushes",
     "reconcile_repository",
+    "record_pipeline",
     "refresh_size",
     "refs",
     "repository_path",

@@ -45,11 +45,33 @@ def _check_pattern(pattern: str) -> str:
     return pattern
 
 
-def _check_roles(roles) -> list[str]:
+def _check_roles(roles, field: str = "push_roles") -> list[str]:
     roles = [str(r).strip() for r in roles or []]
     if any(not r or len(r) > 63 for r in roles):
-        raise field_error("push_roles", msg("Each role is a role key such as 'owner' or 'admin'."))
+        raise field_error(field, msg("Each role is a role key such as 'owner' or 'admin'."))
     return sorted(set(roles))
+
+
+MERGE_SETTINGS = ("required_approvals", "approval_roles", "reset_approvals_on_push", "merge_methods",
+                  "require_merge_request", "require_green_pipeline")
+
+
+def _merge_settings(row: ProtectedBranch, data: dict) -> None:
+    if "required_approvals" in data:
+        count = data["required_approvals"]
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 20:
+            raise field_error("required_approvals", msg("A number from 0 to 20."))
+        row.required_approvals = count
+    if "approval_roles" in data:
+        row.approval_roles = _check_roles(data["approval_roles"], "approval_roles")
+    if "merge_methods" in data:
+        methods = sorted(set(data["merge_methods"] or []))
+        if any(m not in ("merge", "squash", "ff") for m in methods):
+            raise field_error("merge_methods", msg("Each method is merge, squash or ff."))
+        row.merge_methods = methods
+    for key in ("reset_approvals_on_push", "require_merge_request", "require_green_pipeline"):
+        if key in data:
+            setattr(row, key, bool(data[key]))
 
 
 def protect(tenant, repo: Repository, data: dict, *, actor=None) -> ProtectedBranch:
@@ -61,7 +83,9 @@ def protect(tenant, repo: Repository, data: dict, *, actor=None) -> ProtectedBra
     row = ProtectedBranch(repository_id=repo.id, pattern=pattern,
                           allow_force_push=bool(data.get("allow_force_push", False)),
                           allow_deletion=bool(data.get("allow_deletion", False)),
-                          push_roles=_check_roles(data.get("push_roles")))
+                          push_roles=_check_roles(data.get("push_roles")), required_approvals=0,
+                          approval_roles=[], merge_methods=[])
+    _merge_settings(row, data)
     db.session.add(row)
     db.session.flush()
     audit.record("vcs.branch.protected", "repository", repo.name, tenant=tenant, actor=actor,
@@ -81,6 +105,7 @@ def update_protection(tenant, repo: Repository, row: ProtectedBranch, data: dict
             setattr(row, key, bool(data[key]))
     if "push_roles" in data:
         row.push_roles = _check_roles(data["push_roles"])
+    _merge_settings(row, data)
     db.session.flush()
     audit.record("vcs.branch.protection_changed", "repository", repo.name, tenant=tenant, actor=actor,
                  details={"pattern": row.pattern})
@@ -157,6 +182,10 @@ def check_push(tenant, repo: Repository, updates: list[tuple[str, str, str]], pu
         if rule.push_roles and not pusher.is_admin and not set(rule.push_roles) & set(pusher.roles):
             refusals.append(f"Branch '{branch}' is protected: only the roles {', '.join(rule.push_roles)} "
                             f"may push to it.")
+            continue
+        if rule.require_merge_request and old != ZERO:  # creating the branch is still a push
+            refusals.append(f"Branch '{branch}' is protected: changes reach it through merge requests only. "
+                            f"Push to another branch and open a merge request.")
             continue
         if old != ZERO and not rule.allow_force_push and not is_fast_forward(repo_dir, old, new, env):
             refusals.append(f"Branch '{branch}' is protected: force-push (a non-fast-forward update) "
