@@ -110,6 +110,7 @@ def _home(tenant, repo, secret: dict | None = None, status: int = 200):
     return render_template(
         "vcs/repository.html", repo=repo, source=source, secret=secret, repo_empty=empty, refs=refs,
         head=head, entries=entries, rev=rev, **listing,
+        head_status=services.commit_status(repo, head.hexsha) if head is not None else None,
         http_url=_http_url(tenant, repo),
         webhook_url=external.webhook_url(source) if source else None,
         deliveries=external.recent_deliveries(source) if source else [],
@@ -270,7 +271,9 @@ def commits(tenant, repo, ref):
     row = _repo(tenant, repo)
     path = browse.check_path(request.args.get("path"))
     page = browse.log(row, ref, path, page=page_arg())
-    return render_template("vcs/commits.html", repo=row, rev=ref, path=path, page=page, refs=browse.refs(row))
+    statuses = services.commit_statuses(row.tenant_id, row.name, [c.sha for c in page.items])
+    return render_template("vcs/commits.html", repo=row, rev=ref, path=path, page=page, refs=browse.refs(row),
+                           statuses=statuses)
 
 
 @bp.get(REPO + "/commit/<sha>")
@@ -278,7 +281,8 @@ def commits(tenant, repo, ref):
 def commit(tenant, repo, sha):
     row = _repo(tenant, repo)
     info, diff = browse.commit(row, sha)
-    return render_template("vcs/commit.html", repo=row, commit=info, diff=diff)
+    return render_template("vcs/commit.html", repo=row, commit=info, diff=diff,
+                           status=services.commit_status(row, info.sha))
 
 
 @bp.get(REPO + "/compare")

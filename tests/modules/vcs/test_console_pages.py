@@ -51,7 +51,8 @@ def actions(tenant, prefix: str) -> list[str]:
 
 def test_the_tabs_lead_to_code_commits_refs_pipelines_and_settings(console, shop, tenant):
     page = text(console.get(shop["base"]))
-    assert tabs(page) == ["Code", "Commits", "Branches and tags", "Compare", "Pipelines", "Settings"]
+    assert tabs(page) == ["Code", "Commits", "Branches and tags", "Merge requests", "Compare", "Pipelines",
+                          "Settings"]
     assert f'href="/t/{tenant.slug}/repositories/shop/pipelines"' in page
     assert console.get(f"/t/{tenant.slug}/repositories/shop/pipelines").status_code == 200
     assert console.get(shop["base"] + "/settings").status_code == 200
@@ -334,3 +335,26 @@ def test_relative_links_of_a_readme_lead_into_the_repository(console, shop, tena
     assert f'href="{base}/tree/main/src"' in top and 'href="#"' in top and 'href="#top"' in top
     docs = text(console.get(shop["base"] + "/tree/main/docs"))
     assert f'href="{base}/blob/main/src/app.py#L2"' in docs
+
+
+def test_commits_the_commit_page_and_the_code_tab_show_their_pipeline(console, shop, tenant):
+    """What CI's events told VCS: a badge linking to the pipeline, on the commit rows, the commit
+    page and (for the default branch's head) the Code tab; a commit without one shows none."""
+    from taiji.modules.vcs.events import on_pipeline
+    from taiji.platform import events
+
+    row = events.publish("cicd.pipeline.failed", {
+        "tenant": tenant.slug, "repository": "shop", "pipeline": 41, "number": 3, "ref": "refs/heads/main",
+        "sha": shop["third"], "status": "failed", "trigger": "push", "error": None}, tenant=tenant)
+    db.session.commit()
+    assert events.deliver(str(row.id), events.handler_name(on_pipeline))
+    db.session.commit()
+
+    badge = re.compile(f'href="/t/{tenant.slug}/pipelines/41" data-testid="pipeline-status" '
+                       'data-status="failed"')
+    commits = text(console.get(shop["base"] + "/commits/main"))
+    assert len(badge.findall(commits)) == 1  # the third commit's row only
+    assert badge.search(text(console.get(shop["base"] + f"/commit/{shop['third']}")))
+    assert not badge.search(text(console.get(shop["base"] + f"/commit/{shop['second']}")))
+    home = text(console.get(shop["base"]))
+    assert 'data-testid="latest-pipeline"' in home and badge.search(home)
