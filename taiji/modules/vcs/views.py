@@ -159,15 +159,15 @@ def _listing(repo, commit, path: str, entries, rev: str | None = None) -> dict:
     return {"readme": readme, "readme_html": readme_html, "last": last}
 
 
-@bp.context_processor
+@bp.app_context_processor  # the merge request pages (another blueprint) show the same tabs
 def _repository_links():
-    def pipelines_url(repo) -> str | None:
+    def repo_pipelines_url(repo) -> str | None:
         """The pipelines of ``repo`` (CI's page, reached by URL: VCS does not import CI)."""
         if "cicd.repository_pipelines" not in current_app.view_functions:
             return None
         return url_for("cicd.repository_pipelines", tenant=tenancy.current().slug, repository=repo.name)
 
-    def component_url(repo) -> str | None:
+    def repo_component_url(repo) -> str | None:
         """The page of the component ``repo`` was made for (SPM's, by endpoint name: no import)."""
         if not repo.component_ref:
             return None
@@ -179,7 +179,7 @@ def _repository_links():
             return url_for("spm.product", tenant=tenant, product=product, focus=name)
         return None
 
-    return {"pipelines_url": pipelines_url, "component_url": component_url}
+    return {"repo_pipelines_url": repo_pipelines_url, "repo_component_url": repo_component_url}
 
 
 @bp.get(REPO)
