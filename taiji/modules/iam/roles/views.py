@@ -18,7 +18,8 @@ from .permissions import Perm
 bp = Blueprint("iam_roles", __name__, template_folder="templates")
 
 # The built-in roles in the reader's words (their names are English, for the API).
-BUILTIN_ROLE_LABELS = {"owner": _l("Owner"), "admin": _l("Admin"), "member": _l("Member"), "viewer": _l("Viewer")}
+BUILTIN_ROLE_LABELS = {"owner": _l("Owner"), "admin": _l("Admin"), "member": _l("Member"),
+                       "viewer": _l("Viewer")}
 bp.record_once(lambda state: register_labels(state.app, "iam.role", BUILTIN_ROLE_LABELS))
 
 
