@@ -154,16 +154,18 @@ def pages(ids: dict) -> list[str]:
 
 
 def _names_in_the_database(live_server) -> tuple[str, ...]:
-    """Every person's and tenant's name the served database holds, whichever test made them (the
-    administrator's pages list them all): people's content, like SEEDED."""
+    """Every person's, tenant's and OAuth client's name the served database holds, whichever test
+    made them (the administrator's pages list them all): people's content, like SEEDED."""
     from taiji.modules.iam.models import User
+    from taiji.modules.iam.oauth.models import OAuthClient
     from taiji.platform.db import db
     from taiji.platform.tenancy import Tenant
 
     with live_server.app.app_context():
         names = [*db.session.execute(db.select(User.name)).scalars(),
                  *db.session.execute(db.select(Tenant.name)).scalars(),
-                 *db.session.execute(db.select(Tenant.slug)).scalars()]
+                 *db.session.execute(db.select(Tenant.slug)).scalars(),
+                 *db.session.execute(db.select(OAuthClient.name)).scalars()]
         db.session.remove()
     return tuple(name for name in names if name)
 
