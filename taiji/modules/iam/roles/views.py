@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from taiji.platform import auth
 from taiji.platform.db import commit
 from taiji.platform.errors import Conflict, NotFound, ServiceError, msg
 from taiji.platform.web.console import page_arg, refusals
+from taiji.platform.web.text import register_labels
 
 from . import services
 from .permissions import Perm
 
 bp = Blueprint("iam_roles", __name__, template_folder="templates")
+
+# The built-in roles in the reader's words (their names are English, for the API).
+BUILTIN_ROLE_LABELS = {"owner": _l("Owner"), "admin": _l("Admin"), "member": _l("Member"),
+                       "viewer": _l("Viewer")}
+bp.record_once(lambda state: register_labels(state.app, "iam.role", BUILTIN_ROLE_LABELS))
 
 
 @bp.before_request
