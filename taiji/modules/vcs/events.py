@@ -13,7 +13,9 @@
   ``merged`` the ``merge_sha`` and ``method``.
 
 VCS subscribes to its own ``vcs.push``: open merge requests follow their source branch (and
-publish ``updated`` with ``changed: ["head"]``). When CI is enabled it subscribes to CI's
+publish ``updated`` with ``changed: ["head"]``); an open merge request whose source head a push to
+its target branch brings in (merged locally and pushed) becomes merged (``merged`` with the new
+head as ``merge_sha`` and ``method`` ``push``, the pusher as actor). When CI is enabled it subscribes to CI's
 ``cicd.pipeline.*`` too (without importing CI): each keeps the newest pipeline of its commit as
 the commit's status (services/statuses.py), shown on merge requests and commits.
 """
@@ -43,18 +45,20 @@ def on_pipeline(event) -> None:
 
 
 def on_push(event) -> None:
-    """A branch moved: the open merge requests from it follow their new head."""
+    """A branch moved: the open merge requests from it follow their new head, and those into it
+    whose source head it now contains are merged (merged locally and pushed)."""
     from taiji.platform.tenancy import tenant_by_slug
 
     from .services import find_repository
-    from .services.merge_requests import source_pushed
+    from .services.merge_requests import source_pushed, target_pushed
 
     payload = event.payload or {}
     tenant = tenant_by_slug(payload.get("tenant") or "")
     repo = find_repository(tenant, payload.get("repository") or "") if tenant is not None else None
     if repo is not None:
-        source_pushed(tenant, repo, payload.get("ref") or "", payload.get("after") or "",
-                      (payload.get("pusher") or {}).get("id"))
+        ref, after, pusher = payload.get("ref") or "", payload.get("after") or "", payload.get("pusher")
+        source_pushed(tenant, repo, ref, after, (pusher or {}).get("id"))
+        target_pushed(tenant, repo, ref, payload.get("before") or "", after, pusher)
 
 
 PIPELINE_EVENTS = tuple(f"cicd.pipeline.{outcome}"

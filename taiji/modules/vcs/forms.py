@@ -77,18 +77,48 @@ class GeneralForm(FlaskForm):
     component = StringField(_l("Component"), validators=[Optional(), Length(max=130)])
 
 
+METHOD_CHOICES = [("merge", _l("Merge commit")), ("squash", _l("Squash and merge")),
+                  ("ff", _l("Fast-forward"))]
+
+
 class ProtectionForm(FlaskForm):
-    """A protected branch rule; no role ticked: every role that may write may push."""
+    """A protected branch rule; no role ticked: every role that may write may push. The merge
+    settings are checked by the service (services/protection.py), whose refusals go under them."""
 
     pattern = StringField(_l("Branch or pattern"), validators=[DataRequired(), Length(max=200)])
     push_roles = SelectMultipleField(_l("Who may push"), choices=PUSH_ROLE_CHOICES, validate_choice=False)
     allow_force_push = BooleanField(_l("Allow force-push"))
     allow_deletion = BooleanField(_l("Allow deletion"))
+    required_approvals = IntegerField(_l("Approvals required"), validators=[Optional()], default=0)
+    approval_roles = SelectMultipleField(_l("Whose approvals count"), choices=PUSH_ROLE_CHOICES,
+                                         validate_choice=False)
+    merge_methods = SelectMultipleField(_l("Merge methods allowed"), choices=METHOD_CHOICES,
+                                        validate_choice=False)
+    require_merge_request = BooleanField(_l("Changes only through merge requests"))
+    require_green_pipeline = BooleanField(_l("The pipeline must succeed before merging"))
+    reset_approvals_on_push = BooleanField(_l("A new push to the source branch voids earlier approvals"))
+
+    MERGE_FIELDS = ("required_approvals", "approval_roles", "merge_methods", "require_merge_request",
+                    "require_green_pipeline", "reset_approvals_on_push")
+
+    @classmethod
+    def of(cls, rule, **kwargs) -> ProtectionForm:
+        """The form filled with ``rule``'s settings."""
+        return cls(data={"pattern": rule.pattern, "push_roles": rule.push_roles,
+                         "allow_force_push": rule.allow_force_push, "allow_deletion": rule.allow_deletion,
+                         **{name: getattr(rule, name) for name in cls.MERGE_FIELDS}}, **kwargs)
 
     def changes(self) -> dict:
+        approvals = self.required_approvals.data
         return {"pattern": (self.pattern.data or "").strip(), "push_roles": list(self.push_roles.data or []),
                 "allow_force_push": bool(self.allow_force_push.data),
-                "allow_deletion": bool(self.allow_deletion.data)}
+                "allow_deletion": bool(self.allow_deletion.data),
+                "required_approvals": 0 if approvals is None else approvals,
+                "approval_roles": list(self.approval_roles.data or []),
+                "merge_methods": list(self.merge_methods.data or []),
+                "require_merge_request": bool(self.require_merge_request.data),
+                "require_green_pipeline": bool(self.require_green_pipeline.data),
+                "reset_approvals_on_push": bool(self.reset_approvals_on_push.data)}
 
 
 class DeleteForm(FlaskForm):

@@ -23,7 +23,8 @@ REPO = "/t/<tenant>/repositories/<repo>"
 MR = REPO + "/merge-requests/<int:number>"
 
 STATE_LABELS = {"open": _l("Open"), "closed": _l("Closed"), "merged": _l("Merged"), "all": _l("All")}
-METHOD_LABELS = {"merge": _l("Merge commit"), "squash": _l("Squash and merge"), "ff": _l("Fast-forward")}
+METHOD_LABELS = {"merge": _l("Merge commit"), "squash": _l("Squash and merge"), "ff": _l("Fast-forward"),
+                 "push": _l("merged outside Taiji and pushed")}
 PIPELINE_LABELS = {"created": _l("created"), "pending": _l("pending"), "running": _l("running"),
                    "succeeded": _l("passed"), "failed": _l("failed"), "canceled": _l("canceled"),
                    "manual": _l("manual"), "skipped": _l("skipped")}

@@ -49,9 +49,7 @@ def _page(tenant, repo, *, general: GeneralForm | None = None, protection: Prote
         if edit is not None and edit[0] == rule.id:
             edits[rule.id] = edit[1]
         else:
-            edits[rule.id] = ProtectionForm(prefix=f"rule{rule.id}", data={
-                "pattern": rule.pattern, "push_roles": rule.push_roles,
-                "allow_force_push": rule.allow_force_push, "allow_deletion": rule.allow_deletion})
+            edits[rule.id] = ProtectionForm.of(rule, prefix=f"rule{rule.id}")
     return render_template(
         "vcs/settings.html", repo=repo, general=_general_form(repo, _branches(repo), general),
         protection=protection or ProtectionForm(), rules=rules, edits=edits, source=source,

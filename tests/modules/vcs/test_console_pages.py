@@ -358,3 +358,68 @@ def test_commits_the_commit_page_and_the_code_tab_show_their_pipeline(console, s
     assert not badge.search(text(console.get(shop["base"] + f"/commit/{shop['second']}")))
     home = text(console.get(shop["base"]))
     assert 'data-testid="latest-pipeline"' in home and badge.search(home)
+
+
+# -- the merge rules of a protected branch --------------------------------------------------------
+
+def test_the_merge_rules_of_a_protected_branch_are_set_in_the_console(console, shop, tenant):
+    added = console.post(shop["base"] + "/settings/protected-branches", data={
+        "pattern": "main", "required_approvals": "2", "merge_methods": ["squash"],
+        "require_merge_request": "y"})
+    assert added.status_code == 302
+    db.session.expire_all()
+    rule = services.rule_for(services.list_protected(shop["repo"]), "refs/heads/main")
+    assert (rule.required_approvals, rule.merge_methods, rule.require_merge_request) == (2, ["squash"], True)
+    assert rule.approval_roles == [] and not rule.require_green_pipeline and not rule.reset_approvals_on_push
+    page = text(console.get(shop["base"] + "/settings"))
+    summary = page.split('data-testid="merge-summary"', 1)[1].split("</div>", 1)[0]
+    assert "required" in summary and "2 approval(s)" in summary and "Squash and merge" in summary
+    # The edit form shows the rule as it is, and saving it changes what was changed only.
+    assert f'id="rule{rule.id}-required_approvals"' in page and f'name="rule{rule.id}-merge_methods"' in page
+    edited = console.post(shop["base"] + f"/settings/protected-branches/{rule.id}", data={
+        f"rule{rule.id}-pattern": "main", f"rule{rule.id}-required_approvals": "1",
+        f"rule{rule.id}-merge_methods": ["squash", "ff"], f"rule{rule.id}-approval_roles": ["owner"],
+        f"rule{rule.id}-require_merge_request": "y", f"rule{rule.id}-require_green_pipeline": "y"})
+    assert edited.status_code == 302
+    db.session.expire_all()
+    rule = services.list_protected(shop["repo"])[0]
+    assert (rule.required_approvals, rule.merge_methods) == (1, ["ff", "squash"])
+    assert rule.approval_roles == ["owner"]
+    assert rule.require_green_pipeline is True and rule.require_merge_request is True
+    assert "vcs.branch.protection_changed" in actions(tenant, "vcs.branch")
+
+    console.post("/locale", data={"locale": "zh_Hans"})
+    chinese = text(console.get(shop["base"] + "/settings"))
+    for english in ("Approvals required", "Merge methods allowed", "Changes only through merge requests",
+                    "Merge requests:"):
+        assert english not in chinese, english
+
+
+def test_a_bad_merge_rule_is_refused_under_its_field_and_changes_nothing(console, shop):
+    refused = console.post(shop["base"] + "/settings/protected-branches", data={
+        "pattern": "main", "required_approvals": "-1", "merge_methods": ["squash"]})
+    assert refused.status_code == 422
+    page = text(refused)
+    assert 'id="required_approvals-error"' in page and "A number from 0 to 20." in page
+    assert services.list_protected(shop["repo"]) == []
+
+    console.post(shop["base"] + "/settings/protected-branches", data={"pattern": "main",
+                                                                       "required_approvals": "2"})
+    rule = services.list_protected(shop["repo"])[0]
+    for data in ({f"rule{rule.id}-required_approvals": "-1"}, {f"rule{rule.id}-required_approvals": "21"},
+                 {f"rule{rule.id}-merge_methods": ["rebase"]}):
+        again = console.post(shop["base"] + f"/settings/protected-branches/{rule.id}", data={
+            f"rule{rule.id}-pattern": "release/*", f"rule{rule.id}-allow_deletion": "y", **data})
+        assert again.status_code == 422
+        form = text(again).split('data-testid="edit-protection-form"', 1)[1].split("</form>", 1)[0]
+        if "required_approvals" in next(iter(data)):  # under the number, before the next field
+            error_id = f'id="rule{rule.id}-required_approvals-error"'
+            between = form.split(error_id, 1)[1].split("approval_roles")[0]
+            assert "A number from 0 to 20." in between
+        else:  # after the method boxes, before the pipeline box
+            between = form.split('data-testid="merge-method-ff"', 1)[1].split("require_green_pipeline")[0]
+            assert "Each method is merge, squash or ff." in between
+        db.session.expire_all()
+        rule = services.list_protected(shop["repo"])[0]
+        assert (rule.pattern, rule.required_approvals, rule.allow_deletion, rule.merge_methods) == (
+            "main", 2, False, [])

@@ -343,3 +343,85 @@ def test_a_push_to_the_source_updates_open_merge_requests(api_as, author, shop, 
     updated = [r.payload for r in db.session.execute(sa.select(OutboxEvent)).scalars()
                if r.name == "vcs.merge_request.updated"]
     assert updated and updated[-1]["changed"] == ["head"] and updated[-1]["sha"] == new
+
+
+@pytest.mark.live
+def test_a_merge_request_merged_locally_and_pushed_reads_merged(git_server, workdir):
+    """Real git over HTTP: the branch is merged in a clone and main pushed; VCS's own vcs.push
+    handler marks the merge request merged by the pusher, at the new head of main."""
+    import uuid
+    from types import SimpleNamespace
+
+    from taiji.modules.vcs.events import on_push
+    from taiji.modules.vcs.services import merge_requests as mrs
+    from taiji.platform import audit
+    from taiji.platform.tenancy import tenant_by_slug
+
+    slug = f"t-{uuid.uuid4().hex[:8]}"
+    owner = git_server.account(slug, "owner")
+    author = git_server.account(slug, "member")
+    git_server.create_repo(slug, "app")
+    work = workdir / "clone"
+    git_server.git("clone", "-q", git_server.remote(slug, "app", owner["token"]), str(work))
+
+    def commit(name, message):
+        (work / name).write_text(message + "\n")
+        git_server.git("add", name, cwd=work)
+        git_server.git("commit", "-q", "-m", message, cwd=work)
+        return git_server.git("rev-parse", "HEAD", cwd=work).stdout.strip()
+
+    commit("README.md", "Start")
+    git_server.git("push", "-q", "origin", "main", cwd=work)
+    git_server.git("checkout", "-q", "-b", "feature", cwd=work)
+    feature = commit("login.py", "Add login")
+    git_server.git("push", "-q", "origin", "feature", cwd=work)
+
+    def opened():
+        tenant = tenant_by_slug(slug)
+        repo = services.get_repository(tenant, "app")
+        actor = SimpleNamespace(user_id=author["id"], name=author["name"], email=author["email"],
+                                is_admin=False)
+        return mrs.open_merge_request(tenant, repo, {"title": "Login", "source_branch": "feature",
+                                                     "target_branch": "main"}, actor=actor).number
+
+    number = git_server.run(opened)
+
+    def deliver_last_push(ref):
+        row = [r for r in db.session.execute(sa.select(OutboxEvent).where(OutboxEvent.name == "vcs.push")
+                                             .order_by(OutboxEvent.created_at)).scalars()
+               if r.payload["tenant"] == slug and r.payload["ref"] == ref][-1]
+        events.deliver(str(row.id), events.handler_name(on_push))  # False when a worker ran it already
+        return row.payload
+
+    def state():
+        repo = services.get_repository(tenant_by_slug(slug), "app")
+        mr = mrs.get_merge_request(repo, number)
+        return {"state": mr.state, "merged_by": mr.merged_by, "merge_sha": mr.merge_sha,
+                "method": mr.merge_method, "head": mr.head_sha}
+
+    # main moves on without the feature: the request stays open.
+    git_server.git("checkout", "-q", "main", cwd=work)
+    commit("docs.md", "Docs")
+    git_server.git("push", "-q", "origin", "main", cwd=work)
+    git_server.run(lambda: deliver_last_push("refs/heads/main"))
+    assert git_server.run(state)["state"] == "open"
+
+    # Merged locally (a real merge commit) and pushed to main: merged, by the pusher, at the new head.
+    git_server.git("merge", "-q", "--no-ff", "-m", "Merge feature", "feature", cwd=work)
+    tip = git_server.git("rev-parse", "HEAD", cwd=work).stdout.strip()
+    git_server.git("push", "-q", "origin", "main", cwd=work)
+    payload = git_server.run(lambda: deliver_last_push("refs/heads/main"))
+    assert payload["after"] == tip
+    assert git_server.run(state) == {"state": "merged", "merged_by": owner["name"], "merge_sha": tip,
+                                     "method": "push", "head": feature}
+
+    def published():
+        merged = [r.payload for r in db.session.execute(sa.select(OutboxEvent).where(
+            OutboxEvent.name == "vcs.merge_request.merged")).scalars() if r.payload["tenant"] == slug]
+        entries = audit.query(tenant=tenant_by_slug(slug), action="vcs.merge_request.merged").items
+        return merged, [(e.actor_id, e.target) for e in entries]
+
+    merged, entries = git_server.run(published)
+    assert [(m["number"], m["merge_sha"], m["method"], m["actor_id"]) for m in merged] == [
+        (number, tip, "push", owner["id"])]
+    assert entries == [(owner["id"], f"app!{number}")]

@@ -31,6 +31,7 @@ from .statuses import GREEN, commit_status
 MAX_TITLE = 255
 MAX_BODY = 65_536
 _BRANCH_RE = re.compile(r"^[A-Za-z0-9._/+-]{1,200}$")
+_SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 # --- looking up -------------------------------------------------------------------------------------
@@ -489,3 +490,51 @@ def source_pushed(tenant, repo: Repository, ref: str, after: str, pusher_id: int
             "target_branch": mr.target_branch, "author_id": mr.author_id, "actor_id": pusher_id,
             "changed": ["head"], "sha": after}, tenant=tenant)
     return len(rows)
+
+
+@dataclass
+class PushedBy:
+    """The pusher of a ``vcs.push`` event, as the actor of what the push did to merge requests."""
+
+    user_id: int | None
+    email: str | None
+    name: str | None
+    is_admin: bool = False
+
+
+def target_pushed(tenant, repo: Repository, ref: str, before: str, after: str, pusher: dict | None) -> int:
+    """A push moved ``ref`` to ``after``: each open merge request into that branch whose source head
+    is now in its history (merged locally and pushed) is merged by that push: ``merged_by`` the
+    pusher, ``merge_sha`` the new head, method ``push``; ``merged`` is published and audited as for
+    a merge made here. Returns how many."""
+    if not ref.startswith("refs/heads/") or not _SHA_RE.match(after or "") or set(after) == {"0"}:
+        return 0
+    branch = ref[len("refs/heads/"):]
+    rows = db.session.execute(sa.select(MergeRequest).where(
+        MergeRequest.repository_id == repo.id, MergeRequest.state == "open",
+        MergeRequest.target_branch == branch).order_by(MergeRequest.number)).scalars().all()
+    if not rows:
+        return 0
+    repo_dir = repository_path(repo)
+    pusher = pusher or {}
+    actor = PushedBy(pusher.get("id"), pusher.get("email"), pusher.get("name")) if pusher else None
+    merged = 0
+    for mr in rows:
+        source = branch_sha(repo, mr.source_branch) or mr.head_sha
+        if not source or not _SHA_RE.match(source) or not merging.contains(repo_dir, after, source):
+            continue
+        # Locked and read again, as a merge here does: a merge of it under way wins, once.
+        db.session.execute(sa.select(MergeRequest.id).where(MergeRequest.id == mr.id).with_for_update())
+        db.session.refresh(mr)
+        if mr.state != "open":
+            continue
+        base = None
+        if before and _SHA_RE.match(before) and set(before) != {"0"}:
+            base = merging.check(repo_dir, before, source).merge_base
+        mr.state, mr.merge_method, mr.merged_at = "merged", "push", utcnow()
+        mr.merged_by, mr.head_sha, mr.merge_sha = _name(actor), source, after
+        mr.base_sha = base or mr.base_sha
+        db.session.flush()
+        _publish(tenant, repo, mr, "merged", actor, merge_sha=after, method="push")
+        merged += 1
+    return merged

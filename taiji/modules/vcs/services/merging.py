@@ -65,6 +65,12 @@ def check(repo_dir: Path, target: str, source: str) -> Mergeability:
     raise GitFailed(f"git merge-tree failed: {result.stderr.strip()[:500]}")
 
 
+def contains(repo_dir: Path, tip: str, commit: str) -> bool:
+    """Whether ``commit`` is in the history of ``tip`` (both full commit ids): ``git merge-base
+    --is-ancestor``; a commit git does not know is not contained."""
+    return _git(repo_dir, "merge-base", "--is-ancestor", commit, tip, check=False).returncode == 0
+
+
 def _identity(name: str, email: str) -> dict:
     name = (name or email or "Taiji").replace("<", "").replace(">", "").strip() or "Taiji"
     email = (email or "taiji@localhost").replace("<", "").replace(">", "").strip()

@@ -56,22 +56,30 @@ MERGE_SETTINGS = ("required_approvals", "approval_roles", "reset_approvals_on_pu
                   "require_merge_request", "require_green_pipeline")
 
 
-def _merge_settings(row: ProtectedBranch, data: dict) -> None:
+def _checked_merge_settings(data: dict) -> dict:
+    """The merge settings ``data`` names, checked; nothing is written (a refusal changes nothing)."""
+    checked = {}
     if "required_approvals" in data:
         count = data["required_approvals"]
         if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 20:
             raise field_error("required_approvals", msg("A number from 0 to 20."))
-        row.required_approvals = count
+        checked["required_approvals"] = count
     if "approval_roles" in data:
-        row.approval_roles = _check_roles(data["approval_roles"], "approval_roles")
+        checked["approval_roles"] = _check_roles(data["approval_roles"], "approval_roles")
     if "merge_methods" in data:
         methods = sorted(set(data["merge_methods"] or []))
         if any(m not in ("merge", "squash", "ff") for m in methods):
             raise field_error("merge_methods", msg("Each method is merge, squash or ff."))
-        row.merge_methods = methods
+        checked["merge_methods"] = methods
     for key in ("reset_approvals_on_push", "require_merge_request", "require_green_pipeline"):
         if key in data:
-            setattr(row, key, bool(data[key]))
+            checked[key] = bool(data[key])
+    return checked
+
+
+def _merge_settings(row: ProtectedBranch, data: dict) -> None:
+    for key, value in _checked_merge_settings(data).items():
+        setattr(row, key, value)
 
 
 def protect(tenant, repo: Repository, data: dict, *, actor=None) -> ProtectedBranch:
@@ -95,17 +103,18 @@ def protect(tenant, repo: Repository, data: dict, *, actor=None) -> ProtectedBra
 
 def update_protection(tenant, repo: Repository, row: ProtectedBranch, data: dict, *,
                       actor=None) -> ProtectedBranch:
-    if "pattern" in data:
-        pattern = _check_pattern(data["pattern"])
-        if pattern != row.pattern and any(r.pattern == pattern for r in list_protected(repo)):
-            raise field_error("pattern", msg("'%(pattern)s' is protected already.", pattern=pattern))
-        row.pattern = pattern
+    # Everything is checked before anything is set: a refused change leaves the rule as it was.
+    pattern = _check_pattern(data["pattern"]) if "pattern" in data else row.pattern
+    if pattern != row.pattern and any(r.pattern == pattern for r in list_protected(repo)):
+        raise field_error("pattern", msg("'%(pattern)s' is protected already.", pattern=pattern))
+    push_roles = _check_roles(data["push_roles"]) if "push_roles" in data else row.push_roles
+    merge_settings = _checked_merge_settings(data)
+    row.pattern, row.push_roles = pattern, push_roles
     for key in ("allow_force_push", "allow_deletion"):
         if key in data:
             setattr(row, key, bool(data[key]))
-    if "push_roles" in data:
-        row.push_roles = _check_roles(data["push_roles"])
-    _merge_settings(row, data)
+    for key, value in merge_settings.items():
+        setattr(row, key, value)
     db.session.flush()
     audit.record("vcs.branch.protection_changed", "repository", repo.name, tenant=tenant, actor=actor,
                  details={"pattern": row.pattern})
