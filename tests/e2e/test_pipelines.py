@@ -24,9 +24,10 @@ jobs:
 """
 
 
-def _seed(served, tmp_path) -> tuple[str, int, int]:
-    """A user owning a tenant with a hosted repository whose main holds SLOW_FILE; a pipeline
-    run by hand on it. Returns (email, pipeline id, job id)."""
+def _seed(served, tmp_path, *, email="watcher@e2e.example", slug="watch",
+          text=SLOW_FILE) -> tuple[str, int, int]:
+    """A user owning a tenant with a hosted repository whose main holds SLOW_FILE (or `text`); a
+    pipeline run by hand on it. Returns (email, pipeline id, job id)."""
     from taiji.modules.cicd import services as cicd
     from taiji.modules.iam import services as iam
     from taiji.modules.tm import services as tm
@@ -37,12 +38,12 @@ def _seed(served, tmp_path) -> tuple[str, int, int]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1",
            "GIT_AUTHOR_NAME": "E2E", "GIT_AUTHOR_EMAIL": "e2e@example.com",
            "GIT_COMMITTER_NAME": "E2E", "GIT_COMMITTER_EMAIL": "e2e@example.com"}
-    (work / ".taiji.yml").write_text(SLOW_FILE)
+    (work / ".taiji.yml").write_text(text)
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "slow job"]):
         subprocess.run(["git", *args], cwd=work, env=env, check=True)
     with served.app_context():
-        user = iam.create_user("watcher@e2e.example", "Watcher", PASSWORD)
-        tenant = tm.create_tenant("watch", "Watch", owner_id=user.id)
+        user = iam.create_user(email, "Watcher", PASSWORD)
+        tenant = tm.create_tenant(slug, slug.title(), owner_id=user.id)
         repo = vcs.create_repository(tenant, {"name": "ticker"}, actor=user)
         db.session.commit()
         # Straight into the bare repository: this test is about watching, not pushing.
@@ -52,7 +53,7 @@ def _seed(served, tmp_path) -> tuple[str, int, int]:
         db.session.commit()
         ids = (pipeline.id, pipeline.jobs[0].id)
         db.session.remove()
-    return "watcher@e2e.example", *ids
+    return email, *ids
 
 
 def _ticks(page) -> int:
@@ -104,6 +105,37 @@ def test_watch_a_running_job_log_grow_live_and_cancel_it(stack, page, shot, tmp_
 
     page.goto(f"{stack.url}/t/watch/pipelines/{pipeline_id}")
     expect(page.locator("[data-testid=pipeline-status]")).to_have_attribute("data-status", "canceled")
+
+
+SHORT_FILE = """\
+jobs:
+  nap:
+    script:
+      - sleep 6
+      - echo rested
+"""
+
+
+def test_the_header_follows_the_pipeline_as_it_finishes(stack, page, tmp_path):  # noqa: F811
+    email, pipeline_id, _job = _seed(stack.app, tmp_path, email="finisher@e2e.example", slug="finish",
+                                     text=SHORT_FILE)
+    sign_in(page, stack.url, email)
+    page.goto(f"{stack.url}/t/finish/pipelines/{pipeline_id}")
+    page.evaluate("window.__sameDocument = true")
+    header = page.locator("[data-testid=pipeline-actions]")
+    expect(header.locator("[data-testid=pipeline-cancel]")).to_be_visible()
+    expect(header.locator("[data-testid=pipeline-retry]")).to_have_count(0)
+    # It finishes while the page is open: the header's badge and buttons change in place.
+    expect(page.locator("[data-testid=pipeline-header-status]")).to_have_attribute(
+        "data-status", "success", timeout=60_000)
+    expect(header.locator("[data-testid=pipeline-retry]")).to_be_visible()
+    expect(header.locator("[data-testid=pipeline-cancel]")).to_have_count(0)
+    assert page.evaluate("window.__sameDocument") is True  # not by reloading
+    # The Retry that appeared works.
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        header.locator("[data-testid=pipeline-retry]").click()
+    assert re.search(r"/t/finish/pipelines/\d+$", page.url) and not page.url.endswith(f"/{pipeline_id}")
 
 
 MANUAL_FILE = """\

@@ -206,3 +206,54 @@ def test_every_table_of_the_console_sits_in_a_scrolling_box():
             if "table-responsive" not in opened[-400:]:
                 bare.append(f"{template.relative_to(root)}:{text.count(chr(10), 0, table.start()) + 1}")
     assert bare == []
+
+
+def _switcher(html: str) -> tuple[list[str], str | None]:
+    """The tenant switcher's options (their addresses) and the chosen one."""
+    box = re.search(r'data-testid="tenant-switcher".*?</select>', html, re.S)
+    if box is None:
+        return [], None
+    options = re.findall(r'<option value="([^"]*)"\s*(selected)?', box.group(0))
+    return [value for value, _ in options if value], next((v for v, chosen in options if chosen), None)
+
+
+def test_the_profile_keeps_the_tenant_it_was_opened_from(login, client, tenant):
+    from taiji.modules.tm import services as tm
+    from taiji.platform.auth import Principal
+    from taiji.platform.db import db
+    from tests.factories import make_tenant
+
+    system = Principal(user_id=0, email="system", name="system", is_admin=True, via="test")
+    user = make_member(tenant, "member")
+    other = make_tenant()
+    tm.add_member(other, user.email, "member", actor=system)
+    db.session.commit()
+    login(user)
+    # No tenant page seen yet: the profile has no tenant menu, the switcher asks for one.
+    assert _page(client, "/profile").menu == []
+    assert _switcher(client.get("/profile").get_data(as_text=True))[1] is None
+
+    _page(client, f"/t/{tenant.slug}/pipelines")
+    for url in ("/profile", "/profile/tokens", "/profile/sessions"):
+        html = client.get(url).get_data(as_text=True)
+        page = _Page(html)
+        assert "Pipelines" in page.links, url
+        assert all(href.startswith(f"/t/{tenant.slug}/") for href in page.links.values()), url
+        assert _switcher(html)[1] == f"/t/{tenant.slug}/", url
+        assert page.crumbs[0] == (tenant.name, f"/t/{tenant.slug}/"), url  # the way back
+        _follow(client, page.crumbs)
+    # The last tenant seen is the one kept.
+    _page(client, f"/t/{other.slug}/")
+    page = _page(client, "/profile")
+    assert all(href.startswith(f"/t/{other.slug}/") for href in page.links.values())
+    assert page.crumbs[0] == (other.name, f"/t/{other.slug}/")
+
+    # Removed from that tenant since: the profile shows neither its menu nor it in the switcher.
+    tm.remove_member(other, user.id, actor=system)
+    db.session.commit()
+    html = client.get("/profile").get_data(as_text=True)
+    assert _Page(html).menu == [] and _Page(html).crumbs == []
+    options, chosen = _switcher(html)
+    assert f"/t/{other.slug}/" not in options and chosen is None
+    assert f"/t/{tenant.slug}/" in options
+    assert other.name not in html

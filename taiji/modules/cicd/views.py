@@ -190,8 +190,10 @@ def pipeline(tenant, pipeline_id):
     item = services.get_pipeline(tenant, pipeline_id)
     context = _pipeline_context(tenant, item)
     if request.headers.get("HX-Request"):
-        # The polled part only; it stops polling by itself once the pipeline is finished.
-        return render_template("cicd/_pipeline_live.html", **context)
+        # The polled part only; it stops polling by itself once the pipeline is finished. The
+        # header's status and buttons come along out of band (htmx's hx-swap-oob; taiji.js does
+        # the same for a refresh driven by the live stream).
+        return render_template("cicd/_pipeline_live.html", **context, oob=True)
     message = services.commit_messages(tenant, [item]).get(item.id)
     title, body = services.split_message(message) if message is not None else (None, None)
     return render_template("cicd/pipeline.html", **context, commit_title=title, commit_body=body)

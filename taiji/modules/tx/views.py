@@ -16,6 +16,7 @@ from taiji.platform.web import console
 from taiji.platform.web.text import register_labels
 
 from . import services
+from .answers import describe_call, last_error_words
 from .permissions import Perm
 from .schemas import OPERATIONS
 
@@ -64,7 +65,7 @@ def _list(tenant):
                  "empty_text": _("Sagas and TCC transactions your services submit through the API appear "
                                  "here, with every call they make.")}
     return render_template("tx/transactions.html", page=page, filters=filters, states=STATES, kinds=KINDS,
-                           ages=AGES, tx_url=_urls(tenant), **scope)
+                           ages=AGES, tx_url=_urls(tenant), last_error_words=last_error_words, **scope)
 
 
 @bp.get("/t/<tenant>/transactions")
@@ -134,7 +135,8 @@ def _item(tenant, gid, can_operate: bool):
     tx = services.get_transaction(tenant, gid)
     calls = services.timeline(tx)
     context = {"tx": tx, "calls": calls, "step_calls": step_calls(calls), "refusals": refusals(tx),
-               "live": tx.state in ACTIVE_STATES, "can_operate": can_operate, "tx_url": _urls(tenant)}
+               "live": tx.state in ACTIVE_STATES, "can_operate": can_operate, "tx_url": _urls(tenant),
+               "answer_of": describe_call, "last_error_words": last_error_words}
     if request.headers.get("HX-Request"):
         # htmx polling: only the part that changes, which stops polling once the transaction waits.
         return render_template("tx/_live.html", **context)
@@ -192,7 +194,7 @@ def notifications(tenant):
 @auth.require(Perm.TRANSACTION_READ)
 def notification(tenant, nid):
     row = services.notification_detail(tenant, nid)
-    return render_template("tx/notification.html", n=row,
+    return render_template("tx/notification.html", n=row, answer_of=describe_call,
                            can_operate=auth.can(Perm.TRANSACTION_OPERATE, tenant))
 
 

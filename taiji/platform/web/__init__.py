@@ -154,16 +154,63 @@ def nav_badges(principal, items, tenant=None) -> dict[str, int]:
     return {endpoint: n for endpoint, n in counts.items() if n}
 
 
+LAST_TENANT = "taiji_last_tenant"  # the session's key: the slug of the tenant whose page was last shown
+
+
+def _personal_page(nav_user: list) -> bool:
+    """Whether the request is for one of the caller's own pages: a user menu entry's (the profile,
+    tokens, invitations) or one under its URL (the profile's sessions, two-factor setup)."""
+    if not request or request.endpoint is None:
+        return False
+    path = request.path.rstrip("/")
+    for item in nav_user:
+        if request.endpoint == item.endpoint:
+            return True
+        base = url_for(item.endpoint).rstrip("/")
+        if base and path.startswith(base + "/"):
+            return True
+    return False
+
+
+def _kept_tenant(principal, nav_user: list):
+    """On the caller's own pages, the tenant they came from (remembered in the session by the last
+    tenant page shown), so its menu and switcher stay: only while they may still open it."""
+    if principal is None or principal.via != "session" or not _personal_page(nav_user):
+        return None
+    slug = session.get(LAST_TENANT)
+    if not slug:
+        return None
+    tenant = tenancy.tenant_by_slug(slug) if isinstance(slug, str) else None
+    if tenant is None or not (auth.access(tenant).member or principal.is_admin) \
+            or not (tenant.is_active or principal.is_admin):
+        session.pop(LAST_TENANT, None)  # left, removed or suspended since: forgotten
+        return None
+    return tenant
+
+
+def _remember_tenant(principal, tenant) -> None:
+    if principal is not None and principal.via == "session" and session.get(LAST_TENANT) != tenant.slug:
+        session[LAST_TENANT] = tenant.slug
+
+
 def _context():
     principal = auth.current_principal()
     tenant = tenancy.current()
     nav_user = nav_for("user") if principal else []
-    nav_tenant = nav_for("tenant", tenant) if principal and tenant else []
+    if principal and tenant and request:
+        _remember_tenant(principal, tenant)
+    # The tenant of the sidebar: the page's, else on a personal page the one the caller came from.
+    kept = _kept_tenant(principal, nav_user) if principal and tenant is None else None
+    menu_tenant = tenant or kept
+    nav_tenant = nav_for("tenant", menu_tenant) if principal and menu_tenant else []
     trail, on_entry = breadcrumbs(tenant, nav_tenant) if principal and tenant and request else ([], False)
+    if kept is not None and has_kernel_endpoint("tenant_home"):  # the way back to it
+        trail = [(kept.name, kernel_url("tenant_home", tenant=kept.slug))]
     return {
         "principal": principal,
         "current_tenant": tenant,
-        "my_tenants": _my_tenants(principal, tenant),
+        "menu_tenant": menu_tenant,
+        "my_tenants": _my_tenants(principal, menu_tenant),
         "nav_tenant": nav_tenant,
         "nav_sections": nav_sections(nav_tenant),
         "nav_trail": trail,
@@ -171,7 +218,7 @@ def _context():
         "nav_platform": nav_for("platform") if principal else [],
         "nav_user": nav_user,
         "nav_badges": nav_badges(principal, nav_user),
-        "tenant_badges": nav_badges(principal, nav_tenant, tenant) if nav_tenant else {},
+        "tenant_badges": nav_badges(principal, nav_tenant, menu_tenant) if nav_tenant else {},
         "languages": current_app.config["LANGUAGES"],
         "current_locale": select_locale(),
         "can": auth.can,

@@ -201,3 +201,33 @@ def test_unknown_action_is_not_found(login, admin, tenant):
     client = login(admin)
     assert client.post(f"/t/{tenant.slug}/pipelines/{pipeline.id}/explode").status_code == 404
     assert client.post(f"/t/{tenant.slug}/jobs/{pipeline.jobs[0].id}/explode").status_code == 404
+
+
+def test_the_live_fragment_brings_the_header_buttons_along(client, login, admin, tenant):
+    pipeline = make_pipeline(tenant)
+    set_states(pipeline, PipelineStatus.RUNNING, lint=JobStatus.RUNNING)
+    url, hx = f"/t/{tenant.slug}/pipelines/{pipeline.id}", {"HX-Request": "true"}
+    login(admin)
+    page = client.get(url).get_data(as_text=True)
+    assert 'hx-swap-oob' not in page  # the full page has its header in place
+    running = client.get(url, headers=hx).get_data(as_text=True)
+    header = running[running.index('<div id="pipeline-actions"'):]
+    assert 'hx-swap-oob="true"' in header.split(">", 1)[0]
+    assert 'data-testid="pipeline-cancel"' in header and 'data-testid="pipeline-retry"' not in header
+    assert re.search(r'data-status="running" data-testid="pipeline-header-status"', header)
+
+    # It finishes while the page is open: the next refresh swaps Cancel for Retry, and the badge.
+    set_states(pipeline, PipelineStatus.FAILED, lint=JobStatus.FAILED, test=JobStatus.SUCCESS,
+               package=JobStatus.SKIPPED, deploy=JobStatus.SKIPPED)
+    done = client.get(url, headers=hx).get_data(as_text=True)
+    header = done[done.index('<div id="pipeline-actions"'):]
+    assert 'data-testid="pipeline-retry"' in header and 'data-testid="pipeline-cancel"' not in header
+    assert re.search(r'data-status="failed" data-testid="pipeline-header-status"', header)
+
+    # Someone who may only read gets the status, no buttons.
+    client.post("/logout")
+    login(make_member(tenant, "viewer"))
+    seen = client.get(url, headers=hx).get_data(as_text=True)
+    header = seen[seen.index('<div id="pipeline-actions"'):]
+    assert 'data-testid="pipeline-header-status"' in header
+    assert "pipeline-retry" not in header and "pipeline-cancel" not in header

@@ -87,7 +87,7 @@ document.addEventListener("click", function (event) {
 
 // Live updates. <el data-live="stream URL" data-live-target="id" data-live-refresh="URL">: an
 // EventSource on the stream; each `state` event fetches the fragment at data-live-refresh again (as
-// htmx's polling would) into #data-live-target, and while the stream is open that element's own
+// htmx's polling would) into #data-live-target (with the fragment's out-of-band parts), and while the stream is open that element's own
 // polling (hx-trigger="every …") is held back. On a job's log (<pre data-live-poll="URL">) each
 // `log` event adds its text before #log-tail. When the stream cannot be had (the server refused it,
 // an old browser, a proxy that buffers) the page polls as before.
@@ -108,8 +108,18 @@ function liveRefresh(id, url) {
       holder.innerHTML = html.trim();
       var fresh = holder.firstElementChild;
       if (!fresh) { return; }
+      var extras = Array.prototype.slice.call(holder.children, 1);
       old.replaceWith(fresh);
       if (window.htmx) { window.htmx.process(fresh); }
+      // Parts of the page elsewhere sent along (hx-swap-oob, as htmx's own swaps read it): each
+      // replaces the element with its id, as the page's header with its buttons.
+      extras.forEach(function (extra) {
+        var place = extra.id && extra.hasAttribute("hx-swap-oob") && document.getElementById(extra.id);
+        if (!place) { return; }
+        extra.removeAttribute("hx-swap-oob");
+        place.replaceWith(extra);
+        if (window.htmx) { window.htmx.process(extra); }
+      });
     })
     .catch(function () {});
 }
