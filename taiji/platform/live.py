@@ -717,7 +717,8 @@ def stream(topics: Iterable[str], step: Step, cursor: object = None, *,
 
 def _allowed(still_allowed: Callable[[], bool]) -> bool:
     # The caller's standing may have changed since the stream began: resolve it afresh.
-    for key in ("_principal", "_access"):
+    # The auth cache's generation too: read once per request, and a stream is one long request.
+    for key in ("_principal", "_access", "_auth_generation"):
         g.pop(key, None)
     try:
         return bool(still_allowed())

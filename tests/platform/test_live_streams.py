@@ -335,8 +335,13 @@ def test_a_stream_ends_when_its_caller_loses_access(install):
         [row] = [t for t in iam.list_tokens(user) if t.name == "revoked"]
         iam.revoke_token(user, row.id)
 
+    revoked = time.monotonic()
     install.run(revoke)
     assert stream.next("end")["data"] == {"reason": "forbidden"}
+    # At the next recheck (TAIJI_LIVE_RECHECK_SECONDS, 15), not when the process's cached answer
+    # about the token would have expired (TAIJI_AUTH_CACHE_SECONDS, 60): a stream is one long
+    # request, and must not keep the generation of the auth cache it read when it began.
+    assert time.monotonic() - revoked < 40, "the revoked caller's stream ran on past its recheck"
     stream.close()
 
 
