@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request, session, url_for
-from flask_babel import Babel, format_date, format_decimal
+from flask_babel import Babel, format_decimal
 from flask_babel import lazy_gettext as _l
 
 from taiji.platform import api as api_mod
@@ -237,7 +237,6 @@ def init_app(app, translation_directories: list[str] = ()) -> None:
     app.register_blueprint(bp)
     auth.public_endpoint(app, "web.static")
     app.context_processor(_context)
-    app.jinja_env.filters["date"] = lambda v, fmt="medium": format_date(v, fmt) if v else ""
     app.jinja_env.filters["number"] = lambda v: format_decimal(v) if v is not None else "∞"
     app.jinja_env.globals["_l"] = _l
     app.jinja_env.globals["kernel_url"] = kernel_url

@@ -62,6 +62,7 @@ def label(value, kind: str) -> str:
 _BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 # One way to write a moment for every page and language: the time zone is always shown.
 DATETIME_FORMAT = "yyyy-MM-dd HH:mm z"
+DATE_FORMAT = "yyyy-MM-dd"
 
 
 def bytesize(value) -> str:
@@ -82,6 +83,11 @@ def moment(value) -> str:
     return format_datetime(value, DATETIME_FORMAT) if value else ""
 
 
+def day(value) -> str:
+    """The date part of ``moment`` ("2026-12-06"), in the same zone: one format across the console."""
+    return format_datetime(value, DATE_FORMAT) if value else ""
+
+
 def init_app(app) -> None:
     """After Flask-Babel's ``init_app``: replace its template gettext callables, add the filters."""
     app.jinja_env.install_gettext_callables(_gettext, _ngettext, newstyle=True,
@@ -89,3 +95,4 @@ def init_app(app) -> None:
     app.jinja_env.filters["label"] = label
     app.jinja_env.filters["bytes"] = bytesize
     app.jinja_env.filters["datetime"] = moment
+    app.jinja_env.filters["date"] = day
