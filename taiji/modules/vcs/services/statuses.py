@@ -19,12 +19,17 @@ from ..models_merge import CommitStatus
 
 SHA_RE = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 GREEN = "succeeded"
+# A pipeline's own status (cicd PipelineStatus) where VCS's word differs: a finished pipeline is
+# announced as cicd.pipeline.succeeded with status "success", and an unusable file as failed/"error".
+_CI_STATUS = {"success": GREEN, "error": "failed"}
 
 
 def record_pipeline(payload: dict) -> CommitStatus | None:
     """Keep what a ``cicd.pipeline.*`` payload says about its commit; None when it names nothing of ours."""
     slug, name, sha = payload.get("tenant"), payload.get("repository"), payload.get("sha") or ""
     pipeline, number, status = payload.get("pipeline"), payload.get("number"), payload.get("status")
+    # CI's pipeline statuses, in the words VCS shows and decides by ("succeeded" is green).
+    status = _CI_STATUS.get(status, status) if isinstance(status, str) else status
     if not (isinstance(pipeline, int) and isinstance(number, int) and isinstance(status, str)
             and SHA_RE.match(sha)):
         return None
