@@ -122,7 +122,27 @@ class RepositoryOut(Schema):
         return http_url(repo)
 
 
-class ProtectedBranchIn(Schema):
+class _MergeRulesIn(Schema):
+    """A protected branch's merge rules, the same whether a rule is made or changed."""
+
+    required_approvals = fields.Integer(strict=True, validate=validate.Range(min=0, max=20),
+                                        metadata={"description": "Approvals a merge request into "
+                                                                 "these branches needs (not the author's)"})
+    approval_roles = fields.List(fields.String(validate=validate.Length(min=1, max=63)),
+                                 validate=validate.Length(max=20),
+                                 metadata={"description": "Tenant role keys whose approvals count; empty: "
+                                                          "anyone with write"})
+    reset_approvals_on_push = fields.Boolean(metadata={"description": "A push to the source voids approvals"})
+    merge_methods = fields.List(fields.String(validate=validate.OneOf(["merge", "squash", "ff"])),
+                                validate=validate.Length(max=3),
+                                metadata={"description": "Allowed merge methods; empty: all"})
+    require_merge_request = fields.Boolean(metadata={"description": "Refuse direct pushes: changes land "
+                                                                    "through merge requests"})
+    require_green_pipeline = fields.Boolean(metadata={"description": "Merge only when the source head's "
+                                                                     "pipeline succeeded"})
+
+
+class ProtectedBranchIn(_MergeRulesIn):
     pattern = fields.String(required=True, validate=validate.Length(min=1, max=200),
                             metadata={"description": "A branch name or an fnmatch pattern: main, release/*"})
     allow_force_push = fields.Boolean(load_default=False)
@@ -131,44 +151,14 @@ class ProtectedBranchIn(Schema):
                              validate=validate.Length(max=20), load_default=list,
                              metadata={"description": "Tenant role keys allowed to push; "
                                                       "empty: anyone with write"})
-    required_approvals = fields.Integer(strict=True, validate=validate.Range(min=0, max=20),
-                                        metadata={"description": "Approvals a merge request into "
-                                                                 "these branches needs (not the author's)"})
-    approval_roles = fields.List(fields.String(validate=validate.Length(min=1, max=63)),
-                                 validate=validate.Length(max=20),
-                                 metadata={"description": "Tenant role keys whose approvals count; empty: "
-                                                          "anyone with write"})
-    reset_approvals_on_push = fields.Boolean(metadata={"description": "A push to the source voids approvals"})
-    merge_methods = fields.List(fields.String(validate=validate.OneOf(["merge", "squash", "ff"])),
-                                validate=validate.Length(max=3),
-                                metadata={"description": "Allowed merge methods; empty: all"})
-    require_merge_request = fields.Boolean(metadata={"description": "Refuse direct pushes: changes land "
-                                                                    "through merge requests"})
-    require_green_pipeline = fields.Boolean(metadata={"description": "Merge only when the source head's "
-                                                                     "pipeline succeeded"})
 
 
-class ProtectedBranchPatchIn(Schema):
+class ProtectedBranchPatchIn(_MergeRulesIn):
     pattern = fields.String(validate=validate.Length(min=1, max=200))
     allow_force_push = fields.Boolean()
     allow_deletion = fields.Boolean()
     push_roles = fields.List(fields.String(validate=validate.Length(min=1, max=63)),
                              validate=validate.Length(max=20))
-    required_approvals = fields.Integer(strict=True, validate=validate.Range(min=0, max=20),
-                                        metadata={"description": "Approvals a merge request into "
-                                                                 "these branches needs (not the author's)"})
-    approval_roles = fields.List(fields.String(validate=validate.Length(min=1, max=63)),
-                                 validate=validate.Length(max=20),
-                                 metadata={"description": "Tenant role keys whose approvals count; empty: "
-                                                          "anyone with write"})
-    reset_approvals_on_push = fields.Boolean(metadata={"description": "A push to the source voids approvals"})
-    merge_methods = fields.List(fields.String(validate=validate.OneOf(["merge", "squash", "ff"])),
-                                validate=validate.Length(max=3),
-                                metadata={"description": "Allowed merge methods; empty: all"})
-    require_merge_request = fields.Boolean(metadata={"description": "Refuse direct pushes: changes land "
-                                                                    "through merge requests"})
-    require_green_pipeline = fields.Boolean(metadata={"description": "Merge only when the source head's "
-                                                                     "pipeline succeeded"})
 
 
 class ProtectedBranchOut(Schema):
