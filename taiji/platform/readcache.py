@@ -23,7 +23,9 @@ in memory; an answer is served again while none of the tables it read has change
   is seen as soon as the notification arrives (milliseconds); without a listener nothing is
   served from memory.
 - Not seen: a change made outside Taiji (psql by hand). Answers are also dropped after
-  TAIJI_READ_CACHE_SECONDS, at most ``MAX_ENTRIES`` are kept, and none larger than ``MAX_BYTES``.
+  TAIJI_READ_CACHE_SECONDS, at most ``MAX_ENTRIES`` are kept, and none larger than ``MAX_BYTES``;
+  together they hold at most ``MAX_TOTAL_BYTES`` (a caller varying the query string of a read
+  cannot make a process keep more: past it, every answer is dropped).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ HIT_HEADER = "X-Taiji-Read-Cache"  # "hit" on an answer from memory (for operato
 SLOTS = 4096  # tables hash onto slots: two tables sharing one only cost extra misses
 MAX_ENTRIES = 5_000
 MAX_BYTES = 256 * 1024
+MAX_TOTAL_BYTES = 32 * 1024 * 1024
 _NOTIFY_MAX = 7_000  # PostgreSQL's payload limit is 8,000 bytes; beyond, "every table"
 _EVERYTHING = "*"
 
@@ -283,6 +286,7 @@ class ReadCache:
         self.data_dir = data_dir
         self.max_age = max_age
         self._answers: dict = {}
+        self._bytes = 0  # bodies stored since the last clear (a replaced answer counts twice: an upper bound)
         register(url, data_dir)
 
     def _ready(self) -> bool:
@@ -314,8 +318,10 @@ class ReadCache:
             return
         slots = tuple(sorted({slot_of(t) for t in recording.tables}))
         values = tuple(struct.unpack_from("<Q", before, 8 * s)[0] for s in slots)
-        if len(self._answers) >= MAX_ENTRIES:
+        if len(self._answers) >= MAX_ENTRIES or self._bytes + len(body) > MAX_TOTAL_BYTES:
             self._answers.clear()
+            self._bytes = 0
+        self._bytes += len(body)
         headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-length"]
         self._answers[key] = _Answer(slots, values, time.monotonic(), response.status_code, headers, body)
 

@@ -164,3 +164,22 @@ def test_a_change_committed_by_another_process_shows_in_the_next_answer(database
         time.sleep(0.05)
     with app.app_context():
         db.engine.dispose()
+
+
+def test_answers_kept_by_one_process_stay_within_a_memory_budget(app, client, monkeypatch):
+    """A caller varying the query string of a cached read makes a new answer each time; what a
+    process keeps stays under the budget however many it asks."""
+    from taiji.platform import readcache
+
+    monkeypatch.setattr(readcache, "MAX_TOTAL_BYTES", 4096)
+    owner = make_user()
+    tenant = make_tenant(owner=owner)
+    headers = {"Authorization": f"Bearer {make_token(owner)}"}
+    path = f"/api/v1/tenants/{tenant.slug}/members"
+    client.get(path, headers=headers)  # the token's last use
+    cache = app.extensions["taiji"].read_cache
+    for i in range(60):
+        assert client.get(f"{path}?n={i}", headers=headers).status_code == 200
+        kept = sum(len(answer.body) for answer in cache._answers.values())
+        assert kept <= 4096
+    assert cache._answers, "nothing kept at all"
