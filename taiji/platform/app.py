@@ -89,6 +89,7 @@ def create_app(overrides: dict | None = None, modules: tuple[str, ...] | None = 
     registry = registries.install(app)
     registry.modules = loaded
     authcache.watch("kernel_tenant")  # the tenants behind URLs are kept with the principals
+    authcache.register(app.config["SQLALCHEMY_DATABASE_URI"], app.config["DATA_DIR"])
     if app.config["AUTH_CACHE_SECONDS"] > 0:
         config_ = app.config
         registry.auth_cache = authcache.AuthCache(config_["SQLALCHEMY_DATABASE_URI"], config_["DATA_DIR"],

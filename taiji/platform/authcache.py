@@ -7,13 +7,15 @@ of a table they are made of changes — in this process or any other, on any mac
 - the module that authenticates names those tables (``watch(...)``: tokens, users, role bindings,
   roles, groups, OAuth grants); every INSERT, UPDATE or DELETE on one of them, through the ORM,
   Core or plain SQL, marks its connection;
-- on PostgreSQL that statement is followed by ``NOTIFY taiji_auth``, which the database delivers to
-  every listening process when (and only if) the transaction commits. Each process holds one
-  connection that LISTENs, and reads what arrived at the start of a cached lookup (a non-blocking
-  read of its socket). The committing process also drops its own answers as soon as the commit
-  returns, so "revoke, then call" in one process never sees the old answer;
-- on SQLite (one machine) the commit replaces the file ``TAIJI_DATA_DIR/auth-generation``; a lookup
-  compares the file's identity with the one its answer was stored under.
+- every process of the machine that commits such a change replaces the file
+  ``TAIJI_DATA_DIR/auth-generation`` before it answers its caller, and drops its own answers; a
+  lookup compares the file's identity with the one its answer was stored under, so "revoke through
+  one worker, then call another" is refused at once;
+- on PostgreSQL the statement is also followed by ``NOTIFY taiji_auth``, which the database
+  delivers to every listening process when (and only if) the transaction commits: the other
+  machines. Each process holds one connection that LISTENs, and reads what arrived at the start of
+  a cached lookup (a non-blocking read of its socket). A notification arrives milliseconds after
+  the commit, not before it returns: a change made on one machine is seen on another within that.
 
 An answer is stored under the generation read *before* the database was, so a change that commits
 while it is being read makes it stale at once. If the LISTEN connection is lost, nothing is served
@@ -138,9 +140,11 @@ def _after_session_commit(session):
 def _moved(url) -> None:
     """The watched data of ``url`` changed and committed: every process must drop its answers."""
     key = url if isinstance(url, str) else url.render_as_string(hide_password=False)
-    for (pid, signal_url), signal in list(_signals.items()):
-        if pid == os.getpid() and signal_url == key:
-            signal.bump()
+    for data_dir in list(_data_dirs.get(key, ())):
+        _file_signal(data_dir).bump()
+    listener = _listeners.get((os.getpid(), key))
+    if listener is not None:
+        listener.bump()
 
 
 # -- the readers' side: one generation per process and database -----------------------------------
@@ -235,33 +239,62 @@ class _ListenSignal:
         self.generation += 1
 
 
-_signals: dict[tuple[int, str], object] = {}
+_data_dirs: dict[str, set[str]] = {}  # database URL -> the data dirs of this process's applications on it
+_files: dict[tuple[int, str], _FileSignal] = {}  # (pid, data dir)
+_listeners: dict[tuple[int, str], _ListenSignal] = {}  # (pid, URL): a forked worker makes its own
 _signals_lock = threading.Lock()
+
+
+def register(url: str, data_dir: str) -> None:
+    """An application of this process writes ``url``; the other processes of its machine share
+    ``data_dir``. Its commits replace the generation file there, whether or not it caches."""
+    with _signals_lock:
+        _data_dirs.setdefault(url, set()).add(data_dir)
 
 
 @atexit.register
 def _close_listeners() -> None:
-    for (pid, _url), signal in list(_signals.items()):
-        if pid == os.getpid() and isinstance(signal, _ListenSignal):
+    for (pid, _url), signal in list(_listeners.items()):
+        if pid == os.getpid():
             signal._close()
 
 
-def _signal_for(url: str, data_dir: str):
-    key = (os.getpid(), url)  # a forked worker makes its own (a LISTEN connection is not shared)
-    signal = _signals.get(key)
+def _file_signal(data_dir: str) -> _FileSignal:
+    key = (os.getpid(), data_dir)
+    signal = _files.get(key)
     if signal is None:
         with _signals_lock:
-            signal = _signals.get(key)
-            if signal is None:
-                signal = _ListenSignal(url) if url.startswith("postgresql") else _FileSignal(data_dir)
-                _signals[key] = signal
+            signal = _files.setdefault(key, _FileSignal(data_dir))
     return signal
+
+
+def _listener(url: str) -> _ListenSignal:
+    key = (os.getpid(), url)  # a LISTEN connection is not shared with a forked child
+    signal = _listeners.get(key)
+    if signal is None:
+        with _signals_lock:
+            signal = _listeners.setdefault(key, _ListenSignal(url))
+    return signal
+
+
+def _generation(url: str, data_dir: str):
+    """What answers are stored under and checked against; None: serve nothing from memory.
+
+    The file moves before a committing process on this machine answers its caller, so "revoke
+    through one worker, then call another" is refused at once. PostgreSQL adds what its LISTEN
+    connection heard, for the other machines (their notifications arrive within milliseconds of
+    the commit, not before it returns)."""
+    local = _file_signal(data_dir).current()
+    if not url.startswith("postgresql"):
+        return local
+    heard = _listener(url).current()
+    return None if heard is None or local is None else (heard, local)
 
 
 def listening(url: str, data_dir: str) -> bool:
     """What other processes commit reaches this one (PostgreSQL: its LISTEN connection is up, and
     what arrived on it has been read)."""
-    return _signal_for(url, data_dir).current() is not None
+    return _generation(url, data_dir) is not None
 
 
 # -- the cache of one application ------------------------------------------------------------------
@@ -280,10 +313,11 @@ class AuthCache:
         self.data_dir = data_dir
         self.max_age = max_age  # seconds (a token's last use is recorded again after this)
         self._entries: dict = {}
+        register(url, data_dir)
 
     def generation(self):
         """The generation to check answers against and to store new ones under; None: do not cache."""
-        return _signal_for(self.url, self.data_dir).current()
+        return _generation(self.url, self.data_dir)
 
     def get(self, key, generation):
         if generation is None:

@@ -193,3 +193,49 @@ def test_a_connection_lost_mid_transaction_rolls_back_cleanly(database_url, tmp_
             assert conn.invalidated
     finally:
         engine.dispose()
+
+
+_REVOKE_ELSEWHERE = """
+import sys
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from taiji.platform import authcache
+url, data_dir = sys.argv[1], sys.argv[2]
+authcache.watch("authcache_probe")
+authcache.register(url, data_dir)
+engine = sa.create_engine(url)
+with Session(engine) as session:
+    session.execute(sa.text("INSERT INTO authcache_probe VALUES (1)"))
+    session.commit()
+engine.dispose()
+"""
+
+
+def test_another_process_commit_is_seen_before_its_notification_arrives(database_url, tmp_path):
+    """PostgreSQL delivers NOTIFY to a listener some milliseconds after the writer's commit returns;
+    a worker that called next within them served the revoked answer (found by CI: a revoked token
+    answered 200 once in 40 calls). Here the notification is held back for the whole check."""
+    from taiji.platform import authcache
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the notification path is PostgreSQL's")
+    data_dir = str(tmp_path / "data")
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS authcache_probe (x int)"))
+    cache = authcache.AuthCache(database_url, data_dir)
+    listener = authcache._listener(database_url)
+    try:
+        before = cache.generation()
+        assert before is not None
+        cache.put("token", before, "alice, admin")
+        assert cache.get("token", cache.generation()) == "alice, admin"
+        listener._conn.execute("BEGIN")  # a backend inside a transaction holds notifications back
+        subprocess.run([sys.executable, "-c", _REVOKE_ELSEWHERE, database_url, data_dir],
+                       cwd=ROOT, check=True, timeout=60)
+        assert cache.get("token", cache.generation()) is None
+    finally:
+        listener._conn.execute("COMMIT")
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE IF EXISTS authcache_probe"))
+        engine.dispose()
