@@ -50,13 +50,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.vcs_bench
 	$(BIN)/python -m bench.live_bench
 
-# Extract the console's strings, merge them into the Chinese catalogue, compile it.
-# Translate the new entries in taiji/translations/zh_Hans/LC_MESSAGES/messages.po, then run again.
+# Extract the console's strings, merge them into the Chinese catalogues (the platform's, and a
+# module's own under taiji/modules/<code>/translations for the strings only it uses), compile them.
+# Translate the new entries in the messages.po files, then run again (tools/i18n.py).
 i18n: $(STAMP)
-	mkdir -p build
-	$(BIN)/pybabel extract -F babel.cfg -o build/messages.pot .
-	$(BIN)/pybabel update -i build/messages.pot -d taiji/translations -l zh_Hans --ignore-obsolete
-	$(BIN)/pybabel compile -d taiji/translations
+	$(BIN)/python -m tools.i18n
 
 # Refresh the vendored CSS/JS from the npm registry (npm pack; nothing is installed).
 vendor:

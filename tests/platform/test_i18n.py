@@ -17,6 +17,10 @@ from tests.factories import make_member, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "taiji" / "translations" / "zh_Hans" / "LC_MESSAGES"
+# A module may keep its own catalogue beside its code (Module.translations): its strings are looked
+# up there, then in the platform's (Flask-Babel merges the directories).
+MODULE_CATALOGS = sorted(p.parent.parent.parent for p in (ROOT / "taiji" / "modules").glob(
+    "*/translations/zh_Hans/LC_MESSAGES"))
 
 
 def _extracted_msgids() -> dict[tuple, str]:
@@ -33,17 +37,31 @@ def _extracted_msgids() -> dict[tuple, str]:
     return found
 
 
-@pytest.fixture(scope="module")
-def po_catalog():
-    with open(CATALOG / "messages.po", "rb") as fh:
+def _read_po(folder: Path):
+    with open(folder / "zh_Hans" / "LC_MESSAGES" / "messages.po", "rb") as fh:
         return read_po(fh, locale="zh_Hans")
 
 
+@pytest.fixture(scope="module")
+def po_catalog():
+    return _read_po(CATALOG.parent.parent)
+
+
+def _catalogs() -> list[tuple[Path, object]]:
+    return [(CATALOG.parent.parent, _read_po(CATALOG.parent.parent))] + [
+        (folder, _read_po(folder)) for folder in MODULE_CATALOGS]
+
+
 def test_every_extracted_string_has_a_chinese_translation(po_catalog):
+    modules = {folder.parent.relative_to(ROOT).as_posix() + "/": _read_po(folder)
+               for folder in MODULE_CATALOGS}
     problems = []
     extracted = sorted(_extracted_msgids().items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
     for (msgid, context), where in extracted:
-        entry = po_catalog.get(msgid, context=context)
+        own = next((catalog for prefix, catalog in modules.items() if where.startswith(prefix)), None)
+        entry = own.get(msgid, context=context) if own is not None else None
+        if entry is None or not entry.string:
+            entry = po_catalog.get(msgid, context=context) or entry
         if context:
             msgid = f"{context}|{msgid}"
         if entry is None:
@@ -55,30 +73,31 @@ def test_every_extracted_string_has_a_chinese_translation(po_catalog):
     assert not problems, "Run `make i18n` and translate:\n" + "\n".join(problems)
 
 
-def test_compiled_catalog_matches_the_po_file(po_catalog):
-    with open(CATALOG / "messages.mo", "rb") as fh:
-        compiled = read_mo(io.BytesIO(fh.read()))
+def test_compiled_catalogs_match_their_po_files():
     def forms(string) -> tuple:  # plural entries: a tuple in the .po reader, a list in the .mo reader
         return tuple(string) if isinstance(string, (list, tuple)) else (string,)
 
-    def compiled_form(m):
-        entry = compiled.get(m.id, m.context)
-        return None if entry is None else forms(entry.string)
+    for folder, catalog in _catalogs():
+        with open(folder / "zh_Hans" / "LC_MESSAGES" / "messages.mo", "rb") as fh:
+            compiled = read_mo(io.BytesIO(fh.read()))
 
-    stale = [m.id for m in po_catalog if m.id and m.string and compiled_form(m) != forms(m.string)]
-    assert not stale, f"messages.mo is older than messages.po; run `make i18n`: {stale[:5]}"
+        def compiled_form(m, compiled=compiled):
+            entry = compiled.get(m.id, m.context)
+            return None if entry is None else forms(entry.string)
+
+        stale = [m.id for m in catalog if m.id and m.string and compiled_form(m) != forms(m.string)]
+        assert not stale, f"{folder}: messages.mo is older than messages.po; run `make i18n`: {stale[:5]}"
 
 
-def test_placeholders_survive_translation(po_catalog):
-    import re
-
+def test_placeholders_survive_translation():
     names = re.compile(r"%\((\w+)\)[sd]")
 
     def used(text) -> set[str]:
         return {name for part in ((text,) if isinstance(text, str) else text) for name in names.findall(part)}
 
-    broken = [m.id for m in po_catalog if m.id and m.string and used(m.id) != used(m.string)]
-    assert not broken
+    for folder, catalog in _catalogs():
+        broken = [m.id for m in catalog if m.id and m.string and used(m.id) != used(m.string)]
+        assert not broken, f"{folder}: {broken[:5]}"
 
 
 def test_page_for_a_chinese_speaking_user_is_in_chinese(login, client, tenant):
