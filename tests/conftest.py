@@ -367,8 +367,23 @@ def app(database_url, tmp_path_factory):
     application = create_app(app_overrides(database_url, tmp_path_factory.mktemp("data")))
     with application.app_context():
         upgrade(directory=str(ROOT / "taiji" / "migrations"))
+        _commit_a_signing_key()
         db.session.remove()
     return application
+
+
+def _commit_a_signing_key() -> None:
+    """Give the session's database the OAuth signing key an install makes at its first sign-in.
+
+    Each test's changes are rolled back, a key made in one among them too: without a committed key
+    every test that signs in would make an RSA key and load it again (~0.1 s of CPU each, hundreds
+    of tests). The first-use path itself is tested in tests/modules/iam/oauth/test_signing_keys.py.
+    """
+    from taiji.modules.iam.oauth import keys
+
+    if not keys.public_jwks()["keys"]:  # makes the first key when there is none
+        raise RuntimeError("no OAuth signing key was made")
+    db.session.commit()
 
 
 @pytest.fixture(autouse=True)

@@ -112,19 +112,24 @@ class Install:
         return self.log.read_text(errors="replace")[-4000:]
 
     @contextlib.contextmanager
-    def serve(self, name: str, workers: int = 1, **settings: str):
-        """Another `taiji web` of this install (same database, data folder and Redis) with its own
-        port and ``settings``: another server of a bigger install, or the same one reconfigured.
-        Yields its base URL and process."""
-        port = _free_port()
-        env = {**self.env, "TAIJI_PORT": str(port), "TAIJI_WEB_WORKERS": str(workers), **settings}
-        proc, log = _start_web(env, self.log.with_name(f"web-{name}.log"))
-        base = f"http://127.0.0.1:{port}"
+    def serve(self, *names: str, workers: int = 1, **settings: str):
+        """Other `taiji web`s of this install (same database, data folder and Redis), one per name,
+        each with its own port and ``settings``: other servers of a bigger install, or the same one
+        reconfigured. They boot side by side (a boot is seconds of imports, mostly waiting for the
+        CPU). Yields (base URL, process) for each name."""
+        started = []
         try:
-            _wait_up(base, proc, log)
-            yield base, proc
+            for name in names:
+                port = _free_port()
+                env = {**self.env, "TAIJI_PORT": str(port), "TAIJI_WEB_WORKERS": str(workers), **settings}
+                proc, log = _start_web(env, self.log.with_name(f"web-{name}.log"))
+                started.append((f"http://127.0.0.1:{port}", proc, log))
+            for base, proc, log in started:
+                _wait_up(base, proc, log)
+            yield [(base, proc) for base, proc, _log in started]
         finally:
-            _stop_web(proc)
+            for _base, proc, _log in started:
+                _stop_web(proc)
 
 
 def _start_web(env: dict, log: Path) -> tuple[subprocess.Popen, Path]:
@@ -408,7 +413,7 @@ def test_a_users_stream_limit_holds_across_web_processes(install):
     path = f"/t/alpha/jobs/{job_id}/live"
     token = install.member("alpha")
     limit = {"TAIJI_LIVE_MAX_STREAMS_PER_USER": "3"}
-    with install.serve("one", **limit) as (one, _), install.serve("two", **limit) as (two, _):
+    with install.serve("one", "two", **limit) as [(one, _), (two, _)]:
         held = [Stream(one + path, token), Stream(one + path, token), Stream(two + path, token)]
         assert [stream.status for stream in held] == [200, 200, 200]
         for stream in held:
@@ -481,7 +486,7 @@ def test_clients_that_stop_reading_cost_bounded_memory_and_are_dropped(install):
     token = install.member("alpha")
     settings = {"TAIJI_LIVE_SEND_TIMEOUT_SECONDS": "3",
                 "TAIJI_LIVE_MAX_STREAMS_PER_USER": str(stalled_count + 1)}
-    with install.serve("stalled", **settings) as (base, proc):
+    with install.serve("stalled", **settings) as [(base, proc)]:
         [worker] = psutil.Process(proc.pid).children()
         stalled = [_stalled(base, path, token) for _ in range(stalled_count)]
         reader = Reader(base, path, token)
