@@ -12,8 +12,10 @@ from tests.e2e.conftest import sign_in
 TENANT = "scm-e2e"
 
 WORDS = {
-    "en": {"draft": "Draft", "added": "Added", "changed": "Changed", "rollback": "Rollback to #1", "current": "Current"},
-    "zh_Hans": {"draft": "草稿", "added": "新增", "changed": "修改", "rollback": "回滚到 #1", "current": "当前"},
+    "en": {"draft": "Draft", "added": "Added", "changed": "Changed", "rollback": "Rollback to #1",
+           "current": "Current"},
+    "zh_Hans": {"draft": "草稿", "added": "新增", "changed": "修改", "rollback": "回滚到 #1",
+                "current": "当前"},
 }
 
 

@@ -10,7 +10,15 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DecimalField, HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
@@ -41,8 +49,11 @@ STATUS_LABELS = {
     "abandoned": _l("Abandoned"),
     "rejected": _l("Rejected"),
 }
-CHANGE_LABELS = {"added": lazy_pgettext("config change", "Added"), "changed": lazy_pgettext("config change", "Changed"),
-                 "removed": lazy_pgettext("config change", "Removed")}
+CHANGE_LABELS = {
+    "added": lazy_pgettext("config change", "Added"),
+    "changed": lazy_pgettext("config change", "Changed"),
+    "removed": lazy_pgettext("config change", "Removed"),
+}
 # History actions in the reader's words; an unknown one is shown as it is.
 ACTION_LABELS = {
     "item.created": lazy_pgettext("config change", "Added"),
@@ -57,7 +68,8 @@ ACTION_LABELS = {
     "release.abandoned": _l("Abandoned"),
     "release.rolled_back": _l("Rolled back"),
 }
-FORMAT_LABELS = {"yaml": "YAML", "json": "JSON", "properties": _l("Java properties"), "env": _l("Environment variables")}
+FORMAT_LABELS = {"yaml": "YAML", "json": "JSON", "properties": _l("Java properties"),
+                 "env": _l("Environment variables")}
 IMPORT_FORMATS = ("yaml", "json", "properties")
 
 ENVIRONMENT_HINT = _l("A profile name: lower-case letters, digits and dashes, such as dev or prod.")
@@ -69,9 +81,15 @@ def choices(labels: dict, only=None) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in labels.items() if only is None or value in only]
 
 
+def namespace_field():
+    return StringField(_l("Namespace"), default="application",
+                       validators=[DataRequired(), Length(max=63), Regexp(NAMESPACE, message=NAMESPACE_HINT)])
+
+
 def environment_field(label=None):
     return StringField(label or _l("Environment"),
-                       validators=[DataRequired(), Length(max=32), Regexp(ENVIRONMENT, message=ENVIRONMENT_HINT)])
+                       validators=[DataRequired(), Length(max=32),
+                                   Regexp(ENVIRONMENT, message=ENVIRONMENT_HINT)])
 
 
 class StartForm(FlaskForm):
@@ -84,9 +102,9 @@ class StartForm(FlaskForm):
 class ItemForm(FlaskForm):
     """Set one item of a layer (create or replace)."""
 
-    key = StringField(lazy_pgettext("config", "Key"), validators=[DataRequired(), Length(max=200), Regexp(KEY, message=KEY_HINT)])
-    namespace = StringField(_l("Namespace"), default="application",
-                            validators=[DataRequired(), Length(max=63), Regexp(NAMESPACE, message=NAMESPACE_HINT)])
+    key = StringField(lazy_pgettext("config", "Key"),
+                      validators=[DataRequired(), Length(max=200), Regexp(KEY, message=KEY_HINT)])
+    namespace = namespace_field()
     layer = SelectField(_l("Layer"), choices=choices(LAYER_LABELS), default="environment")
     label = StringField(_l("Label selector"), validators=[Optional(), Length(max=255)])
     type = SelectField(_l("Type"), choices=choices(TYPE_LABELS), default="string")
@@ -163,8 +181,7 @@ class CommentForm(FlaskForm):
 
 
 class ImportForm(FlaskForm):
-    namespace = StringField(_l("Namespace"), default="application",
-                            validators=[DataRequired(), Length(max=63), Regexp(NAMESPACE, message=NAMESPACE_HINT)])
+    namespace = namespace_field()
     format = SelectField(_l("Format"), choices=choices(FORMAT_LABELS, IMPORT_FORMATS), default="yaml")
     file = FileField(_l("File"))
     text = TextAreaField(_l("Or paste the text"))
@@ -175,8 +192,7 @@ class ExportForm(FlaskForm):
     class Meta:
         csrf = False
 
-    namespace = StringField(_l("Namespace"), default="application",
-                            validators=[DataRequired(), Length(max=63), Regexp(NAMESPACE, message=NAMESPACE_HINT)])
+    namespace = namespace_field()
     format = SelectField(_l("Format"), choices=choices(FORMAT_LABELS), default="yaml")
 
 

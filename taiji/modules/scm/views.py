@@ -21,7 +21,6 @@ from .forms import (
     ACTION_LABELS,
     CHANGE_LABELS,
     ENVIRONMENT,
-    ENVIRONMENT_HINT,
     LAYER_LABELS,
     STATUS_LABELS,
     TYPE_LABELS,
@@ -126,13 +125,16 @@ def start(tenant):
 @bp.get(CONFIG + "/<component>")
 @auth.require(Perm.CONFIG_READ)
 def switch(tenant, component):
-    """The Draft tab of the component in the environment the switch names."""
-    environment = (request.args.get("environment") or "").strip()
-    if not re.match(ENVIRONMENT, environment):
-        flash(_("Refused: %(why)s", why=str(ENVIRONMENT_HINT)), "error")
-        return redirect(url_for("scm.components", tenant=tenant.slug))
+    """Choose the environment to open the component in; with ``?environment=`` its Draft tab."""
     found = services.resolve_component(tenant, component)
-    return redirect(url_for("scm.draft", tenant=tenant.slug, component=ref_of(found), environment=environment))
+    form = StartForm(request.args, meta={"csrf": False}, data={"component": ref_of(found)})
+    form.component.data = ref_of(found)
+    if "environment" in request.args:
+        if form.validate():
+            return redirect(url_for("scm.draft", tenant=tenant.slug, component=ref_of(found),
+                                    environment=form.environment.data))
+        return render_template("scm/open.html", component=found, form=form), 422
+    return render_template("scm/open.html", component=found, form=form)
 
 
 # --- the Draft tab --------------------------------------------------------------------------
@@ -166,7 +168,8 @@ def draft(tenant, component, environment):
 
 
 def _item_args(form) -> dict:
-    return {"namespace": form.namespace.data, "layer": form.layer.data, "label": (form.label.data or "").strip() or None}
+    return {"namespace": form.namespace.data, "layer": form.layer.data,
+            "label": (form.label.data or "").strip() or None}
 
 
 @bp.post(PAGE + "/items")
@@ -177,8 +180,9 @@ def put_item(tenant, component, environment):
     editing = request.args.get("edit") == "1"
     if form.validate_on_submit():
         with refusals(form, "value") as outcome:
-            services.put_item(tenant, actor(), t.component, t.environment, form.key.data, value=form.value.data,
-                              type=form.type.data, secret=form.secret.data, description=form.description.data or "",
+            services.put_item(tenant, actor(), t.component, t.environment, form.key.data,
+                              value=form.value.data, type=form.type.data, secret=form.secret.data,
+                              description=form.description.data or "",
                               **_item_args(form))
         if outcome.ok:
             flash(_("Saved %(key)s in the draft.", key=form.key.data), "success")
@@ -193,10 +197,12 @@ def _find(resolved, namespace: str, layer: str, label: str | None, key: str) -> 
     if layer == "label":
         for entry in resolved.overrides:
             if (entry["namespace"], entry["selector"], entry["key"]) == (namespace, label or "", key):
-                return {"value": None if entry["secret"] else json.loads(entry["value"]), "type": entry["type"],
+                value = None if entry["secret"] else json.loads(entry["value"])
+                return {"value": value, "type": entry["type"],
                         "secret": entry["secret"], "description": entry.get("description") or ""}
     winner = resolved.namespaces.get(namespace, {}).get(key)
-    if winner is not None and winner.layer == layer and (layer != "label" or winner.selector == (label or "")):
+    if winner is not None and winner.layer == layer and (layer != "label"
+                                                         or winner.selector == (label or "")):
         return {"value": winner.value, "type": winner.type, "secret": winner.secret,
                 "description": winner.description}
     values = resolved.layers.get(namespace, {}).get(layer, {})
@@ -210,6 +216,9 @@ def _find(resolved, namespace: str, layer: str, label: str | None, key: str) -> 
 @auth.require(Perm.CONFIG_WRITE)
 def edit_item(tenant, component, environment):
     t = target(tenant, component, environment)
+    if not request.args.get("key"):  # no item named: the form of a new one
+        return render_template("scm/item_edit.html", t=t, tab="draft", form=ItemForm(formdata=None),
+                               secret_kept=False)
     ref = ItemRefForm(request.args, meta={"csrf": False})
     if not ref.validate():
         abort(404)

@@ -7,6 +7,7 @@ from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from taiji.platform import auth
+from taiji.platform.errors import NotFound
 from taiji.platform.web.console import refusals
 
 from . import services
@@ -25,7 +26,8 @@ def _items(listing) -> list:
 
 def _policies_page(tenant, form=None, status=200):
     return render_template("scm/policies.html", policies=_items(services.list_policies(tenant)),
-                           form=form or PolicyForm(formdata=None), can_admin=auth.can(Perm.ADMIN, tenant)), status
+                           form=form or PolicyForm(formdata=None),
+                           can_admin=auth.can(Perm.ADMIN, tenant)), status
 
 
 @bp.get(POLICIES)
@@ -48,7 +50,8 @@ def set_policy(tenant):
 
 
 def _keys_page(tenant, form=None, created=None, status=200):
-    return render_template("scm/keys.html", keys=_items(services.list_access_keys(tenant, include_revoked=True)),
+    keys = _items(services.list_access_keys(tenant, include_revoked=True))
+    return render_template("scm/keys.html", keys=keys,
                            form=form or AccessKeyForm(formdata=None), created=created), status
 
 
@@ -74,7 +77,7 @@ def create_access_key(tenant):
 @bp.post(KEYS + "/<int:access_key_id>/revoke")
 @auth.require(Perm.ADMIN)
 def revoke_access_key(tenant, access_key_id):
-    with refusals() as outcome:
+    with refusals(passes=(NotFound,)) as outcome:  # another tenant's key, or none: a 404
         services.revoke_access_key(tenant, actor(), services.get_access_key(tenant, access_key_id))
     if outcome.ok:
         flash(_("Access key revoked: clients using it are refused from now on."), "success")

@@ -31,7 +31,8 @@ def history(tenant, component, environment):
 def _transfer_page(t, form=None, report=None, status=200):
     export = ExportForm(request.args if "format" in request.args else None)
     return render_template("scm/transfer.html", t=t, tab="transfer", form=form or ImportForm(formdata=None),
-                           export=export, report=report, can_write=auth.can(Perm.CONFIG_WRITE, t.tenant)), status
+                           export=export, report=report,
+                           can_write=auth.can(Perm.CONFIG_WRITE, t.tenant)), status
 
 
 @bp.get(PAGE + "/transfer")
@@ -49,11 +50,13 @@ def export(tenant, component, environment):
     if not form.validate():
         return _transfer_page(t, status=422)
     with refusals(form, "namespace") as outcome:
-        text = services.export_namespace(tenant, t.component, t.environment, form.namespace.data, form.format.data)
+        text = services.export_namespace(tenant, t.component, t.environment, form.namespace.data,
+                                         form.format.data)
     if not outcome.ok:
         return _transfer_page(t, status=422)
     name = f"{t.component.name}-{t.environment}-{form.namespace.data}.{EXTENSIONS[form.format.data]}"
-    return Response(text, mimetype="text/plain", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(text, mimetype="text/plain",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @bp.post(PAGE + "/import")
@@ -80,8 +83,8 @@ def import_namespace(tenant, component, environment):
                                                        form.namespace.data, form.format.data, text,
                                                        dry_run=form.dry_run.data)
                 if outcome.ok and not form.dry_run.data:
-                    flash(_("Imported into namespace %(namespace)s of the draft.", namespace=form.namespace.data),
-                          "success")
+                    flash(_("Imported into namespace %(namespace)s of the draft.",
+                            namespace=form.namespace.data), "success")
                     return redirect(t.url("scm.draft") + f"#ns-{form.namespace.data}")
                 if outcome.ok:
                     return _transfer_page(t, form, report)

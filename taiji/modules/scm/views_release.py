@@ -47,8 +47,10 @@ def publish(tenant, component, environment):
                                        comment=form.comment.data or "", gray=form.gray_value())
         if outcome.ok:
             words = {
-                "pending": _("Release #%(number)s awaits the approval of another person.", number=release.number),
-                "gray": _("Release #%(number)s is published to some instances (gray).", number=release.number),
+                "pending": _("Release #%(number)s awaits the approval of another person.",
+                             number=release.number),
+                "gray": _("Release #%(number)s is published to some instances (gray).",
+                          number=release.number),
             }
             flash(words.get(release.status) or _("Release #%(number)s published.", number=release.number),
                   "success")
@@ -102,7 +104,8 @@ def rollback(tenant, component, environment, release_number):
 @bp.post(RELEASE + "/approve")
 @auth.require(Perm.CONFIG_PUBLISH)
 def approve(tenant, component, environment, release_number):
-    return _act(tenant, component, environment, release_number, "approve", _("Release #%(number)s approved and published."))
+    return _act(tenant, component, environment, release_number, "approve",
+                _("Release #%(number)s approved and published."))
 
 
 @bp.post(RELEASE + "/reject")

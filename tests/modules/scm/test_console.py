@@ -79,7 +79,8 @@ def test_the_start_form_opens_a_component_in_an_environment_and_explains_refusal
     client = login(admin)
     url = f"/t/{tenant.slug}/config"
     opened = client.post(url, data={"component": "checkout", "environment": "dev"})
-    assert opened.status_code == 302 and opened.headers["Location"].endswith("/config/storefront:checkout/dev")
+    assert opened.status_code == 302
+    assert opened.headers["Location"].endswith("/config/storefront:checkout/dev")
     bad_env = client.post(url, data={"component": "checkout", "environment": "Prod!"})
     assert bad_env.status_code == 422
     assert "lower-case letters" in html_of(bad_env) and 'data-testid="error-summary"' in html_of(bad_env)
@@ -89,13 +90,17 @@ def test_the_start_form_opens_a_component_in_an_environment_and_explains_refusal
     assert client.get(f"{url}/checkout/NOT_AN_ENV").status_code == 404
     switched = client.get(f"{url}/checkout?environment=prod")
     assert switched.headers["Location"].endswith("/config/storefront:checkout/prod")
+    assert 'data-testid="open-form"' in html_of(client.get(f"{url}/checkout"))
+    wrong = client.get(f"{url}/checkout?environment=Nope!")
+    assert wrong.status_code == 422 and 'id="environment-error"' in html_of(wrong)
 
 
 # --- the Draft tab --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("language", ["en", "zh_Hans"])
-def test_the_draft_shows_each_key_with_its_layer_and_masks_the_secret(login, admin, tenant, configured, language):
+def test_the_draft_shows_each_key_with_its_layer_and_masks_the_secret(login, admin, tenant, configured,
+                                                                      language):
     client = login(admin)
     if language == "zh_Hans":
         chinese(client)
@@ -150,7 +155,8 @@ def test_the_item_form_shows_its_errors_and_changes_nothing(login, admin, tenant
     from taiji.modules.scm import services as scm
 
     client = login(admin)
-    response = client.post(f"{base(tenant)}/items", data={"namespace": "application", "layer": "environment", **data})
+    response = client.post(f"{base(tenant)}/items",
+                           data={"namespace": "application", "layer": "environment", **data})
     assert response.status_code == 422
     page = html_of(response)
     assert 'data-testid="error-summary"' in page and f'id="{field}-error"' in page
@@ -211,7 +217,8 @@ def test_diff_publish_and_rollback(login, admin, tenant, configured):
     assert diff.count('data-change="added"') == 3 and SECRET not in diff
     assert "nothing published yet" in diff
     publish(client, tenant, "first")
-    assert 'data-testid="empty-state"' in html_of(client.get(f"{base(tenant)}/diff"))  # nothing left to publish
+    # Nothing left to publish.
+    assert 'data-testid="empty-state"' in html_of(client.get(f"{base(tenant)}/diff"))
     scm.put_item(tenant, admin, configured, "dev", "timeout", value=9, type="int")
     scm.put_item(tenant, admin, configured, "dev", "db.password", value="another-" + SECRET, secret=True,
                  namespace="db")
@@ -236,11 +243,12 @@ def test_diff_publish_and_rollback(login, admin, tenant, configured):
 
 def test_publish_form_errors(login, admin, tenant, configured):
     client = login(admin)
-    missing = client.post(f"{base(tenant)}/releases", data={"comment": "x", "gray": "selector", "selector": ""})
+    missing = client.post(f"{base(tenant)}/releases",
+                          data={"comment": "x", "gray": "selector", "selector": ""})
     assert missing.status_code == 422 and 'id="selector-error"' in html_of(missing)
     malformed = client.post(f"{base(tenant)}/releases", data={"comment": "x", "gray": "selector",
                                                               "selector": "zone in ((bj"})
-    assert malformed.status_code == 422 and 'data-testid="error-summary"' in html_of(malformed) \
+    assert (malformed.status_code == 422 and 'data-testid="error-summary"' in html_of(malformed)) \
         or 'data-testid="form-error"' in html_of(malformed)
     over = client.post(f"{base(tenant)}/releases", data={"gray": "percentage", "percentage": "150"})
     assert over.status_code == 422 and 'id="percentage-error"' in html_of(over)
@@ -251,7 +259,8 @@ def test_four_eyes_the_author_cannot_approve_and_another_person_can(login, clien
     from taiji.modules.scm import services as scm
 
     owner = login(admin)
-    set_policy = owner.post(f"/t/{tenant.slug}/config/-/policies", data={"environment": "dev", "four_eyes": "y"})
+    set_policy = owner.post(f"/t/{tenant.slug}/config/-/policies",
+                            data={"environment": "dev", "four_eyes": "y"})
     assert set_policy.status_code == 302
     assert 'data-testid="four-eyes-on"' in html_of(owner.get(f"/t/{tenant.slug}/config/-/policies"))
     publish(owner, tenant, "needs a second pair of eyes")
@@ -297,7 +306,8 @@ def test_gray_release_by_selector_shows_promote_and_abandon(login, admin, tenant
 def test_history_shows_old_and_new_values_and_secrets_only_as_changed(login, admin, tenant, configured):
     from taiji.modules.scm import services as scm
 
-    scm.put_item(tenant, admin, configured, "dev", "db.password", value="next-" + SECRET, secret=True, namespace="db")
+    scm.put_item(tenant, admin, configured, "dev", "db.password", value="next-" + SECRET, secret=True,
+                 namespace="db")
     db.session.commit()
     for language in ("en", "zh_Hans"):
         client = login(admin)
@@ -313,22 +323,22 @@ def test_import_dry_run_then_import_and_export(login, admin, tenant, shop):
     from taiji.modules.scm import services as scm
 
     client = login(admin)
-    text = "server:\n  port: 8080\nname: shop\n"
-    dry = client.post(f"{base(tenant)}/import", data={"namespace": "application", "format": "yaml", "text": text,
-                                                      "dry_run": "y"})
+    text = '{"server.port": 8080, "name": "shop"}'
+    form = {"namespace": "application", "format": "json", "text": text}
+    dry = client.post(f"{base(tenant)}/import", data={**form, "dry_run": "y"})
     assert dry.status_code == 200 and 'data-testid="import-report"' in html_of(dry)
     assert "server.port" in html_of(dry)
     assert scm.draft(tenant, shop, "dev").namespaces == {}
-    done = client.post(f"{base(tenant)}/import", data={"namespace": "application", "format": "yaml", "text": text})
+    done = client.post(f"{base(tenant)}/import", data=form)
     assert done.status_code == 302
     assert "server.port" in scm.draft(tenant, shop, "dev").namespaces["application"]
-    exported = client.get(f"{base(tenant)}/export?namespace=application&format=properties")
+    exported = client.get(f"{base(tenant)}/export?namespace=application&format=json")
     assert exported.status_code == 200 and "attachment" in exported.headers["Content-Disposition"]
     assert "server.port" in html_of(exported)
     broken = client.post(f"{base(tenant)}/import", data={"namespace": "application", "format": "json",
                                                          "text": "{not json"})
     assert broken.status_code == 422 and 'data-testid="error-summary"' in html_of(broken)
-    empty = client.post(f"{base(tenant)}/import", data={"namespace": "application", "format": "yaml", "text": ""})
+    empty = client.post(f"{base(tenant)}/import", data={**form, "text": ""})
     assert empty.status_code == 422
 
 
@@ -339,7 +349,7 @@ def test_schema_is_validated_when_saved_and_shown(login, admin, tenant, shop):
     not_json = client.post(url, data={"schema": "{oops"})
     assert not_json.status_code == 422 and 'id="schema-error"' in html_of(not_json)
     invalid = client.post(url, data={"schema": '{"type": "not-a-type"}'})
-    assert invalid.status_code == 422 and 'data-testid="error-summary"' in html_of(invalid) \
+    assert (invalid.status_code == 422 and 'data-testid="error-summary"' in html_of(invalid)) \
         or 'data-testid="form-error"' in html_of(invalid)
     good = client.post(url, data={"schema": '{"type": "object", "required": ["port"]}'})
     assert good.status_code == 302
@@ -377,9 +387,10 @@ def test_every_page_renders_with_data(login, admin, tenant, configured, language
     if language == "zh_Hans":
         chinese(client)
     publish(client, tenant, "for the pages")
-    pages = [f"/t/{tenant.slug}/config", f"/t/{tenant.slug}/config/-/policies", f"/t/{tenant.slug}/config/-/keys",
-             *(f"{base(tenant)}{tab}" for tab in ("", "/diff", "/releases", "/instances", "/history", "/transfer",
-                                                   "/schema")),
+    top = f"/t/{tenant.slug}/config"
+    tabs = ("", "/diff", "/releases", "/instances", "/history", "/transfer", "/schema")
+    pages = [top, f"{top}/-/policies", f"{top}/-/keys", f"{top}/checkout", f"{base(tenant)}/items/edit",
+             *(f"{base(tenant)}{tab}" for tab in tabs),
              f"{base(tenant)}/items/edit?key=timeout&namespace=application&layer=environment"]
     for path in pages:
         response = client.get(path)
