@@ -288,10 +288,16 @@ def test_gray_release_by_selector_shows_promote_and_abandon(login, admin, tenant
     scm.put_item(tenant, admin, configured, "dev", "timeout", value=10, type="int")
     db.session.commit()
     publish(client, tenant, "some", gray="selector", selector="zone=bj")
-    scm.config_for(tenant, configured, "dev", instance="pod-bj-1", labels={"zone": "bj"})
+    took = scm.release_for(tenant, configured, "dev", instance="pod-bj-1", labels={"zone": "bj"}).number
+    scm.record_instance(tenant, configured, "dev", "pod-bj-1", {"zone": "bj"}, took)
+    scm.record_instance(tenant, configured, "dev", "pod-sh-1", {"zone": "sh"}, 1)
     db.session.commit()
     page = html_of(client.get(f"{base(tenant)}/releases"))
     assert 'data-number="2" data-status="gray"' in page and "zone=bj" in page
+    gray_row = page[page.index('data-number="2"'):page.index('data-number="1"')]
+    assert "pod-bj-1" in gray_row and "pod-sh-1" not in gray_row  # the instances that took it
+    instances = html_of(client.get(f"{base(tenant)}/instances"))
+    assert 'data-instance="pod-bj-1"' in instances and "zone=bj" in instances
     assert 'data-testid="release-promote"' in page and 'data-testid="release-abandon"' in page
     assert client.post(f"{base(tenant)}/releases/2/abandon").status_code == 302
     assert 'data-number="2" data-status="abandoned"' in html_of(client.get(f"{base(tenant)}/releases"))
