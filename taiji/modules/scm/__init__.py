@@ -11,6 +11,7 @@ from taiji.platform.module import Module
 from . import api_admin, api_releases, models, permissions, services
 from .api import blp as api_blp
 from .events import HANDLERS, PUBLISHED
+from .sentences import SENTENCES
 from .settings import SETTINGS
 
 # The console's menu entry ("Configuration", group "deploy") is added with the console pages that
@@ -27,4 +28,5 @@ module = Module(
     event_handlers=HANDLERS,
     settings=SETTINGS,
     seeders="tests.modules.scm.seeders",
+    audit_sentences=SENTENCES,
 )
