@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from taiji.modules.scm import services as scm
@@ -79,3 +80,25 @@ def test_a_release_number_taken_meanwhile_is_a_conflict_and_nothing_is_kept(tena
     with pytest.raises(Conflict, match="meanwhile"):
         scm.publish(tenant, admin, "api", "dev")
     assert database_state() == before
+
+
+def test_a_component_deleted_in_spm_takes_its_configuration_with_it(tenant, admin, shop, published):
+    from taiji.modules.scm.events import on_component_changed
+    from taiji.modules.spm import services as spm
+    from taiji.platform.events import Event, OutboxEvent
+
+    scm.put_item(tenant, admin, "web", "dev", "port", value=1, type="int")
+    scm.record_instance(tenant, "api", "dev", "pod-1", None, 1)
+    spm.delete_component(tenant, shop)
+    row = db.session.execute(sa.select(OutboxEvent).where(OutboxEvent.name == "spm.component.changed")
+                             .order_by(OutboxEvent.created_at.desc())).scalars().first()
+    assert row.payload["change"] == "deleted"
+    on_component_changed(Event(row))
+    on_component_changed(Event(row))  # delivered twice: nothing more happens
+    assert [c.name for c in scm.list_configured(tenant).items] == ["web"]
+    # The product-layer item stays for the product's other components.
+    assert scm.draft(tenant, "web", "dev").namespaces["application"]["name"].value == "shop"
+    product = spm.get_product(tenant, "shop")
+    spm.create_component(tenant, product, {"name": "api"})
+    assert scm.list_releases(tenant, "api", "dev").items == []
+    assert set(scm.draft(tenant, "api", "dev").namespaces["application"]) == {"name"}
