@@ -21,6 +21,7 @@ from . import (
 )
 from .api import blp as api_blp
 from .events import HANDLERS, PUBLISHED
+from .sentences import SENTENCES
 from .settings import SETTINGS
 
 # The tables and the public face load with the module; the routes of api_* register on api_blp,
@@ -39,4 +40,5 @@ module = Module(
     event_handlers=HANDLERS,
     settings=SETTINGS,
     seeders="tests.modules.scm.seeders",
+    audit_sentences=SENTENCES,
 )

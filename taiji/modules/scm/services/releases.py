@@ -11,10 +11,11 @@ from taiji.platform.errors import Conflict, Forbidden, NotFound, field_error, ms
 
 from ..events import RELEASE_PUBLISHED, RELEASE_ROLLED_BACK
 from ..models import Release
-from . import history, interim, names, policies
+from . import adapters, history, names, policies
 from .components import register, resolve_component
 from .items import entries
 from .resolve import resolve
+from .storage import insert
 
 LIVE_KIND = "scm.config"
 
@@ -79,11 +80,9 @@ def _gray_rule(gray) -> tuple[str | None, float | None]:
     if (selector is None) == (percentage is None):
         raise field_error("gray", msg("Give a gray release either a label selector or a percentage."))
     if selector is not None:
-        interim.selector(selector, "gray.selector")
+        adapters.selector(selector, "gray.selector")
         return selector.strip(), None
-    if isinstance(percentage, bool) or not isinstance(percentage, (int, float)) or not 0 < percentage < 100:
-        raise field_error("gray.percentage", msg("The percentage is a number above 0 and below 100."))
-    return None, float(percentage)
+    return None, adapters.percentage(percentage)
 
 
 def _announce(tenant, release: Release, actor) -> None:
@@ -156,8 +155,10 @@ def publish(tenant, actor, component, environment, *, comment="", gray=None) -> 
     release.status = "pending" if four_eyes else ("gray" if selector or percentage else "published")
     if release.status == "published":
         release.published_at = utcnow()
-    db.session.add(release)
-    db.session.flush()
+    if not insert(release):
+        raise Conflict(msg("Another release of %(component)s in %(environment)s was made meanwhile; "
+                           "look at the releases and publish again.", component=component.name,
+                           environment=environment))
     history.record_release(tenant, actor, f"release.{release.status}", release, {"comment": comment[:200]})
     _audit(tenant, actor, "created", release, status=release.status, gray=release.gray)
     if release.status != "pending":
@@ -242,8 +243,10 @@ def rollback(tenant, actor, release: Release, *, comment="") -> Release:
         author=history.actor_name(actor), rolled_back_from=release.number, snapshot=list(release.snapshot),
         published_at=utcnow(),
     )
-    db.session.add(copy)
-    db.session.flush()
+    if not insert(copy):
+        raise Conflict(msg("Another release of %(component)s in %(environment)s was made meanwhile; "
+                           "look at the releases and roll back again.", component=release.component,
+                           environment=release.environment))
     history.record_release(tenant, actor, "release.rolled_back", copy, {"from": release.number})
     _audit(tenant, actor, "rolled_back", copy, from_number=release.number)
     events.publish(RELEASE_ROLLED_BACK, {
@@ -262,8 +265,8 @@ def release_for(tenant, component, environment, *, instance=None, labels=None) -
     gray = gray_release(tenant, component, environment)
     if gray is not None and instance:
         if gray.gray_selector is not None:
-            if interim.selector(gray.gray_selector).matches(labels or {}):
+            if adapters.selector(gray.gray_selector).matches(labels or {}):
                 return gray
-        elif interim.in_percentage(interim.bucket(component.id, environment, instance), gray.gray_percentage):
+        elif adapters.in_gray(component.id, environment, instance, gray.gray_percentage):
             return gray
     return current_release(tenant, component, environment)
