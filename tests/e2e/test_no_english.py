@@ -176,9 +176,9 @@ def pages(ids: dict) -> list[str]:
 
 def _configuration_pages(t: str) -> list[str]:
     c = f"{t}/config/storefront:checkout"
-    return [f"{t}/config", f"{t}/config/-/policies", f"{t}/config/-/keys", c, f"{c}/dev", f"{c}/dev/diff",
-            f"{c}/dev/releases", f"{c}/dev/instances", f"{c}/dev/history", f"{c}/dev/transfer", f"{c}/dev/schema",
-            f"{c}/dev/items/edit?key=timeout&namespace=application&layer=environment"]
+    tabs = ("", "/diff", "/releases", "/instances", "/history", "/transfer", "/schema",
+            "/items/edit?key=timeout&namespace=application&layer=environment")
+    return [f"{t}/config", f"{t}/config/-/policies", f"{t}/config/-/keys", c, *(f"{c}/dev{tab}" for tab in tabs)]
 
 
 def _names_in_the_database(live_server) -> tuple[str, ...]:

@@ -110,3 +110,22 @@ def test_edit_diff_publish_and_roll_back(page, live_server, admin_email, seeded,
         expect(back).to_contain_text("hello")
     finally:
         _choose_language(page, base, "en")
+
+
+def test_a_secret_is_masked_until_revealed(page, live_server, admin_email, seeded):
+    base = live_server.url
+    sign_in(page, base, admin_email)
+    _choose_language(page, base, "en")
+    page.goto(f"{base}/t/{TENANT}/config/storefront:checkout/qa")
+    item = page.get_by_test_id("item-form")
+    item.locator("input[name=key]").fill("db.password")
+    item.locator("textarea[name=value]").fill("hunter2-e2e")
+    item.locator("input[name=secret]").check()
+    with page.expect_navigation():
+        page.get_by_test_id("item-submit").click()
+    row = page.locator('[data-testid=draft-item][data-key="db.password"]')
+    expect(row.get_by_test_id("masked")).to_have_text("******")
+    assert "hunter2-e2e" not in page.content()
+    row.get_by_test_id("reveal").click()  # htmx swaps the value in, without leaving the page
+    expect(row.get_by_test_id("revealed")).to_have_text("hunter2-e2e")
+    assert "/config/storefront:checkout/qa" in page.url and "/reveal" not in page.url
