@@ -178,7 +178,8 @@ def _configuration_pages(t: str) -> list[str]:
     c = f"{t}/config/storefront:checkout"
     tabs = ("", "/diff", "/releases", "/instances", "/history", "/transfer", "/schema",
             "/items/edit?key=timeout&namespace=application&layer=environment")
-    return [f"{t}/config", f"{t}/config/-/policies", f"{t}/config/-/keys", c, *(f"{c}/dev{tab}" for tab in tabs)]
+    return [f"{t}/config", f"{t}/config/-/policies", f"{t}/config/-/keys", c,
+            *(f"{c}/dev{tab}" for tab in tabs)]
 
 
 def _names_in_the_database(live_server) -> tuple[str, ...]:
