@@ -406,3 +406,33 @@ def test_every_page_renders_with_data(login, admin, tenant, configured, language
         assert ('lang="zh-CN"' in page) == (language == "zh_Hans")
     nav = html_of(client.get(f"/t/{tenant.slug}/config"))
     assert ("配置" if language == "zh_Hans" else "Configuration") in nav
+
+
+def test_a_publish_that_breaks_the_schema_is_refused_with_its_errors(login, admin, tenant, configured):
+    from taiji.modules.scm import services as scm
+
+    scm.set_schema(tenant, admin, configured, {"type": "object", "required": ["port"],
+                                               "properties": {"timeout": {"type": "integer", "maximum": 5}}})
+    db.session.commit()
+    client = login(admin)
+    refused = client.post(f"{base(tenant)}/releases", data={"comment": "too slow", "gray": ""})
+    assert refused.status_code == 422
+    page = html_of(refused)
+    assert 'data-testid="form-error"' in page or 'data-testid="error-summary"' in page
+    assert "port" in page and "timeout" in page
+    assert scm.current_release(tenant, configured, "dev") is None
+
+
+def test_editing_a_secret_or_a_lower_layer(login, admin, tenant, configured):
+    client = login(admin)
+    secret = client.get(f"{base(tenant)}/items/edit?key=db.password&namespace=db&layer=environment")
+    page = html_of(secret)
+    assert secret.status_code == 200 and SECRET not in page and "is not shown" in page
+    blank = client.post(f"{base(tenant)}/items?edit=1", data={
+        "key": "db.password", "namespace": "db", "layer": "environment", "type": "string", "secret": "y",
+        "value": ""})
+    assert blank.status_code == 422 and 'id="value-error"' in html_of(blank)
+    lower = client.get(f"{base(tenant)}/items/edit?key=timeout&namespace=application&layer=component")
+    assert lower.status_code == 200 and re.search(r'name="value"[^>]*>\s*5</textarea>', html_of(lower))
+    missing = client.get(f"{base(tenant)}/items/edit?key=nothing&namespace=application&layer=environment")
+    assert missing.status_code == 404
