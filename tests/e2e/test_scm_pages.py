@@ -70,6 +70,7 @@ def test_edit_diff_publish_and_roll_back(page, live_server, admin_email, seeded,
         row = page.locator('[data-testid=draft-item][data-key="greeting"]')
         expect(row).to_have_attribute("data-layer", "environment")
         expect(row.get_by_test_id("value")).to_have_text("hello")
+        shot(page, f"scm-draft-{language}")
 
         # The diff shows it added; publish release #1.
         page.get_by_test_id("tab-diff").click()
@@ -93,6 +94,7 @@ def test_edit_diff_publish_and_roll_back(page, live_server, admin_email, seeded,
         expect(changed).to_contain_text("hello")
         expect(changed).to_contain_text("hi there")
         expect(changed).to_contain_text(words["changed"])
+        shot(page, f"scm-diff-{language}")
         with page.expect_navigation():
             page.get_by_test_id("publish-submit").click()
         expect(page.locator('[data-testid=release][data-number="2"]')).to_contain_text(words["current"])
