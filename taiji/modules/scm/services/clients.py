@@ -98,6 +98,7 @@ def record_instance(tenant, component, environment, instance, labels, release_nu
     if not isinstance(instance, str) or len(instance) > MAX_INSTANCE_CHARS or "\x00" in instance:
         raise field_error("instance", msg("An instance id is a text of at most 100 characters."))
     component = resolve_component(tenant, component)
+    environment = names.environment(environment)
     labels = adapters.labels(labels) if labels is not None else {}
     row = _instance(tenant, component, environment, instance)
     now = utcnow()
