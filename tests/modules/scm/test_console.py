@@ -5,6 +5,7 @@ from the buttons a person presses."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -346,6 +347,10 @@ def test_import_dry_run_then_import_and_export(login, admin, tenant, shop):
     assert broken.status_code == 422 and 'data-testid="error-summary"' in html_of(broken)
     empty = client.post(f"{base(tenant)}/import", data={**form, "text": ""})
     assert empty.status_code == 422
+    upload = {**form, "text": "", "file": (io.BytesIO(b'{"name": "uploaded"}'), "app.json")}
+    uploaded = client.post(f"{base(tenant)}/import", data=upload, content_type="multipart/form-data")
+    assert uploaded.status_code == 302
+    assert scm.draft(tenant, shop, "dev").namespaces["application"]["name"].value == "uploaded"
 
 
 def test_schema_is_validated_when_saved_and_shown(login, admin, tenant, shop):
