@@ -11,7 +11,8 @@ JOBS = "jobs:\n  build:\n    script: ['true']\n  test:\n    script: ['true']\n"
 
 
 def test_the_block_reaches_every_job():
-    text = "config:\n  component: payments\n  environment: dev\n  render: ['config/*.tmpl', '**/*.env.tmpl']\n"
+    text = ("config:\n  component: payments\n  environment: dev\n"
+            "  render: ['config/*.tmpl', '**/*.env.tmpl']\n")
     result = pf.parse(text + JOBS)
     assert result.ok, result.message
     for job in result.config["jobs"].values():
@@ -28,7 +29,8 @@ def test_a_file_without_the_block_renders_nothing():
     ("block", "line", "words"),
     [
         ("config: yes\n", 1, "config must be a mapping (key: value lines), not true or false"),
-        ("config:\n  component: p\n  render: [a.tmpl]\n", 1, "config is missing the key 'environment'; add it"),
+        ("config:\n  component: p\n  render: [a.tmpl]\n", 1,
+         "config is missing the key 'environment'; add it"),
         ("config:\n  component: p\n  environment: Prod\n  render: [a.tmpl]\n", 3,
          "config.environment: 'Prod' is not an environment name"),
         ("config:\n  component: p\n  environment: dev\n  render: a.tmpl\n", 4,
@@ -42,10 +44,12 @@ def test_a_file_without_the_block_renders_nothing():
          "config.render: '../secrets.tmpl' must stay inside the checkout"),
         ("config:\n  component: p\n  environment: dev\n  render: ['/etc/x.tmpl']\n", 4,
          "must stay inside the checkout"),
-        ("config:\n  component: p\n  environment: dev\n  render: ['[x.tmpl']\n", 4, "config.render: bad glob"),
+        ("config:\n  component: p\n  environment: dev\n  render: ['[x.tmpl']\n", 4,
+         "config.render: bad glob"),
         ("config:\n  component: 'a/b'\n  environment: dev\n  render: [x.tmpl]\n", 2,
          "config.component: 'a/b' is not a component name"),
-        ("config:\n  component: ''\n  environment: dev\n  render: [x.tmpl]\n", 2, "config.component must not be empty"),
+        ("config:\n  component: ''\n  environment: dev\n  render: [x.tmpl]\n", 2,
+         "config.component must not be empty"),
     ],
 )
 def test_a_bad_block_is_an_error_of_the_file_with_its_line(block, line, words):
