@@ -30,7 +30,8 @@ COMMANDS = [
     ["up"], ["web"], ["worker"], ["runner"], ["scheduler"], ["db"], ["db", "upgrade"], ["users"],
     ["users", "create"],
     ["tokens"], ["tokens", "create"], ["tenants"], ["tenants", "create"], ["settings"],
-    ["clients"], ["clients", "create"], ["keys"], ["keys", "rotate"],
+    ["clients"], ["clients", "create"], ["keys"], ["keys", "rotate"], ["keys", "rotate-config"],
+    ["config"], ["config", "get"], ["config", "set"], ["config", "publish"], ["config", "render"],
     ["pipelines"], ["pipelines", "list"], ["pipelines", "run"], ["pipelines", "cancel"],
     ["images"], ["images", "bootstrap"], ["images", "list"],
 ]
@@ -58,7 +59,7 @@ def test_top_level_help_lists_every_command_with_a_whole_sentence():
     assert [name for name, _ in listed] == [
         "up", "web", "worker", "runner", "scheduler", "db", "users", "tokens", "tenants", "demo", "settings",
         # The enabled modules' own commands (Module.cli_commands), in the order of ENABLED_MODULES.
-        "clients", "keys", "pipelines", "images"]
+        "clients", "keys", "config", "pipelines", "images"]
     for name, summary in listed:
         assert summary.endswith(".") and not summary.endswith("..."), f"{name}: {summary!r} is cut short"
 

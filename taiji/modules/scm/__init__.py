@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from taiji.platform.module import Module
 
 from . import models, permissions, services
+from .commands import config, keys
 from .events import HANDLERS, PUBLISHED
 from .settings import SETTINGS
 
@@ -23,5 +24,6 @@ module = Module(
     events=PUBLISHED,
     event_handlers=HANDLERS,
     settings=SETTINGS,
+    cli_commands=[config, keys],  # `taiji config …`; `taiji keys rotate-config` joins IAM's `keys`
     seeders="tests.modules.scm.seeders",
 )

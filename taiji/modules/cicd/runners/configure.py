@@ -37,7 +37,7 @@ def render_config(tenant, block: dict, workspace: Path, *, protected: bool) -> R
     ``block["component"]`` in ``block["environment"]``; raises WorkspaceError saying what is wrong.
     Secrets go only to ``protected`` pipelines (of a protected branch, as protected CI secrets)."""
     component, environment = block["component"], block["environment"]
-    service = _service()
+    service, builds = _service()
     root = workspace.resolve()
     found = find_files(root, block["render"], limit=MAX_TEMPLATES + 1)
     templates = [(rel, path) for rel, path in found if rel.endswith(SUFFIX)]
@@ -50,7 +50,7 @@ def render_config(tenant, block: dict, workspace: Path, *, protected: bool) -> R
     outputs, refusals, withheld = {}, [], {}
     for rel, text in texts.items():
         try:
-            if not protected and (keys := service.secret_keys_in(tenant, component, environment, text)):
+            if not protected and (keys := builds.secret_keys_in(tenant, component, environment, text)):
                 withheld[rel] = keys
                 continue
             outputs[rel] = service.render_template(tenant, component, environment, text)
@@ -66,7 +66,7 @@ def render_config(tenant, block: dict, workspace: Path, *, protected: bool) -> R
     if refusals:
         raise WorkspaceError(f"config: cannot render the configuration of {component} ({environment}) — "
                              + "; ".join(refusals))
-    result = Rendered(secrets=service.secret_values(tenant, component, environment) if protected else [])
+    result = Rendered(secrets=builds.secret_values(tenant, component, environment) if protected else [])
     targets = {rel: rel[: -len(SUFFIX)] for rel in outputs}
     for target in targets.values():  # all checked before any is written
         _check_target(root, target)
@@ -92,9 +92,10 @@ def configure(job, block: dict, workspace: Path, writer) -> None:
 def _service():
     try:
         from taiji.modules.scm import services
+        from taiji.modules.scm.services import builds
     except ImportError:  # pragma: no cover - an install without the configuration center
         raise WorkspaceError("config: the configuration center (SCM) is not installed here") from None
-    return services
+    return services, builds
 
 
 def _read(rel: str, path: Path) -> str:
