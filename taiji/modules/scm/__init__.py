@@ -8,18 +8,21 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import Module
 
-from . import models, permissions, services
+from . import api_admin, api_releases, models, permissions, services
+from .api import blp as api_blp
 from .commands import config, keys
 from .events import HANDLERS, PUBLISHED
 from .settings import SETTINGS
 
 # The console's menu entry ("Configuration", group "deploy") is added with the console pages that
-# it points to (views.py); the REST API and the client endpoints are registered below as they land.
-assert models and services  # the tables and the public face, loaded with the module
+# it points to (views.py): it is not declared here.
+# The tables and the public face load with the module; the routes of api_* register on api_blp.
+assert models and services and api_admin and api_releases
 
 module = Module(
     code="scm",
     title=_l("Configuration"),
+    api_blueprints=[api_blp],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
     events=PUBLISHED,
     event_handlers=HANDLERS,

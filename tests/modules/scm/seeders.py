@@ -41,3 +41,32 @@ ISOLATION_SEEDERS["access_key_id"] = _scm_seed_access_key
 
 PERMISSION_REQUESTS["scm:config:read"] = {"method": "GET", "path": "/api/v1/tenants/{t}/config"}
 PERMISSION_REQUESTS["scm:admin"] = {"method": "GET", "path": "/api/v1/tenants/{t}/config-keys"}
+
+
+def _scm_prepare_component(tenant):
+    """A component ``matrix-config`` (product ``matrix-config``) with a secret item in dev."""
+    from taiji.modules.scm import services as scm
+    from taiji.modules.spm import services as spm
+    from taiji.platform.db import db
+
+    product = spm.find_product(tenant, "matrix-config") or spm.create_product(
+        tenant, {"slug": "matrix-config", "name": "Matrix config"})
+    component = spm.find_component(tenant, product, "matrix-config") or spm.create_component(
+        tenant, product, {"name": "matrix-config"})
+    scm.put_item(tenant, None, component, ENVIRONMENT, "token", value="matrix", secret=True)
+    db.session.commit()
+    return {"c": "matrix-config:matrix-config"}
+
+
+_ITEMS = "/api/v1/tenants/{t}/config/{c}/dev"
+PERMISSION_REQUESTS["scm:config:write"] = {
+    "method": "PUT", "path": _ITEMS + "/items/greeting", "body": {"value": "hi"},
+    "prepare": _scm_prepare_component,
+}
+PERMISSION_REQUESTS["scm:config:publish"] = {
+    "method": "POST", "path": _ITEMS + "/releases", "body": {"comment": "matrix"},
+    "prepare": _scm_prepare_component,
+}
+PERMISSION_REQUESTS["scm:secret:read"] = {
+    "method": "GET", "path": _ITEMS + "/items/token/secret", "prepare": _scm_prepare_component,
+}

@@ -36,10 +36,12 @@ from .releases import (
 )
 from .resolve import Resolved, ResolvedValue
 from .rotation import rotate_keys
+from .transfer import ImportReport, export_namespace, import_namespace
 
 __all__ = [
     "Change",
     "ClientConfig",
+    "ImportReport",
     "Resolved",
     "ResolvedValue",
     "abandon",
@@ -51,6 +53,7 @@ __all__ = [
     "delete_item",
     "diff",
     "draft",
+    "export_namespace",
     "find_policy",
     "find_registered",
     "get_access_key",
@@ -59,6 +62,7 @@ __all__ = [
     "get_schema",
     "gray_release",
     "history",
+    "import_namespace",
     "list_access_keys",
     "list_configured",
     "list_instances",
