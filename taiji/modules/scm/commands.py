@@ -99,10 +99,12 @@ def config():
 @click.option("--as", "actor", required=True, metavar="EMAIL",
               help="Read as this user (needs scm:config:read).")
 @click.option("--labels", default=None, metavar="K=V,…", help="Resolve for an instance with these labels.")
+@click.option("--namespace", default=None, help="Only this namespace (default: all; KEY from `application` "
+                                                "first).")
 @click.option("--json", "as_json", is_flag=True, help="Every key with its value, type and layer, as JSON.")
 @click.option("--reveal", is_flag=True,
               help="Show KEY's value even if it is a secret (needs scm:secret:read; audited).")
-def get_command(tenant, component, environment, key, actor, labels, as_json, reveal):
+def get_command(tenant, component, environment, key, actor, labels, namespace, as_json, reveal):
     """The draft of --component in --env, resolved across its layers: one `key = value  (layer)` line
     per key, secrets masked; with KEY, only that key's value (for scripts)."""
     from . import services
@@ -112,7 +114,7 @@ def get_command(tenant, component, environment, key, actor, labels, as_json, rev
         user = _actor(row, actor, "scm:config:read")
         resolved = services.draft(row, component, environment, labels=labels)
         entries = [(ns, name, value) for ns, keys in sorted(resolved.namespaces.items())
-                   for name, value in sorted(keys.items())]
+                   for name, value in sorted(keys.items()) if namespace in (None, ns)]
         if key is None:
             return [_entry(ns, name, value) for ns, name, value in entries]
         found = [(ns, value) for ns, name, value in entries if name == key]
@@ -125,7 +127,7 @@ def get_command(tenant, component, environment, key, actor, labels, as_json, rev
         if value.secret:
             _actor(row, actor, "scm:secret:read")
             return services.reveal_secret(row, user, component, environment, key, namespace=ns,
-                                          layer=value.layer)
+                                          layer=value.layer, label=value.selector or None)
         return value.value
 
     result = _run(body)

@@ -139,3 +139,20 @@ def test_render_needs_both_url_and_key(app, shop):
     result = run(app, "render", *where(shop), "--url", "http://127.0.0.1:9")
     assert result.exit_code == 2 and "Give both --url and --key" in result.output
 
+
+
+def test_namespaces_and_label_layers(app, shop, admin):
+    me = ["--as", admin.email]
+    run(app, "set", *where(shop), "url", "jdbc:pg://main", "--namespace", "db", *me)
+    run(app, "set", *where(shop), "url", "https://app", *me)
+    result = run(app, "set", *where(shop), "token", "bj-only-token", "--secret", "--layer", "label",
+                 "--label", "zone=bj", *me)
+    assert result.exit_code == 0, result.output
+    assert run(app, "get", *where(shop), "url", *me).output == "https://app\n"  # application first
+    assert run(app, "get", *where(shop), "url", "--namespace", "db", *me).output == "jdbc:pg://main\n"
+    listed = run(app, "get", *where(shop), "--namespace", "db", "--json", *me)
+    assert json.loads(listed.output) == [{"namespace": "db", "key": "url", "type": "string",
+                                          "layer": "environment", "secret": False, "value": "jdbc:pg://main"}]
+    assert "No key 'token'" in run(app, "get", *where(shop), "token", *me).output  # no labels: not applied
+    shown = run(app, "get", *where(shop), "token", "--labels", "zone=bj", "--reveal", *me)
+    assert shown.output == "bj-only-token\n", shown.output
