@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import Module
 
-from . import api_admin, api_releases, models, permissions, services
+from . import api_admin, api_releases, client_api, client_spring, models, permissions, services
 from .api import blp as api_blp
 from .events import HANDLERS, PUBLISHED
 from .settings import SETTINGS
@@ -22,6 +22,8 @@ module = Module(
     code="scm",
     title=_l("Configuration"),
     api_blueprints=[api_blp],
+    blueprints=[client_api.bp, client_spring.bp],
+    csrf_exempt=[client_api.bp, client_spring.bp],  # protocol endpoints: keys and tokens, never the session
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
     events=PUBLISHED,
     event_handlers=HANDLERS,
