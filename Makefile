@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.cicd_bench
 	$(BIN)/python -m bench.vcs_bench
 	$(BIN)/python -m bench.live_bench
+	$(BIN)/python -m bench.scm_bench
 
 # Extract the console's strings, merge them into the Chinese catalogue, compile it.
 # Translate the new entries in taiji/translations/zh_Hans/LC_MESSAGES/messages.po, then run again.

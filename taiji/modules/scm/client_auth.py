@@ -29,7 +29,7 @@ from . import client_cache, services
 from .permissions import Perm
 
 KEY_PREFIX = "tjc_"
-TOKEN_HEADER = "X-Config-Token"
+TOKEN_HEADER = "X-Config-Token"  # noqa: S105 - a header name
 
 PROTOCOL = protocol_auth.Protocol(
     realm="Taiji config",
@@ -117,7 +117,8 @@ def reader(tenant_slug: str, environment: str | None) -> Reader:
         key = client_cache.cached(("key", digest), client_cache.KEY_SLOTS, lambda: _load_key(token))
         if key is None:
             _refuse(401, PROTOCOL.bad_credentials)
-        if key.tenant_values[1] != tenant_slug or (environment is not None and key.environment != environment):
+        elsewhere = environment is not None and key.environment != environment
+        if key.tenant_values[1] != tenant_slug or elsewhere:
             _refuse(404, PROTOCOL.not_found)
         auth.set_principal(None)  # a key is nobody: the kernel must not look it up as a person's token
         if key.tenant_values[3] != tenancy.TenantStatus.ACTIVE:

@@ -83,7 +83,8 @@ def _sources(target, number: int, label: str | None):
             for layer in LAYER_ORDER:
                 values = resolved.layers[ns].get(layer)
                 if values:
-                    name = f"taiji:{target.tenant_values[1]}/{target.component}-{target.environment}{suffix} ({layer})"
+                    where = f"{target.tenant_values[1]}/{target.component}-{target.environment}{suffix}"
+                    name = f"taiji:{where} ({layer})"
                     out.append({"name": name, "source": {k: _scalar(v) for k, v in sorted(values.items())}})
         body = json.dumps(out, ensure_ascii=False).encode()
         return body, (out, label is None or label in resolved.layers)
@@ -105,8 +106,9 @@ def _environment(tenant_slug: str, application: str, profiles_text: str, label_t
         component = target.component
         if not target.current:
             continue
-        _body, (found, labelled) = client_config.answer(caller, target, target.current, None,
-                                                        ("spring", label), _sources(target, target.current, label))
+        render = _sources(target, target.current, label)
+        form = ("spring", label)
+        _body, (found, labelled) = client_config.answer(caller, target, target.current, None, form, render)
         sources.extend(found)
         has_label = has_label or labelled
         versions.append(str(target.current))
@@ -158,7 +160,8 @@ def _file(tenant_slug: str, label_text: str | None, filename: str):
     if env is None:
         raise last_error
     text = _dump(_merged(env), fmt).encode()
-    return client_api.send(text, client_api.etag_of(text), "application/json" if fmt == "json" else "text/plain")
+    mimetype = "application/json" if fmt == "json" else "text/plain"
+    return client_api.send(text, client_api.etag_of(text), mimetype)
 
 
 def _dump(values: dict, fmt: str) -> str:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-import pytest
-
 from taiji.platform.db import db
-from tests.factories import make_tenant, make_token, make_user
+from tests.factories import make_tenant, make_user
 
 
 def basic(password: str, user: str = "user") -> dict:
@@ -58,13 +56,10 @@ def make_setup(*, slug: str | None = None) -> Setup:
     return Setup(tenant, owner, component, keys)
 
 
-@pytest.fixture
-def setup(app):
-    return make_setup()
-
-
-@pytest.fixture
-def owner_token(setup):
-    token = make_token(setup.owner)
-    db.session.commit()
-    return token
+def protocol_variants(tenant, args) -> list[dict]:
+    """The client routes' arguments for the protocol walks (tests/platform/route_seeds.py): the seeded
+    component's published configuration in dev (tests/modules/scm/seeders.py)."""
+    component, environment = args["component"], args["environment"]
+    return [{"tenant_slug": tenant.slug, "component": component, "environment": environment,
+             "application": component, "profiles": environment, "label": "application",
+             "filename": f"{component}-{environment}.yml", "?": "release=0"}]

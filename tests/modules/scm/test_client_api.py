@@ -7,7 +7,18 @@ import pytest
 
 from taiji.platform.db import db
 from tests.factories import database_state, make_member, make_tenant, make_token, make_user
-from tests.modules.scm.client_fixtures import basic, make_setup, owner_token, setup  # noqa: F401
+from tests.modules.scm.client_fixtures import basic, make_setup
+
+
+@pytest.fixture
+def setup(app):
+    return make_setup()
+
+
+@pytest.fixture
+def owner_token(setup):
+    return make_token(setup.owner)
+
 
 
 def _url(setup, env="dev", component="orders", query=""):
@@ -163,7 +174,8 @@ def test_an_ambiguous_component_name_asks_for_the_product(client, setup):
 def test_nothing_published_is_404(client, setup):
     from taiji.modules.spm import services as spm
 
-    spm.create_component(setup.tenant, spm.get_product(setup.tenant, "shop"), {"name": "empty", "layer": "base"})
+    shop = spm.get_product(setup.tenant, "shop")
+    spm.create_component(setup.tenant, shop, {"name": "empty", "layer": "base"})
     db.session.commit()
     response = client.get(_url(setup, component="empty"), headers=basic(setup.keys["dev"]))
     assert response.status_code == 404 and "Nothing published" in response.get_json()["detail"]
@@ -235,7 +247,8 @@ def test_a_repeated_read_sends_no_query(app, client, setup):
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
     assert response.status_code == 200
-    assert [s for s in statements if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))] == []
+    control = ("SAVEPOINT", "RELEASE", "ROLLBACK")
+    assert [s for s in statements if not s.lstrip().upper().startswith(control)] == []
 
 
 def test_the_answer_of_another_tenant_is_never_served_from_memory(client, setup):

@@ -23,9 +23,14 @@ from taiji.platform.db import db
 from taiji.platform.tasks import init_celery
 from tests.conftest import ROOT, app_overrides, sibling_database
 from tests.fakes.event_probe import wait_for
-from tests.modules.scm.client_fixtures import basic, make_setup, setup  # noqa: F401
+from tests.modules.scm.client_fixtures import basic, make_setup
 
 WAITERS = 500
+
+@pytest.fixture
+def setup(app):
+    return make_setup()
+
 
 
 def _url(setup, query: str) -> str:
@@ -147,8 +152,8 @@ def served(tmp_path_factory, app):
     })
     log = tmp / "web.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "taiji.cli", "web", "--no-bootstrap"], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen([sys.executable, "-m", "taiji.cli", "web", "--no-bootstrap"], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         def up():
@@ -195,7 +200,8 @@ def test_a_waiting_poll_is_answered_by_a_publish(served):
     number = served.publish("after a wait")
     waiter.join(90)
     assert answers and answers[0].status_code == 200 and answers[0].json() == {"release": number}
-    read = requests.get(f"{served.base}/config/{served.slug}/orders/dev", headers=basic(served.key), timeout=30)
+    read = requests.get(f"{served.base}/config/{served.slug}/orders/dev", headers=basic(served.key),
+                        timeout=30)
     assert read.json()["values"]["greeting"] == "after a wait"
     quiet = requests.get(served.url(f"?release={number}&timeout=1"), headers=basic(served.key), timeout=30)
     assert quiet.status_code == 304
@@ -205,7 +211,8 @@ def test_a_waiting_poll_is_answered_by_a_publish(served):
 def test_a_stream_gets_a_release_event(served):
     held = served.number
     headers = {**basic(served.key), "Accept": "text/event-stream"}
-    with requests.get(served.url(f"?release={held}"), headers=headers, stream=True, timeout=(5, 60)) as stream:
+    url = served.url(f"?release={held}")
+    with requests.get(url, headers=headers, stream=True, timeout=(5, 60)) as stream:
         assert stream.status_code == 200
         lines = stream.iter_lines(chunk_size=1, decode_unicode=True)
         assert next(lines).startswith("retry:")
@@ -226,8 +233,8 @@ def test_five_hundred_waiting_clients_are_all_answered_by_one_publish(served):
     held = served.number
     host, port = served.base.removeprefix("http://").split(":")
     auth = basic(served.key)["Authorization"]
-    request = (f"GET /config/{served.slug}/orders/dev/notifications?release={held}&timeout=60&instance=pod-{{}} "
-               f"HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n")
+    path = f"/config/{served.slug}/orders/dev/notifications?release={held}&timeout=60&instance=pod-{{}}"
+    request = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n")
     selector = selectors.DefaultSelector()
     received: dict[socket.socket, bytes] = {}
     try:

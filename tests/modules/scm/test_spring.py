@@ -11,9 +11,14 @@ import yaml
 
 from taiji.platform.db import db
 from tests.factories import make_token
-from tests.modules.scm.client_fixtures import basic, make_setup, setup, spring_headers  # noqa: F401
+from tests.modules.scm.client_fixtures import basic, make_setup, spring_headers
 
 V2 = "application/vnd.spring-cloud.config-server.v2+json"
+
+@pytest.fixture
+def setup(app):
+    return make_setup()
+
 
 
 def _names(body) -> list[str]:
@@ -22,7 +27,8 @@ def _names(body) -> list[str]:
 
 def test_a_spring_boot_clients_request_gets_the_environment(client, setup):
     # GET {uri}/{name}/{profile} exactly as ConfigServerConfigDataLoader sends it.
-    response = client.get(f"/spring/{setup.tenant.slug}/orders/dev", headers=spring_headers(setup.keys["dev"]))
+    headers = spring_headers(setup.keys["dev"])
+    response = client.get(f"/spring/{setup.tenant.slug}/orders/dev", headers=headers)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == V2
     body = json.loads(response.data)
@@ -67,7 +73,8 @@ def test_several_profiles_the_last_wins(client, setup):
 def test_a_label_is_a_namespace_and_an_unknown_one_is_404(client, setup):
     headers = spring_headers(setup.keys["dev"])
     body = client.get(f"/spring/{setup.tenant.slug}/orders/dev/db", headers=headers).get_json()
-    assert body["label"] == "db" and _names(body) == [f"taiji:{setup.tenant.slug}/orders-dev/db (environment)"]
+    assert body["label"] == "db"
+    assert _names(body) == [f"taiji:{setup.tenant.slug}/orders-dev/db (environment)"]
     assert client.get(f"/spring/{setup.tenant.slug}/orders/dev/master", headers=headers).status_code == 404
     slashed = client.get(f"/spring/{setup.tenant.slug}/orders/dev/feature(_)x", headers=headers)
     assert slashed.status_code == 404 and "feature/x" in slashed.get_json()["detail"]
@@ -119,11 +126,12 @@ def test_spring_refusals(client, setup):
     for headers in (spring_headers(setup.keys["prod"]), spring_headers(other.keys["dev"])):
         response = client.get(url, headers=headers)
         assert response.status_code == 404 and b"hello" not in response.data
-    bad = client.get(f"/spring/{setup.tenant.slug}/orders/DEV", headers=spring_headers(setup.keys["dev"]))
+    headers = spring_headers(setup.keys["dev"])
+    bad = client.get(f"/spring/{setup.tenant.slug}/orders/DEV", headers=headers)
     assert bad.status_code == 400 and bad.mimetype == "application/problem+json"
-    unknown = client.get(f"/spring/{setup.tenant.slug}/nothing/dev", headers=spring_headers(setup.keys["dev"]))
+    unknown = client.get(f"/spring/{setup.tenant.slug}/nothing/dev", headers=headers)
     assert unknown.status_code == 404 and "nothing" in unknown.get_json()["detail"]
-    odd = client.get(f"/spring/{setup.tenant.slug}/orders.txt", headers=spring_headers(setup.keys["dev"]))
+    odd = client.get(f"/spring/{setup.tenant.slug}/orders.txt", headers=headers)
     assert odd.status_code == 404
 
 
