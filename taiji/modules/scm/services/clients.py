@@ -14,7 +14,7 @@ from taiji.platform.db import db, utcnow
 from taiji.platform.errors import Invalid, NotFound, field_error, msg
 
 from ..models import Instance
-from . import interim, names
+from . import adapters, names
 from .components import resolve_component
 from .releases import release_for
 from .resolve import resolve
@@ -49,7 +49,7 @@ def config_for(tenant, component, environment, *, namespace=None, instance=None,
     it, else the current one; a 404 when nothing is published."""
     component = resolve_component(tenant, component)
     environment = names.environment(environment)
-    labels = interim.labels(labels) if labels is not None else {}
+    labels = adapters.labels(labels) if labels is not None else {}
     if namespace is not None:
         namespace = names.namespace(namespace)
     release = release_for(tenant, component, environment, instance=instance, labels=labels)
@@ -70,19 +70,19 @@ def config_for(tenant, component, environment, *, namespace=None, instance=None,
 
 def render(tenant, component_ref, environment, fmt, *, namespace=None, instance=None, labels=None) -> str:
     """The configuration as a file: ``env``, ``json``, ``yaml`` or ``properties``."""
-    if fmt not in interim.FORMATS:
+    if fmt not in adapters.FORMATS:
         raise field_error("format", msg("The format is one of %(formats)s.",
-                                        formats=", ".join(interim.FORMATS)))
+                                        formats=", ".join(adapters.FORMATS)))
     config = config_for(tenant, component_ref, environment, namespace=namespace, instance=instance,
                         labels=labels)
-    return interim.dump(config.merged(namespace), fmt)
+    return adapters.dump(config.merged(namespace), fmt)
 
 
 def render_template(tenant, component_ref, environment, text: str) -> str:
     """``text`` with its ``${key}`` placeholders replaced from the current release; a 422 listing
     every missing key."""
     config = config_for(tenant, component_ref, environment)
-    rendered, missing = interim.render_template(text, config.merged())
+    rendered, missing = adapters.render_template(text, config.merged())
     if missing:
         raise Invalid(msg("Missing configuration keys: %(keys)s.", keys=", ".join(missing)),
                       errors={"json": {"template": [msg("Missing: %(keys)s", keys=", ".join(missing))]}})
@@ -97,7 +97,7 @@ def record_instance(tenant, component, environment, instance, labels, release_nu
     if not isinstance(instance, str) or len(instance) > MAX_INSTANCE_CHARS or "\x00" in instance:
         raise field_error("instance", msg("An instance id is a text of at most 100 characters."))
     component = resolve_component(tenant, component)
-    labels = interim.labels(labels) if labels is not None else {}
+    labels = adapters.labels(labels) if labels is not None else {}
     row = db.session.execute(
         sa.select(Instance).where(Instance.tenant_id == tenant.id, Instance.component_id == component.id,
                                   Instance.environment == environment, Instance.instance == instance)

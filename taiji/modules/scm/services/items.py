@@ -10,7 +10,7 @@ from taiji.platform.db import db
 from taiji.platform.errors import NotFound, field_error, msg
 
 from ..models import Item
-from . import history, interim, names, values
+from . import adapters, history, names, values
 from .components import register, resolve_component
 from .resolve import Resolved, entry_of, resolve
 
@@ -25,7 +25,7 @@ def scope_of(component, environment: str, layer: str, label) -> tuple[int, str, 
         return component.id, "", ""
     if layer == "environment":
         return component.id, environment, ""
-    interim.selector(label, "label")  # a 422 when malformed
+    adapters.selector(label, "label")  # a 422 when malformed
     return component.id, environment, label.strip()
 
 
@@ -156,7 +156,7 @@ def draft(tenant, component, environment, *, labels=None) -> Resolved:
     """The resolved draft of ``component`` in ``environment``: each key's value (secrets masked) and
     the layer it came from; label-layer items apply when ``labels`` match their selectors."""
     component = resolve_component(tenant, component)
-    labels = interim.labels(labels) if labels is not None else None
+    labels = adapters.labels(labels) if labels is not None else None
     return resolve(entries(tenant, component, environment), labels=labels)
 
 

@@ -11,7 +11,7 @@ from taiji.platform.errors import Conflict, Forbidden, NotFound, field_error, ms
 
 from ..events import RELEASE_PUBLISHED, RELEASE_ROLLED_BACK
 from ..models import Release
-from . import history, interim, names, policies
+from . import adapters, history, names, policies
 from .components import register, resolve_component
 from .items import entries
 from .resolve import resolve
@@ -79,11 +79,9 @@ def _gray_rule(gray) -> tuple[str | None, float | None]:
     if (selector is None) == (percentage is None):
         raise field_error("gray", msg("Give a gray release either a label selector or a percentage."))
     if selector is not None:
-        interim.selector(selector, "gray.selector")
+        adapters.selector(selector, "gray.selector")
         return selector.strip(), None
-    if isinstance(percentage, bool) or not isinstance(percentage, (int, float)) or not 0 < percentage < 100:
-        raise field_error("gray.percentage", msg("The percentage is a number above 0 and below 100."))
-    return None, float(percentage)
+    return None, adapters.percentage(percentage)
 
 
 def _announce(tenant, release: Release, actor) -> None:
@@ -262,8 +260,8 @@ def release_for(tenant, component, environment, *, instance=None, labels=None) -
     gray = gray_release(tenant, component, environment)
     if gray is not None and instance:
         if gray.gray_selector is not None:
-            if interim.selector(gray.gray_selector).matches(labels or {}):
+            if adapters.selector(gray.gray_selector).matches(labels or {}):
                 return gray
-        elif interim.in_percentage(interim.bucket(component.id, environment, instance), gray.gray_percentage):
+        elif adapters.in_gray(component.id, environment, instance, gray.gray_percentage):
             return gray
     return current_release(tenant, component, environment)

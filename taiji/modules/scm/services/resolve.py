@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..models import LAYERS
-from . import interim, values
+from . import adapters, values
 
 _RANK = {name: rank for rank, name in enumerate(LAYERS)}
 
@@ -63,7 +63,7 @@ def resolve(entries: list[dict], *, labels: dict | None = None, decrypt: bool = 
     ordered = sorted(entries, key=lambda e: (_RANK[e["layer"]], e.get("id") or 0))
     for entry in ordered:
         if entry["layer"] == "label" and (labels is None
-                                          or not interim.selector(entry["selector"]).matches(labels)):
+                                          or not adapters.selector(entry["selector"]).matches(labels)):
             out.overrides.append(entry)
             continue
         typed = None

@@ -6,13 +6,12 @@ from dataclasses import dataclass, field
 
 from taiji.platform.errors import Invalid, field_error, msg
 
-from . import interim, names, values
+from . import adapters, names, values
 from .components import resolve_component
 from .items import list_items, put_item
 
 MAX_IMPORT_BYTES = 1024 * 1024
 MAX_IMPORT_KEYS = 5000
-IMPORT_FORMATS = ("json", "yaml", "properties")
 
 
 @dataclass
@@ -32,12 +31,12 @@ def _format(fmt, allowed) -> str:
 def export_namespace(tenant, component, environment, namespace, fmt, layer="environment") -> str:
     """The items of ``namespace`` in one layer as a file; secrets are left out (reveal them one by one)."""
     component = resolve_component(tenant, component)
-    fmt = _format(fmt, interim.FORMATS)
+    fmt = _format(fmt, adapters.FORMATS)
     namespace, layer = names.namespace(namespace), names.layer(layer)
     if layer == "label":
         raise field_error("layer", msg("Label-layer items are exported with the draft, not as a file."))
     items = list_items(tenant, component, environment, namespace=namespace, layer=layer)
-    return interim.dump({item.key: values.decode(item.value) for item in items if not item.secret}, fmt)
+    return adapters.dump({item.key: values.decode(item.value) for item in items if not item.secret}, fmt)
 
 
 def _infer(value, existing) -> str:
@@ -61,11 +60,11 @@ def import_namespace(tenant, actor, component, environment, namespace, fmt, text
     422 naming its key and nothing is written; ``dry_run`` only reports."""
     component = resolve_component(tenant, component)
     environment, namespace = names.environment(environment), names.namespace(namespace)
-    fmt = _format(fmt, IMPORT_FORMATS)
+    fmt = _format(fmt, adapters.IMPORT_FORMATS)
     if not isinstance(text, str) or len(text.encode()) > MAX_IMPORT_BYTES:
         raise field_error("text", msg("Send the file as text of at most 1 MiB."))
     try:
-        parsed = interim.load(text, fmt)
+        parsed = adapters.load(text, fmt)
     except ValueError as error:
         raise field_error("text", msg("Cannot read the %(format)s file: %(error)s", format=fmt,
                                       error=str(error)[:300])) from None
