@@ -22,8 +22,8 @@ from flask import current_app
 
 from taiji.platform.errors import NotFound, ServiceError, msg
 
-from . import client_cache, services
-from .services import interim
+from . import client_cache, gray, services
+from .services import adapters
 from .services.releases import find_release
 from .services.resolve import resolve
 
@@ -70,9 +70,9 @@ def labels_arg(value: str | None) -> dict | None:
     if len(value) > 2000:
         raise BadArgument("labels", msg("The labels are too long (at most 2000 characters)."))
     try:
-        return interim.labels(value, "labels")
-    except ServiceError as error:
-        raise BadArgument("labels", error.detail) from None
+        return gray.parse_labels(value)
+    except gray.SelectorError as error:
+        raise BadArgument("labels", msg("Malformed labels: %(error)s", error=str(error)[:200])) from None
 
 
 # -- targets ---------------------------------------------------------------------------------------
@@ -97,8 +97,7 @@ class Target:
             if self.gray_selector is not None:
                 if self.gray_selector.matches(labels or {}):
                     return self.gray
-            elif interim.in_percentage(interim.bucket(self.component_id, self.environment, instance),
-                                       self.gray_percentage):
+            elif adapters.in_gray(self.component_id, self.environment, instance, self.gray_percentage):
                 return self.gray
         return self.current
 
@@ -110,14 +109,14 @@ def _has_labels(release) -> bool:
 def _load_target(tenant, ref: str, environment: str) -> Target:
     component = services.resolve_component(tenant, ref)
     current = services.current_release(tenant, component, environment)
-    gray = services.gray_release(tenant, component, environment)
-    selector = interim.selector(gray.gray_selector) if gray is not None and gray.gray_selector else None
+    trial = services.gray_release(tenant, component, environment)
+    selector = adapters.selector(trial.gray_selector) if trial is not None and trial.gray_selector else None
     return Target(
         tenant_values=(tenant.id, tenant.slug), component_id=component.id, component=component.name,
         product=component.product.slug, environment=environment,
-        current=current.number if current is not None else 0, gray=gray.number if gray is not None else 0,
-        gray_selector=selector, gray_percentage=gray.gray_percentage if gray is not None else None,
-        labelled=_has_labels(current) or _has_labels(gray),
+        current=current.number if current is not None else 0, gray=trial.number if trial is not None else 0,
+        gray_selector=selector, gray_percentage=trial.gray_percentage if trial is not None else None,
+        labelled=_has_labels(current) or _has_labels(trial),
     )
 
 

@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import json
 
-import yaml
 from flask import Blueprint, request
 
 from taiji.platform import auth
 from taiji.platform.errors import NotFound, ServiceError, msg
 
-from . import client_api, client_auth, client_config
+from . import client_api, client_auth, client_config, formats
 from .permissions import Perm
-from .services import interim
 
 bp = Blueprint("scm_spring", __name__)
 client_api.install_error_handlers(bp)
@@ -166,30 +164,7 @@ def _file(tenant_slug: str, label_text: str | None, filename: str):
 
 def _dump(values: dict, fmt: str) -> str:
     """The file form: YAML and JSON nested by the dots of the keys, as Spring writes them."""
-    if fmt == "properties":
-        return interim.dump(values, "properties")
-    if fmt == "json":
-        return json.dumps(_nested(values), ensure_ascii=False, indent=2) + "\n"
-    return yaml.safe_dump(_nested(values), allow_unicode=True, default_flow_style=False, sort_keys=True)
-
-
-def _nested(flat: dict) -> dict:
-    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``, as Spring nests its JSON and YAML; a key whose parent
-    is a value itself (``a`` and ``a.b``) stays dotted at the top."""
-    out: dict = {}
-    for key in sorted(flat):  # a parent before its children
-        node, parts = out, key.split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                node = None
-                break
-            node = child
-        if node is None or parts[-1] in node:
-            out[key] = flat[key]
-        else:
-            node[parts[-1]] = flat[key]
-    return out
+    return formats.dump(values, fmt, nested=fmt != "properties")
 
 
 @bp.get("/spring/<tenant_slug>/<filename>")
