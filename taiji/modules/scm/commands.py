@@ -297,13 +297,13 @@ def rotate_config(batch_size):
     First give every process the new TAIJI_SECRET_KEY with the old one in TAIJI_PREVIOUS_SECRET_KEYS
     (both open values meanwhile, so nothing stops), run this, then drop the old key. Each batch is
     committed on its own: an interrupted run loses nothing, and running it again finishes the work."""
-    from .services import rekeying
+    from .services import rotation
 
     total = 0
-    for kind in rekeying.KINDS:
+    for kind in rotation.KINDS:
         after = 0
         while after is not None:
-            resealed, after = _run(lambda kind=kind, after=after: rekeying.reseal_batch(kind, after,
+            resealed, after = _run(lambda kind=kind, after=after: rotation.reseal_batch(kind, after,
                                                                                        batch_size))
             total += resealed
             if resealed:

@@ -101,7 +101,7 @@ def test_rotation_leaves_only_values_the_new_key_opens(app, shop, admin, monkeyp
 
 def test_an_interrupted_rotation_is_finished_by_running_it_again(app, shop, admin, monkeypatch):
     from taiji.modules.scm import services as scm
-    from taiji.modules.scm.services import rekeying
+    from taiji.modules.scm.services import rotation
 
     old_key = app.config["SECRET_KEY"]
     for key, value in SECRETS.items():
@@ -109,7 +109,7 @@ def test_an_interrupted_rotation_is_finished_by_running_it_again(app, shop, admi
     db.session.flush()
     monkeypatch.setitem(app.config, "SECRET_KEY", NEW_KEY)
     monkeypatch.setitem(app.config, "PREVIOUS_SECRET_KEYS", (old_key,))
-    real = rekeying.reseal_batch
+    real = rotation.reseal_batch
     calls = []
 
     def dies_after_one_batch(kind, after, limit=500):
@@ -118,12 +118,12 @@ def test_an_interrupted_rotation_is_finished_by_running_it_again(app, shop, admi
         calls.append(kind)
         return real(kind, after, limit)
 
-    monkeypatch.setattr(rekeying, "reseal_batch", dies_after_one_batch)
+    monkeypatch.setattr(rotation, "reseal_batch", dies_after_one_batch)
     interrupted = CliRunner().invoke(keys, ["rotate-config", "--batch-size", "2"], obj=app)
     assert interrupted.exit_code != 0
     tokens = _sealed_in_database()
     assert sum(_opens(app, monkeypatch, t, key=NEW_KEY) for t in tokens) == 2  # the first batch stayed done
-    monkeypatch.setattr(rekeying, "reseal_batch", real)
+    monkeypatch.setattr(rotation, "reseal_batch", real)
     monkeypatch.setitem(app.config, "SECRET_KEY", NEW_KEY)
     monkeypatch.setitem(app.config, "PREVIOUS_SECRET_KEYS", (old_key,))
     again = CliRunner().invoke(keys, ["rotate-config"], obj=app)
