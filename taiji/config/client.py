@@ -84,7 +84,10 @@ class Client:
 
     def get(self, key: str, default=None):
         """One value (its JSON type: str, int, float, bool, list, dict); ``default`` if not set."""
-        return self.values.get(key, default)
+        with self._lock:
+            if self._answer is None:
+                self.fetch()
+            return self._answer["values"].get(key, default)
 
     def fetch(self) -> dict:
         """Ask Taiji for the configuration, and return its values.
