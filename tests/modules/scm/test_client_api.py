@@ -263,3 +263,11 @@ def test_unknown_tenant_with_a_valid_key_is_404(client, setup):
     response = client.get("/config/no-such-tenant/orders/dev", headers=basic(setup.keys["dev"]))
     assert response.status_code == 404
     assert make_tenant  # imported for the fixtures' factories
+
+
+def test_refusals_read_in_the_requests_language(client, setup):
+    anonymous = client.get(_url(setup), headers={"Accept-Language": "zh-CN"})
+    assert anonymous.status_code == 401 and "访问密钥" in anonymous.get_json()["detail"]
+    bad = client.get(_url(setup, query="?instance=bad%20id"),
+                     headers={**basic(setup.keys["dev"]), "Accept-Language": "zh-CN"})
+    assert bad.status_code == 400 and "实例 ID" in bad.get_json()["detail"]

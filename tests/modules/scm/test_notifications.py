@@ -22,6 +22,7 @@ import requests
 from taiji.platform.db import db
 from taiji.platform.tasks import init_celery
 from tests.conftest import ROOT, app_overrides, sibling_database
+from tests.factories import make_token
 from tests.fakes.event_probe import wait_for
 from tests.modules.scm.client_fixtures import basic, make_setup
 
@@ -109,21 +110,19 @@ def _free_port() -> int:
 
 
 class Served:
-    def __init__(self, app, base: str, slug: str, key: str):
-        self.app, self.base, self.slug, self.key = app, base, slug, key
+    def __init__(self, app, base: str, slug: str, key: str, token: str):
+        self.app, self.base, self.slug, self.key, self.token = app, base, slug, key, token
         self.number = 1
 
     def publish(self, value: str) -> int:
-        """A new release, committed by this process (another process than the server's)."""
-        from taiji.modules.scm import services as scm
-        from taiji.platform.tenancy import tenant_by_slug
-        from tests.factories import system_principal
-
-        with self.app.app_context():
-            tenant = tenant_by_slug(self.slug)
-            scm.put_item(tenant, system_principal(), "orders", "dev", "greeting", value=value)
-            self.number = scm.publish(tenant, system_principal(), "orders", "dev").number
-            db.session.commit()
+        """A new release through the REST API (a request to the server, as a person publishes)."""
+        api = f"{self.base}/api/v1/tenants/{self.slug}/config/orders/dev"
+        headers = {"Authorization": f"Bearer {self.token}"}
+        changed = requests.put(f"{api}/items/greeting", json={"value": value}, headers=headers, timeout=60)
+        assert changed.status_code in (200, 201), changed.text
+        published = requests.post(f"{api}/releases", json={"comment": "live"}, headers=headers, timeout=60)
+        assert published.status_code == 201, published.text
+        self.number = published.json()["number"]
         return self.number
 
     def url(self, query: str) -> str:
@@ -139,7 +138,7 @@ def served(tmp_path_factory, app):
     seeding = create_seeding_app(database, data_dir, redis_url)
     with seeding.app_context():
         made = make_setup(slug="live-config")
-        key = made.keys["dev"]
+        key, token = made.keys["dev"], make_token(made.owner)
         db.session.commit()
         db.session.remove()
     port = _free_port()
@@ -163,7 +162,7 @@ def served(tmp_path_factory, app):
             return False
 
         wait_for(up, 120, "taiji web to answer")
-        yield Served(seeding, base, "live-config", key)
+        yield Served(seeding, base, "live-config", key, token)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
