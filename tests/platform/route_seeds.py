@@ -123,7 +123,14 @@ def _generic_calls(tenant, owner, args) -> list[dict]:
     return [{"tenant_slug": tenant.slug, "repo_name": name, "path": "notes/private.txt"}]
 
 
-PROTOCOL_SEEDERS = {"git": _git_calls, "pypi": _pypi_calls, "bpr": _generic_calls}
+def _scm_calls(tenant, owner, args) -> list[dict]:
+    from tests.modules.scm.client_fixtures import protocol_variants
+
+    return protocol_variants(tenant, args)
+
+
+PROTOCOL_SEEDERS = {"git": _git_calls, "pypi": _pypi_calls, "bpr": _generic_calls, "config": _scm_calls,
+                    "spring": _scm_calls}
 
 
 def protocol_calls(app, tenant, owner, args) -> list[tuple[str, str, tuple[str, ...]]]:

@@ -11,6 +11,8 @@ from taiji.platform.module import Module, NavItem
 from . import (
     api_admin,
     api_releases,
+    client_api,
+    client_spring,
     models,
     permissions,
     services,
@@ -20,6 +22,7 @@ from . import (
     views_release,
 )
 from .api import blp as api_blp
+from .commands import config, keys
 from .events import HANDLERS, PUBLISHED
 from .sentences import SENTENCES
 from .settings import SETTINGS
@@ -32,13 +35,15 @@ module = Module(
     code="scm",
     title=_l("Configuration"),
     api_blueprints=[api_blp],
-    blueprints=[views.bp],
+    blueprints=[views.bp, client_api.bp, client_spring.bp],
     nav=[NavItem(_l("Configuration"), "scm.components", permission=permissions.Perm.CONFIG_READ,
                  icon="settings", order=20, group="deploy")],
+    csrf_exempt=[client_api.bp, client_spring.bp],  # protocol endpoints: keys and tokens, never the session
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
     events=PUBLISHED,
     event_handlers=HANDLERS,
     settings=SETTINGS,
+    cli_commands=[config, keys],  # `taiji config …`; `taiji keys rotate-config` joins IAM's `keys`
     seeders="tests.modules.scm.seeders",
     audit_sentences=SENTENCES,
 )
