@@ -260,8 +260,10 @@ def test_five_hundred_waiting_clients_are_all_answered_by_one_publish(served):
                     data = b""
                 if data:
                     received[sock] += data
-                else:
+                else:  # the answer is complete: close at once, as an HTTP client does (gunicorn
+                    # lingers on a half-closed connection until the client closes it)
                     selector.unregister(sock)
+                    sock.close()
                     open_ -= 1
         answers = [data.decode(errors="replace") for data in received.values()]
         statuses = [text.split(" ", 2)[1] if text.startswith("HTTP/1.1 ") else "none" for text in answers]
