@@ -15,7 +15,11 @@ A waiting poll holds no API thread and no database connection: like a live strea
 request gate's place back (taiji/wsgi.py) and takes one of the process's stream places
 (``TAIJI_LIVE_MAX_STREAMS``; 503 with Retry-After past it); a publish's live notice wakes it at
 once, and it also looks again every second (a look that finds nothing changed is answered from
-memory, see client_cache). Who may read: client_auth. Spring's API: client_spring.
+memory, see client_cache). All the instances of a fleet share one access key, so the process's
+stream places are their only bound. The event-stream form is a ``live.stream`` and counts as the
+kernel counts streams: per user for a token, per client address for an access key
+(``TAIJI_LIVE_MAX_STREAMS_PER_USER``): fleets should long-poll. Who may read: client_auth. Spring's
+API: client_spring.
 """
 
 from __future__ import annotations
