@@ -6,27 +6,42 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from taiji.platform.module import Module
+from taiji.platform.module import Module, NavItem
 
-from . import api_admin, api_releases, client_api, client_spring, models, permissions, services
+from . import (
+    api_admin,
+    api_releases,
+    client_api,
+    client_spring,
+    models,
+    permissions,
+    services,
+    views,
+    views_admin,
+    views_more,
+    views_release,
+)
 from .api import blp as api_blp
 from .events import HANDLERS, PUBLISHED
+from .sentences import SENTENCES
 from .settings import SETTINGS
 
-# The console's menu entry ("Configuration", group "deploy") is added with the console pages that
-# it points to (views.py): it is not declared here.
-# The tables and the public face load with the module; the routes of api_* register on api_blp.
-assert models and services and api_admin and api_releases
+# The tables and the public face load with the module; the routes of api_* register on api_blp,
+# the console pages of views_* on views.bp.
+assert models and services and api_admin and api_releases and views_admin and views_more and views_release
 
 module = Module(
     code="scm",
     title=_l("Configuration"),
     api_blueprints=[api_blp],
-    blueprints=[client_api.bp, client_spring.bp],
+    blueprints=[views.bp, client_api.bp, client_spring.bp],
     csrf_exempt=[client_api.bp, client_spring.bp],  # protocol endpoints: keys and tokens, never the session
+    nav=[NavItem(_l("Configuration"), "scm.components", permission=permissions.Perm.CONFIG_READ,
+                 icon="settings", order=20, group="deploy")],
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
     events=PUBLISHED,
     event_handlers=HANDLERS,
     settings=SETTINGS,
     seeders="tests.modules.scm.seeders",
+    audit_sentences=SENTENCES,
 )

@@ -5,7 +5,8 @@
 - ``scm.release.rolled_back`` {tenant, component, product, environment, number, from_number, author}:
   release ``number`` copies ``from_number``'s snapshot and is current
 
-Payloads carry names, never values. SCM subscribes to nothing yet.
+Payloads carry names, never values. SCM subscribes to ``spm.component.changed``: a deleted
+component's configuration is deleted with it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from taiji.platform.module import EventSpec
 RELEASE_PUBLISHED = "scm.release.published"
 RELEASE_ROLLED_BACK = "scm.release.rolled_back"
 
-HANDLERS: dict = {}
+
+
+def on_component_changed(event) -> None:
+    payload = event.payload or {}
+    if payload.get("change") == "deleted":
+        from .services.cleanup import forget_component
+
+        forget_component(payload["tenant_id"], payload["component_id"])
+
+
+HANDLERS: dict = {"spm.component.changed": [on_component_changed]}
 
 _RELEASE = {"tenant": str, "component": str, "product": str, "environment": str, "number": int, "author": str}
 PUBLISHED = [

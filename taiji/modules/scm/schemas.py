@@ -86,6 +86,7 @@ class ScmChangeOut(Schema):
     new = fields.Raw(allow_none=True)
     old_layer = fields.String(allow_none=True)
     new_layer = fields.String(allow_none=True)
+    label = fields.String(metadata={"description": "The selector of a label-layer item"})
 
 
 class ScmGrayIn(Schema):

@@ -232,3 +232,24 @@ def test_history_shows_changes_and_secrets_only_as_changed(api, dev, tenant):
         ("item.created", "port", None, 1, False),
     ]
     assert response.json[0]["release"] == 1
+
+
+def test_the_diff_lists_label_layer_items_by_their_selector(api, dev):
+    _set(api, dev, "threads", 4, type="int")
+    _set(api, dev, "threads", 8, type="int", layer="label", label="tier=gold")
+    _publish(api, dev)
+    _set(api, dev, "threads", 16, type="int", layer="label", label="tier=gold")
+    _set(api, dev, "threads", 2, type="int", layer="label", label="tier=bronze")
+    diff = api.get(f"{dev}/diff").json
+    assert [(c["key"], c["label"], c["change"], c["old"], c["new"]) for c in diff] == [
+        ("threads", "tier=bronze", "added", None, 2), ("threads", "tier=gold", "changed", 8, 16)]
+
+
+def test_the_openapi_document_describes_the_configuration_routes(client):
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    base = "/api/v1/tenants/{tenant}/config/{component}/{environment}"
+    for path in (f"{base}/items/{{config_key}}", f"{base}/draft", f"{base}/diff", f"{base}/releases",
+                 f"{base}/releases/{{release_number}}/rollback", "/api/v1/tenants/{tenant}/config-keys"):
+        assert path in paths, path
+    responses = paths[f"{base}/items/{{config_key}}"]["put"]["responses"]
+    assert {"200", "422", "default"} <= set(responses)

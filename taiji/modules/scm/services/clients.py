@@ -18,6 +18,7 @@ from . import adapters, names
 from .components import resolve_component
 from .releases import release_for
 from .resolve import resolve
+from .storage import insert
 
 INSTANCE_WRITE_SECONDS = 30
 MAX_INSTANCE_CHARS = 100
@@ -97,22 +98,29 @@ def record_instance(tenant, component, environment, instance, labels, release_nu
     if not isinstance(instance, str) or len(instance) > MAX_INSTANCE_CHARS or "\x00" in instance:
         raise field_error("instance", msg("An instance id is a text of at most 100 characters."))
     component = resolve_component(tenant, component)
+    environment = names.environment(environment)
     labels = adapters.labels(labels) if labels is not None else {}
-    row = db.session.execute(
-        sa.select(Instance).where(Instance.tenant_id == tenant.id, Instance.component_id == component.id,
-                                  Instance.environment == environment, Instance.instance == instance)
-    ).scalar_one_or_none()
+    row = _instance(tenant, component, environment, instance)
     now = utcnow()
     if row is None:
         row = Instance(tenant_id=tenant.id, component_id=component.id, environment=environment,
                        instance=instance, labels=labels, release_number=release_number,
                        first_seen=now, last_seen=now)
-        db.session.add(row)
-    elif (row.release_number != release_number or row.labels != labels
-          or now - row.last_seen >= dt.timedelta(seconds=INSTANCE_WRITE_SECONDS)):
+        if insert(row):
+            return row
+        row = _instance(tenant, component, environment, instance)  # the same instance's other read won
+    stale = now - row.last_seen >= dt.timedelta(seconds=INSTANCE_WRITE_SECONDS)
+    if stale or row.release_number != release_number or row.labels != labels:
         row.release_number, row.labels, row.last_seen = release_number, labels, now
     db.session.flush()
     return row
+
+
+def _instance(tenant, component, environment: str, instance: str) -> Instance | None:
+    return db.session.execute(
+        sa.select(Instance).where(Instance.tenant_id == tenant.id, Instance.component_id == component.id,
+                                  Instance.environment == environment, Instance.instance == instance)
+    ).scalar_one_or_none()
 
 
 def list_instances(tenant, component, environment) -> list[Instance]:

@@ -10,6 +10,7 @@ from taiji.platform.db import Page, db, paginate
 from taiji.platform.errors import Conflict, NotFound, msg
 
 from ..models import ConfigComponent
+from .storage import insert
 
 
 def resolve_component(tenant, ref):
@@ -50,8 +51,8 @@ def register(tenant, component) -> ConfigComponent:
     if row is None:
         row = ConfigComponent(tenant_id=tenant.id, component_id=component.id, product_id=component.product_id,
                               name=component.name, product=component.product.slug)
-        db.session.add(row)
-        db.session.flush()
+        if not insert(row):  # registered meanwhile by another request
+            row = find_registered(tenant, component.id)
     return row
 
 

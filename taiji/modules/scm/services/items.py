@@ -7,12 +7,13 @@ import sqlalchemy as sa
 
 from taiji.platform import audit
 from taiji.platform.db import db
-from taiji.platform.errors import NotFound, field_error, msg
+from taiji.platform.errors import Conflict, NotFound, field_error, msg
 
 from ..models import Item
 from . import adapters, history, names, values
 from .components import register, resolve_component
 from .resolve import Resolved, entry_of, resolve
+from .storage import insert
 
 
 def scope_of(component, environment: str, layer: str, label) -> tuple[int, str, str]:
@@ -112,8 +113,11 @@ def put_item(tenant, actor, component, environment, key, *, value, type="string"
     old_text = None
     if item is None:
         item = Item(tenant_id=tenant.id, layer=layer, scope_id=scope_id, environment=env, selector=selector,
-                    namespace=namespace, key=key)
-        db.session.add(item)
+                    namespace=namespace, key=key, type=kind, secret=secret, description=description,
+                    updated_by=history.actor_name(actor))
+        item.value, item.sealed = values.stored(typed, secret)
+        if not insert(item):
+            raise Conflict(msg("The item '%(key)s' was created meanwhile; send the change again.", key=key))
         action = "item.created"
     else:
         old_text = values.encode(values.plain(item.value, item.sealed))

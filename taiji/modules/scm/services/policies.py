@@ -10,12 +10,13 @@ from jsonschema.exceptions import SchemaError
 
 from taiji.platform import audit
 from taiji.platform.db import db, utcnow
-from taiji.platform.errors import Invalid, field_error, msg
+from taiji.platform.errors import Conflict, Invalid, field_error, msg
 
 from ..models import Policy
 from . import names
 from .components import find_registered, register, resolve_component
 from .history import actor_name
+from .storage import insert
 
 MAX_SCHEMA_BYTES = 256 * 1024
 MAX_SCHEMA_ERRORS = 50
@@ -42,13 +43,15 @@ def set_policy(tenant, actor, environment, four_eyes: bool) -> Policy:
     if not isinstance(four_eyes, bool):
         raise field_error("four_eyes", msg("four_eyes is true or false."))
     policy = find_policy(tenant, environment)
-    if policy is None:
-        policy = Policy(tenant_id=tenant.id, environment=environment)
-        db.session.add(policy)
-    elif policy.four_eyes == four_eyes:
+    if policy is not None and policy.four_eyes == four_eyes:
         return policy
-    policy.four_eyes = four_eyes
-    policy.updated_by = actor_name(actor)
+    if policy is None:
+        policy = Policy(tenant_id=tenant.id, environment=environment, four_eyes=four_eyes,
+                        updated_by=actor_name(actor))
+        if not insert(policy):
+            raise Conflict(msg("The policy of %(environment)s was set meanwhile; send the change again.",
+                               environment=environment))
+    policy.four_eyes, policy.updated_by = four_eyes, actor_name(actor)
     db.session.flush()
     audit.record("scm.policy.updated", "config-policy", environment, tenant=tenant, actor=actor,
                  details={"four_eyes": four_eyes})

@@ -15,6 +15,7 @@ from . import adapters, history, names, policies
 from .components import register, resolve_component
 from .items import entries
 from .resolve import resolve
+from .storage import insert
 
 LIVE_KIND = "scm.config"
 
@@ -154,8 +155,10 @@ def publish(tenant, actor, component, environment, *, comment="", gray=None) -> 
     release.status = "pending" if four_eyes else ("gray" if selector or percentage else "published")
     if release.status == "published":
         release.published_at = utcnow()
-    db.session.add(release)
-    db.session.flush()
+    if not insert(release):
+        raise Conflict(msg("Another release of %(component)s in %(environment)s was made meanwhile; "
+                           "look at the releases and publish again.", component=component.name,
+                           environment=environment))
     history.record_release(tenant, actor, f"release.{release.status}", release, {"comment": comment[:200]})
     _audit(tenant, actor, "created", release, status=release.status, gray=release.gray)
     if release.status != "pending":
@@ -240,8 +243,10 @@ def rollback(tenant, actor, release: Release, *, comment="") -> Release:
         author=history.actor_name(actor), rolled_back_from=release.number, snapshot=list(release.snapshot),
         published_at=utcnow(),
     )
-    db.session.add(copy)
-    db.session.flush()
+    if not insert(copy):
+        raise Conflict(msg("Another release of %(component)s in %(environment)s was made meanwhile; "
+                           "look at the releases and roll back again.", component=release.component,
+                           environment=release.environment))
     history.record_release(tenant, actor, "release.rolled_back", copy, {"from": release.number})
     _audit(tenant, actor, "rolled_back", copy, from_number=release.number)
     events.publish(RELEASE_ROLLED_BACK, {
