@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import select
+import socket
 import time
 
 from flask import Blueprint, Response, current_app, g, request
@@ -228,9 +230,10 @@ def _wait(caller, component, environment, instance, labels, topic: str, held: in
         look_every = LOOK_SECONDS if current_app.config["READ_CACHE_SECONDS"] > 0 \
             else float(config_["LIVE_RECHECK_SECONDS"])
         deadline = time.monotonic() + wait
+        sock = request.environ.get("gunicorn.socket")
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or subscription.closed:
+            if left <= 0 or subscription.closed or _gone(sock):
                 return _unchanged()
             subscription.wait(min(left, look_every))
             number = _look(caller, component, environment, instance, labels)
@@ -239,6 +242,18 @@ def _wait(caller, component, environment, instance, labels, topic: str, held: in
     finally:
         hub.unsubscribe(subscription)
         hub.release(caller.who)
+
+
+def _gone(sock) -> bool:
+    """Whether the client closed its connection (its place is given back rather than held until
+    the timeout)."""
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 def _events(caller, component, environment, instance, labels, topic: str, held: int) -> Response:
