@@ -242,8 +242,10 @@ def notification_round(base: str, key: str, token: str, component: str) -> tuple
                 if data:
                     answered.setdefault(sock, time.monotonic() - sent)
                     received[sock] += data
-                else:
+                else:  # the answer is complete: close at once, as an HTTP client does (gunicorn
+                    # lingers on a half-closed connection until the client closes it)
                     selector.unregister(sock)
+                    sock.close()
                     open_ -= 1
         ok = [answered[s] for s, data in received.items()
               if data.startswith(b"HTTP/1.1 200") and s in answered]
@@ -312,6 +314,11 @@ def main() -> int:
             got, lost = notification_round(site.server.url, keys["dev"], site.people["owner_token"], one)
             waits += got
             missed += lost
+    except BaseException:
+        log = data_dir / "taiji" / "web.log"
+        if log.exists():
+            print("--- the end of the server's log ---\n" + log.read_text(errors="replace")[-6000:])
+        raise
     finally:
         for s in (site, bare):
             if s is not None and s.server is not None:

@@ -15,13 +15,19 @@ A waiting poll holds no API thread and no database connection: like a live strea
 request gate's place back (taiji/wsgi.py) and takes one of the process's stream places
 (``TAIJI_LIVE_MAX_STREAMS``; 503 with Retry-After past it); a publish's live notice wakes it at
 once, and it also looks again every second (a look that finds nothing changed is answered from
-memory, see client_cache). Who may read: client_auth. Spring's API: client_spring.
+memory, see client_cache). All the instances of a fleet share one access key, so the process's
+stream places are their only bound. The event-stream form is a ``live.stream`` and counts as the
+kernel counts streams: per user for a token, per client address for an access key
+(``TAIJI_LIVE_MAX_STREAMS_PER_USER``): fleets should long-poll. Who may read: client_auth. Spring's
+API: client_spring.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import select
+import socket
 import time
 
 from flask import Blueprint, Response, current_app, g, request
@@ -224,9 +230,10 @@ def _wait(caller, component, environment, instance, labels, topic: str, held: in
         look_every = LOOK_SECONDS if current_app.config["READ_CACHE_SECONDS"] > 0 \
             else float(config_["LIVE_RECHECK_SECONDS"])
         deadline = time.monotonic() + wait
+        sock = request.environ.get("gunicorn.socket")
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or subscription.closed:
+            if left <= 0 or subscription.closed or _gone(sock):
                 return _unchanged()
             subscription.wait(min(left, look_every))
             number = _look(caller, component, environment, instance, labels)
@@ -235,6 +242,18 @@ def _wait(caller, component, environment, instance, labels, topic: str, held: in
     finally:
         hub.unsubscribe(subscription)
         hub.release(caller.who)
+
+
+def _gone(sock) -> bool:
+    """Whether the client closed its connection (its place is given back rather than held until
+    the timeout)."""
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 def _events(caller, component, environment, instance, labels, topic: str, held: int) -> Response:

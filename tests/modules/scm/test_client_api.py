@@ -271,3 +271,31 @@ def test_refusals_read_in_the_requests_language(client, setup):
     bad = client.get(_url(setup, query="?instance=bad%20id"),
                      headers={**basic(setup.keys["dev"]), "Accept-Language": "zh-CN"})
     assert bad.status_code == 400 and "实例 ID" in bad.get_json()["detail"]
+
+
+def test_promote_abandon_and_rollback_reach_clients_at_once(client, setup):
+    from taiji.modules.scm import services as scm
+
+    headers = basic(setup.keys["dev"])
+    chosen = _url(setup, query="?instance=a&labels=zone=bj")
+    other = _url(setup, query="?instance=b&labels=zone=sh")
+    scm.put_item(setup.tenant, setup.owner, setup.component, "dev", "greeting", value="gray hello")
+    gray = scm.publish(setup.tenant, setup.owner, setup.component, "dev", gray={"selector": "zone=bj"})
+    db.session.commit()
+    assert client.get(chosen, headers=headers).get_json()["release"] == 2  # kept in memory from here
+    scm.abandon(setup.tenant, setup.owner, gray)
+    db.session.commit()
+    assert client.get(chosen, headers=headers).get_json()["release"] == 1
+    again = scm.publish(setup.tenant, setup.owner, setup.component, "dev", gray={"percentage": 100})
+    db.session.commit()
+    assert client.get(other, headers=headers).get_json()["release"] == 3
+    assert client.get(_url(setup), headers=headers).get_json()["release"] == 1  # no instance: never gray
+    scm.promote(setup.tenant, setup.owner, again)
+    db.session.commit()
+    body = client.get(_url(setup), headers=headers).get_json()
+    assert (body["release"], body["gray"], body["values"]["greeting"]) == (3, False, "gray hello")
+    first = scm.get_release(setup.tenant, setup.component, "dev", 1)
+    scm.rollback(setup.tenant, setup.owner, first)
+    db.session.commit()
+    body = client.get(_url(setup), headers=headers).get_json()
+    assert (body["release"], body["values"]["greeting"]) == (4, "hello dev")

@@ -95,6 +95,21 @@ def test_bad_notification_input_is_400_and_refusals_as_for_reads(client, setup):
     assert unknown.status_code == 404
 
 
+def test_a_waiting_poll_sees_its_client_leave():
+    from taiji.modules.scm.client_api import _gone
+
+    ours, theirs = socket.socketpair()
+    try:
+        assert not _gone(ours) and not _gone(None)  # waiting, or not served by gunicorn
+        theirs.sendall(b"GET /next HTTP/1.1\r\n")  # a pipelined request is not a departure
+        assert not _gone(ours)
+        theirs.close()
+        ours.recv(100)
+        assert _gone(ours)  # the client closed: the poll gives its place back
+    finally:
+        ours.close()
+
+
 # -- against a real server --------------------------------------------------------------------------------
 
 
@@ -260,8 +275,10 @@ def test_five_hundred_waiting_clients_are_all_answered_by_one_publish(served):
                     data = b""
                 if data:
                     received[sock] += data
-                else:
+                else:  # the answer is complete: close at once, as an HTTP client does (gunicorn
+                    # lingers on a half-closed connection until the client closes it)
                     selector.unregister(sock)
+                    sock.close()
                     open_ -= 1
         answers = [data.decode(errors="replace") for data in received.values()]
         statuses = [text.split(" ", 2)[1] if text.startswith("HTTP/1.1 ") else "none" for text in answers]
