@@ -1,3 +1,3 @@
 """gunicorn settings of `taiji web` that only a configuration module can give: server hooks."""
 
-from taiji.platform.live import gunicorn_post_worker_init as post_worker_init  # noqa: F401
+from taiji.platform.live_serving import gunicorn_post_worker_init as post_worker_init  # noqa: F401

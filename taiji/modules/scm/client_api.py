@@ -154,12 +154,12 @@ def _int_arg(name: str, default: int | None, low: int, high: int) -> int:
     text = request.args.get(name)
     if text is None or text == "":
         if default is None:
-            raise client_config.BadArgument(name, msg("Give ?%(name)s=<number>: the release the client "
-                                                      "holds (0 for none).", name=name))
+            raise client_config.BadArgument(msg("Give ?%(name)s=<number>: the release the client "
+                                                "holds (0 for none).", name=name), name)
         return default
     if not text.isdigit() or not low <= int(text) <= high:
-        raise client_config.BadArgument(name, msg("'%(name)s' is a whole number from %(low)s to %(high)s.",
-                                                  name=name, low=low, high=high))
+        raise client_config.BadArgument(msg("'%(name)s' is a whole number from %(low)s to %(high)s.",
+                                            name=name, low=low, high=high), name)
     return int(text)
 
 
@@ -203,15 +203,6 @@ def _unchanged() -> Response:
     return Response(status=304, headers={"Cache-Control": "no-store"})
 
 
-def _redis_listening(hub) -> None:
-    """Notices published by other processes reach this one (with Redis): the kernel starts its
-    subscriber with the first live stream of a process; a waiting poll needs it as much.
-    (live offers no public call for this yet: see the module's report.)"""
-    backend = live._backend()
-    if backend is not None:
-        backend.ensure_listening(hub)
-
-
 def _wait(caller, component, environment, instance, labels, topic: str, held: int, wait: int) -> Response:
     config_ = current_app.config
     hub = live.hub()
@@ -222,7 +213,7 @@ def _wait(caller, component, environment, instance, labels, topic: str, held: in
                                     "shortly.")), {"Retry-After": "5"})
     subscription = hub.subscribe([topic])
     try:
-        _redis_listening(hub)
+        live.listening(hub)  # other processes' publishes reach this one (with Redis)
         db.session.remove()
         release_api_slot = request.environ.get("taiji.release_api_slot")
         if release_api_slot is not None:

@@ -35,14 +35,14 @@ _MAX_REPORTS = 100_000
 class BadArgument(ServiceError):
     """A query argument the client got wrong: 400 naming it."""
 
-    def __init__(self, name: str, message):
+    def __init__(self, message, name: str):
         super().__init__(message, errors={"query": {name: [message]}})
 
 
 def environment_arg(value: str, name: str = "environment") -> str:
     if not services.names.ENVIRONMENT.match(value or ""):
-        raise BadArgument(name, msg("'%(value)s' is not an environment name: lower-case letters, digits "
-                                    "and dashes (at most 32), such as dev or prod.", value=value[:64]))
+        raise BadArgument(msg("'%(value)s' is not an environment name: lower-case letters, digits "
+                              "and dashes (at most 32), such as dev or prod.", value=value[:64]), name)
     return value
 
 
@@ -50,8 +50,8 @@ def namespace_arg(value: str | None, name: str = "namespace") -> str | None:
     if value is None or value == "":
         return None
     if not services.names.NAMESPACE.match(value):
-        raise BadArgument(name, msg("'%(value)s' is not a namespace name: lower-case letters, digits and "
-                                    "dashes (at most 63), such as application or db.", value=value[:80]))
+        raise BadArgument(msg("'%(value)s' is not a namespace name: lower-case letters, digits and "
+                              "dashes (at most 63), such as application or db.", value=value[:80]), name)
     return value
 
 
@@ -59,8 +59,8 @@ def instance_arg(value: str | None) -> str | None:
     if value is None or value == "":
         return None
     if not INSTANCE.match(value):
-        raise BadArgument("instance", msg("An instance id is at most 100 letters, digits and '_', '.', ':', "
-                                          "'@', '-', starting with a letter or digit."))
+        raise BadArgument(msg("An instance id is at most 100 letters, digits and '_', '.', ':', "
+                              "'@', '-', starting with a letter or digit."), "instance")
     return value
 
 
@@ -68,11 +68,11 @@ def labels_arg(value: str | None) -> dict | None:
     if value is None or value == "":
         return None
     if len(value) > 2000:
-        raise BadArgument("labels", msg("The labels are too long (at most 2000 characters)."))
+        raise BadArgument(msg("The labels are too long (at most 2000 characters)."), "labels")
     try:
         return gray.parse_labels(value)
     except gray.SelectorError as error:
-        raise BadArgument("labels", msg("Malformed labels: %(error)s", error=str(error)[:200])) from None
+        raise BadArgument(msg("Malformed labels: %(error)s", error=str(error)[:200]), "labels") from None
 
 
 # -- targets ---------------------------------------------------------------------------------------

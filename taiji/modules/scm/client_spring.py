@@ -44,8 +44,8 @@ MAX_PROFILES = 10
 def _profiles(text: str) -> list[str]:
     names = [p.strip() for p in text.split(",") if p.strip()]
     if not names or len(names) > MAX_PROFILES:
-        raise client_config.BadArgument("profiles", msg("Give one to %(count)s profiles (environments), "
-                                                        "comma-separated.", count=MAX_PROFILES))
+        raise client_config.BadArgument(msg("Give one to %(count)s profiles (environments), "
+                                            "comma-separated.", count=MAX_PROFILES), "profiles")
     return [client_config.environment_arg(name, "profiles") for name in names]
 
 

@@ -3,7 +3,7 @@ SCM permission for the permission matrix. Named by the module's ``Module(seeders
 
 from __future__ import annotations
 
-from tests.factories import ISOLATION_SEEDERS, PERMISSION_REQUESTS
+from tests.factories import GRANT_POLICY, ISOLATION_SEEDERS, PERMISSION_REQUESTS, PROTOCOL_SEEDERS
 
 ENVIRONMENT = "dev"
 
@@ -70,3 +70,21 @@ PERMISSION_REQUESTS["scm:config:publish"] = {
 PERMISSION_REQUESTS["scm:secret:read"] = {
     "method": "GET", "path": _ITEMS + "/items/token/secret", "prepare": _scm_prepare_component,
 }
+
+
+def _scm_protocol_calls(tenant, owner, known) -> list[dict]:
+    from tests.modules.scm.client_fixtures import protocol_variants
+
+    return protocol_variants(tenant, known)
+
+
+# The client wire API (/config/<tenant>/...) and the Spring Cloud Config API (/spring/<tenant>/...).
+PROTOCOL_SEEDERS["config"] = PROTOCOL_SEEDERS["spring"] = _scm_protocol_calls
+
+# The documented policy (tests/platform/test_permissions.py): members edit and publish, viewers read,
+# and only owners and admins read secrets and manage keys, policies and schemas.
+_READS = {"scm:config:read"}
+_PUBLISHES = _READS | {"scm:config:write", "scm:config:publish"}
+GRANT_POLICY["scm"] = {"owner": _PUBLISHES | {"scm:secret:read", "scm:admin"},
+                       "admin": _PUBLISHES | {"scm:secret:read", "scm:admin"},
+                       "member": _PUBLISHES, "viewer": _READS}
