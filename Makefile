@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.cicd_bench
 	$(BIN)/python -m bench.vcs_bench
 	$(BIN)/python -m bench.live_bench
+	$(BIN)/python -m bench.scm_bench
 
 # Extract the console's strings, merge them into the Chinese catalogues (the platform's, and a
 # module's own under taiji/modules/<code>/translations for the strings only it uses), compile them.

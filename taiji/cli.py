@@ -43,7 +43,8 @@ class _InOrder(click.Group):
         return list(self.commands)
 
     def get_command(self, ctx, cmd_name):
-        if cmd_name not in self.commands:
+        command = self.commands.get(cmd_name)
+        if command is None or isinstance(command, click.Group):  # a module's group may join a kernel's
             self._add_modules()
         return super().get_command(ctx, cmd_name)
 
@@ -481,6 +482,13 @@ def add_module_commands(group: click.Group, module_paths) -> None:
 
     for path in module_paths:
         for command in importlib.import_module(path).module.cli_commands:
+            existing = group.commands.get(command.name)
+            both = isinstance(existing, click.Group) and isinstance(command, click.Group)
+            if both and existing is not command:
+                # Two modules' groups of one name (`taiji keys rotate` of IAM, `keys rotate-config`
+                # of SCM) become one group with the commands of both, neither changed.
+                command = click.Group(command.name, commands={**existing.commands, **command.commands},
+                                      help=existing.help, short_help=existing.short_help)
             group.add_command(command)
 
 

@@ -8,7 +8,7 @@ config.share_metrics()
 
 from taiji.platform.app import create_app  # noqa: E402
 from taiji.platform.config import API_THREADS  # noqa: E402
-from taiji.platform.live import Gate  # noqa: E402
+from taiji.platform.live_serving import Gate  # noqa: E402
 
 app = create_app()
 # `taiji web` gives each gunicorn worker API_THREADS threads plus one per live stream; the gate

@@ -115,6 +115,14 @@ ISOLATION_SEEDERS: dict = {}
 # permission -> {"method", "path" (with {t} for the tenant and any key of prepare's answer), "body",
 # "scope" ("tenant" or "platform"), "if_match" (bool), "prepare" (tenant -> dict, optional)}
 PERMISSION_REQUESTS: dict = {}
+# Protocol routes (``auth.protocol``) with a tenant in their URL, by their first path segment:
+# ``seeder(tenant, owner, known) -> [url arguments, ...]`` for the isolation walk
+# (tests/platform/route_seeds.protocol_calls). A module registers its own in its seeders file.
+PROTOCOL_SEEDERS: dict = {}
+
+# module code -> {role: the module's permissions that built-in tenant role holds}: the policy a module
+# documents for tests/platform/test_permissions.py (its grants are checked against it).
+GRANT_POLICY: dict = {}
 
 # Each enabled module names the test module that registers its seeders and requests
 # (``Module(seeders="tests.modules.<code>.seeders")``), or gives seeder callables

@@ -30,7 +30,8 @@ COMMANDS = [
     ["up"], ["web"], ["worker"], ["runner"], ["scheduler"], ["db"], ["db", "upgrade"], ["users"],
     ["users", "create"],
     ["tokens"], ["tokens", "create"], ["tenants"], ["tenants", "create"], ["settings"],
-    ["clients"], ["clients", "create"], ["keys"], ["keys", "rotate"],
+    ["clients"], ["clients", "create"], ["keys"], ["keys", "rotate"], ["keys", "rotate-config"],
+    ["config"], ["config", "get"], ["config", "set"], ["config", "publish"], ["config", "render"],
     ["pipelines"], ["pipelines", "list"], ["pipelines", "run"], ["pipelines", "cancel"],
     ["images"], ["images", "bootstrap"], ["images", "list"],
 ]
@@ -58,7 +59,7 @@ def test_top_level_help_lists_every_command_with_a_whole_sentence():
     assert [name for name, _ in listed] == [
         "up", "web", "worker", "runner", "scheduler", "db", "users", "tokens", "tenants", "demo", "settings",
         # The enabled modules' own commands (Module.cli_commands), in the order of ENABLED_MODULES.
-        "clients", "keys", "pipelines", "images"]
+        "clients", "keys", "config", "pipelines", "images"]
     for name, summary in listed:
         assert summary.endswith(".") and not summary.endswith("..."), f"{name}: {summary!r} is cut short"
 
@@ -70,6 +71,32 @@ def test_every_command_explains_itself(command):
     assert result.output.startswith(f"Usage: main {' '.join(command)}")
     description = result.output.split("\n\n")[1].strip()
     assert len(description) > 10 and description.endswith(".")
+
+
+def test_groups_of_one_name_from_two_modules_become_one(monkeypatch):
+    """`taiji keys rotate` (IAM) and `taiji keys rotate-config` (SCM): both stay reachable."""
+    import types
+
+    import click
+
+    from taiji.cli import add_module_commands
+
+    def group_with(name: str, help_text: str):
+        group = click.Group("keys", help=help_text)
+        group.add_command(click.Command(name, callback=lambda: click.echo(name), help=f"Run {name}."))
+        return group
+
+    first, second = group_with("rotate", "The first module's keys."), group_with("rotate-config", "Others.")
+    for path, group in (("first_mod", first), ("second_mod", second)):
+        monkeypatch.setitem(sys.modules, path, types.SimpleNamespace(module=types.SimpleNamespace(
+            cli_commands=[group])))
+    top = click.Group("taiji")
+    add_module_commands(top, ["first_mod", "second_mod"])
+    assert sorted(top.commands["keys"].commands) == ["rotate", "rotate-config"]
+    assert CliRunner().invoke(top, ["keys", "rotate"]).output == "rotate\n"
+    assert CliRunner().invoke(top, ["keys", "rotate-config"]).output == "rotate-config\n"
+    assert "The first module's keys." in CliRunner().invoke(top, ["keys", "--help"]).output
+    assert sorted(first.commands) == ["rotate"] and sorted(second.commands) == ["rotate-config"]  # unchanged
 
 
 def test_settings_lists_every_setting_and_hides_passwords(monkeypatch):

@@ -8,6 +8,7 @@ ENABLED_MODULES: tuple[str, ...] = (
     "taiji.modules.spm",
     "taiji.modules.tx",
     "taiji.modules.vcs",
+    "taiji.modules.scm",
     "taiji.modules.bpr",
     "taiji.modules.cicd",
 )

@@ -6,6 +6,6 @@ so that the master does not import the web stack (the workers build the applicat
 
 
 def post_worker_init(worker) -> None:
-    from taiji.platform.live import gunicorn_post_worker_init
+    from taiji.platform.live_serving import gunicorn_post_worker_init
 
     gunicorn_post_worker_init(worker)

@@ -24,6 +24,7 @@ SEEDED = (
     "checkout", "storage", "deploy-key", "build", "test", "reserve", "lingo",
     "main", "docs", "src",  # the seeded branch and folders
     "access", "base",  # the tenant's layers (its catalog rules' own names, "access" by default)
+    "dev", "prod",  # the configuration's environments (profile names)
 )
 
 # Words that stay as they are in Chinese, each with why.
@@ -122,12 +123,31 @@ def _seed(live_server, tmp_path_factory) -> dict:
         spm.create_component(tenant, product, {"name": "checkout", "layer": "business-process"})
         spm.create_component(tenant, product, {"name": "storage", "layer": "base"})
         iam.create_token(admin, "deploy-key")
+        _seed_configuration(tenant, admin)
         gid = tx.submit_saga([{"name": "reserve", "action": "http://10.255.255.1/reserve"}],
                              gid="lingo-order-1", tenant=tenant).gid
         db.session.commit()
         ids = {"pipeline": pipeline.id, "job": pipeline.jobs[0].id, "gid": gid, "commit": shas["second"]}
         db.session.remove()
     return ids
+
+
+def _seed_configuration(tenant, admin) -> None:
+    """checkout's configuration in dev: items of two layers and a secret, a published release, a
+    change waiting in the draft, a gray release an instance took, a schema, a policy, an access key."""
+    from taiji.modules.scm import services as scm
+
+    scm.put_item(tenant, admin, "checkout", "dev", "region", value="eu", layer="tenant")
+    scm.put_item(tenant, admin, "checkout", "dev", "timeout", value=5, type="int")
+    scm.put_item(tenant, admin, "checkout", "dev", "password", value="hunter2", secret=True, namespace="db")
+    scm.publish(tenant, admin, "checkout", "dev", comment="Greet politely")
+    scm.put_item(tenant, admin, "checkout", "dev", "timeout", value=8, type="int")
+    scm.publish(tenant, admin, "checkout", "dev", gray={"selector": "zone=bj"})
+    scm.record_instance(tenant, "checkout", "dev", "pod-1", {"zone": "bj"}, 2)
+    scm.put_item(tenant, admin, "checkout", "dev", "timeout", value=9, type="int")
+    scm.set_schema(tenant, admin, "checkout", {"type": "object"})
+    scm.set_policy(tenant, admin, "prod", four_eyes=True)
+    scm.create_access_key(tenant, admin, "dev", "deploy-key")
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +168,18 @@ def pages(ids: dict) -> list[str]:
         f"{t}/packages", f"{t}/products", f"{t}/products/storefront", f"{t}/catalog/rules",
         f"{t}/transactions", f"{t}/transactions/{ids['gid']}", f"{t}/notifications", f"{t}/messages",
         f"{t}/roles", f"{t}/roles/owner", f"{t}/groups", f"{t}/settings/directory",
+        *_configuration_pages(t),
         "/profile", "/profile/tokens", "/profile/sessions", "/profile/mfa",
         "/admin/users", "/admin/tenants", "/admin/clients", "/admin/domains", "/admin/transactions",
     ]
+
+
+def _configuration_pages(t: str) -> list[str]:
+    c = f"{t}/config/storefront:checkout"
+    tabs = ("", "/diff", "/releases", "/instances", "/history", "/transfer", "/schema",
+            "/items/edit?key=timeout&namespace=application&layer=environment")
+    return [f"{t}/config", f"{t}/config/-/policies", f"{t}/config/-/keys", c,
+            *(f"{c}/dev{tab}" for tab in tabs)]
 
 
 def _names_in_the_database(live_server) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from flask import current_app
 from werkzeug.routing import Rule
 
 from taiji.platform import auth
-from tests.factories import make_invitation, make_member, make_tenant
+from tests.factories import PROTOCOL_SEEDERS, make_invitation, make_member, make_tenant
 from tests.factories import seed_tenant as seed_modules
 
 
@@ -123,7 +123,7 @@ def _generic_calls(tenant, owner, args) -> list[dict]:
     return [{"tenant_slug": tenant.slug, "repo_name": name, "path": "notes/private.txt"}]
 
 
-PROTOCOL_SEEDERS = {"git": _git_calls, "pypi": _pypi_calls, "bpr": _generic_calls}
+PROTOCOL_SEEDERS.update({"git": _git_calls, "pypi": _pypi_calls, "bpr": _generic_calls})
 
 
 def protocol_calls(app, tenant, owner, args) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -149,5 +149,5 @@ def protocol_calls(app, tenant, owner, args) -> list[tuple[str, str, tuple[str, 
             calls.append((method, path + query, declaration.permissions))
     if unknown:
         pytest.fail(f"protocol routes the walk cannot fill: {sorted(set(unknown))}; add their first "
-                    "path segment to tests/platform/route_seeds.PROTOCOL_SEEDERS")
+                    "path segment to tests.factories.PROTOCOL_SEEDERS (in the module's seeders file)")
     return sorted(set(calls))

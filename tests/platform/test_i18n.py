@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "taiji" / "translations" / "zh_Hans" / "LC_MESSAGES"
 # A module may keep its own catalogue beside its code (Module.translations): its strings are looked
 # up there, then in the platform's (Flask-Babel merges the directories).
-MODULE_CATALOGS = sorted(p.parent.parent.parent for p in (ROOT / "taiji" / "modules").glob(
+MODULE_CATALOGS = sorted(p.parent.parent for p in (ROOT / "taiji" / "modules").glob(
     "*/translations/zh_Hans/LC_MESSAGES"))
 
 

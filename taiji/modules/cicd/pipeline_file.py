@@ -24,6 +24,7 @@ from croniter import croniter
 from taiji.platform import safeyaml
 from taiji.platform.errors import Msg, msg
 
+from . import config_block
 from .docker import file as container_file
 
 FILE_NAME = ".taiji.yml"
@@ -606,6 +607,7 @@ def _semantic_errors(
         errors += _runner_errors(job.get("runner"), (*base, "runner"), this, lines, runner_check)
         errors.extend(_jenkins_errors(name, job, lines))
     errors.extend(_cycle_errors(jobs, lines))
+    errors.extend(config_block.errors(data, lines, FileError, _check_glob))
     return errors
 
 
@@ -708,6 +710,7 @@ def _normalise(data: dict, max_timeout: int | None = None) -> dict:
             # the image: TAIJI_CICD_DEFAULT_IMAGE when none is named.
             "runner": "jenkins" if "jenkins" in job else _runner(job.get("runner") or default.get("runner")),
             "image": job.get("image") or default.get("image"),
+            **config_block.normalised(data),
         }
     return {
         # No `on:` at all: every branch push runs (the friendliest default for a first file).

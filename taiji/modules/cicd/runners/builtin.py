@@ -27,6 +27,7 @@ from ..services.logs import announce_job
 from ..services.secrets import secret_values
 from .base import BUILTIN_KINDS, Runner, default_runner, register_runner
 from .collect import collect
+from .configure import configure
 from .disk import JobDisk
 from .executor import ExecLimits, Executor, ExecutorError, JobContext, executor_class, make_executor
 from .process import LineLimits, LogWriter, retrying, run_line
@@ -273,6 +274,8 @@ def _run(job: Job, attempt: int) -> str:
         executor.prepare()
         writer.write(f"{CYAN}Checking out {pipeline.sha[:12]} ({pipeline.ref}){RESET}\n")
         writer.write(checkout(pipeline.source, pipeline.sha, context.workspace, config["CICD_JOB_PATH"]))
+        if spec.get("config"):
+            configure(job, spec["config"], context.workspace, writer)
         env = job_environment(job, executor.job_workspace, secrets)
         env.update(executor.setup(env))
         limits = LineLimits(

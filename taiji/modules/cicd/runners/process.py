@@ -31,13 +31,18 @@ class LogWriter:
 
     def __init__(self, job, secrets: list[str]):
         self.job = job
-        values = set()
+        self.masks: list[str] = []
+        self.hide(secrets)
+        self.pending = ""
+        self.last_flush = 0.0  # the first line goes out at once
+
+    def hide(self, secrets: list[str]) -> None:
+        """Mask these values too (and each of their lines) from now on."""
+        values = set(self.masks)
         for secret in secrets:
             values.add(secret)
             values.update(line for line in secret.splitlines() if line.strip())
         self.masks = sorted((v for v in values if len(v) >= MIN_MASKED), key=len, reverse=True)
-        self.pending = ""
-        self.last_flush = 0.0  # the first line goes out at once
 
     def mask(self, text: str) -> str:
         for value in self.masks:
