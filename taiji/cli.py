@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import click
-import sqlalchemy as sa
 
 from taiji.platform.commands import get_app
 from taiji.platform.commands import service_message as _service_message
@@ -27,10 +26,27 @@ def _metrics_env() -> None:
 
 
 class _InOrder(click.Group):
-    """Lists commands in the order they are declared: running first, then administration."""
+    """Lists commands in the order they are declared: running first, then administration, then the
+    enabled modules' own. Those are added when first needed (a listing, or a name the kernel does not
+    have): importing every module costs seconds that `taiji web` and the other kernel commands need
+    not pay before they start (the web server's master, for one, builds no application)."""
+
+    modules_added = False
+
+    def _add_modules(self) -> None:
+        if not self.modules_added:
+            self.modules_added = True
+            _add_enabled_module_commands()
 
     def list_commands(self, ctx):
+        self._add_modules()
         return list(self.commands)
+
+    def get_command(self, ctx, cmd_name):
+        command = self.commands.get(cmd_name)
+        if command is None or isinstance(command, click.Group):  # a module's group may join a kernel's
+            self._add_modules()
+        return super().get_command(ctx, cmd_name)
 
 
 @click.group(cls=_InOrder, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -50,6 +66,8 @@ def main():
 
 
 def _ensure_admin(app) -> None:
+    import sqlalchemy as sa
+
     from taiji.modules.iam import services as iam
     from taiji.platform.db import db
     from taiji.platform.errors import ServiceError
@@ -194,26 +212,42 @@ def web(no_bootstrap, workers):
     import gunicorn.config
 
     _metrics_env()
-    app = get_app()
-    if not no_bootstrap:
+    if no_bootstrap:
+        # Only `taiji up` passes it, having built the application (so checked every setting) itself.
+        # This process then only reads where to listen: each gunicorn worker builds the application
+        # (taiji.wsgi) after the fork, and the seconds of building it here were spent for nothing.
+        settings = _kernel_settings()
+    else:
+        app = get_app()
         _ensure_admin(app)
-    bind = f"{app.config['HOST']}:{app.config['PORT']}"
+        settings = app.config
+    bind = f"{settings['HOST']}:{settings['PORT']}"
     # A thread per live stream beside the API's own (taiji.wsgi's gate keeps them apart); see
     # docs/operations.md, "Live streams".
-    from taiji.platform.live import API_THREADS
+    from taiji.platform.config import API_THREADS
 
-    threads = API_THREADS + app.config["LIVE_MAX_STREAMS"]
+    threads = API_THREADS + settings["LIVE_MAX_STREAMS"]
     # Requests are logged as JSON by the app itself, so gunicorn's access log stays off.
-    args = ["gunicorn", "--bind", bind, "--workers", str(workers or app.config["WEB_WORKERS"]),
+    args = ["gunicorn", "--bind", bind, "--workers", str(workers or settings["WEB_WORKERS"]),
             "--worker-class", "gthread", "--threads", str(threads), "--graceful-timeout", "10",
             "--worker-connections", str(max(1000, threads + 500)),
             "--config", "python:taiji.platform.gunicorn_conf",
-            "--log-level", app.config["LOG_LEVEL"].lower()]
+            "--log-level", settings["LOG_LEVEL"].lower()]
     if any(setting.name == "control_socket_disable" for setting in gunicorn.config.KNOWN_SETTINGS):
         # One control socket per user by default: two installs on a machine would share it.
         args.append("--no-control-socket")
     sys.stdout.flush()
     os.execv(sys.executable, [sys.executable, "-m", *args, "taiji.wsgi:app"])  # noqa: S606
+
+
+def _kernel_settings() -> dict:
+    """The kernel's settings from the environment, without building the application."""
+    from taiji.platform.config import ConfigError, load
+
+    try:
+        return load()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 PLATFORM_QUEUE = "taiji"
@@ -464,8 +498,6 @@ def _add_enabled_module_commands() -> None:
 
     add_module_commands(main, (*ENABLED_MODULES, *extra_modules()))
 
-
-_add_enabled_module_commands()
 
 if __name__ == "__main__":
     main()

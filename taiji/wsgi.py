@@ -7,7 +7,7 @@ from taiji.platform import config
 config.share_metrics()
 
 from taiji.platform.app import create_app  # noqa: E402
-from taiji.platform.live import API_THREADS  # noqa: E402
+from taiji.platform.config import API_THREADS  # noqa: E402
 from taiji.platform.live_serving import Gate  # noqa: E402
 
 app = create_app()

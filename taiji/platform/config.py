@@ -180,6 +180,11 @@ CHILD_PROCESS_VARIABLES = frozenset({
 })
 
 
+# Threads of a `taiji web` worker process that serve requests (live streams get threads of their
+# own: taiji/platform/live.py). Here, so that `taiji web` reads it without importing the web stack.
+API_THREADS = 4
+
+
 class ConfigError(ValueError):
     """A TAIJI_* setting has a value Taiji cannot use; the message names it."""
 

@@ -42,8 +42,6 @@ from taiji.platform.db import after_commit, db
 log = logging.getLogger("taiji.live")
 
 CHANNEL_PREFIX = "taiji:live:"
-# Threads of a `taiji web` worker process that serve requests (streams get threads of their own).
-API_THREADS = 4
 _PART = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 _PENDING_KEY = "taiji_live_pending"
 # What the browser waits before it reconnects a dropped stream.

@@ -1,6 +1,6 @@
 """Serving API requests and live streams in one gunicorn worker (taiji/platform/live.py streams).
 
-``taiji web`` gives each worker ``live.API_THREADS`` threads plus one per live stream; the gate keeps
+``taiji web`` gives each worker ``config.API_THREADS`` threads plus one per live stream; the gate keeps
 the streams off the API's threads (docs/operations.md, "Live streams")."""
 
 from __future__ import annotations

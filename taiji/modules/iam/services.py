@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from taiji.platform import audit, authcache
@@ -61,6 +60,9 @@ def _dummy_hash() -> str:
 
 
 def normalize_email(email: str) -> str:
+    # Imported here: email_validator (and the DNS library it loads) costs every process's start-up.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:

@@ -4,15 +4,12 @@ files, history, commits, comparisons, downloads, and an external repository's se
 from __future__ import annotations
 
 import posixpath
+from functools import lru_cache
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import TextLexer, get_lexer_for_filename
-from pygments.util import ClassNotFound
 
 from taiji.platform import auth, content, tenancy
 from taiji.platform.errors import NotFound, msg
@@ -38,8 +35,6 @@ NAV = NavItem(_l("Repositories"), "vcs.repositories", permission="vcs:repository
 
 READ, WRITE, ADMIN = "vcs:repository:read", "vcs:repository:write", "vcs:repository:admin"
 REPO = "/t/<tenant>/repositories/<repo>"
-_FORMATTER = HtmlFormatter(linenos="table", lineanchors="L", anchorlinenos=True, cssclass="highlight")
-PYGMENTS_CSS = Markup(_FORMATTER.get_style_defs(".highlight"))  # noqa: S704 - Pygments' own constant CSS
 # Past this size highlighting costs more than it helps; the text is shown plain.
 HIGHLIGHT_LIMIT = 200 * 1024
 
@@ -234,14 +229,32 @@ def blob(tenant, repo, file_at):
     commit, view = browse.file(row, rev, path)
     rendered = None
     if view.text is not None:
+        from pygments import highlight
+
         # Pygments escapes the file's text itself; what comes back is its markup around that.
-        rendered = Markup(highlight(view.text, _lexer(view.path, view.text), _FORMATTER))  # noqa: S704
+        rendered = Markup(highlight(view.text, _lexer(view.path, view.text), _formatter()))  # noqa: S704
     return render_template("vcs/blob.html", repo=row, rev=rev, path=view.path, commit=commit, view=view,
-                           rendered=rendered, crumbs=_crumbs(view.path), pygments_css=PYGMENTS_CSS,
+                           rendered=rendered, crumbs=_crumbs(view.path), pygments_css=_pygments_css(),
                            refs=browse.refs(row))
 
 
+# Pygments is imported when a file is shown: importing it costs every process's start-up.
+@lru_cache(maxsize=1)
+def _formatter():
+    from pygments.formatters import HtmlFormatter
+
+    return HtmlFormatter(linenos="table", lineanchors="L", anchorlinenos=True, cssclass="highlight")
+
+
+@lru_cache(maxsize=1)
+def _pygments_css() -> Markup:
+    return Markup(_formatter().get_style_defs(".highlight"))  # noqa: S704 - Pygments' own constant CSS
+
+
 def _lexer(path: str, text: str):
+    from pygments.lexers import TextLexer, get_lexer_for_filename
+    from pygments.util import ClassNotFound
+
     if len(text) > HIGHLIGHT_LIMIT:
         return TextLexer()
     try:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import nh3
-from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt", "em",
@@ -41,6 +44,8 @@ def _image_as_link(self, tokens, idx, options, env):
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt  # here: importing it costs every process's start-up
+
     md = MarkdownIt("commonmark", {"html": True, "linkify": False}).enable(["table", "strikethrough"])
     md.add_render_rule("image", _image_as_link)
     return md

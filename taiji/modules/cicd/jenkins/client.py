@@ -18,17 +18,18 @@ from __future__ import annotations
 import re
 import socket
 from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-import jenkins
-import requests
 from flask import current_app, has_app_context
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from taiji.platform import egress
 from taiji.platform.errors import Msg, msg
+
+if TYPE_CHECKING:  # python-jenkins and requests are imported where used: they cost every start-up
+    import jenkins
+    import requests
 
 SETTING = "TAIJI_CICD_JENKINS_ALLOWED_HOSTS"
 REFUSED_AS = "an address Jenkins controllers may not be at"
@@ -103,6 +104,8 @@ def refusal(url: str, *, unresolved_ok: bool = False) -> str | None:
 def _pinned_classes(addresses: tuple[str, ...]):
     """urllib3 connection pools whose sockets go to ``addresses`` whatever the host name says now;
     the Host header, SNI and the certificate check keep the URL's host."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
     def new_conn(self) -> socket.socket:
         timeout = self.timeout if isinstance(self.timeout, (int, float)) else TIMEOUT
@@ -127,26 +130,33 @@ def _pinned_classes(addresses: tuple[str, ...]):
     )
 
 
-class PinnedAdapter(HTTPAdapter):
-    """A requests adapter that reaches only the controller's host, at the addresses checked."""
+@cache
+def _pinned_adapter():
+    """The class of a requests adapter that reaches only the controller's host, at the addresses
+    checked (made on first use: requests is imported where used)."""
+    import requests
+    from requests.adapters import HTTPAdapter
 
-    def __init__(self, host: str, addresses: tuple[str, ...]):
-        self._host = host.lower()
-        self._pools = _pinned_classes(addresses)
-        # No retries: a trigger sent twice would be two builds.
-        super().__init__(max_retries=0)
+    class PinnedAdapter(HTTPAdapter):
+        def __init__(self, host: str, addresses: tuple[str, ...]):
+            self._host = host.lower()
+            self._pools = _pinned_classes(addresses)
+            # No retries: a trigger sent twice would be two builds.
+            super().__init__(max_retries=0)
 
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": self._pools[0], "https": self._pools[1]}
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": self._pools[0], "https": self._pools[1]}
 
-    def send(self, request, *args, **kwargs):
-        host = (urlsplit(request.url).hostname or "").lower()
-        if host != self._host:
-            raise requests.exceptions.ConnectionError(
-                f"the controller sent Taiji to another host ({host}); Taiji does not follow that"
-            )
-        return super().send(request, *args, **kwargs)
+        def send(self, request, *args, **kwargs):
+            host = (urlsplit(request.url).hostname or "").lower()
+            if host != self._host:
+                raise requests.exceptions.ConnectionError(
+                    f"the controller sent Taiji to another host ({host}); Taiji does not follow that"
+                )
+            return super().send(request, *args, **kwargs)
+
+    return PinnedAdapter
 
 
 @dataclass
@@ -161,6 +171,8 @@ class Controller:
 
 def connect(controller: Controller) -> jenkins.Jenkins:
     """A python-jenkins handle whose every request goes to an address the egress policy allows now."""
+    import jenkins
+
     try:
         url = check_url(controller.url)
     except ValueError as exc:
@@ -176,7 +188,7 @@ def connect(controller: Controller) -> jenkins.Jenkins:
     # Proxies from the environment would be a way around the pinning.
     session.trust_env = False
     session.adapters.clear()
-    adapter = PinnedAdapter(host, tuple(str(a) for a in addresses))
+    adapter = _pinned_adapter()(host, tuple(str(a) for a in addresses))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return server
@@ -203,16 +215,24 @@ def request(
     server: jenkins.Jenkins, method: str, path: str, *, stream: bool = False, **kwargs
 ) -> requests.Response:
     """One request through python-jenkins (auth, crumb, its error mapping) to ``path`` of the controller."""
+    import requests
+
     return server.jenkins_request(requests.Request(method, server.server + path, **kwargs), stream=stream)
 
 
 def expected(exc: BaseException) -> bool:
     """Whether ``exc`` is a failure of the conversation (else it is a bug of ours, worth a trace)."""
+    import jenkins
+    import requests
+
     return isinstance(exc, JenkinsError | jenkins.JenkinsException | requests.RequestException | ValueError)
 
 
 def explain(exc: BaseException, controller: Controller) -> JenkinsError:
     """A JenkinsError with a sentence for people about ``exc``, raised talking to ``controller``."""
+    import jenkins
+    import requests
+
     if isinstance(exc, JenkinsError):
         return exc
     where = _where(controller.url)

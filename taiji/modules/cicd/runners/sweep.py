@@ -13,7 +13,6 @@ import re
 import socket
 from pathlib import Path
 
-import psutil
 import sqlalchemy as sa
 from flask import current_app
 
@@ -36,6 +35,8 @@ def _worker_alive(worker: str | None) -> bool:
     host, _, pid = worker.rpartition(":")
     if host != socket.gethostname():
         return True
+    import psutil  # here: importing it costs every process's start-up a tenth of a second
+
     try:
         return psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE
     except (ValueError, psutil.NoSuchProcess):

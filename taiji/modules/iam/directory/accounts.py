@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
-from ldap3.utils.conv import escape_filter_chars
 
 from taiji.platform import audit, events, ratelimit, tenancy
 from taiji.platform.auth import TenantRole
@@ -102,6 +101,8 @@ def _within_limits(row: Directory, email: str, trusted: bool) -> bool:
 
 def _lookup(row: Directory, email: str, password: str) -> Entry | str:
     """The entry when the directory knows this email with this password, else why not."""
+    from ldap3.utils.conv import escape_filter_chars
+
     pinned, _target = connect.server(row.url, row.ca_certificate)
     service = connect.connection(pinned, row.bind_dn, bind_password(row))
     if not service.bind():

@@ -19,14 +19,16 @@ import re
 import socket
 import ssl
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import ldap3
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
-from ldap3.core import exceptions as ldap_errors
 
 from taiji.platform import egress
+
+if TYPE_CHECKING:  # imported where used: importing it costs every process's start-up
+    import ldap3
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,8 @@ def refusal(url: str, *, unresolved_ok: bool = False) -> str | None:
 
 def server(url: str, ca_certificate: str = "") -> tuple[ldap3.Server, Target]:
     """An ldap3 server pinned to an address of ``url`` that the egress policy allows right now."""
+    import ldap3
+
     try:
         target = parse_url(url)
     except ValueError as exc:
@@ -114,12 +118,16 @@ def server(url: str, ca_certificate: str = "") -> tuple[ldap3.Server, Target]:
 
 
 def connection(pinned: ldap3.Server, user: str | None, password: str | None) -> ldap3.Connection:
+    import ldap3
+
     return ldap3.Connection(pinned, user or None, password or None, receive_timeout=TIMEOUT, read_only=True,
                             auto_referrals=False, raise_exceptions=False)
 
 
 def explain(exc: BaseException, url: str) -> str:
     """A sentence for people about a failure talking to the directory at ``url``."""
+    from ldap3.core import exceptions as ldap_errors
+
     if isinstance(exc, DirectoryError):
         return str(exc)
     try:

@@ -15,11 +15,8 @@ Verification covers exactly the domain named, not its subdomains.
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
-import dns.exception
-import dns.name
-import dns.nameserver
-import dns.resolver
 import sqlalchemy as sa
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
@@ -31,6 +28,10 @@ from taiji.platform.errors import Conflict, Invalid, NotFound, field_error, msg
 
 from .connect import has_control_characters
 from .models import DirectoryDomain, DomainStatus
+
+if TYPE_CHECKING:  # dnspython is imported where used: importing it costs every process's start-up
+    import dns.nameserver
+    import dns.resolver
 
 RECORD_PREFIX = "_taiji-verification."
 VALUE_PREFIX = "taiji-verification="
@@ -152,6 +153,8 @@ def _mark_verified(row: DirectoryDomain, method: str, by: str | None) -> None:
 
 def _nameserver(entry: str) -> dns.nameserver.Do53Nameserver:
     """``10.0.0.2``, ``127.0.0.1:5353``, ``::1`` or ``[::1]:5353``."""
+    import dns.nameserver
+
     host, port = entry, 53
     if entry.startswith("["):
         host, _sep, rest = entry[1:].partition("]")
@@ -163,6 +166,8 @@ def _nameserver(entry: str) -> dns.nameserver.Do53Nameserver:
 
 
 def _resolver() -> dns.resolver.Resolver:
+    import dns.resolver
+
     servers = tuple(current_app.config.get("DNS_NAMESERVERS") or ()) if has_app_context() else ()
     if not servers:
         resolver = dns.resolver.Resolver()
@@ -177,6 +182,10 @@ def _resolver() -> dns.resolver.Resolver:
 def txt_values(name: str) -> list[str]:
     """The TXT strings published at ``name`` (each record's strings joined), or a ValueError saying
     why there are none."""
+    import dns.exception
+    import dns.name
+    import dns.resolver
+
     try:
         answer = _resolver().resolve(dns.name.from_text(name), "TXT", search=False)
     except dns.resolver.NXDOMAIN:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import sqlalchemy as sa
 
 from taiji.platform.db import Page, db
@@ -21,6 +21,9 @@ from taiji.platform.errors import Msg, NotFound, msg
 
 from ..models import Component, ComponentApi, Dependency, Product
 from . import rules
+
+if TYPE_CHECKING:  # imported where used: importing it costs every process's start-up
+    import networkx as nx
 
 _CACHE: OrderedDict[int, tuple[int, nx.DiGraph]] = OrderedDict()
 _CACHE_SIZE = 32
@@ -48,6 +51,7 @@ class Violation:
 
 
 def _build(tenant) -> nx.DiGraph:
+    import networkx as nx
     graph = nx.DiGraph()
     rows = db.session.execute(
         sa.select(
@@ -154,6 +158,7 @@ def _checked(tenant, product_id: int | None) -> list[Violation]:
 
 
 def _check(graph: nx.DiGraph, product_id: int | None, layers: list[str], severity: dict) -> list[Violation]:
+    import networkx as nx
     rank = {name: index for index, name in enumerate(layers)}
     mine = (
         set(graph.nodes)
@@ -285,6 +290,7 @@ def _related(
     # The traversal over the cached graph takes a few milliseconds even when thousands of
     # components are reached; building and serialising an entry for each is what costs, so
     # only the requested page is turned into entries.
+    import networkx as nx
     distances = nx.single_source_shortest_path_length(graph, start, cutoff=max_depth)
     distances.pop(start, None)
     # By name, then (stable) by depth: nearest first, names in order within a depth.
@@ -315,6 +321,8 @@ def impact(
 def api_retirement_impact(tenant, component: Component, api: str, version: str) -> dict:
     """What breaks if ``component`` stops providing ``api`` at ``version``: its direct consumers,
     and everything that depends on them."""
+    import networkx as nx
+
     api, version = api.strip().lower(), version.strip().lower()
     if not any(a.direction == "provides" and a.name == api and a.version == version for a in component.apis):
         raise NotFound(msg("'%(component_ref)s' does not provide the API %(api)s version %(version)s.",

@@ -5,8 +5,6 @@ still decides."""
 
 from __future__ import annotations
 
-import networkx as nx
-
 from taiji.platform.errors import ServiceError
 
 from ..models import Component
@@ -18,6 +16,8 @@ from .graph import Violation, _check, check, tenant_graph
 def dependency_violations(tenant, source: Component, target_ref: str) -> list[Violation]:
     """The violations ``source`` depending on ``target_ref`` ('name' in its product or
     'product/name') would add; empty when the target is unknown (saving will say so)."""
+    import networkx as nx
+
     try:
         target = resolve_ref(tenant, target_ref.strip(), source.product)
     except ServiceError:
@@ -54,6 +54,7 @@ def component_violations(tenant, product, data: dict, component: Component | Non
     APIs it provides and consumes (as the form parses them); ``component`` is the one being
     edited (None: a new one). Declared dependencies stay as they are; the API edges are redrawn
     from ``data``, and the layer and kind taken from it."""
+    import networkx as nx
     import sqlalchemy as sa
 
     from taiji.platform.db import db

@@ -7,24 +7,24 @@ CycloneDX JSON schema before it is handed out.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
-from cyclonedx.contrib.license.factories import LicenseFactory
-from cyclonedx.model.bom import Bom
-from cyclonedx.model.component import Component, ComponentType
-from cyclonedx.output.json import JsonV1Dot6
-from cyclonedx.schema import SchemaVersion
 from packageurl import PackageURL
 
 from taiji.platform.errors import Conflict, msg
 
 from ..models import Product, ProductVersion
 
+if TYPE_CHECKING:  # cyclonedx is imported where used: importing it costs every process's start-up
+    from cyclonedx.model.component import Component
+
+# The CycloneDX component type (a ComponentType member's name) of each kind of component.
 _TYPES = {
-    "service": ComponentType.APPLICATION,
-    "frontend": ComponentType.APPLICATION,
-    "job": ComponentType.APPLICATION,
-    "library": ComponentType.LIBRARY,
-    "database": ComponentType.DATA,
+    "service": "APPLICATION",
+    "frontend": "APPLICATION",
+    "job": "APPLICATION",
+    "library": "LIBRARY",
+    "database": "DATA",
 }
 
 
@@ -38,6 +38,11 @@ def _own_purl(tenant_slug: str, product: str, name: str, version: str) -> Packag
 
 def build(tenant, product: Product, version: ProductVersion) -> str:
     """The CycloneDX 1.6 JSON of a released (or deprecated, or retired) version."""
+    from cyclonedx.contrib.license.factories import LicenseFactory
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.output.json import JsonV1Dot6
+
     if version.snapshot is None:
         raise Conflict(
             msg("Version %(version)s is a draft; a bill of materials describes a released version. "
@@ -63,7 +68,7 @@ def build(tenant, product: Product, version: ProductVersion) -> str:
             name=item["name"],
             version=item["version"],
             group=product.slug,
-            type=_TYPES.get(item["kind"], ComponentType.APPLICATION),
+            type=ComponentType[_TYPES.get(item["kind"], "APPLICATION")],
             bom_ref=f"{product.slug}/{item['name']}@{item['version']}",
             purl=_own_purl(tenant.slug, product.slug, item["name"], item["version"]),
         )
@@ -118,6 +123,7 @@ def validate(document: str) -> str | None:
     """None when ``document`` is valid CycloneDX 1.6 JSON, else the validator's complaint."""
     # Imported here: the validator pulls in heavy schema libraries that cost every process
     # about a second at start-up, and only SBOM exports need it.
+    from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
 
     error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(document)

@@ -11,13 +11,14 @@ import posixpath
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
-
-import git
-from gitdb.exc import BadName, BadObject
+from functools import cache, cached_property
+from typing import TYPE_CHECKING
 
 from taiji.platform.db import Page
 from taiji.platform.errors import Invalid, NotFound, msg
+
+if TYPE_CHECKING:  # imported where used: importing it costs every process's start-up
+    import git
 
 # Pages show at most this much of a file; the rest is a download away.
 MAX_RENDERED_BYTES = 512 * 1024
@@ -48,24 +49,32 @@ def check_path(path: str | None) -> str:
     return "" if normal in (".", "") else normal
 
 
-class _Repo(git.Repo):
+@cache
+def _repo_class() -> type[git.Repo]:
     """GitPython's Repo, reading the submodule list once: its diff looks the list up again for
-    every changed file (3 ms each), which made a 1,000-file comparison take seconds."""
+    every changed file (3 ms each), which made a 1,000-file comparison take seconds. (Made on first
+    use: GitPython is imported where used, as importing it costs every process's start-up.)"""
+    import git
 
-    @cached_property
-    def submodules(self):
-        return super().submodules
+    class _Repo(git.Repo):
+        @cached_property
+        def submodules(self):
+            return super().submodules
+
+    return _Repo
 
 
 def open_repo(repo) -> git.Repo:
     # Imported here: the package's __init__ may re-export this module's functions.
+    import git
+
     from . import local_git_dir
 
     path = local_git_dir(repo)
     if path is None:
         raise NotFound(msg("This repository has no data on this server yet."))
     try:
-        return _Repo(path)
+        return _repo_class()(path)
     except (git.NoSuchPathError, git.InvalidGitRepositoryError) as exc:
         raise NotFound(msg("This repository has no data on disk yet.")) from exc
 
@@ -78,6 +87,9 @@ def is_empty(repo) -> bool:
 
 def resolve(repo, rev: str) -> git.Commit:
     """The commit ``rev`` names, or ``NotFound``."""
+    import git
+    from gitdb.exc import BadName, BadObject
+
     r = open_repo(repo)
     check_rev(rev)
     try:
@@ -333,6 +345,8 @@ class DiffResult:
 
 def _diff(old, new) -> DiffResult:
     """Per-file unified diff from tree-ish ``old`` (None: the empty tree) to commit ``new``."""
+    import git
+
     if old is None:
         index = new.diff(git.NULL_TREE, create_patch=True, R=True)
     else:

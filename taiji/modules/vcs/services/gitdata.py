@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-
-import git as gitpython
-from gitdb.exc import BadName, BadObject
+from typing import TYPE_CHECKING
 
 from taiji.platform.errors import NotFound, field_error, msg
 
 from ..models import Repository
 from .repositories import local_git_dir
+
+if TYPE_CHECKING:  # imported where used: importing it costs every process's start-up
+    import git as gitpython
 
 # What a user may name a revision with; a leading '-' would read as an option to git.
 REV_PATTERN = re.compile(r"^[A-Za-z0-9._/@{}^~+-]{1,255}$")
@@ -22,12 +23,17 @@ def valid_rev(rev: str) -> bool:
 
 
 def open_repo(repo: Repository) -> gitpython.Repo | None:
+    import git as gitpython
+
     path = local_git_dir(repo)
     return gitpython.Repo(str(path)) if path is not None else None
 
 
 def resolve_ref(repo: Repository, rev: str) -> str | None:
     """The full sha of the commit ``rev`` names (branch, tag, sha, ``main~2``), or None."""
+    import git as gitpython
+    from gitdb.exc import BadName, BadObject
+
     if not valid_rev(rev):
         return None
     handle = open_repo(repo)
@@ -67,6 +73,9 @@ def commit_dict(commit) -> dict:
 def commit_messages(repo: Repository, shas) -> dict[str, str]:
     """The full message of each of these commits that the repository holds, by sha (CI shows
     a pipeline's commit with its title); unknown or malformed shas are left out."""
+    import git as gitpython
+    from gitdb.exc import BadName, BadObject
+
     handle = open_repo(repo)
     found: dict[str, str] = {}
     if handle is None:

@@ -1,0 +1,57 @@
+"""Every `taiji` process (web worker, worker, runner, scheduler, each shell command) pays for what it
+imports before it does anything; the suite starts hundreds. Libraries only a few requests or tasks
+need are imported where they are used, and the kernel's commands start without the modules.
+These tests keep it so: a module-level import of one of them comes back as a failure here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+# Each costs tens of milliseconds or more to import, and only some requests or tasks use it.
+USED_WHERE_NEEDED = (
+    "alembic", "flask_migrate", "networkx", "cyclonedx", "ldap3", "dns.resolver", "email_validator",
+    "git", "pygments", "markdown_it", "psutil", "jenkins", "requests",
+)
+
+_BUILD = """
+import json, sys
+from taiji.platform.app import create_app
+create_app()
+print(json.dumps(sorted(sys.modules)))
+"""
+
+_KERNEL_COMMAND = """
+import json, sys
+from taiji.cli import main
+try:
+    main(["web", "--help"])
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _modules_after(source: str, data_dir: Path) -> set[str]:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TAIJI_DATA_DIR": str(data_dir),
+           "TAIJI_BROKER_URL": "memory://", "TAIJI_LOG_LEVEL": "WARNING"}
+    done = subprocess.run([sys.executable, "-c", source], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_building_the_application_imports_no_library_that_only_some_requests_need(tmp_path):
+    loaded = _modules_after(_BUILD, tmp_path)
+    assert "taiji.modules.vcs" in loaded  # the application was built, with its modules
+    assert [name for name in USED_WHERE_NEEDED if name in loaded] == []
+
+
+def test_a_kernel_command_starts_without_importing_the_modules(tmp_path):
+    loaded = _modules_after(_KERNEL_COMMAND, tmp_path)
+    assert "taiji.cli" in loaded
+    assert not any(name.startswith(("taiji.modules", "taiji.platform.app")) for name in loaded)
