@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 # Each costs tens of milliseconds or more to import, and only some requests or tasks use it.
 USED_WHERE_NEEDED = (
     "alembic", "flask_migrate", "networkx", "cyclonedx", "ldap3", "dns.resolver", "email_validator",
-    "git", "pygments", "markdown_it", "psutil", "jenkins", "requests",
+    "git", "pygments", "markdown_it", "psutil", "jenkins", "requests", "jsonschema",
 )
 
 _BUILD = """

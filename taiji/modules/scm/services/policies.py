@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 from taiji.platform import audit
 from taiji.platform.db import db, utcnow
@@ -73,6 +71,9 @@ def set_schema(tenant, actor, component, schema: dict | None) -> dict | None:
             raise field_error("schema", msg("A schema is a JSON object."))
         if len(json.dumps(schema)) > MAX_SCHEMA_BYTES:
             raise field_error("schema", msg("The schema is larger than 256 KiB."))
+        from jsonschema import Draft202012Validator  # 1-2 s of CPU to import: only when used
+        from jsonschema.exceptions import SchemaError
+
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as error:
@@ -103,6 +104,8 @@ def check_schema(tenant, component, document: dict, secret_keys=()) -> None:
     row = find_registered(tenant, component.id)
     if row is None or row.json_schema is None:
         return
+    from jsonschema import Draft202012Validator
+
     validator = Draft202012Validator(row.json_schema)
     problems = sorted(validator.iter_errors(document), key=lambda e: (list(map(str, e.absolute_path)),
                                                                        e.message))
