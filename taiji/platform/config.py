@@ -180,6 +180,10 @@ CHILD_PROCESS_VARIABLES = frozenset({
 })
 
 
+# Read by the `taiji` command or the Python client (taiji.config) acting as a client of a Taiji
+# elsewhere (a pipeline job rendering its configuration), never by a server: not settings.
+CLIENT_VARIABLES = frozenset({"TAIJI_URL", "TAIJI_CONFIG_KEY"})
+
 # Threads of a `taiji web` worker process that serve requests (live streams get threads of their
 # own: taiji/platform/live.py). Here, so that `taiji web` reads it without importing the web stack.
 API_THREADS = 4

@@ -162,6 +162,15 @@ def sign_in(page, base: str, email: str, password: str = PASSWORD) -> None:
 
 
 def sign_out(page) -> None:
-    page.click("[data-testid=user-menu]")
+    # The menu opens by the page's script: a click before it ran opens nothing (seen on a loaded
+    # CI machine), so wait for it, and open the menu again if it still did not.
+    page.wait_for_load_state("load")
+    for _ in range(3):
+        page.click("[data-testid=user-menu]")
+        if page.locator("[data-testid=sign-out]").is_visible():
+            break
+        page.wait_for_timeout(500)
+        if page.locator("[data-testid=sign-out]").is_visible():
+            break
     with page.expect_navigation():
         page.click("[data-testid=sign-out]")

@@ -100,11 +100,13 @@ def test_lint_imports_refuses_what_the_rules_forbid(tmp_path):
     _write(tree, "taiji/modules/zzz/__init__.py", "")
     # The participant SDK reaching into the server.
     _write(tree, "taiji/tx/server.py", "import flask\n\nfrom taiji.platform import db\n")
+    # The configuration client reaching into the server.
+    _write(tree, "taiji/config/server.py", "from taiji.modules.scm import services\n")
 
     result = _lint(tree)
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
-    assert "Contracts: 0 kept, 4 broken." in out, out
+    assert "Contracts: 0 kept, 5 broken." in out, out
     expected = [
         "- taiji.modules.pm.services -> taiji.modules.spm.models (l.3) is not taiji.modules.spm,",
         "- taiji.modules.pm.services -> taiji.modules.tm.services._tenant_row (l.4) imports a _private name",
@@ -114,6 +116,7 @@ def test_lint_imports_refuses_what_the_rules_forbid(tmp_path):
         "- taiji.modules.zzz is not a code of DESIGN.md",
         "- taiji.tx.server -> flask (l.1) is neither the standard library nor sqlalchemy",
         "- taiji.tx.server -> taiji.platform.db (l.3) belongs to the server, outside taiji.tx",
+        "- taiji.config.server -> taiji.modules.scm.services (l.1) belongs to the server",
         "taiji.modules is not allowed to import taiji.cli",
         "taiji.modules.pm.commands -> taiji.cli (l.1)",
         "taiji.modules.pm.events -> taiji.modules.vcs.services",
