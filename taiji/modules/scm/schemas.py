@@ -218,7 +218,6 @@ class ScmAccessKeyOut(Schema):
     description = fields.String()
     created_at = fields.DateTime()
     created_by = fields.String()
-    last_used_at = fields.DateTime(allow_none=True)
 
 
 class ScmAccessKeyCreatedOut(ScmAccessKeyOut):
