@@ -273,4 +273,5 @@ def test_run_a_pipeline_with_the_pickers_play_its_manual_job_and_fold_the_log(st
         page.click("[data-testid=run-submit]")
     page.set_extra_http_headers({"Accept-Language": "zh-CN"})
     page.reload()
-    expect(page.get_by_role("button", name="运行 deploy")).to_be_visible()
+    # The new pipeline's jobs are made by the worker: on a loaded machine that takes seconds.
+    expect(page.get_by_role("button", name="运行 deploy")).to_be_visible(timeout=30_000)
