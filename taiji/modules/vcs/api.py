@@ -36,18 +36,30 @@ T = "/tenants/<tenant>"
 R = T + "/repositories/<repo>"
 
 
-@blp.before_request
-def _resolve_path_first():
-    """A repository (or rule) this tenant does not have is a 404 whatever the body or If-Match says."""
-    args = request.view_args or {}
-    tenant = tenancy.current()
-    if "repo" not in args or tenant is None or auth.current_principal() is None:
-        return
-    if request.endpoint == "vcs_api.restore":
-        return
-    repo = services.get_repository(tenant, args["repo"])
+def resolve_path_first(blueprint, more=None, skip=()):
+    """Makes a repository this tenant does not have a 404 on every route of ``blueprint``, whatever the
+    body or If-Match says; ``more(repo, view_args)`` looks up what the path names inside it (a rule, a
+    merge request) the same way. ``skip``: endpoints that answer for a repository in the bin."""
+
+    @blueprint.before_request
+    def _resolve_path_first():
+        args = request.view_args or {}
+        tenant = tenancy.current()
+        if "repo" not in args or tenant is None or auth.current_principal() is None:
+            return
+        if request.endpoint in skip:
+            return
+        repo = services.get_repository(tenant, args["repo"])
+        if more is not None:
+            more(repo, args)
+
+
+def _rule_in_path(repo, args):
     if "rule_id" in args:
         services.get_protected(repo, args["rule_id"])
+
+
+resolve_path_first(blp, _rule_in_path, skip=("vcs_api.restore",))
 
 
 def _repo(tenant, name):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
 
-from taiji.platform import auth, tenancy
+from taiji.platform import auth
 from taiji.platform.api import Blueprint, set_page_count
 
 from . import services
+from .api import resolve_path_first
 from .permissions import Perm
 from .schemas_merge import (
     CommitStatusQueryIn,
@@ -36,16 +36,12 @@ R = "/tenants/<tenant>/repositories/<repo>"
 MR = R + "/merge-requests/<int:number>"
 
 
-@blp.before_request
-def _resolve_path_first():
-    """A repository or merge request this tenant does not have is a 404 whatever the body says."""
-    args = request.view_args or {}
-    tenant = tenancy.current()
-    if "repo" not in args or tenant is None or auth.current_principal() is None:
-        return
-    repo = services.get_repository(tenant, args["repo"])
+def _merge_request_in_path(repo, args):
     if "number" in args:
         mrs.get_merge_request(repo, args["number"])
+
+
+resolve_path_first(blp, _merge_request_in_path)
 
 
 def _load(tenant, repo, number):
