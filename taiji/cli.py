@@ -264,13 +264,18 @@ def _kernel_settings() -> dict:
 PLATFORM_QUEUE = "taiji"
 
 
-def _module_queues() -> list:
-    """The queues the enabled modules' own commands consume, never a worker (Module.queues)."""
-    from taiji.platform.app import ENABLED_MODULES
+def _enabled_modules() -> tuple[str, ...]:
+    """The import paths of the enabled modules (ENABLED_MODULES, then TAIJI_EXTRA_MODULES), read
+    without importing the application factory: that imports the metrics, which `taiji worker` and a
+    module's own pool (`taiji runner`) point at the install's shared folder first (share_metrics)."""
     from taiji.platform.config import extra_modules
 
-    return [queue for path in (*ENABLED_MODULES, *extra_modules())
-            for queue in importlib.import_module(path).module.queues]
+    return (*importlib.import_module("taiji.modules").ENABLED_MODULES, *extra_modules())
+
+
+def _module_queues() -> list:
+    """The queues the enabled modules' own commands consume, never a worker (Module.queues)."""
+    return [queue for path in _enabled_modules() for queue in importlib.import_module(path).module.queues]
 
 
 def _queue_commands() -> list[str]:
@@ -331,10 +336,9 @@ def db_upgrade():
 @main.command("settings", short_help="List every TAIJI_* setting with its default and value.")
 def show_settings():
     """List every TAIJI_* setting with its default and current value."""
-    from taiji.platform.app import ENABLED_MODULES
-    from taiji.platform.config import all_settings, extra_modules
+    from taiji.platform.config import all_settings
 
-    for setting in all_settings((*ENABLED_MODULES, *extra_modules())):
+    for setting in all_settings(_enabled_modules()):
         current = os.environ.get(setting.name) or ""
         if current and ("PASSWORD" in setting.name or "SECRET" in setting.name):
             current = "(secret)"
@@ -366,10 +370,7 @@ def add_module_commands(group: click.Group, module_paths) -> None:
 
 
 def _add_enabled_module_commands() -> None:
-    from taiji.platform.app import ENABLED_MODULES
-    from taiji.platform.config import extra_modules
-
-    add_module_commands(main, (*ENABLED_MODULES, *extra_modules()))
+    add_module_commands(main, _enabled_modules())
 
 
 if __name__ == "__main__":

@@ -213,12 +213,12 @@ def test_a_worker_refuses_to_run_pipeline_jobs_among_the_platforms_work():
 def test_up_starts_a_job_runner_only_with_the_module_that_brings_it(monkeypatch):
     """The pools `taiji up` starts beside web, worker and scheduler are the enabled modules' (Module.queues):
     CICD's `taiji runner`, and none in an install without CICD."""
+    import taiji.modules
     from taiji import cli
-    from taiji.platform import app as platform
 
     assert cli._queue_commands() == ["runner"]
-    monkeypatch.setattr(platform, "ENABLED_MODULES",
-                        tuple(path for path in platform.ENABLED_MODULES if not path.endswith(".cicd")))
+    monkeypatch.setattr(taiji.modules, "ENABLED_MODULES",
+                        tuple(path for path in taiji.modules.ENABLED_MODULES if not path.endswith(".cicd")))
     assert cli._queue_commands() == []
 
 
