@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
+import importlib
 import os
 import secrets
 import signal
@@ -26,10 +26,11 @@ def _metrics_env() -> None:
 
 
 class _InOrder(click.Group):
-    """Lists commands in the order they are declared: running first, then administration, then the
-    enabled modules' own. Those are added when first needed (a listing, or a name the kernel does not
-    have): importing every module costs seconds that `taiji web` and the other kernel commands need
-    not pay before they start (the web server's master, for one, builds no application)."""
+    """Lists commands in the order they are declared: running first (with the modules' commands that
+    consume a queue of their own, Module.queues), then administration, then the enabled modules' own.
+    Those are added when first needed (a listing, or a name the kernel does not have): importing every
+    module costs seconds that `taiji web` and the other kernel commands need not pay before they start
+    (the web server's master, for one, builds no application)."""
 
     modules_added = False
 
@@ -40,7 +41,10 @@ class _InOrder(click.Group):
 
     def list_commands(self, ctx):
         self._add_modules()
-        return list(self.commands)
+        running = [name for name in _queue_commands() if name in self.commands]
+        names = [name for name in self.commands if name not in running]
+        after = names.index("worker") + 1
+        return [*names[:after], *running, *names[after:]]
 
     def get_command(self, ctx, cmd_name):
         command = self.commands.get(cmd_name)
@@ -66,15 +70,19 @@ def main():
 
 
 def _ensure_admin(app) -> None:
+    """The first platform administrator of a new install, through the hooks of the module that keeps
+    the accounts (AuthProvider.count_accounts, .create_first_admin); none without such a module."""
     import sqlalchemy as sa
 
-    from taiji.modules.iam import services as iam
     from taiji.platform.db import db
     from taiji.platform.errors import ServiceError
 
+    hooks = app.extensions["taiji"].auth
+    if hooks.count_accounts is None or hooks.create_first_admin is None:
+        return
     with app.app_context():
         try:
-            if iam.count_users() > 0:
+            if hooks.count_accounts() > 0:
                 return
         except sa.exc.DBAPIError as exc:
             message = f"The database is not ready ({type(exc.orig).__name__}); run `taiji db upgrade` first."
@@ -85,7 +93,7 @@ def _ensure_admin(app) -> None:
         if generated:
             password = secrets.token_urlsafe(12)
         try:
-            iam.create_user(email, "Administrator", password, admin=True, email_verified=True)
+            hooks.create_first_admin(email, password)
         except ServiceError as exc:
             raise click.ClickException(
                 f"Cannot create the first administrator from TAIJI_ADMIN_EMAIL/TAIJI_ADMIN_PASSWORD: "
@@ -132,7 +140,10 @@ STOP_TIMEOUT = 20
 @main.command(short_help="Run web server, worker, runner and scheduler together.")
 @click.option("--no-migrate", is_flag=True, help="Do not apply pending migrations first.")
 def up(no_migrate):
-    """Run web server, worker, job runner and scheduler together; Ctrl-C stops all four.
+    """Run web server, worker, job runner and scheduler together; Ctrl-C stops them all.
+
+    The job runner (and any other pool a module consumes its queue in, Module.queues) starts only
+    with the module that brings it.
 
     On first start this also creates the database and the first platform administrator,
     whose password is printed once (unless TAIJI_ADMIN_PASSWORD sets it).
@@ -147,10 +158,10 @@ def up(no_migrate):
 
         database.engine.dispose()
     exe = [sys.executable, "-m", "taiji.cli"]
-    # The platform's work and pipeline jobs in processes of their own: jobs never take the
-    # threads that deliver events and run transactions.
+    # The platform's work and the modules' queues (pipeline jobs) in processes of their own: jobs
+    # never take the threads that deliver events and run transactions.
     commands = {"web": [*exe, "web", "--no-bootstrap"], "worker": [*exe, "worker"],
-                "runner": [*exe, "runner"], "scheduler": [*exe, "scheduler"]}
+                **{name: [*exe, name] for name in _queue_commands()}, "scheduler": [*exe, "scheduler"]}
     requests = []
 
     def on_signal(signum, _frame):
@@ -253,10 +264,23 @@ def _kernel_settings() -> dict:
 PLATFORM_QUEUE = "taiji"
 
 
-def _job_queue() -> str:
-    from taiji.modules.cicd.runners.builtin import QUEUE
+def _enabled_modules() -> tuple[str, ...]:
+    """The import paths of the enabled modules (ENABLED_MODULES, then TAIJI_EXTRA_MODULES), read
+    without importing the application factory: that imports the metrics, which `taiji worker` and a
+    module's own pool (`taiji runner`) point at the install's shared folder first (share_metrics)."""
+    from taiji.platform.config import extra_modules
 
-    return QUEUE
+    return (*importlib.import_module("taiji.modules").ENABLED_MODULES, *extra_modules())
+
+
+def _module_queues() -> list:
+    """The queues the enabled modules' own commands consume, never a worker (Module.queues)."""
+    return [queue for path in _enabled_modules() for queue in importlib.import_module(path).module.queues]
+
+
+def _queue_commands() -> list[str]:
+    """The names of the commands that consume them (`taiji runner`), each once, in module order."""
+    return list(dict.fromkeys(queue.command for queue in _module_queues()))
 
 
 @main.command(short_help="Run a background worker for the platform's own work.")
@@ -267,41 +291,21 @@ def _job_queue() -> str:
 def worker(concurrency, queues):
     """Run a background worker: event delivery, the transaction engine, notifications, mirrors and
     every other task of the platform itself. Pipeline jobs run in `taiji runner`, a pool of its own,
-    so that long jobs never hold up the platform's work.
+    so that long jobs never hold up the platform's work (a module's queue consumed by a command of
+    its own, Module.queues, is refused here).
     """
     names = [name.strip() for name in queues.split(",") if name.strip()]
-    if _job_queue() in names:
-        raise click.UsageError(
-            f"Pipeline jobs (queue {_job_queue()}) run in `taiji runner`, not in a worker: jobs that "
-            "share a worker's threads hold up events, transactions and notifications while they run.")
+    for queue in _module_queues():
+        if queue.name in names:
+            raise click.UsageError(
+                f"{queue.what} (queue {queue.name}) run in `taiji {queue.command}`, not in a worker: "
+                "tasks that share a worker's threads hold up events, transactions and notifications "
+                "while they run.")
     _metrics_env()
     app = get_app()
     celery = app.extensions["celery"]
     celery.worker_main(["worker", f"--loglevel={app.config['LOG_LEVEL']}", "--pool=threads",
                         f"--concurrency={concurrency}", "-Q", ",".join(names), "-n", "worker@%h",
-                        "--without-gossip", "--without-mingle"])
-
-
-@main.command(short_help="Run pipeline jobs, in a pool of their own.")
-@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=None,
-              help="Jobs run at once (threads; default: TAIJI_CICD_MAX_JOBS + 2).")
-def runner(concurrency):
-    """Run pipeline jobs: a process of its own, whose threads do nothing else, beside `taiji worker`.
-
-    How many jobs run at once on the whole platform is TAIJI_CICD_MAX_JOBS (the scheduler shares
-    them fairly between tenants); give the runners together more slots than that, so that a job
-    the scheduler starts never waits in the queue behind others.
-    """
-    _metrics_env()
-    app = get_app()
-    cap = app.config["CICD_MAX_JOBS"]
-    concurrency = concurrency or cap + 2
-    if concurrency < cap:
-        click.echo(f"Note: this runner runs {concurrency} jobs at once, TAIJI_CICD_MAX_JOBS is {cap}: unless "
-                   "other runners take the rest, started jobs wait in the queue in arrival order.", err=True)
-    celery = app.extensions["celery"]
-    celery.worker_main(["worker", f"--loglevel={app.config['LOG_LEVEL']}", "--pool=threads",
-                        f"--concurrency={concurrency}", "-Q", _job_queue(), "-n", "runner@%h",
                         "--without-gossip", "--without-mingle"])
 
 
@@ -329,137 +333,12 @@ def db_upgrade():
     click.echo("Database is up to date.")
 
 
-@main.group()
-def users():
-    """Manage user accounts."""
-
-
-@users.command("create")
-@click.argument("email")
-@click.option("--name", help="Display name (default: the part of the email before @).")
-@click.option("--admin", is_flag=True, help="Make the user a platform administrator.")
-@click.option("--password", help="The password (other users of this machine can see command lines; "
-                                 "omit it to have one generated and printed).")
-def users_create(email, name, admin, password):
-    """Create a user who signs in with EMAIL and a password."""
-    from taiji.modules.iam import services as iam
-    from taiji.platform.db import db as database
-    from taiji.platform.errors import ServiceError
-
-    app = get_app()
-    generated = password is None
-    if generated:
-        password = secrets.token_urlsafe(12)
-    with app.app_context():
-        try:
-            user = iam.create_user(email, name, password, admin=admin, email_verified=True)
-        except ServiceError as exc:
-            raise click.ClickException(exc.detail) from exc
-        database.session.commit()
-        click.echo(f"Created {user.email}{' (platform administrator)' if admin else ''}.")
-        if generated:
-            click.echo(f"Password: {password}")
-
-
-@main.group()
-def tokens():
-    """Manage personal access tokens for the REST API."""
-
-
-@tokens.command("create")
-@click.argument("email")
-@click.option("--name", required=True, help="What the token is for.")
-@click.option("--expires-in-days", type=int, default=None, help="Expire after this many days.")
-@click.option("--scope", "scopes", multiple=True, help="Limit the token to a permission (repeatable).")
-def tokens_create(email, name, expires_in_days, scopes):
-    """Create a token for EMAIL and print it alone on stdout (it is shown only once)."""
-    from taiji.modules.iam import services as iam
-    from taiji.platform.db import db as database
-    from taiji.platform.errors import ServiceError
-
-    app = get_app()
-    with app.app_context():
-        user = iam.get_user_by_email(email)
-        if user is None:
-            raise click.ClickException(f"No user with the email {email}.")
-        expires = None
-        if expires_in_days is not None:
-            expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_in_days)
-        try:
-            _, plaintext = iam.create_token(user, name, scopes=list(scopes) or None, expires_at=expires)
-        except ServiceError as exc:
-            raise click.ClickException(exc.detail) from exc
-        database.session.commit()
-    click.echo(plaintext)
-
-
-@main.group()
-def tenants():
-    """Manage tenants."""
-
-
-@tenants.command("create")
-@click.argument("slug")
-@click.option("--name", required=True, help="Display name of the tenant.")
-@click.option("--owner", "owner_email", help="Email of the first owner (default: the first administrator).")
-def tenants_create(slug, name, owner_email):
-    """Create a tenant SLUG."""
-    from taiji.modules.iam import services as iam
-    from taiji.modules.tm import services as tm
-    from taiji.platform.db import db as database
-    from taiji.platform.errors import ServiceError
-
-    app = get_app()
-    with app.app_context():
-        owner = iam.get_user_by_email(owner_email or app.config["ADMIN_EMAIL"])
-        if owner is None:
-            raise click.ClickException(f"No user with the email {owner_email or app.config['ADMIN_EMAIL']}.")
-        try:
-            tenant = tm.create_tenant(slug, name, owner_id=owner.id)
-        except ServiceError as exc:
-            raise click.ClickException(_service_message(exc)) from exc
-        database.session.commit()
-        click.echo(f"Created tenant {tenant.slug} ({tenant.name}), owner {owner.email}.")
-
-
-@main.command(short_help="Seed the tenant `demo` with the example services and run them.")
-@click.option("--base-url", help="Where Taiji serves (default: TAIJI_BASE_URL).")
-@click.option("--wait", "wait_seconds", type=click.IntRange(min=0), default=180, show_default=True,
-              help="Seconds to wait for the pipelines to start and finish (0: do not wait).")
-@click.option("--new-password", is_flag=True,
-              help="Give the demo owner a new password and show it (when the first one is lost).")
-def demo(base_url, wait_seconds, new_password):
-    """Create the tenant `demo`, its owner, a package index and one hosted repository per example
-    service, push the services with git (so their pipelines run) and print where to look.
-
-    Run it while `taiji up` (or `make run`) serves. The owner's password is shown as soon as the
-    account exists. Run it again to finish what a first run could not (it says what is left, and
-    exits with status 1); what exists is reused.
-    """
-    from taiji.modules.cicd import demo as seeding
-
-    app = get_app()
-    with app.app_context():
-        try:
-            result = seeding.run(base_url or app.config["BASE_URL"], wait=wait_seconds, echo=click.echo,
-                                 new_password=new_password)
-        except seeding.DemoError as exc:
-            raise click.ClickException(str(exc)) from exc
-        from taiji.modules.spm import demo as catalog  # the example product in the catalog
-
-        catalog.seed(base_url or app.config["BASE_URL"], echo=click.echo)
-    seeding.report(result, echo=click.echo)
-    if not result.finished:
-        sys.exit(1)
-
-
 @main.command("settings", short_help="List every TAIJI_* setting with its default and value.")
 def show_settings():
     """List every TAIJI_* setting with its default and current value."""
-    from taiji.platform.app import ENABLED_MODULES
-    from taiji.platform.config import all_settings, extra_modules
+    from taiji.platform.config import all_settings
 
-    for setting in all_settings((*ENABLED_MODULES, *extra_modules())):
+    for setting in all_settings(_enabled_modules()):
         current = os.environ.get(setting.name) or ""
         if current and ("PASSWORD" in setting.name or "SECRET" in setting.name):
             current = "(secret)"
@@ -478,8 +357,6 @@ def _hide_password(url: str) -> str:
 
 def add_module_commands(group: click.Group, module_paths) -> None:
     """The commands of the modules at ``module_paths`` (Module.cli_commands), beside the kernel's."""
-    import importlib
-
     for path in module_paths:
         for command in importlib.import_module(path).module.cli_commands:
             existing = group.commands.get(command.name)
@@ -493,10 +370,7 @@ def add_module_commands(group: click.Group, module_paths) -> None:
 
 
 def _add_enabled_module_commands() -> None:
-    from taiji.platform.app import ENABLED_MODULES
-    from taiji.platform.config import extra_modules
-
-    add_module_commands(main, (*ENABLED_MODULES, *extra_modules()))
+    add_module_commands(main, _enabled_modules())
 
 
 if __name__ == "__main__":

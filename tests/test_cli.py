@@ -57,9 +57,11 @@ def test_top_level_help_lists_every_command_with_a_whole_sentence():
     assert result.exit_code == 0
     listed = re.findall(r"^  (\w+)\s{2,}(.+)$", result.output.split("Commands:")[1], re.MULTILINE)
     assert [name for name, _ in listed] == [
-        "up", "web", "worker", "runner", "scheduler", "db", "users", "tokens", "tenants", "demo", "settings",
+        # Running (CICD's runner among them: it consumes a queue of its own, Module.queues), then the
+        # kernel's administration.
+        "up", "web", "worker", "runner", "scheduler", "db", "settings",
         # The enabled modules' own commands (Module.cli_commands), in the order of ENABLED_MODULES.
-        "clients", "keys", "config", "pipelines", "images"]
+        "users", "tokens", "clients", "keys", "tenants", "config", "pipelines", "images", "demo"]
     for name, summary in listed:
         assert summary.endswith(".") and not summary.endswith("..."), f"{name}: {summary!r} is cut short"
 
@@ -206,6 +208,18 @@ def test_a_worker_refuses_to_run_pipeline_jobs_among_the_platforms_work():
     assert result.exit_code == 2
     assert "Pipeline jobs (queue cicd.builtin) run in `taiji runner`, not in a worker" in result.output
     assert "Traceback" not in result.output
+
+
+def test_up_starts_a_job_runner_only_with_the_module_that_brings_it(monkeypatch):
+    """The pools `taiji up` starts beside web, worker and scheduler are the enabled modules' (Module.queues):
+    CICD's `taiji runner`, and none in an install without CICD."""
+    import taiji.modules
+    from taiji import cli
+
+    assert cli._queue_commands() == ["runner"]
+    monkeypatch.setattr(taiji.modules, "ENABLED_MODULES",
+                        tuple(path for path in taiji.modules.ENABLED_MODULES if not path.endswith(".cicd")))
+    assert cli._queue_commands() == []
 
 
 @pytest.mark.live

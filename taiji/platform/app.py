@@ -216,6 +216,12 @@ def _register(app: Flask, registry, module) -> None:
         tx_local.register(step, module=module.code)
     registry.settings.extend(module.settings)
     registry.cli_commands.extend(module.cli_commands)
+    names = {command.name for command in module.cli_commands}
+    for queue in module.queues:
+        if queue.command not in names:
+            raise ModuleError(f"module {module.code!r}: the queue {queue.name!r} is consumed by "
+                              f"`taiji {queue.command}`, which is not one of its commands "
+                              "(Module.cli_commands)")
     if module.auth is not None:
         if registry.auth.provided():
             raise ModuleError(f"module {module.code!r} provides the authentication (Module.auth), which "

@@ -114,6 +114,11 @@ class AuthProvider:
     # Tables whose rows make up principals and their access: a change to any drops the kernel's
     # cached answers in every process (taiji.platform.authcache).
     watched_tables: tuple[str, ...] = ()
+    # The first start of an install (`taiji up`, `taiji web`): the number of accounts, and
+    # (email, password) -> create the first platform administrator (flushed, not committed; a refusal
+    # raises ServiceError). Without them the kernel creates no account.
+    count_accounts: Callable[[], int] | None = None
+    create_first_admin: Callable[[str, str], object] | None = None
 
     def provided(self) -> bool:
         return any(getattr(self, f.name) is not None for f in fields(self) if f.name != "watched_tables")

@@ -2,10 +2,10 @@
 
 ``Module`` is the whole contract between a subsystem and the kernel: everything a module brings
 (routes, navigation, permissions, events, tasks and their schedule, quota meters, settings, shell
-commands, CSRF exemptions, the pages and the authentication the kernel relies on, transaction steps,
-test seeders, translations) is declared here and
-registered by ``create_app`` on *that* application (``taiji.platform.registry``). docs/architecture.md
-("How a module plugs in") shows each registration point.
+commands and the queues they consume, CSRF exemptions, the pages and the authentication the kernel
+relies on, transaction steps, test seeders, translations) is declared here and registered by
+``create_app`` on *that* application (``taiji.platform.registry``). docs/architecture.md ("How a
+module plugs in") shows each registration point.
 """
 
 from __future__ import annotations
@@ -92,6 +92,21 @@ class Periodic:
 
 
 @dataclass(frozen=True)
+class Queue:
+    """A Celery queue whose tasks one of the module's own commands consumes, never ``taiji worker``.
+
+    Long tasks (a pipeline's jobs) in a pool of their own never hold up the platform's work (events,
+    transactions, notifications) in the worker's threads. ``what`` says what the tasks are ("Pipeline
+    jobs") in the worker's refusal; ``command`` is the name of the module's command (one of its
+    ``cli_commands``) that consumes the queue, which ``taiji up`` starts beside the worker.
+    """
+
+    name: str
+    what: str
+    command: str
+
+
+@dataclass(frozen=True)
 class EventSpec:
     """An event a module publishes, with the shape of its payload.
 
@@ -172,6 +187,8 @@ class Module:
     settings: list = field(default_factory=list)
     # click commands or groups added to the ``taiji`` command.
     cli_commands: list = field(default_factory=list)
+    # Queues one of those commands consumes instead of ``taiji worker`` (Queue).
+    queues: list[Queue] = field(default_factory=list)
     # Blueprints, view functions or endpoint names that take no CSRF token (token-authenticated).
     csrf_exempt: list = field(default_factory=list)
     # Endpoints the kernel's pages link to, by role: "login", "logout", "set_locale", "home",

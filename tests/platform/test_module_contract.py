@@ -221,6 +221,28 @@ def test_the_taiji_command_lists_the_commands_of_extra_modules(tmp_path):
                            capture_output=True, text=True, timeout=120, check=False)
     assert shown.returncode == 0, shown.stderr
     assert re.search(r"^  example-notes\s+List a tenant's example notes\.$", shown.stdout, re.MULTILINE)
+    # The command consuming the example's queue is listed with the running ones.
+    listed = re.findall(r"^  ([\w-]+)\s{2,}", shown.stdout.split("Commands:")[1], re.MULTILINE)
+    assert listed[:6] == ["up", "web", "worker", "runner", "example-pool", "scheduler"]
+
+
+def test_a_modules_queue_is_refused_to_a_worker(tmp_path):
+    """Its tasks run in the module's own command (Module.queues), which `taiji up` starts beside the
+    worker: the worker says so instead of consuming them."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TAIJI_DATA_DIR": str(tmp_path),
+           "TAIJI_EXTRA_MODULES": EXAMPLE}
+    refused = subprocess.run([sys.executable, "-m", "taiji.cli", "worker", "-Q", "taiji,example.slow"],
+                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert refused.returncode == 2
+    assert ("Slow example tasks (queue example.slow) run in `taiji example-pool`, not in a worker"
+            in refused.stderr)
+    assert "Traceback" not in refused.stderr
+
+
+def test_a_queue_is_consumed_by_a_command_of_its_module(database_url, tmp_path):
+    with pytest.raises(ModuleError, match=r"'stray\.slow' is consumed by `taiji stray-pool`, which is not"):
+        create_app(app_overrides(database_url, tmp_path / "data"),
+                   modules=(*ENABLED_MODULES, "tests.platform.example_module.stray_queue"))
 
 
 def test_csrf_exempt_endpoint_takes_no_token(client, example_app, monkeypatch):
@@ -414,6 +436,15 @@ def test_another_module_authenticates_and_provides_the_kernels_pages(gated):
     assert gated.test_client().get(api, headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
+def test_without_a_module_that_keeps_accounts_no_first_administrator_is_made(gated, capsys):
+    """`taiji up` and `taiji web` create the first administrator through the authenticating module's
+    hooks (AuthProvider.count_accounts, .create_first_admin); the gatekeeper has none."""
+    from taiji.cli import _ensure_admin
+
+    _ensure_admin(gated)
+    assert capsys.readouterr().out == ""
+
+
 def test_two_modules_cannot_both_authenticate(database_url, tmp_path):
     with pytest.raises(ModuleError, match="'gate' provides the authentication"):
         create_app(app_overrides(database_url, tmp_path / "data"), modules=(*WITH_EXAMPLE, GATEKEEPER))
@@ -465,7 +496,7 @@ def _kernel_mentions(kernel: Path) -> list[str]:
     # (``taiji.modules`` itself, the package whose ENABLED_MODULES the kernel reads, names none.)
     named = re.compile(rf"^({codes})([.:_]|$)|\bTAIJI_({codes.upper()})_|taiji[./]modules[./]")
     found = []
-    for path in kernel.rglob("*.py"):
+    for path in [kernel] if kernel.is_file() else kernel.rglob("*.py"):
         tree = ast.parse(path.read_text())
         docstrings = {id(node.body[0].value) for node in ast.walk(tree)
                       if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
@@ -483,7 +514,7 @@ def _kernel_mentions(kernel: Path) -> list[str]:
                 imported = [alias.name for alias in node.names]
             found.extend(f"{where}:{node.lineno}: import {name}" for name in imported
                          if name.startswith("taiji.modules."))
-    for path in kernel.rglob("*.html"):
+    for path in [] if kernel.is_file() else kernel.rglob("*.html"):
         text = path.read_text()
         for match in re.finditer(r"""url_for\(['"]([a-z_]+)\.""", text):
             if match.group(1) != "web":
@@ -494,10 +525,21 @@ def _kernel_mentions(kernel: Path) -> list[str]:
     return found
 
 
+def _kernel_files() -> list[Path]:
+    """The kernel: taiji/platform, and the files beside it in taiji/ (the `taiji` command, the WSGI
+    entry point). Not the modules, the migrations (they own the modules' tables), nor the SDK
+    packages taiji/tx and taiji/config, which are not the server's."""
+    package = ROOT / "taiji"
+    return [package / "platform", *sorted(path for path in package.glob("*.py"))]
+
+
 def test_the_kernel_names_no_module():
     """No string of the kernel's code or templates names a module's endpoint, task, event, permission,
-    table or setting, and the kernel imports no module."""
-    found = _kernel_mentions(ROOT / "taiji" / "platform")
+    table or setting, and the kernel imports no module (the `taiji` command neither: a module's
+    commands are its own, Module.cli_commands)."""
+    files = _kernel_files()
+    assert {path.name for path in files} >= {"platform", "cli.py", "wsgi.py"}
+    found = [mention for path in files for mention in _kernel_mentions(path)]
     assert not found, "the kernel names modules:\n" + "\n".join(found)
 
 

@@ -55,3 +55,15 @@ def test_a_kernel_command_starts_without_importing_the_modules(tmp_path):
     loaded = _modules_after(_KERNEL_COMMAND, tmp_path)
     assert "taiji.cli" in loaded
     assert not any(name.startswith(("taiji.modules", "taiji.platform.app")) for name in loaded)
+
+
+_MODULE_COMMAND = _KERNEL_COMMAND.replace('["web", "--help"]', '["runner", "--help"]')
+
+
+def test_a_modules_command_finds_the_metrics_not_yet_made(tmp_path):
+    """`taiji runner` (and `taiji worker`, which reads the modules' queues first) reach their command
+    through the modules' imports, and only then point the metrics at the install's shared folder
+    (config.share_metrics): no module may create them on import."""
+    loaded = _modules_after(_MODULE_COMMAND, tmp_path)
+    assert "taiji.modules.cicd" in loaded  # the module's command was found
+    assert not {"taiji.platform.observability", "prometheus_client"} & loaded

@@ -6,15 +6,15 @@ from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
 
-from taiji.platform.module import Module, NavItem, Periodic
+from taiji.platform.module import Module, NavItem, Periodic, Queue
 
-from . import overview, permissions
+from . import commands, overview, permissions
 from .api import blp as api_blp
-from .commands import pipelines
 from .docker.commands import images
 from .events import HANDLERS, PUBLISHED
 from .jenkins.api import blp as jenkins_api_blp
 from .jenkins.views import bp as jenkins_console_bp
+from .runners.builtin import QUEUE
 from .services.capacity import JOB_TIME_METER
 from .services.scheduler import CONCURRENCY_METER
 from .settings import SETTINGS
@@ -39,7 +39,10 @@ module = Module(
     ],
     quota_meters=[CONCURRENCY_METER, JOB_TIME_METER],
     settings=SETTINGS,
-    cli_commands=[pipelines, images],
+    cli_commands=[commands.runner, commands.pipelines, images, commands.demo],
+    # Jobs in a pool of their own (`taiji runner`): in a worker's threads they held up every tenant's
+    # events while they ran.
+    queues=[Queue(QUEUE, "Pipeline jobs", "runner")],
     seeders="tests.modules.cicd.seeders",
     overview=overview.OVERVIEW,
     audit_sentences=overview.SENTENCES,

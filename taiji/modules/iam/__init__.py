@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import AuthProvider, EventSpec, Module, NavItem
 
-from . import directory, oauth, overview, permissions, roles, sentences, services
+from . import commands, directory, oauth, overview, permissions, roles, sentences, services
 from .api import blp as api_blp
 from .directory import accounts
 from .settings import SETTINGS
@@ -23,6 +23,9 @@ AUTH = AuthProvider(
     watched_tables=("iam_user", "iam_token", "iam_role_binding", "iam_role", "iam_group",
                     "iam_group_member", "iam_binding", "iam_oauth_code", "iam_oauth_token",
                     "iam_oauth_client", "iam_signing_key"),
+    count_accounts=services.count_users,
+    create_first_admin=lambda email, password: services.create_user(
+        email, "Administrator", password, admin=True, email_verified=True),
 )
 
 
@@ -55,7 +58,7 @@ module = Module(
                       "An upstream directory signed someone into a tenant for the first time.")],
     settings=SETTINGS,
     csrf_exempt=oauth.CSRF_EXEMPT_VIEWS,
-    cli_commands=oauth.CLI_COMMANDS,
+    cli_commands=[commands.users, commands.tokens, *oauth.CLI_COMMANDS],
     kernel_endpoints={"login": "iam.login", "logout": "iam.logout", "set_locale": "iam.set_locale"},
     auth=AUTH,
     seeders="tests.modules.iam.seeders",

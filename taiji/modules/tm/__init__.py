@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import Module, NavItem
 
-from . import events, permissions, provisioning, sentences, services
+from . import commands, events, permissions, provisioning, sentences, services
 from .api import blp as api_blp
 from .settings import SETTINGS
 from .views import bp
@@ -34,6 +34,7 @@ module = Module(
     event_handlers=events.HANDLERS,
     quota_meters=services.quota_meters,
     settings=SETTINGS,
+    cli_commands=[commands.tenants],
     kernel_endpoints={"home": "tm.home", "tenant_home": "tm.overview"},
     seeders="tests.modules.tm.seeders",
     tx_steps=provisioning.STEPS,

@@ -16,7 +16,7 @@ from pathlib import Path
 from flask_babel import lazy_gettext as _l
 
 from taiji.platform.config import Setting, integer
-from taiji.platform.module import EventSpec, Module, NavItem, Periodic
+from taiji.platform.module import EventSpec, Module, NavItem, Periodic, Queue
 from taiji.platform.quotas import Meter
 from taiji.platform.tx.local import LocalStep
 
@@ -57,7 +57,8 @@ module = Module(
     quota_meters=[Meter(services.NOTES_METER, _l("Example notes"), 2, services.count_notes)],
     settings=[Setting("TAIJI_EXAMPLE_MAX_TITLE", "40", "Longest title of an example note, characters.",
                       parse=integer(minimum=1))],
-    cli_commands=[commands.example_notes],
+    cli_commands=[commands.example_notes, commands.example_pool],
+    queues=[Queue(commands.SLOW_QUEUE, "Slow example tasks", "example-pool")],
     csrf_exempt=[views.hook],
     seeders=[_seed],
     tx_steps=[LocalStep("example.stamp", action=services.stamp, compensate=services.unstamp)],

@@ -1,6 +1,6 @@
 """``taiji clients …`` and ``taiji keys …``: the OpenID Connect provider from a shell.
 
-The groups are wired into the ``taiji`` command by ``taiji/cli.py``. A command runs against the
+The groups join the ``taiji`` command through IAM's ``Module.cli_commands``. A command runs against the
 Flask app passed as the click context object (tests), or one built from the environment.
 """
 

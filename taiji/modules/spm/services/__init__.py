@@ -61,6 +61,16 @@ from .versions import (
     update_version,
 )
 
+
+def seed_demo_catalog(base_url: str, echo=print) -> list[str]:
+    """``taiji demo``'s catalog part (the command is CICD's): the example product and one component per
+    example service in the tenant ``demo``, pointing at their repositories under ``base_url``
+    (taiji.modules.spm.demo); committed. What it created, empty when it reused everything."""
+    from ..demo import seed
+
+    return seed(base_url, echo=echo)
+
+
 __all__ = [
     "DEFAULT_LAYERS",
     "PRODUCTS_METER",
@@ -105,6 +115,7 @@ __all__ = [
     "release",
     "remove_dependency",
     "sbom",
+    "seed_demo_catalog",
     "set_status",
     "settings",
     "severities",
