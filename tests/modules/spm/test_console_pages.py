@@ -221,3 +221,23 @@ def test_a_hosted_repository_url_leads_to_its_console_page(app, login, admin, te
     repository = html.split('data-testid="component-repository"')[1].split("</dd>")[0]
     assert f'href="/t/{tenant.slug}/repositories/api-repo"' in repository
     assert 'target="_blank"' not in repository
+
+
+def test_the_tenant_overview_lists_the_latest_releases(login, admin, tenant, catalog):
+    catalog.product("shop")
+    catalog.component("shop", "web")
+    client = login(admin)
+    quiet = client.get(f"/t/{tenant.slug}/").get_data(as_text=True)
+    assert 'data-panel="spm.releases"' in quiet and "No product version has been released yet." in quiet
+    base = f"/t/{tenant.slug}/products/shop"
+    for version in ("1.0.0", "1.1.0"):
+        assert client.post(f"{base}/versions", data={"version": version}).status_code == 302
+    assert client.post(f"{base}/versions/1.0.0/release").status_code == 302  # 1.1.0 stays a draft
+    html = client.get(f"/t/{tenant.slug}/").get_data(as_text=True)
+    panel = html.split('data-panel="spm.releases"')[1].split('data-testid="overview-panel"')[0]
+    panel = panel.split('data-testid="quota-table"')[0]
+    assert "Shop 1.0.0" in panel and f'href="{base}#versions"' in panel and "Released" in panel
+    assert "1.1.0" not in panel
+    client.post("/locale", data={"locale": "zh_Hans"})
+    chinese = client.get(f"/t/{tenant.slug}/").get_data(as_text=True)
+    assert "最近的发布" in chinese and "Recent releases" not in chinese
