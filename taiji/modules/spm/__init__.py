@@ -10,6 +10,7 @@ from . import (
     api_analysis,
     overview,
     permissions,
+    sentences,
     services,
     views_component,
     views_edit,
@@ -43,6 +44,7 @@ module = Module(
     events=PUBLISHED,
     event_handlers=HANDLERS,
     overview=overview.OVERVIEW,
+    audit_sentences=sentences.SENTENCES,
     quota_meters=services.quota_meters,
     seeders="tests.modules.spm.seeders",
 )
