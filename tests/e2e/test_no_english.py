@@ -25,12 +25,14 @@ SEEDED = (
     "main", "docs", "src",  # the seeded branch and folders
     "access", "base",  # the tenant's layers (its catalog rules' own names, "access" by default)
     "dev", "prod",  # the configuration's environments (profile names)
+    "Lets people sign in.", "A thought",  # the merge request's description and its inline comment
 )
 
 # Words that stay as they are in Chinese, each with why.
 ALLOWED_WORDS = {
     "Taiji",  # the product's name
     "Git", "GitLab", "GitHub", "Gitea", "Jenkins",  # tools and forges, by their names
+    "Backstage",  # the catalog whose catalog-info.yaml files the import reads
     "PyPI", "Docker", "OCI", "Maven", "npm",  # package formats, by their names
     "OIDC", "LDAP", "SAML", "SSO", "MFA", "TOTP",  # protocols, by their acronyms
     "SBOM", "API", "YAML", "JSON", "HTTP", "HTTPS", "SSH", "URL", "CSV", "SVG",  # formats and acronyms
@@ -119,9 +121,12 @@ def _seed(live_server, tmp_path_factory) -> dict:
                                     "  test:\n    needs: [build]\n    script: [echo test]\n"},
                      "Add the pipeline")
         pipeline = cicd.run_pipeline(tenant, "webshop", "main", actor=admin)
+        _seed_merge_request(tenant, repo, admin)
         product = spm.create_product(tenant, {"slug": "storefront", "name": "Storefront"})
-        spm.create_component(tenant, product, {"name": "checkout", "layer": "business-process"})
+        checkout = spm.create_component(tenant, product, {"name": "checkout", "layer": "business-process"})
         spm.create_component(tenant, product, {"name": "storage", "layer": "base"})
+        spm.add_dependency(tenant, checkout, {"component": "storage", "version_range": "^0.1"})
+        spm.release(tenant, product, spm.create_version(tenant, product, "1.0.0"), actor=_principal(admin))
         iam.create_token(admin, "deploy-key")
         _seed_configuration(tenant, admin)
         gid = tx.submit_saga([{"name": "reserve", "action": "http://10.255.255.1/reserve"}],
@@ -130,6 +135,24 @@ def _seed(live_server, tmp_path_factory) -> dict:
         ids = {"pipeline": pipeline.id, "job": pipeline.jobs[0].id, "gid": gid, "commit": shas["second"]}
         db.session.remove()
     return ids
+
+
+def _principal(user):
+    from taiji.platform.auth import Principal
+
+    return Principal(user_id=user.id, email=user.email, name=user.name, is_admin=True, via="session")
+
+
+def _seed_merge_request(tenant, repo, admin) -> None:
+    """feature/login proposed into main, with an inline comment on its one new file."""
+    from taiji.modules.vcs import services as vcs
+
+    me = _principal(admin)
+    mr = vcs.merge_requests.open_merge_request(tenant, repo, {
+        "title": "Add login", "description": "Lets people sign in.", "source_branch": "feature/login"},
+        actor=me)
+    vcs.merge_requests.add_note(tenant, repo, mr, {"body": "A thought", "path": "src/login.py", "line": 1,
+                                                   "side": "new"}, actor=me)
 
 
 def _seed_configuration(tenant, admin) -> None:
@@ -162,10 +185,14 @@ def pages(ids: dict) -> list[str]:
         "/", f"{t}/", f"{t}/members", f"{t}/audit", f"{t}/settings",
         f"{t}/repositories", r, f"{r}/tree/main/src", f"{r}/blob/main/src/app.py", f"{r}/commits/main",
         f"{r}/commit/{ids['commit']}", f"{r}/compare/main...feature/login", f"{r}/branches", f"{r}/settings",
+        f"{r}/merge-requests", f"{r}/merge-requests/new", f"{r}/merge-requests/1",
+        f"{r}/merge-requests/1?tab=commits", f"{r}/merge-requests/1?tab=changes",
         f"{r}/pipelines", f"{r}/pipelines/settings", f"{t}/repositories/-/deleted",
         f"{t}/pipelines", f"{t}/pipelines/{ids['pipeline']}", f"{t}/jobs/{ids['job']}",
         f"{t}/pipelines/secrets",
         f"{t}/packages", f"{t}/products", f"{t}/products/storefront", f"{t}/catalog/rules",
+        f"{t}/products/storefront/components/checkout", f"{t}/products/storefront/edit",
+        f"{t}/catalog/import",
         f"{t}/transactions", f"{t}/transactions/{ids['gid']}", f"{t}/notifications", f"{t}/messages",
         f"{t}/roles", f"{t}/roles/owner", f"{t}/groups", f"{t}/settings/directory",
         *_configuration_pages(t),
@@ -263,7 +290,8 @@ _WIDER_THAN_WINDOW = """() => [...document.querySelectorAll('body *')]
     && ![...el.children].some(c => c.getBoundingClientRect().right > window.innerWidth + 1))
   .slice(0, 8).map(el => el.tagName + '.' + el.className + ' ' + el.textContent.trim().slice(0, 30))"""
 
-SHOTS = ("home", "code", "pipeline", "product", "members", "tokens")
+SHOTS = ("home", "code", "pipeline", "product", "members", "tokens", "merge-request", "merge-request-changes",
+         "repository-settings", "commits", "graph", "component", "audit", "configuration")
 
 
 @pytest.mark.skipif(not os.environ.get("TAIJI_E2E_SHOTS"),
@@ -271,8 +299,13 @@ SHOTS = ("home", "code", "pipeline", "product", "members", "tokens")
 def test_screenshots_for_review_at_three_widths(browser, live_server, seeded):
     base = live_server.url
     t = f"/t/{TENANT}"
-    paths = dict(zip(SHOTS, (f"{t}/", f"{t}/repositories/webshop", f"{t}/pipelines/{seeded['pipeline']}",
-                             f"{t}/products/storefront", f"{t}/members", "/profile/tokens"), strict=True))
+    r = f"{t}/repositories/webshop"
+    paths = dict(zip(SHOTS, (f"{t}/", r, f"{t}/pipelines/{seeded['pipeline']}", f"{t}/products/storefront",
+                             f"{t}/members", "/profile/tokens", f"{r}/merge-requests/1",
+                             f"{r}/merge-requests/1?tab=changes", f"{r}/settings", f"{r}/commits/main",
+                             f"{t}/products/storefront?focus=checkout",
+                             f"{t}/products/storefront/components/checkout", f"{t}/audit",
+                             f"{t}/config/storefront:checkout/dev"), strict=True))
     folder = ROOT / "build" / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     for width in (1440, 1280, 390):

@@ -127,6 +127,8 @@ def test_dates_and_numbers_follow_the_locale(login, client, tenant, app):
         with app.test_request_context(), force_locale(locale):
             assert app.jinja_env.filters["datetime"](moment) == "2026-12-06 11:30 UTC"
             assert app.jinja_env.filters["date"](moment) == "2026-12-06"  # the same format, its date only
+            # A timeline's time to the millisecond, in the same zone and saying so.
+            assert app.jinja_env.filters["clock"](moment.replace(microsecond=42_000)) == "11:30:59.042 UTC"
             assert app.jinja_env.filters["datetime"](None) == ""
 
 

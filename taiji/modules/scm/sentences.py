@@ -1,4 +1,5 @@
-"""SCM's audit actions as sentences (``taiji.platform.audit_sentences``)."""
+"""SCM's audit actions as sentences (``taiji.platform.audit_sentences``); a layer or a release's
+status reads as the console's word for it ("环境层"), not its code ("environment")."""
 
 from __future__ import annotations
 
@@ -6,12 +7,27 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.audit_sentences import Sentence
 
+from .forms import LAYER_LABELS, STATUS_LABELS
+
+
+def _words(entry) -> dict:
+    details = entry.details or {}
+    words = {}
+    for key, labels in (("layer", LAYER_LABELS), ("status", STATUS_LABELS)):
+        if isinstance(details.get(key), str):
+            words[key] = str(labels.get(details[key], details[key])).lower()
+    return words
+
 SENTENCES = [
-    Sentence("scm.item.created", _l("%(actor)s added the configuration item %(target)s (%(layer)s layer)")),
-    Sentence("scm.item.updated", _l("%(actor)s changed the configuration item %(target)s (%(layer)s layer)")),
-    Sentence("scm.item.deleted", _l("%(actor)s deleted the configuration item %(target)s (%(layer)s layer)")),
+    Sentence("scm.item.created", _l("%(actor)s added the configuration item %(target)s (%(layer)s layer)"),
+             _words),
+    Sentence("scm.item.updated", _l("%(actor)s changed the configuration item %(target)s (%(layer)s layer)"),
+             _words),
+    Sentence("scm.item.deleted", _l("%(actor)s deleted the configuration item %(target)s (%(layer)s layer)"),
+             _words),
     Sentence("scm.secret.revealed", _l("%(actor)s revealed the secret configuration value %(target)s")),
-    Sentence("scm.release.created", _l("%(actor)s published configuration release %(target)s (%(status)s)")),
+    Sentence("scm.release.created", _l("%(actor)s published configuration release %(target)s (%(status)s)"),
+             _words),
     Sentence("scm.release.approved", _l("%(actor)s approved configuration release %(target)s")),
     Sentence("scm.release.rejected", _l("%(actor)s rejected configuration release %(target)s")),
     Sentence("scm.release.promoted", _l("%(actor)s promoted gray configuration release %(target)s to all")),

@@ -6,7 +6,17 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import Module, NavItem
 
-from . import api_analysis, permissions, services, views_component, views_edit, views_import, views_product
+from . import (
+    api_analysis,
+    overview,
+    permissions,
+    sentences,
+    services,
+    views_component,
+    views_edit,
+    views_import,
+    views_product,
+)
 from .api import blp as api_blp
 from .events import HANDLERS, PUBLISHED
 from .views import bp
@@ -33,6 +43,8 @@ module = Module(
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
     events=PUBLISHED,
     event_handlers=HANDLERS,
+    overview=overview.OVERVIEW,
+    audit_sentences=sentences.SENTENCES,
     quota_meters=services.quota_meters,
     seeders="tests.modules.spm.seeders",
 )

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import Module, Periodic
 
-from . import permissions, services
+from . import permissions, sentences, services
 from .api import blp as api_blp
 from .api_merge import blp as merge_api_blp
 from .events import HANDLERS, PUBLISHED, subscribe_to_ci
@@ -36,6 +36,7 @@ module = Module(
         Periodic("vcs-fetch-due-mirrors", "vcs.fetch_due_mirrors", timedelta(minutes=1)),
     ],
     quota_meters=services.quota_meters,
+    audit_sentences=sentences.SENTENCES,
     settings=SETTINGS,
     # git sends no CSRF token: its pushes are authenticated by a token in HTTP Basic, never a cookie.
     csrf_exempt=[git_bp],

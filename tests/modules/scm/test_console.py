@@ -441,3 +441,20 @@ def test_editing_a_secret_or_a_lower_layer(login, admin, tenant, configured):
     assert lower.status_code == 200 and re.search(r'name="value"[^>]*>\s*5</textarea>', html_of(lower))
     missing = client.get(f"{base(tenant)}/items/edit?key=nothing&namespace=application&layer=environment")
     assert missing.status_code == 404
+
+
+def test_the_audit_log_names_layers_and_statuses_in_the_readers_words(login, admin, tenant, configured):
+    from taiji.modules.scm import services as scm
+
+    scm.publish(tenant, admin, configured, "dev", gray={"selector": "zone=bj"})
+    db.session.commit()
+    client = login(admin)
+    page = html_of(client.get(f"/t/{tenant.slug}/audit"))
+    english = re.findall(r'data-testid="audit-sentence">([^<]*)<', page)
+    assert any(s.endswith("(tenant layer)") for s in english), english
+    assert any(s.endswith("(environment layer)") for s in english)
+    assert any(s.endswith("(gray)") for s in english)
+    page = html_of(chinese(client).get(f"/t/{tenant.slug}/audit"))
+    sentences = re.findall(r'data-testid="audit-sentence">([^<]*)<', page)
+    assert any("环境 层" in s for s in sentences) and any("灰度中" in s for s in sentences), sentences
+    assert not [s for s in sentences if "environment" in s or "gray" in s]

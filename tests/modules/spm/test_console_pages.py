@@ -4,6 +4,7 @@ compare, SBOM download, product edit and delete, the at-once warning of the depe
 from __future__ import annotations
 
 import json
+import re
 
 from tests.factories import make_member
 
@@ -221,3 +222,42 @@ def test_a_hosted_repository_url_leads_to_its_console_page(app, login, admin, te
     repository = html.split('data-testid="component-repository"')[1].split("</dd>")[0]
     assert f'href="/t/{tenant.slug}/repositories/api-repo"' in repository
     assert 'target="_blank"' not in repository
+
+
+def test_the_tenant_overview_lists_the_latest_releases(login, admin, tenant, catalog):
+    catalog.product("shop")
+    catalog.component("shop", "web")
+    client = login(admin)
+    quiet = client.get(f"/t/{tenant.slug}/").get_data(as_text=True)
+    assert 'data-panel="spm.releases"' in quiet and "No product version has been released yet." in quiet
+    base = f"/t/{tenant.slug}/products/shop"
+    for version in ("1.0.0", "1.1.0"):
+        assert client.post(f"{base}/versions", data={"version": version}).status_code == 302
+    assert client.post(f"{base}/versions/1.0.0/release").status_code == 302  # 1.1.0 stays a draft
+    html = client.get(f"/t/{tenant.slug}/").get_data(as_text=True)
+    panel = html.split('data-panel="spm.releases"')[1].split('data-testid="overview-panel"')[0]
+    panel = panel.split('data-testid="quota-table"')[0]
+    assert "Shop 1.0.0" in panel and f'href="{base}#versions"' in panel and "Released" in panel
+    assert "1.1.0" not in panel
+    client.post("/locale", data={"locale": "zh_Hans"})
+    chinese = client.get(f"/t/{tenant.slug}/").get_data(as_text=True)
+    assert "最近的发布" in chinese and "Recent releases" not in chinese
+
+
+def test_the_audit_page_tells_the_catalogs_story_in_sentences(login, admin, tenant, catalog):
+    _shop(catalog)
+    client = login(admin)
+    base = f"/t/{tenant.slug}/products/shop"
+    assert client.post(f"{base}/versions", data={"version": "1.0.0"}).status_code == 302
+    assert client.post(f"{base}/versions/1.0.0/release").status_code == 302
+    html = client.get(f"/t/{tenant.slug}/audit").get_data(as_text=True)
+    sentences = re.findall(r'data-testid="audit-sentence">([^<]*)<', html)
+    assert f"{admin.email} made shop/orders depend on shop/store" in sentences, sentences
+    assert f"{admin.email} released the version shop@1.0.0" in sentences
+    assert f"{admin.email} added the component shop/web" in sentences
+    assert not [s for s in sentences if " did spm." in s]
+    row = html[html.index('data-action="spm.component.created"'):]
+    assert f'href="{base}/components/' in row[:row.index("</tr>")]
+    client.post("/locale", data={"locale": "zh_Hans"})
+    chinese = client.get(f"/t/{tenant.slug}/audit").get_data(as_text=True)
+    assert f"{admin.email} 发布了版本 shop@1.0.0" in chinese

@@ -3,6 +3,7 @@ operator buttons with their confirm dialogs and explained refusals."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from taiji.platform.db import db
@@ -49,6 +50,8 @@ def test_timeline_shows_each_call_and_stops_polling_when_finished(login, admin, 
     assert "<html" not in html and 'id="tx-live"' in html
     assert html.count('data-testid="tx-call"') == 2
     assert 'data-result="OK"' in html and "hx-trigger" not in html
+    # Each call's time in the console's one format: to the millisecond, with its zone.
+    assert len(re.findall(r'data-testid="call-time">\d\d:\d\d:\d\d\.\d{3} UTC<', html)) == 2
 
 
 def test_operator_buttons_confirm_act_and_explain_refusals(login, admin, tenant):

@@ -89,7 +89,12 @@ def test_a_file_is_highlighted_with_line_numbers(console, shop):
 
 def test_a_binary_file_shows_its_size_only(console, shop):
     html = text(console.get(shop["base"] + "/blob/main/logo.png"))
-    assert 'data-testid="binary-file"' in html and "272 bytes" in html
+    assert 'data-testid="binary-file"' in html and "Binary file, 272 B." in html
+    # Sized for people, like every byte count of the console.
+    photo = b"\xff\xd8\x00" + bytes(20_477)
+    commit_files(services.local_git_dir(shop["repo"]), {"photo.jpg": photo}, "Photo")
+    html = text(console.get(shop["base"] + "/blob/main/photo.jpg"))
+    assert "Binary file, 20 KiB." in html and "20480" not in html
 
 
 def test_a_large_file_is_cut_with_a_download_link(console, shop, tenant):

@@ -3,6 +3,7 @@ comments through htmx, approving and merging with the buttons."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -109,3 +110,25 @@ def test_editing_closing_reopening_and_draft_from_the_console(login, admin, tena
     assert 'data-number="1"' not in text(console.get(shop["base"] + "/merge-requests"))
     console.post(url + "/state", data={"state": "open"})
     assert 'data-state="open"' in text(console.get(url))
+
+
+def test_the_audit_page_tells_the_repositorys_story_in_sentences(login, admin, tenant, shop):
+    console = login(admin)
+    console.post(shop["base"] + "/merge-requests", data={"title": "Add B", "source_branch": "add-b",
+                                                         "target_branch": "main"})
+    console.post(shop["base"] + "/merge-requests/1/merge", data={"method": "squash"})
+    services.protect(tenant, shop["repo"], {"pattern": "release/*"}, actor=system_principal())
+    db.session.commit()
+    html = text(console.get(f"/t/{tenant.slug}/audit"))
+    sentences = re.findall(r'data-testid="audit-sentence">([^<]*)<', html)
+    assert f"{admin.email} opened the merge request shop!1: Add B" in sentences
+    assert f"{admin.email} merged the merge request shop!1 by squashing" in sentences
+    assert any(s.endswith("created the repository shop") for s in sentences), sentences
+    assert any(s.endswith("protected release/* in shop") for s in sentences), sentences
+    assert not [s for s in sentences if " did vcs." in s]  # no action left to the generic wording
+    row = html[html.index('data-action="vcs.merge_request.merged"'):]
+    assert f'href="/t/{tenant.slug}/repositories/shop/merge-requests/1"' in row[:row.index("</tr>")]
+    console.post("/locale", data={"locale": "zh_Hans"})
+    page = text(console.get(f"/t/{tenant.slug}/audit"))
+    chinese = re.findall(r'data-testid="audit-sentence">([^<]*)<', page)
+    assert f"{admin.email} 以压缩合并方式合并了合并请求 shop!1" in chinese
