@@ -214,6 +214,10 @@ def _sqlite_connect(dbapi_connection, record) -> None:
         # better answered 503 than kept.
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
+        # Overwrite what a deleted or rewritten row held instead of leaving it in the file's free
+        # space (a value sealed after the fact, a rotated key's seals). Some builds of SQLite do so
+        # by default, others not.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
 

@@ -6,7 +6,8 @@
   release ``number`` copies ``from_number``'s snapshot and is current
 
 Payloads carry names, never values. SCM subscribes to ``spm.component.changed``: a deleted
-component's configuration is deleted with it.
+component's configuration is deleted with it; and to ``spm.product.deleted``: the product layer's
+items and history go, and so does whatever is left of its components'.
 """
 
 from __future__ import annotations
@@ -26,7 +27,17 @@ def on_component_changed(event) -> None:
         forget_component(payload["tenant_id"], payload["component_id"])
 
 
-HANDLERS: dict = {"spm.component.changed": [on_component_changed]}
+def on_product_deleted(event) -> None:
+    from .services.cleanup import forget_product
+
+    payload = event.payload or {}
+    forget_product(payload["tenant_id"], payload["product_id"])
+
+
+HANDLERS: dict = {
+    "spm.component.changed": [on_component_changed],
+    "spm.product.deleted": [on_product_deleted],
+}
 
 _RELEASE = {"tenant": str, "component": str, "product": str, "environment": str, "number": int, "author": str}
 PUBLISHED = [

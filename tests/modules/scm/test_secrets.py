@@ -79,9 +79,53 @@ def test_turning_a_value_into_a_secret_seals_it_and_history_never_shows_either(a
     api.put(f"{dev}/items/token", json={"value": SECRET, "secret": True})
     api.put(f"{dev}/items/token", json={"value": "public-again"})
     rows = api.get(f"{dev}/history").json
+    # Its public past went with it: the key was secret once, so none of its values before then shows.
     assert [(h["old"], h["new"], h["secret"]) for h in rows] == [
-        (None, None, True), (None, None, True), (None, "was-public", False)]
-    assert SECRET not in _everything_stored()
+        (None, None, True), (None, None, True), (None, None, True)]
+    stored = _everything_stored()
+    assert SECRET not in stored and "was-public" not in stored
+
+
+def test_a_key_made_secret_takes_its_public_past_out_of_history_releases_and_diffs(
+        api, dev, base, tenant, login, member):
+    """Its earlier values are sealed at rest: the history loses them, the releases holding them in
+    clear get them sealed (their clients still receive them), and no answer shows them."""
+    earlier = ("first-Pl41n-2c8e", "second-Pl41n-9d1a")
+    for value in earlier:
+        assert api.put(f"{dev}/items/token", json={"value": value}).status_code == 200
+        assert api.put(f"{dev}/items/shared", json={"value": value, "layer": "product"}).status_code == 200
+        assert api.post(f"{dev}/releases", json={"comment": "next"}).status_code == 201
+    assert api.put(f"{base}/web/dev/items/shared", json={"value": "web-own"}).status_code == 200
+    assert api.post(f"{base}/web/dev/releases", json={}).status_code == 201
+    for layer in ("environment", "product"):
+        key = "token" if layer == "environment" else "shared"
+        made = api.put(f"{dev}/items/{key}", json={"value": SECRET, "secret": True, "layer": layer})
+        assert made.status_code == 200, made.json
+
+    answers = [api.get(dev + path) for path in (
+        "/history", "/releases", "/releases/1", "/releases/2", "/diff", "/draft", "/export?format=json",
+        "/export?format=json&layer=product")]
+    answers += [api.get(f"{base}/web/dev/{path}") for path in ("history", "releases/1", "diff")]
+    answers.append(login(member).get(f"/t/{tenant.slug}/config/api/dev/history"))
+    for answer in answers:
+        assert answer.status_code == 200, answer.request.path
+        text = answer.get_data(as_text=True)
+        assert not any(value in text for value in earlier), answer.request.path
+    history = api.get(f"{dev}/history").json
+    assert {(h["key"], h["old"], h["new"], h["secret"]) for h in history if h.get("key")} == {
+        ("token", None, None, True), ("shared", None, None, True)}
+    snapshot = {i["key"]: i for i in api.get(f"{dev}/releases/2").json["items"]}
+    assert snapshot["token"]["secret"] and snapshot["token"]["value"] is None
+    assert snapshot["shared"]["secret"] and snapshot["shared"]["value"] is None
+    stored = _everything_stored()
+    assert not any(value in stored for value in earlier)
+    assert "web-own" in stored  # another component's own key of that name is not the product's
+
+    # Clients of those releases get what they got before: rolling back restores the old values.
+    assert api.post(f"{dev}/releases/1/rollback", json={}).status_code == 201
+    assert scm.config_for(tenant, "api", "dev").merged()["token"] == earlier[0]
+    assert scm.config_for(tenant, "api", "dev").merged()["shared"] == earlier[0]
+    assert [c.key for c in scm.diff(tenant, "api", "dev") if c.secret] == ["shared", "token"]
 
 
 def test_rotation_reseals_every_secret_under_the_new_key(app, api, dev, tenant):

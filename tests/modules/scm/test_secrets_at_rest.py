@@ -81,3 +81,44 @@ def test_a_secret_is_absent_from_the_database_files_and_the_logs(tmp_path, caplo
     assert SECRET.encode() not in stored  # ... sealed
     assert SECRET not in caplog.text
     assert caplog.records  # the capture saw the served requests
+
+
+def test_values_a_key_had_before_it_became_secret_are_absent_from_the_database_files(tmp_path):
+    """A key public for a while (set, published, changed) and then made secret: its earlier values
+    leave no trace either — not in the history, not in the releases that held them, not in the
+    free space the rewritten rows left."""
+    earlier = ("Pl41n-before-3b9d0c", "Pl41n-meanwhile-e7a215")
+    with serve(tmp_path, "scmflip") as site:
+        from taiji.modules.spm import services as spm
+        from taiji.modules.tm import services as tm
+
+        site.user(OWNER, "Olga")
+        site.tenant("flip", "Flip", OWNER)
+
+        def component():
+            tenant = tm.get_tenant("flip")
+            product = spm.create_product(tenant, {"slug": "shop", "name": "Shop"})
+            spm.create_component(tenant, product, {"name": "orders"})
+
+        site.run(component)
+        api = site.api(OWNER)
+        base = "/api/v1/tenants/flip/config/orders/prod"
+        for value in earlier:
+            assert api.put(f"{base}/items/api.token", json={"value": value}).status_code in (200, 201)
+            assert api.put(f"{base}/items/region", json={"value": value, "layer": "product"}
+                           ).status_code in (200, 201)
+            published = api.post(f"{base}/releases", json={"comment": "public"})
+            assert published.status_code == 201, published.text
+        for key, layer in (("api.token", "environment"), ("region", "product")):
+            flipped = api.put(f"{base}/items/{key}", json={"value": SECRET, "secret": True, "layer": layer})
+            assert flipped.status_code in (200, 201), flipped.text
+        for path in ("history", "releases/1", "releases/2", "diff"):
+            answer = api.get(f"{base}/{path}")
+            assert answer.status_code == 200, (path, answer.text)
+            assert not any(value in answer.text for value in earlier), path
+        url = str(site.app.config["SQLALCHEMY_DATABASE_URI"])
+
+    stored = _stored_bytes(url)
+    assert b"api.token" in stored and b"region" in stored
+    for value in (*earlier, SECRET):
+        assert value.encode() not in stored, value

@@ -10,7 +10,7 @@ from taiji.platform.db import db
 from taiji.platform.errors import Conflict, NotFound, field_error, msg
 
 from ..models import Item
-from . import adapters, history, names, values
+from . import adapters, history, names, sealing, values
 from .components import register, resolve_component
 from .resolve import Resolved, entry_of, resolve
 from .storage import insert
@@ -131,6 +131,9 @@ def put_item(tenant, actor, component, environment, key, *, value, type="string"
     item.value, item.sealed = values.stored(typed, secret)
     item.updated_by = history.actor_name(actor)
     db.session.flush()
+    if secret and (action == "item.created" or not was_secret):
+        # What the key held while public (here or before it was deleted) must not outlive its secrecy.
+        sealing.seal_past(item)
     history.record_item(tenant, actor, action, item, old_text, values.encode(typed), secret or was_secret)
     audit.record(f"scm.{action}", "config", scope_name(component, item), tenant=tenant, actor=actor,
                  details={"layer": layer, "environment": env, "namespace": namespace, "key": key,

@@ -159,8 +159,9 @@ def update_product(tenant, product: Product, data: dict) -> Product:
 
 
 def delete_product(tenant, product: Product) -> None:
-    """Delete a product with its components. Refused while a version is released or deprecated
-    (retire it first) or while another product's components depend on this one's."""
+    """Delete a product with its components; publishes ``spm.component.changed`` (change=deleted)
+    for each component, then ``spm.product.deleted``. Refused while a version is released or
+    deprecated (retire it first) or while another product's components depend on this one's."""
     live = (
         db.session.execute(
             sa.select(ProductVersion.version).where(
@@ -190,7 +191,33 @@ def delete_product(tenant, product: Product) -> None:
             msg("Components of other products depend on this one: %(names)s. Remove those dependencies "
                 "first.", names=names)
         )
+    components = db.session.execute(
+        sa.select(Component.id, Component.name)
+        .where(Component.product_id == product.id)
+        .order_by(Component.id)
+    ).all()
+    product_id = product.id
     db.session.delete(product)
     rules.touch(tenant)
     audit.record("spm.product.deleted", "product", product.slug, tenant=tenant)
+    # Subscribers keep data of components and products by id (SCM's configuration, for one):
+    # each component goes as if deleted alone, then the product itself.
+    for component_id, name in components:
+        events.publish(
+            "spm.component.changed",
+            {
+                "tenant": tenant.slug,
+                "tenant_id": tenant.id,
+                "product": product.slug,
+                "component": name,
+                "component_id": component_id,
+                "change": "deleted",
+            },
+            tenant=tenant,
+        )
+    events.publish(
+        "spm.product.deleted",
+        {"tenant": tenant.slug, "tenant_id": tenant.id, "product": product.slug, "product_id": product_id},
+        tenant=tenant,
+    )
     db.session.flush()
