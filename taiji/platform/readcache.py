@@ -159,12 +159,20 @@ def _url(conn) -> str:
     return conn.engine.url.render_as_string(hide_password=False)
 
 
+# Execution option of a bookkeeping write that no cached answer needs to see at once (a client key's
+# last use, written at most once a minute): it does not tick its table, so the answers read from that
+# table stay cached until they lapse (TAIJI_READ_CACHE_SECONDS).
+UNCHANGED = {"taiji_read_unchanged": True}
+
+
 @event.listens_for(Engine, "after_cursor_execute")
 def _after_execute(conn, cursor, statement, parameters, context, executemany):
     recording = _recording.get()
     if recording is not None:
         recording.saw(statement)
     if statement[:1].upper() not in ("I", "U", "D", " ", "\n"):
+        return
+    if context is not None and context.execution_options.get("taiji_read_unchanged"):
         return
     match = _DML.match(statement)
     if match is None:

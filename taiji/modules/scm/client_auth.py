@@ -123,6 +123,7 @@ def reader(tenant_slug: str, environment: str | None) -> Reader:
         auth.set_principal(None)  # a key is nobody: the kernel must not look it up as a person's token
         if key.tenant_values[3] != tenancy.TenantStatus.ACTIVE:
             _refuse(403, PROTOCOL.suspended, tenant=tenant_slug)
+        services.note_key_use(key.id, digest)
         return Reader(key.tenant_values, key.environment, f"scm-key:{key.id}")
     granted = protocol_auth.authorize(PROTOCOL, Perm.CONFIG_READ, writing=False, tenant_slug=tenant_slug)
     return Reader(tenancy.values_of(granted.tenant), None, f"user:{granted.principal.user_id}")

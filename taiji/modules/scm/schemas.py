@@ -218,6 +218,9 @@ class ScmAccessKeyOut(Schema):
     description = fields.String()
     created_at = fields.DateTime()
     created_by = fields.String()
+    last_used_at = fields.DateTime(allow_none=True, metadata={
+        "description": "When a client last read with the key (written at most once a minute per server "
+                       "process)"})
 
 
 class ScmAccessKeyCreatedOut(ScmAccessKeyOut):

@@ -299,3 +299,35 @@ def test_promote_abandon_and_rollback_reach_clients_at_once(client, setup):
     db.session.commit()
     body = client.get(_url(setup), headers=headers).get_json()
     assert (body["release"], body["values"]["greeting"]) == (4, "hello dev")
+
+
+def test_a_keys_last_use_is_recorded_at_most_once_a_minute_and_shown_to_its_owner(client, setup, monkeypatch,
+                                                                                    api_as, login):
+    from taiji.modules.scm.models import AccessKey
+    from taiji.modules.scm.services import keys as key_service
+
+    key = setup.keys["dev"]
+    key_id = int(key.split("_")[1])
+    keys_url = f"/api/v1/tenants/{setup.tenant.slug}/config-keys"
+    owner = api_as(setup.owner)
+    assert {k["id"]: k["last_used_at"] for k in owner.get(keys_url).get_json()}[key_id] is None
+    assert client.get(_url(setup), headers=basic(key)).status_code == 200
+    db.session.expire_all()
+    first = db.session.get(AccessKey, key_id).last_used_at
+    assert first is not None
+    # A second read within the minute writes nothing; the stored time does not move.
+    assert client.get(_url(setup), headers=basic(key)).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(AccessKey, key_id).last_used_at == first
+    # A minute later (this process's memory of the last write is what counts) it is written again.
+    monkeypatch.setattr(key_service, "_recorded", {})
+    assert client.get(_url(setup, query="?namespace=db"), headers=basic(key)).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(AccessKey, key_id).last_used_at > first
+    # Another key of the tenant, never used, still reads Never; its owner sees the use in the API.
+    listed = {k["id"]: k["last_used_at"] for k in owner.get(keys_url).get_json()}
+    assert listed[key_id] is not None
+    assert [v for k, v in listed.items() if k != key_id] == [None] * (len(listed) - 1)
+    page = login(setup.owner).get(f"/t/{setup.tenant.slug}/config/-/keys").get_data(as_text=True)
+    used = page.split(f'data-key-id="{key_id}"')[1].split("</tr>")[0]
+    assert 'data-testid="key-last-used">' in used and "Never" not in used

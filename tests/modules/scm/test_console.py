@@ -380,6 +380,7 @@ def test_access_key_token_is_shown_once_then_revoked(login, admin, tenant):
     token = re.search(r'data-testid="new-token">(tjc_[^<]+)<', html_of(created)).group(1)
     listing = html_of(client.get(url))
     assert token not in listing and "checkout pods" in listing
+    assert re.search(r'data-testid="key-last-used">\s*Never', listing)
     key_id = re.search(r'data-key-id="(\d+)"', listing).group(1)
     assert client.post(f"{url}/{key_id}/revoke").status_code == 302
     assert 'data-testid="key-revoked"' in html_of(client.get(url))

@@ -17,6 +17,7 @@ from .keys import (
     create_access_key,
     get_access_key,
     list_access_keys,
+    note_key_use,
     revoke_access_key,
 )
 from .policies import find_policy, get_schema, list_policies, set_policy, set_schema
@@ -70,6 +71,7 @@ __all__ = [
     "list_policies",
     "list_releases",
     "live_topic",
+    "note_key_use",
     "promote",
     "publish",
     "put_item",

@@ -3,14 +3,19 @@ the tenant. The token ``tjc_<id>_<secret>`` is shown once; its SHA-256 is kept."
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
+import threading
+import time
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from taiji.platform import audit
-from taiji.platform.db import db, utcnow
+from taiji.platform import audit, authcache, readcache
+from taiji.platform.db import after_commit, db, utcnow
 from taiji.platform.errors import NotFound, field_error, msg
 
 from ..models import AccessKey
@@ -23,6 +28,37 @@ _TOKEN = re.compile(r"^tjc_([0-9]{1,19})_([A-Za-z0-9_-]{20,100})$")
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# A key's last use is written at most once a minute per process: a fleet polling with one key must
+# not turn every configuration read into a write. The write is a bookkeeping one (``UNCHANGED`` of
+# the auth and read caches): it does not mark the key table changed, so no process drops its cached
+# keys or answers for it (the list of keys shows it once its cached answer lapses).
+USE_RECORD_SECONDS = 60
+_recorded: dict[bytes, float] = {}  # by the token's digest: a key id may come back in a new database
+_recorded_lock = threading.Lock()
+
+
+def note_key_use(key_id: int, digest: bytes) -> None:
+    """Record, after the request's work commits, that the key ``key_id`` (whose token hashes to
+    ``digest``) was used now: at most once a minute per process; the stored time only moves forward."""
+    moment = time.monotonic()
+    with _recorded_lock:
+        last = _recorded.get(digest)
+        if last is not None and moment - last < USE_RECORD_SECONDS:
+            return
+        if len(_recorded) > 100_000:
+            _recorded.clear()
+        _recorded[digest] = moment
+    after_commit(functools.partial(_record_key_use, key_id, utcnow()))
+
+
+def _record_key_use(key_id: int, now: dt.datetime) -> None:
+    k = AccessKey
+    with Session(db.engine) as session, session.begin():
+        stale = sa.or_(k.last_used_at.is_(None), k.last_used_at < now)
+        session.execute(sa.update(k).where(k.id == key_id, stale).values(last_used_at=now),
+                        execution_options={**authcache.UNCHANGED, **readcache.UNCHANGED})
 
 
 def create_access_key(tenant, actor, environment, description="") -> tuple[AccessKey, str]:
