@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import consumer_venv
+
 pytestmark = pytest.mark.live
 
 BIN = Path(sys.executable).parent
@@ -95,9 +97,7 @@ def twine(live, account, *files: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("venv") / "env"
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=300)
-    return path
+    return consumer_venv.make(tmp_path_factory.mktemp("venv") / "env")
 
 
 def pip_install(live, account, venv: Path, *requirements: str) -> subprocess.CompletedProcess:
@@ -106,9 +106,7 @@ def pip_install(live, account, venv: Path, *requirements: str) -> subprocess.Com
     )
     return subprocess.run(
         [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
+            *consumer_venv.pip(venv),
             "install",
             "--no-cache-dir",
             "--disable-pip-version-check",

@@ -21,6 +21,7 @@ import pytest
 
 from taiji.platform.db import db
 from taiji.platform.tasks import init_celery
+from tests import consumer_venv
 from tests.conftest import ROOT, app_overrides, sibling_database
 from tests.platform.test_event_relay_live import WorkerProcess
 
@@ -167,10 +168,9 @@ def test_demo_pushes_the_examples_runs_their_pipelines_and_publishes_installable
         db.session.remove()
     assert "5 passed" in log
 
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    venv = consumer_venv.make(tmp_path / "venv")
     install = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-cache-dir", "--index-url",
+        [*consumer_venv.pip(venv), "install", "--no-cache-dir", "--index-url",
          f"{stack.url}/pypi/demo/pypi-internal/simple/", "hello-service", "wordcount-service"],
         env=_pip_env(tmp_path), capture_output=True, text=True, timeout=180, check=False)
     assert install.returncode == 0, install.stdout + install.stderr

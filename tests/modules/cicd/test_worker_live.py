@@ -8,7 +8,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +16,7 @@ import psutil
 import pytest
 
 from taiji.platform.tasks import init_celery
+from tests import consumer_venv
 from tests.conftest import ROOT, app_overrides, sibling_database
 from tests.modules.cicd.conftest import CI, FAST, make_hosted
 from tests.modules.cicd.live import Worker, live_env
@@ -374,16 +374,13 @@ jobs:
         logs = "".join(live.log(j["id"]) for j in done["jobs"].values())
         assert done["status"] == "success", logs
         assert "Ran 1 test" in live.log(done["jobs"]["test"]["id"])
-        venv = tmp_path / "consumer"
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        venv = consumer_venv.make(tmp_path / "consumer")
         index = (
             f"{base.replace('http://', f'http://x:{token}@')}/pypi/{live.tenant_slug}/pypi-internal/simple/"
         )
         subprocess.run(
             [
-                str(venv / "bin" / "python"),
-                "-m",
-                "pip",
+                *consumer_venv.pip(venv),
                 "install",
                 "-q",
                 "--disable-pip-version-check",
