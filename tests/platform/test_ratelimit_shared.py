@@ -29,11 +29,6 @@ overrides = {"SQLALCHEMY_DATABASE_URI": sys.argv[1], "DATA_DIR": sys.argv[2], "S
 if sys.argv[3] != "default":
     overrides["RATELIMIT_STORAGE_URI"] = sys.argv[3]
 app = create_app(overrides)
-if sys.argv[4] == "migrate":
-    from flask_migrate import upgrade
-    with app.app_context():
-        upgrade(directory=sys.argv[5])
-    sys.exit(0)
 server = make_server("127.0.0.1", 0, app, threaded=True)
 print(server.server_port, flush=True)
 server.serve_forever()
@@ -53,20 +48,15 @@ def _run(database: str, data_dir, storage: str, *args: str) -> list[str]:
 @pytest.fixture(scope="module")
 def install(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("shared-limits")
-    database = sibling_database("limits", tmp, migrated=True)
-    subprocess.run(_run(database, tmp / "data", "default", "migrate", str(ROOT / "taiji" / "migrations")),
-                   check=True, env=_env(), cwd=ROOT, capture_output=True, timeout=120)
-    return database, tmp
+    return sibling_database("limits", tmp, migrated=True), tmp  # a copy of the migrated template
 
 
 def _serve_two(database, data_dir, storage):
-    processes, ports = [], []
-    for _ in range(2):
-        process = subprocess.Popen(_run(database, data_dir, storage, "serve"), stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, env=_env(), cwd=ROOT, text=True)
-        processes.append(process)
-        ports.append(int(process.stdout.readline()))
-    return processes, ports
+    # Both start at once (each loads the application for a few seconds), then say their ports.
+    processes = [subprocess.Popen(_run(database, data_dir, storage, "serve"), stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, env=_env(), cwd=ROOT, text=True)
+                 for _ in range(2)]
+    return processes, [int(process.stdout.readline()) for process in processes]
 
 
 def _statuses(ports, rounds: int = 2) -> list[int]:
@@ -96,3 +86,4 @@ def test_two_processes_count_sign_in_attempts_together(install, storage, expecte
             process.terminate()
         for process in processes:
             process.wait(timeout=10)
+            process.stdout.close()
