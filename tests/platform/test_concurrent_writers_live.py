@@ -26,8 +26,8 @@ from tests.modules.cicd.live import live_env
 
 pytestmark = pytest.mark.live
 
-SIGN_INS = 40  # each is five requests: /login, the authorization, the form, the code's return, the page
-CREATES = 120  # products and personal access tokens, through the REST API with a bearer token
+SIGN_INS = 24  # each is five requests: /login, the authorization, the form, the code's return, the page
+CREATES = 72  # products and personal access tokens, through the REST API with a bearer token
 LOG_STREAMS = 2
 
 
