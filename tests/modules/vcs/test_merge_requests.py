@@ -256,6 +256,23 @@ def test_commit_statuses_from_pipeline_events_newest_wins(shop, tenant):
     assert services.commit_statuses(other.id, "shop", [shop["feature"]]) == {}
 
 
+def test_a_start_delivered_after_the_end_leaves_the_commit_green(shop, tenant):
+    # CI announces a pipeline's start once, before its end; a delivery retried after the end's
+    # (seen with a real worker on a busy SQLite database) must not make a green commit "running"
+    # again, which would block its merge request with nothing more to come.
+    sha = shop["feature"]
+    assert _pipeline_event(tenant, sha, 9, "success")
+    assert _pipeline_event(tenant, sha, 9, "running", "started")
+    db.session.commit()
+    assert services.commit_statuses(tenant.id, "shop", [sha])[sha]["status"] == "succeeded"
+    # A newer pipeline of the commit (a retry) starting does speak for it.
+    assert _pipeline_event(tenant, sha, 10, "running", "started")
+    db.session.commit()
+    assert services.commit_statuses(tenant.id, "shop", [sha])[sha] | {"updated_at": None} == {
+        "sha": sha, "status": "running", "pipeline": 10, "number": 10, "ref": "refs/heads/feature",
+        "updated_at": None}
+
+
 def test_a_protected_branch_requiring_merge_requests_refuses_pushes_and_wants_green(api_as, author, shop,
                                                                                     tenant):
     services.protect(tenant, shop["repo"], {"pattern": "main", "require_merge_request": True,

@@ -2,7 +2,9 @@
 
 VCS is below CI and never calls it; CI announces its pipelines and this keeps, per repository and
 commit, the pipeline with the highest id (a rerun replaces an older run; an older event delivered
-late changes nothing), so a redelivered or reordered event leaves the same row.
+late changes nothing), so a redelivered or reordered event leaves the same row. Of one pipeline, CI
+announces the start once and before any end, so a start that arrives after an end (its delivery was
+retried) is stale and leaves the end's status.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ GREEN = "succeeded"
 # A pipeline's own status (cicd PipelineStatus) where VCS's word differs: a finished pipeline is
 # announced as cicd.pipeline.succeeded with status "success", and an unusable file as failed/"error".
 _CI_STATUS = {"success": GREEN, "error": "failed"}
+FINISHED = frozenset({GREEN, "failed", "canceled"})
 
 
 def record_pipeline(payload: dict) -> CommitStatus | None:
@@ -55,6 +58,8 @@ def record_pipeline(payload: dict) -> CommitStatus | None:
                 CommitStatus.repository_id == repo.id, CommitStatus.sha == sha)).scalar_one()
     if pipeline < row.pipeline_id:
         return row  # an older pipeline's news: the newer one speaks for this commit
+    if pipeline == row.pipeline_id and row.status in FINISHED and status not in FINISHED:
+        return row  # its start, delivered after its end
     row.pipeline_id, row.pipeline_number, row.status = pipeline, number, status[:20]
     row.ref = (payload.get("ref") or row.ref)[:255]
     row.updated_at = utcnow()
