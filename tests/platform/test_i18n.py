@@ -118,7 +118,10 @@ def test_dates_and_numbers_follow_the_locale(login, client, tenant, app):
     login(member)
     client.post("/locale", data={"locale": "zh_Hans"})
     body = client.get(f"/t/{tenant.slug}/members").get_data(as_text=True)
-    assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d UTC</td>", body)  # one date format, its zone shown
+    # One date format, its zone shown; in a table cell its date and time each kept whole (a phone's
+    # narrow column wraps it onto two lines, not one piece a line).
+    assert re.search(r'<td><span class="text-nowrap">\d{4}-\d\d-\d\d</span> '
+                     r'<span class="text-nowrap">\d\d:\d\d UTC</span></td>', body)
     assert '<span class="badge">所有者</span>' in body  # the member's role, as a word
     with app.test_request_context(), force_locale("zh_Hans"):
         assert app.jinja_env.filters["number"](1234567) == "1,234,567"
@@ -130,6 +133,8 @@ def test_dates_and_numbers_follow_the_locale(login, client, tenant, app):
             # A timeline's time to the millisecond, in the same zone and saying so.
             assert app.jinja_env.filters["clock"](moment.replace(microsecond=42_000)) == "11:30:59.042 UTC"
             assert app.jinja_env.filters["datetime"](None) == ""
+            assert str(app.jinja_env.filters["datetime_cell"](moment)) == (
+                '<span class="text-nowrap">2026-12-06</span> <span class="text-nowrap">11:30 UTC</span>')
 
 
 @pytest.mark.parametrize(("size", "english", "chinese"), [

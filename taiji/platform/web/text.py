@@ -14,7 +14,7 @@ from flask import current_app
 from flask_babel import format_datetime, format_decimal, get_translations
 from flask_babel import gettext as _
 from jinja2 import pass_context
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 _LABELS = "taiji.labels"
 
@@ -116,6 +116,18 @@ def moment(value) -> str:
     return format_datetime(value, DATETIME_FORMAT) if value else ""
 
 
+def moment_cell(value) -> Markup | str:
+    """``moment`` for a table cell: its date and its time each kept whole, so that a phone's
+    narrow column shows "2026-12-06" above "11:30 UTC" (two lines at most, one piece a line
+    before) and a wide one keeps them on one line; the table no wider than its date's parts."""
+    text = moment(value)
+    if not text:
+        return ""
+    date_part, _space, time_part = text.partition(" ")
+    return Markup('<span class="text-nowrap">{}</span> <span class="text-nowrap">{}</span>').format(
+        date_part, time_part)
+
+
 def day(value) -> str:
     """The date part of ``moment`` ("2026-12-06"), in the same zone: one format across the console."""
     return format_datetime(value, DATE_FORMAT) if value else ""
@@ -136,5 +148,6 @@ def init_app(app) -> None:
     app.jinja_env.filters["duration"] = duration
     app.jinja_env.filters["amount"] = amount
     app.jinja_env.filters["datetime"] = moment
+    app.jinja_env.filters["datetime_cell"] = moment_cell
     app.jinja_env.filters["date"] = day
     app.jinja_env.filters["clock"] = clock
