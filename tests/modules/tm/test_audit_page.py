@@ -102,6 +102,29 @@ def test_a_pipeline_started_reads_as_a_sentence_linking_the_pipeline(login, admi
     assert f"{admin.email} set the CI secret DEPLOY_KEY" in _sentences(html)
 
 
+def test_jenkins_and_runner_settings_read_as_sentences(login, admin, tenant):
+    audit.record("cicd.jenkins.create", "cicd_jenkins_controller", "main", tenant=tenant, actor=admin,
+                 details={"url": "https://ci.example.test", "username": "bot", "default": True})
+    audit.record("cicd.jenkins.trigger", "cicd_jenkins_controller", "main/deploy", tenant=tenant, actor=admin,
+                 details={"queue_id": 7, "parameters": []})
+    audit.record("cicd.repository.runner", "cicd_repository_settings", "shop", tenant=tenant, actor=admin,
+                 details={"default_runner": "platform", "jenkins_controller": None})
+    db.session.commit()
+    client = login(admin)
+    html = client.get(f"/t/{tenant.slug}/audit").get_data(as_text=True)
+    sentences = _sentences(html)
+    assert f"{admin.email} added the Jenkins controller main" in sentences
+    assert f"{admin.email} started the Jenkins job deploy on main" in sentences
+    assert f"{admin.email} made Taiji's own runner the runner of shop's jobs" in [
+        s.replace("&#39;", "'") for s in sentences]
+    controller = f"/t/{tenant.slug}/pipelines/jenkins/main"
+    assert f'href="{controller}" data-testid="audit-target">main/deploy</a>' in html
+    assert not [s for s in sentences if " did cicd." in s]
+    client.post("/locale", data={"locale": "zh_Hans"})
+    chinese = _sentences(client.get(f"/t/{tenant.slug}/audit").get_data(as_text=True))
+    assert f"{admin.email} 在 main 上启动了 Jenkins 任务 deploy" in chinese
+
+
 def test_the_audit_page_takes_odd_filters(login, admin, tenant):
     client = login(admin)
     for query in ({"actor": "a\x00b"}, {"action": "\x00"}, {"since": "2020-13-45"}, {"until": "\x00"},
