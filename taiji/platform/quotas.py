@@ -32,7 +32,7 @@ class Meter:
     label: object  # lazy_gettext
     default_limit: int | None  # None = unlimited
     count: Callable[[object], int]
-    unit: str = "count"  # "count" | "bytes"
+    unit: str = "count"  # "count" | "bytes" | "seconds": how the console words an amount (web.text.amount)
 
 
 def _meters() -> dict[str, Meter]:

@@ -118,7 +118,10 @@ def test_dates_and_numbers_follow_the_locale(login, client, tenant, app):
     login(member)
     client.post("/locale", data={"locale": "zh_Hans"})
     body = client.get(f"/t/{tenant.slug}/members").get_data(as_text=True)
-    assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d UTC</td>", body)  # one date format, its zone shown
+    # One date format, its zone shown; in a table cell its date and time each kept whole (a phone's
+    # narrow column wraps it onto two lines, not one piece a line).
+    assert re.search(r'<td><span class="text-nowrap">\d{4}-\d\d-\d\d</span> '
+                     r'<span class="text-nowrap">\d\d:\d\d UTC</span></td>', body)
     assert '<span class="badge">所有者</span>' in body  # the member's role, as a word
     with app.test_request_context(), force_locale("zh_Hans"):
         assert app.jinja_env.filters["number"](1234567) == "1,234,567"
@@ -130,6 +133,8 @@ def test_dates_and_numbers_follow_the_locale(login, client, tenant, app):
             # A timeline's time to the millisecond, in the same zone and saying so.
             assert app.jinja_env.filters["clock"](moment.replace(microsecond=42_000)) == "11:30:59.042 UTC"
             assert app.jinja_env.filters["datetime"](None) == ""
+            assert str(app.jinja_env.filters["datetime_cell"](moment)) == (
+                '<span class="text-nowrap">2026-12-06</span> <span class="text-nowrap">11:30 UTC</span>')
 
 
 @pytest.mark.parametrize(("size", "english", "chinese"), [
@@ -145,6 +150,25 @@ def test_byte_sizes_read_for_people(app, size, english, chinese):
             assert app.jinja_env.filters["bytes"](size) == expected
     with app.test_request_context(), force_locale("de"):  # digits follow the reader's locale
         assert app.jinja_env.filters["bytes"](1536) == "1,5 KiB"
+
+
+@pytest.mark.parametrize(("seconds", "english", "chinese"), [
+    (0, "0 s", "0 秒"), (12.34, "12.3 s", "12.3 秒"), (59.97, "1 min", "1 分钟"),
+    (125, "2 min 5 s", "2 分钟 5 秒"),
+    (1800, "30 min", "30 分钟"), (3600, "1 h", "1 小时"), (5400, "1 h 30 min", "1 小时 30 分钟"),
+    (5431.5, "1 h 30 min", "1 小时 30 分钟"), (86400, "24 h", "24 小时"), (None, "", ""),
+])
+def test_durations_read_for_people(app, seconds, english, chinese):
+    from flask_babel import force_locale
+
+    for locale, expected in (("en", english), ("zh_Hans", chinese)):
+        with app.test_request_context(), force_locale(locale):
+            assert app.jinja_env.filters["duration"](seconds) == expected
+            # A quota's amount in its unit's words.
+            assert app.jinja_env.filters["amount"](seconds, "seconds") == expected
+    with app.test_request_context():
+        assert app.jinja_env.filters["amount"](1536, "bytes") == "1.5 KiB"
+        assert app.jinja_env.filters["amount"](1800, "count") == "1,800"
 
 
 def test_form_validation_messages_are_translated(login, client):
@@ -197,3 +221,16 @@ def test_label_filter_shows_registered_words_and_unknown_values_as_they_are(app)
         assert label("blue", "test.colour") == "blue"
         assert label(None, "test.colour") == ""
         assert label("red", "test.unknown") == "red"
+
+
+def test_a_quota_refusal_in_the_console_words_its_amounts(app):
+    from flask_babel import force_locale
+
+    from taiji.platform.quotas import Meter, QuotaExceeded
+    from taiji.platform.web.messages import quota_problem
+
+    storage = Meter("zz.storage", "Storage", 5 * 1024**3, lambda tenant: 0, unit="bytes")
+    job_time = Meter("zz.job_time", "Longest run", 1800, lambda tenant: 0, unit="seconds")
+    with app.test_request_context(), force_locale("en"):
+        assert "(5 GiB of 5 GiB)" in quota_problem(QuotaExceeded(storage, 5 * 1024**3, 5 * 1024**3, 1))
+        assert "(30 min of 30 min)" in quota_problem(QuotaExceeded(job_time, 1800, 1800, 60))

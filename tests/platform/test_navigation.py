@@ -1,6 +1,6 @@
-"""The tenant menu in sections (Code / Build / Deploy / Operate / Manage), the breadcrumbs of tenant
-pages, the menu toggle for narrow screens, and the kernel's refusal of a menu entry naming an
-unknown section. Read from the rendered pages, as a browser would get them."""
+"""The tenant menu in sections (Code / Build / Deploy / Operate / Manage), the breadcrumbs of tenant,
+administration and personal pages, the menu toggle for narrow screens, and the kernel's refusal of
+a menu entry naming an unknown section. Read from the rendered pages, as a browser would get them."""
 
 from __future__ import annotations
 
@@ -258,8 +258,73 @@ def test_the_profile_keeps_the_tenant_it_was_opened_from(login, client, tenant):
     tm.remove_member(other, user.id, actor=system)
     db.session.commit()
     html = client.get("/profile").get_data(as_text=True)
-    assert _Page(html).menu == [] and _Page(html).crumbs == []
+    assert _Page(html).menu == [] and _Page(html).crumbs == [("Profile", None)]
     options, chosen = _switcher(html)
     assert f"/t/{other.slug}/" not in options and chosen is None
     assert f"/t/{tenant.slug}/" in options
     assert other.name not in html
+
+
+def _argument_values(app, admin, tenant, browser) -> dict[str, str]:
+    """A value for each URL argument of the administration and personal pages: a real one (the
+    tenant's creation saga, an OAuth client registered through the console), or one refused."""
+    import sqlalchemy as sa
+
+    from taiji.modules.iam.oauth.models import OAuthClient
+    from taiji.platform.db import db
+    from taiji.platform.tx import services as tx
+
+    browser.post("/admin/clients", data={"name": "Crumbs", "grant_client_credentials": "on"})
+    client_id = db.session.execute(
+        sa.select(OAuthClient.client_id).where(OAuthClient.name == "Crumbs")).scalar_one()
+    saga = tx.list_transactions(tenant=None, business_key=f"tenant:{tenant.slug}").items[0]
+    return {"client_id": client_id, "gid": saga.gid, "token": "not-a-mailed-token"}
+
+
+def test_every_administration_and_personal_page_has_breadcrumbs(app, login, admin, tenant):
+    """Walks the URL map: every page under /admin and /profile reads "Administration > entry" or
+    "Profile > …", opened with no tenant page seen before, and its links lead somewhere."""
+    browser = login(admin)
+    values = _argument_values(app, admin, tenant, browser)
+    pages = []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or not rule.rule.startswith(("/admin", "/profile")):
+            continue
+        missing = set(rule.arguments) - set(values)
+        assert not missing, f"{rule.rule}: give _argument_values a value for {missing}"
+        pages.append(re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: values[m.group(1)], rule.rule))
+    assert {"/admin/users", "/admin/tenants", "/profile", "/profile/tokens"} <= set(pages)
+    for url in sorted(pages):
+        response = browser.get(url)
+        assert response.status_code < 500 and response.status_code != 302, url
+        page = _Page(response.get_data(as_text=True))
+        assert page.crumbs, url
+        first = page.crumbs[0][0]
+        assert first in ("Administration", "Profile", "Personal access tokens"), (url, page.crumbs)
+        assert tenant.name not in [text for text, _ in page.crumbs], url
+        _follow(browser, page.crumbs)
+
+
+def test_breadcrumbs_of_administration_pages(login, admin, tenant):
+    from taiji.platform.tx import services as tx
+
+    client = login(admin)
+    assert _page(client, "/admin/users").crumbs == [("Administration", None), ("Users", None)]
+    assert _page(client, "/admin/tenants").crumbs == [("Administration", None), ("Tenants", None)]
+    saga = tx.list_transactions(tenant=None, business_key=f"tenant:{tenant.slug}").items[0]
+    crumbs = _page(client, f"/admin/transactions/{saga.gid}").crumbs
+    assert crumbs[:2] == [("Administration", None), ("Transactions", "/admin/transactions")]
+    assert len(crumbs) == 3 and saga.gid in crumbs[2][0] and crumbs[2][1] is None
+    client.post("/locale", data={"locale": "zh_Hans"})
+    assert [text for text, _ in _page(client, "/admin/users").crumbs] == ["平台管理", "用户"]
+
+
+def test_breadcrumbs_of_personal_pages(login, client, tenant):
+    login(make_member(tenant, "member"))
+    assert _page(client, "/profile").crumbs == [("Profile", None)]
+    assert _page(client, "/profile/sessions").crumbs[0] == ("Profile", "/profile")
+    assert _page(client, "/profile/tokens").crumbs == [("Personal access tokens", None)]
+    # Opened from a tenant, the way back to it comes first.
+    _page(client, f"/t/{tenant.slug}/")
+    assert _page(client, "/profile/sessions").crumbs[:2] == [(tenant.name, f"/t/{tenant.slug}/"),
+                                                           ("Profile", "/profile")]

@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import Module, NavItem, Periodic
 
-from . import permissions, services
+from . import permissions, sentences, services
 from .api import blp as api_blp
 from .protocol import bp as protocol_bp
 from .views import bp
@@ -32,4 +32,5 @@ module = Module(
     # pip, twine and curl authenticate with tokens, never with the session cookie.
     csrf_exempt=[protocol_bp],
     seeders="tests.modules.bpr.seeders",
+    audit_sentences=sentences.SENTENCES,
 )

@@ -89,6 +89,32 @@ def _secrets(entry, tenant):
     return url_for("cicd.secrets", tenant=tenant.slug) if tenant is not None else None
 
 
+def _controller(entry, tenant):
+    name = entry.target.partition("/")[0]  # a trigger's target is "<controller>/<job>"
+    return url_for("cicd_jenkins.controller", tenant=tenant.slug, controller=name) if tenant else None
+
+
+def _controllers(entry, tenant):
+    return url_for("cicd_jenkins.controllers_page", tenant=tenant.slug) if tenant is not None else None
+
+
+def _runner_settings(entry, tenant):
+    if tenant is None:
+        return None
+    return url_for("cicd_jenkins.repository_settings", tenant=tenant.slug, repository=entry.target)
+
+
+def _trigger(entry) -> dict:
+    controller, _slash, job = entry.target.partition("/")
+    return {"controller": controller, "job": job or "?"}
+
+
+def _runner(entry) -> dict:
+    runner = (entry.details or {}).get("default_runner")
+    words = {"platform": _l("Taiji's own runner"), "jenkins": "Jenkins"}
+    return {"runner": str(words.get(runner, runner or "?"))}
+
+
 SENTENCES = [
     Sentence("cicd.pipeline.create", _l("%(actor)s started the pipeline %(target)s on %(ref)s"),
              link=_pipeline_link),
@@ -99,4 +125,16 @@ SENTENCES = [
     Sentence("cicd.job.play", _l("%(actor)s started the manual job %(target)s"), link=_repository_pipelines),
     Sentence("cicd.secret.set", _l("%(actor)s set the CI secret %(target)s"), link=_secrets),
     Sentence("cicd.secret.delete", _l("%(actor)s deleted the CI secret %(target)s"), link=_secrets),
+    Sentence("cicd.jenkins.create", _l("%(actor)s added the Jenkins controller %(target)s"),
+             link=_controller),
+    Sentence("cicd.jenkins.update", _l("%(actor)s changed the Jenkins controller %(target)s"),
+             link=_controller),
+    Sentence("cicd.jenkins.delete", _l("%(actor)s removed the Jenkins controller %(target)s"),
+             link=_controllers),
+    Sentence("cicd.jenkins.test", _l("%(actor)s tested the connection to the Jenkins controller %(target)s"),
+             link=_controller),
+    Sentence("cicd.jenkins.trigger", _l("%(actor)s started the Jenkins job %(job)s on %(controller)s"),
+             _trigger, _controller),
+    Sentence("cicd.repository.runner", _l("%(actor)s made %(runner)s the runner of %(target)s's jobs"),
+             _runner, _runner_settings),
 ]

@@ -20,6 +20,29 @@ def _directory(entry, tenant):
     return url_for("iam_directory.directory", tenant=tenant.slug) if tenant is not None else None
 
 
+# What the tenant's sign-in directory made of a sign-in through it (directory/accounts.py).
+_BIND_OUTCOMES = {
+    "accepted": _l("%(target)s signed in through the sign-in directory"),
+    "refused": _l("The sign-in directory refused a sign-in as %(target)s"),
+    "throttled": _l("A sign-in as %(target)s through the sign-in directory was throttled"),
+    "unavailable": _l("The sign-in directory did not answer a sign-in as %(target)s"),
+}
+
+
+def _bind(entry) -> dict:
+    """The bind's outcome as the whole sentence (``%(said)s``): each outcome reads differently."""
+    outcome = (entry.details or {}).get("outcome")
+    text = _BIND_OUTCOMES.get(outcome)
+    if text is None:
+        return {"said": f"{entry.target}: {outcome or '?'}"}
+    return {"said": str(text) % {"target": entry.target}}
+
+
+def _roles_list(entry) -> dict:
+    roles = (entry.details or {}).get("roles")
+    return {"roles": ", ".join(str(r) for r in roles) if isinstance(roles, list) and roles else "—"}
+
+
 SENTENCES = [
     Sentence("iam.role.created", _l("%(actor)s created the role %(target)s"), None, _roles),
     Sentence("iam.role.updated", _l("%(actor)s changed the permissions of the role %(target)s"), None,
@@ -30,6 +53,13 @@ SENTENCES = [
     Sentence("iam.group.created", _l("%(actor)s created the group %(target)s"), None, _groups),
     Sentence("iam.group.updated", _l("%(actor)s changed the group %(target)s"), None, _groups),
     Sentence("iam.group.deleted", _l("%(actor)s deleted the group %(target)s"), None, _groups),
+    Sentence("iam.group.member_added", _l("%(actor)s added %(email)s to the group %(target)s"), None,
+             _groups),
+    Sentence("iam.role.synced", _l("The sign-in directory set the roles of user %(target)s: %(roles)s"),
+             _roles_list, _roles),
+    Sentence("iam.directory.configured", _l("%(actor)s configured the sign-in directory %(target)s"), None,
+             _directory),
+    Sentence("iam.ldap.bind", "%(said)s", _bind, _directory),
     Sentence("iam.group.member_removed", _l("%(actor)s removed a member from the group %(target)s"), None,
              _groups),
     Sentence("iam.directory.removed", _l("%(actor)s removed the sign-in directory %(target)s"), None,
@@ -38,6 +68,10 @@ SENTENCES = [
              _directory),
     Sentence("iam.domain.added", _l("%(actor)s claimed the email domain %(target)s"), None, _directory),
     Sentence("iam.domain.verified", _l("%(actor)s verified the email domain %(target)s"), None, _directory),
+    Sentence("iam.domain.verification_failed",
+             _l("%(actor)s checked the email domain %(target)s; it is not verified yet"), None, _directory),
+    Sentence("iam.domain.approved", _l("%(actor)s approved the email domain %(target)s"), None, _directory),
+    Sentence("iam.domain.revoked", _l("%(actor)s revoked the email domain %(target)s"), None, _directory),
     Sentence("iam.domain.removed", _l("%(actor)s removed the email domain %(target)s"), None, _directory),
     Sentence("iam.token.created", _l("%(actor)s created the personal access token %(target)s")),
     Sentence("iam.token.revoked", _l("%(actor)s revoked the personal access token %(target)s")),

@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from taiji.platform.module import Module, NavItem
 
-from . import overview, permissions
+from . import overview, permissions, sentences
 from .api import blp as api_blp
 from .views import bp
 
@@ -26,4 +26,5 @@ module = Module(
     permissions=[(permissions.Perm, permissions.TENANT_GRANTS, permissions.PLATFORM_GRANTS)],
     seeders="tests.modules.tx.seeders",
     overview=overview.OVERVIEW,
+    audit_sentences=sentences.SENTENCES,
 )

@@ -92,6 +92,22 @@ def nav_sections(items: list) -> list[dict]:
     return sections
 
 
+def _entry_of(items: list, url_of, skip: str | None = None) -> tuple:
+    """The menu entry the page belongs to: the entry whose endpoint the page is, else whose URL is
+    the longest prefix of the page's (``skip``: a URL that is no prefix, e.g. the tenant's home);
+    with ``{endpoint: url}`` of every entry."""
+    path = request.path.rstrip("/")
+    matched, length, urls = None, -1, {}
+    for item in items:
+        url = urls[item.endpoint] = url_of(item.endpoint)
+        base = url.rstrip("/")
+        if request.endpoint == item.endpoint:
+            matched, length = item, 1 << 30
+        elif url != skip and (path == base or path.startswith(base + "/")) and len(base) > length:
+            matched, length = item, len(base)
+    return matched, urls
+
+
 def breadcrumbs(tenant, items: list) -> tuple[list[tuple], bool]:
     """The trail of a tenant page: the tenant, the menu section and the entry the page belongs to
     (the entry whose endpoint the page is, else whose URL is the longest prefix of the page's, else
@@ -102,15 +118,7 @@ def breadcrumbs(tenant, items: list) -> tuple[list[tuple], bool]:
 
     home = kernel_url("tenant_home", tenant=tenant.slug) if has_kernel_endpoint("tenant_home") else None
     trail: list[tuple] = [(tenant.name, home)]
-    path = request.path.rstrip("/")
-    matched, length, urls = None, -1, {}
-    for item in items:
-        url = urls[item.endpoint] = url_for(item.endpoint, tenant=tenant.slug)
-        base = url.rstrip("/")
-        if request.endpoint == item.endpoint:
-            matched, length = item, 1 << 30
-        elif url != home and (path == base or path.startswith(base + "/")) and len(base) > length:
-            matched, length = item, len(base)
+    matched, urls = _entry_of(items, lambda endpoint: url_for(endpoint, tenant=tenant.slug), skip=home)
     if matched is None:  # a page outside every entry's URL (a job's): the first entry of its blueprint
         blueprint = request.blueprint
         matched = next((i for i in items if blueprint and i.endpoint.rpartition(".")[0] == blueprint), None)
@@ -125,6 +133,24 @@ def breadcrumbs(tenant, items: list) -> tuple[list[tuple], bool]:
     if home == urls[matched.endpoint]:  # the tenant's own page (its overview)
         trail.pop()
     return trail, request.endpoint == matched.endpoint or request.path == urls[matched.endpoint]
+
+
+def account_breadcrumbs(platform_items: list, user_items: list, kept=None) -> tuple[list[tuple], bool]:
+    """The trail of a page of no tenant, like ``breadcrumbs``: platform administration reads
+    "Administration > Users", the caller's own pages "Profile > Sessions", after the tenant they
+    came from when it is kept (the way back to it). A page of neither kind has no trail."""
+    trail: list[tuple] = []
+    if kept is not None and has_kernel_endpoint("tenant_home"):
+        trail.append((kept.name, kernel_url("tenant_home", tenant=kept.slug)))
+    for section, items in ((None, user_items), (_l("Administration"), platform_items)):
+        matched, urls = _entry_of(items, url_for)
+        if matched is None:
+            continue
+        if section is not None:
+            trail.append((section, None))
+        trail.append((matched.label, urls[matched.endpoint]))
+        return trail, request.endpoint == matched.endpoint or request.path == urls[matched.endpoint]
+    return trail, False
 
 
 def _my_tenants(principal, current) -> list:
@@ -203,9 +229,12 @@ def _context():
     kept = _kept_tenant(principal, nav_user) if principal and tenant is None else None
     menu_tenant = tenant or kept
     nav_tenant = nav_for("tenant", menu_tenant) if principal and menu_tenant else []
-    trail, on_entry = breadcrumbs(tenant, nav_tenant) if principal and tenant and request else ([], False)
-    if kept is not None and has_kernel_endpoint("tenant_home"):  # the way back to it
-        trail = [(kept.name, kernel_url("tenant_home", tenant=kept.slug))]
+    nav_platform = nav_for("platform") if principal else []
+    trail, on_entry = [], False
+    if principal and request and tenant is not None:
+        trail, on_entry = breadcrumbs(tenant, nav_tenant)
+    elif principal and request:
+        trail, on_entry = account_breadcrumbs(nav_platform, nav_user, kept)
     return {
         "principal": principal,
         "current_tenant": tenant,
@@ -215,7 +244,7 @@ def _context():
         "nav_sections": nav_sections(nav_tenant),
         "nav_trail": trail,
         "nav_on_entry": on_entry,
-        "nav_platform": nav_for("platform") if principal else [],
+        "nav_platform": nav_platform,
         "nav_user": nav_user,
         "nav_badges": nav_badges(principal, nav_user),
         "tenant_badges": nav_badges(principal, nav_tenant, menu_tenant) if nav_tenant else {},

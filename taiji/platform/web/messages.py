@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
+from taiji.platform.web.text import amount
+
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -22,4 +24,5 @@ def quota_problem(error) -> str:
     """A tenant hit a quota: what happened and what to do."""
     return _("The tenant has reached its %(quota)s quota (%(used)s of %(limit)s). Remove unused ones "
              "or ask a platform administrator to raise the limit.",
-             quota=str(error.meter.label), used=error.used, limit=error.limit)
+             quota=str(error.meter.label), used=amount(error.used, error.meter.unit),
+             limit=amount(error.limit, error.meter.unit))

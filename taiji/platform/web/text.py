@@ -12,8 +12,9 @@ from collections.abc import Mapping
 
 from flask import current_app
 from flask_babel import format_datetime, format_decimal, get_translations
+from flask_babel import gettext as _
 from jinja2 import pass_context
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 _LABELS = "taiji.labels"
 
@@ -79,9 +80,52 @@ def bytesize(value) -> str:
     return f"{format_decimal(amount, format='#,##0.#')} {_BYTE_UNITS[unit]}"
 
 
+def duration(value) -> str:
+    """A number of seconds for people: "12.5 s", "2 min 5 s", "30 min", "1 h 30 min" ("30 分钟"):
+    a job's run time, the longest a job may run, a notification's delays. Below a minute to the
+    tenth of a second; from an hour on, seconds no longer matter."""
+    if value is None:
+        return ""
+    seconds = round(float(value), 1)
+    if seconds < 60:
+        return _("%(n)s s", n=format_decimal(seconds, format="#,##0.#"))
+    whole = int(seconds)
+    if whole < 3600:
+        minutes, rest = divmod(whole, 60)
+        parts = [_("%(n)s min", n=minutes)] + ([_("%(n)s s", n=rest)] if rest else [])
+    else:
+        hours, minutes = whole // 3600, whole % 3600 // 60
+        parts = [_("%(n)s h", n=format_decimal(hours))] + ([_("%(n)s min", n=minutes)] if minutes else [])
+    return " ".join(parts)
+
+
+def amount(value, unit: str = "count") -> str:
+    """A measured amount in its unit's words (a quota's ``Meter.unit``): bytes as ``bytesize``,
+    seconds as ``duration``, anything else a number in the reader's locale."""
+    if value is None:
+        return ""
+    if unit == "bytes":
+        return bytesize(value)
+    if unit == "seconds":
+        return duration(value)
+    return format_decimal(value)
+
+
 def moment(value) -> str:
     """A date and time with its time zone ("2026-12-06 11:30 UTC"), in the console's zone."""
     return format_datetime(value, DATETIME_FORMAT) if value else ""
+
+
+def moment_cell(value) -> Markup | str:
+    """``moment`` for a table cell: its date and its time each kept whole, so that a phone's
+    narrow column shows "2026-12-06" above "11:30 UTC" (two lines at most, one piece a line
+    before) and a wide one keeps them on one line; the table no wider than its date's parts."""
+    text = moment(value)
+    if not text:
+        return ""
+    date_part, _space, time_part = text.partition(" ")
+    return Markup('<span class="text-nowrap">{}</span> <span class="text-nowrap">{}</span>').format(
+        date_part, time_part)
 
 
 def day(value) -> str:
@@ -101,6 +145,9 @@ def init_app(app) -> None:
                                             pgettext=_pgettext, npgettext=_npgettext)
     app.jinja_env.filters["label"] = label
     app.jinja_env.filters["bytes"] = bytesize
+    app.jinja_env.filters["duration"] = duration
+    app.jinja_env.filters["amount"] = amount
     app.jinja_env.filters["datetime"] = moment
+    app.jinja_env.filters["datetime_cell"] = moment_cell
     app.jinja_env.filters["date"] = day
     app.jinja_env.filters["clock"] = clock

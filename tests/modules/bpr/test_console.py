@@ -1,7 +1,10 @@
 """Console pages of BPR: the list with its empty state, creating a repository, the usage
-commands, a file page with its sha256, yanking and deleting as an admin."""
+commands, a file page with its sha256, yanking and deleting as an admin, and the audit page
+wording what was done."""
 
 from __future__ import annotations
+
+import re
 
 from taiji.platform.db import db
 from tests.factories import make_member
@@ -114,3 +117,52 @@ def test_sizes_and_times_read_for_people_on_the_file_and_package_pages(login, te
     assert "<td>1.5 KiB</td>" in package and uploaded in package
     listing = console.get(f"/t/{tenant.slug}/packages").text
     assert "<td>1.5 KiB</td>" in listing  # the repository's size
+
+
+def _sentences(html: str) -> list[str]:
+    return re.findall(r'data-testid="audit-sentence">([^<]*)<', html)
+
+
+def test_the_audit_page_tells_the_registrys_story_in_sentences(login, tenant, admin):
+    console = login(admin)
+    base = f"/t/{tenant.slug}/packages"
+    console.post(base, data={"name": "py", "kind": "pypi", "visibility": "private"})
+    console.post(f"{base}/py/settings",
+                 data={"description": "Ours", "visibility": "private", "keep_last": "1"})
+    from taiji.modules.bpr import services as bpr
+
+    repository = bpr.get_repository(tenant, "py")
+    old = put_package(tenant, repository, "demo-1.0.tar.gz", b"x" * 1536)
+    new = put_package(tenant, repository, "demo-2.0.tar.gz", b"y" * 10)
+    console.post(f"{base}/py/files/{new.id}/yank", data={"reason": "broken"})
+    console.post(f"{base}/py/files/{new.id}/yank")  # and back
+    console.post(f"{base}/py/retention")  # keeps the last version: demo-1.0 goes
+    console.post(f"{base}/py/files/{new.id}/delete")
+    console.post(f"{base}/py/delete")
+
+    html = console.get(f"/t/{tenant.slug}/audit").get_data(as_text=True)
+    sentences = _sentences(html)
+    me = admin.email
+    for expected in (f"{me} created the package repository py",
+                     f"{me} changed the settings of the package repository py",
+                     "The system uploaded py/demo/demo-1.0.tar.gz (1.5 KiB)",
+                     f"{me} yanked py/demo/demo-2.0.tar.gz", f"{me} unyanked py/demo/demo-2.0.tar.gz",
+                     f"{me} applied the retention rules of py: 1 file deleted (1.5 KiB)",
+                     f"{me} deleted the file py/demo/demo-1.0.tar.gz",
+                     f"{me} deleted the file py/demo/demo-2.0.tar.gz",
+                     f"{me} deleted the package repository py"):
+        assert expected in sentences, (expected, sentences)
+    assert not [s for s in sentences if " did bpr." in s], sentences
+    row = html[html.index('data-action="bpr.file.yanked"'):]
+    assert f'href="{base}/py/files/{new.id}" data-testid="audit-target"' in row[:row.index("</tr>")]
+    row = html[html.index('data-action="bpr.repository.created"'):]
+    assert f'href="{base}/py" data-testid="audit-target"' in row[:row.index("</tr>")]
+    row = html[html.index('data-action="bpr.repository.deleted"'):]
+    assert f'href="{base}" data-testid="audit-target"' in row[:row.index("</tr>")]
+    assert old.id != new.id
+
+    console.post("/locale", data={"locale": "zh_Hans"})
+    chinese = _sentences(console.get(f"/t/{tenant.slug}/audit").get_data(as_text=True))
+    retention = next(s for s in chinese if s.startswith(f"{me} 对 py 应用了保留策略"))
+    assert "删除了 1 个文件" in retention and "1.5 KiB" in retention, retention
+    assert f"{me} 创建了制品仓库 py" in chinese

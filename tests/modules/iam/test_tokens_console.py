@@ -48,3 +48,15 @@ def test_clearing_the_proposed_expiry_makes_a_token_that_does_not_expire(login, 
     client.post("/profile/tokens", data={"name": "forever", "expires_on": ""})
     (row,) = iam.list_tokens(user)
     assert row.expires_at is None
+
+
+def test_a_tokens_dates_keep_their_date_and_time_whole(login, client):
+    """On a phone the dates' column is narrow: each date wraps onto two lines at most, between its
+    date and its time (the screenshots at 390 px, tests/e2e/test_no_english.py, show it)."""
+    user = make_user()
+    login(user)
+    iam.create_token(user, "ci", expires_at=utcnow() + dt.timedelta(days=3))
+    html = client.get("/profile/tokens").get_data(as_text=True)
+    cells = re.findall(r'<td><span class="text-nowrap">(\d{4}-\d\d-\d\d)</span> '
+                       r'<span class="text-nowrap">(\d\d:\d\d UTC)</span></td>', html)
+    assert len(cells) == 2  # created and expires; never used reads "Never"

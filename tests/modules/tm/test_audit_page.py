@@ -102,6 +102,54 @@ def test_a_pipeline_started_reads_as_a_sentence_linking_the_pipeline(login, admi
     assert f"{admin.email} set the CI secret DEPLOY_KEY" in _sentences(html)
 
 
+def test_jenkins_and_runner_settings_read_as_sentences(login, admin, tenant):
+    audit.record("cicd.jenkins.create", "cicd_jenkins_controller", "main", tenant=tenant, actor=admin,
+                 details={"url": "https://ci.example.test", "username": "bot", "default": True})
+    audit.record("cicd.jenkins.trigger", "cicd_jenkins_controller", "main/deploy", tenant=tenant, actor=admin,
+                 details={"queue_id": 7, "parameters": []})
+    audit.record("cicd.repository.runner", "cicd_repository_settings", "shop", tenant=tenant, actor=admin,
+                 details={"default_runner": "platform", "jenkins_controller": None})
+    db.session.commit()
+    client = login(admin)
+    html = client.get(f"/t/{tenant.slug}/audit").get_data(as_text=True)
+    sentences = _sentences(html)
+    assert f"{admin.email} added the Jenkins controller main" in sentences
+    assert f"{admin.email} started the Jenkins job deploy on main" in sentences
+    assert f"{admin.email} made Taiji's own runner the runner of shop's jobs" in [
+        s.replace("&#39;", "'") for s in sentences]
+    controller = f"/t/{tenant.slug}/pipelines/jenkins/main"
+    assert f'href="{controller}" data-testid="audit-target">main/deploy</a>' in html
+    assert not [s for s in sentences if " did cicd." in s]
+    client.post("/locale", data={"locale": "zh_Hans"})
+    chinese = _sentences(client.get(f"/t/{tenant.slug}/audit").get_data(as_text=True))
+    assert f"{admin.email} 在 main 上启动了 Jenkins 任务 deploy" in chinese
+
+
+def test_the_sign_in_directory_and_groups_read_as_sentences(login, admin, tenant):
+    audit.record("iam.ldap.bind", "user", "ann@corp.example", tenant=tenant,
+                 details={"directory": "ldap://dir.example", "outcome": "accepted"})
+    audit.record("iam.ldap.bind", "user", "bob@corp.example", tenant=tenant,
+                 details={"directory": "ldap://dir.example", "outcome": "refused", "reason": "bad password"})
+    audit.record("iam.role.synced", "user", "17", tenant=tenant,
+                 details={"roles": ["admin", "deployers"], "source": "directory"})
+    audit.record("iam.group.member_added", "group", "ops", tenant=tenant, actor=admin,
+                 details={"email": "ann@corp.example", "source": "console"})
+    audit.record("iam.domain.approved", "domain", "corp.example", tenant=tenant, actor=admin,
+                 details={"method": "admin"})
+    db.session.commit()
+    client = login(admin)
+    sentences = _sentences(client.get(f"/t/{tenant.slug}/audit").get_data(as_text=True))
+    assert "ann@corp.example signed in through the sign-in directory" in sentences
+    assert "The sign-in directory refused a sign-in as bob@corp.example" in sentences
+    assert "The sign-in directory set the roles of user 17: admin, deployers" in sentences
+    assert f"{admin.email} added ann@corp.example to the group ops" in sentences
+    assert f"{admin.email} approved the email domain corp.example" in sentences
+    assert not [s for s in sentences if " did iam." in s], sentences
+    client.post("/locale", data={"locale": "zh_Hans"})
+    chinese = _sentences(client.get(f"/t/{tenant.slug}/audit").get_data(as_text=True))
+    assert "登录目录拒绝了以 bob@corp.example 身份的登录" in chinese
+
+
 def test_the_audit_page_takes_odd_filters(login, admin, tenant):
     client = login(admin)
     for query in ({"actor": "a\x00b"}, {"action": "\x00"}, {"since": "2020-13-45"}, {"until": "\x00"},

@@ -5,6 +5,7 @@ default branches, tokens about to expire; the parked count as the Transactions m
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 
 import sqlalchemy as sa
@@ -91,10 +92,28 @@ def test_tokens_expiring_within_a_week_need_their_owners_attention(login, admin,
     assert "later" not in attention
 
 
+def _quota_row(html: str, label: str) -> list[str]:
+    table = html[html.index('data-testid="quota-table"'):]
+    row = table[table.index(f"<td>{label}</td>"):]
+    return re.findall(r"<td>([^<]*)</td>", row[:row.index("</tr>")])
+
+
 def test_quota_usage_is_humanised(login, admin, tenant):
-    html = login(admin).get(f"/t/{tenant.slug}/").get_data(as_text=True)
+    from taiji.platform import quotas
+
+    client = login(admin)
+    html = client.get(f"/t/{tenant.slug}/").get_data(as_text=True)
     table = html[html.index('data-testid="quota-table"'):]
     assert "% used" in table or "Unlimited" in table
+    # The longest a job may run: a duration, not "3,600" seconds.
+    assert _quota_row(html, "Longest run time of a job") == ["Longest run time of a job", "0 s", "1 h"]
+    quotas.set_limit(tenant, "cicd.job_timeout_seconds", 5400)
+    db.session.commit()
+    html = client.get(f"/t/{tenant.slug}/").get_data(as_text=True)
+    assert _quota_row(html, "Longest run time of a job")[1:] == ["0 s", "1 h 30 min"]
+    client.post("/locale", data={"locale": "zh_Hans"})
+    html = client.get(f"/t/{tenant.slug}/").get_data(as_text=True)
+    assert _quota_row(html, "单个任务的最长运行时间")[1:] == ["0 秒", "1 小时 30 分钟"]
 
 
 def test_a_failing_provider_leaves_its_part_out(app, admin, tenant):

@@ -4,6 +4,7 @@ the operator actions (retry now, stop, re-check) — idempotent, refused where s
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import sqlalchemy as sa
@@ -124,3 +125,45 @@ def test_message_rest_list_recheck_and_refusals(api_as, admin, tenant):
     assert len(entries) == 1
     assert api_as(make_member(tenant, "viewer")).post(f"{base}/{mid}/recheck").status_code == 403
     assert api_as(make_member(make_tenant(), "owner")).get(f"{base}/{mid}").status_code == 404
+
+
+def _sentences(html: str) -> list[str]:
+    return re.findall(r'data-testid="audit-sentence">([^<]*)<', html)
+
+
+def test_the_audit_page_tells_the_operators_actions_in_sentences(login, admin, tenant):
+    nid = _notification(tenant, schedule=[3600.0])
+    mid = _message(tenant)
+    client = login(admin)
+    client.post(f"/t/{tenant.slug}/notifications/{nid}/retry")
+    client.post(f"/t/{tenant.slug}/notifications/{nid}/stop")
+    client.post(f"/t/{tenant.slug}/messages/{mid}/recheck")
+    # The engine parks a transaction; an operator turns it back (what taiji.platform.tx records).
+    audit.record("tx.transaction.parked", "tx_transaction", "order-17", tenant=tenant,
+                 details={"gid": "order-17", "kind": "saga", "phase": "action", "business_key": None,
+                          "reason": 'charge action: FAIL ({"error": {"message": "card declined"}})'})
+    audit.record("tx.transaction.compensating", "tx_transaction", "order-17", tenant=tenant, actor=admin,
+                 details={"kind": "saga", "state": "running", "phase": "compensate"})
+    audit.record("tx.transaction.step_skipped", "tx_transaction", "order-17", tenant=tenant, actor=admin,
+                 details={"kind": "saga", "state": "running", "phase": "compensate", "step": "charge"})
+    db.session.commit()
+
+    html = client.get(f"/t/{tenant.slug}/audit").get_data(as_text=True)
+    sentences = _sentences(html)
+    assert f"{admin.email} retried the notification {nid} now (Pending)" in sentences
+    assert f"{admin.email} stopped the notification {nid}" in sentences
+    assert f"{admin.email} re-checked the message {mid} (Prepared)" in sentences
+    assert f"{admin.email} turned the transaction order-17 back" in sentences
+    assert f"{admin.email} skipped the step charge of the transaction order-17" in sentences
+    parked = next(s for s in sentences if s.startswith("The transaction order-17 stopped retrying"))
+    assert parked.endswith("card declined"), parked  # the participant's answer in words, not its JSON
+    assert not [s for s in sentences if " did tx." in s], sentences
+    for href in (f"/t/{tenant.slug}/notifications/{nid}", f"/t/{tenant.slug}/messages/{mid}",
+                 f"/t/{tenant.slug}/transactions/order-17"):
+        assert f'href="{href}" data-testid="audit-target"' in html, href
+    assert client.get(f"/t/{tenant.slug}/notifications/{nid}").status_code == 200
+
+    client.post("/locale", data={"locale": "zh_Hans"})
+    chinese = _sentences(client.get(f"/t/{tenant.slug}/audit").get_data(as_text=True))
+    assert any(s.startswith(f"{admin.email} 回查了消息 {mid}") and "已准备" in s for s in chinese), chinese
+    assert f"{admin.email} 停止了通知 {nid}" in chinese

@@ -286,6 +286,7 @@ def add_file(
         tenant=tenant,
         actor=actor,
         details={
+            "id": row.id,  # the audit page links the file's page
             "sha256": stored.sha256,
             "size": stored.size,
             "replaced": existing is not None,
@@ -366,6 +367,6 @@ def set_yanked(
         f"{repository.name}/{row.path}",
         tenant=tenant,
         actor=actor,
-        details={"reason": row.yank_reason},
+        details={"id": row.id, "reason": row.yank_reason},
     )
     return row

@@ -60,7 +60,7 @@ def _longest_active_timeout(tenant) -> int:
 
 
 # Registered by the module (Module.quota_meters).
-JOB_TIME_METER = quotas.Meter(JOB_TIME_QUOTA, _l("Longest run time of a job (seconds)"), DEFAULT_JOB_TIME,
+JOB_TIME_METER = quotas.Meter(JOB_TIME_QUOTA, _l("Longest run time of a job"), DEFAULT_JOB_TIME,
                               _longest_active_timeout, unit="seconds")
 
 
