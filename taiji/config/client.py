@@ -60,6 +60,7 @@ class Client:
         self.stale = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watch_epoch = 0
 
     # ------------------------------------------------------------------ reading
 
@@ -171,6 +172,7 @@ class Client:
             if self._thread is not None and self._thread.is_alive():
                 raise RuntimeError("this client is already watching; stop() it first")
             self._stopping.clear()
+            self._watch_epoch = self._http.epoch
             self._thread = threading.Thread(target=self._watch, args=(callback,), daemon=True,
                                             name=f"taiji-config-watch-{self.component}-{self.environment}")
             self._thread.start()
@@ -228,7 +230,7 @@ class Client:
         held = held or 0
         target = self._http.url(self._segments("notifications"),
                                 self._query(release=held, timeout=self.poll_timeout))
-        answer = self._http.get(target, timeout=self.poll_timeout + self.timeout)
+        answer = self._http.get(target, timeout=self.poll_timeout + self.timeout, epoch=self._watch_epoch)
         if answer.status == 304:
             return None
         if answer.status != 200:

@@ -44,6 +44,7 @@ class Http:
             self.headers["Authorization"] = "Basic " + base64.b64encode(f"taiji:{key}".encode()).decode()
         self._lock = threading.Lock()
         self._connections: set[http.client.HTTPConnection] = set()
+        self.epoch = 0  # moved on by abort(): a request of an older epoch does not start
 
     def url(self, segments: list[str], query: dict | None = None) -> str:
         path = self.prefix + "/" + "/".join(quote(segment, safe="") for segment in segments)
@@ -54,15 +55,23 @@ class Http:
         port = f":{self.port}" if self.port else ""
         return f"{self.scheme}://{self.host}{port}{self.prefix}"
 
-    def get(self, target: str, *, timeout: float, headers: dict | None = None) -> Answer:
+    def get(self, target: str, *, timeout: float, headers: dict | None = None,
+            epoch: int | None = None) -> Answer:
+        """GET ``target``. With ``epoch``: refused (Unreachable) once abort() has moved past it, even
+        when abort() came while this request was still connecting."""
         if self.scheme == "https":
             connection = http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
                                                      context=self.ssl_context)
         else:
             connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        with self._lock:
-            self._connections.add(connection)
         try:
+            # Connected before it is registered, so that abort() always finds a socket to shut down:
+            # a request registered without one (still connecting) would wait out its whole timeout.
+            connection.connect()
+            with self._lock:
+                if epoch is not None and epoch != self.epoch:
+                    raise Unreachable("stopped")
+                self._connections.add(connection)
             connection.request("GET", target, headers={**self.headers, **(headers or {})})
             response = connection.getresponse()
             body = response.read(MAX_BODY + 1)
@@ -77,8 +86,10 @@ class Http:
             connection.close()
 
     def abort(self) -> None:
-        """End every request in flight (another thread's long poll): its ``get`` raises Unreachable."""
+        """End every request in flight (another thread's long poll): its ``get`` raises Unreachable;
+        a request of the epoch before does not start any more."""
         with self._lock:
+            self.epoch += 1
             connections = list(self._connections)
         for connection in connections:
             sock = connection.sock

@@ -143,7 +143,8 @@ def test_a_gray_release_reaches_the_instances_its_selector_chooses(site):
 
 def test_watch_is_called_back_after_a_publish(site):
     _publish(site, "watched", "dev", {"server.port": (8080, "int")})
-    config = client(site, component="watched", poll_timeout=20)
+    # The longest poll Taiji allows: a stop that did not cut it would leave the thread for a minute.
+    config = client(site, component="watched", poll_timeout=60)
     assert config.fetch()["server.port"] == 8080
     held = config.release
     seen: list[dict] = []
@@ -167,16 +168,19 @@ def test_watch_is_called_back_after_a_publish(site):
 
 
 def test_watch_waits_for_the_first_release_of_a_component(site):
-    config = client(site, component="fresh", poll_timeout=20)
+    config = client(site, component="fresh", poll_timeout=60)
     arrived = threading.Event()
     seen: list[dict] = []
-    config.watch(lambda values: (seen.append(values), arrived.set()))
+    thread = config.watch(lambda values: (seen.append(values), arrived.set()))
     try:
         _publish(site, "fresh", "dev", {"feature.x": (False, "bool")})
         assert arrived.wait(NOTICE_WAIT), "no callback after the first publish"
         assert seen == [{"feature.x": False}] and config.release == 1
     finally:
+        # Right after a callback the thread is opening its next poll: stop() ends that one too.
         config.stop()
+    thread.join(NOTICE_WAIT)
+    assert not thread.is_alive()
 
 
 def test_the_saved_copy_serves_when_taiji_is_stopped(tmp_path):
