@@ -12,7 +12,7 @@ import subprocess
 
 from playwright.sync_api import expect
 
-from taiji.platform.db import db
+from taiji.platform.db import db, write_lock_first
 from tests.e2e.conftest import PASSWORD, sign_in
 from tests.modules.cicd.test_demo import stack  # noqa: F401 - the fixture
 
@@ -41,7 +41,9 @@ def _seed(served, tmp_path, *, email="watcher@e2e.example", slug="watch",
     (work / ".taiji.yml").write_text(text)
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "slow job"]):
         subprocess.run(["git", *args], cwd=work, env=env, check=True)
-    with served.app_context():
+    # On SQLite the stack's worker and runner write beside this seeding: its units of work take the
+    # write lock when they begin (and wait for it) instead of failing when they first write.
+    with write_lock_first(), served.app_context():
         user = iam.create_user(email, "Watcher", PASSWORD)
         tenant = tm.create_tenant(slug, slug.title(), owner_id=user.id)
         repo = vcs.create_repository(tenant, {"name": "ticker"}, actor=user)
@@ -169,7 +171,9 @@ def _seed_two_repositories(served, tmp_path) -> str:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1",
            "GIT_AUTHOR_NAME": "E2E", "GIT_AUTHOR_EMAIL": "e2e@example.com",
            "GIT_COMMITTER_NAME": "E2E", "GIT_COMMITTER_EMAIL": "e2e@example.com"}
-    with served.app_context():
+    # On SQLite the stack's worker and runner write beside this seeding: its units of work take the
+    # write lock when they begin (and wait for it) instead of failing when they first write.
+    with write_lock_first(), served.app_context():
         user = iam.create_user("player@e2e.example", "Player", PASSWORD)
         tenant = tm.create_tenant("play", "Play", owner_id=user.id)
         repos = {name: vcs.create_repository(tenant, {"name": name}, actor=user)
