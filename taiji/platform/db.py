@@ -256,6 +256,26 @@ _write_lock: ContextVar[bool | None] = ContextVar("taiji_sqlite_write_lock", def
 
 
 @contextmanager
+def sqlite_patience(seconds: float) -> Iterator[None]:
+    """On SQLite, the statements run inside wait at most ``seconds`` for another connection's lock
+    (instead of SQLITE_BUSY_TIMEOUT_MS), then fail as busy: for work that must give up in time, such
+    as a runner's heartbeat. Run only statements inside, not the commit. No effect on PostgreSQL."""
+    connection = db.session.connection()
+    raw = connection.connection.dbapi_connection
+    if not isinstance(raw, sqlite3.Connection):
+        yield
+        return
+    raw.execute(f"PRAGMA busy_timeout={max(1, int(seconds * 1000))}")
+    try:
+        yield
+    finally:
+        try:
+            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        except sqlite3.Error:  # the connection is broken: the pool replaces it, with its own setting
+            log.debug("could not restore the busy timeout", exc_info=True)
+
+
+@contextmanager
 def write_lock_first(on: bool = True) -> Iterator[None]:
     """On SQLite, units of work begun inside take the write lock at BEGIN (``on``) or read
     with a deferred BEGIN (``on=False``), whatever the request. No effect on PostgreSQL."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -39,6 +40,16 @@ class CI:
     def ctx(self):
         return self.app.app_context()
 
+    @contextmanager
+    def writing(self):
+        """The app's context for a unit of work that writes. On SQLite it takes the write lock when
+        it begins (waiting for it): beside live workers and runners, a unit that read first failed
+        with "database is locked" at its first write."""
+        from taiji.platform.db import write_lock_first
+
+        with write_lock_first(), self.app.app_context():
+            yield
+
     def tenant(self):
         from taiji.platform.tenancy import tenant_by_slug
 
@@ -46,7 +57,7 @@ class CI:
 
     def repo(self, files: dict[str, str | bytes], name: str | None = None) -> str:
         name = name or f"r{uuid.uuid4().hex[:8]}"
-        with self.ctx():
+        with self.writing():
             make_hosted(self.tenant(), name, files)
             self._done()
         return name
@@ -54,7 +65,7 @@ class CI:
     def run(self, repository: str, ref: str = "main", variables: dict | None = None) -> int:
         from taiji.modules.cicd import services
 
-        with self.ctx():
+        with self.writing():
             pipeline = services.run_pipeline(self.tenant(), repository, ref, variables=variables)
             pipeline_id = pipeline.id
             self._done()
@@ -70,7 +81,7 @@ class CI:
         """Run a service in its own unit of work; returns what it returned (detached)."""
         from taiji.platform.db import db
 
-        with self.ctx():
+        with self.writing():
             try:
                 result = fn(self.tenant(), *args, **kwargs)
                 db.session.commit()

@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
-from taiji.platform.db import db, utcnow
+from taiji.platform.db import db, sqlite_patience, utcnow
 from taiji.platform.tenancy import Tenant
 
 from ..models import FailureReason, Job, JobStatus
@@ -165,12 +165,16 @@ def _beat(job: Job, attempt: int):
 
     def stamp() -> int:
         db.session.commit()
-        updated = db.session.execute(
-            sa.update(Job)
-            .where(Job.id == job_id, Job.attempt == attempt, Job.status == JobStatus.RUNNING.value)
-            .values(heartbeat_at=utcnow())
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        # On SQLite a held database makes the UPDATE wait for its lock: never past the moment this
+        # runner must give up (it waited the whole busy timeout, 20 s, past the reaper's lease).
+        patience = max(0.5, give_up - (time.monotonic() - last_recorded[0]))
+        with sqlite_patience(patience):
+            updated = db.session.execute(
+                sa.update(Job)
+                .where(Job.id == job_id, Job.attempt == attempt, Job.status == JobStatus.RUNNING.value)
+                .values(heartbeat_at=utcnow())
+                .execution_options(synchronize_session=False)
+            ).rowcount
         db.session.commit()
         return updated
 
