@@ -33,20 +33,26 @@ def _stored_bytes(url: str) -> bytes:
     return dump.stdout
 
 
+def _seed_orders(site, slug: str) -> None:
+    """Olga owning tenant ``slug`` with product shop and its component orders."""
+    from taiji.modules.spm import services as spm
+    from taiji.modules.tm import services as tm
+
+    site.user(OWNER, "Olga")
+    site.tenant(slug, slug.title(), OWNER)
+
+    def component():
+        tenant = tm.get_tenant(slug)
+        product = spm.create_product(tenant, {"slug": "shop", "name": "Shop"})
+        spm.create_component(tenant, product, {"name": "orders"})
+
+    site.run(component)
+
+
 def test_a_secret_is_absent_from_the_database_files_and_the_logs(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     with serve(tmp_path, "scmrest") as site:
-        from taiji.modules.spm import services as spm
-        from taiji.modules.tm import services as tm
-
-        site.user(OWNER, "Olga")
-        site.tenant("rest", "Rest", OWNER)
-        def component():
-            tenant = tm.get_tenant("rest")
-            product = spm.create_product(tenant, {"slug": "shop", "name": "Shop"})
-            spm.create_component(tenant, product, {"name": "orders"})
-
-        site.run(component)
+        _seed_orders(site, "rest")
         api = site.api(OWNER)
         base = "/api/v1/tenants/rest/config/orders/prod"
         put = api.put(f"{base}/items/db.password", json={"value": SECRET, "secret": True})
@@ -89,18 +95,7 @@ def test_values_a_key_had_before_it_became_secret_are_absent_from_the_database_f
     free space the rewritten rows left."""
     earlier = ("Pl41n-before-3b9d0c", "Pl41n-meanwhile-e7a215")
     with serve(tmp_path, "scmflip") as site:
-        from taiji.modules.spm import services as spm
-        from taiji.modules.tm import services as tm
-
-        site.user(OWNER, "Olga")
-        site.tenant("flip", "Flip", OWNER)
-
-        def component():
-            tenant = tm.get_tenant("flip")
-            product = spm.create_product(tenant, {"slug": "shop", "name": "Shop"})
-            spm.create_component(tenant, product, {"name": "orders"})
-
-        site.run(component)
+        _seed_orders(site, "flip")
         api = site.api(OWNER)
         base = "/api/v1/tenants/flip/config/orders/prod"
         for value in earlier:
