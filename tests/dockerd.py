@@ -17,6 +17,7 @@ import atexit
 import contextlib
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -78,11 +79,13 @@ def start_dockerd(*, tls: dict | None = None, tcp_port: int | None = None) -> Do
     root = Path(tempfile.mkdtemp(prefix="taiji-dockerd-", dir="/tmp"))
     sock = root / "docker.sock"
     pool = f"10.{random.randint(100, 250)}.0.0/16"
+    # containerd accepts letters, digits and inner separators only: mkdtemp's name may end in "_".
+    namespace = "taiji" + re.sub(r"[^A-Za-z0-9]", "", root.name.removeprefix("taiji-dockerd-"))
     command = [
         "dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
         "--pidfile", str(root / "docker.pid"), "-H", f"unix://{sock}", "--bridge", "none",
-        "--default-address-pool", f"base={pool},size=24", "--containerd-namespace", f"taiji{root.name[-6:]}",
-        "--containerd-plugins-namespace", f"taiji{root.name[-6:]}p",
+        "--default-address-pool", f"base={pool},size=24", "--containerd-namespace", namespace,
+        "--containerd-plugins-namespace", f"{namespace}p",
     ]
     if tls is not None and tcp_port is not None:
         command += ["-H", f"tcp://127.0.0.1:{tcp_port}", "--tlsverify", "--tlscacert", tls["ca"],
