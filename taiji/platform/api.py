@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from http import HTTPStatus
 
 import sqlalchemy as sa
@@ -138,7 +139,51 @@ class ProblemJsonPlugin(BasePlugin):
 
 
 class TaijiApi(Api):
+    """flask-smorest's Api, with the OpenAPI document built when it is first read.
+
+    Building it (every operation's schemas resolved, deep copies of each view's docs) was about a
+    third of ``create_app``: paid by every process at start, the workers, runners and scheduler that
+    never serve the document among them. A blueprint's rules are registered at once, as before; its
+    operations join the document, in registration order, the first time ``spec`` is read.
+    """
+
     ERROR_SCHEMA = ProblemSchema
+
+    def __init__(self, *args, **kwargs):
+        self._spec = None
+        self._pending_docs: list[tuple] = []
+        self._docs_lock = threading.RLock()
+        self._building = False
+        super().__init__(*args, **kwargs)
+
+    @property
+    def spec(self):
+        if self._pending_docs:
+            # A second reader meanwhile waits for the whole document; a blueprint is taken off the
+            # list only once it is in, and a reading from inside the building returns at once.
+            with self._docs_lock:
+                if not self._building:
+                    self._building = True
+                    try:
+                        while self._pending_docs:
+                            app, blp, name, parameters = self._pending_docs[0]
+                            blp.register_views_in_doc(self, app, self._spec, name=name, parameters=parameters)
+                            self._spec.tag({"name": name, "description": blp.description})
+                            self._pending_docs.pop(0)
+                    finally:
+                        self._building = False
+        return self._spec
+
+    @spec.setter
+    def spec(self, value):
+        self._spec = value  # a new application's document: nothing of the last one is pending
+        self._pending_docs = []
+
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._pending_docs.append((self._app, blp, name, parameters))
 
     def init_app(self, app, *args, **kwargs):
         # Before any module adds its rules, so that every ``<int:...>`` of the app is bounded.
