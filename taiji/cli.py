@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from taiji.platform.commands import get_app
+from taiji.platform.commands import get_app, starting
 from taiji.platform.commands import service_message as _service_message
 
 
@@ -373,5 +373,12 @@ def _add_enabled_module_commands() -> None:
     add_module_commands(main, _enabled_modules())
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The `taiji` command: the application's start without the garbage collector's walks
+    (taiji.platform.commands.starting); tests call ``main`` itself."""
+    starting()
     main()
+
+
+if __name__ == "__main__":
+    run()

@@ -7,9 +7,28 @@ turns a refused service call into the one line a shell user reads.
 
 from __future__ import annotations
 
+import gc
+
 import click
 
 _app = None
+
+
+def starting() -> None:
+    """Pause the cyclic garbage collector while a process imports Taiji and builds the application.
+
+    Starting makes some 340,000 objects that live as long as the process; the collector walked them
+    again and again while they were made, a quarter of a start's CPU (about 0.3 s of 1.2 s here).
+    ``started()`` turns it back on with them frozen (never walked again, which also makes every later
+    full collection cheaper). A command that never builds the application is short: it ends with
+    the collector still paused, having freed what reference counting frees.
+    """
+    gc.disable()
+
+
+def started() -> None:
+    gc.freeze()
+    gc.enable()
 
 
 def get_app():
@@ -22,6 +41,9 @@ def get_app():
             _app = create_app()
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from exc
+        finally:
+            if not gc.isenabled():
+                started()
     return _app
 
 

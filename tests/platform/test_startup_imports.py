@@ -67,3 +67,39 @@ def test_a_modules_command_finds_the_metrics_not_yet_made(tmp_path):
     loaded = _modules_after(_MODULE_COMMAND, tmp_path)
     assert "taiji.modules.cicd" in loaded  # the module's command was found
     assert not {"taiji.platform.observability", "prometheus_client"} & loaded
+
+
+_WEB_WORKER = """
+import gc, json
+import taiji.wsgi
+print(json.dumps([gc.isenabled(), gc.get_freeze_count()]))
+"""
+
+_COMMAND_BUILDING_THE_APP = """
+import gc, json, sys
+from taiji import cli
+cli.starting()
+from taiji.platform.commands import get_app
+paused = not gc.isenabled()
+get_app()
+print(json.dumps([paused, gc.isenabled(), gc.get_freeze_count()]))
+"""
+
+
+def _printed(source: str, data_dir: Path) -> list:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TAIJI_DATA_DIR": str(data_dir),
+           "TAIJI_BROKER_URL": "memory://", "TAIJI_LOG_LEVEL": "WARNING"}
+    done = subprocess.run([sys.executable, "-c", source], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_started_process_collects_garbage_again_with_what_starting_made_frozen(tmp_path):
+    """The collector is paused while a process starts (a quarter of its CPU went to walking the
+    objects being made); once the application is built it runs again, so a long-lived web worker or
+    worker does not grow with uncollected cycles."""
+    enabled, frozen = _printed(_WEB_WORKER, tmp_path)
+    assert enabled and frozen > 100_000
+    paused, enabled, frozen = _printed(_COMMAND_BUILDING_THE_APP, tmp_path / "cli")
+    assert paused and enabled and frozen > 100_000
