@@ -103,3 +103,24 @@ def test_a_started_process_collects_garbage_again_with_what_starting_made_frozen
     assert enabled and frozen > 100_000
     paused, enabled, frozen = _printed(_COMMAND_BUILDING_THE_APP, tmp_path / "cli")
     assert paused and enabled and frozen > 100_000
+
+
+_VALIDATING = """
+import json, sys
+from taiji.platform import jsonschema_lib
+jsonschema = jsonschema_lib.load()
+ok = jsonschema.Draft202012Validator({"type": "object"}).is_valid({})
+before = "lark" in sys.modules
+iri = jsonschema.Draft7Validator({"format": "iri"}, format_checker=jsonschema.FormatChecker())
+answers = [iri.is_valid("https://例子.测试/路径"), iri.is_valid("https://exa mple.com/a b")]
+print(json.dumps([ok, before, answers, "lark" in sys.modules]))
+"""
+
+
+def test_validating_a_document_builds_no_rfc3987_grammar_until_an_iri_is_checked(tmp_path):
+    """jsonschema's import compiled some forty grammars (about a second of CPU) in every process
+    that validated a pipeline file; they are built only when an "iri" format is checked, which
+    then answers as before."""
+    ok, grammar_before, answers, grammar_after = _printed(_VALIDATING, tmp_path)
+    assert ok and not grammar_before
+    assert answers == [True, False] and grammar_after

@@ -6,7 +6,7 @@ import json
 
 import sqlalchemy as sa
 
-from taiji.platform import audit
+from taiji.platform import audit, jsonschema_lib
 from taiji.platform.db import db, utcnow
 from taiji.platform.errors import Conflict, Invalid, field_error, msg
 
@@ -71,8 +71,8 @@ def set_schema(tenant, actor, component, schema: dict | None) -> dict | None:
             raise field_error("schema", msg("A schema is a JSON object."))
         if len(json.dumps(schema)) > MAX_SCHEMA_BYTES:
             raise field_error("schema", msg("The schema is larger than 256 KiB."))
-        from jsonschema import Draft202012Validator  # 1-2 s of CPU to import: only when used
-        from jsonschema.exceptions import SchemaError
+        jsonschema = jsonschema_lib.load()  # a second of CPU to import: only when used
+        Draft202012Validator, SchemaError = jsonschema.Draft202012Validator, jsonschema.SchemaError
 
         try:
             Draft202012Validator.check_schema(schema)
@@ -104,9 +104,7 @@ def check_schema(tenant, component, document: dict, secret_keys=()) -> None:
     row = find_registered(tenant, component.id)
     if row is None or row.json_schema is None:
         return
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator(row.json_schema)
+    validator = jsonschema_lib.load().Draft202012Validator(row.json_schema)
     problems = sorted(validator.iter_errors(document), key=lambda e: (list(map(str, e.absolute_path)),
                                                                        e.message))
     if not problems:
