@@ -7,6 +7,7 @@ marked ``live`` and the per-test rollback of ``tests/conftest.py`` leaves them a
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,7 +145,11 @@ def admin_email(live_server) -> str:
 
 @pytest.fixture
 def shot():
-    """``shot(page, name)`` saves a full-page screenshot for people to look at."""
+    """``shot(page, name)`` saves a full-page screenshot for people to look at, when asked for
+    with TAIJI_E2E_SHOTS=1 (nothing reads them otherwise, and some 70 full-page PNGs cost seconds
+    of CPU on the critical path of CI)."""
+    if not os.environ.get("TAIJI_E2E_SHOTS"):
+        return lambda page, name: None
     SCREENSHOTS.mkdir(exist_ok=True)
 
     def take(page, name: str) -> None:

@@ -114,8 +114,9 @@ def test_another_site_cannot_frame_the_token_page(page, live_server, admin_email
     expect(page.get_by_test_id("token-form")).to_be_visible()  # what the attacker wants to frame
     decoy = _serve_once(f'<button>Win a prize</button><iframe src="{base}/profile/tokens"></iframe>')
     try:
-        page.goto(f"http://127.0.0.1:{decoy.server_port}/")
-        page.wait_for_timeout(1500)
+        # Read the frame once Chromium has refused it (not after a fixed pause).
+        with page.expect_console_message(lambda message: "frame-ancestors" in message.text, timeout=15_000):
+            page.goto(f"http://127.0.0.1:{decoy.server_port}/")
         framed = page.frames[1]
         assert framed.query_selector("[data-testid=token-form]") is None
     finally:

@@ -122,6 +122,13 @@ def _reload_until_green(page, stack, live_server, slug, sha, timeout=120):  # no
     is not live). A failed pipeline, or none in time, fails with what CI and the worker said."""
     badge = page.get_by_test_id("pipeline-status")
     deadline = time.monotonic() + timeout
+    # While CI has not finished, the badge cannot be green: ask the database (cheap) rather than have
+    # the server render the merge request again and again; then reload until the badge says so.
+    while not _finished(_pipeline_of(live_server, slug, sha)) and time.monotonic() < deadline:
+        stack.worker.assert_alive()
+        stack.runner.assert_alive()
+        time.sleep(0.2)
+    page.reload()
     while True:
         status = badge.get_attribute("data-status") if badge.count() else None
         if status == "succeeded":
@@ -132,7 +139,7 @@ def _reload_until_green(page, stack, live_server, slug, sha, timeout=120):  # no
                                  f"--- runner ---\n{stack.runner.log_tail()}")
         stack.worker.assert_alive()
         stack.runner.assert_alive()
-        page.wait_for_timeout(700)
+        page.wait_for_timeout(300)
         page.reload()
 
 
