@@ -27,6 +27,7 @@ import logging
 import os
 import random
 import re
+import socket
 import threading
 import time
 import uuid
@@ -710,6 +711,14 @@ def stream(topics: Iterable[str], step: Step, cursor: object = None, *,
                 if still_allowed is not None:
                     deadline = min(deadline, last_authorized + recheck)
                 woke = sub.wait(max(0.0, deadline - now))
+        except GeneratorExit:
+            # Closed before its end: the client went away, or took nothing for the send timeout.
+            # Shut the connection now: else gunicorn's worker lingers up to 2 s for such a client to
+            # close its side, on its main thread, which accepts no other connection meanwhile.
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            raise
         finally:
             if polled:
                 the_poller.unwatch(topics)
