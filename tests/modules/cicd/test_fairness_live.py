@@ -241,9 +241,9 @@ def taiji_up(tmp_path):
     def start(install: Install):
         port = _free_port()
         env = {**install.env, "TAIJI_PORT": str(port), "TAIJI_WEB_WORKERS": "1"}
-        log = (install.tmp / "up.log").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "taiji.cli", "up"], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        with (install.tmp / "up.log").open("wb") as log:  # the child keeps its own descriptor
+            proc = subprocess.Popen([sys.executable, "-m", "taiji.cli", "up"], cwd=ROOT, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
         started.append(proc)
         _wait("taiji up to serve", lambda: proc.poll() is None and _answers(f"http://127.0.0.1:{port}/healthz"),
               tail=lambda: (install.tmp / "up.log").read_text(errors="replace")[-3000:])
