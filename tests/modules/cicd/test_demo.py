@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,8 +98,10 @@ def stack(app, tmp_path_factory):
     try:
         yield Stack(url=url, app=served, worker=worker, tmp=tmp, runner=runner)
     finally:
-        runner.stop()
-        worker.stop()
+        # Both at once: each takes seconds to finish its warm shutdown, and neither waits for the other.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for stopping in [pool.submit(runner.stop), pool.submit(worker.stop)]:
+                stopping.result()
         server.shutdown()
         thread.join(timeout=10)
         with served.app_context():
