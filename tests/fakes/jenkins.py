@@ -218,6 +218,10 @@ class FakeJenkins:
     def generated(self) -> list[FakeJob]:
         return [job for job in self.jobs.values() if job.steps is None]
 
+    def workspace(self, build: Build) -> Path:
+        """The folder a build's steps run in: a test may leave a file there that a step waits for."""
+        return self._root / f"{build.job.name}-{build.number}"
+
     # -- the HTTP side ----------------------------------------------------------------------------
 
     def _wsgi(self, environ, start_response):
@@ -466,7 +470,7 @@ class FakeJenkins:
 
     def _run(self, build: Build) -> None:
         definition = build.job.definition()
-        workspace = self._root / f"{build.job.name}-{build.number}"
+        workspace = self.workspace(build)
         workspace.mkdir(parents=True)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
