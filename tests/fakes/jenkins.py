@@ -161,8 +161,10 @@ class FakeJenkins:
         self.build_url: str | None = None
         # A result every build ends with, whatever its steps did (NOT_BUILT, ...): scripted states.
         self.force_result: str | None = None
-        # Seconds every request waits before it is answered: a controller that hangs.
+        # Seconds every request waits before it is answered: a controller that hangs (until the
+        # server goes down, which drops what hangs).
         self.hang: float = 0
+        self._going_down = threading.Event()
         self.jobs: dict[str, FakeJob] = {}
         self.queue: dict[int, QueueItem] = {}
         self.requests: list[dict] = []
@@ -179,13 +181,19 @@ class FakeJenkins:
         self._server = make_server(host, port, self._wsgi, threaded=True, request_handler=_Quiet)
         self.port = self._server.server_port
         self.url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._going_down.clear()
+        # A short poll interval: shutting the server down (every test's end) waits for one.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
     def down(self) -> None:
         """Stop answering (the port is closed; builds keep their state for a later ``start``)."""
         if self._server is not None:
+            # Closing the server waits for the requests it is answering: those that hang end now.
+            self._going_down.set()
             self._server.shutdown()
             self._server.server_close()
             self._server = None
@@ -218,6 +226,10 @@ class FakeJenkins:
     def generated(self) -> list[FakeJob]:
         return [job for job in self.jobs.values() if job.steps is None]
 
+    def workspace(self, build: Build) -> Path:
+        """The folder a build's steps run in: a test may leave a file there that a step waits for."""
+        return self._root / f"{build.job.name}-{build.number}"
+
     # -- the HTTP side ----------------------------------------------------------------------------
 
     def _wsgi(self, environ, start_response):
@@ -233,7 +245,7 @@ class FakeJenkins:
             }
         )
         if self.hang:
-            time.sleep(self.hang)
+            self._going_down.wait(self.hang)
         try:
             response = self._route(request, body)
         except _Answer as answer:
@@ -466,7 +478,7 @@ class FakeJenkins:
 
     def _run(self, build: Build) -> None:
         definition = build.job.definition()
-        workspace = self._root / f"{build.job.name}-{build.number}"
+        workspace = self.workspace(build)
         workspace.mkdir(parents=True)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

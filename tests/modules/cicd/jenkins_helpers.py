@@ -10,6 +10,24 @@ from tests.fakes.jenkins import FakeJenkins
 
 TOKEN = "api-token-1"
 DONE = ("success", "failed", "canceled", "error")
+# A script line that waits, quietly, until the test lets the build go on with ``release``: a build
+# that is surely still running while the test looks at it, and for no longer than the test needs.
+WAIT_FOR_RELEASE = "set +x; while [ ! -e release ]; do sleep 0.05; done"
+
+
+def release(fake, build) -> None:
+    """Let a build waiting at WAIT_FOR_RELEASE go on."""
+    (fake.workspace(build) / "release").touch()
+
+
+def wait_for(predicate, timeout: float = 10, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from tests.fakes.jenkins import FakeJenkins
-from tests.modules.cicd.jenkins_helpers import TOKEN, build_row, drive, poll, register
+from tests.modules.cicd.jenkins_helpers import (
+    TOKEN,
+    WAIT_FOR_RELEASE,
+    build_row,
+    drive,
+    poll,
+    register,
+    release,
+    wait_for,
+)
 
 pytestmark = pytest.mark.live
 
@@ -116,14 +125,14 @@ def test_queued_then_running_with_the_log_streamed_then_failed_with_the_exit_sta
     register(ci, fake)
     fake.hold_queue = True
     repo = ci.repo(
-        _file("""
+        _file(f"""
 jobs:
   slow:
     runner: jenkins
-    jenkins: {checkout: false}
+    jenkins: {{checkout: false}}
     script:
       - echo first-line
-      - sleep 1.5
+      - {WAIT_FOR_RELEASE}
       - echo last-line
       - exit 3
 """)
@@ -136,6 +145,7 @@ jobs:
     # The console text arrives while the build still runs.
     assert _job(state)["status"] == "running"
     assert "last-line" not in ci.log(_job(state)["id"])
+    release(fake, fake.build_of(fake.generated()[0].name))
     state = drive(ci, pipeline_id)
     job = _job(state)
     assert (job["status"], job["reason"]) == ("failed", "exit_status")
@@ -203,7 +213,10 @@ def test_controller_down_is_a_clear_job_error(ci, fake, allow_loopback):
     )
 
 
-def test_controller_going_down_mid_build_fails_the_job_after_the_lost_runner_delay(ci, fake, allow_loopback):
+def test_controller_going_down_mid_build_fails_the_job_after_the_lost_runner_delay(
+    ci, fake, allow_loopback, monkeypatch
+):
+    monkeypatch.setitem(ci.app.config, "CICD_RUNNER_LOST_SECONDS", 1)
     register(ci, fake)
     repo = ci.repo(
         _file(
@@ -214,10 +227,10 @@ def test_controller_going_down_mid_build_fails_the_job_after_the_lost_runner_del
     pipeline_id = ci.run(repo)
     drive(ci, pipeline_id, until=lambda s: "up" in ci.log(_job(s)["id"]).split("+ echo up")[-1])
     fake.down()
-    state = drive(ci, pipeline_id, timeout=30, pause=0.5)
+    state = drive(ci, pipeline_id, timeout=30, pause=0.2)
     job = _job(state)
     assert (job["status"], job["reason"]) == ("failed", "runner_lost")
-    assert "Taiji could not follow the Jenkins build" in ci.log(job["id"])
+    assert "for 1s Taiji could not follow the Jenkins build" in ci.log(job["id"])
 
 
 def test_bad_credentials_are_a_clear_job_error(ci, fake, allow_loopback):
@@ -336,7 +349,7 @@ def test_a_build_that_runs_out_its_timeout_fails_with_timeout_and_a_retry_is_a_n
     register(ci, fake)
     repo = ci.repo(
         _file(
-            "jobs:\n  t:\n    runner: jenkins\n    jenkins: {checkout: false}\n    timeout: 2s\n"
+            "jobs:\n  t:\n    runner: jenkins\n    jenkins: {checkout: false}\n    timeout: 1s\n"
             "    script: [echo go, sleep 20]\n"
         )
     )
@@ -344,7 +357,7 @@ def test_a_build_that_runs_out_its_timeout_fails_with_timeout_and_a_retry_is_a_n
     state = drive(ci, pipeline_id, timeout=30)
     job = _job(state)
     assert (job["status"], job["reason"]) == ("failed", "timeout"), ci.log(job["id"])
-    assert "ran longer than its timeout (2s)" in ci.log(job["id"])
+    assert "ran longer than its timeout (1s)" in ci.log(job["id"])
     ci.call(lambda t: services.retry_job(t, job["id"]) and None)
     state = drive(ci, pipeline_id, until=lambda s: _job(s)["attempt"] == 2 and _job(s)["status"] == "failed")
     item = fake.generated()[0]
@@ -376,14 +389,26 @@ def test_a_secret_split_across_two_polls_is_still_masked(ci, fake, allow_loopbac
 
     register(ci, fake)
     ci.call(lambda t: services.set_secret(t, "SPLIT_KEY", "s3cret-split-value", protected=False) and None)
-    # Half the secret, a pause long enough for several polls, the other half: the log's text
+    # Half the secret, a wait until Taiji has polled that half, the other half: the log's text
     # arrives in two pieces, neither of which holds the whole value.
-    step = 'set +x; K="$SPLIT_KEY"; printf "%s" "${K%????????????}"; sleep 2; printf "%s\\n" "${K#??????}"'
+    step = (
+        'set +x; K="$SPLIT_KEY"; printf "%s" "${K%????????????}"; '
+        'while [ ! -e release ]; do sleep 0.05; done; printf "%s\\n" "${K#??????}"'
+    )
     spec = {"runner": "jenkins", "jenkins": {"checkout": False}, "secrets": ["SPLIT_KEY"], "script": [step]}
     import yaml
 
     repo = ci.repo(_file(yaml.safe_dump({"jobs": {"split": spec}})))
-    job = _job(drive(ci, ci.run(repo), pause=0.2))
+    pipeline_id = ci.run(repo)
+    drive(ci, pipeline_id, until=lambda s: _job(s)["status"] == "running")
+    build = fake.build_of(fake.generated()[0].name)
+    wait_for(lambda: b"s3cret" in build.log, what="the first half on the controller")
+    first_half = bytes(build.log).index(b"s3cret") + len(b"s3cret")
+    # Taiji has copied the first half, and holds it back as it may begin a secret.
+    state = drive(ci, pipeline_id, until=lambda s: build_row(ci, _job(s)["id"]).log_offset >= first_half)
+    assert build_row(ci, _job(state)["id"]).held_sealed
+    release(fake, build)
+    job = _job(drive(ci, pipeline_id))
     log = ci.log(job["id"])
     assert job["status"] == "success", log
     assert "s3cret" not in log and "split-value" not in log
@@ -433,29 +458,40 @@ def test_a_generated_job_edited_on_the_controller_is_put_back(ci, fake, allow_lo
     assert [r["path"] for r in fake.requests if r["path"] == "/createItem"] == ["/createItem"]
 
 
-def test_when_nobody_polled_for_too_long_the_retry_stops_the_first_build(ci, fake, allow_loopback):
-    import time
-
+def test_when_nobody_polled_for_too_long_the_retry_stops_the_first_build(
+    ci, fake, allow_loopback, monkeypatch
+):
     from taiji.modules.cicd.runners import builtin
     from taiji.platform.db import db
 
+    monkeypatch.setitem(ci.app.config, "CICD_RUNNER_LOST_SECONDS", 1)
     register(ci, fake)
+    # The first build would run on long after the retry; the second ends at once.
     repo = ci.repo(
         _file(
             "jobs:\n  j:\n    runner: jenkins\n    jenkins: {checkout: false}\n"
-            "    script: [echo attempt $TAIJI_JOB_ATTEMPT, sleep 8]\n"
+            "    script: [echo attempt $TAIJI_JOB_ATTEMPT, 'test $TAIJI_JOB_ATTEMPT = 2 || sleep 30']\n"
         )
     )
     pipeline_id = ci.run(repo)
     drive(ci, pipeline_id, until=lambda s: _job(s)["status"] == "running")
-    time.sleep(5)  # the scheduler (and with it the poll) was down longer than the lost-runner delay
-    with ci.ctx():
-        assert builtin.reap()  # the reaper hands the job to a second attempt
-        db.session.commit()
-        db.session.remove()
+
+    def reap() -> list[int]:
+        with ci.ctx():
+            try:
+                reaped = builtin.reap()
+                db.session.commit()
+                return reaped
+            finally:
+                db.session.remove()
+
+    # The scheduler (and with it the poll) is down: once that lasted longer than the lost-runner
+    # delay, the reaper hands the job to a second attempt.
+    assert wait_for(reap, what="the reaper to take the job")
     state = drive(ci, pipeline_id, timeout=40)
     assert _job(state)["status"] == "success" and _job(state)["attempt"] == 2
     builds = fake.generated()[0].builds
+    wait_for(lambda: not builds[0].building, what="the first build to end")
     assert [(b.number, b.result) for b in builds] == [(1, "ABORTED"), (2, "SUCCESS")]
     assert builds[1].parameters["TAIJI_JOB_ATTEMPT"] == "2"
 
@@ -463,7 +499,7 @@ def test_when_nobody_polled_for_too_long_the_retry_stops_the_first_build(ci, fak
 def test_a_hanging_controller_costs_a_poll_one_timeout_not_one_per_build(ci, allow_loopback, monkeypatch):
     from taiji.modules.cicd.jenkins import client
 
-    monkeypatch.setattr(client, "TIMEOUT", 1)
+    monkeypatch.setattr(client, "TIMEOUT", 0.5)
     with FakeJenkins(users={"taiji": TOKEN}) as slow, FakeJenkins(users={"taiji": TOKEN}) as quick:
         register(ci, slow, name="slow")
         register(ci, quick, name="quick")
@@ -472,7 +508,7 @@ def test_a_hanging_controller_costs_a_poll_one_timeout_not_one_per_build(ci, all
             for i in range(3)
         )
         body += "  q:\n    jenkins: {controller: quick, checkout: false}\n"
-        body += "    script: [sleep 2, echo quick-done]\n"
+        body += f"    script: ['{WAIT_FOR_RELEASE}', echo quick-done]\n"
         pipeline_id = ci.run(ci.repo(_file(body)))
         names = ("s0", "s1", "s2", "q")
         drive(ci, pipeline_id, until=lambda s: all(s["jobs"][n]["status"] == "running" for n in names))
@@ -482,6 +518,7 @@ def test_a_hanging_controller_costs_a_poll_one_timeout_not_one_per_build(ci, all
         # Three builds on the hanging controller: it was asked once this round, and the round went
         # on to the other controller's build after one timeout.
         assert len(slow.requests) - asked == 1, slow.requests[asked:]
+        release(quick, quick.build_of(quick.generated()[0].name))
         state = drive(ci, pipeline_id, until=lambda s: s["jobs"]["q"]["status"] == "success", timeout=30)
         assert "quick-done" in ci.log(state["jobs"]["q"]["id"])
         for name in ("s0", "s1", "s2"):

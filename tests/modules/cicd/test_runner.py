@@ -16,9 +16,9 @@ def test_dag_runs_needs_in_order_and_independent_jobs_in_parallel(ci):
             ".taiji.yml": """
 jobs:
   left:
-    script: [sleep 1.5, echo left done]
+    script: [sleep 0.5, echo left done]
   right:
-    script: [sleep 1.5, echo right done]
+    script: [sleep 0.5, echo right done]
   join:
     needs: [left, right]
     script: [echo joined]
@@ -110,7 +110,7 @@ jobs:
 
 
 def test_a_job_over_its_timeout_is_stopped(ci):
-    repo = ci.repo({".taiji.yml": "jobs:\n  slow:\n    timeout: 2s\n    script: [echo started, sleep 60]\n"})
+    repo = ci.repo({".taiji.yml": "jobs:\n  slow:\n    timeout: 1s\n    script: [echo started, sleep 60]\n"})
     began = time.monotonic()
     state = ci.drive(ci.run(repo), timeout=30)
     assert time.monotonic() - began < 20
@@ -133,7 +133,7 @@ jobs:
     secrets: [DEPLOY_TOKEN]
     script:
       - echo "token=$DEPLOY_TOKEN"
-      - printf 's3cr3t-value'; sleep 1.2; printf -- '-0123456789 tail\\n'
+      - printf 's3cr3t-value'; sleep 0.5; printf -- '-0123456789 tail\\n'
       - test "$DEPLOY_TOKEN" = s3cr3t-value-0123456789
 """
         }
