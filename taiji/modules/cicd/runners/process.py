@@ -199,7 +199,9 @@ def run_line(
             rest += chunk
     exit_code = proc.finish()
     tail = decoder.decode(rest, final=True)
-    if tail:
+    # The last output shows why a line was stopped or how it ended; past the output limit it is only
+    # more of what filled the log (up to another MiB, which put logs at twice the limit).
+    if tail and reason != "output_limit":
         writer.write(tail)
     if reason:
         return LineResult(exit_code, reason)
