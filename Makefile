@@ -32,7 +32,7 @@ lint: $(STAMP)
 # The tests run in parallel: pytest-xdist workers, each with databases and folders of its own
 # (tests/conftest.py). One more worker than cores, at most 4: many tests wait on the servers,
 # workers and browsers they start, and a third worker on 2 cores used that idle time (CI's test
-# phase 565 s with 3 workers, 639-656 s with 2, 592 s with 4; docs/testing.md). TEST_WORKERS=0 runs
+# phase 565 s with 3 workers, 639-656 s with 2, 598 s with 4; docs/testing.md). TEST_WORKERS=0 runs
 # them in this one process; PYTEST_ARGS adds options (CI: --durations=25).
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$((n + 1)))
 PYTEST_ARGS ?=
