@@ -10,6 +10,7 @@ import git
 import pytest
 import sqlalchemy as sa
 
+from taiji.modules.vcs.models_external import ExternalSource
 from taiji.modules.vcs.services import external, mirrors
 from taiji.platform.db import db
 from taiji.platform.events import OutboxEvent
@@ -39,7 +40,10 @@ def shop(tenant, forge):
         "provider": "github", "url": f"{forge.url}/shop.git", "mirror": True,
         "mirror_credentials": {"username": "mirror-bot", "password": PASSWORD}}}, actor=system_principal())
     db.session.commit()
-    assert mirrors.fetch_mirror(repo.id)
+    # Failed once in a SQLite run of the whole suite (git's first request answered 401, and no
+    # second one came); not reproduced: the recorded error says why if it comes back.
+    assert mirrors.fetch_mirror(repo.id), db.session.execute(
+        sa.select(ExternalSource.last_error).where(ExternalSource.repository_id == repo.id)).scalar_one()
     db.session.commit()
     hook_id = answer["webhook_url"].rsplit("/", 1)[1]
     return {"repo": repo, "upstream": upstream, "path": f"/hooks/vcs/{hook_id}",

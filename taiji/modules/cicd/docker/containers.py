@@ -92,7 +92,9 @@ def remove_attempts(client: docker.DockerClient, job_id: int, *, attempt: int | 
     selector = [f"{LABEL}.job={job_id}"]
     if attempt is not None:
         selector.append(f"{LABEL}.attempt={attempt}")
-    for container in client.containers.list(all=True, filters={"label": selector}):
+    # sparse: docker-py would inspect each listed container, and one removed meanwhile (its own
+    # attempt's clean-up) raised NotFound out of here, failing the retry it was clearing for.
+    for container in client.containers.list(all=True, sparse=True, filters={"label": selector}):
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
             removed += 1

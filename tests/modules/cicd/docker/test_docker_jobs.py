@@ -27,7 +27,8 @@ jobs:
     row = dci.job_row(job["id"])
     assert row["image"] == "taiji/python:bookworm" and row["image_digest"].startswith("sha256:")
     # Nothing of the job is left on the engine.
-    assert docker_client.containers.list(all=True, filters={"label": f"org.taiji.cicd.job={job['id']}"}) == []
+    assert docker_client.containers.list(
+        all=True, sparse=True, filters={"label": f"org.taiji.cicd.job={job['id']}"}) == []
     assert docker_client.networks.list(filters={"label": f"org.taiji.cicd.job={job['id']}"}) == []
 
 

@@ -17,7 +17,9 @@ def _containers(client, job_id: int, attempt: int | None = None) -> list:
     labels = [f"org.taiji.cicd.job={job_id}"]
     if attempt is not None:
         labels.append(f"org.taiji.cicd.attempt={attempt}")
-    return client.containers.list(all=True, filters={"label": labels})
+    # sparse: from the list alone. Without it docker-py inspects each listed container, and one
+    # removed in between (what the tests wait for) raised NotFound instead of being gone.
+    return client.containers.list(all=True, sparse=True, filters={"label": labels})
 
 
 def _wait(predicate, timeout=30, what="condition"):

@@ -52,7 +52,8 @@ jobs:
     assert "answer: <!DOCTYPE" in log
     assert "Service db: taiji/python:bookworm" in log and "Service cache:" in log
     # The services went with the job.
-    assert docker_client.containers.list(all=True, filters={"label": f"org.taiji.cicd.job={job['id']}"}) == []
+    assert docker_client.containers.list(
+        all=True, sparse=True, filters={"label": f"org.taiji.cicd.job={job['id']}"}) == []
 
 
 def test_a_service_that_stops_at_once_fails_the_job_with_its_reason(dci, job_image):
