@@ -170,7 +170,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 # Variables Taiji *sets* for processes it starts — pipeline jobs (docs/pipeline-format.md), git
-# hooks, the askpass helper of mirrors. They are not settings, and Taiji itself never reads them
+# hooks, the credential helper of mirrors. They are not settings, and Taiji itself never reads them
 # from its own environment.
 CHILD_PROCESS_VARIABLES = frozenset({
     "TAIJI_CI", "TAIJI_TENANT", "TAIJI_REPOSITORY", "TAIJI_PIPELINE_ID", "TAIJI_PIPELINE_NUMBER",

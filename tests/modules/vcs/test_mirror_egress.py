@@ -226,3 +226,25 @@ def test_git_itself_refuses_other_transports(app, tmp_path):
         mirrors._git(["clone", "--quiet", "--mirror", "--", f"file://{source}", str(tmp_path / "copy")],
                      mirrors._git_env(None))
     assert not (tmp_path / "copy").exists()
+
+
+def test_git_gets_the_credentials_from_taiji_alone_and_no_script_is_written(app, forge, tmp_path,
+                                                                          monkeypatch):
+    """The host's credential helpers are never asked (nor told the mirror's password), and the
+    credentials reach git without a file: an askpass script written and then run by git failed to
+    run while another thread forked ("Text file busy")."""
+    from pathlib import Path
+
+    seed_shop(forge.create("shop"))
+    home, marker = tmp_path / "home", tmp_path / "host-helper-was-asked"
+    home.mkdir()
+    (home / ".gitconfig").write_text(
+        f'[credential]\n\thelper = "!f() {{ touch {marker}; echo username=someone; echo password=else; }}; f"'
+        "\n")
+    monkeypatch.setenv("HOME", str(home))
+    env = mirrors._git_env({"username": "mirror-bot", "password": PASSWORD})
+    mirrors._git(["ls-remote", "--", f"{forge.url}/shop.git"], env)
+    assert any(h.startswith("Basic ") for h in forge.requests)  # authenticated, as mirror-bot
+    assert not marker.exists()
+    assert not [path for path in Path(app.config["DATA_DIR"]).rglob("*") if "askpass" in path.name]
+    assert PASSWORD not in " ".join(f"{key}={value}" for key, value in env.items() if key.startswith("GIT_"))

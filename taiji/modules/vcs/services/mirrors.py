@@ -21,13 +21,11 @@ import datetime as dt
 import logging
 import os
 import secrets
-import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm.util import identity_key
 
 from taiji.platform.db import db, utcnow
@@ -204,35 +202,35 @@ def fetch_mirror(repo_id: int) -> bool:
 # -- git -----------------------------------------------------------------------------------------
 
 
-def _askpass() -> Path:
-    """A script git asks for the username and password: it answers from the environment, so the
-    credentials never appear in a URL, a command line or a config file."""
-    path = Path(current_app.config["DATA_DIR"]) / "vcs" / "askpass.sh"
-    body = ("#!/bin/sh\n"
-            "case \"$1\" in\n"
-            "  Username*) printf '%s\\n' \"$TAIJI_MIRROR_USERNAME\" ;;\n"
-            "  *) printf '%s\\n' \"$TAIJI_MIRROR_PASSWORD\" ;;\n"
-            "esac\n")
-    if not path.exists() or path.read_text() != body:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(body)
-        path.chmod(stat.S_IRWXU)
-    return path
+# git asks this helper for the mirror's username and password: it answers from the environment,
+# so the credentials never appear in a URL, a command line or a file. It is given in git's
+# environment (GIT_CONFIG_*), after an empty value that drops every helper of the host, which must
+# neither store nor supply credentials. An inline helper needs no script on disk: a script written
+# and then run by git could not be run ("Text file busy") while another thread of the same process
+# forked, holding it open for writing.
+_CREDENTIAL_HELPER = ("!f() { test \"$1\" = get || exit 0; printf 'username=%s\\npassword=%s\\n' "
+                      "\"$TAIJI_MIRROR_USERNAME\" \"$TAIJI_MIRROR_PASSWORD\"; }; f")
 
 
 def _git_env(credentials: dict | None) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("GIT_", "TAIJI_MIRROR_"))}
     env.update({"GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": mirror_policy.ALLOWED_PROTOCOLS,
                 "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new"})
+    helpers = [""]  # no helper of the host's configuration
     if credentials:
-        env.update({"GIT_ASKPASS": str(_askpass()), "TAIJI_MIRROR_USERNAME": credentials["username"],
+        helpers.append(_CREDENTIAL_HELPER)
+        env.update({"TAIJI_MIRROR_USERNAME": credentials["username"],
                     "TAIJI_MIRROR_PASSWORD": credentials["password"]})
+    env["GIT_CONFIG_COUNT"] = str(len(helpers))
+    for index, value in enumerate(helpers):
+        env[f"GIT_CONFIG_KEY_{index}"] = "credential.helper"
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
     return env
 
 
 def _git(args: list[str], env: dict) -> None:
-    # credential.helper is emptied so that no helper of the host stores or supplies credentials.
-    result = subprocess.run(["git", "-c", "credential.helper=", *args], env=env, capture_output=True,  # noqa: S603,S607
+    # The credential helpers are in ``env`` (_git_env): none of the host's, only ours.
+    result = subprocess.run(["git", *args], env=env, capture_output=True,  # noqa: S603,S607
                             timeout=FETCH_TIMEOUT_S, text=True, errors="replace")
     if result.returncode != 0:
         raise RuntimeError(result.stderr or result.stdout or f"git exited with {result.returncode}")
