@@ -6,7 +6,10 @@ import time
 
 import pytest
 
+from tests.fakes.event_probe import wait_for
 from tests.fakes.jenkins import FakeJenkins
+
+__all__ = ["wait_for"]  # the suite's one polling helper, for the Jenkins tests too
 
 TOKEN = "api-token-1"
 DONE = ("success", "failed", "canceled", "error")
@@ -18,16 +21,6 @@ WAIT_FOR_RELEASE = "set +x; while [ ! -e release ]; do sleep 0.05; done"
 def release(fake, build) -> None:
     """Let a build waiting at WAIT_FOR_RELEASE go on."""
     (fake.workspace(build) / "release").touch()
-
-
-def wait_for(predicate, timeout: float = 10, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture
