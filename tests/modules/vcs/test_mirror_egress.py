@@ -248,3 +248,16 @@ def test_git_gets_the_credentials_from_taiji_alone_and_no_script_is_written(app,
     assert not marker.exists()
     assert not [path for path in Path(app.config["DATA_DIR"]).rglob("*") if "askpass" in path.name]
     assert PASSWORD not in " ".join(f"{key}={value}" for key, value in env.items() if key.startswith("GIT_"))
+
+
+def test_a_password_with_a_line_break_is_refused_not_passed_on_as_more_lines(tenant, forge):
+    """The credential helper answers git in key=value lines: a stored password carrying its own
+    "\\nusername=..." line must not reach git as a second answer."""
+    seed_shop(forge.create("shop"))
+    repo, _ = external.create_external(tenant, {"name": "shop", "external": {
+        "provider": "git", "url": f"{forge.url}/shop.git", "mirror": True,
+        "mirror_credentials": {"username": "mirror-bot", "password": f"{PASSWORD}\nusername=someone-else"}}})
+    db.session.commit()
+    assert mirrors.fetch_mirror(repo.id) is False
+    assert "line break" in external.source_of(repo).last_error
+    assert forge.requests == []

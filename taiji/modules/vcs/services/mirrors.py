@@ -125,10 +125,10 @@ def run_fetch(plan: FetchPlan) -> FetchOutcome:
     verdict = mirror_policy.check(plan.url)
     if verdict.refused:
         return FetchOutcome(False, verdict.refused)
-    env = _git_env(plan.credentials)
     options = mirror_policy.git_options(plan.url, verdict)
     path = plan.path
     try:
+        env = _git_env(plan.credentials)
         if not (path / "HEAD").exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             _git([*options, "clone", "--quiet", "--mirror", "--", plan.url, str(path)], env)
@@ -218,6 +218,9 @@ def _git_env(credentials: dict | None) -> dict:
                 "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new"})
     helpers = [""]  # no helper of the host's configuration
     if credentials:
+        # The helper answers git in lines of key=value: a line break in a value would add lines.
+        if any(ch in str(value) for value in credentials.values() for ch in "\r\n\0"):
+            raise RuntimeError("The mirror's username or password contains a line break: git cannot take it.")
         helpers.append(_CREDENTIAL_HELPER)
         env.update({"TAIJI_MIRROR_USERNAME": credentials["username"],
                     "TAIJI_MIRROR_PASSWORD": credentials["password"]})
