@@ -160,6 +160,8 @@ class DockerExecutor(Executor):
         try:
             with engine_call("creating the job's network"):
                 self.job.create_network()
+            # Before anything of the job runs on it: its bridge's rules under the host's guard.
+            firewall.first_in_forward(self.settings, config)
             for service, image in self.services:
                 with engine_call(f"starting the service {service.alias}"):
                     self.job.start_service(service, image)

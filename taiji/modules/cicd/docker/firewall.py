@@ -13,8 +13,17 @@ iptables rules on the engine's host refuse:
   addresses of the platform's database, broker and Redis; the host's DNS resolvers stay reachable
   on port 53, since the engine's DNS for containers asks them from inside the container.
 
-The forwarded rules live in a chain of their own, TAIJI-JOBS, entered from Docker's DOCKER-USER.
-Rules are only ever added (several workers may share a host), never removed.
+The forwarded rules live in a chain of their own, TAIJI-JOBS, entered from two places:
+
+- from FORWARD itself, above every rule Docker has for a job's bridge (``first_in_forward``, run
+  after each job network is created and before anything starts on it). Docker's own way in,
+  DOCKER-USER, is not enough alone: whenever the engine creates a network (every job makes one) or
+  starts, it deletes its FORWARD → DOCKER-USER jump and then inserts it again on top, and a packet
+  in that moment meets Docker's ``-i <bridge> ! -o <bridge> -j ACCEPT`` first and leaves unchecked;
+- from DOCKER-USER too, which Docker keeps on top of the rules of networks created later.
+
+Rules are only ever added (several workers may share a host), never removed; the FORWARD jump is
+moved back on top in one iptables transaction, never taken out and put back.
 With ``TAIJI_DOCKER_FIREWALL=auto`` Taiji installs them itself, which needs the engine on this
 machine and root; with ``external`` the operator has put them on the engine's host.
 """
@@ -39,16 +48,21 @@ CHAIN = "TAIJI-JOBS"
 RECHECK_SECONDS = 60
 LINK_LOCAL = "169.254.0.0/16"
 JOB = ("-i", f"{BRIDGE_PREFIX}+")
+LEAVING = (*JOB, "!", "-o", f"{BRIDGE_PREFIX}+", "-j", CHAIN)
+# What may stand above the FORWARD jump: Docker's own jumps, which it keeps moving on top; the
+# first enters TAIJI-JOBS too, the second only drops traffic between networks.
+HARMLESS_ABOVE = ("-A FORWARD -j DOCKER-USER", "-A FORWARD -j DOCKER-ISOLATION-STAGE-1")
 
 _checked: dict[tuple, float] = {}
 _lock = threading.Lock()
 
 
-def _iptables(tool: str, *args: str) -> subprocess.CompletedProcess:
+def _iptables(tool: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     path = shutil.which(tool, path="/usr/sbin:/sbin:/usr/bin:/bin")
     if path is None:
         raise EngineError(f"{tool} is not installed; job containers cannot be kept away from this host")
-    return subprocess.run([path, "-w", "10", *args], capture_output=True, text=True, timeout=30, check=False)  # noqa: S603
+    return subprocess.run([path, "-w", "10", *args], input=stdin, capture_output=True, text=True,  # noqa: S603
+                          timeout=30, check=False)
 
 
 def nameservers(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
@@ -138,9 +152,45 @@ def ensure(settings: EngineSettings, config: Mapping) -> None:
             for rule in accept:
                 _ensure("iptables", CHAIN, rule, first=True)
             # Traffic between a job and its services stays on its bridge (-o taiji+) and is let be.
-            leaving = (*JOB, "!", "-o", f"{BRIDGE_PREFIX}+", "-j", CHAIN)
-            _ensure("iptables", "DOCKER-USER", leaving, first=True)
+            _ensure("iptables", "DOCKER-USER", LEAVING, first=True)
         _checked[key] = time.monotonic()
+
+
+def first_in_forward(settings: EngineSettings, config: Mapping) -> None:
+    """Put the jump into TAIJI-JOBS above every FORWARD rule Docker has for the job's new bridge.
+
+    Run after the job's network is created (Docker inserts that bridge's ACCEPT rules on top of
+    FORWARD) and before any container starts on it. Once above them, it stays above: Docker inserts
+    only later networks' rules on top, and those jobs run this again."""
+    if config.get("DOCKER_FIREWALL") == "external":
+        return
+    if _iptables("iptables", "-n", "-L", "DOCKER-USER").returncode != 0:
+        return  # the engine manages no iptables: nothing is forwarded (see ensure)
+    rule = " ".join(LEAVING)
+    for attempt in range(3):
+        listing = _iptables("iptables", "-S", "FORWARD")
+        if listing.returncode != 0:
+            raise EngineError(f"could not read this host's FORWARD rules: {listing.stderr.strip()}")
+        rules = [line for line in listing.stdout.splitlines() if line.startswith("-A FORWARD ")]
+        ours = f"-A FORWARD {rule}"
+        copies = rules.count(ours)
+        if copies == 1 and all(line in HARMLESS_ABOVE for line in rules[:rules.index(ours)]):
+            return
+        # One transaction: at no moment is the jump missing, and copies left by workers racing
+        # here go with it.
+        batch = ["*filter", *([f"-D FORWARD {rule}"] * copies), f"-I FORWARD 1 {rule}", "COMMIT", ""]
+        done = _iptables("iptables-restore", "--noflush", stdin="\n".join(batch))
+        if done.returncode == 0:
+            return
+        if attempt == 0:
+            # The chain itself may be gone (a firewall reloaded by the operator): make it again.
+            forget()
+            ensure(settings, config)
+    raise EngineError(
+        f"could not put the job network's rules first on this host (iptables FORWARD {rule}): "
+        f"{done.stderr.strip()}. Run the worker as root, or install the rules yourself and set "
+        "TAIJI_DOCKER_FIREWALL=external"
+    )
 
 
 def forget() -> None:

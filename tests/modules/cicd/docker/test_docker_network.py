@@ -157,3 +157,80 @@ jobs:
     assert state["status"] == "success", log
     assert f"PROBE {private_network_server} failed" in log, log
     assert "PRIVATE-DB" not in log
+
+
+# Probes HOST:PORT every 0.1 s from when /tmp/probing is made until the test makes /tmp/done.
+PROBE_LOOP = r'''
+import pathlib, socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+pathlib.Path("/tmp/probing").touch()
+deadline, tries, connected = time.monotonic() + 90, 0, 0
+while not pathlib.Path("/tmp/done").exists() and time.monotonic() < deadline:
+    tries += 1
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5) as conn:
+            connected += 1
+            print("PROBE CONNECTED", conn.recv(100).decode().strip(), flush=True)
+    except OSError:
+        pass
+    time.sleep(0.1)
+print("PROBES", tries, "CONNECTED", connected, "DONE", pathlib.Path("/tmp/done").exists())
+'''
+
+
+def test_a_job_stays_refused_while_the_engine_moves_its_own_forward_rule(dci, docker_client,
+                                                                         private_network_server):
+    """Whenever a Docker engine creates a network (every job makes one) or starts, it deletes its
+    FORWARD -> DOCKER-USER jump and inserts it again on top. A job whose packet leaves in that moment
+    was forwarded unchecked (seen in CI: a job reached 10.0.2.2:5432). The test holds that moment
+    open for two seconds while the job probes a server on the host's private network."""
+    import subprocess
+    import threading
+    import time
+
+    from taiji.modules.cicd.docker.containers import LABEL
+
+    repo = dci.repo({"probe.py": PROBE_LOOP, ".taiji.yml": f"""
+jobs:
+  probe:
+    script: ["python probe.py {private_network_server}"]
+"""})
+    pipeline_id = dci.run(repo)
+    job_id = dci.pipeline(pipeline_id)["jobs"]["probe"]["id"]
+    window: dict = {}
+
+    def jump(action: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["iptables", "-w", "10", action, "FORWARD", "-j", "DOCKER-USER"],
+                              capture_output=True, text=True, check=False)
+
+    def hold_the_moment_open() -> None:
+        deadline = time.monotonic() + 100
+        while time.monotonic() < deadline:
+            found = docker_client.containers.list(sparse=True, filters={
+                "label": [f"{LABEL}.job={job_id}", f"{LABEL}.role=job"], "status": "running"})
+            if found and found[0].exec_run(["test", "-e", "/tmp/probing"]).exit_code == 0:
+                window["removed"] = jump("-D").returncode == 0
+                try:
+                    time.sleep(2)
+                finally:
+                    # The engine may have put it back meanwhile (a network created): never twice.
+                    window["restored"] = jump("-C").returncode == 0 or jump("-I").returncode == 0
+                found[0].exec_run(["touch", "/tmp/done"])
+                return
+            time.sleep(0.2)
+
+    opener = threading.Thread(target=hold_the_moment_open, daemon=True)
+    opener.start()
+    try:
+        state = dci.drive(pipeline_id, timeout=150)
+    finally:
+        opener.join(timeout=110)
+        if jump("-C").returncode != 0:
+            jump("-I")
+    log = dci.log(job_id)
+    assert window == {"removed": True, "restored": True}, (window, log)
+    assert state["status"] == "success", log
+    # The job probed all through the moment (10 or more tries in its 2 s), and never got through.
+    summary = next(line for line in log.splitlines() if line.startswith("PROBES"))
+    assert int(summary.split()[1]) >= 5 and summary.endswith("DONE True"), log
+    assert "CONNECTED 0" in summary and "PRIVATE-DB" not in log, log
