@@ -3,6 +3,7 @@ loopback) or approved by a platform administrator; one domain, one tenant (issue
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import time
@@ -24,22 +25,50 @@ needs_dnsmasq = pytest.mark.skipif(
     reason="dnsmasq is not installed: apt-get install -y dnsmasq-base (.ci/run does)")
 
 
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _free_port() -> int:
+    """A loopback port free for UDP and TCP (dnsmasq takes both), below the kernel's range of
+    ephemeral ports, which the other tests' servers and every outgoing connection draw from."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(50):
+        port = random.randrange(10000, max(low, 10001))
+        try:
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                with socket.socket(socket.AF_INET, kind) as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no free loopback port for dnsmasq")
 
 
 class DnsServer:
-    """dnsmasq on a free loopback port, answering for ``.example`` from the TXT records given."""
+    """dnsmasq on a free loopback port, answering for ``.example`` from the TXT records given.
+    ``on_port`` is told the port each time it changes (another process may take a port between its
+    check and dnsmasq's start: then dnsmasq starts again on another)."""
 
-    def __init__(self, log: Path):
-        self.port = _free_udp_port()
+    def __init__(self, log: Path, on_port):
         self.log = log
+        self.on_port = on_port
+        self.port = 0
         self.process: subprocess.Popen | None = None
+        self._new_port()
+
+    def _new_port(self) -> None:
+        self.port = _free_port()
+        self.on_port(self.port)
 
     def serve(self, records: dict[str, str]) -> None:
+        for _ in range(3):
+            if self._serve(records):
+                return
+            if "Address already in use" not in self.log.read_text(errors="replace"):
+                break
+            self._new_port()
+        pytest.fail(f"dnsmasq did not answer: {self.log.read_text(errors='replace')[-2000:]}")
+
+    def _serve(self, records: dict[str, str]) -> bool:
         self.stop()
+        self.log.write_bytes(b"")
         args = [DNSMASQ, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
                 "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={self.port}", "--pid-file=",
                 "--user=root", "--log-facility=-", "--local=/example/"]
@@ -54,10 +83,10 @@ class DnsServer:
             try:
                 resolver.resolve("ready.example", "TXT")
             except dns.resolver.NXDOMAIN:
-                return  # it answers
+                return True  # it answers
             except dns.exception.DNSException:
                 time.sleep(0.1)
-        pytest.fail(f"dnsmasq did not answer: {self.log.read_text(errors='replace')[-2000:]}")
+        return False
 
     def stop(self) -> None:
         if self.process is not None:
@@ -68,8 +97,10 @@ class DnsServer:
 
 @pytest.fixture
 def dns_server(app, monkeypatch, tmp_path):
-    server = DnsServer(tmp_path / "dnsmasq.log")
-    monkeypatch.setitem(app.config, "DNS_NAMESERVERS", (f"127.0.0.1:{server.port}",))
+    def point_at(port: int) -> None:
+        monkeypatch.setitem(app.config, "DNS_NAMESERVERS", (f"127.0.0.1:{port}",))
+
+    server = DnsServer(tmp_path / "dnsmasq.log", point_at)
     try:
         yield server
     finally:
