@@ -164,14 +164,16 @@ def first_in_forward(settings: EngineSettings, config: Mapping) -> None:
     only later networks' rules on top, and those jobs run this again."""
     if config.get("DOCKER_FIREWALL") == "external":
         return
-    if _iptables("iptables", "-n", "-L", "DOCKER-USER").returncode != 0:
-        return  # the engine manages no iptables: nothing is forwarded (see ensure)
     rule = " ".join(LEAVING)
     for attempt in range(3):
-        listing = _iptables("iptables", "-S", "FORWARD")
+        # One listing of the filter table: whether Docker's chain exists, and FORWARD's order.
+        listing = _iptables("iptables", "-S")
         if listing.returncode != 0:
-            raise EngineError(f"could not read this host's FORWARD rules: {listing.stderr.strip()}")
-        rules = [line for line in listing.stdout.splitlines() if line.startswith("-A FORWARD ")]
+            raise EngineError(f"could not read this host's iptables rules: {listing.stderr.strip()}")
+        lines = listing.stdout.splitlines()
+        if "-N DOCKER-USER" not in lines:
+            return  # the engine manages no iptables: nothing is forwarded (see ensure)
+        rules = [line for line in lines if line.startswith("-A FORWARD ")]
         ours = f"-A FORWARD {rule}"
         copies = rules.count(ours)
         if copies == 1 and all(line in HARMLESS_ABOVE for line in rules[:rules.index(ours)]):
