@@ -89,6 +89,19 @@ class CI:
             finally:
                 db.session.remove()
 
+    def reap(self) -> list[int]:
+        """One pass of the reaper (the scheduler's job), committed: the ids of the jobs it took back."""
+        from taiji.modules.cicd.runners import builtin
+        from taiji.platform.db import db
+
+        with self.ctx():
+            try:
+                reaped = builtin.reap()
+                db.session.commit()
+                return reaped
+            finally:
+                db.session.remove()
+
     def pipeline(self, pipeline_id: int) -> dict:
         from taiji.modules.cicd import services
 

@@ -356,7 +356,7 @@ def test_the_platform_cap_holds_and_a_freed_slot_goes_to_the_tenant_with_fewest_
 
 
 def test_a_runner_killed_mid_job_leaves_nothing_running_and_the_retry_runs_alone(install, tmp_path):
-    from taiji.modules.cicd.runners import builtin, leftovers
+    from taiji.modules.cicd.runners import leftovers
     from taiji.platform.db import db
 
     platform = install()
@@ -383,16 +383,7 @@ def test_a_runner_killed_mid_job_leaves_nothing_running_and_the_retry_runs_alone
         # the reaper has stopped what is left of attempt 1 and handed the job back.
         rescuer = platform.worker("rescuer", roles=("runner",))
 
-        def reaped():
-            with ci.ctx():
-                try:
-                    ids = builtin.reap()
-                    db.session.commit()
-                    return ids
-                finally:
-                    db.session.remove()
-
-        _wait("the reaper to take the silent job back", reaped, timeout=60)
+        _wait("the reaper to take the silent job back", ci.reap, timeout=60)
         job = ci.pipeline(pipeline_id)["jobs"]["deploy"]
         with ci.ctx():
             from taiji.modules.cicd import services

@@ -461,8 +461,6 @@ def test_a_generated_job_edited_on_the_controller_is_put_back(ci, fake, allow_lo
 def test_when_nobody_polled_for_too_long_the_retry_stops_the_first_build(
     ci, fake, allow_loopback, monkeypatch
 ):
-    from taiji.modules.cicd.runners import builtin
-    from taiji.platform.db import db
 
     monkeypatch.setitem(ci.app.config, "CICD_RUNNER_LOST_SECONDS", 1)
     register(ci, fake)
@@ -476,18 +474,10 @@ def test_when_nobody_polled_for_too_long_the_retry_stops_the_first_build(
     pipeline_id = ci.run(repo)
     drive(ci, pipeline_id, until=lambda s: _job(s)["status"] == "running")
 
-    def reap() -> list[int]:
-        with ci.ctx():
-            try:
-                reaped = builtin.reap()
-                db.session.commit()
-                return reaped
-            finally:
-                db.session.remove()
 
     # The scheduler (and with it the poll) is down: once that lasted longer than the lost-runner
     # delay, the reaper hands the job to a second attempt.
-    assert wait_for(reap, what="the reaper to take the job")
+    assert wait_for(ci.reap, what="the reaper to take the job")
     state = drive(ci, pipeline_id, timeout=40)
     assert _job(state)["status"] == "success" and _job(state)["attempt"] == 2
     builds = fake.generated()[0].builds

@@ -182,7 +182,6 @@ def test_a_push_event_runs_the_pipeline_on_a_worker_once(live):
 
 
 def test_a_job_whose_worker_dies_is_runner_lost_and_retried_on_another(live):
-    from taiji.modules.cicd.runners import builtin
     from taiji.platform.db import db
 
     first = live.worker("doomed")
@@ -215,16 +214,7 @@ jobs:
     # reaper hands it back (a runner is what runs jobs; the retry is queued to it directly).
     second = live.worker("rescuer", roles=("runner",))
 
-    def reaped():
-        with live.ctx():
-            try:
-                ids = builtin.reap()
-                db.session.commit()
-                return ids
-            finally:
-                db.session.remove()
-
-    _wait(live, "the reaper to notice the silent job", reaped, timeout=30)
+    _wait(live, "the reaper to notice the silent job", live.reap, timeout=30)
     done = _wait(
         live,
         "the retry to finish",
@@ -241,7 +231,6 @@ def test_a_dead_workers_job_processes_die_with_it_and_its_folder_goes_at_the_nex
     """The worker dies mid-job: every process of the job (daemons included) is gone at once, before
     any retry; the next worker started on the host removes the lost attempt's folder; the retry
     runs alone."""
-    from taiji.modules.cicd.runners import builtin
     from taiji.platform.db import db
     from tests.modules.cicd.test_runner import processes_with
 
@@ -290,16 +279,7 @@ jobs:
     # an attempt whose worker is dead, reaped or not); the platform's worker lives on.
     rescuer = live.worker("rescuer-again", roles=("runner",))
 
-    def reaped():
-        with live.ctx():
-            try:
-                ids = builtin.reap()
-                db.session.commit()
-                return ids
-            finally:
-                db.session.remove()
-
-    _wait(live, "the reaper to notice the silent job", reaped, timeout=30)
+    _wait(live, "the reaper to notice the silent job", live.reap, timeout=30)
     _wait(live, "the lost attempt's folder to be removed", lambda: not folder.exists(), worker=rescuer)
     done = _wait(
         live,
